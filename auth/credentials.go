@@ -1,0 +1,230 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// DefaultTokenEndpoint is DT's token endpoint.
+const DefaultTokenEndpoint = "https://identity.disruptive-technologies.com/oauth2/token"
+
+// Environment variables read by [FromEnv], named as in DT's documentation.
+const (
+	EnvKeyID           = "DT_SERVICE_ACCOUNT_KEY_ID"
+	EnvEmail           = "DT_SERVICE_ACCOUNT_EMAIL"
+	EnvSecret          = "DT_SERVICE_ACCOUNT_SECRET"
+	EnvTokenEndpoint   = "DT_TOKEN_ENDPOINT"
+	EnvCredentialsFile = "DT_CREDENTIALS_FILE"
+)
+
+// maxCredentialsFile bounds how much of a credentials file is read.
+const maxCredentialsFile = 1 << 20
+
+// Credentials identify a DT service account and the endpoint that issues its
+// tokens. The Secret never appears in any output: [Credentials.String] and
+// %v leave it out.
+type Credentials struct {
+	KeyID         string
+	Email         string
+	Secret        string
+	TokenEndpoint string
+}
+
+// String describes c without its secret.
+func (c Credentials) String() string {
+	return fmt.Sprintf("key id %q, email %q, token endpoint %q", c.KeyID, c.Email, c.TokenEndpoint)
+}
+
+// GoString keeps the secret out of %#v as well.
+func (c Credentials) GoString() string { return "auth.Credentials{" + c.String() + "}" }
+
+// Merge fills each empty field of c from the first of layers that has it. Call
+// it highest precedence first: flags.Merge(profile, env, file).
+func (c Credentials) Merge(layers ...Credentials) Credentials {
+	for _, l := range layers {
+		c.KeyID = firstNonEmpty(c.KeyID, l.KeyID)
+		c.Email = firstNonEmpty(c.Email, l.Email)
+		c.Secret = firstNonEmpty(c.Secret, l.Secret)
+		c.TokenEndpoint = firstNonEmpty(c.TokenEndpoint, l.TokenEndpoint)
+	}
+	return c
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Validate reports a *ConfigError naming every missing input and rejecting a
+// token endpoint the assertion must not be sent to.
+func (c Credentials) Validate() error {
+	var missing []string
+	if c.KeyID == "" {
+		missing = append(missing, "key id (--key-id or "+EnvKeyID+")")
+	}
+	if c.Email == "" {
+		missing = append(missing, "email (--email or "+EnvEmail+")")
+	}
+	if c.Secret == "" {
+		missing = append(missing, "secret ("+EnvSecret+", a credentials file or `login`)")
+	}
+	if len(missing) > 0 {
+		return &ConfigError{Msg: "missing " + strings.Join(missing, ", ")}
+	}
+	return ValidateEndpoint(c.TokenEndpoint)
+}
+
+// ValidateEndpoint checks that endpoint is an absolute https URL, or http on a
+// loopback host. The assertion is a credential valid for up to an hour, so it
+// must not cross a network in clear text.
+func ValidateEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return &ConfigError{Msg: "missing token endpoint"}
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is not a URL", endpoint)}
+	}
+	switch {
+	case u.Host == "" || !u.IsAbs():
+		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is not an absolute URL", endpoint)}
+	case u.User != nil:
+		return &ConfigError{Msg: "token endpoint must not contain user information"}
+	case u.RawQuery != "" || u.Fragment != "":
+		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q must not have a query or fragment", endpoint)}
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is plain http: use https (plain http is allowed only for loopback hosts)", endpoint)}
+	default:
+		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q: unsupported scheme %q, use https", endpoint, u.Scheme)}
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// FromEnv reads the service account variables through getenv (os.Getenv in
+// production, a map in tests).
+func FromEnv(getenv func(string) string) Credentials {
+	return Credentials{
+		KeyID:         strings.TrimSpace(getenv(EnvKeyID)),
+		Email:         strings.TrimSpace(getenv(EnvEmail)),
+		Secret:        getenv(EnvSecret),
+		TokenEndpoint: strings.TrimSpace(getenv(EnvTokenEndpoint)),
+	}
+}
+
+// credentialsFile is DT's SDK credentials file format.
+type credentialsFile struct {
+	ServiceAccount *struct {
+		KeyID         string `json:"keyId"`
+		Secret        string `json:"secret"`
+		Email         string `json:"email"`
+		Algorithm     string `json:"algorithm"`
+		TokenEndpoint string `json:"tokenEndpoint"`
+	} `json:"serviceAccount"`
+}
+
+// ReadCredentialsFile reads DT's SDK credentials file,
+// {"serviceAccount":{"keyId","secret","email","algorithm","tokenEndpoint"}}.
+// Errors never quote the file's content.
+func ReadCredentialsFile(path string) (Credentials, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Credentials{}, &ConfigError{Msg: "credentials file: " + err.Error(), Err: err}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
+	if err != nil {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: %v", path, err), Err: err}
+	}
+	if len(data) > maxCredentialsFile {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is larger than 1 MiB", path)}
+	}
+	return ParseCredentialsFile(data, path)
+}
+
+// ParseCredentialsFile parses the content of a credentials file; name is used
+// in errors only.
+func ParseCredentialsFile(data []byte, name string) (Credentials, error) {
+	var cf credentialsFile
+	if err := json.Unmarshal(data, &cf); err != nil {
+		// The JSON error may quote content (the secret): name only its kind.
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is not valid JSON (at byte %d)", name, syn.Offset)}
+		}
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s does not have the expected shape {\"serviceAccount\":{...}} with string fields", name)}
+	}
+	sa := cf.ServiceAccount
+	if sa == nil {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s has no \"serviceAccount\" object", name)}
+	}
+	if sa.Algorithm != "" && !strings.EqualFold(sa.Algorithm, "HS256") {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: algorithm %q is not supported, only HS256", name, truncate(sa.Algorithm, 20))}
+	}
+	return Credentials{
+		KeyID:         strings.TrimSpace(sa.KeyID),
+		Email:         strings.TrimSpace(sa.Email),
+		Secret:        sa.Secret,
+		TokenEndpoint: strings.TrimSpace(sa.TokenEndpoint),
+	}, nil
+}
+
+// Settings are the non-secret inputs a command line may give.
+type Settings struct {
+	KeyID           string
+	Email           string
+	TokenEndpoint   string
+	CredentialsFile string
+}
+
+// Resolve combines, highest precedence first: settings (flags), the
+// environment, the credentials file (settings.CredentialsFile, else
+// DT_CREDENTIALS_FILE), then [DefaultTokenEndpoint]; and validates the result.
+// Profiles add a layer between flags and the environment; see [Credentials.Merge].
+func Resolve(s Settings, getenv func(string) string) (Credentials, error) {
+	c, err := Layers(s, Credentials{}, getenv)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return c, c.Validate()
+}
+
+// Layers merges flags, profile, environment, credentials file and defaults
+// without validating, so a caller can add the secret from elsewhere first.
+func Layers(s Settings, profile Credentials, getenv func(string) string) (Credentials, error) {
+	flags := Credentials{KeyID: s.KeyID, Email: s.Email, TokenEndpoint: s.TokenEndpoint}
+	var file Credentials
+	path := firstNonEmpty(s.CredentialsFile, getenv(EnvCredentialsFile))
+	if path != "" {
+		var err error
+		if file, err = ReadCredentialsFile(path); err != nil {
+			return Credentials{}, err
+		}
+	}
+	return flags.Merge(profile, FromEnv(getenv), file, Credentials{TokenEndpoint: DefaultTokenEndpoint}), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

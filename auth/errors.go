@@ -1,0 +1,175 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+
+	"golang.org/x/oauth2"
+)
+
+// ConfigError is a missing or invalid input: the command line or
+// configuration must change before a token can be had. Commands exit 2 on it.
+type ConfigError struct {
+	Msg string
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+// Unwrap returns the underlying error, if any.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Kind classifies why a token request failed, for callers that branch on it
+// (retry later, ask for new credentials, report a bug in the server).
+type Kind int
+
+const (
+	// Transient failures may succeed if tried again later: connection errors,
+	// timeouts, 429 and 5xx responses.
+	Transient Kind = iota + 1
+	// Rejected means the identity service refused the credentials (400
+	// invalid_grant and the like, 401, 403): retrying will not help.
+	Rejected
+	// BadResponse means the service answered 200 with a body that is not a
+	// usable token, or answered with an unexpected status.
+	BadResponse
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Transient:
+		return "transient"
+	case Rejected:
+		return "rejected"
+	case BadResponse:
+		return "bad response"
+	}
+	return "unknown"
+}
+
+// Error is a failed token request. It wraps the *oauth2.RetrieveError of the
+// last response, if there was one, so errors.As finds either; its Body holds
+// only a bounded, sanitised excerpt.
+type Error struct {
+	Kind     Kind
+	Endpoint string
+	KeyID    string
+	Attempts int
+	// Retrieve is set when the service answered.
+	Retrieve *oauth2.RetrieveError
+	// Err is the transport or validation error, if any.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "token request to %s for key id %s failed", e.Endpoint, e.KeyID)
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	if r := e.Retrieve; r != nil && r.Response != nil {
+		fmt.Fprintf(&b, ": HTTP %d", r.Response.StatusCode)
+		if r.ErrorCode != "" {
+			fmt.Fprintf(&b, " %s", r.ErrorCode)
+			if r.ErrorDescription != "" {
+				fmt.Fprintf(&b, " (%s)", r.ErrorDescription)
+			}
+		}
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if r := e.Retrieve; r != nil && r.ErrorCode == "" && len(r.Body) > 0 {
+		fmt.Fprintf(&b, ": response %q", r.Body)
+	}
+	switch e.Kind {
+	case Rejected:
+		b.WriteString(": the credentials were rejected, check the key id, email and secret")
+	}
+	return b.String()
+}
+
+// Unwrap exposes both the RetrieveError and the underlying error.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.Retrieve != nil {
+		errs = append(errs, e.Retrieve)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+// Temporary reports whether trying again later may succeed.
+func (e *Error) Temporary() bool { return e.Kind == Transient }
+
+// IsTransient reports whether err is a token request failure that may succeed
+// if tried again later.
+func IsTransient(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == Transient
+}
+
+// IsRejected reports whether the identity service refused the credentials.
+func IsRejected(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == Rejected
+}
+
+// maxExcerpt bounds the response excerpt kept in errors.
+const maxExcerpt = 200
+
+// jwtLike matches anything shaped like a JWT, which may be an assertion.
+var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+
+// sensitiveFields are JSON members whose values are never shown.
+var sensitiveFields = []string{"access_token", "refresh_token", "id_token", "assertion", "secret", "client_secret"}
+
+// sanitize makes a short, printable excerpt of a response body with tokens,
+// JWTs and the given secrets removed.
+func sanitize(body []byte, secrets ...string) string {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) == nil {
+		changed := false
+		for _, k := range sensitiveFields {
+			if _, ok := obj[k]; ok {
+				obj[k] = json.RawMessage(`"[redacted]"`)
+				changed = true
+			}
+		}
+		if changed {
+			if b, err := json.Marshal(obj); err == nil {
+				body = b
+			}
+		}
+	}
+	s := string(body)
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	s = jwtLike.ReplaceAllString(s, "[redacted]")
+	s = strings.Map(func(r rune) rune {
+		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > maxExcerpt {
+		cut := maxExcerpt
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

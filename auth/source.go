@@ -1,0 +1,352 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/oauth2"
+)
+
+// Defaults for [NewSource]; each has an option to change it.
+const (
+	DefaultTimeout        = 30 * time.Second
+	DefaultAttemptTimeout = 10 * time.Second
+	DefaultRetries        = 4
+	DefaultRefreshBuffer  = 60 * time.Second
+
+	defaultMinWait = 250 * time.Millisecond
+	defaultMaxWait = 4 * time.Second
+	// maxRetryAfter caps how long a Retry-After header can make us wait.
+	maxRetryAfter = 30 * time.Second
+	// maxBody bounds how much of a response is read.
+	maxBody = 1 << 20
+	// maxLifetime caps expires_in: a token claiming to live longer is cached
+	// for this long only.
+	maxLifetime = 24 * time.Hour
+
+	grantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+)
+
+// ContextSource is an oauth2.TokenSource whose calls can be bounded by a
+// context. Every source in this module implements it.
+type ContextSource interface {
+	oauth2.TokenSource
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
+// Source exchanges assertions for access tokens at the token endpoint, one
+// exchange per call; wrap it in a [ReuseSource] or a cache to reuse tokens.
+// It is safe for concurrent use.
+type Source struct {
+	creds          Credentials
+	client         *http.Client
+	now            func() time.Time
+	timeout        time.Duration
+	attemptTimeout time.Duration
+	retries        int
+	minWait        time.Duration
+	maxWait        time.Duration
+	log            *slog.Logger
+}
+
+// Option configures a [Source].
+type Option func(*Source)
+
+// WithHTTPClient sets the HTTP client; its Transport is used, its redirects
+// are not followed, and its Timeout, if shorter, bounds each attempt.
+func WithHTTPClient(c *http.Client) Option { return func(s *Source) { s.client = c } }
+
+// WithClock sets the clock used for assertions and expiry.
+func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = now } }
+
+// WithTimeout bounds a whole Token call, retries included (default 30s).
+func WithTimeout(d time.Duration) Option { return func(s *Source) { s.timeout = d } }
+
+// WithAttemptTimeout bounds each HTTP attempt (default 10s).
+func WithAttemptTimeout(d time.Duration) Option { return func(s *Source) { s.attemptTimeout = d } }
+
+// WithRetries sets how many times a transient failure is retried and the
+// bounds of the exponential backoff between attempts.
+func WithRetries(n int, minWait, maxWait time.Duration) Option {
+	return func(s *Source) { s.retries, s.minWait, s.maxWait = n, minWait, maxWait }
+}
+
+// WithLogger logs each step (endpoint, attempt, status, delay, decision) at
+// debug level. Secrets, assertions and tokens are never logged.
+func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.log = l } }
+
+// NewSource validates c and returns a source of fresh tokens for it.
+func NewSource(c Credentials, opts ...Option) (*Source, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Source{
+		creds:          c,
+		client:         http.DefaultClient,
+		now:            time.Now,
+		timeout:        DefaultTimeout,
+		attemptTimeout: DefaultAttemptTimeout,
+		retries:        DefaultRetries,
+		minWait:        defaultMinWait,
+		maxWait:        defaultMaxWait,
+		log:            slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Credentials returns the credentials the source signs with.
+func (s *Source) Credentials() Credentials { return s.creds }
+
+// Token implements oauth2.TokenSource.
+func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext performs one token exchange, retrying transient failures with
+// exponential backoff and jitter until the source's timeout or ctx ends. The
+// token's expiry is counted from when the request was sent, so it errs early.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	assertion, err := Assertion(s.creds, s.now())
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{"grant_type": {grantType}, "assertion": {assertion}}.Encode()
+
+	// A shallow copy, so the caller's client is not changed: no redirects
+	// (a redirect would send the assertion elsewhere) and a per-attempt bound.
+	hc := *s.client
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if hc.Timeout == 0 || (s.attemptTimeout > 0 && s.attemptTimeout < hc.Timeout) {
+		hc.Timeout = s.attemptTimeout
+	}
+
+	deadline, hasDeadline := ctx.Deadline()
+	var (
+		attempts int
+		sentAt   time.Time
+		nextWait time.Duration
+	)
+	rc := &retryablehttp.Client{
+		HTTPClient:   &hc,
+		RetryMax:     s.retries,
+		RetryWaitMin: s.minWait,
+		RetryWaitMax: s.maxWait,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		RequestLogHook: func(_ retryablehttp.Logger, _ *http.Request, _ int) {
+			attempts++
+			sentAt = s.now()
+			s.log.Debug("requesting token", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "attempt", attempts)
+		},
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+			attrs := []any{"attempt", attempts}
+			if resp != nil {
+				attrs = append(attrs, "status", resp.StatusCode)
+			}
+			if err != nil {
+				attrs = append(attrs, "error", redactURLError(err))
+			}
+			if !retry || attempts > s.retries {
+				s.log.Debug("token response", append(attrs, "decision", "done")...)
+				return false, nil
+			}
+			nextWait = s.backoff(attempts, resp)
+			if hasDeadline && time.Now().Add(nextWait).After(deadline) {
+				s.log.Debug("token response", append(attrs, "decision", "give up: the next attempt would pass the deadline", "delay", nextWait)...)
+				return false, nil
+			}
+			s.log.Debug("token response", append(attrs, "decision", "retry", "delay", nextWait)...)
+			return true, nil
+		},
+		Backoff: func(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return nextWait },
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, s.creds.TokenEndpoint, []byte(form))
+	if err != nil {
+		return nil, &ConfigError{Msg: fmt.Sprintf("token endpoint %s: %v", s.creds.TokenEndpoint, err), Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+
+	resp, err := rc.Do(req)
+	if err != nil {
+		return nil, s.transportError(ctx, attempts, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, s.transportError(ctx, attempts, err)
+	}
+	if len(body) > maxBody {
+		return nil, &Error{Kind: BadResponse, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts,
+			Retrieve: &oauth2.RetrieveError{Response: resp}, Err: errors.New("response body is larger than 1 MiB")}
+	}
+	return s.parse(resp, body, sentAt, attempts)
+}
+
+// backoff is how long to wait before attempt n+1: the server's Retry-After
+// (capped) when it gives one, else exponential backoff with jitter.
+func (s *Source) backoff(n int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return min(d, maxRetryAfter)
+		}
+	}
+	d := s.minWait << min(n-1, 30)
+	if d <= 0 || d > s.maxWait {
+		d = s.maxWait
+	}
+	// Equal jitter: half fixed, half random, so a crowd spreads out but
+	// nobody retries at once.
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryAfter parses a Retry-After value, seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+func (s *Source) transportError(ctx context.Context, attempts int, err error) error {
+	kind := Transient
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if !ue.Timeout() && ctx.Err() == nil {
+			if ok, _ := retryablehttp.DefaultRetryPolicy(ctx, nil, err); !ok {
+				kind = BadResponse // an untrusted certificate, a bad scheme: retrying will not help
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("no token within the deadline: %w", ctx.Err())
+	}
+	return &Error{Kind: kind, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts, Err: redactURLError(err)}
+}
+
+// redactURLError strips the URL from *url.Error, which net/http formats as
+// `Post "URL": ...`; the endpoint is named separately.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+// tokenResponse is a successful token endpoint response; expires_in is kept
+// raw because servers send numbers and numeric strings.
+type tokenResponse struct {
+	AccessToken string          `json:"access_token"`
+	TokenType   string          `json:"token_type"`
+	ExpiresIn   json.RawMessage `json:"expires_in"`
+}
+
+// errorResponse is an RFC 6749 error response.
+type errorResponse struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	URI         string `json:"error_uri"`
+}
+
+func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attempts int) (*oauth2.Token, error) {
+	fail := func(kind Kind, err error) error {
+		re := &oauth2.RetrieveError{Response: resp, Body: []byte(sanitize(body, s.creds.Secret))}
+		var er errorResponse
+		if json.Unmarshal(body, &er) == nil && er.Error != "" {
+			re.ErrorCode = truncate(sanitize([]byte(er.Error)), 64)
+			re.ErrorDescription = truncate(sanitize([]byte(er.Description), s.creds.Secret), 160)
+			re.ErrorURI = truncate(sanitize([]byte(er.URI)), 160)
+		}
+		return &Error{Kind: kind, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts, Retrieve: re, Err: err}
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests, code >= 500:
+		return nil, fail(Transient, nil)
+	case code == http.StatusBadRequest, code == http.StatusUnauthorized, code == http.StatusForbidden:
+		return nil, fail(Rejected, nil)
+	case code != http.StatusOK:
+		return nil, fail(BadResponse, nil)
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil {
+		return nil, fail(BadResponse, errors.New("response is not a JSON token response"))
+	}
+	if tr.AccessToken == "" {
+		return nil, fail(BadResponse, errors.New("response has no access_token"))
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+		return nil, fail(BadResponse, fmt.Errorf("token_type %q is not bearer", truncate(sanitize([]byte(tr.TokenType)), 32)))
+	}
+	lifetime, err := parseExpiresIn(tr.ExpiresIn)
+	if err != nil {
+		return nil, fail(BadResponse, err)
+	}
+	if lifetime > maxLifetime {
+		s.log.Debug("capping token lifetime", "expires_in", lifetime, "cap", maxLifetime)
+		lifetime = maxLifetime
+	}
+	tok := &oauth2.Token{
+		AccessToken: tr.AccessToken,
+		TokenType:   "Bearer",
+		Expiry:      sentAt.Add(lifetime),
+		ExpiresIn:   int64(lifetime / time.Second),
+	}
+	s.log.Debug("token received", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "expires_at", tok.Expiry.UTC().Format(time.RFC3339))
+	return tok, nil
+}
+
+func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, errors.New("response has no expires_in")
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, errors.New("expires_in is not a number")
+		}
+		n = json.Number(strings.TrimSpace(s))
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return 0, errors.New("expires_in is not a number")
+	}
+	if f <= 0 {
+		return 0, fmt.Errorf("expires_in is %s, not positive", truncate(n.String(), 20))
+	}
+	if f > float64(maxLifetime/time.Second) {
+		return maxLifetime + time.Second, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}

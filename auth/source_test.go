@@ -1,0 +1,285 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+)
+
+// The DT identity service cannot run here: these tests use the emulator in
+// auth/authtest, which validates assertions as DT documents.
+
+const testSecret = "test-secret-Zq9xv"
+
+var account = authtest.Account{KeyID: "key-1", Email: "sa-1@project.serviceaccount.d21s.com", Secret: testSecret}
+
+// logBuffer collects log records; safe for the concurrent writes of -race runs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func newSource(t *testing.T, srv *authtest.Server, opts ...auth.Option) (*auth.Source, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	base := []auth.Option{
+		auth.WithHTTPClient(srv.Client()),
+		auth.WithRetries(3, time.Millisecond, 5*time.Millisecond),
+		auth.WithTimeout(10 * time.Second),
+		auth.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}
+	src, err := auth.NewSource(auth.Credentials{KeyID: account.KeyID, Email: account.Email, Secret: account.Secret, TokenEndpoint: srv.TokenURL()}, append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, logs
+}
+
+func TestSourceSuccess(t *testing.T) {
+	srv := authtest.NewServer(account)
+	defer srv.Close()
+	src, logs := newSource(t, srv)
+	before := time.Now()
+	tok, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !srv.Valid(tok.AccessToken) {
+		t.Error("the emulator does not know the token")
+	}
+	if tok.TokenType != "Bearer" {
+		t.Errorf("token type %q, want Bearer", tok.TokenType)
+	}
+	// Expiry counts from when the request was sent: not later than now+1h.
+	if tok.Expiry.Before(before.Add(time.Hour-time.Second)) || tok.Expiry.After(time.Now().Add(time.Hour)) {
+		t.Errorf("expiry %v is not about an hour from the request", tok.Expiry)
+	}
+	if srv.Requests() != 1 {
+		t.Errorf("%d requests, want 1", srv.Requests())
+	}
+	assertNoSecrets(t, logs.String(), tok.AccessToken)
+}
+
+func TestSourceOverTLS(t *testing.T) {
+	srv := authtest.NewTLSServer(account)
+	defer srv.Close()
+	src, _ := newSource(t, srv)
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	// Without the test CA the certificate is untrusted: no retries, clear error.
+	src, _ = newSource(t, srv, auth.WithHTTPClient(&http.Client{}))
+	_, err := src.Token()
+	var ae *auth.Error
+	if !errors.As(err, &ae) || ae.Kind != auth.BadResponse || srv.Requests() != 1 {
+		t.Errorf("untrusted certificate: got %v (requests %d), want a non-transient error after 1 attempt", err, srv.Requests())
+	}
+}
+
+func TestSourceErrors(t *testing.T) {
+	const tokenInBody = "leaky-access-token-1234567890"
+	tests := []struct {
+		name     string
+		faults   []authtest.Fault
+		always   *authtest.Fault
+		kind     auth.Kind
+		requests int
+		code     string // OAuth error code in the RetrieveError
+		contains string // in the error text
+	}{
+		{name: "invalid_grant", faults: []authtest.Fault{authtest.ErrorFault(400, "invalid_grant", "bad signature")}, kind: auth.Rejected, requests: 1, code: "invalid_grant", contains: "HTTP 400 invalid_grant (bad signature)"},
+		{name: "401", faults: []authtest.Fault{authtest.ErrorFault(401, "invalid_client", "unknown key")}, kind: auth.Rejected, requests: 1, code: "invalid_client", contains: "HTTP 401"},
+		{name: "403", faults: []authtest.Fault{{Status: 403, Body: "forbidden"}}, kind: auth.Rejected, requests: 1, contains: `HTTP 403: response "forbidden"`},
+		{name: "404 is not retried", faults: []authtest.Fault{{Status: 404, Body: "nope"}}, kind: auth.BadResponse, requests: 1, contains: "HTTP 404"},
+		{name: "500 then success", faults: []authtest.Fault{{Status: 500, Body: "oops"}}, requests: 2},
+		{name: "502 503 504 then success", faults: []authtest.Fault{{Status: 502, Body: "x"}, {Status: 503, Body: "x"}, {Status: 504, Body: "x"}}, requests: 4},
+		{name: "500 always", always: &authtest.Fault{Status: 500, Body: "down"}, kind: auth.Transient, requests: 4, contains: "after 4 attempts"},
+		{name: "429 without Retry-After then success", faults: []authtest.Fault{{Status: 429, Body: "slow down"}}, requests: 2},
+		{name: "dropped connection then success", faults: []authtest.Fault{{Drop: true}}, requests: 2},
+		{name: "dropped always", always: &authtest.Fault{Drop: true}, kind: auth.Transient, requests: 4},
+		{name: "truncated body", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer","expires_in":3600}`, Truncate: true}}, kind: auth.Transient, requests: 1},
+		{name: "HTML with 200", faults: []authtest.Fault{{Status: 200, ContentType: "text/html", Body: "<html><body>Login</body></html>"}}, kind: auth.BadResponse, requests: 1, contains: "not a JSON token response"},
+		{name: "malformed JSON", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":`}}, kind: auth.BadResponse, requests: 1},
+		{name: "empty access_token", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"","token_type":"bearer","expires_in":3600}`}}, kind: auth.BadResponse, requests: 1, contains: "no access_token"},
+		{name: "missing expires_in", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer"}`}}, kind: auth.BadResponse, requests: 1, contains: "no expires_in"},
+		{name: "zero expires_in", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","expires_in":0}`}}, kind: auth.BadResponse, requests: 1, contains: "not positive"},
+		{name: "negative expires_in", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","expires_in":-5}`}}, kind: auth.BadResponse, requests: 1, contains: "not positive"},
+		{name: "string expires_in", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","expires_in":"abc"}`}}, kind: auth.BadResponse, requests: 1, contains: "not a number"},
+		{name: "mac token type", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"mac","expires_in":3600}`}}, kind: auth.BadResponse, requests: 1, contains: `"mac" is not bearer`},
+		{name: "oversized body", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + strings.Repeat("a", 1<<20) + `"}`}}, kind: auth.BadResponse, requests: 1, contains: "larger than 1 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.Inject(tt.faults...)
+			if tt.always != nil {
+				srv.InjectAlways(*tt.always)
+			}
+			src, logs := newSource(t, srv)
+			tok, err := src.Token()
+			if got := srv.Requests(); got != tt.requests {
+				t.Errorf("%d token requests, want %d", got, tt.requests)
+			}
+			if tt.kind == 0 {
+				if err != nil || !srv.Valid(tok.AccessToken) {
+					t.Fatalf("got %v, want a valid token after retries", err)
+				}
+				return
+			}
+			var ae *auth.Error
+			if !errors.As(err, &ae) {
+				t.Fatalf("got %v (%T), want *auth.Error", err, err)
+			}
+			if ae.Kind != tt.kind {
+				t.Errorf("kind %v, want %v (%v)", ae.Kind, tt.kind, err)
+			}
+			if auth.IsTransient(err) != (tt.kind == auth.Transient) {
+				t.Errorf("IsTransient = %v for kind %v", auth.IsTransient(err), tt.kind)
+			}
+			if tt.code != "" {
+				var re *oauth2.RetrieveError
+				if !errors.As(err, &re) || re.ErrorCode != tt.code {
+					t.Errorf("RetrieveError code: got %+v, want %q", re, tt.code)
+				}
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.contains) {
+				t.Errorf("error %q does not contain %q", msg, tt.contains)
+			}
+			for _, want := range []string{srv.TokenURL(), account.KeyID} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not name %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "\n") || len(msg) > 600 {
+				t.Errorf("error is not one short line: %q", msg)
+			}
+			assertNoSecrets(t, msg+logs.String(), tokenInBody)
+		})
+	}
+}
+
+// assertNoSecrets fails if s shows the secret, an assertion (any JWT) or a token.
+func assertNoSecrets(t *testing.T, s string, tokens ...string) {
+	t.Helper()
+	if strings.Contains(s, testSecret) {
+		t.Errorf("output shows the secret: %q", s)
+	}
+	if strings.Contains(s, "eyJ") {
+		t.Errorf("output shows something like a JWT: %q", s)
+	}
+	for _, tok := range tokens {
+		if tok != "" && strings.Contains(s, tok) {
+			t.Errorf("output shows a token: %q", s)
+		}
+	}
+}
+
+func TestSourceRetryAfter(t *testing.T) {
+	date := time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+	tests := []struct {
+		name, retryAfter, wantDelay string
+	}{
+		{"seconds", "1", "delay=1s"},
+		{"capped", "3600", "delay=30s"},
+		{"HTTP date", date, "delay=1."}, // between 1 and 2 seconds from now
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.Inject(authtest.Fault{Status: 429, Body: "{}", RetryAfter: tt.retryAfter})
+			// A deadline too short for the delay: the source must give up at
+			// once rather than sleep past it, and log the delay it was told.
+			src, logs := newSource(t, srv, auth.WithTimeout(900*time.Millisecond))
+			_, err := src.Token()
+			if !auth.IsTransient(err) || srv.Requests() != 1 {
+				t.Fatalf("got %v after %d requests, want a transient error after 1", err, srv.Requests())
+			}
+			if !strings.Contains(logs.String(), tt.wantDelay) || !strings.Contains(logs.String(), "would pass the deadline") {
+				t.Errorf("logs do not show %q and giving up:\n%s", tt.wantDelay, logs)
+			}
+		})
+	}
+	t.Run("honoured", func(t *testing.T) {
+		srv := authtest.NewServer(account)
+		defer srv.Close()
+		srv.Inject(authtest.Fault{Status: 503, Body: "{}", RetryAfter: "1"})
+		src, _ := newSource(t, srv)
+		start := time.Now()
+		if _, err := src.Token(); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited < time.Second {
+			t.Errorf("retried after %v, before the 1s Retry-After", waited)
+		}
+	})
+}
+
+func TestSourceDeadline(t *testing.T) {
+	srv := authtest.NewServer(account)
+	defer srv.Close()
+	srv.InjectAlways(authtest.Fault{Delay: 10 * time.Second})
+	src, _ := newSource(t, srv, auth.WithTimeout(300*time.Millisecond))
+	start := time.Now()
+	_, err := src.Token()
+	if !auth.IsTransient(err) || !strings.Contains(err.Error(), "deadline") {
+		t.Errorf("got %v, want a transient deadline error", err)
+	}
+	// Generous bound: the point is that 10s of server delay is not waited.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v despite a 300ms deadline", took)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := src.TokenContext(ctx); err == nil {
+		t.Error("a cancelled context still got a token")
+	}
+}
+
+func TestSourceRejectsBadCredentials(t *testing.T) {
+	srv := authtest.NewServer(account)
+	defer srv.Close()
+	src, err := auth.NewSource(auth.Credentials{KeyID: account.KeyID, Email: account.Email, Secret: "wrong-" + testSecret, TokenEndpoint: srv.TokenURL()},
+		auth.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Token()
+	if !auth.IsRejected(err) || srv.Requests() != 1 {
+		t.Fatalf("got %v after %d requests, want rejected after 1", err, srv.Requests())
+	}
+	assertNoSecrets(t, err.Error())
+}
+
+func TestNewSourceValidates(t *testing.T) {
+	_, err := auth.NewSource(auth.Credentials{KeyID: "k", Email: "e", Secret: "s", TokenEndpoint: "http://identity.example/t"})
+	var ce *auth.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "plain http") {
+		t.Errorf("got %v, want a config error about plain http", err)
+	}
+}

@@ -1,0 +1,154 @@
+// Package format writes access tokens in the shapes other programs read:
+// JSON, a kubectl ExecCredential, a bare token, an Authorization header.
+package format
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Format is an output format of the token command.
+type Format string
+
+// The formats of `token -o`.
+const (
+	JSON           Format = "json"
+	ExecCredential Format = "exec-credential"
+	Token          Format = "token"
+	Header         Format = "header"
+)
+
+// Formats lists every format, for help and errors.
+var Formats = []Format{JSON, ExecCredential, Token, Header}
+
+// EnvExecInfo is set by client-go when it runs an exec credential plugin.
+const EnvExecInfo = "KUBERNETES_EXEC_INFO"
+
+// The ExecCredential API versions client-go speaks.
+const (
+	APIVersionV1      = "client.authentication.k8s.io/v1"
+	APIVersionV1Beta1 = "client.authentication.k8s.io/v1beta1"
+)
+
+// maxExecInfo bounds KUBERNETES_EXEC_INFO: it carries cluster info, which
+// may include a CA bundle, but never megabytes.
+const maxExecInfo = 1 << 20
+
+// Parse checks a -o value.
+func Parse(s string) (Format, error) {
+	for _, f := range Formats {
+		if Format(s) == f {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("unknown output format %q: use one of json, exec-credential, token, header", truncate(s, 40))
+}
+
+// ExecInfo is what this program reads of KUBERNETES_EXEC_INFO.
+type ExecInfo struct {
+	APIVersion  string
+	Interactive bool
+}
+
+// ParseExecInfo parses KUBERNETES_EXEC_INFO, accepting the v1 and v1beta1
+// ExecCredential API versions.
+func ParseExecInfo(s string) (ExecInfo, error) {
+	if len(s) > maxExecInfo {
+		return ExecInfo{}, errors.New(EnvExecInfo + " is larger than 1 MiB")
+	}
+	var v struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+		Spec       struct {
+			Interactive bool `json:"interactive"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return ExecInfo{}, fmt.Errorf("%s is not valid JSON: %v", EnvExecInfo, err)
+	}
+	if v.Kind != "" && v.Kind != "ExecCredential" {
+		return ExecInfo{}, fmt.Errorf("%s has kind %q, want ExecCredential", EnvExecInfo, truncate(v.Kind, 40))
+	}
+	switch v.APIVersion {
+	case APIVersionV1, APIVersionV1Beta1:
+	default:
+		return ExecInfo{}, fmt.Errorf("%s has apiVersion %q: supported are %s and %s", EnvExecInfo, truncate(v.APIVersion, 60), APIVersionV1, APIVersionV1Beta1)
+	}
+	return ExecInfo{APIVersion: v.APIVersion, Interactive: v.Spec.Interactive}, nil
+}
+
+type jsonToken struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresAt   string `json:"expires_at"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+type execCredential struct {
+	Kind       string `json:"kind"`
+	APIVersion string `json:"apiVersion"`
+	Spec       struct {
+		Interactive bool `json:"interactive"`
+	} `json:"spec"`
+	Status struct {
+		ExpirationTimestamp string `json:"expirationTimestamp"`
+		Token               string `json:"token"`
+	} `json:"status"`
+}
+
+// Write writes tok to w in format f with a single Write call, so a failure
+// never leaves partial output. apiVersion is the ExecCredential version
+// (empty means v1); now computes expires_in.
+func Write(w io.Writer, f Format, tok *oauth2.Token, apiVersion string, now time.Time) error {
+	var buf bytes.Buffer
+	switch f {
+	case JSON:
+		left := int64(tok.Expiry.Sub(now) / time.Second)
+		buf.Write(marshal(jsonToken{
+			AccessToken: tok.AccessToken,
+			TokenType:   "Bearer",
+			ExpiresAt:   tok.Expiry.UTC().Format(time.RFC3339),
+			ExpiresIn:   max(left, 0),
+		}))
+	case ExecCredential:
+		ec := execCredential{Kind: "ExecCredential", APIVersion: apiVersion}
+		if ec.APIVersion == "" {
+			ec.APIVersion = APIVersionV1
+		}
+		ec.Status.ExpirationTimestamp = tok.Expiry.UTC().Format(time.RFC3339)
+		ec.Status.Token = tok.AccessToken
+		buf.Write(marshal(ec))
+	case Token:
+		buf.WriteString(tok.AccessToken)
+	case Header:
+		buf.WriteString("Authorization: Bearer " + tok.AccessToken)
+	default:
+		return fmt.Errorf("unknown output format %q", f)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // plain structs of strings and numbers cannot fail
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,174 @@
+// Package profile keeps named service account profiles: the non-secret
+// fields in a small JSON file under the user's config directory, the secret
+// in the OS keyring (stored by the caller, never in this file).
+package profile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// EnvProfile selects a profile when --profile is not given.
+const EnvProfile = "DT_PROFILE"
+
+// fileVersion is the format version of the profiles file.
+const fileVersion = 1
+
+// maxFile bounds how much of the profiles file is read.
+const maxFile = 1 << 20
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ErrUnknown is wrapped by errors for a profile that is not configured.
+var ErrUnknown = errors.New("unknown profile")
+
+// Profile is one named service account, without its secret.
+type Profile struct {
+	KeyID         string `json:"key_id"`
+	Email         string `json:"email"`
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// Hosts are extra hosts (host or host:port) this profile's tokens are
+	// handed to by the git and docker helpers.
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// File is the profiles file's content.
+type File struct {
+	Version  int                `json:"version"`
+	Profiles map[string]Profile `json:"profiles"`
+}
+
+// ValidateName rejects names that cannot be a profile (they are used in
+// keyring entry names).
+func ValidateName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid profile name %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", truncate(name, 70))
+	}
+	return nil
+}
+
+// SecretKey is the keyring entry name that holds a profile's secret.
+func SecretKey(name string) string { return "secret-" + name }
+
+// DefaultPath is $XDG_CONFIG_HOME/dt-credential-helper/profiles.json, or
+// under ~/.config when XDG_CONFIG_HOME is unset.
+func DefaultPath(getenv func(string) string) (string, error) {
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home := getenv("HOME")
+		if home == "" {
+			var err error
+			if home, err = os.UserHomeDir(); err != nil {
+				return "", fmt.Errorf("cannot find the config directory: set XDG_CONFIG_HOME or HOME")
+			}
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "dt-credential-helper", "profiles.json"), nil
+}
+
+// Load reads the profiles file; a missing file is an empty set.
+func Load(path string) (*File, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &File{Version: fileVersion, Profiles: map[string]Profile{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading profiles: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading profiles: %w", err)
+	}
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("profiles file %s is larger than 1 MiB", path)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses the content of a profiles file; name is used in errors only.
+func Parse(data []byte, name string) (*File, error) {
+	var pf File
+	if err := json.Unmarshal(data, &pf); err != nil {
+		return nil, fmt.Errorf("profiles file %s is not valid: %v; fix or remove it", name, err)
+	}
+	if pf.Version != fileVersion {
+		return nil, fmt.Errorf("profiles file %s has version %d, this program reads version %d", name, pf.Version, fileVersion)
+	}
+	if pf.Profiles == nil {
+		pf.Profiles = map[string]Profile{}
+	}
+	for n := range pf.Profiles {
+		if err := ValidateName(n); err != nil {
+			return nil, fmt.Errorf("profiles file %s: %w", name, err)
+		}
+	}
+	return &pf, nil
+}
+
+// Get returns the named profile or an error wrapping ErrUnknown.
+func (f *File) Get(name string) (Profile, error) {
+	p, ok := f.Profiles[name]
+	if !ok {
+		return Profile{}, fmt.Errorf("%w %q: create it with `dt-credential-helper login --profile %s`", ErrUnknown, name, name)
+	}
+	return p, nil
+}
+
+// Names returns the profile names in order.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Profiles))
+	for n := range f.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Save writes f to path atomically (temp file and rename), creating the
+// directory 0700 and the file 0600.
+func (f *File) Save(path string) error {
+	f.Version = fileVersion
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding profiles: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("saving profiles: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".profiles-*.tmp")
+	if err != nil {
+		return fmt.Errorf("saving profiles: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving profiles: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("saving profiles: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("saving profiles: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("saving profiles: %w", err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
