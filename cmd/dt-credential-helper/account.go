@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+)
+
+// maxSecret bounds a secret read from stdin.
+const maxSecret = 64 << 10
+
+func runLogin(ctx context.Context, e env, args []string) error {
+	var tf tokenFlags
+	var hosts string
+	var noVerify bool
+	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] < secret")
+	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
+	tf.registerAccount(fs)
+	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
+	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
+	fs.DurationVar(&tf.timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
+	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	name := firstNonEmpty(tf.profile, e.getenv(profile.EnvProfile))
+	if name == "" {
+		return usagef("login: --profile is required")
+	}
+	if err := profile.ValidateName(name); err != nil {
+		return usagef("login: %v", err)
+	}
+	prof := profile.Profile{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: tf.tokenEndpoint}
+	if hosts != "" {
+		for _, h := range strings.Split(hosts, ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				prof.Hosts = append(prof.Hosts, h)
+			}
+		}
+	}
+	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint), Secret: "-"}
+	if err := creds.Validate(); err != nil {
+		return usagef("login: %v", err)
+	}
+	secret, err := readSecret(e)
+	if err != nil {
+		return err
+	}
+	creds.Secret = secret
+
+	path, err := profile.DefaultPath(e.getenv)
+	if err != nil {
+		return err
+	}
+	file, err := profile.Load(path)
+	if err != nil {
+		return err
+	}
+	tf.refreshBuffer = auth.DefaultRefreshBuffer
+	p, err := tf.provider(e)
+	if err != nil {
+		return err
+	}
+	if !noVerify {
+		// Check the credentials before storing anything: a typo must not
+		// replace a working profile.
+		src, err := auth.NewSource(creds, auth.WithTimeout(tf.timeout), auth.WithLogger(newLogger(e.stderr, tf.verbose)))
+		if err != nil {
+			return err
+		}
+		if _, err := src.TokenContext(ctx); err != nil {
+			return fmt.Errorf("login: the credentials could not be checked, nothing was stored (use --no-verify to store them anyway): %w", err)
+		}
+	}
+	secrets, err := p.SecretStore()
+	if err != nil {
+		return err
+	}
+	if err := secrets.Set(profile.SecretKey(name), []byte(secret)); err != nil {
+		return fmt.Errorf("login: storing the secret of profile %q in the keyring: %w", name, err)
+	}
+	file.Profiles[name] = prof
+	if err := file.Save(path); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
+	return nil
+}
+
+// readSecret reads the secret from a no-echo prompt on a terminal, else from
+// all of stdin (one trailing newline removed).
+func readSecret(e env) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, "Service account secret: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", fmt.Errorf("login: reading the secret: %w", err)
+		}
+		return validSecret(string(b))
+	}
+	b, err := io.ReadAll(io.LimitReader(e.stdin, maxSecret+1))
+	if err != nil {
+		return "", fmt.Errorf("login: reading the secret from stdin: %w", err)
+	}
+	if len(b) > maxSecret {
+		return "", usagef("login: the secret on stdin is longer than %d bytes", maxSecret)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return validSecret(string(b))
+}
+
+func validSecret(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", usagef("login: no secret given: pipe it on stdin or type it at the prompt")
+	}
+	if strings.ContainsAny(s, "\x00\n") {
+		return "", usagef("login: the secret must be one line without NUL bytes")
+	}
+	return s, nil
+}
+
+func runLogout(ctx context.Context, e env, args []string) error {
+	var tf tokenFlags
+	fs := newFlagSet(e, "logout", "logout --profile NAME")
+	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
+	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	name := firstNonEmpty(tf.profile, e.getenv(profile.EnvProfile))
+	if name == "" {
+		return usagef("logout: --profile is required")
+	}
+	tf.refreshBuffer, tf.timeout = auth.DefaultRefreshBuffer, auth.DefaultTimeout
+	p, err := tf.provider(e)
+	if err != nil {
+		return err
+	}
+	files, err := p.Profiles()
+	if err != nil {
+		return err
+	}
+	if _, err := files.Get(name); err != nil {
+		return &auth.ConfigError{Msg: "logout: " + err.Error(), Err: err}
+	}
+	var errs []error
+	// The cached tokens go first: they need the profile to be found.
+	if src, err := p.Source(name); err == nil {
+		if _, err := src.Invalidate(ctx, ""); err != nil {
+			errs = append(errs, fmt.Errorf("removing cached tokens: %w", err))
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	// Tokens may be in the file store while the keyring is reachable, or the
+	// other way around, whatever the current mode.
+	if dir, err := keyring.DefaultDir(e.getenv); err == nil {
+		prof, _ := files.Get(name)
+		key := keyring.Key(firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint), prof.KeyID, prof.Email)
+		_ = keyring.NewFileStore(dir).Delete(key)
+	}
+	if secrets, err := p.SecretStore(); err != nil {
+		errs = append(errs, err)
+	} else if err := secrets.Delete(profile.SecretKey(name)); err != nil {
+		errs = append(errs, fmt.Errorf("removing the secret from the keyring: %w", err))
+	}
+	path, err := profile.DefaultPath(e.getenv)
+	if err == nil {
+		delete(files.Profiles, name)
+		err = files.Save(path)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("logout of profile %q incomplete: %w", name, errors.Join(errs...))
+	}
+	fmt.Fprintf(e.stderr, "%s: profile %q removed\n", prog, name)
+	return nil
+}
+
+func runStatus(ctx context.Context, e env, args []string) error {
+	var tf tokenFlags
+	fs := newFlagSet(e, "status", "status [FLAGS]")
+	tf.register(fs)
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	p, err := tf.provider(e)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	store, err := p.TokenStore()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tw := tabwriter.NewWriter(&out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tCACHED TOKEN")
+	line := func(name string) {
+		label := name
+		if label == "" {
+			label = "(environment)"
+		}
+		src, err := p.Source(name)
+		if err != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", label, oneLine(err))
+			return
+		}
+		c, _ := p.Account(name)
+		secret := "environment"
+		if name != "" {
+			secret = "keyring"
+			if _, err := p.Secret(name); err != nil {
+				secret = "missing"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.KeyID, c.Email, c.TokenEndpoint, secret, cachedState(ctx, src, now))
+	}
+	files, err := p.Profiles()
+	if err != nil {
+		return err
+	}
+	if auth.FromEnv(e.getenv).KeyID != "" || tf.keyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.credentialsFile != "" {
+		line("")
+	}
+	for _, n := range files.Names() {
+		line(n)
+	}
+	tw.Flush()
+	fmt.Fprintf(&out, "\nToken cache: %s", store.Name())
+	if fr, ok := store.(interface{ FallbackReason() string }); ok && fr.FallbackReason() != "" {
+		fmt.Fprintf(&out, " (fell back to files: %s)", fr.FallbackReason())
+	}
+	out.WriteByte('\n')
+	_, err = e.stdout.Write(out.Bytes())
+	return err
+}
+
+// cachedState describes a cached token without showing it.
+func cachedState(ctx context.Context, src *keyring.Source, now time.Time) string {
+	tok, err := src.Cached(ctx)
+	switch {
+	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
+		return "none"
+	case err != nil:
+		return "unreadable: " + oneLine(err)
+	case !tok.Expiry.After(now):
+		return "expired " + tok.Expiry.UTC().Format(time.RFC3339)
+	default:
+		return fmt.Sprintf("valid until %s (%s left)", tok.Expiry.UTC().Format(time.RFC3339), tok.Expiry.Sub(now).Truncate(time.Second))
+	}
+}
+
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+)
+
+// tokenFlags are the flags of every command that fetches a token.
+type tokenFlags struct {
+	profile         string
+	keyID           string
+	email           string
+	tokenEndpoint   string
+	credentialsFile string
+	cache           string
+	forceRefresh    bool
+	refreshBuffer   time.Duration
+	timeout         time.Duration
+	verbose         bool
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting or
+// printing; parse prints its help, to stdout, only when help was asked for.
+func newFlagSet(e env, name, synopsis string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), stdout: e.stdout, synopsis: synopsis}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // the flag package calls it on every error, too
+	return fs
+}
+
+// flagSet is a command's flags and its help text.
+type flagSet struct {
+	*flag.FlagSet
+	stdout   io.Writer
+	synopsis string
+}
+
+func (fs *flagSet) help() {
+	fmt.Fprintf(fs.stdout, "Usage: %s %s\n\nFlags:\n", prog, fs.synopsis)
+	fs.SetOutput(fs.stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+func (f *tokenFlags) register(fs *flagSet) {
+	fs.StringVar(&f.profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
+	f.registerAccount(fs)
+	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
+	fs.StringVar(&f.cache, "cache", "", "token cache: auto, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
+	fs.BoolVar(&f.forceRefresh, "force-refresh", false, "fetch a new token even if a cached one is valid")
+	fs.DurationVar(&f.refreshBuffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh a cached token with less than this left")
+	fs.DurationVar(&f.timeout, "timeout", auth.DefaultTimeout, "give up fetching a token after this long")
+	fs.BoolVar(&f.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
+}
+
+// registerAccount registers the non-secret account flags.
+func (f *tokenFlags) registerAccount(fs *flagSet) {
+	fs.StringVar(&f.keyID, "key-id", "", "service account key id (env "+auth.EnvKeyID+")")
+	fs.StringVar(&f.email, "email", "", "service account email (env "+auth.EnvEmail+")")
+	fs.StringVar(&f.tokenEndpoint, "token-endpoint", "", "token endpoint URL (env "+auth.EnvTokenEndpoint+"; default DT's)")
+}
+
+// parse parses args and rejects leftovers when the command takes none.
+func parse(fs *flagSet, args []string, allowArgs bool) error {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.help()
+			return err
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if !allowArgs && fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// provider builds the token provider the flags describe.
+func (f *tokenFlags) provider(e env) (*provider.Provider, error) {
+	if f.refreshBuffer < 0 {
+		return nil, usagef("--refresh-buffer must not be negative")
+	}
+	if f.timeout <= 0 {
+		return nil, usagef("--timeout must be positive")
+	}
+	mode, err := keyring.ParseMode(firstNonEmpty(f.cache, e.getenv("DT_TOKEN_CACHE"), string(keyring.ModeAuto)))
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return provider.New(provider.Config{
+		Profile: firstNonEmpty(f.profile, e.getenv(profile.EnvProfile)),
+		Settings: auth.Settings{
+			KeyID:           f.keyID,
+			Email:           f.email,
+			TokenEndpoint:   f.tokenEndpoint,
+			CredentialsFile: f.credentialsFile,
+		},
+		Cache:         mode,
+		RefreshBuffer: f.refreshBuffer,
+		Timeout:       f.timeout,
+		Getenv:        e.getenv,
+		Log:           newLogger(e.stderr, f.verbose),
+	}), nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// newLogger logs every step under --verbose, and otherwise only warnings,
+// as single "dt-credential-helper: warning: ..." lines.
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	if verbose {
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+			Level: slog.LevelDebug,
+			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if len(groups) == 0 && a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			},
+		}))
+	}
+	return slog.New(&warnHandler{w: w})
+}
+
+// warnHandler prints warnings and errors as one line each.
+type warnHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h *warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(prog + ": warning: " + r.Message)
+	add := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	b.WriteByte('\n')
+	_, err := io.WriteString(h.w, strings.ReplaceAll(b.String()[:b.Len()-1], "\n", " ")+"\n")
+	return err
+}
+
+func (h *warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &warnHandler{w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *warnHandler) WithGroup(string) slog.Handler { return h }

@@ -1,0 +1,163 @@
+// Command dt-credential-helper prints Disruptive Technologies access tokens
+// for kubectl, git, docker-style tools, scripts and host applications.
+//
+// This file decides the role and parses flags; the packages do the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
+)
+
+const prog = "dt-credential-helper"
+
+// env is the process environment and standard streams, so commands run
+// in-process in tests.
+type env struct {
+	args   []string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, env{args: os.Args, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError is a bad command line: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// command is a subcommand: its one-line summary and its body.
+type command struct {
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"token":   {"print a valid access token", runToken},
+		"version": {"print the version", runVersion},
+		"login":   {"store a profile's secret in the keyring", runLogin},
+		"logout":  {"remove a profile's secret and cached tokens", runLogout},
+		"status":  {"show profiles, the cache in use and cached tokens", runStatus},
+		"git":     {"act as a git credential helper (also as " + gitHelperName + ")", runGit},
+		"docker":  {"act as a docker credential helper (also as " + dockerHelperName + ")", runDocker},
+		"exec":    {"run a command with DT_ACCESS_TOKEN set", runExec},
+		"plugin":  {"serve the go-plugin gRPC token provider (run by a host)", runPlugin},
+	}
+}
+
+// run dispatches on the program's name first (git-credential-dt,
+// docker-credential-dt), then on its first argument.
+func run(ctx context.Context, e env) int {
+	// A go-plugin host sets the magic cookie: serve it whatever the name and
+	// arguments, since a host may launch the binary with none.
+	if plugin.IsPluginProcess(e.getenv) {
+		args := e.args[1:]
+		if len(args) > 0 && args[0] == "plugin" {
+			args = args[1:]
+		} else {
+			args = nil
+		}
+		return report(e.stderr, runPlugin(ctx, e, args))
+	}
+	switch filepath.Base(e.args[0]) {
+	case gitHelperName:
+		return report(e.stderr, runGit(ctx, e, e.args[1:]))
+	case dockerHelperName:
+		return report(e.stderr, runDocker(ctx, e, e.args[1:]))
+	}
+	name := "token"
+	var args []string
+	if len(e.args) > 1 {
+		name, args = e.args[1], e.args[2:]
+	}
+	switch name {
+	case "-h", "-help", "--help", "help":
+		printUsage(e.stdout)
+		return exitOK
+	case "-v", "--version":
+		name = "version"
+	}
+	cmd, ok := commands()[name]
+	if !ok {
+		if strings.HasPrefix(name, "-") {
+			// Flags without a command mean the token command.
+			cmd, args = commands()["token"], e.args[1:]
+		} else {
+			fmt.Fprintf(e.stderr, "%s: unknown command %q; run '%s --help' for the list\n", prog, name, prog)
+			return exitUsage
+		}
+	}
+	err := cmd.run(ctx, e, args)
+	return report(e.stderr, err)
+}
+
+// report prints err as one stderr line and returns the exit code for it.
+func report(stderr io.Writer, err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var es *exitStatus
+	if errors.As(err, &es) {
+		return es.code
+	}
+	if err == errSilentFailure {
+		return exitFailure
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, whatever wrapped it
+	fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
+	var ue *usageError
+	var ce *auth.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, `Usage: %s COMMAND [FLAGS]
+
+Turns a Disruptive Technologies service account into short-lived access
+tokens for the DT REST API, cached in the OS keyring between calls.
+
+Commands:
+`, prog)
+	cmds := commands()
+	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "version"} {
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintf(w, `
+The service account comes from DT_SERVICE_ACCOUNT_KEY_ID, DT_SERVICE_ACCOUNT_EMAIL
+and DT_SERVICE_ACCOUNT_SECRET, a credentials file (DT_CREDENTIALS_FILE), or a
+profile stored with 'login'. The secret is never accepted on the command line.
+
+Run '%s COMMAND --help' for a command's flags.
+`, prog)
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+)
+
+// These tests build the real binary and run it as a process. The DT identity
+// service cannot run here: the in-process emulator (auth/authtest) stands in
+// for it.
+
+const testSecret = "e2e-secret-W7tq3p"
+
+var (
+	binDir string // holds the built dt-credential-helper
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dt-credential-helper-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	binary = filepath.Join(dir, prog)
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building %s: %v\n%s", prog, err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var testAccount = authtest.Account{KeyID: "e2e-key", Email: "e2e@project.serviceaccount.d21s.com", Secret: testSecret}
+
+// result is one run of the binary.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// baseEnv is a clean environment: the account, a private cache and config
+// directory, and no keyring (tests of the keyring live in keyring/ and in
+// cache_test.go).
+func baseEnv(t *testing.T, tokenURL string) []string {
+	t.Helper()
+	home := t.TempDir()
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"DT_CACHE_DIR=" + filepath.Join(home, "cache"),
+		"DT_TOKEN_CACHE=file",
+		"DT_SERVICE_ACCOUNT_KEY_ID=" + testAccount.KeyID,
+		"DT_SERVICE_ACCOUNT_EMAIL=" + testAccount.Email,
+		"DT_SERVICE_ACCOUNT_SECRET=" + testAccount.Secret,
+		"DT_TOKEN_ENDPOINT=" + tokenURL,
+	}
+}
+
+func runBinary(t *testing.T, env []string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running %s: %v", binary, err)
+	}
+	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	// Whatever the command, the secret and assertions never show.
+	for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
+		if strings.Contains(out, testSecret) {
+			t.Errorf("%s shows the secret: %q", name, out)
+		}
+		if strings.Contains(out, "eyJ") {
+			t.Errorf("%s shows a JWT: %q", name, out)
+		}
+	}
+	return r
+}
+
+func withEnv(env []string, kv ...string) []string {
+	out := append([]string(nil), env...)
+	for _, s := range kv {
+		key := s[:strings.IndexByte(s, '=')+1]
+		filtered := out[:0]
+		for _, e := range out {
+			if !strings.HasPrefix(e, key) {
+				filtered = append(filtered, e)
+			}
+		}
+		out = append(filtered, s)
+	}
+	return out
+}
+
+func TestTokenFormats(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	env := baseEnv(t, srv.TokenURL())
+
+	t.Run("json", func(t *testing.T) {
+		r := runBinary(t, env, "", "token", "-o", "json")
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		var got struct {
+			AccessToken string `json:"access_token"`
+			TokenType   string `json:"token_type"`
+			ExpiresAt   string `json:"expires_at"`
+			ExpiresIn   int64  `json:"expires_in"`
+		}
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("stdout %q: %v", r.stdout, err)
+		}
+		if !srv.Valid(got.AccessToken) || got.TokenType != "Bearer" {
+			t.Errorf("got %+v, want a valid Bearer token", got)
+		}
+		exp, err := time.Parse(time.RFC3339, got.ExpiresAt)
+		if err != nil || !strings.HasSuffix(got.ExpiresAt, "Z") {
+			t.Errorf("expires_at %q is not RFC 3339 UTC", got.ExpiresAt)
+		}
+		if left := time.Until(exp); got.ExpiresIn < 3500 || got.ExpiresIn > 3600 || left < 3500*time.Second {
+			t.Errorf("expires_in %d, expires_at %s: want about an hour", got.ExpiresIn, got.ExpiresAt)
+		}
+	})
+	// The token from the first run is cached: every format shows the same one.
+	want := strings.TrimSpace(runBinary(t, env, "", "token", "-o", "token").stdout)
+	if !srv.Valid(want) {
+		t.Fatalf("-o token printed %q, not a valid token", want)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		extra  []string
+		stdout string // exact, with TOKEN for the token
+	}{
+		{name: "token", args: []string{"-o", "token"}, stdout: "TOKEN\n"},
+		{name: "header", args: []string{"--output", "header"}, stdout: "Authorization: Bearer TOKEN\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runBinary(t, withEnv(env, tt.extra...), "", append([]string{"token"}, tt.args...)...)
+			if r.code != 0 || r.stdout != strings.ReplaceAll(tt.stdout, "TOKEN", want) {
+				t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	execTests := []struct {
+		name, execInfo, args, apiVersion string
+	}{
+		{"explicit", "", "-o exec-credential", "client.authentication.k8s.io/v1"},
+		{"KUBERNETES_EXEC_INFO v1", `{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}`, "", "client.authentication.k8s.io/v1"},
+		{"KUBERNETES_EXEC_INFO v1beta1", `{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":true}}`, "", "client.authentication.k8s.io/v1beta1"},
+	}
+	for _, tt := range execTests {
+		t.Run("exec-credential "+tt.name, func(t *testing.T) {
+			e := env
+			if tt.execInfo != "" {
+				e = withEnv(env, "KUBERNETES_EXEC_INFO="+tt.execInfo)
+			}
+			r := runBinary(t, e, "", append([]string{"token"}, strings.Fields(tt.args)...)...)
+			var ec struct {
+				Kind       string `json:"kind"`
+				APIVersion string `json:"apiVersion"`
+				Spec       struct {
+					Interactive bool `json:"interactive"`
+				} `json:"spec"`
+				Status struct {
+					ExpirationTimestamp string `json:"expirationTimestamp"`
+					Token               string `json:"token"`
+				} `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &ec); err != nil || r.code != 0 {
+				t.Fatalf("exit %d, stdout %q: %v", r.code, r.stdout, err)
+			}
+			if ec.Kind != "ExecCredential" || ec.APIVersion != tt.apiVersion || ec.Status.Token != want {
+				t.Errorf("got %+v, want apiVersion %s and the token", ec, tt.apiVersion)
+			}
+			if _, err := time.Parse(time.RFC3339, ec.Status.ExpirationTimestamp); err != nil {
+				t.Errorf("expirationTimestamp: %v", err)
+			}
+		})
+	}
+	if n := srv.Requests(); n != 1 {
+		t.Errorf("%d token requests across all formats, want 1 (the rest cached)", n)
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	env := baseEnv(t, srv.TokenURL())
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{name: "wrong secret", env: withEnv(env, "DT_SERVICE_ACCOUNT_SECRET=wrong-"+testSecret), args: []string{"token"}, code: 1,
+			contains: []string{"e2e-key", srv.TokenURL(), "invalid_grant", "rejected"}},
+		{name: "missing email", env: withEnv(env, "DT_SERVICE_ACCOUNT_EMAIL="), args: []string{"token"}, code: 2, contains: []string{"email", "--email"}},
+		{name: "missing secret", env: withEnv(env, "DT_SERVICE_ACCOUNT_SECRET="), args: []string{"token"}, code: 2, contains: []string{"secret"}},
+		{name: "unknown flag", args: []string{"token", "--nope"}, code: 2, contains: []string{"nope"}},
+		{name: "secret flag refused", args: []string{"token", "--secret", "x"}, code: 2, contains: []string{"secret"}},
+		{name: "unknown format", args: []string{"token", "-o", "yaml"}, code: 2, contains: []string{"yaml"}},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, contains: []string{"frobnicate"}},
+		{name: "plain http endpoint", env: withEnv(env, "DT_TOKEN_ENDPOINT=http://identity.example/oauth2/token"), args: []string{"token"}, code: 2, contains: []string{"https"}},
+		{name: "unknown exec apiVersion", env: withEnv(env, `KUBERNETES_EXEC_INFO={"apiVersion":"client.authentication.k8s.io/v2"}`), args: []string{"token"}, code: 2, contains: []string{"apiVersion"}},
+		{name: "bad cache mode", args: []string{"token", "--cache", "cloud"}, code: 2, contains: []string{"cloud"}},
+		{name: "unreachable endpoint", env: withEnv(env, "DT_TOKEN_ENDPOINT=http://127.0.0.1:1/oauth2/token"), args: []string{"token", "--timeout", "2s"}, code: 1, contains: []string{"127.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.env
+			if e == nil {
+				e = env
+			}
+			r := runBinary(t, e, "", tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d (stderr %q)", r.code, tt.code, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+			if lines := strings.Count(r.stderr, "\n"); lines != 1 || !strings.HasPrefix(r.stderr, prog+": ") {
+				t.Errorf("stderr is not one %q line: %q", prog+": ...", r.stderr)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(r.stderr, c) {
+					t.Errorf("stderr %q does not mention %q", r.stderr, c)
+				}
+			}
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token")
+	for _, args := range [][]string{{"--help"}, {"help"}, {"token", "--help"}, {"login", "-h"}, {"logout", "--help"}, {"status", "--help"}, {"version", "--help"}} {
+		r := runBinary(t, env, "", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: "+prog) || r.stderr != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := runBinary(t, env, "", "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, prog+" ") || !strings.Contains(r.stdout, "go1.") {
+		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestVerboseLogsStepsWithoutSecrets(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	env := baseEnv(t, srv.TokenURL())
+	srv.Inject(authtest.Fault{Status: 503, Body: "{}", RetryAfter: "0"})
+	r := runBinary(t, env, "", "token", "-o", "token", "--verbose")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	tok := strings.TrimSpace(r.stdout)
+	for _, want := range []string{srv.TokenURL(), "attempt=1", "status=503", "decision=retry", "attempt=2", "status=200"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("verbose log lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, tok) {
+		t.Errorf("verbose log shows the token")
+	}
+}

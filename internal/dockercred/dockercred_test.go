@@ -1,0 +1,395 @@
+package dockercred
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker-credential-helpers/credentials"
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+)
+
+const secretToken = "tok-SECRET-1234567890"
+
+// fakeProvider stands in for the cached token source the caller wires in; it
+// counts calls so tests can prove that no token is requested for other hosts.
+type fakeProvider struct {
+	token       *oauth2.Token
+	err         error
+	tokenCalls  []string
+	invalidated [][2]string
+}
+
+func (p *fakeProvider) Token(_ context.Context, profile string) (*oauth2.Token, error) {
+	p.tokenCalls = append(p.tokenCalls, profile)
+	return p.token, p.err
+}
+
+func (p *fakeProvider) Invalidate(_ context.Context, profile, token string) error {
+	p.invalidated = append(p.invalidated, [2]string{profile, token})
+	return p.err
+}
+
+func newProvider() *fakeProvider {
+	return &fakeProvider{token: &oauth2.Token{AccessToken: secretToken, Expiry: time.Unix(1893456000, 0)}}
+}
+
+func testSet(t testing.TB) *hosts.Set {
+	t.Helper()
+	staging, err := hosts.ParseList("staging.example.com", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := hosts.ParseList("localhost:8080,[::1]:9000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := hosts.NewSet(append(append(hosts.DefaultRoutes(), extra...), staging...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func creds(serverURL string) string {
+	return `{"ServerURL":"` + serverURL + `","Username":"oauth2accesstoken","Secret":"` + secretToken + `"}` + "\n"
+}
+
+func TestGet(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          string
+		want        string
+		wantProfile []string
+	}{
+		{name: "bare host", in: "api.d21s.com", want: creds("api.d21s.com"), wantProfile: []string{""}},
+		{name: "https url", in: "https://api.disruptive-technologies.com/v2\n", want: creds("https://api.disruptive-technologies.com/v2"), wantProfile: []string{""}},
+		{name: "mixed case", in: "  https://API.D21S.com/  \n", want: creds("https://API.D21S.com/"), wantProfile: []string{""}},
+		{name: "default port", in: "https://emulator.disruptive-technologies.com:443", want: creds("https://emulator.disruptive-technologies.com:443"), wantProfile: []string{""}},
+		{name: "extra host", in: "http://localhost:8080", want: creds("http://localhost:8080"), wantProfile: []string{""}},
+		{name: "ipv6", in: "https://[::1]:9000", want: creds("https://[::1]:9000"), wantProfile: []string{""}},
+		{name: "profile", in: "staging.example.com", want: creds("staging.example.com"), wantProfile: []string{"staging"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, "v1"); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantProfile, p.tokenCalls); diff != "" {
+				t.Errorf("Token calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestGetNotFound(t *testing.T) {
+	for _, in := range []string{
+		"registry-1.docker.io",
+		"https://index.docker.io/v1/",
+		"https://api.d21s.com.evil.example",
+		"https://evil.example/api.d21s.com",
+		"evil.example/api.d21s.com",
+		"https://api.d21s.com@evil.example",
+		"https://evil.example@api.d21s.com",
+		"https://api.d21s.com:8443",
+		"http://localhost",
+		"https://[::1]",
+		"ftp://api.d21s.com",
+		"https://api.d21s.com:badport",
+	} {
+		t.Run(in, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), p, "v1")
+			if !credentials.IsErrCredentialsNotFound(err) {
+				t.Fatalf("Handle error = %v, want credentials not found", err)
+			}
+			if diff := cmp.Diff("credentials not found in native keychain", err.Error()); diff != "" {
+				t.Errorf("error text (-want +got):\n%s", diff)
+			}
+			if out.Len() != 0 || len(p.tokenCalls) != 0 {
+				t.Errorf("output %q, Token calls %v; want none", out.String(), p.tokenCalls)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		action   string
+		in       io.Reader
+		provider *fakeProvider
+		wantErr  string
+	}{
+		{name: "get empty", action: "get", in: strings.NewReader(""), wantErr: "no credentials server URL"},
+		{name: "get blank", action: "get", in: strings.NewReader(" \n\t\n"), wantErr: "no credentials server URL"},
+		{name: "erase empty", action: "erase", in: strings.NewReader("\n"), wantErr: "no credentials server URL"},
+		{name: "get huge", action: "get", in: strings.NewReader("api.d21s.com" + strings.Repeat(" ", MaxInputBytes)), wantErr: "input longer than"},
+		{name: "erase other host", action: "erase", in: strings.NewReader("https://index.docker.io/v1/"), wantErr: "credentials not found in native keychain"},
+		{
+			name: "provider error", action: "get", in: strings.NewReader("api.d21s.com"),
+			provider: &fakeProvider{err: errors.New("token endpoint unreachable")},
+			wantErr:  "token endpoint unreachable",
+		},
+		{name: "empty token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &fakeProvider{token: &oauth2.Token{}}, wantErr: "empty token"},
+		{name: "nil token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &fakeProvider{}, wantErr: "empty token"},
+		{name: "store not JSON", action: "store", in: strings.NewReader(`{"ServerURL":"x","Secret":"` + secretToken + `\q"}`), wantErr: "invalid credentials JSON at byte offset"},
+		{name: "store truncated", action: "store", in: strings.NewReader(`{"ServerURL":"x","Secret":"` + secretToken), wantErr: "invalid credentials JSON"},
+		{name: "store empty", action: "store", in: strings.NewReader(""), wantErr: "invalid credentials JSON"},
+		{name: "store array", action: "store", in: strings.NewReader(`["` + secretToken + `"]`), wantErr: "want an object"},
+		{name: "store wrong type", action: "store", in: strings.NewReader(`{"ServerURL":"x","Username":"u","Secret":1}`), wantErr: "want an object"},
+		{name: "store trailing data", action: "store", in: strings.NewReader(`{"ServerURL":"x","Username":"u"} {}`), wantErr: "invalid credentials JSON"},
+		{name: "store no server", action: "store", in: strings.NewReader(`{"Username":"u","Secret":"s"}`), wantErr: "no credentials server URL"},
+		{name: "store null", action: "store", in: strings.NewReader(`null`), wantErr: "no credentials server URL"},
+		{name: "store no user", action: "store", in: strings.NewReader(`{"ServerURL":"api.d21s.com","Secret":"s"}`), wantErr: "no credentials username"},
+		{name: "store huge", action: "store", in: strings.NewReader(`{"ServerURL":"x","Username":"u","Secret":"` + strings.Repeat("s", MaxInputBytes) + `"}`), wantErr: "input longer than"},
+		{name: "unknown action", action: "frobnicate", in: strings.NewReader(""), wantErr: "docker-credential-dt: unknown action: frobnicate"},
+		{
+			name: "erase provider error", action: "erase", in: strings.NewReader("api.d21s.com"),
+			provider: &fakeProvider{err: errors.New("cache locked")},
+			wantErr:  "cache locked",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.provider
+			if p == nil {
+				p = newProvider()
+			}
+			var out bytes.Buffer
+			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, "v1")
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Handle error = %v, want one containing %q", err, tt.wantErr)
+			}
+			var herr *Error
+			if !errors.As(err, &herr) || herr.Action != tt.action {
+				t.Errorf("Handle error %#v is not an *Error for action %q", err, tt.action)
+			}
+			if strings.Contains(err.Error(), secretToken) || strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("error %q contains the secret", err)
+			}
+			if out.Len() != 0 {
+				t.Errorf("output on error: %q", out.String())
+			}
+		})
+	}
+}
+
+func TestStore(t *testing.T) {
+	for _, in := range []string{
+		`{"ServerURL":"https://api.d21s.com","Username":"oauth2accesstoken","Secret":"` + secretToken + `"}`,
+		"{\n  \"ServerURL\": \"registry.example.com\",\n  \"Username\": \"u\",\n  \"Secret\": \"p\",\n  \"Extra\": true\n}\n",
+	} {
+		p := newProvider()
+		var out bytes.Buffer
+		if err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1"); err != nil {
+			t.Errorf("store %q: %v", in, err)
+		}
+		if out.Len() != 0 || len(p.tokenCalls) != 0 || len(p.invalidated) != 0 {
+			t.Errorf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.tokenCalls, p.invalidated)
+		}
+	}
+}
+
+func TestErase(t *testing.T) {
+	tests := []struct {
+		in   string
+		want [][2]string
+	}{
+		{"https://api.d21s.com/", [][2]string{{"", ""}}},
+		{"STAGING.example.com\n", [][2]string{{"staging", ""}}},
+	}
+	for _, tt := range tests {
+		p := newProvider()
+		var out bytes.Buffer
+		if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, "v1"); err != nil {
+			t.Fatalf("erase %q: %v", tt.in, err)
+		}
+		if diff := cmp.Diff(tt.want, p.invalidated); diff != "" {
+			t.Errorf("erase %q: Invalidate calls (-want +got):\n%s", tt.in, diff)
+		}
+		if out.Len() != 0 || len(p.tokenCalls) != 0 {
+			t.Errorf("erase %q: output %q, Token calls %v; want none", tt.in, out.String(), p.tokenCalls)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	p := newProvider()
+	var out bytes.Buffer
+	if err := Handle(context.Background(), "list", strings.NewReader("ignored"), &out, testSet(t), p, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("list output %q: %v", out.String(), err)
+	}
+	want := map[string]string{
+		"https://api.disruptive-technologies.com":      "oauth2accesstoken",
+		"https://api.d21s.com":                         "oauth2accesstoken",
+		"https://emulator.disruptive-technologies.com": "oauth2accesstoken",
+		"https://localhost:8080":                       "oauth2accesstoken",
+		"https://[::1]:9000":                           "oauth2accesstoken",
+		"https://staging.example.com":                  "oauth2accesstoken",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("list (-want +got):\n%s", diff)
+	}
+	// Every listed server URL must itself get a token: docker's GetAll
+	// calls get for each key.
+	for serverURL := range got {
+		if _, ok := testSet(t).ResolveURL(serverURL); !ok {
+			t.Errorf("listed %q does not resolve", serverURL)
+		}
+	}
+	if len(p.tokenCalls) != 0 {
+		t.Errorf("list requested tokens: %v", p.tokenCalls)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := Handle(context.Background(), "version", strings.NewReader(""), &out, testSet(t), newProvider(), "v1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	want := "docker-credential-dt (github.com/dt-credential-helper/dt-credential-helper) v1.2.3\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("version (-want +got):\n%s", diff)
+	}
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name     string
+		action   string
+		in       string
+		wantOut  string
+		wantCode int
+	}{
+		{name: "ok", action: "get", in: "api.d21s.com", wantOut: creds("api.d21s.com"), wantCode: 0},
+		{name: "not found on stdout", action: "get", in: "index.docker.io", wantOut: "credentials not found in native keychain\n", wantCode: 1},
+		{name: "missing url on stdout", action: "get", in: "", wantOut: "no credentials server URL\n", wantCode: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := Run(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), newProvider(), "v1")
+			if diff := cmp.Diff([]any{tt.wantOut, tt.wantCode}, []any{out.String(), code}); diff != "" {
+				t.Errorf("Run (-want +got):\n%s", diff)
+			}
+			if tt.wantCode == 1 && !credentials.IsErrCredentialsNotFoundMessage(out.String()) && strings.Contains(tt.wantOut, "not found") {
+				t.Errorf("docker would not recognise %q as not found", out.String())
+			}
+		})
+	}
+}
+
+// urlHostIsDefault is an oracle independent of package hosts: net/url's host,
+// lower-cased, without a trailing dot, with a default or no port.
+func urlHostIsDefault(s string) bool {
+	if !strings.Contains(s, "://") && !strings.HasPrefix(s, "//") {
+		s = "//" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User != nil {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	switch strings.TrimLeft(u.Port(), "0") {
+	case "", "80", "443":
+	default:
+		return false
+	}
+	for _, d := range hosts.DefaultHosts() {
+		if host == d {
+			return true
+		}
+	}
+	return false
+}
+
+func FuzzGet(f *testing.F) {
+	for _, s := range []string{
+		"api.d21s.com", "https://api.d21s.com/v2", "https://api.d21s.com.evil.example",
+		"https://evil.example/api.d21s.com", "https://api.d21s.com@evil.example",
+		"HTTPS://API.D21S.COM.:443", "http://[::1]:8080", "", " \n", "https://a%2eb",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		set, err := hosts.Default("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newProvider()
+		var out bytes.Buffer
+		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, "v1")
+		if err != nil {
+			if out.Len() != 0 {
+				t.Fatalf("output on error: %q", out.String())
+			}
+			if len(p.tokenCalls) != 0 {
+				t.Fatalf("token requested for %q, then failed: %v", in, err)
+			}
+			return
+		}
+		serverURL := strings.TrimSpace(in)
+		if !urlHostIsDefault(serverURL) {
+			t.Fatalf("token handed out for %q", in)
+		}
+		var c credentials.Credentials
+		if err := json.Unmarshal(out.Bytes(), &c); err != nil {
+			t.Fatalf("output %q: %v", out.String(), err)
+		}
+		want := credentials.Credentials{ServerURL: serverURL, Username: Username, Secret: secretToken}
+		if diff := cmp.Diff(want, c); diff != "" {
+			t.Fatalf("get %q (-want +got):\n%s", in, diff)
+		}
+	})
+}
+
+// storeErr is the shape of every store error: fixed text and numbers only,
+// never a piece of the input.
+var storeErr = regexp.MustCompile(`^(invalid credentials JSON( at byte offset \d+)?(: want an object with string fields ServerURL, Username and Secret)?|no credentials server URL|no credentials username|input longer than \d+ bytes)$`)
+
+func FuzzStore(f *testing.F) {
+	for _, s := range []string{
+		`{"ServerURL":"https://api.d21s.com","Username":"u","Secret":"s"}`,
+		`{"ServerURL":"x","Username":"u","Secret":"\q"}`, `{"ServerURL":1}`, `null`, `[]`, ``, `{`,
+		`{"ServerURL":"x","Username":"u"} trailing`, "{\"Username\":\"\u00e9\"}",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p := newProvider()
+		var out bytes.Buffer
+		err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1")
+		if out.Len() != 0 || len(p.tokenCalls) != 0 || len(p.invalidated) != 0 {
+			t.Fatalf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.tokenCalls, p.invalidated)
+		}
+		var c credentials.Credentials
+		valid := json.Unmarshal([]byte(in), &c) == nil && c.ServerURL != "" && c.Username != ""
+		if valid != (err == nil) {
+			t.Fatalf("store %q: error %v, but valid credentials JSON = %v", in, err, valid)
+		}
+		if err != nil && !storeErr.MatchString(err.Error()) {
+			t.Fatalf("store %q: error %q may quote the input", in, err)
+		}
+	})
+}

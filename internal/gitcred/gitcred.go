@@ -1,0 +1,147 @@
+// Package gitcred speaks the git credential helper protocol
+// (gitcredentials(7), git-credential(1)) over a reader and a writer: it hands
+// DT access tokens to git for DT hosts and stays silent for every other host.
+package gitcred
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+)
+
+// Username is sent with the token when git did not name a user; servers that
+// take a bearer token as a password ignore it, and Google's helpers use the
+// same name.
+const Username = "oauth2accesstoken"
+
+// Provider hands out the tokens of a profile ("" is the default profile).
+// The caller implements it over the cached token source.
+type Provider interface {
+	// Token returns a valid token of profile.
+	Token(ctx context.Context, profile string) (*oauth2.Token, error)
+	// Invalidate drops profile's cached token if it equals token, so the
+	// next Token call fetches a new one; a token that is not the cached one
+	// is ignored.
+	Invalidate(ctx context.Context, profile, token string) error
+}
+
+// Handle runs one git credential action, reading git's attributes from in and
+// writing the answer to out. Only hosts in set get a token, and Provider is
+// not called at all for any other host. Actions other than get, store and
+// erase are ignored, as git asks of helpers. On error nothing is written to
+// out; the caller reports the error on stderr.
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider) error {
+	switch action {
+	case "get", "store", "erase":
+	default:
+		return nil
+	}
+	attrs, err := Parse(in)
+	if err != nil {
+		return fmt.Errorf("git credential %s: %w", action, err)
+	}
+	profile, ok := route(attrs, set)
+	if !ok {
+		return nil
+	}
+	switch action {
+	case "get":
+		return get(ctx, attrs, out, profile, p)
+	case "erase":
+		return erase(ctx, attrs, profile, p)
+	}
+	return nil // store: the token lives in our own cache, not git's.
+}
+
+// route returns the profile for the request's host. The host is checked
+// exactly as git sends it ("host" or "host:port"); git only sends a host for
+// protocols that have one. Only https gets tokens, and plain http only for a
+// loopback host: a token sent in clear text over a network is a token lost.
+func route(attrs Attributes, set *hosts.Set) (string, bool) {
+	switch attrs.Get("protocol") {
+	case "https":
+	case "http":
+		host, _, err := hosts.ParseEntry(attrs.Get("host"))
+		if err != nil || !isLoopback(host) {
+			return "", false
+		}
+	default:
+		return "", false
+	}
+	return set.Resolve(attrs.Get("host"))
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Provider) error {
+	tok, err := p.Token(ctx, profile)
+	if err != nil {
+		return fmt.Errorf("git credential get: %w", err)
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return errors.New("git credential get: token provider returned an empty token")
+	}
+	var fields []field
+	if attrs.Has("capability", "authtype") {
+		// git 2.46+: hand over the token as a bearer credential, and mark it
+		// ephemeral so git does not ask other helpers to store it.
+		fields = []field{
+			{"capability[]", "authtype"},
+			{"authtype", "Bearer"},
+			{"credential", tok.AccessToken},
+			{"ephemeral", "1"},
+		}
+	} else {
+		user := attrs.Get("username")
+		if user == "" {
+			user = Username
+		}
+		fields = []field{
+			{"username", user},
+			{"password", tok.AccessToken},
+		}
+	}
+	if !tok.Expiry.IsZero() {
+		fields = append(fields, field{"password_expiry_utc", strconv.FormatInt(tok.Expiry.Unix(), 10)})
+	}
+	// Encode everything before writing anything: git must never see half an
+	// answer.
+	b, err := encode(fields)
+	if err != nil {
+		return fmt.Errorf("git credential get: %w", err)
+	}
+	if _, err := out.Write(b); err != nil {
+		return fmt.Errorf("git credential get: write answer: %w", err)
+	}
+	return nil
+}
+
+// erase is what git calls when the server rejected the credential it was
+// given: drop that token, if it is still the cached one.
+func erase(ctx context.Context, attrs Attributes, profile string, p Provider) error {
+	token := attrs.Get("credential")
+	if token == "" {
+		token = attrs.Get("password")
+	}
+	if token == "" {
+		return nil
+	}
+	if err := p.Invalidate(ctx, profile, token); err != nil {
+		return fmt.Errorf("git credential erase: %w", err)
+	}
+	return nil
+}

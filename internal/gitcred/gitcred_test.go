@@ -1,0 +1,480 @@
+package gitcred
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+)
+
+const secretToken = "tok-SECRET-1234567890"
+
+var expiry = time.Unix(1893456000, 0) // 2030-01-01
+
+// fakeProvider stands in for the cached token source the caller wires in; it
+// counts calls so tests can prove that no token is requested for other hosts.
+type fakeProvider struct {
+	token       *oauth2.Token
+	err         error
+	tokenCalls  []string // profiles asked for
+	invalidated [][2]string
+}
+
+func (p *fakeProvider) Token(_ context.Context, profile string) (*oauth2.Token, error) {
+	p.tokenCalls = append(p.tokenCalls, profile)
+	return p.token, p.err
+}
+
+func (p *fakeProvider) Invalidate(_ context.Context, profile, token string) error {
+	p.invalidated = append(p.invalidated, [2]string{profile, token})
+	return p.err
+}
+
+func newProvider() *fakeProvider {
+	return &fakeProvider{token: &oauth2.Token{AccessToken: secretToken, TokenType: "Bearer", Expiry: expiry}}
+}
+
+func testSet(t *testing.T) *hosts.Set {
+	t.Helper()
+	staging, err := hosts.ParseList("staging.example.com", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := hosts.ParseList("localhost:8080", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := hosts.NewSet(append(append(hosts.DefaultRoutes(), extra...), staging...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestHandleGet(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          string
+		want        string
+		wantProfile []string
+	}{
+		{
+			name:        "password",
+			in:          "protocol=https\nhost=api.d21s.com\n\n",
+			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		{
+			name:        "username kept",
+			in:          "protocol=https\nhost=api.disruptive-technologies.com\nusername=alice\npath=v2/x\n",
+			want:        "username=alice\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		{
+			name: "authtype",
+			in: "capability[]=authtype\ncapability[]=state\nprotocol=https\nhost=emulator.disruptive-technologies.com\n" +
+				"wwwauth[]=Bearer realm=\"x\"\nwwwauth[]=Basic\n",
+			want: "capability[]=authtype\nauthtype=Bearer\ncredential=" + secretToken +
+				"\nephemeral=1\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		{
+			name:        "capability list cleared",
+			in:          "capability[]=authtype\ncapability[]=\nprotocol=https\nhost=api.d21s.com\n",
+			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		{
+			name:        "crlf, mixed case, port 443, unknown attributes",
+			in:          "protocol=https\r\nhost=API.D21S.com:443\r\nfuture_thing=1\r\n\r\n",
+			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		{
+			name:        "http with port from DT_CREDENTIAL_HOSTS",
+			in:          "protocol=http\nhost=localhost:8080\n",
+			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		{
+			name:        "profile host",
+			in:          "protocol=https\nhost=staging.example.com\n",
+			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{"staging"},
+		},
+		{
+			name:        "input after the blank line is not read",
+			in:          "protocol=https\nhost=api.d21s.com\n\nthis line has no equals sign\n",
+			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
+			wantProfile: []string{""},
+		},
+		// Not DT hosts: no output, no token request.
+		{name: "other host", in: "protocol=https\nhost=github.com\n"},
+		{name: "suffix trick", in: "protocol=https\nhost=api.d21s.com.evil.example\n"},
+		{name: "path trick", in: "protocol=https\nhost=evil.example\npath=api.d21s.com\n"},
+		{name: "userinfo trick", in: "protocol=https\nhost=api.d21s.com@evil.example\n"},
+		{name: "other port", in: "protocol=https\nhost=api.d21s.com:8443\n"},
+		{name: "localhost default port", in: "protocol=http\nhost=localhost\n"},
+		{name: "ssh", in: "protocol=ssh\nhost=api.d21s.com\n"},
+		{name: "plain http to a DT host", in: "protocol=http\nhost=api.d21s.com\n"},
+		{name: "no protocol", in: "host=api.d21s.com\n"},
+		{name: "no host", in: "protocol=https\n"},
+		{name: "empty input", in: ""},
+		{name: "only blank line", in: "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantProfile, p.tokenCalls); diff != "" {
+				t.Errorf("Token calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHandleGetNoExpiry(t *testing.T) {
+	p := &fakeProvider{token: &oauth2.Token{AccessToken: secretToken}}
+	var out bytes.Buffer
+	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p); err != nil {
+		t.Fatal(err)
+	}
+	want := "username=oauth2accesstoken\npassword=" + secretToken + "\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}
+
+func TestHandleErrors(t *testing.T) {
+	dt := "protocol=https\nhost=api.d21s.com\n"
+	tests := []struct {
+		name     string
+		action   string
+		in       io.Reader
+		provider *fakeProvider
+		wantErr  string
+	}{
+		{name: "missing =", action: "get", in: strings.NewReader(dt + "garbage\n"), wantErr: `line 3: no "="`},
+		{name: "empty key", action: "get", in: strings.NewReader("=x\n" + dt), wantErr: "empty attribute name"},
+		{name: "empty list key", action: "get", in: strings.NewReader("[]=x\n" + dt), wantErr: "empty attribute name"},
+		{name: "NUL", action: "get", in: strings.NewReader(dt + "password=a\x00b\n"), wantErr: "NUL"},
+		{name: "stray CR", action: "get", in: strings.NewReader(dt + "username=a\rb\n"), wantErr: "carriage return"},
+		{name: "CR at EOF", action: "get", in: strings.NewReader(dt + "username=a\r"), wantErr: "carriage return"},
+		{
+			name: "line of 65536 bytes", action: "get",
+			in:      strings.NewReader(dt + "username=" + strings.Repeat("a", MaxLineBytes+1-len("username=")) + "\n"),
+			wantErr: "longer than 65535 bytes",
+		},
+		{
+			name: "line of 65536 bytes at EOF", action: "get",
+			in:      strings.NewReader(dt + "username=" + strings.Repeat("a", MaxLineBytes+1-len("username="))),
+			wantErr: "longer than 65535 bytes",
+		},
+		{
+			name: "very long line", action: "get",
+			in:      strings.NewReader(dt + "username=" + strings.Repeat("a", 10*MaxLineBytes) + "\n"),
+			wantErr: "longer than 65535 bytes",
+		},
+		{
+			name: "huge input", action: "get",
+			in:      io.MultiReader(strings.NewReader(dt), endless("x=yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n")),
+			wantErr: "input longer than 1048576 bytes",
+		},
+		{
+			name: "huge input, bad last line", action: "get",
+			in:      strings.NewReader(strings.Repeat("xy=z\n", MaxInputBytes/5) + "noequals\n"),
+			wantErr: "input longer than 1048576 bytes",
+		},
+		{name: "store validates", action: "store", in: strings.NewReader(dt + "nope\n"), wantErr: `no "="`},
+		{name: "erase validates", action: "erase", in: strings.NewReader(dt + "nope\n"), wantErr: `no "="`},
+		{
+			name: "provider error", action: "get", in: strings.NewReader(dt),
+			provider: &fakeProvider{err: errors.New("token endpoint unreachable")},
+			wantErr:  "token endpoint unreachable",
+		},
+		{
+			name: "empty token", action: "get", in: strings.NewReader(dt),
+			provider: &fakeProvider{token: &oauth2.Token{}},
+			wantErr:  "empty token",
+		},
+		{
+			name: "nil token", action: "get", in: strings.NewReader(dt),
+			provider: &fakeProvider{},
+			wantErr:  "empty token",
+		},
+		{
+			name: "token with newline", action: "get", in: strings.NewReader(dt),
+			provider: &fakeProvider{token: &oauth2.Token{AccessToken: secretToken + "\nusername=evil"}},
+			wantErr:  "contains a newline",
+		},
+		{
+			name: "invalidate error", action: "erase", in: strings.NewReader(dt + "password=" + secretToken + "\n"),
+			provider: &fakeProvider{err: errors.New("cache locked")},
+			wantErr:  "cache locked",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.provider
+			if p == nil {
+				p = newProvider()
+			}
+			var out bytes.Buffer
+			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Handle error = %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), secretToken) {
+				t.Errorf("error %q contains the token", err)
+			}
+			if out.Len() != 0 {
+				t.Errorf("output on error: %q", out.String())
+			}
+		})
+	}
+}
+
+// endless repeats s forever, like a runaway writer on the other end of stdin.
+func endless(s string) io.Reader {
+	return &repeatReader{s: s}
+}
+
+type repeatReader struct {
+	s   string
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.s[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.s)
+	}
+	return n, nil
+}
+
+func TestHandleStoreAndOtherActions(t *testing.T) {
+	tests := []struct {
+		action string
+		in     string
+	}{
+		{"store", "protocol=https\nhost=api.d21s.com\nusername=oauth2accesstoken\npassword=" + secretToken + "\n"},
+		{"store", "protocol=https\nhost=github.com\nusername=u\npassword=p\n"},
+		{"frobnicate", "not even attributes"},
+		{"", ""},
+		{"capability", "version 0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.action, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if out.Len() != 0 {
+				t.Errorf("output: %q", out.String())
+			}
+			if len(p.tokenCalls) != 0 || len(p.invalidated) != 0 {
+				t.Errorf("provider called: Token %v, Invalidate %v", p.tokenCalls, p.invalidated)
+			}
+		})
+	}
+}
+
+func TestHandleErase(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want [][2]string
+	}{
+		{
+			name: "password",
+			in:   "protocol=https\nhost=api.d21s.com\nusername=oauth2accesstoken\npassword=" + secretToken + "\n",
+			want: [][2]string{{"", secretToken}},
+		},
+		{
+			name: "credential",
+			in:   "capability[]=authtype\nprotocol=https\nhost=staging.example.com\nauthtype=Bearer\ncredential=" + secretToken + "\n",
+			want: [][2]string{{"staging", secretToken}},
+		},
+		{name: "no password", in: "protocol=https\nhost=api.d21s.com\nusername=x\n"},
+		{name: "other host", in: "protocol=https\nhost=github.com\npassword=" + secretToken + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, p.invalidated); diff != "" {
+				t.Errorf("Invalidate calls (-want +got):\n%s", diff)
+			}
+			if out.Len() != 0 || len(p.tokenCalls) != 0 {
+				t.Errorf("output %q, Token calls %v; want none", out.String(), p.tokenCalls)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	in := "protocol=https\nhost=x\nhost=y\nwwwauth[]=a\nwwwauth[]=b=c\nempty=\nk[]=1\nk[]=\nk[]=2\n\nafter=1\n"
+	got, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Attributes{
+		Values: map[string]string{"protocol": "https", "host": "y", "empty": ""},
+		Lists:  map[string][]string{"wwwauth": {"a", "b=c"}, "k": {"2"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Parse (-want +got):\n%s", diff)
+	}
+	text, err := got.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantText := "empty=\nhost=y\nprotocol=https\nk[]=2\nwwwauth[]=a\nwwwauth[]=b=c\n"
+	if diff := cmp.Diff(wantText, string(text)); diff != "" {
+		t.Errorf("MarshalText (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseLongestLine(t *testing.T) {
+	line := "k=" + strings.Repeat("v", MaxLineBytes-2)
+	got, err := Parse(strings.NewReader(line + "\r\n"))
+	if err != nil {
+		t.Fatalf("Parse of a %d byte line: %v", len(line), err)
+	}
+	if len(got.Get("k")) != MaxLineBytes-2 {
+		t.Errorf("value has %d bytes, want %d", len(got.Get("k")), MaxLineBytes-2)
+	}
+}
+
+func TestParseReadsNothingAfterBlankLine(t *testing.T) {
+	// Before the blank line: fine; after it the reader fails, which Parse
+	// must not notice, since git may keep the pipe open.
+	in := io.MultiReader(strings.NewReader("a=b\n\n"), errReader{})
+	if _, err := Parse(in); err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("read after blank line") }
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"", "\n", "protocol=https\nhost=api.d21s.com\n\n",
+		"capability[]=authtype\ncapability[]=\nwwwauth[]=Bearer\r\n",
+		"a=b\r\r\n", "x\n", "=y\n", "a=\x00\n", "k[]=\nk[]=v\n", "a[]b=c\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, err := Parse(bytes.NewReader(in))
+		if err != nil {
+			if bytes.Contains(in, []byte("SECRET")) && strings.Contains(err.Error(), "SECRET") {
+				t.Fatalf("error %q quotes the input", err)
+			}
+			return
+		}
+		for k, v := range a.Values {
+			if strings.HasSuffix(k, "[]") || strings.ContainsAny(k+v, "\n\r\x00") || strings.Contains(k, "=") || k == "" {
+				t.Fatalf("Parse(%q) produced bad attribute %q=%q", in, k, v)
+			}
+		}
+		for k, vs := range a.Lists {
+			for _, v := range vs {
+				if v == "" {
+					t.Fatalf("Parse(%q) kept an empty value in list %q", in, k)
+				}
+			}
+		}
+		text, err := a.MarshalText()
+		if err != nil {
+			t.Fatalf("MarshalText of parsed %q: %v", in, err)
+		}
+		b, err := Parse(bytes.NewReader(text))
+		if err != nil {
+			t.Fatalf("Parse(MarshalText(Parse(%q))): %v", in, err)
+		}
+		if diff := cmp.Diff(a, b, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip of %q (-first +second):\n%s", in, diff)
+		}
+	})
+}
+
+func FuzzHandleGet(f *testing.F) {
+	for _, s := range []string{
+		"protocol=https\nhost=api.d21s.com\n", "protocol=https\nhost=API.D21S.COM.:443\n",
+		"protocol=https\nhost=api.d21s.com.evil.example\n", "protocol=http\nhost=localhost:8080\n",
+		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		set, err := hosts.Default("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newProvider()
+		var out bytes.Buffer
+		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p)
+		if err != nil {
+			if out.Len() != 0 {
+				t.Fatalf("output on error: %q", out.String())
+			}
+			return
+		}
+		if len(p.tokenCalls) == 0 {
+			if out.Len() != 0 {
+				t.Fatalf("output without a token: %q", out.String())
+			}
+			return
+		}
+		// A token went out: the host must really be a DT host.
+		a, _ := Parse(strings.NewReader(in))
+		if !isDefaultHostPort(a.Get("host")) {
+			t.Fatalf("token handed out for host %q", a.Get("host"))
+		}
+		if !strings.Contains(out.String(), secretToken) {
+			t.Fatalf("answer without the token: %q", out.String())
+		}
+	})
+}
+
+// isDefaultHostPort is an oracle independent of package hosts: host is a
+// default DT host, in any case, with at most a trailing dot and a default or
+// empty port.
+func isDefaultHostPort(hostport string) bool {
+	host, port, _ := strings.Cut(strings.ToLower(hostport), ":")
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || (n != 80 && n != 443)) {
+		return false
+	}
+	host = strings.TrimSuffix(host, ".")
+	for _, d := range hosts.DefaultHosts() {
+		if host == d {
+			return true
+		}
+	}
+	return false
+}

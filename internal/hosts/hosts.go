@@ -1,0 +1,326 @@
+// Package hosts decides which hosts are handed DT access tokens by the git and
+// docker credential helpers, and which profile's token each one gets.
+//
+// Matching is exact: a request matches an entry only when the canonical host
+// and the canonical port are both equal. Canonical means: host names are
+// lower-cased (ASCII only; anything else is rejected) with one trailing dot
+// removed, IPv6 literals are in netip's canonical form, and the default ports
+// 443 and 80 are the same as no port at all. So the entry "api.d21s.com"
+// matches "api.d21s.com", "API.D21S.com.", "api.d21s.com:443" and
+// "api.d21s.com:80", but never "api.d21s.com:8443" or "x.api.d21s.com"; the
+// entry "localhost:8080" matches only port 8080. Ports 80 and 443 are treated
+// alike because a bare host, as git sends it, does not say which scheme it is
+// for; both name the same machine.
+package hosts
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// EnvHosts is the environment variable that lists extra hosts, comma
+// separated, each "host" or "host:port".
+const EnvHosts = "DT_CREDENTIAL_HOSTS"
+
+// Route says that a host (and port) gets the tokens of a profile.
+// Port "" means the default port; Profile "" means the default profile.
+type Route struct {
+	Host    string
+	Port    string
+	Profile string
+}
+
+// String returns the route's host in "host" or "host:port" form.
+func (r Route) String() string {
+	return joinHostPort(r.Host, r.Port)
+}
+
+// DefaultHosts returns the DT API hosts that always get tokens.
+func DefaultHosts() []string {
+	return []string{
+		"api.disruptive-technologies.com",
+		"api.d21s.com",
+		"emulator.disruptive-technologies.com",
+	}
+}
+
+// DefaultRoutes returns DefaultHosts as routes of the default profile.
+func DefaultRoutes() []Route {
+	var routes []Route
+	for _, h := range DefaultHosts() {
+		routes = append(routes, Route{Host: h})
+	}
+	return routes
+}
+
+// Default returns the set the helpers use without profiles: DefaultHosts plus
+// the entries of extra (the value of DT_CREDENTIAL_HOSTS), all routed to the
+// default profile.
+func Default(extra string) (*Set, error) {
+	routes, err := ParseList(extra, "")
+	if err != nil {
+		return nil, err
+	}
+	return NewSet(append(DefaultRoutes(), routes...))
+}
+
+// ParseList parses a comma separated list of "host" or "host:port" entries,
+// such as the value of DT_CREDENTIAL_HOSTS, into routes to profile.
+// Whitespace around entries and empty entries are ignored.
+func ParseList(list, profile string) ([]Route, error) {
+	return ParseEntries(strings.Split(list, ","), profile)
+}
+
+// ParseEntries is ParseList for entries already split, such as a profile's
+// list of hosts.
+func ParseEntries(entries []string, profile string) ([]Route, error) {
+	var routes []Route
+	for _, entry := range entries {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		host, port, err := ParseEntry(entry)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, Route{Host: host, Port: port, Profile: profile})
+	}
+	return routes, nil
+}
+
+// ParseEntry parses one "host", "host:port", "[ipv6]" or "[ipv6]:port" entry
+// into its canonical host (without brackets) and port ("" for the default).
+// A URL is not an entry; use ParseServerURL for those.
+func ParseEntry(entry string) (host, port string, err error) {
+	host, port, err = splitEntry(strings.TrimSpace(entry))
+	if err != nil {
+		return "", "", fmt.Errorf("host entry %q: %w", entry, err)
+	}
+	return host, port, nil
+}
+
+func splitEntry(s string) (host, port string, err error) {
+	if s == "" {
+		return "", "", errors.New("empty host")
+	}
+	if strings.ContainsAny(s, "/@?#") {
+		return "", "", errors.New("want host or host:port, not a URL")
+	}
+	rawHost, rawPort := s, ""
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return "", "", errors.New("missing ] after ipv6 address")
+		}
+		rawHost = s[1:end]
+		rest := s[end+1:]
+		if rest != "" {
+			p, ok := strings.CutPrefix(rest, ":")
+			if !ok {
+				return "", "", errors.New("unexpected text after ]")
+			}
+			rawPort = p
+		}
+		if !strings.Contains(rawHost, ":") {
+			return "", "", errors.New("only ipv6 addresses go in brackets")
+		}
+	case strings.Count(s, ":") > 1:
+		return "", "", errors.New("ipv6 address must be in brackets, as in [::1]:8080")
+	case strings.Contains(s, ":"):
+		rawHost, rawPort, _ = strings.Cut(s, ":")
+	}
+	return canonical(rawHost, rawPort)
+}
+
+// ParseServerURL returns the canonical host and port of a server URL as docker
+// passes it to credential helpers: the scheme is optional (default https; only
+// https and http are accepted), path, query and fragment are ignored, and
+// user information is rejected because it makes the host hard to read for a
+// human ("https://api.d21s.com@evil.example" is a URL for evil.example).
+// It follows docker-credential-helpers' registryurl.Parse. Errors never quote
+// the URL, which might carry a password.
+func ParseServerURL(s string) (host, port string, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", "", errors.New("empty server url")
+	}
+	if !strings.Contains(s, "://") && !strings.HasPrefix(s, "//") {
+		s = "//" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // the url.Error repeats the whole URL
+		}
+		return "", "", fmt.Errorf("invalid server url: %w", err)
+	}
+	switch u.Scheme {
+	case "", "https", "http":
+	default:
+		return "", "", errors.New("invalid server url: scheme must be https or http")
+	}
+	if u.User != nil {
+		return "", "", errors.New("invalid server url: user information is not allowed")
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return "", "", errors.New("invalid server url: no host")
+	}
+	host, port, err = canonical(u.Hostname(), u.Port())
+	if err != nil {
+		return "", "", fmt.Errorf("invalid server url: %w", err)
+	}
+	return host, port, nil
+}
+
+// canonical validates and normalises a host (without brackets) and a port.
+func canonical(host, port string) (string, string, error) {
+	h, err := canonicalHost(host)
+	if err != nil {
+		return "", "", err
+	}
+	p, err := canonicalPort(port)
+	if err != nil {
+		return "", "", err
+	}
+	return h, p, nil
+}
+
+func canonicalHost(h string) (string, error) {
+	if strings.Contains(h, ":") {
+		addr, err := netip.ParseAddr(h)
+		if err != nil || !addr.Is6() {
+			return "", errors.New("invalid ipv6 address")
+		}
+		return addr.String(), nil
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || len(h) > 253 {
+		return "", errors.New("invalid host name length")
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return "", errors.New("invalid host name: empty or over-long label")
+		}
+	}
+	b := []byte(h)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		default:
+			// Only ASCII: strings.ToLower would fold look-alikes such as
+			// the Kelvin sign into ASCII letters.
+			return "", errors.New("invalid character in host name")
+		}
+	}
+	return string(b), nil
+}
+
+func canonicalPort(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || n == 0 {
+		return "", errors.New("invalid port: want a number from 1 to 65535")
+	}
+	if n == 80 || n == 443 {
+		return "", nil
+	}
+	return strconv.FormatUint(n, 10), nil
+}
+
+func joinHostPort(host, port string) string {
+	if port == "" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+type key struct{ host, port string }
+
+// Set is an immutable set of routes. A nil *Set matches nothing.
+type Set struct {
+	routes  []Route
+	profile map[key]string
+}
+
+// NewSet returns a set of routes, validating and canonicalising each. When
+// several routes name the same host and port, the first one listed wins, so
+// callers put the routes that should take precedence first.
+func NewSet(routes []Route) (*Set, error) {
+	s := &Set{profile: make(map[key]string)}
+	for _, r := range routes {
+		host, port, err := canonical(strings.TrimSuffix(strings.TrimPrefix(r.Host, "["), "]"), r.Port)
+		if err != nil {
+			return nil, fmt.Errorf("host %q of profile %q: %w", r.String(), r.Profile, err)
+		}
+		k := key{host, port}
+		if _, dup := s.profile[k]; dup {
+			continue
+		}
+		s.profile[k] = r.Profile
+		s.routes = append(s.routes, Route{Host: host, Port: port, Profile: r.Profile})
+	}
+	return s, nil
+}
+
+// Routes returns the set's canonical routes in precedence order, without
+// duplicates.
+func (s *Set) Routes() []Route {
+	if s == nil {
+		return nil
+	}
+	return append([]Route(nil), s.routes...)
+}
+
+// Match reports whether host (with or without brackets around an IPv6
+// address) and port ("" for the default) get tokens.
+func (s *Set) Match(host, port string) bool {
+	_, ok := s.lookup(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), port)
+	return ok
+}
+
+// Resolve returns the profile whose token goes to hostport, which is "host" or
+// "host:port" as git sends it in its host attribute. ok is false for a host
+// not in the set, or one that is not a valid host at all.
+func (s *Set) Resolve(hostport string) (profile string, ok bool) {
+	host, port, err := splitEntry(hostport)
+	if err != nil {
+		return "", false
+	}
+	return s.lookup(host, port)
+}
+
+// ResolveURL is Resolve for a server URL as docker sends it.
+func (s *Set) ResolveURL(serverURL string) (profile string, ok bool) {
+	host, port, err := ParseServerURL(serverURL)
+	if err != nil {
+		return "", false
+	}
+	return s.lookup(host, port)
+}
+
+func (s *Set) lookup(host, port string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	h, p, err := canonical(host, port)
+	if err != nil {
+		return "", false
+	}
+	profile, ok := s.profile[key{h, p}]
+	return profile, ok
+}

@@ -1,0 +1,308 @@
+// Package provider turns the command line's view of the world (flags,
+// environment, profiles, cache mode) into the cached token source every mode
+// of the program consumes: the token command, git, docker, exec and the
+// plugin. No mode re-implements refresh logic; they all call Source.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"golang.org/x/oauth2"
+)
+
+// Config is what the command line decided.
+type Config struct {
+	// Profile is the default profile ("" = flags and environment only).
+	Profile  string
+	Settings auth.Settings
+	// Cache is the cache mode (auto, keyring, file, none).
+	Cache keyring.Mode
+	// RefreshBuffer: a cached token with less than this left is refreshed;
+	// zero means no buffer (callers pass auth.DefaultRefreshBuffer).
+	RefreshBuffer time.Duration
+	Timeout       time.Duration
+	Getenv        func(string) string
+	Log           *slog.Logger
+	// HTTPClient is used for token requests; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// KeyringTimeout bounds each keyring call; zero means the store's default.
+	KeyringTimeout time.Duration
+}
+
+// Provider builds and remembers one cached source per profile.
+type Provider struct {
+	cfg Config
+
+	mu       sync.Mutex
+	store    keyring.Store
+	secrets  keyring.Store
+	profiles *profile.File
+	sources  map[string]entry
+}
+
+// entry is a profile's cached source and its account, without the secret.
+type entry struct {
+	src     *keyring.Source
+	account auth.Credentials
+}
+
+// New returns a provider for cfg.
+func New(cfg Config) *Provider {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = auth.DefaultTimeout
+	}
+	if cfg.Cache == "" {
+		cfg.Cache = keyring.ModeAuto
+	}
+	return &Provider{cfg: cfg, sources: map[string]entry{}}
+}
+
+// Config returns the provider's configuration after applying edits, to
+// build another provider like this one.
+func (p *Provider) Config(edits ...func(*Config)) Config {
+	c := p.cfg
+	for _, e := range edits {
+		e(&c)
+	}
+	return c
+}
+
+// Source returns the cached token source for profile name ("" = the
+// configured default profile, or flags and environment when there is none).
+// The secret of a profile is read from the keyring only when a refresh needs
+// it, so serving a cached token costs no keyring lookup for it.
+func (p *Provider) Source(name string) (*keyring.Source, error) {
+	e, err := p.entry(name)
+	return e.src, err
+}
+
+// Account returns the account profile name ("" as in Source) resolves to,
+// without its secret.
+func (p *Provider) Account(name string) (auth.Credentials, error) {
+	e, err := p.entry(name)
+	return e.account, err
+}
+
+func (p *Provider) entry(name string) (entry, error) {
+	if name == "" {
+		name = p.cfg.Profile
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e, ok := p.sources[name]; ok {
+		return e, nil
+	}
+	var (
+		layer      auth.Credentials
+		lazySecret bool
+	)
+	if name != "" {
+		prof, err := p.profile(name)
+		if err != nil {
+			return entry{}, err
+		}
+		layer = auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: prof.TokenEndpoint}
+		lazySecret = true
+	}
+	creds, err := auth.Layers(p.cfg.Settings, layer, p.cfg.Getenv)
+	if err != nil {
+		return entry{}, err
+	}
+	if lazySecret {
+		// The environment's secret belongs to the environment's account,
+		// not to a profile's.
+		creds.Secret = "placeholder"
+		if err := creds.Validate(); err != nil {
+			return entry{}, err
+		}
+		creds.Secret = ""
+	} else if err := creds.Validate(); err != nil {
+		return entry{}, err
+	}
+	store, err := p.tokenStore()
+	if err != nil {
+		return entry{}, err
+	}
+	upstream := &lazySource{build: func() (auth.ContextSource, error) {
+		if lazySecret {
+			secret, err := p.Secret(name)
+			if err != nil {
+				return nil, err
+			}
+			creds.Secret = secret
+		}
+		return auth.NewSource(creds,
+			auth.WithTimeout(p.cfg.Timeout),
+			auth.WithLogger(p.cfg.Log),
+			auth.WithHTTPClient(p.httpClient()))
+	}}
+	dir, _ := keyring.DefaultDir(p.cfg.Getenv)
+	s := keyring.NewSource(upstream, keyring.Config{
+		Store:    store,
+		Key:      keyring.Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
+		Endpoint: creds.TokenEndpoint,
+		KeyID:    creds.KeyID,
+		Buffer:   noZero(p.cfg.RefreshBuffer),
+		LockDir:  dir,
+		Log:      p.cfg.Log,
+	})
+	account := creds
+	account.Secret = ""
+	e := entry{src: s, account: account}
+	p.sources[name] = e
+	return e, nil
+}
+
+// Token returns a valid token for profile name, refreshing it first when
+// force is set.
+func (p *Provider) Token(ctx context.Context, name string, force bool) (*oauth2.Token, error) {
+	s, err := p.Source(name)
+	if err != nil {
+		return nil, err
+	}
+	if force {
+		return s.Refresh(ctx)
+	}
+	return s.TokenContext(ctx)
+}
+
+// Profiles returns the configured profiles.
+func (p *Provider) Profiles() (*profile.File, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.loadProfiles()
+}
+
+func (p *Provider) profile(name string) (profile.Profile, error) {
+	if err := profile.ValidateName(name); err != nil {
+		return profile.Profile{}, &auth.ConfigError{Msg: err.Error(), Err: profile.ErrUnknown}
+	}
+	f, err := p.loadProfiles()
+	if err != nil {
+		return profile.Profile{}, &auth.ConfigError{Msg: err.Error(), Err: err}
+	}
+	prof, err := f.Get(name)
+	if err != nil {
+		return profile.Profile{}, &auth.ConfigError{Msg: err.Error(), Err: err}
+	}
+	return prof, nil
+}
+
+func (p *Provider) loadProfiles() (*profile.File, error) {
+	if p.profiles != nil {
+		return p.profiles, nil
+	}
+	path, err := profile.DefaultPath(p.cfg.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	f, err := profile.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	p.profiles = f
+	return f, nil
+}
+
+// TokenStore returns the store tokens are cached in.
+func (p *Provider) TokenStore() (keyring.Store, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tokenStore()
+}
+
+func (p *Provider) tokenStore() (keyring.Store, error) {
+	if p.store != nil {
+		return p.store, nil
+	}
+	dir, err := keyring.DefaultDir(p.cfg.Getenv)
+	if err != nil && p.cfg.Cache != keyring.ModeKeyring && p.cfg.Cache != keyring.ModeNone {
+		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
+	}
+	s, err := keyring.Open(p.cfg.Cache, keyring.Options{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
+	if err != nil {
+		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
+	}
+	p.store = s
+	return s, nil
+}
+
+// SecretStore is the OS keyring, where profile secrets live whatever the
+// token cache mode: a secret never goes to a file.
+func (p *Provider) SecretStore() (keyring.Store, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.secrets != nil {
+		return p.secrets, nil
+	}
+	s, err := keyring.Open(keyring.ModeKeyring, keyring.Options{Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	p.secrets = s
+	return s, nil
+}
+
+// Secret reads profile name's secret from the keyring.
+func (p *Provider) Secret(name string) (string, error) {
+	store, err := p.SecretStore()
+	if err != nil {
+		return "", err
+	}
+	b, err := store.Get(profile.SecretKey(name))
+	if errors.Is(err, keyring.ErrNotFound) {
+		return "", &auth.ConfigError{Msg: fmt.Sprintf("profile %q has no secret in the keyring: run `dt-credential-helper login --profile %s`", name, name)}
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the secret of profile %q from the keyring: %w", name, err)
+	}
+	return string(b), nil
+}
+
+func (p *Provider) httpClient() *http.Client {
+	if p.cfg.HTTPClient != nil {
+		return p.cfg.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+// lazySource builds its upstream on first use, so reading a profile's
+// secret is paid only by a refresh.
+type lazySource struct {
+	build func() (auth.ContextSource, error)
+
+	once sync.Once
+	src  auth.ContextSource
+	err  error
+}
+
+func (l *lazySource) Token() (*oauth2.Token, error) { return l.TokenContext(context.Background()) }
+
+func (l *lazySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	l.once.Do(func() { l.src, l.err = l.build() })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.src.TokenContext(ctx)
+}
+
+// noZero maps a zero buffer to keyring.Config's "no buffer" (negative), since
+// there zero means the default.
+func noZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}

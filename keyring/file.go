@@ -1,0 +1,247 @@
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// MaxEntrySize bounds what a store reads back: an entry is a token of a few
+// KiB, so anything larger is not ours and is not read into memory.
+const MaxEntrySize = 64 << 10
+
+// ErrInsecure is wrapped by the file store's errors for a cache file or
+// directory that others could read or write; its contents are not trusted.
+var ErrInsecure = errors.New("insecure permissions")
+
+// ErrBadKey is wrapped by every store's errors for a key that is not a safe
+// file name.
+var ErrBadKey = errors.New("invalid cache key")
+
+// PermissionError reports a cache file or directory whose mode or owner
+// makes it unsafe. It wraps [ErrInsecure].
+type PermissionError struct {
+	Path string
+	Mode fs.FileMode
+	// Why says what is wrong, e.g. "readable by group or others".
+	Why string
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("%s: %v (mode %#o): %s", e.Path, ErrInsecure, e.Mode.Perm(), e.Why)
+}
+
+// Unwrap makes errors.Is(err, ErrInsecure) hold.
+func (e *PermissionError) Unwrap() error { return ErrInsecure }
+
+// DefaultDir returns the cache directory: DT_CACHE_DIR, else
+// $XDG_CACHE_HOME/dt-credential-helper, else ~/.cache/dt-credential-helper.
+// getenv is os.Getenv outside tests.
+func DefaultDir(getenv func(string) string) (string, error) {
+	if d := getenv("DT_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
+		// The XDG spec says a relative value is invalid and must be ignored.
+		return filepath.Join(d, Service), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("cannot find a cache directory: set DT_CACHE_DIR, XDG_CACHE_HOME or HOME")
+	}
+	return filepath.Join(home, ".cache", Service), nil
+}
+
+// FileStore keeps one file per key in a private directory. Writes are atomic
+// (temporary file, fsync, rename), so a concurrent reader in any process sees
+// the old entry or the new one, never a torn one.
+//
+// A file that group or others can access, or that another user owns, is
+// refused on read with a [*PermissionError] rather than served; the next Set
+// replaces it with a private file (refuse and replace: nothing is chmod'ed in
+// place, because the contents may already have been tampered with). The
+// directory is different: it holds only our files, so an existing directory
+// we own with group/other bits is repaired to 0700; one owned by someone else
+// is refused.
+type FileStore struct {
+	dir string
+}
+
+var _ Store = (*FileStore)(nil)
+
+// NewFileStore returns the store for dir. Nothing is touched until the first
+// call; the directory is created (0700) on the first Set.
+func NewFileStore(dir string) *FileStore { return &FileStore{dir: dir} }
+
+// Dir returns the directory the store keeps its files in.
+func (s *FileStore) Dir() string { return s.dir }
+
+// Name implements [Store].
+func (s *FileStore) Name() string { return "file" }
+
+// Get implements [Store]. A missing file or directory is [ErrNotFound].
+func (s *FileStore) Get(key string) ([]byte, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	// O_NOFOLLOW: a symlink planted in the cache directory is not followed.
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading cache file: %w", err)
+	}
+	defer f.Close()
+	// Checked on the open file, not the name, so nothing can be swapped in
+	// between the check and the read.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading cache file: %w", err)
+	}
+	if err := checkPrivate(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading cache file: %w", err)
+	}
+	if len(data) > MaxEntrySize {
+		return nil, fmt.Errorf("%s: cache file is larger than %d bytes", path, MaxEntrySize)
+	}
+	return data, nil
+}
+
+// Set implements [Store]: data goes to a temporary file in the same
+// directory, is synced, and renamed over the entry.
+func (s *FileStore) Set(key string, data []byte) error {
+	path, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureDir(); err != nil {
+		return err
+	}
+	// The leading dot keeps temporary files out of the key namespace.
+	tmp, err := os.CreateTemp(s.dir, "."+key+".tmp-*") // created 0600
+	if err != nil {
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	// Without the sync a crash soon after the rename can leave an empty file
+	// under the entry's name on some file systems.
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing cache file: %w", err)
+	}
+	done = true
+	return nil
+}
+
+// Delete implements [Store].
+func (s *FileStore) Delete(key string) error {
+	path, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deleting cache file: %w", err)
+	}
+	return nil
+}
+
+func (s *FileStore) path(key string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if s.dir == "" {
+		return "", errors.New("no cache directory configured")
+	}
+	return filepath.Join(s.dir, key), nil
+}
+
+// ensureDir creates the directory 0700, or repairs or refuses an existing
+// one that others can get into.
+func (s *FileStore) ensureDir() error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("creating cache directory: %w", err)
+	}
+	fi, err := os.Stat(s.dir)
+	if err != nil {
+		return fmt.Errorf("creating cache directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cache directory %s is not a directory", s.dir)
+	}
+	if !checkModes || fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if owner(fi) != os.Geteuid() {
+		return &PermissionError{Path: s.dir, Mode: fi.Mode(), Why: "directory is accessible to others and owned by another user"}
+	}
+	if err := os.Chmod(s.dir, 0o700); err != nil {
+		return fmt.Errorf("making cache directory private: %w", err)
+	}
+	return nil
+}
+
+// checkPrivate refuses fi unless it is a regular file of ours that group and
+// others cannot access.
+func checkPrivate(path string, fi fs.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return &PermissionError{Path: path, Mode: fi.Mode(), Why: "file is not a regular file"}
+	case !checkModes:
+		return nil
+	case owner(fi) != os.Geteuid():
+		return &PermissionError{Path: path, Mode: fi.Mode(), Why: "file is owned by another user"}
+	case fi.Mode().Perm()&0o077 != 0:
+		return &PermissionError{Path: path, Mode: fi.Mode(), Why: "file is accessible to group or others"}
+	}
+	return nil
+}
+
+// maxKeyLen keeps keys well inside file name limits once ".lock" or a
+// temporary suffix is added.
+const maxKeyLen = 128
+
+// checkKey allows only safe file names ([A-Za-z0-9._-], no leading dot), so
+// no key can point outside the cache directory or at a hidden temporary
+// file, nor at a lock file (".lock" suffix, see [Lock]).
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty", ErrBadKey)
+	case len(key) > maxKeyLen:
+		return fmt.Errorf("%w: longer than %d bytes", ErrBadKey, maxKeyLen)
+	case key[0] == '.':
+		return fmt.Errorf("%w %q: starts with a dot", ErrBadKey, key)
+	case strings.HasSuffix(key, ".lock"):
+		return fmt.Errorf("%w %q: the .lock suffix is kept for lock files", ErrBadKey, key)
+	}
+	for _, c := range key {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w %q: only letters, digits, '.', '_' and '-' are allowed", ErrBadKey, key)
+		}
+	}
+	return nil
+}

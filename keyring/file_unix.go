@@ -1,0 +1,22 @@
+//go:build unix
+
+package keyring
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// checkModes says whether Unix owner and mode bits mean anything here.
+const checkModes = true
+
+// oNoFollow makes opening a symlink fail instead of following it.
+const oNoFollow = syscall.O_NOFOLLOW
+
+// owner returns the uid owning fi.
+func owner(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}

@@ -1,0 +1,82 @@
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// DefaultLockWait is how long [Lock] waits for a key's lock when the caller
+// gives no bound: longer than a normal token exchange, short enough that a
+// stuck holder costs one slow invocation rather than a hung one.
+const DefaultLockWait = 10 * time.Second
+
+// lockPoll is how often a busy lock is tried again. flock has no blocking
+// call that honours a deadline, so waiting is polling; 5 ms keeps the added
+// latency after a release well below that of a token exchange.
+const lockPoll = 5 * time.Millisecond
+
+// ErrLockTimeout is wrapped by [Lock] when the lock could not be had within
+// the wait. Callers proceed without the lock: a refresh too many is better
+// than a command that never returns.
+var ErrLockTimeout = errors.New("timed out waiting for the cache lock")
+
+// Lock takes the exclusive lock of key, the file <dir>/<key>.lock (dir is
+// created 0700 when missing, the file 0600), waiting at most wait (zero or
+// negative means [DefaultLockWait]). It returns an error wrapping
+// [ErrLockTimeout] when the wait runs out, and ctx's error when ctx ends
+// first. unlock releases the lock; calling it more than once is harmless.
+//
+// The lock is an flock(2) (LockFileEx on Windows) lock, which the kernel
+// releases when its holder exits, however it exits: a killed process never
+// leaves a stale lock behind.
+func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func(), err error) {
+	if dir == "" {
+		return nil, errors.New("no lock directory given")
+	}
+	path, err := lockPath(dir, key)
+	if err != nil {
+		return nil, err
+	}
+	if wait <= 0 {
+		wait = DefaultLockWait
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the lock directory: %w", err)
+	}
+	fl := flock.New(path, flock.SetPermissions(0o600))
+
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ok, err := fl.TryLockContext(wctx, lockPoll)
+	switch {
+	case ok:
+		// The lock file is deliberately left in place on unlock. Removing it
+		// would race with waiters: one may have opened the old file and be
+		// about to lock it while another creates a new file at the same path,
+		// and then both "hold the lock" on different inodes. A lock file is
+		// empty and one per account, so keeping it costs nothing.
+		return func() { _ = fl.Unlock() }, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("waiting for the cache lock %s: %w", path, ctx.Err())
+	case err == nil || errors.Is(err, context.DeadlineExceeded):
+		return nil, fmt.Errorf("%w: %s still held by another process after %v", ErrLockTimeout, path, wait)
+	default:
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+}
+
+// lockPath names key's lock file, refusing a key that is not a plain file
+// name so that no key can point the lock outside dir.
+func lockPath(dir, key string) (string, error) {
+	if key == "" || !filepath.IsLocal(key) || strings.ContainsAny(key, `/\`) {
+		return "", fmt.Errorf("cache key %q cannot name a lock file", key)
+	}
+	return filepath.Join(dir, key+".lock"), nil
+}

@@ -1,0 +1,191 @@
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mode selects where tokens are cached (--cache, DT_TOKEN_CACHE).
+type Mode string
+
+// The cache modes.
+const (
+	// ModeAuto uses the OS keyring, and files once the keyring turns out to
+	// be unavailable.
+	ModeAuto Mode = "auto"
+	// ModeKeyring uses only the OS keyring; its failures are errors.
+	ModeKeyring Mode = "keyring"
+	// ModeFile uses only files in the cache directory.
+	ModeFile Mode = "file"
+	// ModeNone caches nothing.
+	ModeNone Mode = "none"
+)
+
+// ParseMode parses a --cache or DT_TOKEN_CACHE value; empty means
+// [ModeAuto].
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return ModeAuto, nil
+	case ModeAuto, ModeKeyring, ModeFile, ModeNone:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown cache mode %q: want auto, keyring, file or none", s)
+}
+
+// Options configures [Open].
+type Options struct {
+	// Dir is the file cache directory; empty means [DefaultDir] from the
+	// environment.
+	Dir string
+	// Timeout bounds each keyring call; zero means [DefaultTimeout].
+	Timeout time.Duration
+	// Log receives the keyring fallback at Debug level; nil discards it.
+	Log *slog.Logger
+}
+
+// Open returns the store for mode. It touches neither the keyring nor the
+// disk: the first Get is the first D-Bus call, so the hot path pays for
+// nothing it does not use.
+func Open(mode Mode, opts Options) (Store, error) {
+	fileStore := func() (*FileStore, error) {
+		dir := opts.Dir
+		if dir == "" {
+			var err error
+			if dir, err = DefaultDir(os.Getenv); err != nil {
+				return nil, err
+			}
+		}
+		return NewFileStore(dir), nil
+	}
+	switch mode {
+	case ModeNone:
+		return NoneStore{}, nil
+	case ModeKeyring:
+		return NewKeyringStore(opts.Timeout), nil
+	case ModeFile:
+		return fileStore()
+	case ModeAuto, "":
+		f, err := fileStore()
+		if err != nil {
+			return nil, err
+		}
+		return NewAutoStore(NewKeyringStore(opts.Timeout), f, opts.Log), nil
+	}
+	return nil, fmt.Errorf("unknown cache mode %q: want auto, keyring, file or none", string(mode))
+}
+
+// AutoStore is the auto mode: a primary store (the keyring) and a fallback
+// (files). The first primary call that fails with [ErrUnavailable] switches
+// the whole process to the fallback, once: a keyring that hung or was missing
+// once is not asked again, so only one invocation pays for it.
+//
+// Entries can be in the fallback while the primary works (one too big for
+// the keyring, or one written by an earlier process that had no keyring), so
+// a primary miss is looked up in the fallback too: a file read, cheap next to
+// the refresh a miss leads to. A successful primary write removes the file
+// copy, and Delete removes both, so logout leaves nothing behind.
+type AutoStore struct {
+	primary, fallback Store
+	log               *slog.Logger
+
+	fellBack atomic.Bool
+	once     sync.Once
+	reason   string // set once, before fellBack becomes true
+}
+
+var _ Store = (*AutoStore)(nil)
+
+// NewAutoStore returns the auto store over primary and fallback; log may be
+// nil.
+func NewAutoStore(primary, fallback Store, log *slog.Logger) *AutoStore {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &AutoStore{primary: primary, fallback: fallback, log: log}
+}
+
+// FallbackReason says why the store moved to its fallback, or "" while it
+// uses the primary; for status output.
+func (s *AutoStore) FallbackReason() string {
+	if !s.fellBack.Load() {
+		return ""
+	}
+	return s.reason
+}
+
+// Name implements [Store]: the backend in use, with the reason for a
+// fallback, e.g. "file (keyring unavailable: no D-Bus session bus ...)".
+func (s *AutoStore) Name() string {
+	if r := s.FallbackReason(); r != "" {
+		return fmt.Sprintf("%s (%s)", s.fallback.Name(), r)
+	}
+	return s.primary.Name()
+}
+
+// Get implements [Store].
+func (s *AutoStore) Get(key string) ([]byte, error) {
+	if !s.fellBack.Load() {
+		data, err := s.primary.Get(key)
+		switch {
+		case err == nil:
+			return data, nil
+		case errors.Is(err, ErrUnavailable):
+			s.fallBack(err)
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+	}
+	return s.fallback.Get(key)
+}
+
+// Set implements [Store].
+func (s *AutoStore) Set(key string, data []byte) error {
+	if !s.fellBack.Load() {
+		err := s.primary.Set(key, data)
+		switch {
+		case err == nil:
+			// A stale file copy would outlive a later keyring delete.
+			if err := s.fallback.Delete(key); err != nil {
+				s.log.Debug("token cache: removing the file copy failed", "err", err)
+			}
+			return nil
+		case errors.Is(err, ErrUnavailable):
+			s.fallBack(err)
+		case errors.Is(err, ErrTooBig):
+			// Only this entry goes to a file; the keyring still works.
+			s.log.Debug("token cache: entry too big for the keyring, writing a file", "key", key)
+		default:
+			return err
+		}
+	}
+	return s.fallback.Set(key, data)
+}
+
+// Delete implements [Store]: the entry goes from both stores.
+func (s *AutoStore) Delete(key string) error {
+	var perr error
+	if !s.fellBack.Load() {
+		perr = s.primary.Delete(key)
+		if errors.Is(perr, ErrUnavailable) {
+			s.fallBack(perr)
+			perr = nil
+		}
+	}
+	return errors.Join(perr, s.fallback.Delete(key))
+}
+
+func (s *AutoStore) fallBack(err error) {
+	s.once.Do(func() {
+		s.reason = err.Error()
+		s.fellBack.Store(true)
+		// Debug: on a machine without a keyring this happens on every call
+		// and is expected; --verbose shows it.
+		s.log.Debug("token cache: keyring unavailable, using files", "reason", s.reason, "store", s.fallback.Name())
+	})
+}

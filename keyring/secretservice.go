@@ -1,0 +1,130 @@
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	gokeyring "github.com/zalando/go-keyring"
+)
+
+// DefaultTimeout bounds every keyring call. A Secret Service that shows an
+// unlock prompt nobody can answer (no display, a CI runner) would otherwise
+// block forever; a healthy one answers in milliseconds.
+const DefaultTimeout = 3 * time.Second
+
+// ErrTooBig is wrapped by [KeyringStore.Set] when the platform keyring
+// refuses an entry for its size (macOS and Windows limit it to a few KiB);
+// the auto store then keeps that entry in a file instead.
+var ErrTooBig = errors.New("entry too big for the keyring")
+
+// KeyringStore keeps entries in the OS keyring under service [Service], with
+// the key as the user name. Writes and deletes go through
+// github.com/zalando/go-keyring; on Linux, Get talks to the Secret Service
+// directly with one short-lived D-Bus connection, because the cached token
+// read is the hot path of every invocation and go-keyring's Get makes
+// several round trips more. Both read what the other wrote.
+//
+// Every call is bounded by the store's timeout and then fails with an error
+// wrapping [ErrUnavailable]. go-keyring cannot be cancelled, so a call that
+// hangs (an unanswerable prompt) leaves a goroutine blocked until the process
+// exits; for a short-lived command that is harmless.
+type KeyringStore struct {
+	timeout time.Duration
+}
+
+var _ Store = (*KeyringStore)(nil)
+
+// NewKeyringStore returns the keyring store; timeout <= 0 means
+// [DefaultTimeout]. It connects to nothing until the first call.
+func NewKeyringStore(timeout time.Duration) *KeyringStore {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &KeyringStore{timeout: timeout}
+}
+
+// Name implements [Store].
+func (s *KeyringStore) Name() string { return "keyring" }
+
+// Get implements [Store]. The entry is returned as stored, even if it is not
+// one of ours; decoding is the caller's business.
+func (s *KeyringStore) Get(key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	return bounded(s.timeout, "read", func() ([]byte, error) { return s.get(key) })
+}
+
+// Set implements [Store].
+func (s *KeyringStore) Set(key string, data []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := canReachKeyring(); err != nil {
+		return err
+	}
+	_, err := bounded(s.timeout, "write", func() (struct{}, error) {
+		return struct{}{}, mapError("write", gokeyring.Set(Service, key, string(data)))
+	})
+	return err
+}
+
+// Delete implements [Store].
+func (s *KeyringStore) Delete(key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := canReachKeyring(); err != nil {
+		return err
+	}
+	_, err := bounded(s.timeout, "delete", func() (struct{}, error) {
+		err := mapError("delete", gokeyring.Delete(Service, key))
+		if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// bounded runs f, giving up after timeout with an error wrapping
+// ErrUnavailable. f keeps running in the background if it hangs.
+func bounded[T any](timeout time.Duration, op string, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1) // buffered: a late f must not block forever
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-timer.C:
+		var zero T
+		return zero, fmt.Errorf("%w: %s did not answer within %v (a locked keyring waiting for a prompt?)", ErrUnavailable, op, timeout)
+	}
+}
+
+// mapError translates go-keyring's errors. Anything but "not found" and "too
+// big" means the keyring could not do the job (no bus, no Secret Service, a
+// locked or missing collection, a D-Bus error), which is what ErrUnavailable
+// stands for. The messages come from the keyring service and never contain
+// the secret.
+func mapError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gokeyring.ErrNotFound):
+		return fmt.Errorf("keyring %s: %w", op, ErrNotFound)
+	case errors.Is(err, gokeyring.ErrSetDataTooBig):
+		return fmt.Errorf("keyring %s: %w", op, ErrTooBig)
+	default:
+		return fmt.Errorf("%w: %s failed: %w", ErrUnavailable, op, err)
+	}
+}

@@ -1,0 +1,240 @@
+//go:build linux
+
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// The Secret Service API, as go-keyring v0.2.8 uses it
+// (github.com/zalando/go-keyring/secret_service): items carry the attributes
+// "service" and "username" and live in the "login" collection, or in the
+// collection the "default" alias names when there is no "login".
+const (
+	ssName            = "org.freedesktop.secrets"
+	ssPath            = "/org/freedesktop/secrets"
+	ssService         = "org.freedesktop.Secret.Service"
+	ssCollection      = "org.freedesktop.Secret.Collection"
+	ssLoginCollection = "/org/freedesktop/secrets/collection/login"
+	ssDefaultAlias    = "/org/freedesktop/secrets/aliases/default"
+)
+
+// ssSecret is the Secret Service's Secret struct, (oayays).
+type ssSecret struct {
+	Session     dbus.ObjectPath
+	Parameters  []byte
+	Value       []byte
+	ContentType string
+}
+
+// get reads key's entry straight from the Secret Service. One private
+// connection, no introspection, and the two independent calls sent together:
+// connect (2 auth round trips + Hello), SearchItems with OpenSession, then
+// GetSecrets. The session is not closed explicitly; the service drops a
+// client's sessions when its connection goes.
+//
+// It never unlocks or prompts: an entry that exists only in a locked
+// collection is ErrUnavailable, so the auto mode moves to files at once.
+func (s *KeyringStore) get(key string) ([]byte, error) {
+	addr := sessionBusAddress(os.Getenv, os.Getuid())
+	if addr == "" {
+		return nil, errNoBus
+	}
+	deadline := time.Now().Add(s.timeout)
+	conn, err := connectBus(addr, deadline)
+	if err != nil {
+		return nil, fmt.Errorf("%w: connecting to the D-Bus session bus: %w", ErrUnavailable, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+
+	svc := conn.Object(ssName, ssPath)
+	search := svc.GoWithContext(ctx, ssService+".SearchItems", 0, make(chan *dbus.Call, 1),
+		map[string]string{"username": key, "service": Service})
+	open := svc.GoWithContext(ctx, ssService+".OpenSession", 0, make(chan *dbus.Call, 1),
+		"plain", dbus.MakeVariant(""))
+
+	var unlocked, locked []dbus.ObjectPath
+	if err := (<-search.Done).Store(&unlocked, &locked); err != nil {
+		return nil, unavailable("searching the Secret Service", err)
+	}
+	var ignored dbus.Variant
+	var session dbus.ObjectPath
+	if err := (<-open.Done).Store(&ignored, &session); err != nil {
+		return nil, unavailable("opening a Secret Service session", err)
+	}
+	if len(unlocked) == 0 {
+		if len(locked) > 0 {
+			return nil, fmt.Errorf("%w: the entry is in a locked keyring collection", ErrUnavailable)
+		}
+		return nil, missing(ctx, conn)
+	}
+
+	var secrets map[dbus.ObjectPath]ssSecret
+	err = svc.CallWithContext(ctx, ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets)
+	if err != nil {
+		return nil, unavailable("reading the secret", err)
+	}
+	sec, ok := secrets[unlocked[0]]
+	if !ok {
+		// GetSecrets leaves out items that were locked in the meantime.
+		return nil, fmt.Errorf("%w: the entry is locked", ErrUnavailable)
+	}
+	return sec.Value, nil
+}
+
+// missing explains a search that found nothing. Only here, off the hot path
+// (a refresh over the network follows anyway), is the collection go-keyring
+// writes to checked: if it is locked or does not exist, the write would wait
+// for a prompt until it times out, so the keyring is reported unavailable now
+// and the auto mode writes a file instead.
+func missing(ctx context.Context, conn *dbus.Conn) error {
+	for _, path := range []dbus.ObjectPath{ssLoginCollection, ssDefaultAlias} {
+		var v dbus.Variant
+		err := conn.Object(ssName, path).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, ssCollection, "Locked").Store(&v)
+		if err != nil {
+			// An error reply means no such collection (the name varies
+			// between services); anything else is the bus failing.
+			var derr dbus.Error
+			if errors.As(err, &derr) {
+				continue
+			}
+			return unavailable("checking the keyring collection", err)
+		}
+		if locked, _ := v.Value().(bool); locked {
+			return fmt.Errorf("%w: the keyring collection is locked", ErrUnavailable)
+		}
+		return fmt.Errorf("keyring read: %w", ErrNotFound)
+	}
+	return fmt.Errorf("%w: no login or default keyring collection to write to", ErrUnavailable)
+}
+
+// errNoBus says why there is no keyring without trying to start a bus: godbus
+// would run dbus-launch, leaving a stray daemon behind on a headless machine.
+var errNoBus = fmt.Errorf("%w: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)", ErrUnavailable)
+
+// canReachKeyring fails fast, before go-keyring is asked to write, when
+// there is no session bus at all; go-keyring would try dbus-launch.
+func canReachKeyring() error {
+	if sessionBusAddress(os.Getenv, os.Getuid()) == "" {
+		return errNoBus
+	}
+	return nil
+}
+
+// sessionBusAddress finds the session bus as godbus does, minus autolaunch:
+// DBUS_SESSION_BUS_ADDRESS, else the systemd user bus socket.
+func sessionBusAddress(getenv func(string) string, uid int) string {
+	if a := getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" && a != "autolaunch:" {
+		return a
+	}
+	for _, dir := range []string{getenv("XDG_RUNTIME_DIR"), "/run/user/" + strconv.Itoa(uid)} {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, "bus")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == os.ModeSocket {
+			return "unix:path=" + dbus.EscapeBusAddressValue(p)
+		}
+	}
+	return ""
+}
+
+// connectBus connects and authenticates to the bus at addr. For Unix sockets
+// (the usual case) it dials itself so the socket carries the deadline: then
+// even a bus that accepts and never answers cannot hold the read past it,
+// and no goroutine is left behind. It also skips the Unix-fd negotiation
+// round trip, which a secret read does not need.
+func connectBus(addr string, deadline time.Time) (*dbus.Conn, error) {
+	var lastErr error
+	for _, a := range strings.Split(addr, ";") {
+		network, sockaddr, ok := unixSocket(a)
+		if !ok {
+			if a == "" {
+				continue
+			}
+			// Anything else (tcp, launchd, ...) through godbus; the caller's
+			// time bound still holds.
+			c, err := dbus.Connect(a)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			return c, nil
+		}
+		d := net.Dialer{Deadline: deadline}
+		nc, err := d.Dial(network, sockaddr)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if err := nc.SetDeadline(deadline); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		c, err := dbus.NewConn(nc)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		if err := c.Auth(nil); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if err := c.Hello(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no usable address in DBUS_SESSION_BUS_ADDRESS")
+	}
+	return nil, lastErr
+}
+
+// unixSocket parses a D-Bus "unix:path=..." or "unix:abstract=..." address.
+func unixSocket(addr string) (network, sockaddr string, ok bool) {
+	rest, found := strings.CutPrefix(addr, "unix:")
+	if !found {
+		return "", "", false
+	}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		v, err := dbus.UnescapeBusAddressValue(v)
+		if err != nil {
+			return "", "", false
+		}
+		switch k {
+		case "path":
+			return "unix", v, true
+		case "abstract":
+			return "unix", "@" + v, true
+		}
+	}
+	return "", "", false
+}
+
+// unavailable wraps a D-Bus failure. No Secret Service on the bus gets a
+// message that says so; a deadline is a hang.
+func unavailable(what string, err error) error {
+	var derr dbus.Error
+	switch {
+	case errors.As(err, &derr) && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
+		return fmt.Errorf("%w: no Secret Service (org.freedesktop.secrets) on the session bus", ErrUnavailable)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: %s did not answer in time", ErrUnavailable, what)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+}

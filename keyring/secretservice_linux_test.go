@@ -1,0 +1,439 @@
+//go:build linux
+
+package keyring
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	gokeyring "github.com/zalando/go-keyring"
+)
+
+// requireSecretService skips unless scripts/keyring-session.sh runs the
+// tests inside a private session with an unlocked gnome-keyring: the real
+// thing, never the user's own keyring.
+func requireSecretService(t testing.TB) {
+	t.Helper()
+	if os.Getenv("DT_TEST_SECRET_SERVICE") != "1" {
+		t.Skip("no Secret Service session: run under scripts/keyring-session.sh")
+	}
+}
+
+// uniqueKeyringKey returns a key no other test (or earlier run) uses, and removes it
+// from the keyring afterwards.
+func uniqueKeyringKey(t testing.TB, prefix string) string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	key := prefix + hex.EncodeToString(b)
+	t.Cleanup(func() { gokeyring.Delete(Service, key) })
+	return key
+}
+
+func TestKeyringStoreRoundTrip(t *testing.T) {
+	requireSecretService(t)
+	s := NewKeyringStore(0)
+	for _, prefix := range []string{"token-", "secret-"} {
+		key := uniqueKeyringKey(t, prefix)
+		if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get(%s) before Set: err = %v, want ErrNotFound", prefix, err)
+		}
+		want := []byte(`{"v":1,"access_token":"a.b.c"}`)
+		if err := s.Set(key, want); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(key); err != nil || string(got) != string(want) {
+			t.Fatalf("Get = %q, %v; want %q", got, err, want)
+		}
+		if err := s.Set(key, []byte("replaced")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(key); err != nil || string(got) != "replaced" {
+			t.Fatalf("Get after replace = %q, %v", got, err)
+		}
+		if err := s.Delete(key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Get after Delete: err = %v, want ErrNotFound", err)
+		}
+		if err := s.Delete(key); err != nil {
+			t.Fatalf("Delete of a missing entry: %v", err)
+		}
+	}
+}
+
+// TestKeyringLeanGetMatchesGoKeyring checks both directions: the lean read
+// finds what go-keyring wrote and go-keyring finds what the store wrote.
+func TestKeyringLeanGetMatchesGoKeyring(t *testing.T) {
+	requireSecretService(t)
+	s := NewKeyringStore(0)
+	values := []string{
+		"x",
+		string(writerEntry(7)),
+		"unicode ✓ and\nnewlines\tand \"quotes\"",
+		strings.Repeat("big", 10000),
+	}
+	for i, v := range values {
+		key := uniqueKeyringKey(t, "token-")
+		if err := gokeyring.Set(Service, key, v); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(key); err != nil || string(got) != v {
+			t.Errorf("value %d: lean Get of a go-keyring entry = %d bytes, %v; want %d bytes", i, len(got), err, len(v))
+		}
+		key2 := uniqueKeyringKey(t, "token-")
+		if err := s.Set(key2, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := gokeyring.Get(Service, key2); err != nil || got != v {
+			t.Errorf("value %d: go-keyring Get of a store entry = %d bytes, %v; want %d bytes", i, len(got), err, len(v))
+		}
+	}
+}
+
+// TestKeyringForeignEntry writes an entry with secret-tool, as a user or
+// another program might: it reads back as raw data (the decode layer rejects
+// it), and a Set replaces it rather than leaving it to shadow the new one.
+func TestKeyringForeignEntry(t *testing.T) {
+	requireSecretService(t)
+	if _, err := exec.LookPath("secret-tool"); err != nil {
+		t.Skip("secret-tool not installed")
+	}
+	s := NewKeyringStore(0)
+	key := uniqueKeyringKey(t, "token-")
+	cmd := exec.Command("secret-tool", "store", "--label=x", "service", Service, "username", key)
+	cmd.Stdin = strings.NewReader("garbage{")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("secret-tool store: %v: %s", err, out)
+	}
+	got, err := s.Get(key)
+	if err != nil || string(got) != "garbage{" {
+		t.Fatalf("Get = %q, %v; want the raw data", got, err)
+	}
+	if _, err := DecodeEntry(got); err == nil {
+		t.Fatal("DecodeEntry accepted garbage")
+	}
+	want := writerEntry(3)
+	if err := s.Set(key, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(key); err != nil || string(got) != string(want) {
+		t.Fatalf("Get after Set over a foreign entry = %q, %v", got, err)
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete = %q, %v; want ErrNotFound (a second item survived)", got, err)
+	}
+}
+
+func TestKeyringNoBus(t *testing.T) {
+	if fi, err := os.Stat(filepath.Join("/run/user", strconv.Itoa(os.Getuid()), "bus")); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		t.Skip("this machine has a systemd user bus; cannot make the bus disappear")
+	}
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	s := NewKeyringStore(time.Second)
+	start := time.Now()
+	_, gerr := s.Get("token-x")
+	for op, err := range map[string]error{"Get": gerr, "Set": s.Set("token-x", []byte("v")), "Delete": s.Delete("token-x")} {
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s without a bus = %v, want ErrUnavailable", op, err)
+		}
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("failing without a bus took %v; it should not try anything", d)
+	}
+}
+
+func TestKeyringUnreachable(t *testing.T) {
+	// A bus that accepts connections and never says a word: the deadline
+	// on the socket must end the read.
+	silent := silentBus(t)
+	tests := []struct {
+		name string
+		addr string
+	}{
+		{"no socket", "unix:path=" + filepath.Join(t.TempDir(), "no-such-socket")},
+		{"bad address", "tcp:nonsense"},
+		{"silent bus", silent.addr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("DBUS_SESSION_BUS_ADDRESS", tt.addr)
+			assertUnavailableWithin(t, NewKeyringStore(300*time.Millisecond), time.Second)
+		})
+	}
+}
+
+// TestKeyringHungSecretService puts a Secret Service on a private bus that
+// takes calls and never answers, as gnome-keyring does while it waits for
+// an unlock prompt nobody can see. This is a fake because a real daemon
+// cannot be made to hang on demand; the bus is a real dbus-daemon.
+func TestKeyringHungSecretService(t *testing.T) {
+	hung := hungSecretService(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.addr)
+
+	t.Run("keyring", func(t *testing.T) {
+		assertUnavailableWithin(t, NewKeyringStore(300*time.Millisecond), time.Second)
+		st, err := Open(ModeKeyring, Options{Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Get("token-x"); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("explicit keyring mode: Get = %v, want ErrUnavailable", err)
+		}
+	})
+
+	t.Run("auto", func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		auto := st.(*AutoStore)
+		before := hung.calls.Load()
+		start := time.Now()
+		if _, err := auto.Get("token-x"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("auto Get = %v, want ErrNotFound from the file store", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("auto Get took %v with a 300ms bound", d)
+		}
+		if r := auto.FallbackReason(); !strings.Contains(r, "did not answer") {
+			t.Errorf("FallbackReason() = %q, want it to say the keyring did not answer", r)
+		}
+		if n := auto.Name(); !strings.HasPrefix(n, "file (keyring unavailable") {
+			t.Errorf("Name() = %q", n)
+		}
+		if err := auto.Set("token-x", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := NewFileStore(dir).Get("token-x"); err != nil || string(got) != "v" {
+			t.Fatalf("file store after auto Set = %q, %v", got, err)
+		}
+		if got, err := auto.Get("token-x"); err != nil || string(got) != "v" {
+			t.Fatalf("auto Get after Set = %q, %v", got, err)
+		}
+		if n := hung.calls.Load() - before; n != 1 {
+			t.Errorf("the hung keyring was called %d times; after the first hang it must not be asked again", n)
+		}
+	})
+}
+
+// TestOpenMakesNoCall checks that opening the auto store costs nothing: the
+// first connection to the bus is the first Get's.
+func TestOpenMakesNoCall(t *testing.T) {
+	silent := silentBus(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", silent.addr)
+	st, err := Open(ModeAuto, Options{Dir: t.TempDir(), Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Name()
+	time.Sleep(20 * time.Millisecond)
+	if n := silent.accepted.Load(); n != 0 {
+		t.Fatalf("Open connected to the bus %d times", n)
+	}
+	st.Get("token-x")
+	st.Get("token-x")
+	if n := silent.accepted.Load(); n != 1 {
+		t.Fatalf("two Gets connected %d times, want 1 (then the file store)", n)
+	}
+}
+
+func assertUnavailableWithin(t *testing.T, s Store, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	_, err := s.Get("token-x")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Get = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > limit {
+		t.Errorf("Get took %v, want under %v", d, limit)
+	}
+}
+
+type silentListener struct {
+	addr     string
+	accepted atomic.Int32
+}
+
+// silentBus listens on a Unix socket, accepts and never answers.
+func silentBus(t *testing.T) *silentListener {
+	dir, err := os.MkdirTemp("", "bus") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silentListener{addr: "unix:path=" + path}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		os.RemoveAll(dir)
+	})
+	return s
+}
+
+// hungService is exported on the bus as org.freedesktop.Secret.Service; its
+// methods block until the test ends.
+type hungService struct {
+	addr    string
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (h *hungService) SearchItems(map[string]string) ([]dbus.ObjectPath, []dbus.ObjectPath, *dbus.Error) {
+	h.calls.Add(1)
+	<-h.release
+	return nil, nil, nil
+}
+
+func (h *hungService) OpenSession(string, dbus.Variant) (dbus.Variant, dbus.ObjectPath, *dbus.Error) {
+	<-h.release
+	return dbus.MakeVariant(""), "/", nil
+}
+
+func hungSecretService(t *testing.T) *hungService {
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		t.Skip("dbus-daemon not installed (scripts/keyring-session.sh installs it)")
+	}
+	dir, err := os.MkdirTemp("", "bus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "bus.conf")
+	// No service directories: nothing can be activated behind our back.
+	err = os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=`+dir+`</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		daemon.Process.Kill()
+		daemon.Wait()
+		os.RemoveAll(dir)
+	})
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("dbus-daemon printed no address: %v", err)
+	}
+	h := &hungService{addr: strings.TrimSpace(addr), release: make(chan struct{})}
+
+	conn, err := dbus.Connect(h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(h.release)
+		conn.Close()
+	})
+	if err := conn.Export(h, ssPath, ssService); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := conn.RequestName(ssName, dbus.NameFlagDoNotQueue)
+	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("claiming %s: %v (reply %v)", ssName, err, reply)
+	}
+	return h
+}
+
+// BenchmarkKeyringGet is the cached token read as a fresh process does it:
+// connect, read, disconnect.
+func BenchmarkKeyringGet(b *testing.B) {
+	requireSecretService(b)
+	key := uniqueKeyringKey(b, "token-")
+	if err := gokeyring.Set(Service, key, string(writerEntry(1))); err != nil {
+		b.Fatal(err)
+	}
+	s := NewKeyringStore(0)
+	for b.Loop() {
+		if _, err := s.Get(key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGoKeyringGet is go-keyring's Get as a fresh process pays for it:
+// its shared session bus connection is closed after each read, so every
+// iteration connects again.
+func BenchmarkGoKeyringGet(b *testing.B) {
+	requireSecretService(b)
+	key := uniqueKeyringKey(b, "token-")
+	if err := gokeyring.Set(Service, key, string(writerEntry(1))); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := gokeyring.Get(Service, key); err != nil {
+			b.Fatal(err)
+		}
+		if c, err := dbus.SessionBus(); err == nil {
+			c.Close()
+		}
+	}
+}
+
+// BenchmarkGoKeyringGetWarm is go-keyring's Get on an already open
+// connection, which only a long-lived process (the plugin) sees.
+func BenchmarkGoKeyringGetWarm(b *testing.B) {
+	requireSecretService(b)
+	key := uniqueKeyringKey(b, "token-")
+	if err := gokeyring.Set(Service, key, string(writerEntry(1))); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := gokeyring.Get(Service, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

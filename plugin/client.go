@@ -1,0 +1,178 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"golang.org/x/oauth2"
+)
+
+// DefaultBinary is the plugin binary Launch starts when LaunchConfig.Path is
+// empty, looked up on PATH.
+const DefaultBinary = "dt-credential-helper"
+
+// LaunchConfig says how a host starts the plugin process.
+type LaunchConfig struct {
+	// Path is the plugin binary; empty means DefaultBinary on PATH.
+	Path string
+	// Args are its arguments; nil means ["plugin"].
+	Args []string
+	// Env is added to the host's environment for the plugin (KEY=value,
+	// winning over the host's values), e.g. DT_PROFILE or DT_CACHE_DIR.
+	Env []string
+	// SecureConfig, when set, makes Launch refuse a binary whose checksum
+	// differs.
+	SecureConfig *goplugin.SecureConfig
+	// Logger receives go-plugin's messages and the plugin's own logs at
+	// their levels; nil means go-plugin's default (stderr).
+	Logger hclog.Logger
+	// DisableAutoMTLS turns off the per-launch mutual TLS between host and
+	// plugin, which is on by default.
+	DisableAutoMTLS bool
+	// StartTimeout bounds the plugin's start; zero means go-plugin's
+	// default (one minute).
+	StartTimeout time.Duration
+}
+
+// Launch starts the plugin and returns its token provider and a func that
+// stops the process; call it when done (it is safe to call twice).
+func Launch(cfg LaunchConfig) (TokenProvider, func(), error) {
+	path := cfg.Path
+	if path == "" {
+		path = DefaultBinary
+	}
+	args := cfg.Args
+	if args == nil {
+		args = []string{"plugin"}
+	}
+	cmd := exec.Command(path, args...)
+	// go-plugin would append the host's environment after ours, so that the
+	// host's value would win; add it first ourselves instead.
+	cmd.Env = append(os.Environ(), cfg.Env...)
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          PluginMap,
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		SecureConfig:     cfg.SecureConfig,
+		Logger:           cfg.Logger,
+		AutoMTLS:         !cfg.DisableAutoMTLS,
+		StartTimeout:     cfg.StartTimeout,
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, nil, fmt.Errorf("starting token provider plugin %s: %w", path, err)
+	}
+	raw, err := rpc.Dispense(Name)
+	if err != nil {
+		client.Kill()
+		return nil, nil, fmt.Errorf("dispensing %s from plugin %s: %w", Name, path, err)
+	}
+	tp, ok := raw.(TokenProvider)
+	if !ok {
+		client.Kill()
+		return nil, nil, fmt.Errorf("plugin %s dispensed %T, not a token provider", path, raw)
+	}
+	return &launched{tp: tp, client: client, rpc: rpc}, client.Kill, nil
+}
+
+// launched tells a plugin process that died from a transient failure: both
+// reach the host as gRPC Unavailable, but only one passes by waiting.
+type launched struct {
+	tp     TokenProvider
+	client *goplugin.Client
+	rpc    goplugin.ClientProtocol
+}
+
+func (l *launched) GetToken(ctx context.Context, profile string, forceRefresh bool) (*oauth2.Token, error) {
+	tok, err := l.tp.GetToken(ctx, profile, forceRefresh)
+	return tok, l.check(err)
+}
+
+func (l *launched) InvalidateToken(ctx context.Context, profile, accessToken string) error {
+	return l.check(l.tp.InvalidateToken(ctx, profile, accessToken))
+}
+
+func (l *launched) WatchToken(ctx context.Context, profile string) iter.Seq2[*oauth2.Token, error] {
+	return func(yield func(*oauth2.Token, error) bool) {
+		for tok, err := range l.tp.WatchToken(ctx, profile) {
+			if !yield(tok, l.check(err)) {
+				return
+			}
+		}
+	}
+}
+
+func (l *launched) check(err error) error {
+	if !errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	// Ping goes over the same connection: it fails at once when the process
+	// is gone, where waiting for go-plugin to reap it could race.
+	if l.client.Exited() || l.rpc.Ping() != nil {
+		return fmt.Errorf("%w (%w)", ErrExited, err)
+	}
+	return err
+}
+
+// reuseBuffer is how long before its expiry Source stops handing out a
+// token. The plugin serves tokens with at least its refresh buffer (60s by
+// default) left, so this never makes Source ask for every request.
+const reuseBuffer = 10 * time.Second
+
+// Source is an oauth2.TokenSource over a TokenProvider for one profile. It
+// reuses a token until shortly before its expiry, and Invalidate drops a
+// token the API refused both here and in the plugin's cache.
+type Source struct {
+	ctx     context.Context
+	p       TokenProvider
+	profile string
+
+	mu  sync.Mutex
+	tok *oauth2.Token
+}
+
+// TokenSource returns profile's token source; ctx bounds every call to the
+// plugin. Put it in an oauth2.Transport and call Invalidate on a 401.
+// oauth2.NewClient works too, but wraps it in a ReuseTokenSource that keeps
+// an invalidated token until its expiry.
+func TokenSource(ctx context.Context, p TokenProvider, profile string) *Source {
+	return &Source{ctx: ctx, p: p, profile: profile}
+}
+
+// Token returns the reused token, or a new one from the plugin.
+func (s *Source) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != nil && (s.tok.Expiry.IsZero() || time.Until(s.tok.Expiry) > reuseBuffer) {
+		return s.tok, nil
+	}
+	tok, err := s.p.GetToken(s.ctx, s.profile, false)
+	if err != nil {
+		return nil, err
+	}
+	s.tok = tok
+	return tok, nil
+}
+
+// Invalidate forgets accessToken and has the plugin drop it from its cache,
+// so the next Token call gets a new one. Call it when the API answered 401
+// to a request made with accessToken.
+func (s *Source) Invalidate(accessToken string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != nil && s.tok.AccessToken == accessToken {
+		s.tok = nil
+	}
+	return s.p.InvalidateToken(s.ctx, s.profile, accessToken)
+}

@@ -1,0 +1,106 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// fakeProvider stands in for the CLI's cached token source
+// (internal/provider, which the lead wires into `dt-credential-helper
+// plugin`): no identity service runs here, and these tests are about the
+// plugin glue. Like the real cache it keeps one token per profile, serves it
+// while more than buffer is left and mints a new one otherwise or when
+// forced.
+type fakeProvider struct {
+	ttl, buffer time.Duration
+	now         func() time.Time
+	// blockDir, when set, gets a file "blocked" once a call for profile
+	// "block" is waiting, so a test in another process can act on it.
+	blockDir string
+
+	mu          sync.Mutex
+	errs        map[string]error
+	cache       map[string]*oauth2.Token
+	minted      int
+	forced      int
+	invalidated []string
+}
+
+func newFake(ttl, buffer time.Duration) *fakeProvider {
+	return &fakeProvider{ttl: ttl, buffer: buffer, now: time.Now, errs: map[string]error{}, cache: map[string]*oauth2.Token{}}
+}
+
+func (f *fakeProvider) Token(ctx context.Context, profile string, force bool) (*oauth2.Token, error) {
+	switch profile {
+	case "block":
+		if f.blockDir != "" {
+			_ = os.WriteFile(filepath.Join(f.blockDir, "blocked"), nil, 0o600)
+		}
+		<-ctx.Done()
+		return nil, fmt.Errorf("waiting for a token: %w", ctx.Err())
+	case "pid":
+		return &oauth2.Token{AccessToken: strconv.Itoa(os.Getpid()), TokenType: "Bearer"}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.errs[profile]; err != nil {
+		return nil, err
+	}
+	if force {
+		f.forced++
+	}
+	if tok := f.cache[profile]; tok != nil && !force && tok.Expiry.Sub(f.now()) > f.buffer {
+		return tok, nil
+	}
+	return f.mintLocked(profile), nil
+}
+
+// mint puts a new token in the cache, as another process sharing it would.
+func (f *fakeProvider) mint(profile string) *oauth2.Token {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mintLocked(profile)
+}
+
+func (f *fakeProvider) mintLocked(profile string) *oauth2.Token {
+	f.minted++
+	tok := &oauth2.Token{
+		AccessToken: fmt.Sprintf("tok-%d", f.minted),
+		TokenType:   "bearer",
+		Expiry:      f.now().Add(f.ttl),
+	}
+	f.cache[profile] = tok
+	return tok
+}
+
+func (f *fakeProvider) Invalidate(ctx context.Context, profile, accessToken string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.errs[profile]; err != nil {
+		return err
+	}
+	f.invalidated = append(f.invalidated, profile+"/"+accessToken)
+	if tok := f.cache[profile]; tok != nil && tok.AccessToken == accessToken {
+		delete(f.cache, profile)
+	}
+	return nil
+}
+
+func (f *fakeProvider) setErr(profile string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs[profile] = err
+}
+
+func (f *fakeProvider) counts() (minted, forced int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.minted, f.forced
+}

@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+)
+
+// ErrNotPluginProcess is returned by Serve when the binary was run by hand:
+// only a host sets the magic cookie and reads the handshake from stdout.
+var ErrNotPluginProcess = errors.New("the plugin command serves DT tokens to a host program over hashicorp/go-plugin " +
+	"and is started by that host (it sets DT_CREDENTIAL_HELPER_PLUGIN); it is not meant to be run by hand")
+
+// IsPluginProcess reports whether a host started this process as its
+// plugin, whatever its arguments say.
+func IsPluginProcess(getenv func(string) string) bool {
+	return getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue
+}
+
+// Serve serves p to the host that started this process and returns when the
+// host is done with it. Without the magic cookie it returns
+// ErrNotPluginProcess at once, where go-plugin would print its own notice
+// and exit 1, so the caller reports it like any other error. Nothing but
+// go-plugin's handshake line may reach stdout; log to logger (see
+// NewLogger), never to stdout.
+func Serve(p Provider, logger hclog.Logger) error {
+	if !IsPluginProcess(os.Getenv) {
+		return ErrNotPluginProcess
+	}
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins: goplugin.PluginSet{
+			Name: &GRPCPlugin{Impl: p, Logger: logger},
+		},
+		GRPCServer: goplugin.DefaultGRPCServer,
+		Logger:     logger,
+	})
+	return nil
+}
+
+// NewLogger returns the plugin process's logger: hclog JSON on stderr, which
+// the host parses and re-logs at each line's level. It binds the real
+// stderr now, before Serve redirects os.Stderr into go-plugin's stdio
+// stream, so call it before Serve.
+func NewLogger(level hclog.Level) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       Name,
+		Level:      level,
+		Output:     os.Stderr,
+		JSONFormat: true,
+	})
+}
+
+// SlogHandler writes slog records as the JSON lines a go-plugin host parses
+// (@level, @message, @timestamp), for code that logs with log/slog, such as
+// the token cache, to show up in the host's log at the right level. Pass
+// os.Stderr before calling Serve.
+func SlogHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.LevelKey:
+				// hclog's names; slog's WARN and hclog's warn differ only in
+				// case, but DEBUG-4 and the like need mapping.
+				return slog.String("@level", hclogLevel(a.Value.Any().(slog.Level)))
+			case slog.MessageKey:
+				a.Key = "@message"
+			case slog.TimeKey:
+				// The exact layout go-plugin's host parses.
+				return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
+			}
+			return a
+		},
+	})
+}
+
+func hclogLevel(l slog.Level) string {
+	switch {
+	case l < slog.LevelDebug:
+		return "trace"
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	}
+	return "error"
+}

@@ -1,0 +1,130 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/oauth2"
+)
+
+// Clock is the time WatchToken paces itself by, so tests need not sleep.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+const (
+	// refreshAt is the share of a token's remaining lifetime after which the
+	// watcher fetches the next one: 3/4, so a one-hour DT token is replaced
+	// with 15 minutes to spare, and a network failure has time to pass.
+	refreshAtNum, refreshAtDen = 3, 4
+	// minWait keeps a provider that hands out nearly expired tokens from
+	// being asked in a busy loop.
+	minWait = time.Second
+	// retryMin and retryMax bound the backoff after a failed refresh.
+	retryMin = time.Second
+	retryMax = 30 * time.Second
+)
+
+// errNoToken guards against a Provider returning neither token nor error.
+var errNoToken = errors.New("the provider returned no token")
+
+// watcher sends a profile's current token, then a fresh one before each
+// expiry. It lives in the plugin, next to the cache, so a host never waits
+// on the identity service.
+type watcher struct {
+	p     Provider
+	clock Clock
+	log   hclog.Logger
+}
+
+// run sends the current token, then keeps sending fresh ones until ctx is
+// done (nil) or a refresh fails for a reason retrying cannot fix. The first
+// token's error is returned as is: the host has nothing to use yet.
+func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Token) error) error {
+	clock, log := w.clock, w.log
+	if clock == nil {
+		clock = systemClock{}
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	tok, err := w.p.Token(ctx, profile, false)
+	if err == nil && tok == nil {
+		err = errNoToken
+	}
+	if err != nil {
+		return err
+	}
+	if err := send(tok); err != nil {
+		return err
+	}
+	var backoff time.Duration
+	for {
+		wait := backoff
+		if wait == 0 {
+			if tok.Expiry.IsZero() {
+				// A token that never expires needs no successor.
+				<-ctx.Done()
+				return nil
+			}
+			wait = max(tok.Expiry.Sub(clock.Now())*refreshAtNum/refreshAtDen, minWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-clock.After(wait):
+		}
+		next, err := w.next(ctx, profile, tok)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if permanent(err) {
+				return err
+			}
+			backoff = min(max(2*backoff, retryMin), retryMax)
+			log.Warn("token refresh failed, retrying; the host keeps the current token",
+				"profile", profile, "retry_in", backoff.String(), "error", err.Error())
+			continue
+		}
+		backoff = 0
+		if next.AccessToken != tok.AccessToken {
+			if err := send(next); err != nil {
+				return err
+			}
+		}
+		tok = next
+	}
+}
+
+// next returns cur's successor. The cache serves cur until only its refresh
+// buffer is left, which is later than the watcher wants it; then a forced
+// refresh fetches a new one. Asking the cache first picks up a token another
+// process (the CLI, another host) already fetched.
+func (w *watcher) next(ctx context.Context, profile string, cur *oauth2.Token) (*oauth2.Token, error) {
+	tok, err := w.p.Token(ctx, profile, false)
+	if err == nil && tok != nil && tok.AccessToken == cur.AccessToken {
+		tok, err = w.p.Token(ctx, profile, true)
+	}
+	if err == nil && tok == nil {
+		err = errNoToken
+	}
+	return tok, err
+}
+
+// permanent reports whether trying again cannot help: the credentials were
+// refused or the configuration must change.
+func permanent(err error) bool {
+	var cfg *auth.ConfigError
+	return auth.IsRejected(err) || errors.Is(err, profile.ErrUnknown) || errors.As(err, &cfg)
+}
