@@ -31,6 +31,7 @@ type PermissionError struct {
 	Why string
 }
 
+// Error says which path is unsafe and why; it never quotes the contents.
 func (e *PermissionError) Error() string {
 	return fmt.Sprintf("%s: %v (mode %#o): %s", e.Path, ErrInsecure, e.Mode.Perm(), e.Why)
 }

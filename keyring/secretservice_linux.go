@@ -3,9 +3,12 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,11 +40,19 @@ type ssSecret struct {
 	ContentType string
 }
 
-// get reads key's entry straight from the Secret Service. One private
-// connection, no introspection, and the two independent calls sent together:
-// connect (2 auth round trips + Hello), SearchItems with OpenSession, then
-// GetSecrets. The session is not closed explicitly; the service drops a
+// get reads key's entry straight from the Secret Service, in three round
+// trips where go-keyring needs about ten: one private connection whose
+// authentication, Hello and SearchItems go out in one write (see
+// pipelinedAuth), then OpenSession, then GetSecrets. No introspection, no
+// properties. The session is not closed explicitly; the service drops a
 // client's sessions when its connection goes.
+//
+// OpenSession is never among a connection's first messages to the service:
+// gnome-keyring (42) registers a new client from an idle callback, and an
+// OpenSession it handles before that makes it abort (GLib-ERROR
+// "g_variant_new: expected GVariant of type 'v'"), seen here when
+// OpenSession was pipelined with SearchItems. A reply to SearchItems proves
+// the client is registered.
 //
 // It never unlocks or prompts: an entry that exists only in a locked
 // collection is ErrUnavailable, so the auto mode moves to files at once.
@@ -51,7 +62,19 @@ func (s *KeyringStore) get(key string) ([]byte, error) {
 		return nil, errNoBus
 	}
 	deadline := time.Now().Add(s.timeout)
-	conn, err := connectBus(addr, deadline)
+	data, err := getSecret(addr, key, deadline, true)
+	if errors.Is(err, errRetry) {
+		// Ask again the standard way, one step at a time: a bus that does
+		// not take pipelined authentication, or gnome-keyring answering
+		// UnknownMethod to a SearchItems that beat its client registration
+		// (the same race as above; about once in a thousand cold reads).
+		data, err = getSecret(addr, key, deadline, false)
+	}
+	return data, err
+}
+
+func getSecret(addr, key string, deadline time.Time, pipelined bool) ([]byte, error) {
+	conn, needHello, err := connectBus(addr, deadline, pipelined)
 	if err != nil {
 		return nil, fmt.Errorf("%w: connecting to the D-Bus session bus: %w", ErrUnavailable, err)
 	}
@@ -59,20 +82,23 @@ func (s *KeyringStore) get(key string) ([]byte, error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
+	// The bus handles a connection's messages in order, so SearchItems can
+	// follow Hello without waiting for its reply.
+	var hello *dbus.Call
+	if needHello {
+		hello = conn.BusObject().GoWithContext(ctx, "org.freedesktop.DBus.Hello", 0, make(chan *dbus.Call, 1))
+	}
 	svc := conn.Object(ssName, ssPath)
 	search := svc.GoWithContext(ctx, ssService+".SearchItems", 0, make(chan *dbus.Call, 1),
 		map[string]string{"username": key, "service": Service})
-	open := svc.GoWithContext(ctx, ssService+".OpenSession", 0, make(chan *dbus.Call, 1),
-		"plain", dbus.MakeVariant(""))
-
+	if hello != nil {
+		if err := (<-hello.Done).Err; err != nil {
+			return nil, unavailable(pipelined, "connecting to the D-Bus session bus", err)
+		}
+	}
 	var unlocked, locked []dbus.ObjectPath
 	if err := (<-search.Done).Store(&unlocked, &locked); err != nil {
-		return nil, unavailable("searching the Secret Service", err)
-	}
-	var ignored dbus.Variant
-	var session dbus.ObjectPath
-	if err := (<-open.Done).Store(&ignored, &session); err != nil {
-		return nil, unavailable("opening a Secret Service session", err)
+		return nil, unavailable(pipelined, "searching the Secret Service", err)
 	}
 	if len(unlocked) == 0 {
 		if len(locked) > 0 {
@@ -81,10 +107,16 @@ func (s *KeyringStore) get(key string) ([]byte, error) {
 		return nil, missing(ctx, conn)
 	}
 
+	var ignored dbus.Variant
+	var session dbus.ObjectPath
+	err = svc.CallWithContext(ctx, ssService+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&ignored, &session)
+	if err != nil {
+		return nil, unavailable(false, "opening a Secret Service session", err)
+	}
 	var secrets map[dbus.ObjectPath]ssSecret
 	err = svc.CallWithContext(ctx, ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets)
 	if err != nil {
-		return nil, unavailable("reading the secret", err)
+		return nil, unavailable(false, "reading the secret", err)
 	}
 	sec, ok := secrets[unlocked[0]]
 	if !ok {
@@ -110,7 +142,7 @@ func missing(ctx context.Context, conn *dbus.Conn) error {
 			if errors.As(err, &derr) {
 				continue
 			}
-			return unavailable("checking the keyring collection", err)
+			return unavailable(false, "checking the keyring collection", err)
 		}
 		if locked, _ := v.Value().(bool); locked {
 			return fmt.Errorf("%w: the keyring collection is locked", ErrUnavailable)
@@ -151,12 +183,14 @@ func sessionBusAddress(getenv func(string) string, uid int) string {
 	return ""
 }
 
-// connectBus connects and authenticates to the bus at addr. For Unix sockets
+// connectBus connects to the bus at addr and authenticates. For Unix sockets
 // (the usual case) it dials itself so the socket carries the deadline: then
 // even a bus that accepts and never answers cannot hold the read past it,
-// and no goroutine is left behind. It also skips the Unix-fd negotiation
-// round trip, which a secret read does not need.
-func connectBus(addr string, deadline time.Time) (*dbus.Conn, error) {
+// and no goroutine is left behind. There, with pipelined set, the EXTERNAL
+// handshake is sent in one go and not waited for (see pipelinedAuth), and
+// needHello says the caller must send Hello itself, ahead of its calls. The
+// Unix-fd negotiation, which a secret read does not need, is skipped.
+func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Conn, needHello bool, err error) {
 	var lastErr error
 	for _, a := range strings.Split(addr, ";") {
 		network, sockaddr, ok := unixSocket(a)
@@ -171,7 +205,7 @@ func connectBus(addr string, deadline time.Time) (*dbus.Conn, error) {
 				lastErr = err
 				continue
 			}
-			return c, nil
+			return c, false, nil
 		}
 		d := net.Dialer{Deadline: deadline}
 		nc, err := d.Dial(network, sockaddr)
@@ -181,27 +215,118 @@ func connectBus(addr string, deadline time.Time) (*dbus.Conn, error) {
 		}
 		if err := nc.SetDeadline(deadline); err != nil {
 			nc.Close()
-			return nil, err
+			return nil, false, err
 		}
-		c, err := dbus.NewConn(nc)
+		if !pipelined {
+			c, err := dbus.NewConn(nc)
+			if err == nil {
+				err = c.Auth(nil)
+			}
+			if err == nil {
+				err = c.Hello()
+			}
+			if err != nil {
+				nc.Close()
+				return nil, false, err
+			}
+			return c, false, nil
+		}
+		pa, err := newPipelinedAuth(nc)
 		if err != nil {
 			nc.Close()
-			return nil, err
+			return nil, false, err
 		}
-		if err := c.Auth(nil); err != nil {
-			c.Close()
-			return nil, err
+		c, err := dbus.NewConn(pa)
+		if err == nil {
+			err = c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Geteuid()))})
 		}
-		if err := c.Hello(); err != nil {
-			c.Close()
-			return nil, err
+		if err != nil {
+			nc.Close()
+			return nil, false, err
 		}
-		return c, nil
+		return c, true, nil
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no usable address in DBUS_SESSION_BUS_ADDRESS")
 	}
-	return nil, lastErr
+	return nil, false, lastErr
+}
+
+// errAuthRefused is the bus turning down the pipelined handshake.
+var errAuthRefused = errors.New("the bus refused EXTERNAL authentication")
+
+// pipelinedAuth lets godbus authenticate without waiting on the bus, as
+// sd-bus does: the whole client side of the EXTERNAL handshake ("\0AUTH
+// EXTERNAL <uid>", "BEGIN") is written at once on connection, and godbus's
+// own conversation is answered locally. The bus's real answer ("OK <guid>")
+// is read and checked in front of the first message; a refusal fails every
+// pending call with errAuthRefused, and get starts over step by step.
+// This saves three round trips (AUTH, AUTH EXTERNAL, Hello) of a cold read.
+type pipelinedAuth struct {
+	net.Conn
+	authDone bool   // godbus sent BEGIN: pass writes through
+	canned   []byte // local answers to godbus's handshake, still to be read
+	okRead   bool   // the bus's answer was consumed and was OK
+}
+
+func newPipelinedAuth(nc net.Conn) (*pipelinedAuth, error) {
+	uid := hex.EncodeToString([]byte(strconv.Itoa(os.Geteuid())))
+	if _, err := nc.Write([]byte("\x00AUTH EXTERNAL " + uid + "\r\nBEGIN\r\n")); err != nil {
+		return nil, err
+	}
+	return &pipelinedAuth{Conn: nc}, nil
+}
+
+// Write swallows godbus's handshake lines, queueing the local answers,
+// and passes everything after BEGIN through.
+func (p *pipelinedAuth) Write(b []byte) (int, error) {
+	if p.authDone {
+		return p.Conn.Write(b)
+	}
+	switch line := string(b); {
+	case line == "\x00":
+	case line == "AUTH\r\n":
+		p.canned = append(p.canned, "REJECTED EXTERNAL\r\n"...)
+	case strings.HasPrefix(line, "AUTH EXTERNAL"):
+		p.canned = append(p.canned, "OK 00000000000000000000000000000000\r\n"...)
+	case line == "BEGIN\r\n":
+		p.authDone = true
+	default:
+		return 0, fmt.Errorf("unexpected authentication step %q", strings.TrimSpace(line))
+	}
+	return len(b), nil
+}
+
+// Read hands godbus the local answers, then checks the bus's real answer
+// once before passing messages through.
+func (p *pipelinedAuth) Read(b []byte) (int, error) {
+	if len(p.canned) > 0 {
+		n := copy(b, p.canned)
+		p.canned = p.canned[n:]
+		return n, nil
+	}
+	if !p.authDone {
+		return 0, errors.New("authentication read out of turn")
+	}
+	if !p.okRead {
+		// Byte by byte, so no message byte after the line is taken.
+		var line []byte
+		var c [1]byte
+		for !bytes.HasSuffix(line, []byte("\r\n")) {
+			if len(line) > 256 {
+				return 0, errAuthRefused
+			}
+			if _, err := io.ReadFull(p.Conn, c[:]); err != nil {
+				return 0, err
+			}
+			line = append(line, c[0])
+		}
+		if !bytes.HasPrefix(line, []byte("OK ")) {
+			return 0, errAuthRefused
+		}
+		p.okRead = true
+	}
+	return p.Conn.Read(b)
 }
 
 // unixSocket parses a D-Bus "unix:path=..." or "unix:abstract=..." address.
@@ -226,15 +351,26 @@ func unixSocket(addr string) (network, sockaddr string, ok bool) {
 	return "", "", false
 }
 
+// errRetry asks get to try again without pipelining.
+var errRetry = errors.New("retry the read step by step")
+
 // unavailable wraps a D-Bus failure. No Secret Service on the bus gets a
-// message that says so; a deadline is a hang.
-func unavailable(what string, err error) error {
+// message that says so; a deadline is a hang. On a pipelined connection any
+// other failure is errRetry: the step-by-step attempt (bounded by the same
+// deadline) either works or gives the real reason.
+func unavailable(pipelined bool, what string, err error) error {
 	var derr dbus.Error
+	isReply := errors.As(err, &derr)
 	switch {
-	case errors.As(err, &derr) && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
+	case isReply && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
 		return fmt.Errorf("%w: no Secret Service (org.freedesktop.secrets) on the session bus", ErrUnavailable)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: %s did not answer in time", ErrUnavailable, what)
+	case pipelined:
+		// A refused handshake shows up as errAuthRefused or, when the
+		// refusal closed the connection before a call was sent, as a
+		// closed connection; an error reply may be the registration race.
+		return errRetry
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,6 +353,8 @@ func hungSecretService(t *testing.T) *hungService {
 		t.Fatal(err)
 	}
 	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
+	// Dies with the test binary, even one killed by -timeout.
+	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := daemon.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -435,5 +438,50 @@ func BenchmarkGoKeyringGetWarm(b *testing.B) {
 		if _, err := gokeyring.Get(Service, key); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestKeyringRefusedAuthentication: a bus that turns down the pipelined
+// handshake gets a second, step-by-step attempt, and then a clear
+// ErrUnavailable. The "bus" is a fake: a real dbus-daemon accepts EXTERNAL
+// from its own user.
+func TestKeyringRefusedAuthentication(t *testing.T) {
+	dir, err := os.MkdirTemp("", "bus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					if _, err := r.ReadString('\n'); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte("REJECTED EXTERNAL\r\n")); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+path)
+	assertUnavailableWithin(t, NewKeyringStore(time.Second), time.Second)
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("%d connections, want 2 (pipelined, then step by step)", n)
 	}
 }

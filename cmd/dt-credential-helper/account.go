@@ -243,11 +243,8 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		line(n)
 	}
 	tw.Flush()
-	fmt.Fprintf(&out, "\nToken cache: %s", store.Name())
-	if fr, ok := store.(interface{ FallbackReason() string }); ok && fr.FallbackReason() != "" {
-		fmt.Fprintf(&out, " (fell back to files: %s)", fr.FallbackReason())
-	}
-	out.WriteByte('\n')
+	// Name says which backend is in use and, after a fallback, why.
+	fmt.Fprintf(&out, "\nToken cache: %s\n", store.Name())
 	_, err = e.stdout.Write(out.Bytes())
 	return err
 }

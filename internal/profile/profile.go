@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 )
 
@@ -22,8 +21,6 @@ const fileVersion = 1
 
 // maxFile bounds how much of the profiles file is read.
 const maxFile = 1 << 20
-
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // ErrUnknown is wrapped by errors for a profile that is not configured.
 var ErrUnknown = errors.New("unknown profile")
@@ -47,10 +44,21 @@ type File struct {
 // ValidateName rejects names that cannot be a profile (they are used in
 // keyring entry names).
 func ValidateName(name string) error {
-	if !validName.MatchString(name) {
+	// A loop, not a regexp: compiling `[...]{0,63}` costs half a millisecond
+	// at every start of a program whose whole job takes a few.
+	ok := len(name) >= 1 && len(name) <= 64 && isAlnum(name[0])
+	for i := 1; ok && i < len(name); i++ {
+		c := name[i]
+		ok = isAlnum(c) || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
 		return fmt.Errorf("invalid profile name %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", truncate(name, 70))
 	}
 	return nil
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 // SecretKey is the keyring entry name that holds a profile's secret.

@@ -1,0 +1,179 @@
+// Command bench measures dt-credential-helper as its users run it: one
+// process per call. scripts/bench.sh builds the binaries and runs it.
+//
+// Every mode runs the same number of times, interleaved, so the machine's
+// noise falls on all of them alike; results are ratios to a hello-world
+// process measured in the same run.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+)
+
+type mode struct {
+	name string
+	args []string
+	env  []string
+	note string
+}
+
+type sample struct {
+	wall time.Duration
+	rss  int64 // KiB
+}
+
+func main() {
+	bin := flag.String("bin", "", "directory with dt-credential-helper and hello")
+	runs := flag.Int("runs", 200, "calls per mode")
+	keyring := flag.Bool("keyring", os.Getenv("DT_TEST_SECRET_SERVICE") == "1", "include the keyring mode (needs a Secret Service)")
+	flag.Parse()
+	if err := run(*bin, *runs, *keyring); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, runs int, withKeyring bool) error {
+	acct := authtest.Account{KeyID: "bench-key", Email: "bench@project.serviceaccount.d21s.com", Secret: "bench-secret"}
+	idp := authtest.NewServer(acct)
+	defer idp.Close()
+	tmp, err := os.MkdirTemp("", "dt-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	helper := filepath.Join(bin, "dt-credential-helper")
+	base := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + tmp,
+		"XDG_CONFIG_HOME=" + filepath.Join(tmp, "config"),
+		"DT_SERVICE_ACCOUNT_KEY_ID=" + acct.KeyID,
+		"DT_SERVICE_ACCOUNT_EMAIL=" + acct.Email,
+		"DT_SERVICE_ACCOUNT_SECRET=" + acct.Secret,
+		"DT_TOKEN_ENDPOINT=" + idp.TokenURL(),
+		"DT_CACHE_DIR=" + filepath.Join(tmp, "cache"),
+	}
+	if addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); addr != "" {
+		base = append(base, "DBUS_SESSION_BUS_ADDRESS="+addr)
+	}
+	modes := []mode{
+		{name: "hello-world (floor)", args: []string{filepath.Join(bin, "hello")}, env: base},
+		{name: "token, cached, file store", args: []string{helper, "token", "--cache", "file"}, env: base},
+	}
+	if withKeyring {
+		modes = append(modes, mode{name: "token, cached, keyring store", args: []string{helper, "token", "--cache", "keyring"}, env: base})
+	}
+	modes = append(modes, mode{name: "token, uncached (--cache none)", args: []string{helper, "token", "--cache", "none"}, env: base, note: "one token request each"})
+
+	// Warm the caches: one call per mode.
+	for _, m := range modes {
+		if _, out, err := call(m); err != nil {
+			return fmt.Errorf("%s: %v: %s", m.name, err, out)
+		}
+	}
+	samples := make([][]sample, len(modes))
+	for i := 0; i < runs; i++ {
+		for j, m := range modes {
+			s, out, err := call(m)
+			if err != nil {
+				return fmt.Errorf("%s: %v: %s", m.name, err, out)
+			}
+			samples[j] = append(samples[j], s)
+		}
+	}
+
+	fmt.Printf("%d calls per mode, interleaved; wall time of fork+exec+wait of one process\n\n", runs)
+	fmt.Printf("| %-32s | %10s | %10s | %8s | %13s |\n", "mode", "median", "p95", "× floor", "peak RSS")
+	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 34), strings.Repeat("-", 12), strings.Repeat("-", 12), strings.Repeat("-", 10), strings.Repeat("-", 15))
+	floor := percentile(samples[0], 0.5)
+	for j, m := range modes {
+		med, p95 := percentile(samples[j], 0.5), percentile(samples[j], 0.95)
+		var rss int64
+		for _, s := range samples[j] {
+			rss = max(rss, s.rss)
+		}
+		fmt.Printf("| %-32s | %10s | %10s | %7.2f× | %9.1f MiB |\n", m.name, fmtDur(med), fmtDur(p95), float64(med)/float64(floor), float64(rss)/1024)
+	}
+
+	// Token requests: 200 sequential cached calls, then 32 concurrent cold ones.
+	fmt.Println()
+	cached := modes[1]
+	idp.ResetRequests()
+	for i := 0; i < 200; i++ {
+		if _, out, err := call(cached); err != nil {
+			return fmt.Errorf("cached call: %v: %s", err, out)
+		}
+	}
+	fmt.Printf("token requests by 200 sequential cached calls (file store): %d (want 0)\n", idp.Requests())
+
+	cold := cached
+	cold.env = append(slices.Clone(base), "DT_CACHE_DIR="+filepath.Join(tmp, "cold-cache"))
+	idp.ResetRequests()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, out, err := call(cold); err != nil {
+				errs <- fmt.Errorf("%v: %s", err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		failed++
+		fmt.Fprintln(os.Stderr, "concurrent call failed:", err)
+	}
+	fmt.Printf("token requests by 32 concurrent cold calls (file store): %d (want 1), failed calls: %d\n", idp.Requests(), failed)
+	if failed > 0 {
+		return fmt.Errorf("%d concurrent calls failed", failed)
+	}
+	return nil
+}
+
+func call(m mode) (sample, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, m.args[0], m.args[1:]...)
+	cmd.Env = m.env
+	var out bytes.Buffer
+	cmd.Stderr = &out
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
+	}
+	return sample{wall: wall, rss: rss}, out.Bytes(), err
+}
+
+func percentile(s []sample, p float64) time.Duration {
+	d := make([]time.Duration, len(s))
+	for i, x := range s {
+		d[i] = x.wall
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(p*float64(len(d))))]
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
