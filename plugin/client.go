@@ -43,7 +43,8 @@ type LaunchConfig struct {
 }
 
 // Launch starts the plugin and returns its token provider and a func that
-// stops the process; call it when done (it is safe to call twice).
+// stops the process; call it when done (it is safe to call twice). The
+// provider also has a Pid() int method giving the plugin process's id.
 func Launch(cfg LaunchConfig) (TokenProvider, func(), error) {
 	path := cfg.Path
 	if path == "" {
@@ -111,6 +112,15 @@ func (l *launched) WatchToken(ctx context.Context, profile string) iter.Seq2[*oa
 			}
 		}
 	}
+}
+
+// Pid returns the plugin process's id, for a host that watches or signals
+// it; reach it with p.(interface{ Pid() int }).
+func (l *launched) Pid() int {
+	if rc := l.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
 }
 
 func (l *launched) check(err error) error {

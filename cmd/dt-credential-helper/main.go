@@ -17,7 +17,6 @@ import (
 	"syscall"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
 const prog = "dt-credential-helper"
@@ -78,7 +77,7 @@ func commands() map[string]command {
 func run(ctx context.Context, e env) int {
 	// A go-plugin host sets the magic cookie: serve it whatever the name and
 	// arguments, since a host may launch the binary with none.
-	if plugin.IsPluginProcess(e.getenv) {
+	if isPluginProcess(e.getenv) {
 		args := e.args[1:]
 		if len(args) > 0 && args[0] == "plugin" {
 			args = args[1:]

@@ -1,3 +1,5 @@
+//go:build !noplugin
+
 package main
 
 import (
@@ -51,3 +53,6 @@ func runPlugin(_ context.Context, e env, args []string) error {
 	p = provider.New(p.Config(func(c *provider.Config) { c.Log = slog.New(plugin.SlogHandler(os.Stderr, slogLevel)) }))
 	return plugin.Serve(pluginProvider{p}, logger)
 }
+
+// isPluginProcess reports whether a go-plugin host started this process.
+func isPluginProcess(getenv func(string) string) bool { return plugin.IsPluginProcess(getenv) }

@@ -1,0 +1,294 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+)
+
+// The exec tests run `dt-credential-helper exec -- CMD` as a process; the DT
+// identity service cannot run here, so the emulator (auth/authtest) issues the
+// tokens.
+
+func TestExecEnvironment(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+
+	r := runBinary(t, env, "", "exec", "--", "sh", "-c", `printf "%s %s" "$DT_ACCESS_TOKEN" "$DT_ACCESS_TOKEN_EXPIRES_AT"`)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	tok, expires, ok := strings.Cut(r.stdout, " ")
+	if !ok || !idp.Valid(tok) {
+		t.Fatalf("DT_ACCESS_TOKEN is not a valid token (stdout has %d fields)", len(strings.Fields(r.stdout)))
+	}
+	exp, err := time.Parse(time.RFC3339, expires)
+	if err != nil || !strings.HasSuffix(expires, "Z") {
+		t.Errorf("DT_ACCESS_TOKEN_EXPIRES_AT %q is not RFC 3339 UTC: %v", expires, err)
+	}
+	if left := time.Until(exp); left < 50*time.Minute || left > time.Hour {
+		t.Errorf("DT_ACCESS_TOKEN_EXPIRES_AT is %s away, want about an hour", left.Round(time.Second))
+	}
+
+	// Flags go before "--"; a second run is served from the cache.
+	r = runBinary(t, env, "", "exec", "--timeout", "10s", "--", "sh", "-c", `printf %s "$DT_ACCESS_TOKEN"`)
+	if r.code != 0 || r.stdout != tok {
+		t.Errorf("second exec: exit %d, same token %v, stderr %q", r.code, r.stdout == tok, r.stderr)
+	}
+	if n := idp.Requests(); n != 1 {
+		t.Errorf("%d token requests for two execs, want 1", n)
+	}
+}
+
+func TestExecStatusAndStdin(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+	tests := []struct {
+		name   string
+		stdin  string
+		argv   []string
+		code   int
+		stdout string
+	}{
+		{name: "exit 0", argv: []string{"sh", "-c", "exit 0"}},
+		{name: "exit 3", argv: []string{"sh", "-c", "exit 3"}, code: 3},
+		{name: "killed by SIGTERM", argv: []string{"sh", "-c", "kill -TERM $$"}, code: 128 + int(syscall.SIGTERM)},
+		{name: "killed by SIGKILL", argv: []string{"sh", "-c", "kill -KILL $$"}, code: 128 + int(syscall.SIGKILL)},
+		{name: "stdin passed through", stdin: "line one\nline two\n", argv: []string{"cat"}, stdout: "line one\nline two\n"},
+		{name: "arguments kept apart", argv: []string{"printf", "[%s]", "a b", "", "--", "-c"}, stdout: "[a b][][--][-c]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runBinary(t, env, tt.stdin, append([]string{"exec", "--"}, tt.argv...)...)
+			if r.code != tt.code || r.stdout != tt.stdout || r.stderr != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout %q, no stderr", r.code, r.stdout, r.stderr, tt.code, tt.stdout)
+			}
+		})
+	}
+}
+
+func TestExecUsage(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no --", []string{"exec", "sh", "-c", "true"}, 2},
+		{"nothing", []string{"exec"}, 2},
+		{"no command after --", []string{"exec", "--"}, 2},
+		{"flags but no command", []string{"exec", "--timeout", "5s", "--"}, 2},
+		{"unknown flag", []string{"exec", "--nope", "--", "true"}, 2},
+		{"argument before --", []string{"exec", "stray", "--", "true"}, 2},
+		{"command not found", []string{"exec", "--", "dt-no-such-command-x"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runBinary(t, env, "", tt.args...)
+			if r.code != tt.code || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q; want exit %d, no stdout", r.code, r.stdout, tt.code)
+			}
+			if strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, prog+": exec") {
+				t.Errorf("stderr is not one %q line: %q", prog+": exec...", r.stderr)
+			}
+		})
+	}
+}
+
+// startExec starts `dt-credential-helper exec -- argv...` in a process group
+// of its own, which cleanup kills whole, so nothing outlives a failed test.
+// With ready set it waits for the command's first line to be "ready", proof
+// that the command runs (and, in the signal tests, has set its traps).
+func startExec(t *testing.T, env []string, ready bool, argv ...string) (cmd *exec.Cmd, stderr *bytes.Buffer) {
+	t.Helper()
+	cmd = exec.Command(binary, append([]string{"exec", "--"}, argv...)...)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A grandchild left running keeps the pipes open; don't wait for it.
+	cmd.WaitDelay = 2 * time.Second
+	stderr = new(bytes.Buffer)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if cmd.ProcessState == nil {
+			_ = cmd.Wait()
+		}
+	})
+	if !ready {
+		return cmd, stderr
+	}
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(stdout).ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		if s != "ready\n" {
+			t.Fatalf("the command printed %q, want ready; stderr %q", s, stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the command did not start; stderr %q", stderr)
+	}
+	return cmd, stderr
+}
+
+// waitExit waits up to d for cmd to exit and returns its status.
+func waitExit(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("wait: %v", err)
+		}
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("the helper did not exit within %s", d)
+		return -1
+	}
+}
+
+func TestExecForwardsSignals(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			// The trap exits 42 (and stops the background sleep, so nothing
+			// outlives the test); only a forwarded signal can trigger it.
+			script := fmt.Sprintf(`trap 'kill $!; exit 42' %s; echo ready; sleep 30 </dev/null >/dev/null 2>&1 & wait`, shellName(sig))
+			cmd, stderr := startExec(t, env, true, "sh", "-c", script)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := waitExit(t, cmd, 10*time.Second); code != 42 {
+				t.Errorf("exit %d after %v, want 42 from the command's trap; stderr %q", code, sig, stderr)
+			}
+		})
+	}
+}
+
+// shellName is sig's name as the shell's trap takes it.
+func shellName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "TERM"
+	case syscall.SIGINT:
+		return "INT"
+	case syscall.SIGHUP:
+		return "HUP"
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// TestExecTokenNotOnCommandLine: the token goes to the command in its
+// environment, readable only by the same user, never in argv, which
+// /proc/PID/cmdline shows to everyone.
+func TestExecTokenNotOnCommandLine(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("no /proc on this system")
+	}
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+	r := runBinary(t, env, "", "token", "-o", "token")
+	tok := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !idp.Valid(tok) {
+		t.Fatalf("token: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// exec serves the cached token fetched above; the child is sleep itself,
+	// so its cmdline is exactly what exec passed it.
+	cmd, _ := startExec(t, env, false, "sleep", "30")
+	helper := cmd.Process.Pid
+	child := childOf(t, helper)
+	for _, pid := range []int{helper, child} {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			t.Fatalf("pid %d: empty cmdline", pid)
+		}
+		if bytes.Contains(b, []byte(tok)) {
+			t.Errorf("pid %d: the token is on the command line %q", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+	// The check above means something only if the child has the token.
+	environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(child), "environ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(environ, []byte("\x00DT_ACCESS_TOKEN="+tok+"\x00")) {
+		t.Errorf("the child's environment lacks DT_ACCESS_TOKEN with the cached token")
+	}
+	if n := idp.Requests(); n != 1 {
+		t.Errorf("%d token requests, want 1 (exec served the cached token)", n)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM) // forwarded: sleep dies of it
+	if code := waitExit(t, cmd, 10*time.Second); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("exit %d after SIGTERM to sleep, want %d", code, 128+int(syscall.SIGTERM))
+	}
+}
+
+// childOf returns the pid of the one child of pid that runs sleep.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			child, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid ...; comm may hold spaces and parens.
+			s := string(stat)
+			rest := s[strings.LastIndexByte(s, ')')+1:]
+			f := strings.Fields(rest)
+			if len(f) > 1 && f[1] == strconv.Itoa(pid) && strings.Contains(s, "(sleep)") {
+				return child
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no sleep child of pid %d", pid)
+	return 0
+}

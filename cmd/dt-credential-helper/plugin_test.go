@@ -1,0 +1,546 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"golang.org/x/oauth2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
+)
+
+// These tests launch the real built binary (see TestMain in main_test.go)
+// through go-plugin, exactly as a host does with plugin.Launch. The DT
+// identity service cannot run here: the in-process emulator (auth/authtest)
+// stands in for it. Tokens go to the file cache in a private DT_CACHE_DIR;
+// the keyring variant is covered in keyring/ and cache_test.go.
+
+// pluginLog collects the host's log, which go-plugin writes from its own
+// goroutines; the plugin's log lines arrive in it too.
+type pluginLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *pluginLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *pluginLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// pluginEnv is baseEnv for a plugin launched by a host. plugin.Launch adds
+// these to the host's own environment, so the DT variables a developer may
+// have set are blanked here, not just left out.
+func pluginEnv(tb testing.TB, tokenURL string) []string {
+	tb.Helper()
+	home := tb.TempDir()
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_CACHE_HOME=" + filepath.Join(home, "xdg-cache"),
+		"DT_CACHE_DIR=" + filepath.Join(home, "cache"),
+		"DT_TOKEN_CACHE=file",
+		"DT_PROFILE=",
+		"DT_CREDENTIALS_FILE=",
+		"DT_SERVICE_ACCOUNT_KEY_ID=" + testAccount.KeyID,
+		"DT_SERVICE_ACCOUNT_EMAIL=" + testAccount.Email,
+		"DT_SERVICE_ACCOUNT_SECRET=" + testAccount.Secret,
+		"DT_TOKEN_ENDPOINT=" + tokenURL,
+	}
+}
+
+// launchPlugin starts the binary as a host would. cfg.Path and cfg.Logger
+// are filled in; the returned log holds what the host logged, and is shown
+// when the test fails.
+func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *pluginLog, error) {
+	tb.Helper()
+	logs := &pluginLog{}
+	cfg.Path = binary
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Output: logs, Level: hclog.Debug})
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 20 * time.Second
+	}
+	p, stop, err := plugin.Launch(cfg)
+	tb.Cleanup(func() {
+		if stop != nil {
+			stop()
+		}
+		if tb.Failed() {
+			tb.Logf("host log:\n%s", logs)
+		}
+	})
+	return p, logs, err
+}
+
+func mustLaunchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *pluginLog) {
+	tb.Helper()
+	p, logs, err := launchPlugin(tb, cfg)
+	if err != nil {
+		tb.Fatalf("launching the plugin: %v\nhost log:\n%s", err, logs)
+	}
+	return p, logs
+}
+
+func TestPluginSharesCacheWithCLI(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := pluginEnv(t, idp.TokenURL())
+	// AutoMTLS is on by default.
+	p, _ := mustLaunchPlugin(t, plugin.LaunchConfig{Env: env})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	tok, err := p.GetToken(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !idp.Valid(tok.AccessToken) || tok.Type() != "Bearer" {
+		t.Fatalf("GetToken = %q (%s), not a Bearer token the emulator issued", tok.AccessToken, tok.Type())
+	}
+	if left := time.Until(tok.Expiry); left < 59*time.Minute || left > time.Hour {
+		t.Errorf("token expires in %v, want about an hour", left)
+	}
+	if n := idp.Requests(); n != 1 {
+		t.Errorf("%d token requests for the first GetToken, want 1", n)
+	}
+
+	again, err := p.GetToken(ctx, "", false)
+	if err != nil || again.AccessToken != tok.AccessToken {
+		t.Errorf("second GetToken = %v, %v; want the cached token", again, err)
+	}
+	if n := idp.Requests(); n != 1 {
+		t.Errorf("%d token requests after a second GetToken, want 1 (cached)", n)
+	}
+
+	// The CLI, in its own process with the same environment, reads the
+	// token the plugin cached.
+	r := runBinary(t, withEnv(env), "", "token", "-o", "token")
+	if r.code != 0 || r.stdout != tok.AccessToken+"\n" {
+		t.Errorf("CLI token: exit %d, stdout %q, stderr %q; want the plugin's token", r.code, r.stdout, r.stderr)
+	}
+	if n := idp.Requests(); n != 1 {
+		t.Errorf("%d token requests after the CLI ran, want 1 (shared cache)", n)
+	}
+
+	if err := p.InvalidateToken(ctx, "", tok.AccessToken); err != nil {
+		t.Fatalf("InvalidateToken: %v", err)
+	}
+	fresh, err := p.GetToken(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.AccessToken == tok.AccessToken || !idp.Valid(fresh.AccessToken) {
+		t.Errorf("GetToken after InvalidateToken = %q, want a new valid token", fresh.AccessToken)
+	}
+	if n := idp.Requests(); n != 2 {
+		t.Errorf("%d token requests after InvalidateToken and GetToken, want 2", n)
+	}
+
+	// A host invalidating a token that is no longer cached (say, an old one
+	// it held on to) must not drop the current one.
+	if err := p.InvalidateToken(ctx, "", tok.AccessToken); err != nil {
+		t.Fatalf("InvalidateToken of a stale token: %v", err)
+	}
+	if err := p.InvalidateToken(ctx, "", "not-the-cached-token"); err != nil {
+		t.Fatalf("InvalidateToken of a foreign token: %v", err)
+	}
+	still, err := p.GetToken(ctx, "", false)
+	if err != nil || still.AccessToken != fresh.AccessToken {
+		t.Errorf("GetToken after invalidating other tokens = %v, %v; want the cached %q", still, err, fresh.AccessToken)
+	}
+	if n := idp.Requests(); n != 2 {
+		t.Errorf("%d token requests after invalidating other tokens, want still 2", n)
+	}
+	r = runBinary(t, withEnv(env), "", "token", "-o", "token")
+	if r.code != 0 || r.stdout != fresh.AccessToken+"\n" {
+		t.Errorf("CLI token after the plugin refreshed: exit %d, stdout %q; want %q", r.code, r.stdout, fresh.AccessToken)
+	}
+}
+
+// TestPluginWatchTokenRenewsBeforeExpiry runs on the real clock with the
+// emulator issuing 4 s tokens and a 1 s refresh buffer: the host must hold
+// the successor before the first token expires.
+func TestPluginWatchTokenRenewsBeforeExpiry(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	idp.SetTokenTTL(4 * time.Second)
+	p, _ := mustLaunchPlugin(t, plugin.LaunchConfig{
+		Env:  pluginEnv(t, idp.TokenURL()),
+		Args: []string{"plugin", "--refresh-buffer", "1s"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	var got []*oauth2.Token
+	var at []time.Time
+	for tok, err := range p.WatchToken(ctx, "") {
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		got = append(got, tok)
+		at = append(at, time.Now())
+		if len(got) == 2 {
+			break
+		}
+	}
+	if len(got) < 2 {
+		t.Fatalf("the watch ended after %d tokens (ctx: %v), want 2", len(got), ctx.Err())
+	}
+	first, second := got[0], got[1]
+	if !idp.Valid(first.AccessToken) {
+		t.Errorf("first token is not one the emulator issued")
+	}
+	if second.AccessToken == first.AccessToken || !idp.Valid(second.AccessToken) {
+		t.Errorf("second token %q is not a new valid token", second.AccessToken)
+	}
+	if !at[1].Before(first.Expiry) {
+		t.Errorf("second token arrived at %v, after the first expired at %v", at[1], first.Expiry)
+	}
+	if !second.Expiry.After(first.Expiry) {
+		t.Errorf("second token expires %v, not after the first (%v)", second.Expiry, first.Expiry)
+	}
+}
+
+func TestPluginErrors(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	down := authtest.NewServer(testAccount)
+	downURL := down.TokenURL()
+	down.Close()
+
+	tests := []struct {
+		name     string
+		env      []string
+		args     []string
+		profile  string
+		code     codes.Code
+		sentinel error
+	}{
+		{name: "rejected", env: []string{"DT_SERVICE_ACCOUNT_SECRET=wrong-" + testSecret},
+			code: codes.Unauthenticated, sentinel: plugin.ErrRejected},
+		{name: "emulator closed", env: []string{"DT_TOKEN_ENDPOINT=" + downURL}, args: []string{"--timeout", "2s"},
+			code: codes.Unavailable, sentinel: plugin.ErrUnavailable},
+		{name: "nothing listening", env: []string{"DT_TOKEN_ENDPOINT=http://127.0.0.1:1/oauth2/token"}, args: []string{"--timeout", "2s"},
+			code: codes.Unavailable, sentinel: plugin.ErrUnavailable},
+		// pluginEnv's XDG_CONFIG_HOME is a fresh directory: no profiles.
+		{name: "unknown profile", profile: "nope",
+			code: codes.InvalidArgument, sentinel: plugin.ErrUnknownProfile},
+		{name: "missing email", env: []string{"DT_SERVICE_ACCOUNT_EMAIL="},
+			code: codes.FailedPrecondition, sentinel: plugin.ErrConfig},
+	}
+	sentinels := []error{plugin.ErrRejected, plugin.ErrUnavailable, plugin.ErrUnknownProfile, plugin.ErrConfig, plugin.ErrExited}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, logs := mustLaunchPlugin(t, plugin.LaunchConfig{
+				Env:  withEnv(pluginEnv(t, idp.TokenURL()), tt.env...),
+				Args: append([]string{"plugin"}, tt.args...),
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			start := time.Now()
+			tok, err := p.GetToken(ctx, tt.profile, false)
+			if err == nil {
+				t.Fatalf("GetToken = %q, want an error", tok.AccessToken)
+			}
+			t.Logf("GetToken after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			if got := status.Code(err); got != tt.code {
+				t.Errorf("status.Code = %v, want %v", got, tt.code)
+			}
+			for _, s := range sentinels {
+				if got, want := errors.Is(err, s), s == tt.sentinel; got != want {
+					t.Errorf("errors.Is(err, %q) = %v, want %v", s, got, want)
+				}
+			}
+			if ctx.Err() != nil {
+				t.Errorf("GetToken only failed at the host's deadline")
+			}
+			// The plugin survives a failed call: it is the request that
+			// failed, not the process.
+			if _, err := p.GetToken(ctx, tt.profile, false); errors.Is(err, plugin.ErrExited) || status.Code(err) != tt.code {
+				t.Errorf("second GetToken = %v, want the same %v failure", err, tt.code)
+			}
+			for name, s := range map[string]string{"error": err.Error(), "host log": logs.String()} {
+				if strings.Contains(s, testSecret) || strings.Contains(s, "eyJ") {
+					t.Errorf("%s shows the secret or an assertion: %q", name, s)
+				}
+			}
+		})
+	}
+}
+
+func TestPluginKilledMidCall(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	p, _ := mustLaunchPlugin(t, plugin.LaunchConfig{Env: pluginEnv(t, idp.TokenURL())})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := p.GetToken(ctx, "", false); err != nil {
+		t.Fatal(err)
+	}
+	pider, ok := p.(interface{ Pid() int })
+	if !ok {
+		t.Fatalf("plugin.Launch returned a %T, which has no Pid method", p)
+	}
+	pid := pider.Pid()
+	if pid <= 0 || pid == os.Getpid() {
+		t.Fatalf("plugin pid %d", pid)
+	}
+
+	// The emulator sits on every further token request, so a forced
+	// refresh blocks in the plugin until the process is killed.
+	idp.InjectAlways(authtest.Fault{Delay: 20 * time.Second})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := p.GetToken(ctx, "", true)
+		errc <- err
+	}()
+	for idp.Requests() < 2 {
+		select {
+		case err := <-errc:
+			t.Fatalf("the forced GetToken returned before reaching the emulator: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the forced GetToken never reached the emulator")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+
+	select {
+	case err := <-errc:
+		t.Logf("GetToken %v after the kill: %v", time.Since(killed).Round(time.Millisecond), err)
+		if !errors.Is(err, plugin.ErrExited) || ctx.Err() != nil {
+			t.Errorf("GetToken when the plugin died = %v (ctx %v), want ErrExited before the deadline", err, ctx.Err())
+		}
+	case <-ctx.Done():
+		t.Fatal("GetToken hangs after the plugin was killed")
+	}
+	_, err = p.GetToken(ctx, "", false)
+	if !errors.Is(err, plugin.ErrExited) || ctx.Err() != nil {
+		t.Errorf("GetToken after the plugin died = %v, want ErrExited", err)
+	}
+}
+
+func TestPluginSecureConfig(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	f, err := os.Open(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := h.Sum(nil)
+
+	t.Run("wrong checksum", func(t *testing.T) {
+		wrong := slices.Clone(sum)
+		wrong[0] ^= 0xff
+		_, _, err := launchPlugin(t, plugin.LaunchConfig{
+			Env:          pluginEnv(t, idp.TokenURL()),
+			SecureConfig: &goplugin.SecureConfig{Checksum: wrong, Hash: sha256.New()},
+		})
+		if !errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
+			t.Errorf("Launch with a wrong checksum = %v, want ErrChecksumsDoNotMatch", err)
+		}
+	})
+	t.Run("right checksum", func(t *testing.T) {
+		p, _, err := launchPlugin(t, plugin.LaunchConfig{
+			Env:          pluginEnv(t, idp.TokenURL()),
+			SecureConfig: &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
+		})
+		if err != nil {
+			t.Fatalf("Launch with the binary's checksum: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if tok, err := p.GetToken(ctx, "", false); err != nil || !idp.Valid(tok.AccessToken) {
+			t.Errorf("GetToken = %v, %v; want a valid token", tok, err)
+		}
+	})
+}
+
+// TestPluginStdoutIsHandshakeOnly runs the binary by hand with the magic
+// cookie set, as go-plugin would, and reads its stdout: the handshake line
+// and nothing else, or go-plugin would fail the handshake (each launch in
+// the other tests proves the same, with the host's parser).
+func TestPluginStdoutIsHandshakeOnly(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "plugin", "--verbose")
+	cmd.Env = append(pluginEnv(t, idp.TokenURL()),
+		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS=1")
+	var stderr pluginLog
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("plugin stderr:\n%s", stderr.String())
+		}
+	}()
+
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			t.Fatal("the plugin closed stdout without a handshake")
+		}
+		if !regexp.MustCompile(`^1\|1\|(tcp|unix)\|[^|]+\|grpc\|`).MatchString(line) {
+			t.Errorf("first stdout line %q is not go-plugin's gRPC handshake", line)
+		}
+	case <-ctx.Done():
+		t.Fatal("no handshake line on stdout")
+	}
+	select {
+	case line, ok := <-lines:
+		if ok {
+			t.Errorf("stdout has more than the handshake: %q", line)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestPluginLogsReachHost checks that the plugin's --verbose steps end up
+// in the host's hclog logger, and never show the secret, an assertion or
+// the token.
+func TestPluginLogsReachHost(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	p, logs := mustLaunchPlugin(t, plugin.LaunchConfig{
+		Env:  pluginEnv(t, idp.TokenURL()),
+		Args: []string{"plugin", "--verbose"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	tok, err := p.GetToken(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.GetToken(ctx, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.InvalidateToken(ctx, "", tok.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	// go-plugin relays the plugin's stderr asynchronously: wait for the
+	// last step to show up.
+	for !strings.Contains(logs.String(), "cached token dropped") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the plugin's last step never reached the host log:\n%s", logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{"requesting token", idp.TokenURL(), testAccount.KeyID, "token cached", "cache hit"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("host log lacks the plugin's %q", want)
+		}
+	}
+	// The plugin's lines arrive parsed, as the host's own debug entries
+	// under the plugin's logger name, not as raw JSON.
+	if !regexp.MustCompile(`(?m)\[DEBUG\] host\.[^:]*: requesting token: `).MatchString(out) {
+		t.Errorf("the plugin's lines were not re-logged at their level by the host")
+	}
+	// JSON numbers reach the host as floats: a duration must be a string
+	// there (max_wait=10s, not max_wait=1e+10).
+	if m := regexp.MustCompile(`\w+="?[0-9.]+e\+[0-9]+`).FindString(out); m != "" {
+		t.Errorf("host log shows a duration as a float: %s", m)
+	}
+	if strings.Contains(out, `"@message"`) {
+		t.Errorf("raw hclog JSON in the host log: the plugin's lines were not parsed")
+	}
+	for name, s := range map[string]string{"the secret": testSecret, "the token": tok.AccessToken, "an assertion": "eyJ"} {
+		if strings.Contains(out, s) {
+			t.Errorf("host log shows %s", name)
+		}
+	}
+}
+
+// BenchmarkPluginGetToken measures a host's GetToken round trip over the
+// real plugin connection to the real binary (AutoMTLS, unix socket) with a
+// warm file cache, and reports the median and 99th percentile.
+func BenchmarkPluginGetToken(b *testing.B) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	p, _ := mustLaunchPlugin(b, plugin.LaunchConfig{Env: pluginEnv(b, idp.TokenURL())})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	want, err := p.GetToken(ctx, "", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		tok, err := p.GetToken(ctx, "", false)
+		times = append(times, time.Since(start))
+		if err != nil || tok.AccessToken != want.AccessToken {
+			b.Fatalf("GetToken = %v, %v; want the cached token", tok, err)
+		}
+	}
+	b.StopTimer()
+	if n := idp.Requests(); n != 1 {
+		b.Errorf("%d token requests, want 1: the cache was not warm", n)
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1e3, "p99-µs")
+}

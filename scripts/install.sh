@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds dt-credential-helper from this checkout and installs it into
+# PREFIX/bin, with the two names git and docker look for:
+#
+#   PREFIX/bin/dt-credential-helper
+#   PREFIX/bin/git-credential-dt      -> dt-credential-helper
+#   PREFIX/bin/docker-credential-dt   -> dt-credential-helper
+#
+# Usage: scripts/install.sh [PREFIX]
+#
+# PREFIX defaults to /usr/local when run as root, else $HOME/.local (the XDG
+# place for per-user programs, so no sudo is needed). Needs Go 1.26+ on PATH.
+# Re-running replaces the binary atomically, even while it is in use.
+set -euo pipefail
+
+usage() {
+	sed -n 's/^# \{0,1\}//; 9,13p' "$0"
+}
+
+case "${1:-}" in
+-h | --help)
+	usage
+	exit 0
+	;;
+-*)
+	echo "install.sh: unknown option $1" >&2
+	usage >&2
+	exit 2
+	;;
+esac
+if [ $# -gt 1 ]; then
+	usage >&2
+	exit 2
+fi
+
+if [ $# -eq 1 ]; then
+	prefix=$1
+elif [ "$(id -u)" = 0 ]; then
+	prefix=/usr/local
+else
+	prefix=${HOME:?HOME is not set; pass PREFIX}/.local
+fi
+
+cd "$(dirname "$0")/.."
+if ! command -v go >/dev/null 2>&1; then
+	echo "install.sh: go not found on PATH; install Go 1.26 or newer" >&2
+	exit 1
+fi
+
+bindir=$prefix/bin
+mkdir -p "$bindir"
+bindir=$(cd "$bindir" && pwd)
+version=$(git describe --always --dirty 2>/dev/null || echo devel)
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+
+# Build next to the target and rename over it: atomic, and it works even when
+# the old binary is running ("text file busy" for a write in place).
+tmp=$(mktemp "$bindir/.dt-credential-helper.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp" ./cmd/dt-credential-helper
+chmod 0755 "$tmp"
+mv -f "$tmp" "$bindir/dt-credential-helper"
+
+# Relative links, so the installed tree can be moved as a whole.
+for link in git-credential-dt docker-credential-dt; do
+	ln -sfn dt-credential-helper "$bindir/$link"
+done
+
+echo "installed dt-credential-helper $version:"
+echo "  $bindir/dt-credential-helper"
+echo "  $bindir/git-credential-dt -> dt-credential-helper"
+echo "  $bindir/docker-credential-dt -> dt-credential-helper"
+case ":$PATH:" in
+*":$bindir:"*) ;;
+*)
+	echo
+	echo "$bindir is not on your PATH; add it, e.g. in ~/.profile:"
+	echo "  export PATH=\"$bindir:\$PATH\""
+	;;
+esac
