@@ -13,6 +13,15 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 # Built as scripts/install.sh builds the release binary.
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/dt-credential-helper ./scripts/bench/hello
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags noplugin -o "$bin/noplugin/" ./cmd/dt-credential-helper
+if [ ! -x /usr/bin/time ]; then
+	if [ "$(id -u)" = 0 ]; then
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
+	else
+		echo "bench: /usr/bin/time is missing: apt-get install time" >&2
+		exit 1
+	fi
+fi
 go build -o "$bin/bench" ./scripts/bench
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"

@@ -97,7 +97,7 @@ func TestExecUsage(t *testing.T) {
 		{"flags but no command", []string{"exec", "--timeout", "5s", "--"}, 2},
 		{"unknown flag", []string{"exec", "--nope", "--", "true"}, 2},
 		{"argument before --", []string{"exec", "stray", "--", "true"}, 2},
-		{"command not found", []string{"exec", "--", "dt-no-such-command-x"}, 2},
+		{"command not found", []string{"exec", "--", "dt-no-such-command-x"}, 127},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +109,10 @@ func TestExecUsage(t *testing.T) {
 				t.Errorf("stderr is not one %q line: %q", prog+": exec...", r.stderr)
 			}
 		})
+	}
+	// None of these needed a token, so none was fetched.
+	if n := idp.Requests(); n != 0 {
+		t.Errorf("%d token requests for commands that never ran, want 0", n)
 	}
 }
 

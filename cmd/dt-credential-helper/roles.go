@@ -2,13 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"os/signal"
-	"slices"
-	"syscall"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -127,85 +120,3 @@ var errSilentFailure = &silentError{}
 type silentError struct{}
 
 func (*silentError) Error() string { return "" }
-
-// forwarded are the signals exec passes on to its command.
-var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
-
-// runExec runs a command with DT_ACCESS_TOKEN in its environment, passing
-// stdio and signals through and exiting with the command's status.
-func runExec(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	fs := newFlagSet(e, "exec", "exec [FLAGS] -- COMMAND [ARGS...]")
-	tf.register(fs)
-	dash := slices.Index(args, "--")
-	if dash < 0 {
-		if slices.Contains(args, "-h") || slices.Contains(args, "--help") || slices.Contains(args, "-help") {
-			return parse(fs, args, true)
-		}
-		return usagef("exec: put the command after --: exec [FLAGS] -- COMMAND [ARGS...]")
-	}
-	if err := parse(fs, args[:dash], false); err != nil {
-		return err
-	}
-	argv := args[dash+1:]
-	if len(argv) == 0 {
-		return usagef("exec: no command after --")
-	}
-	p, err := tf.provider(e)
-	if err != nil {
-		return err
-	}
-	tctx, cancel := context.WithTimeout(ctx, tf.timeout)
-	tok, err := p.Token(tctx, "", tf.forceRefresh)
-	cancel()
-	if err != nil {
-		return err
-	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return usagef("exec: %v", err)
-	}
-	// Not exec.CommandContext: the command's lifetime is its own; our signals
-	// are forwarded to it instead.
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Env = append(os.Environ(),
-		"DT_ACCESS_TOKEN="+tok.AccessToken,
-		"DT_ACCESS_TOKEN_EXPIRES_AT="+tok.Expiry.UTC().Format(time.RFC3339))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("exec: starting %s: %w", argv[0], err)
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err = cmd.Wait()
-	close(done)
-	if err == nil {
-		return nil
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		ws := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			return &exitStatus{code: 128 + int(ws.Signal())}
-		}
-		return &exitStatus{code: ee.ExitCode()}
-	}
-	return fmt.Errorf("exec: %s: %w", argv[0], err)
-}
-
-// exitStatus makes the program exit with a command's status, silently.
-type exitStatus struct{ code int }
-
-func (e *exitStatus) Error() string { return "" }

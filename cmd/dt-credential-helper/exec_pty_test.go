@@ -1,0 +1,231 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+)
+
+// sigCountScript appends a line to $DT_TEST_SIGLOG for every SIGINT trap it
+// runs, creates $DT_TEST_READY once its traps are set, and waits (at most 10 s)
+// until a SIGTERM ends it with status 0. It waits in the wait builtin, which a
+// trapped signal interrupts at once, so the trap runs before a second SIGINT
+// a moment later could be merged with the first. The background sleep ignores
+// SIGINT, as a non-interactive shell's background jobs do, so Ctrl-C leaves it
+// running.
+const sigCountScript = `trap 'echo INT >>"$DT_TEST_SIGLOG"' INT
+sleep 10 </dev/null >/dev/null 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; exit 0' TERM
+: >"$DT_TEST_READY"
+while kill -0 $pid 2>/dev/null; do wait $pid; done`
+
+// TestExecCtrlCReachesCommandOnce: Ctrl-C in a terminal makes the kernel send
+// SIGINT to the whole foreground process group, exec's command included; exec
+// must not forward its own copy, or the command sees the signal twice. Without
+// a terminal, a SIGINT sent to exec alone is still forwarded, once.
+func TestExecCtrlCReachesCommandOnce(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+
+	t.Run("terminal foreground", func(t *testing.T) {
+		master, slave := openPTY(t)
+		out := drainPTY(t, master)
+		cmd, log := startSigCounter(t, env, func(c *exec.Cmd) {
+			c.Stdin, c.Stdout, c.Stderr = slave, slave, slave
+			// The pty becomes exec's controlling terminal and exec's group,
+			// which the command joins, its foreground process group.
+			c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		}, out.String)
+		// The parent's copy of the slave would keep the terminal open after
+		// the helper exits.
+		slave.Close()
+
+		// Ctrl-C, as a user types it: the line discipline (ISIG is on by
+		// default) signals the foreground group.
+		if _, err := master.Write([]byte{0x03}); err != nil {
+			t.Fatal(err)
+		}
+		expectOneSIGINT(t, cmd, log, out.String)
+	})
+
+	t.Run("no terminal", func(t *testing.T) {
+		out := new(syncBuffer)
+		cmd, log := startSigCounter(t, env, func(c *exec.Cmd) {
+			c.Stdout, c.Stderr = out, out
+			// A session of its own: no controlling terminal at all, whatever
+			// the test runs in.
+			c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		}, out.String)
+		// Only exec gets this one; the command sees it only if exec forwards it.
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		expectOneSIGINT(t, cmd, log, out.String)
+	})
+}
+
+// openPTY allocates a pseudo-terminal and returns its master and slave, both
+// closed at cleanup.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlocking the pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("getting the pty number: %v", err)
+	}
+	slave, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("opening the pty slave: %v", err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
+}
+
+// syncBuffer is output read so far, safe to look at while it grows.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *syncBuffer) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *syncBuffer) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// drainPTY reads master until the terminal is gone (EIO once no slave is open)
+// or master is closed, so writes to the slave never block.
+func drainPTY(t *testing.T, master *os.File) *syncBuffer {
+	t.Helper()
+	out := new(syncBuffer)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(out, master)
+	}()
+	t.Cleanup(func() {
+		master.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("reading the pty master did not stop")
+		}
+	})
+	return out
+}
+
+// startSigCounter starts `dt-credential-helper exec -- sh -c sigCountScript`,
+// set up by setup, and waits until the script's traps are set. It returns the
+// helper and the path of the script's SIGINT log; output is what the helper
+// printed so far, for failure messages. Cleanup kills the helper's
+// process group (its session, so the command and its sleep too).
+func startSigCounter(t *testing.T, env []string, setup func(*exec.Cmd), output func() string) (*exec.Cmd, string) {
+	t.Helper()
+	dir := t.TempDir()
+	log, ready := filepath.Join(dir, "sigint.log"), filepath.Join(dir, "ready")
+	cmd := exec.Command(binary, "exec", "--", "sh", "-c", sigCountScript)
+	cmd.Env = withEnv(env, "DT_TEST_SIGLOG="+log, "DT_TEST_READY="+ready)
+	setup(cmd)
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if cmd.ProcessState == nil {
+			_ = cmd.Wait()
+		}
+	})
+	if !waitUntil(20*time.Second, func() bool { _, err := os.Stat(ready); return err == nil }) {
+		t.Fatalf("the command did not get ready; %s", describe(output))
+	}
+	return cmd, log
+}
+
+// expectOneSIGINT waits for the command to log a SIGINT, gives a duplicate
+// time to arrive, stops the command with a (forwarded) SIGTERM and checks it
+// logged exactly one SIGINT.
+func expectOneSIGINT(t *testing.T, cmd *exec.Cmd, log string, output func() string) {
+	t.Helper()
+	count := func() int {
+		b, _ := os.ReadFile(log)
+		return strings.Count(string(b), "INT\n")
+	}
+	if !waitUntil(10*time.Second, func() bool { return count() > 0 }) {
+		t.Fatalf("the command never saw SIGINT; %s", describe(output))
+	}
+	time.Sleep(500 * time.Millisecond) // room for a second copy
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("the helper is gone after SIGINT: %v; %s", err, describe(output))
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("wait: %v", err)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("exit %d, want 0 from the command's TERM trap; %s", code, describe(output))
+		}
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("the helper did not exit within 10s of SIGTERM; %s", describe(output))
+	}
+	if n := count(); n != 1 {
+		t.Errorf("the command saw SIGINT %d times, want exactly once", n)
+	}
+}
+
+// describe is the helper's output so far, for failure messages.
+func describe(output func() string) string {
+	return "output " + strconv.Quote(output())
+}
+
+// waitUntil polls cond every 10ms for up to d and reports whether it held.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
