@@ -177,7 +177,8 @@ func ParseCredentialsFile(data []byte, name string) (Credentials, error) {
 		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s has no \"serviceAccount\" object", name)}
 	}
 	if sa.Algorithm != "" && !strings.EqualFold(sa.Algorithm, "HS256") {
-		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: algorithm %q is not supported, only HS256", name, truncate(sa.Algorithm, 20))}
+		// The value is not quoted: nothing from the file is, lest it be the secret.
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: the algorithm is not supported, only HS256", name)}
 	}
 	return Credentials{
 		KeyID:         strings.TrimSpace(sa.KeyID),

@@ -17,6 +17,13 @@ fi
 
 echo "== go vet"
 go vet ./...
+go vet -tags noplugin ./cmd/dt-credential-helper
+
+echo "== generated gRPC code is current"
+bash scripts/gen-proto.sh --check
 
 echo "== go test -race (real Secret Service)"
 bash scripts/keyring-session.sh go test -race -count=1 -timeout 30m ./...
+
+echo "== fuzz targets, briefly"
+bash scripts/fuzz.sh "${DT_FUZZ_SECONDS:-3}"
