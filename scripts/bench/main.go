@@ -13,6 +13,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +23,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
 type mode struct {
@@ -48,8 +53,21 @@ func main() {
 
 func run(bin string, runs int, withKeyring bool) error {
 	acct := authtest.Account{KeyID: "bench-key", Email: "bench@project.serviceaccount.d21s.com", Secret: "bench-secret"}
-	idp := authtest.NewServer(acct)
-	defer idp.Close()
+	// The emulator behind a timer, so a cold call's own overhead can be told
+	// from the time the identity service takes to answer.
+	handler := authtest.NewHandler(authtest.Options{Accounts: []authtest.Account{acct}})
+	defer handler.Close()
+	var served serverTimes
+	idpSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		handler.ServeHTTP(w, r)
+		served.add(time.Since(start))
+	}))
+	defer idpSrv.Close()
+	idp := struct {
+		*authtest.Handler
+		tokenURL string
+	}{handler, idpSrv.URL + authtest.TokenPath}
 	tmp, err := os.MkdirTemp("", "dt-bench-")
 	if err != nil {
 		return err
@@ -65,7 +83,7 @@ func run(bin string, runs int, withKeyring bool) error {
 		"DT_SERVICE_ACCOUNT_KEY_ID=" + acct.KeyID,
 		"DT_SERVICE_ACCOUNT_EMAIL=" + acct.Email,
 		"DT_SERVICE_ACCOUNT_SECRET=" + acct.Secret,
-		"DT_TOKEN_ENDPOINT=" + idp.TokenURL(),
+		"DT_TOKEN_ENDPOINT=" + idp.tokenURL,
 		"DT_CACHE_DIR=" + filepath.Join(tmp, "cache"),
 	}
 	if addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); addr != "" {
@@ -121,6 +139,28 @@ func run(bin string, runs int, withKeyring bool) error {
 	for j, m := range modes {
 		med, p95 := percentile(samples[j], 0.5), percentile(samples[j], 0.95)
 		fmt.Printf("| %-32s | %10s | %10s | %7.2f× | %9.1f MiB |\n", m.name, fmtDur(med), fmtDur(p95), float64(med)/float64(floor), float64(rss[j])/1024)
+	}
+
+	// A cold call's own overhead: its wall time minus the time the emulator
+	// took to answer it, call by call.
+	uncached := modes[len(modes)-1]
+	var overhead []sample
+	var serverSide []sample
+	for i := 0; i < min(runs, 100); i++ {
+		served.reset()
+		s, out, err := call(uncached)
+		if err != nil {
+			return fmt.Errorf("uncached call: %v: %s", err, out)
+		}
+		st := served.total()
+		overhead = append(overhead, sample{wall: s.wall - st})
+		serverSide = append(serverSide, sample{wall: st})
+	}
+	fmt.Printf("\nuncached call's own overhead (wall time minus the emulator's %s median response time): median %s, p95 %s, %.2f× floor\n",
+		fmtDur(percentile(serverSide, 0.5)), fmtDur(percentile(overhead, 0.5)), fmtDur(percentile(overhead, 0.95)), float64(percentile(overhead, 0.5))/float64(floor))
+
+	if err := benchPlugin(helper, base, runs*10); err != nil {
+		return fmt.Errorf("plugin: %w", err)
 	}
 
 	// Token requests: 200 sequential cached calls, then 32 concurrent cold ones.
@@ -207,4 +247,58 @@ func percentile(s []sample, p float64) time.Duration {
 
 func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// serverTimes sums the emulator's handling time of the requests of one call.
+type serverTimes struct {
+	mu  sync.Mutex
+	sum time.Duration
+}
+
+func (s *serverTimes) add(d time.Duration) { s.mu.Lock(); s.sum += d; s.mu.Unlock() }
+func (s *serverTimes) reset()              { s.mu.Lock(); s.sum = 0; s.mu.Unlock() }
+func (s *serverTimes) total() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum
+}
+
+// benchPlugin launches the binary as a go-plugin token provider, as a host
+// does (AutoMTLS on), and times warm GetToken round trips.
+func benchPlugin(helper string, env []string, n int) error {
+	tp, closePlugin, err := plugin.Launch(plugin.LaunchConfig{
+		Path:   helper,
+		Args:   []string{"plugin", "--cache", "file"},
+		Env:    env,
+		Logger: hclog.NewNullLogger(),
+	})
+	if err != nil {
+		return err
+	}
+	defer closePlugin()
+	ctx := context.Background()
+	if _, err := tp.GetToken(ctx, "", false); err != nil {
+		return err
+	}
+	rts := make([]sample, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if _, err := tp.GetToken(ctx, "", false); err != nil {
+			return err
+		}
+		rts = append(rts, sample{wall: time.Since(start)})
+	}
+	var rss string
+	if p, ok := tp.(interface{ Pid() int }); ok {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid())); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "VmHWM:") {
+					rss = strings.Join(strings.Fields(strings.TrimPrefix(l, "VmHWM:")), " ")
+				}
+			}
+		}
+	}
+	fmt.Printf("plugin GetToken round trip, warm (cached, file store), %d calls over one AutoMTLS connection: median %s, p95 %s; plugin process peak RSS %s\n",
+		n, fmtDur(percentile(rts, 0.5)), fmtDur(percentile(rts, 0.95)), rss)
+	return nil
 }
