@@ -111,7 +111,11 @@ func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// The hot path: a repeated invocation within the token's lifetime. No
 	// lock file and nothing beyond the store read and decoding.
-	if e, ok := s.read(ctx); ok {
+	e, ok, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
 		tok := e.Token()
 		if auth.Fresh(tok, s.buffer, s.now()) {
 			if s.log.Enabled(ctx, slog.LevelDebug) {
@@ -185,23 +189,30 @@ func (s *Source) Cached(ctx context.Context) (*oauth2.Token, error) {
 
 // read returns the cached entry, reporting false for anything unusable:
 // missing, unreadable, corrupt, foreign or of another version. Such entries
-// are replaced by the next write, so none of this is an error.
-func (s *Source) read(ctx context.Context) (Entry, bool) {
+// are replaced by the next write, so none of this is an error. A store that
+// cannot be reached at all ([ErrUnavailable]) is: only an explicitly chosen
+// keyring lets that through (the auto store falls back to files), and going
+// on would only spend a refresh and wait out the keyring's timeout again on
+// the write, for a token that could not be cached where the user asked.
+func (s *Source) read(ctx context.Context) (Entry, bool, error) {
 	data, err := s.store.Get(s.key)
 	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return Entry{}, false, fmt.Errorf("token cache: %w", err)
+		}
 		if errors.Is(err, ErrNotFound) {
 			s.log.DebugContext(ctx, "cache miss", "store", s.store.Name())
 		} else {
 			s.log.DebugContext(ctx, "cache read failed; treating it as a miss", "store", s.store.Name(), "error", err)
 		}
-		return Entry{}, false
+		return Entry{}, false, nil
 	}
 	e, err := DecodeEntry(data)
 	if err != nil {
 		s.log.DebugContext(ctx, "ignoring unusable cache entry; it will be replaced", "store", s.store.Name(), "error", err)
-		return Entry{}, false
+		return Entry{}, false, nil
 	}
-	return e, true
+	return e, true, nil
 }
 
 // refresh is the slow path: under the lock, re-read (another caller may have
@@ -212,7 +223,11 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	// token seen before the wait is remembered.
 	var seen string
 	if force {
-		if e, ok := s.read(ctx); ok {
+		e, ok, err := s.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			seen = e.AccessToken
 		}
 	}
@@ -223,7 +238,10 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	}
 	defer unlock()
 
-	cached, haveCached := s.read(ctx)
+	cached, haveCached, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if haveCached {
 		tok := cached.Token()
 		if auth.Fresh(tok, s.buffer, s.now()) && (!force || cached.AccessToken != seen) {

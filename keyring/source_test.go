@@ -282,6 +282,9 @@ func TestSourceTokenContext(t *testing.T) {
 		{name: "old version is replaced", stored: strings.Replace(fresh, `"v":1`, `"v":0`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "newer version is replaced", stored: strings.Replace(fresh, `"v":1`, `"v":2`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "store read error is a miss", stored: fresh, getErr: errors.New("secret service did not answer"), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed, logHas: "cache read failed"},
+		// Under an explicit --cache keyring the store returns ErrUnavailable
+		// (AutoStore never does): the call fails without a token request.
+		{name: "unavailable store fails without a refresh", stored: fresh, getErr: fmt.Errorf("dial: %w", ErrUnavailable), wantErr: ErrUnavailable, calls: 0, after: fresh},
 		{name: "store write error still returns the token", setErr: errors.New("read-only file system"), wantTok: tokenPrefix + "new-1", calls: 1, after: "", logHas: "caching the token failed"},
 		{name: "token shorter-lived than the buffer is returned once", upTTL: 30 * time.Second, wantTok: tokenPrefix + "new-1", calls: 1, after: entry(tokenPrefix+"new-1", t0.Add(30*time.Second)), logHas: "less than the refresh buffer"},
 

@@ -1,0 +1,647 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+)
+
+// Process-level tests of the token cache: the built binary against the real
+// gnome-keyring (inside scripts/keyring-session.sh), a missing D-Bus session
+// and a hung Secret Service. The DT identity service cannot run here: the
+// in-process emulator (auth/authtest) stands in for it.
+
+// runLimit bounds every run of the binary in these tests.
+const runLimit = 30 * time.Second
+
+// needKeyringSession skips unless scripts/keyring-session.sh runs the tests
+// inside a private D-Bus session with an unlocked gnome-keyring.
+func needKeyringSession(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DT_TEST_SECRET_SERVICE") != "1" {
+		t.Skip("no Secret Service session: run under scripts/keyring-session.sh")
+	}
+	if _, err := exec.LookPath("secret-tool"); err != nil {
+		t.Fatal("secret-tool not installed, but DT_TEST_SECRET_SERVICE=1 (scripts/keyring-session.sh installs it)")
+	}
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
+		t.Fatal("DT_TEST_SECRET_SERVICE=1 without DBUS_SESSION_BUS_ADDRESS")
+	}
+}
+
+// uniqueName returns prefix and random hex: keyring entries are shared by
+// every test of the session, so each test uses its own key id or profile.
+func uniqueName(prefix string) string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// cacheFixture is an emulator with one account of its own and the
+// environment of a binary that caches its tokens in the real keyring.
+type cacheFixture struct {
+	srv   *authtest.Server
+	env   []string
+	keyID string
+	key   string // the cache entry's key: keyring.Key(endpoint, key id, email)
+	dir   string // DT_CACHE_DIR
+}
+
+func newCacheFixture(t *testing.T) *cacheFixture {
+	t.Helper()
+	keyID := uniqueName("cache-")
+	srv := authtest.NewServer(authtest.Account{KeyID: keyID, Email: testAccount.Email, Secret: testSecret})
+	t.Cleanup(srv.Close)
+	env := withEnv(baseEnv(t, srv.TokenURL()),
+		"DT_SERVICE_ACCOUNT_KEY_ID="+keyID,
+		"DT_TOKEN_CACHE=keyring",
+		"DBUS_SESSION_BUS_ADDRESS="+os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
+	f := &cacheFixture{srv: srv, env: env, keyID: keyID, key: keyring.Key(srv.TokenURL(), keyID, testAccount.Email), dir: envValue(env, "DT_CACHE_DIR")}
+	t.Cleanup(func() { secretToolClear(f.key) })
+	return f
+}
+
+// token runs `token -o token` and returns the token it printed, failing the
+// test unless it exits 0 with a valid token and a quiet stderr.
+func (f *cacheFixture) token(t *testing.T, args ...string) string {
+	t.Helper()
+	r := runFor(t, runLimit, f.env, "", append([]string{"token", "-o", "token"}, args...)...)
+	tok := strings.TrimSuffix(r.stdout, "\n")
+	if r.code != 0 || r.stderr != "" || !f.srv.Valid(tok) {
+		t.Fatalf("token %v: exit %d, stdout %q, stderr %q; want a valid token", args, r.code, r.stdout, r.stderr)
+	}
+	return tok
+}
+
+// entry reads and decodes the fixture's keyring entry with secret-tool.
+func (f *cacheFixture) entry(t *testing.T) keyring.Entry {
+	t.Helper()
+	data, ok := secretToolLookup(t, f.key)
+	if !ok {
+		t.Fatalf("no keyring entry %s", f.key)
+	}
+	e, err := keyring.DecodeEntry([]byte(data))
+	if err != nil {
+		t.Fatalf("keyring entry %s: %v", f.key, err)
+	}
+	return e
+}
+
+func (f *cacheFixture) wantRequests(t *testing.T, want int, when string) {
+	t.Helper()
+	if n := f.srv.Requests(); n != want {
+		t.Errorf("%s: %d token requests, want %d", when, n, want)
+	}
+}
+
+func envValue(env []string, name string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// execBounded runs the binary, killing it after limit. It never calls t, so
+// goroutines may use it.
+func execBounded(env []string, stdin string, limit time.Duration, args ...string) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ctx.Err() != nil {
+		return r, fmt.Errorf("%v did not finish within %v (stderr %q)", args, limit, r.stderr)
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		return r, fmt.Errorf("running %s: %w", binary, err)
+	}
+	return r, nil
+}
+
+// checkNoLeak fails t if the output shows the secret or an assertion, as
+// runBinary does; safe to call from goroutines.
+func checkNoLeak(t *testing.T, r result) {
+	for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
+		if strings.Contains(out, testSecret) {
+			t.Errorf("%s shows the secret: %q", name, out)
+		}
+		if strings.Contains(out, "eyJ") {
+			t.Errorf("%s shows a JWT: %q", name, out)
+		}
+	}
+}
+
+// runFor is runBinary bounded in time.
+func runFor(t *testing.T, limit time.Duration, env []string, stdin string, args ...string) result {
+	t.Helper()
+	r, err := execBounded(env, stdin, limit, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNoLeak(t, r)
+	return r
+}
+
+// secretTool runs secret-tool with the test's own D-Bus session, bounded.
+func secretTool(stdin string, args ...string) (stdout string, code int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "secret-tool", args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ctx.Err() == nil {
+		return out.String(), ee.ExitCode(), nil
+	}
+	if err != nil {
+		return "", -1, fmt.Errorf("secret-tool %v: %v: %s", args, err, errb.String())
+	}
+	return out.String(), 0, nil
+}
+
+// secretToolLookup reads the entry go-keyring stores for key (attributes
+// "service" and "username", as in keyring/secretservice_linux.go).
+func secretToolLookup(t *testing.T, key string) (string, bool) {
+	t.Helper()
+	out, code, err := secretTool("", "lookup", "service", keyring.Service, "username", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 {
+		if out != "" {
+			t.Fatalf("secret-tool lookup exited %d with output", code)
+		}
+		return "", false
+	}
+	return out, true
+}
+
+// secretToolItems counts the items with key's attributes; more than one would
+// let a stale item shadow a fresh one.
+func secretToolItems(t *testing.T, key string) int {
+	t.Helper()
+	out, _, err := secretTool("", "search", "--all", "service", keyring.Service, "username", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(out) {
+		if strings.HasPrefix(line, "[/") {
+			n++
+		}
+	}
+	return n
+}
+
+func secretToolStore(t *testing.T, key, value string) {
+	t.Helper()
+	out, code, err := secretTool(value, "store", "--label=corrupt", "service", keyring.Service, "username", key)
+	if err != nil || code != 0 {
+		t.Fatalf("secret-tool store: exit %d, %v: %s", code, err, out)
+	}
+}
+
+func secretToolClear(key string) {
+	secretTool("", "clear", "service", keyring.Service, "username", key)
+}
+
+// oneStderrLine fails t unless stderr is one "dt-credential-helper: ..." line
+// containing every one of contains.
+func oneStderrLine(t *testing.T, stderr string, contains ...string) {
+	t.Helper()
+	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") || !strings.HasPrefix(stderr, prog+": ") {
+		t.Errorf("stderr is not one %q line: %q", prog+": ...", stderr)
+	}
+	for _, c := range contains {
+		if !strings.Contains(stderr, c) {
+			t.Errorf("stderr %q does not mention %q", stderr, c)
+		}
+	}
+}
+
+func TestCacheKeyringSequential(t *testing.T) {
+	needKeyringSession(t)
+	f := newCacheFixture(t)
+	first := f.token(t)
+	for i := 1; i < 10; i++ {
+		if tok := f.token(t); tok != first {
+			t.Fatalf("call %d printed another token than the first", i+1)
+		}
+	}
+	f.wantRequests(t, 1, "10 sequential calls")
+	if e := f.entry(t); e.AccessToken != first || e.KeyID != f.keyID {
+		t.Errorf("keyring entry holds another token or key id %q", e.KeyID)
+	}
+	// Under --cache keyring the token is in the keyring only.
+	if _, err := keyring.NewFileStore(f.dir).Get(f.key); !errors.Is(err, keyring.ErrNotFound) {
+		t.Errorf("file store under --cache keyring: %v, want no entry", err)
+	}
+}
+
+func TestCacheKeyringConcurrentColdCalls(t *testing.T) {
+	needKeyringSession(t)
+	f := newCacheFixture(t)
+	// A slow endpoint, so that every process starts while the first one is
+	// still refreshing.
+	f.srv.InjectAlways(authtest.Fault{Delay: 300 * time.Millisecond})
+	const n = 32
+	var (
+		wg     sync.WaitGroup
+		start  = make(chan struct{})
+		tokens = make([]string, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			r, err := execBounded(f.env, "", runLimit, "token", "-o", "token")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			checkNoLeak(t, r)
+			if r.code != 0 || r.stderr != "" {
+				t.Errorf("process %d: exit %d, stderr %q", i, r.code, r.stderr)
+			}
+			tokens[i] = strings.TrimSuffix(r.stdout, "\n")
+		})
+	}
+	close(start)
+	wg.Wait()
+	f.wantRequests(t, 1, fmt.Sprintf("%d concurrent cold calls", n))
+	for i, tok := range tokens {
+		if !f.srv.Valid(tok) || tok != tokens[0] {
+			t.Errorf("process %d printed %q; want the one valid token all print", i, tok)
+		}
+	}
+	if e := f.entry(t); e.AccessToken != tokens[0] {
+		t.Errorf("the keyring holds another token than the one printed")
+	}
+}
+
+func TestCacheRefreshBuffer(t *testing.T) {
+	needKeyringSession(t)
+	f := newCacheFixture(t)
+	f.srv.SetTokenTTL(90 * time.Second)
+	// 90s left is less than a 100s buffer: every call refreshes.
+	seen := map[string]bool{}
+	var last string
+	for i := 1; i <= 3; i++ {
+		last = f.token(t, "--refresh-buffer", "100s")
+		if seen[last] {
+			t.Errorf("call %d with --refresh-buffer 100s printed an earlier token", i)
+		}
+		seen[last] = true
+		f.wantRequests(t, i, fmt.Sprintf("call %d with --refresh-buffer 100s", i))
+	}
+	// More than the default 60s is left: served from the cache.
+	for _, args := range [][]string{nil, {"--refresh-buffer", "60s"}, {"--refresh-buffer", "89s"}} {
+		if tok := f.token(t, args...); tok != last {
+			t.Errorf("token %v did not serve the cached token", args)
+		}
+	}
+	f.wantRequests(t, 3, "calls within the buffer")
+}
+
+func TestCacheForceRefresh(t *testing.T) {
+	needKeyringSession(t)
+	f := newCacheFixture(t)
+	old := f.token(t)
+	forced := f.token(t, "--force-refresh")
+	if forced == old {
+		t.Fatal("--force-refresh printed the cached token")
+	}
+	f.wantRequests(t, 2, "--force-refresh")
+	if e := f.entry(t); e.AccessToken != forced {
+		t.Error("the keyring does not hold the forced token")
+	}
+	if tok := f.token(t); tok != forced {
+		t.Error("the call after --force-refresh did not serve the new token")
+	}
+	f.wantRequests(t, 2, "the call after --force-refresh")
+}
+
+// TestCacheCorruptKeyringEntry overwrites the cached entry as another program
+// could, with secret-tool: the next call refreshes once and writes a good
+// entry over it.
+func TestCacheCorruptKeyringEntry(t *testing.T) {
+	needKeyringSession(t)
+	f := newCacheFixture(t)
+	f.token(t)
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for _, garbage := range []string{
+		"garbage{",
+		`{"v":1,"access_tok`,
+		`{"v":99,"access_token":"x","token_type":"Bearer","expiry":"` + later + `"}`,
+		`{"v":1,"token_type":"Bearer","expiry":"` + later + `"}`,
+		"\x00\xff\xfe binary",
+	} {
+		t.Run(strconv.Quote(garbage), func(t *testing.T) {
+			secretToolStore(t, f.key, garbage)
+			if got, _ := secretToolLookup(t, f.key); got != garbage {
+				t.Fatalf("secret-tool did not overwrite the entry: lookup = %q", got)
+			}
+			before := f.srv.Requests()
+			tok := f.token(t)
+			f.wantRequests(t, before+1, "the call after corrupting the entry")
+			if e := f.entry(t); e.AccessToken != tok {
+				t.Error("the repaired entry holds another token than the one printed")
+			}
+			if n := secretToolItems(t, f.key); n != 1 {
+				t.Errorf("%d keyring items for the key, want 1", n)
+			}
+			if again := f.token(t); again != tok {
+				t.Error("the repaired entry was not served")
+			}
+			f.wantRequests(t, before+1, "the call after the repair")
+		})
+	}
+}
+
+// noSystemdUserBus skips when the machine has a bus the binary would find
+// without DBUS_SESSION_BUS_ADDRESS.
+func noSystemdUserBus(t *testing.T) {
+	t.Helper()
+	if fi, err := os.Stat(filepath.Join("/run/user", strconv.Itoa(os.Getuid()), "bus")); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		t.Skip("this machine has a systemd user bus; cannot make the bus disappear")
+	}
+}
+
+// TestCacheNoDBusSession needs no keyring: it takes the bus away.
+func TestCacheNoDBusSession(t *testing.T) {
+	noSystemdUserBus(t)
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	env := withEnv(baseEnv(t, srv.TokenURL()),
+		"DT_TOKEN_CACHE=",
+		"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent",
+		"XDG_RUNTIME_DIR="+t.TempDir())
+	dir := envValue(env, "DT_CACHE_DIR")
+	key := keyring.Key(srv.TokenURL(), testAccount.KeyID, testAccount.Email)
+
+	var first string
+	for i := 1; i <= 2; i++ {
+		r := runFor(t, runLimit, env, "", "token", "--cache", "auto", "-o", "token")
+		tok := strings.TrimSuffix(r.stdout, "\n")
+		if r.code != 0 || r.stderr != "" || !srv.Valid(tok) {
+			t.Fatalf("call %d under --cache auto: exit %d, stdout %q, stderr %q", i, r.code, r.stdout, r.stderr)
+		}
+		if i == 1 {
+			first = tok
+		} else if tok != first {
+			t.Errorf("the second call printed another token")
+		}
+	}
+	if n := srv.Requests(); n != 1 {
+		t.Errorf("%d token requests for two calls, want 1 (the second from the file cache)", n)
+	}
+	data, err := keyring.NewFileStore(dir).Get(key)
+	if e, derr := keyring.DecodeEntry(data); err != nil || derr != nil || e.AccessToken != first {
+		t.Errorf("file cache entry: %v, %v", err, derr)
+	}
+
+	r := runFor(t, runLimit, env, "", "status", "--cache", "auto")
+	if r.code != 0 {
+		t.Fatalf("status: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{"Token cache: file (keyring unavailable", "D-Bus", "valid until"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, first) {
+		t.Error("status shows the token")
+	}
+
+	// An explicit keyring is an error, said once and before any request.
+	srv.ResetRequests()
+	r = runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+t.TempDir()), "", "token", "--cache", "keyring", "-o", "token")
+	if r.code != 1 || r.stdout != "" {
+		t.Errorf("--cache keyring without a bus: exit %d, stdout %q; want 1 and nothing", r.code, r.stdout)
+	}
+	oneStderrLine(t, r.stderr, "keyring")
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("--cache keyring without a bus made %d token requests, want 0", n)
+	}
+}
+
+// TestCacheHungKeyring puts a Secret Service on a private bus that takes
+// calls and never answers, as gnome-keyring does while it waits for an unlock
+// prompt nobody can see. The service is a fake, because a real daemon cannot
+// be made to hang on demand; the bus is a real dbus-daemon.
+func TestCacheHungKeyring(t *testing.T) {
+	hung := startStuckSecretService(t)
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.addr)
+	const margin = 2 * time.Second
+	limit := keyring.DefaultTimeout + margin
+
+	t.Run("auto", func(t *testing.T) {
+		start := time.Now()
+		r := runFor(t, runLimit, env, "", "token", "--cache", "auto", "-o", "token")
+		took := time.Since(start)
+		if tok := strings.TrimSuffix(r.stdout, "\n"); r.code != 0 || r.stderr != "" || !srv.Valid(tok) {
+			t.Fatalf("exit %d, stdout %q, stderr %q; want a valid token", r.code, r.stdout, r.stderr)
+		}
+		if took > limit {
+			t.Errorf("took %v with a hung keyring, want under %v", took.Round(time.Millisecond), limit)
+		}
+		if hung.calls.Load() == 0 {
+			t.Error("the hung keyring was never asked")
+		}
+		key := keyring.Key(srv.TokenURL(), testAccount.KeyID, testAccount.Email)
+		if _, err := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR")).Get(key); err != nil {
+			t.Errorf("the token is not in the file cache: %v", err)
+		}
+	})
+
+	t.Run("keyring", func(t *testing.T) {
+		start := time.Now()
+		r := runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+t.TempDir()), "", "token", "--cache", "keyring", "-o", "token")
+		took := time.Since(start)
+		if r.code != 1 || r.stdout != "" {
+			t.Errorf("exit %d, stdout %q; want 1 and nothing", r.code, r.stdout)
+		}
+		oneStderrLine(t, r.stderr, "keyring")
+		if took > limit {
+			t.Errorf("took %v with a hung keyring, want under %v", took.Round(time.Millisecond), limit)
+		}
+	})
+}
+
+// stuckSecretService owns org.freedesktop.secrets on a private bus; its
+// methods block until the test ends. After keyring/secretservice_linux_test.go.
+type stuckSecretService struct {
+	addr    string
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (h *stuckSecretService) SearchItems(map[string]string) ([]dbus.ObjectPath, []dbus.ObjectPath, *dbus.Error) {
+	h.calls.Add(1)
+	<-h.release
+	return nil, nil, nil
+}
+
+func (h *stuckSecretService) OpenSession(string, dbus.Variant) (dbus.Variant, dbus.ObjectPath, *dbus.Error) {
+	h.calls.Add(1)
+	<-h.release
+	return dbus.MakeVariant(""), "/", nil
+}
+
+func startStuckSecretService(t *testing.T) *stuckSecretService {
+	t.Helper()
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		t.Skip("dbus-daemon not installed (scripts/keyring-session.sh installs it)")
+	}
+	dir, err := os.MkdirTemp("", "bus") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "bus.conf")
+	// No service directories: nothing can be activated behind our back.
+	err = os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=`+dir+`</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
+	// Dies with the test binary, even one killed by -timeout.
+	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		daemon.Process.Kill()
+		daemon.Wait()
+		os.RemoveAll(dir)
+	})
+	addrc := make(chan string, 1)
+	go func() {
+		addr, _ := bufio.NewReader(out).ReadString('\n')
+		addrc <- strings.TrimSpace(addr)
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(10 * time.Second):
+	}
+	if addr == "" {
+		t.Fatal("dbus-daemon printed no address")
+	}
+	h := &stuckSecretService{addr: addr, release: make(chan struct{})}
+	conn, err := dbus.Connect(h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(h.release)
+		conn.Close()
+	})
+	if err := conn.Export(h, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service"); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := conn.RequestName("org.freedesktop.secrets", dbus.NameFlagDoNotQueue)
+	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("claiming org.freedesktop.secrets: %v (reply %v)", err, reply)
+	}
+	return h
+}
+
+// TestCacheServesCachedTokenOnTransientFailure: a refresh that fails for a
+// transient reason while the cached token still works serves that token with
+// one warning; a rejection is an error.
+func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
+	needKeyringSession(t)
+	f := newCacheFixture(t)
+	cached := f.token(t)
+	tests := []struct {
+		name  string
+		fault authtest.Fault
+		args  []string
+		code  int
+	}{
+		{"503 forced", authtest.Fault{Status: 503, Body: "{}"}, []string{"--force-refresh"}, 0},
+		{"503 buffer beyond the lifetime", authtest.Fault{Status: 503, Body: "{}"}, []string{"--refresh-buffer", "2h"}, 0},
+		{"dropped connection forced", authtest.Fault{Drop: true}, []string{"--force-refresh"}, 0},
+		{"invalid_grant forced", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--force-refresh"}, 1},
+		{"invalid_grant buffer beyond the lifetime", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--refresh-buffer", "2h"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.srv.InjectAlways(tt.fault)
+			defer f.srv.ClearFaults()
+			before := f.srv.Requests()
+			// A short timeout: the 503s are retried until it ends.
+			r := runFor(t, runLimit, f.env, "", append([]string{"token", "-o", "token", "--timeout", "3s"}, tt.args...)...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d (stdout %q, stderr %q)", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if f.srv.Requests() == before {
+				t.Error("no refresh was tried")
+			}
+			if tt.code == 0 {
+				if r.stdout != cached+"\n" {
+					t.Errorf("stdout %q, want the cached token", r.stdout)
+				}
+				oneStderrLine(t, r.stderr, prog+": warning:")
+				if !strings.HasPrefix(r.stderr, prog+": warning:") {
+					t.Errorf("stderr %q does not start with the warning prefix", r.stderr)
+				}
+				if strings.Contains(r.stderr, cached) {
+					t.Error("the warning shows the token")
+				}
+			} else {
+				if r.stdout != "" {
+					t.Errorf("stdout %q, want nothing", r.stdout)
+				}
+				oneStderrLine(t, r.stderr, "invalid_grant", f.keyID)
+			}
+			if e := f.entry(t); e.AccessToken != cached {
+				t.Error("a failed refresh changed the cached entry")
+			}
+		})
+	}
+}
