@@ -15,9 +15,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 
 	"github.com/godbus/dbus/v5"
 	gokeyring "github.com/zalando/go-keyring"
@@ -186,8 +187,8 @@ func TestKeyringUnreachable(t *testing.T) {
 // an unlock prompt nobody can see. This is a fake because a real daemon
 // cannot be made to hang on demand; the bus is a real dbus-daemon.
 func TestKeyringHungSecretService(t *testing.T) {
-	hung := hungSecretService(t)
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.addr)
+	hung := keyringtest.StartHungService(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
 
 	t.Run("keyring", func(t *testing.T) {
 		assertUnavailableWithin(t, NewKeyringStore(300*time.Millisecond), time.Second)
@@ -207,7 +208,7 @@ func TestKeyringHungSecretService(t *testing.T) {
 			t.Fatal(err)
 		}
 		auto := st.(*AutoStore)
-		before := hung.calls.Load()
+		before := hung.Calls()
 		start := time.Now()
 		if _, err := auto.Get("token-x"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("auto Get = %v, want ErrNotFound from the file store", err)
@@ -230,7 +231,7 @@ func TestKeyringHungSecretService(t *testing.T) {
 		if got, err := auto.Get("token-x"); err != nil || string(got) != "v" {
 			t.Fatalf("auto Get after Set = %q, %v", got, err)
 		}
-		if n := hung.calls.Load() - before; n != 1 {
+		if n := hung.Calls() - before; n != 1 {
 			t.Errorf("the hung keyring was called %d times; after the first hang it must not be asked again", n)
 		}
 	})
@@ -310,85 +311,6 @@ func silentBus(t *testing.T) *silentListener {
 		os.RemoveAll(dir)
 	})
 	return s
-}
-
-// hungService is exported on the bus as org.freedesktop.Secret.Service; its
-// methods block until the test ends.
-type hungService struct {
-	addr    string
-	calls   atomic.Int32
-	release chan struct{}
-}
-
-func (h *hungService) SearchItems(map[string]string) ([]dbus.ObjectPath, []dbus.ObjectPath, *dbus.Error) {
-	h.calls.Add(1)
-	<-h.release
-	return nil, nil, nil
-}
-
-func (h *hungService) OpenSession(string, dbus.Variant) (dbus.Variant, dbus.ObjectPath, *dbus.Error) {
-	<-h.release
-	return dbus.MakeVariant(""), "/", nil
-}
-
-func hungSecretService(t *testing.T) *hungService {
-	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		t.Skip("dbus-daemon not installed (scripts/keyring-session.sh installs it)")
-	}
-	dir, err := os.MkdirTemp("", "bus")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "bus.conf")
-	// No service directories: nothing can be activated behind our back.
-	err = os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=`+dir+`</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>`), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	// Dies with the test binary, even one killed by -timeout.
-	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := daemon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		daemon.Process.Kill()
-		daemon.Wait()
-		os.RemoveAll(dir)
-	})
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("dbus-daemon printed no address: %v", err)
-	}
-	h := &hungService{addr: strings.TrimSpace(addr), release: make(chan struct{})}
-
-	conn, err := dbus.Connect(h.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		close(h.release)
-		conn.Close()
-	})
-	if err := conn.Export(h, ssPath, ssService); err != nil {
-		t.Fatal(err)
-	}
-	reply, err := conn.RequestName(ssName, dbus.NameFlagDoNotQueue)
-	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("claiming %s: %v (reply %v)", ssName, err, reply)
-	}
-	return h
 }
 
 // BenchmarkKeyringGet is the cached token read as a fresh process does it:

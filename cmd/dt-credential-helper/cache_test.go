@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -14,15 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
 // Process-level tests of the token cache: the built binary against the real
@@ -461,10 +457,10 @@ func TestCacheNoDBusSession(t *testing.T) {
 // prompt nobody can see. The service is a fake, because a real daemon cannot
 // be made to hang on demand; the bus is a real dbus-daemon.
 func TestCacheHungKeyring(t *testing.T) {
-	hung := startStuckSecretService(t)
+	hung := keyringtest.StartHungService(t)
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
-	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.addr)
+	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr)
 	const margin = 2 * time.Second
 	limit := keyring.DefaultTimeout + margin
 
@@ -478,7 +474,7 @@ func TestCacheHungKeyring(t *testing.T) {
 		if took > limit {
 			t.Errorf("took %v with a hung keyring, want under %v", took.Round(time.Millisecond), limit)
 		}
-		if hung.calls.Load() == 0 {
+		if hung.Calls() == 0 {
 			t.Error("the hung keyring was never asked")
 		}
 		key := keyring.Key(srv.TokenURL(), testAccount.KeyID, testAccount.Email)
@@ -499,95 +495,6 @@ func TestCacheHungKeyring(t *testing.T) {
 			t.Errorf("took %v with a hung keyring, want under %v", took.Round(time.Millisecond), limit)
 		}
 	})
-}
-
-// stuckSecretService owns org.freedesktop.secrets on a private bus; its
-// methods block until the test ends. After keyring/secretservice_linux_test.go.
-type stuckSecretService struct {
-	addr    string
-	calls   atomic.Int32
-	release chan struct{}
-}
-
-func (h *stuckSecretService) SearchItems(map[string]string) ([]dbus.ObjectPath, []dbus.ObjectPath, *dbus.Error) {
-	h.calls.Add(1)
-	<-h.release
-	return nil, nil, nil
-}
-
-func (h *stuckSecretService) OpenSession(string, dbus.Variant) (dbus.Variant, dbus.ObjectPath, *dbus.Error) {
-	h.calls.Add(1)
-	<-h.release
-	return dbus.MakeVariant(""), "/", nil
-}
-
-func startStuckSecretService(t *testing.T) *stuckSecretService {
-	t.Helper()
-	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		t.Skip("dbus-daemon not installed (scripts/keyring-session.sh installs it)")
-	}
-	dir, err := os.MkdirTemp("", "bus") // short: socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "bus.conf")
-	// No service directories: nothing can be activated behind our back.
-	err = os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=`+dir+`</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>`), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	// Dies with the test binary, even one killed by -timeout.
-	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := daemon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		daemon.Process.Kill()
-		daemon.Wait()
-		os.RemoveAll(dir)
-	})
-	addrc := make(chan string, 1)
-	go func() {
-		addr, _ := bufio.NewReader(out).ReadString('\n')
-		addrc <- strings.TrimSpace(addr)
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(10 * time.Second):
-	}
-	if addr == "" {
-		t.Fatal("dbus-daemon printed no address")
-	}
-	h := &stuckSecretService{addr: addr, release: make(chan struct{})}
-	conn, err := dbus.Connect(h.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		close(h.release)
-		conn.Close()
-	})
-	if err := conn.Export(h, "/org/freedesktop/secrets", "org.freedesktop.Secret.Service"); err != nil {
-		t.Fatal(err)
-	}
-	reply, err := conn.RequestName("org.freedesktop.secrets", dbus.NameFlagDoNotQueue)
-	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("claiming org.freedesktop.secrets: %v (reply %v)", err, reply)
-	}
-	return h
 }
 
 // TestCacheServesCachedTokenOnTransientFailure: a refresh that fails for a
