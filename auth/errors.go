@@ -88,7 +88,7 @@ func (e *Error) Error() string {
 	}
 	switch e.Kind {
 	case Rejected:
-		b.WriteString(": the credentials were rejected, check the key id, email and secret")
+		b.WriteString(": the credentials were rejected, check the key id, email and secret, and that this machine's clock is right")
 	}
 	return b.String()
 }
@@ -127,8 +127,22 @@ const maxExcerpt = 200
 // jwtLike matches anything shaped like a JWT, which may be an assertion.
 var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
 
+// opaqueLike matches a long run of base64url characters. One that mixes
+// upper and lower case is taken for an opaque token (a server may echo the
+// access token in an error) and removed; hex ids and UUIDs, single-case,
+// are kept for support requests.
+var opaqueLike = regexp.MustCompile(`[A-Za-z0-9_-]{32,}`)
+
 // sensitiveFields are JSON members whose values are never shown.
 var sensitiveFields = []string{"access_token", "refresh_token", "id_token", "assertion", "secret", "client_secret"}
+
+// sensitiveJSON and sensitiveForm find those fields' values where the body is
+// not a JSON object that can be rewritten (malformed or cut-off JSON, a
+// nested member, a form-encoded body), so its excerpt does not show them.
+var (
+	sensitiveJSON = regexp.MustCompile(`("(?:` + strings.Join(sensitiveFields, "|") + `)"\s*:\s*)"(?:[^"\\]|\\.)*"?`)
+	sensitiveForm = regexp.MustCompile(`\b((?:` + strings.Join(sensitiveFields, "|") + `)=)[^&\s]*`)
+)
 
 // sanitize makes a short, printable excerpt of a response body with tokens,
 // JWTs and the given secrets removed.
@@ -149,12 +163,20 @@ func sanitize(body []byte, secrets ...string) string {
 		}
 	}
 	s := string(body)
+	s = sensitiveJSON.ReplaceAllString(s, `${1}"[redacted]"`)
+	s = sensitiveForm.ReplaceAllString(s, `${1}[redacted]`)
 	for _, secret := range secrets {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
 		}
 	}
 	s = jwtLike.ReplaceAllString(s, "[redacted]")
+	s = opaqueLike.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.ToLower(m) != m && strings.ToUpper(m) != m {
+			return "[redacted]"
+		}
+		return m
+	})
 	s = strings.Map(func(r rune) rune {
 		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
 			return ' '

@@ -284,9 +284,9 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 		re := &oauth2.RetrieveError{Response: resp, Body: []byte(sanitize(body, s.creds.Secret))}
 		var er errorResponse
 		if json.Unmarshal(body, &er) == nil && er.Error != "" {
-			re.ErrorCode = truncate(sanitize([]byte(er.Error)), 64)
+			re.ErrorCode = truncate(sanitize([]byte(er.Error), s.creds.Secret), 64)
 			re.ErrorDescription = truncate(sanitize([]byte(er.Description), s.creds.Secret), 160)
-			re.ErrorURI = truncate(sanitize([]byte(er.URI)), 160)
+			re.ErrorURI = truncate(sanitize([]byte(er.URI), s.creds.Secret), 160)
 		}
 		return &Error{Kind: kind, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts, Retrieve: re, Err: err}
 	}

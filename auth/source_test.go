@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +124,10 @@ func TestSourceErrors(t *testing.T) {
 		{name: "truncated body", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer","expires_in":3600}`, Truncate: true}}, kind: auth.Transient, requests: 1},
 		{name: "HTML with 200", faults: []authtest.Fault{{Status: 200, ContentType: "text/html", Body: "<html><body>Login</body></html>"}}, kind: auth.BadResponse, requests: 1, contains: "not a JSON token response"},
 		{name: "malformed JSON", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":`}}, kind: auth.BadResponse, requests: 1},
+		// The excerpt of a body that is not a JSON object hides tokens too.
+		{name: "malformed JSON with a token", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","expires_in":3600,}`}}, kind: auth.BadResponse, requests: 1, contains: `access_token\":\"[redacted]\",\"expires_in\":3600,}`},
+		{name: "form-encoded token", faults: []authtest.Fault{{Status: 200, ContentType: "application/x-www-form-urlencoded", Body: "access_token=" + tokenInBody + "&token_type=bearer&expires_in=3600"}}, kind: auth.BadResponse, requests: 1, contains: "access_token=[redacted]&token_type=bearer"},
+		{name: "nested token", always: &authtest.Fault{Status: 502, Body: `{"upstream":{"access_token":"` + tokenInBody + `"}}`}, kind: auth.Transient, requests: 4, contains: `access_token\":\"[redacted]\"`},
 		{name: "empty access_token", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"","token_type":"bearer","expires_in":3600}`}}, kind: auth.BadResponse, requests: 1, contains: "no access_token"},
 		{name: "missing expires_in", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer"}`}}, kind: auth.BadResponse, requests: 1, contains: "no expires_in"},
 		{name: "zero expires_in", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","expires_in":0}`}}, kind: auth.BadResponse, requests: 1, contains: "not positive"},
@@ -200,13 +205,16 @@ func assertNoSecrets(t *testing.T, s string, tokens ...string) {
 }
 
 func TestSourceRetryAfter(t *testing.T) {
-	date := time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+	// An HTTP date has whole seconds: 3s from now is 2 to 3s from when the
+	// request is answered, give or take a slow machine.
+	date := time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)
 	tests := []struct {
-		name, retryAfter, wantDelay string
+		name, retryAfter string
+		min, max         time.Duration
 	}{
-		{"seconds", "1", "delay=1s"},
-		{"capped", "3600", "delay=30s"},
-		{"HTTP date", date, "delay=1."}, // between 1 and 2 seconds from now
+		{"seconds", "1", time.Second, time.Second},
+		{"capped", "3600", 30 * time.Second, 30 * time.Second},
+		{"HTTP date", date, time.Second, 3 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,8 +228,12 @@ func TestSourceRetryAfter(t *testing.T) {
 			if !auth.IsTransient(err) || srv.Requests() != 1 {
 				t.Fatalf("got %v after %d requests, want a transient error after 1", err, srv.Requests())
 			}
-			if !strings.Contains(logs.String(), tt.wantDelay) || !strings.Contains(logs.String(), "would pass the deadline") {
-				t.Errorf("logs do not show %q and giving up:\n%s", tt.wantDelay, logs)
+			m := regexp.MustCompile(`delay=(\S+)`).FindStringSubmatch(logs.String())
+			if m == nil || !strings.Contains(logs.String(), "would pass the deadline") {
+				t.Fatalf("logs do not show the delay and giving up:\n%s", logs)
+			}
+			if d, err := time.ParseDuration(m[1]); err != nil || d < tt.min || d > tt.max {
+				t.Errorf("delay %s, want between %v and %v", m[1], tt.min, tt.max)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // MaxEntrySize bounds what a store reads back: an entry is a token of a few
@@ -155,7 +156,32 @@ func (s *FileStore) Set(key string, data []byte) error {
 		return fmt.Errorf("writing cache file: %w", err)
 	}
 	done = true
+	s.removeStaleTemps(key)
 	return nil
+}
+
+// staleTempAge is how old a temporary file must be for a writer to take it
+// for one left behind by a writer killed before its rename. A live writer
+// renames within milliseconds; were one that slow, losing its file would
+// only cost it caching that one token.
+const staleTempAge = time.Minute
+
+// removeStaleTemps removes the temporary files of key that killed writers
+// left behind, which would otherwise pile up. Failures are ignored: the next
+// writer tries again.
+func (s *FileStore) removeStaleTemps(key string) {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if !strings.HasPrefix(de.Name(), "."+key+".tmp-") {
+			continue
+		}
+		if fi, err := de.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTempAge {
+			_ = os.Remove(filepath.Join(s.dir, de.Name()))
+		}
+	}
 }
 
 // Delete implements [Store].

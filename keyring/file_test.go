@@ -347,3 +347,40 @@ func assertNoTempFiles(t *testing.T, dir string) {
 		}
 	}
 }
+
+func TestFileStoreRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	s := NewFileStore(dir)
+	if err := s.Set("token-a", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	// What writers killed before their rename leave behind: one long ago,
+	// one a moment ago (maybe still being written), one of another key.
+	old := time.Now().Add(-2 * staleTempAge)
+	files := map[string]time.Time{
+		".token-a.tmp-111": old,
+		".token-a.tmp-222": time.Now(),
+		".token-b.tmp-333": old,
+	}
+	for name, mtime := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(`{"v":1,"acc`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Set("token-a", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{".token-a.tmp-111": false, ".token-a.tmp-222": true, ".token-b.tmp-333": true} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", name, got, want)
+		}
+	}
+	if got, err := s.Get("token-a"); err != nil || string(got) != "new" {
+		t.Errorf("Get = %q, %v", got, err)
+	}
+}
