@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 
 	"golang.org/x/oauth2"
@@ -124,25 +125,26 @@ func IsRejected(err error) bool {
 // maxExcerpt bounds the response excerpt kept in errors.
 const maxExcerpt = 200
 
-// jwtLike matches anything shaped like a JWT, which may be an assertion.
-var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
-
-// opaqueLike matches a long run of base64url characters. One that mixes
-// upper and lower case is taken for an opaque token (a server may echo the
-// access token in an error) and removed; hex ids and UUIDs, single-case,
-// are kept for support requests.
-var opaqueLike = regexp.MustCompile(`[A-Za-z0-9_-]{32,}`)
-
 // sensitiveFields are JSON members whose values are never shown.
 var sensitiveFields = []string{"access_token", "refresh_token", "id_token", "assertion", "secret", "client_secret"}
 
-// sensitiveJSON and sensitiveForm find those fields' values where the body is
-// not a JSON object that can be rewritten (malformed or cut-off JSON, a
-// nested member, a form-encoded body), so its excerpt does not show them.
-var (
-	sensitiveJSON = regexp.MustCompile(`("(?:` + strings.Join(sensitiveFields, "|") + `)"\s*:\s*)"(?:[^"\\]|\\.)*"?`)
-	sensitiveForm = regexp.MustCompile(`\b((?:` + strings.Join(sensitiveFields, "|") + `)=)[^&\s]*`)
-)
+// redactors are compiled on the first error, not at every start: the
+// cached token call never needs them, and compiling them costs it time.
+var redactors = sync.OnceValue(func() (r struct{ jwt, opaque, json, form *regexp.Regexp }) {
+	// Anything shaped like a JWT, which may be an assertion.
+	r.jwt = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)
+	// A long run of base64url characters. One that mixes upper and lower
+	// case is taken for an opaque token (a server may echo the access token
+	// in an error) and removed; hex ids and UUIDs, single-case, are kept for
+	// support requests.
+	r.opaque = regexp.MustCompile(`[A-Za-z0-9_-]{32,}`)
+	// The sensitive fields' values where the body is not a JSON object that
+	// can be rewritten (malformed or cut-off JSON, a nested member, a
+	// form-encoded body).
+	r.json = regexp.MustCompile(`("(?:` + strings.Join(sensitiveFields, "|") + `)"\s*:\s*)"(?:[^"\\]|\\.)*"?`)
+	r.form = regexp.MustCompile(`\b((?:` + strings.Join(sensitiveFields, "|") + `)=)[^&\s]*`)
+	return r
+})
 
 // sanitize makes a short, printable excerpt of a response body with tokens,
 // JWTs and the given secrets removed.
@@ -162,16 +164,17 @@ func sanitize(body []byte, secrets ...string) string {
 			}
 		}
 	}
+	re := redactors()
 	s := string(body)
-	s = sensitiveJSON.ReplaceAllString(s, `${1}"[redacted]"`)
-	s = sensitiveForm.ReplaceAllString(s, `${1}[redacted]`)
+	s = re.json.ReplaceAllString(s, `${1}"[redacted]"`)
+	s = re.form.ReplaceAllString(s, `${1}[redacted]`)
 	for _, secret := range secrets {
 		if secret != "" {
 			s = strings.ReplaceAll(s, secret, "[redacted]")
 		}
 	}
-	s = jwtLike.ReplaceAllString(s, "[redacted]")
-	s = opaqueLike.ReplaceAllStringFunc(s, func(m string) string {
+	s = re.jwt.ReplaceAllString(s, "[redacted]")
+	s = re.opaque.ReplaceAllStringFunc(s, func(m string) string {
 		if strings.ToLower(m) != m && strings.ToUpper(m) != m {
 			return "[redacted]"
 		}

@@ -306,7 +306,7 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 		return nil, fail(BadResponse, errors.New("response has no access_token"))
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return nil, fail(BadResponse, fmt.Errorf("token_type %q is not bearer", truncate(sanitize([]byte(tr.TokenType)), 32)))
+		return nil, fail(BadResponse, fmt.Errorf("token_type %q is not bearer", truncate(sanitize([]byte(tr.TokenType), s.creds.Secret), 32)))
 	}
 	lifetime, err := parseExpiresIn(tr.ExpiresIn)
 	if err != nil {
