@@ -291,7 +291,8 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 		return &Error{Kind: kind, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts, Retrieve: re, Err: err}
 	}
 	switch code := resp.StatusCode; {
-	case code == http.StatusTooManyRequests, code >= 500:
+	case code == http.StatusTooManyRequests, code >= 500 && code != http.StatusNotImplemented:
+		// As the retry policy: 501 says the server will never do this.
 		return nil, fail(Transient, nil)
 	case code == http.StatusBadRequest, code == http.StatusUnauthorized, code == http.StatusForbidden:
 		return nil, fail(Rejected, nil)
