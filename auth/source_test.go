@@ -194,7 +194,7 @@ func assertNoSecrets(t *testing.T, s string, tokens ...string) {
 	if strings.Contains(s, testSecret) {
 		t.Errorf("output shows the secret: %q", s)
 	}
-	if strings.Contains(s, "eyJ") {
+	if regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.`).MatchString(s) {
 		t.Errorf("output shows something like a JWT: %q", s)
 	}
 	for _, tok := range tokens {

@@ -527,7 +527,7 @@ func faultRun(t *testing.T, limit time.Duration, env []string, args ...string) (
 		if strings.Contains(out, testSecret) {
 			t.Errorf("%s shows the secret: %q", name, out)
 		}
-		if strings.Contains(out, "eyJ") {
+		if looksLikeJWT(out) {
 			t.Errorf("%s shows a JWT: %q", name, out)
 		}
 	}
