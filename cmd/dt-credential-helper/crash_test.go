@@ -29,27 +29,12 @@ import (
 // crashLimit bounds every run of the binary in these tests.
 const crashLimit = 30 * time.Second
 
-// crashExec runs the binary with env, killing it after crashLimit. It never
-// calls t, so goroutines may use it.
+// crashExec runs the binary with env, killing it after crashLimit, and
+// checks its output for leaks. It never calls t, so goroutines may use it.
 func crashExec(env []string, args ...string) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), crashLimit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = env
-	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("%v did not finish within %v (stderr %q)", args, crashLimit, r.stderr)
-	}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		return r, fmt.Errorf("running %s: %w", binary, err)
+	r, err := execBounded(env, "", crashLimit, args...)
+	if err != nil {
+		return r, err
 	}
 	if strings.Contains(r.stdout+r.stderr, testSecret) || looksLikeJWT(r.stdout+r.stderr) {
 		return r, fmt.Errorf("%v shows the secret or a JWT: stdout %q, stderr %q", args, r.stdout, r.stderr)

@@ -466,7 +466,7 @@ func leakTree(root int) []int {
 // fail to fetch tokens.
 func leakPlugin(t *testing.T, rec *leakRecorder, srv *authtest.Server, env []string, tok string) {
 	t.Helper()
-	logs := &leakLogBuffer{}
+	logs := &syncBuffer{}
 	p, stop, err := plugin.Launch(plugin.LaunchConfig{
 		Path:         binary,
 		Args:         []string{"plugin", "--verbose", "--timeout", "3s"},
@@ -797,25 +797,6 @@ func (e *leakEcho) seen() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]string(nil), e.assertions...)
-}
-
-// leakLogBuffer collects the plugin host's log, written from go-plugin's
-// goroutines.
-type leakLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *leakLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *leakLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // leakClosedPort returns a loopback host:port nothing listens on.

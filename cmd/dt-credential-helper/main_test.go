@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +99,25 @@ func runBinary(t *testing.T, env []string, stdin string, args ...string) result 
 		}
 	}
 	return r
+}
+
+// syncBuffer is output collected from other goroutines (a process's pipes,
+// go-plugin's loggers), safe to read while it grows.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *syncBuffer) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *syncBuffer) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
 
 // jwtShape is a JWT's header and payload: base64url of JSON objects, so

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,25 +30,6 @@ import (
 // identity service cannot run here: the in-process emulator (auth/authtest)
 // stands in for it. Tokens go to the file cache in a private DT_CACHE_DIR;
 // the keyring variant is covered in keyring/ and cache_test.go.
-
-// pluginLog collects the host's log, which go-plugin writes from its own
-// goroutines; the plugin's log lines arrive in it too.
-type pluginLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *pluginLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *pluginLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // pluginEnv is baseEnv for a plugin launched by a host. plugin.Launch adds
 // these to the host's own environment, so the DT variables a developer may
@@ -77,9 +56,9 @@ func pluginEnv(tb testing.TB, tokenURL string) []string {
 // launchPlugin starts the binary as a host would. cfg.Path and cfg.Logger
 // are filled in; the returned log holds what the host logged, and is shown
 // when the test fails.
-func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *pluginLog, error) {
+func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *syncBuffer, error) {
 	tb.Helper()
-	logs := &pluginLog{}
+	logs := &syncBuffer{}
 	cfg.Path = binary
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Output: logs, Level: hclog.Debug})
 	if cfg.StartTimeout == 0 {
@@ -97,7 +76,7 @@ func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider,
 	return p, logs, err
 }
 
-func mustLaunchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *pluginLog) {
+func mustLaunchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *syncBuffer) {
 	tb.Helper()
 	p, logs, err := launchPlugin(tb, cfg)
 	if err != nil {
@@ -407,7 +386,7 @@ func TestPluginStdoutIsHandshakeOnly(t *testing.T) {
 	cmd.Env = append(pluginEnv(t, idp.TokenURL()),
 		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
 		"PLUGIN_PROTOCOL_VERSIONS=1")
-	var stderr pluginLog
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
