@@ -6,6 +6,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -82,7 +83,9 @@ func toStatus(ctx context.Context, err error) error {
 		code = codes.InvalidArgument
 	case auth.IsRejected(err):
 		code = codes.Unauthenticated
-	case auth.IsTransient(err):
+	case auth.IsTransient(err), errors.Is(err, keyring.ErrUnavailable):
+		// An unreachable keyring (under --cache keyring) may come back, as
+		// a network may.
 		code = codes.Unavailable
 	case errors.As(err, &cfg):
 		code = codes.FailedPrecondition

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/google/go-cmp/cmp"
 	goplugin "github.com/hashicorp/go-plugin"
 	"golang.org/x/oauth2"
@@ -92,7 +93,8 @@ func TestErrorMapping(t *testing.T) {
 		{"canceled", fmt.Errorf("keyring: %w", context.Canceled), codes.Canceled, context.Canceled},
 		{"deadline", fmt.Errorf("keyring: %w", context.DeadlineExceeded), codes.DeadlineExceeded, context.DeadlineExceeded},
 		{"bad response", &auth.Error{Kind: auth.BadResponse, Endpoint: "https://id.example/token", KeyID: "k1"}, codes.Internal, nil},
-		{"other", errors.New("keyring is locked"), codes.Internal, nil},
+		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnavailable), codes.Unavailable, ErrUnavailable},
+		{"other", errors.New("something broke"), codes.Internal, nil},
 	}
 	sentinels := []error{ErrRejected, ErrUnavailable, ErrUnknownProfile, ErrConfig, ErrExited, context.Canceled, context.DeadlineExceeded}
 	f := newFake(time.Hour, time.Minute)
