@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,9 @@ func Open(mode Mode, opts Options) (Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return NewAutoStore(NewKeyringStore(opts.Timeout), f, opts.Log), nil
+		a := NewAutoStore(NewKeyringStore(opts.Timeout), f, opts.Log)
+		a.hungMarker = filepath.Join(f.Dir(), hungMarkerName)
+		return a, nil
 	}
 	return nil, fmt.Errorf("unknown cache mode %q: want auto, keyring, file or none", string(mode))
 }
@@ -93,6 +96,9 @@ func Open(mode Mode, opts Options) (Store, error) {
 type AutoStore struct {
 	primary, fallback Store
 	log               *slog.Logger
+	// hungMarker, when set, is a file whose recent modification time says a
+	// keyring call hung in some process; see checkHung.
+	hungMarker string
 
 	fellBack atomic.Bool
 	once     sync.Once
@@ -128,8 +134,53 @@ func (s *AutoStore) Name() string {
 	return s.primary.Name()
 }
 
+// hungMarkerName is the file in the cache directory that remembers a hung
+// keyring across processes.
+const hungMarkerName = "keyring-unresponsive"
+
+// hungMemory is how long a hung keyring is not asked again by any process.
+// A hang costs the whole keyring timeout; without this every kubectl or git
+// call would pay it while the keyring stays hung (a Secret Service waiting
+// on an unlock prompt nobody sees). An unreachable keyring fails fast and is
+// not remembered.
+const hungMemory = 5 * time.Minute
+
+// checkHung moves the store to its fallback at once when another process
+// found the keyring hung less than hungMemory ago. One stat on the hot path.
+func (s *AutoStore) checkHung() {
+	if s.hungMarker == "" {
+		return
+	}
+	fi, err := os.Stat(s.hungMarker)
+	if err != nil {
+		return
+	}
+	if since := time.Since(fi.ModTime()); since >= 0 && since < hungMemory {
+		s.fallBack(fmt.Errorf("%w: it did not answer %v ago; asking it again after %v", ErrUnavailable, since.Truncate(time.Second), hungMemory))
+	}
+}
+
+// rememberHung records that the keyring hung, for the processes after this.
+func (s *AutoStore) rememberHung(err error) {
+	if s.hungMarker == "" || !errors.Is(err, errNoAnswer) {
+		return
+	}
+	// The content is only for a curious reader; the time is what counts.
+	_ = os.MkdirAll(filepath.Dir(s.hungMarker), 0o700)
+	if werr := os.WriteFile(s.hungMarker, []byte(err.Error()+"\n"), 0o600); werr != nil {
+		s.log.Debug("token cache: remembering the hung keyring failed", "err", werr)
+		return
+	}
+	// WriteFile keeps an existing file's mtime fresh only if it writes.
+	now := time.Now()
+	_ = os.Chtimes(s.hungMarker, now, now)
+}
+
 // Get implements [Store].
 func (s *AutoStore) Get(key string) ([]byte, error) {
+	if !s.fellBack.Load() {
+		s.checkHung()
+	}
 	if !s.fellBack.Load() {
 		data, err := s.primary.Get(key)
 		switch {
@@ -181,6 +232,7 @@ func (s *AutoStore) Delete(key string) error {
 }
 
 func (s *AutoStore) fallBack(err error) {
+	s.rememberHung(err)
 	s.once.Do(func() {
 		s.reason = err.Error()
 		s.fellBack.Store(true)

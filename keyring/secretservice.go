@@ -88,8 +88,12 @@ func (s *KeyringStore) Delete(key string) error {
 	return err
 }
 
+// errNoAnswer is a keyring call that hung: it wraps ErrUnavailable.
+var errNoAnswer = fmt.Errorf("%w: no answer", ErrUnavailable)
+
 // bounded runs f, giving up after timeout with an error wrapping
-// ErrUnavailable. f keeps running in the background if it hangs.
+// ErrUnavailable (through errNoAnswer). f keeps running in the background if
+// it hangs.
 func bounded[T any](timeout time.Duration, op string, f func() (T, error)) (T, error) {
 	type result struct {
 		v   T
@@ -107,7 +111,7 @@ func bounded[T any](timeout time.Duration, op string, f func() (T, error)) (T, e
 		return r.v, r.err
 	case <-timer.C:
 		var zero T
-		return zero, fmt.Errorf("%w: %s did not answer within %v (a locked keyring waiting for a prompt?)", ErrUnavailable, op, timeout)
+		return zero, fmt.Errorf("%w: %s did not answer within %v (a locked keyring waiting for a prompt?)", errNoAnswer, op, timeout)
 	}
 }
 

@@ -407,3 +407,73 @@ func TestKeyringRefusedAuthentication(t *testing.T) {
 		t.Errorf("%d connections, want 2 (pipelined, then step by step)", n)
 	}
 }
+
+// TestAutoRemembersHungKeyring: a keyring that hung in one process is not
+// asked again by the next ones for a while, so only one invocation pays the
+// timeout; after that while it is asked again.
+func TestAutoRemembersHungKeyring(t *testing.T) {
+	hung := keyringtest.StartHungService(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
+	dir := t.TempDir()
+	open := func() *AutoStore {
+		st, err := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.(*AutoStore)
+	}
+	if _, err := open().Get("token-x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("first process: Get = %v, want ErrNotFound from the file store", err)
+	}
+	calls := hung.Calls()
+	if calls != 1 {
+		t.Fatalf("the first process asked the keyring %d times, want 1", calls)
+	}
+
+	// The next process goes straight to the files.
+	next := open()
+	start := time.Now()
+	if _, err := next.Get("token-x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("next process: Get = %v, want ErrNotFound", err)
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("next process took %v: it waited for the hung keyring again", d)
+	}
+	if hung.Calls() != calls {
+		t.Errorf("next process asked the hung keyring")
+	}
+	if r := next.FallbackReason(); !strings.Contains(r, "did not answer") {
+		t.Errorf("FallbackReason() = %q", r)
+	}
+
+	// Once the memory has passed, the keyring is asked again.
+	old := time.Now().Add(-hungMemory - time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, hungMarkerName), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open().Get("token-x"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if hung.Calls() != calls+1 {
+		t.Errorf("after the memory passed the keyring was asked %d more times, want 1", hung.Calls()-calls)
+	}
+	// An explicit keyring mode ignores the memory: the user asked for it.
+	ks, _ := Open(ModeKeyring, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+	if _, err := ks.Get("token-x"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("explicit keyring: Get = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestAutoDoesNotRememberUnreachableKeyring: no bus fails fast, so there is
+// nothing to remember.
+func TestAutoDoesNotRememberUnreachableKeyring(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+	dir := t.TempDir()
+	st, _ := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+	if _, err := st.Get("token-x"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, hungMarkerName)); !os.IsNotExist(err) {
+		t.Errorf("an unreachable keyring left the hung marker: %v", err)
+	}
+}

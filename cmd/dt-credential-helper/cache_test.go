@@ -481,6 +481,26 @@ func TestCacheHungKeyring(t *testing.T) {
 		if _, err := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR")).Get(key); err != nil {
 			t.Errorf("the token is not in the file cache: %v", err)
 		}
+
+		// The next invocations remember the hang and do not wait for it.
+		calls := hung.Calls()
+		for i := range 3 {
+			start := time.Now()
+			r := runFor(t, runLimit, env, "", "token", "--cache", "auto", "-o", "token")
+			if took := time.Since(start); r.code != 0 || took > time.Second {
+				t.Errorf("call %d after the hang: exit %d in %v, want a cached token well under the keyring's %v timeout", i+2, r.code, took.Round(time.Millisecond), keyring.DefaultTimeout)
+			}
+		}
+		if hung.Calls() != calls {
+			t.Errorf("later invocations asked the hung keyring %d more times", hung.Calls()-calls)
+		}
+		if srv.Requests() != 1 {
+			t.Errorf("%d token requests, want 1", srv.Requests())
+		}
+		st := runFor(t, runLimit, env, "", "status", "--cache", "auto")
+		if !strings.Contains(st.stdout, "did not answer") {
+			t.Errorf("status does not say why it uses files:\n%s", st.stdout)
+		}
 	})
 
 	t.Run("keyring", func(t *testing.T) {
