@@ -340,3 +340,30 @@ func TestLoginUsage(t *testing.T) {
 		t.Errorf("usage errors wrote %s: %v", path, err)
 	}
 }
+
+// TestProfileSecretReadOnlyToRefresh: serving a cached token with a profile
+// reads no secret from the keyring (it would cost a Secret Service read on
+// every call); a refresh does, and fails clearly when the secret is gone.
+func TestProfileSecretReadOnlyToRefresh(t *testing.T) {
+	needKeyringSession(t)
+	f := newLoginFixture(t)
+	if r := runBinary(t, f.env, testSecret+"\n", f.loginArgs(f.profile)...); r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	first := runBinary(t, f.env, "", "token", "--profile", f.profile, "-o", "token")
+	if first.code != 0 {
+		t.Fatalf("token: exit %d: %s", first.code, first.stderr)
+	}
+	// Without the secret, the cached token is still served...
+	secretToolClear(profile.SecretKey(f.profile))
+	again := runBinary(t, f.env, "", "token", "--profile", f.profile, "-o", "token")
+	if again.code != 0 || again.stdout != first.stdout {
+		t.Fatalf("cached token without the secret: exit %d, stdout %q, stderr %q", again.code, again.stdout, again.stderr)
+	}
+	// ...and a refresh says what is missing.
+	r := runBinary(t, f.env, "", "token", "--profile", f.profile, "--force-refresh")
+	if r.code != 2 {
+		t.Errorf("refresh without the secret: exit %d, want 2", r.code)
+	}
+	oneStderrLine(t, r.stderr, f.profile, "login")
+}
