@@ -183,13 +183,31 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	// The body of a response that is not retried for its status is read
+	// inside the retry loop, so a connection cut off part way through the
+	// body is retried like one cut off before the headers.
+	var (
+		body []byte
+		read *http.Response // the response whose body is in body
+	)
+	readBody := func(resp *http.Response) error {
+		defer resp.Body.Close()
+		var err error
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+		read = resp
+		if err != nil {
+			return fmt.Errorf("reading the response: %w", err)
+		}
+		return nil
+	}
+	req.SetResponseHandler(readBody)
 
 	resp, err := rc.Do(req)
-	if err != nil {
-		return nil, s.transportError(ctx, attempts, err)
+	if err == nil && resp != read {
+		// The last of the responses retried for their status: its body was
+		// left unread.
+		err = readBody(resp)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, s.transportError(ctx, attempts, err)
 	}

@@ -121,7 +121,8 @@ func TestSourceErrors(t *testing.T) {
 		{name: "429 without Retry-After then success", faults: []authtest.Fault{{Status: 429, Body: "slow down"}}, requests: 2},
 		{name: "dropped connection then success", faults: []authtest.Fault{{Drop: true}}, requests: 2},
 		{name: "dropped always", always: &authtest.Fault{Drop: true}, kind: auth.Transient, requests: 4},
-		{name: "truncated body", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer","expires_in":3600}`, Truncate: true}}, kind: auth.Transient, requests: 1},
+		{name: "truncated body then success", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer","expires_in":3600}`, Truncate: true}}, requests: 2},
+		{name: "truncated always", always: &authtest.Fault{Status: 200, Body: `{"access_token":"` + tokenInBody + `","token_type":"bearer","expires_in":3600}`, Truncate: true}, kind: auth.Transient, requests: 4, contains: "reading the response"},
 		{name: "HTML with 200", faults: []authtest.Fault{{Status: 200, ContentType: "text/html", Body: "<html><body>Login</body></html>"}}, kind: auth.BadResponse, requests: 1, contains: "not a JSON token response"},
 		{name: "malformed JSON", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":`}}, kind: auth.BadResponse, requests: 1},
 		// The excerpt of a body that is not a JSON object hides tokens too.

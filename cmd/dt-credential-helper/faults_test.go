@@ -152,7 +152,9 @@ func faultCases() []faultCase {
 		{name: "dropped", class: "Connection closed before any response", inject: faultAlways(authtest.Fault{Drop: true}),
 			kind: auth.Transient, stderr: "EOF", attempts: retried, minTime: minBackoff, maxTime: 7 * time.Second, retries: faultBackoff},
 		{name: "truncated", class: "Response cut off half way through its JSON body", inject: faultAlways(authtest.Fault{Truncate: true, Body: faultBody(nil).Body}),
-			kind: auth.Transient, stderr: "unexpected EOF", attempts: 1, maxTime: 3 * time.Second, retries: "not retried (the body is read after the retry decision)"},
+			kind: auth.Transient, stderr: "unexpected EOF", attempts: retried, minTime: minBackoff, maxTime: 7 * time.Second, retries: faultBackoff},
+		{name: "truncated-once", class: "Response cut off once, then a token", inject: faultQueue(authtest.Fault{Truncate: true, Body: faultBody(nil).Body}),
+			attempts: oneRetry, maxTime: 3 * time.Second, retries: faultBackoff, got: "the token"},
 
 		// Rate limiting.
 		{name: "429-retry-after-seconds", class: "429 with `Retry-After: 1`, then a token",
