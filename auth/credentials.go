@@ -65,7 +65,13 @@ func firstNonEmpty(a, b string) string {
 
 // Validate reports a *ConfigError naming every missing input and rejecting a
 // token endpoint the assertion must not be sent to.
-func (c Credentials) Validate() error {
+func (c Credentials) Validate() error { return c.validate(true) }
+
+// ValidateAccount is Validate without the secret, for an account whose
+// secret is read later (from the keyring, only when a refresh needs it).
+func (c Credentials) ValidateAccount() error { return c.validate(false) }
+
+func (c Credentials) validate(needSecret bool) error {
 	var missing []string
 	if c.KeyID == "" {
 		missing = append(missing, "key id (--key-id or "+EnvKeyID+")")
@@ -73,7 +79,7 @@ func (c Credentials) Validate() error {
 	if c.Email == "" {
 		missing = append(missing, "email (--email or "+EnvEmail+")")
 	}
-	if c.Secret == "" {
+	if needSecret && c.Secret == "" {
 		missing = append(missing, "secret ("+EnvSecret+", a credentials file or `login`)")
 	}
 	if len(missing) > 0 {

@@ -180,3 +180,21 @@ func TestCredentialsStringHidesSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateAccountLeavesOutTheSecret(t *testing.T) {
+	c := Credentials{KeyID: "k", Email: "e", TokenEndpoint: DefaultTokenEndpoint}
+	if err := c.ValidateAccount(); err != nil {
+		t.Errorf("ValidateAccount without a secret: %v", err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Errorf("Validate without a secret = %v, want it to name the secret", err)
+	}
+	c.Email = ""
+	if err := c.ValidateAccount(); err == nil || !strings.Contains(err.Error(), "email") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("ValidateAccount without an email = %v, want only the email named", err)
+	}
+	c.Email, c.TokenEndpoint = "e", "http://identity.example/t"
+	if err := c.ValidateAccount(); err == nil {
+		t.Error("ValidateAccount accepted a plain http endpoint")
+	}
+}

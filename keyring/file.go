@@ -206,26 +206,30 @@ func (s *FileStore) path(key string) (string, error) {
 	return filepath.Join(s.dir, key), nil
 }
 
-// ensureDir creates the directory 0700, or repairs or refuses an existing
-// one that others can get into.
-func (s *FileStore) ensureDir() error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+// ensureDir creates the store's directory; see ensurePrivateDir.
+func (s *FileStore) ensureDir() error { return ensurePrivateDir(s.dir) }
+
+// ensurePrivateDir creates dir 0700, or repairs or refuses an existing one
+// that others can get into. The file store and the lock files share it: a
+// lock directory others could write to would let them hold our locks.
+func ensurePrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}
-	fi, err := os.Stat(s.dir)
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("cache directory %s is not a directory", s.dir)
+		return fmt.Errorf("cache directory %s is not a directory", dir)
 	}
 	if !checkModes || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
 	if owner(fi) != os.Geteuid() {
-		return &PermissionError{Path: s.dir, Mode: fi.Mode(), Why: "directory is accessible to others and owned by another user"}
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "directory is accessible to others and owned by another user"}
 	}
-	if err := os.Chmod(s.dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("making cache directory private: %w", err)
 	}
 	return nil

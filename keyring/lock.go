@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -47,8 +45,8 @@ func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the lock directory: %w", err)
+	if err := ensurePrivateDir(dir); err != nil {
+		return nil, err
 	}
 	fl := flock.New(path, flock.SetPermissions(0o600))
 
@@ -72,11 +70,11 @@ func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func
 	}
 }
 
-// lockPath names key's lock file, refusing a key that is not a plain file
-// name so that no key can point the lock outside dir.
+// lockPath names key's lock file; keys are checked as the file store checks
+// them, so no key can point the lock outside dir.
 func lockPath(dir, key string) (string, error) {
-	if key == "" || !filepath.IsLocal(key) || strings.ContainsAny(key, `/\`) {
-		return "", fmt.Errorf("cache key %q cannot name a lock file", key)
+	if err := checkKey(key); err != nil {
+		return "", err
 	}
 	return filepath.Join(dir, key+".lock"), nil
 }

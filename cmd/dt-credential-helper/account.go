@@ -50,8 +50,8 @@ func runLogin(ctx context.Context, e env, args []string) error {
 			}
 		}
 	}
-	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint), Secret: "-"}
-	if err := creds.Validate(); err != nil {
+	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
+	if err := creds.ValidateAccount(); err != nil {
 		return usagef("login: %v", err)
 	}
 	secret, err := readSecret(e)

@@ -44,6 +44,7 @@ type Provider struct {
 
 	mu       sync.Mutex
 	store    keyring.Store
+	cacheDir string // set with store
 	secrets  keyring.Store
 	profiles *profile.File
 	sources  map[string]entry
@@ -123,12 +124,12 @@ func (p *Provider) entry(name string) (entry, error) {
 	if lazySecret {
 		// The environment's secret belongs to the environment's account,
 		// not to a profile's.
-		creds.Secret = "placeholder"
-		if err := creds.Validate(); err != nil {
-			return entry{}, err
-		}
 		creds.Secret = ""
-	} else if err := creds.Validate(); err != nil {
+		err = creds.ValidateAccount()
+	} else {
+		err = creds.Validate()
+	}
+	if err != nil {
 		return entry{}, err
 	}
 	store, err := p.tokenStore()
@@ -148,14 +149,13 @@ func (p *Provider) entry(name string) (entry, error) {
 			auth.WithLogger(p.cfg.Log),
 			auth.WithHTTPClient(p.httpClient()))
 	}}
-	dir, _ := keyring.DefaultDir(p.cfg.Getenv)
 	s := keyring.NewSource(upstream, keyring.Config{
 		Store:    store,
 		Key:      keyring.Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint,
 		KeyID:    creds.KeyID,
 		Buffer:   noZero(p.cfg.RefreshBuffer),
-		LockDir:  dir,
+		LockDir:  p.cacheDir,
 		Log:      p.cfg.Log,
 	})
 	account := creds
@@ -231,6 +231,7 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 	if err != nil && p.cfg.Cache != keyring.ModeKeyring && p.cfg.Cache != keyring.ModeNone {
 		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
+	p.cacheDir = dir // also where the lock files go; "" means no locking
 	s, err := keyring.Open(p.cfg.Cache, keyring.Options{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
 	if err != nil {
 		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
