@@ -168,10 +168,11 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	}
 	// Tokens may be in the file store while the keyring is reachable, or the
 	// other way around, whatever the current mode.
-	if dir, err := keyring.DefaultDir(e.getenv); err == nil {
-		prof, _ := files.Get(name)
-		key := keyring.Key(firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint), prof.KeyID, prof.Email)
-		_ = keyring.NewFileStore(dir).Delete(key)
+	// The key is the provider's, from every layer (DT_TOKEN_ENDPOINT too).
+	if acct, err := p.Account(name); err == nil {
+		if dir, err := keyring.DefaultDir(e.getenv); err == nil {
+			_ = keyring.NewFileStore(dir).Delete(keyring.Key(acct.TokenEndpoint, acct.KeyID, acct.Email))
+		}
 	}
 	if secrets, err := p.SecretStore(); err != nil {
 		errs = append(errs, err)

@@ -105,17 +105,15 @@ func (p *Provider) entry(name string) (entry, error) {
 	if e, ok := p.sources[name]; ok {
 		return e, nil
 	}
-	var (
-		layer      auth.Credentials
-		lazySecret bool
-	)
-	if name != "" {
+	// A profile's secret is in the keyring, read only when a refresh needs it.
+	lazySecret := name != ""
+	var layer auth.Credentials
+	if lazySecret {
 		prof, err := p.profile(name)
 		if err != nil {
 			return entry{}, err
 		}
 		layer = auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: prof.TokenEndpoint}
-		lazySecret = true
 	}
 	creds, err := auth.Layers(p.cfg.Settings, layer, p.cfg.Getenv)
 	if err != nil {
@@ -280,23 +278,31 @@ func (p *Provider) httpClient() *http.Client {
 }
 
 // lazySource builds its upstream on first use, so reading a profile's
-// secret is paid only by a refresh.
+// secret is paid only by a refresh. Only a success is kept: a keyring that
+// timed out, or a secret stored by a later `login`, is tried again by the
+// next refresh of a long-lived process (the plugin).
 type lazySource struct {
 	build func() (auth.ContextSource, error)
 
-	once sync.Once
-	src  auth.ContextSource
-	err  error
+	mu  sync.Mutex
+	src auth.ContextSource
 }
 
 func (l *lazySource) Token() (*oauth2.Token, error) { return l.TokenContext(context.Background()) }
 
 func (l *lazySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	l.once.Do(func() { l.src, l.err = l.build() })
-	if l.err != nil {
-		return nil, l.err
+	l.mu.Lock()
+	if l.src == nil {
+		src, err := l.build()
+		if err != nil {
+			l.mu.Unlock()
+			return nil, err
+		}
+		l.src = src
 	}
-	return l.src.TokenContext(ctx)
+	src := l.src
+	l.mu.Unlock()
+	return src.TokenContext(ctx)
 }
 
 // noZero maps a zero buffer to keyring.Config's "no buffer" (negative), since
