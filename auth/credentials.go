@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 )
 
 // DefaultTokenEndpoint is DT's token endpoint.
@@ -108,21 +109,13 @@ func ValidateEndpoint(endpoint string) error {
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q must not have a query or fragment", endpoint)}
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && hosts.IsLoopback(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is plain http: use https (plain http is allowed only for loopback hosts)", endpoint)}
 	default:
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q: unsupported scheme %q, use https", endpoint, u.Scheme)}
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // FromEnv reads the service account variables through getenv (os.Getenv in

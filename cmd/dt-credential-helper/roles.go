@@ -39,16 +39,11 @@ func (h helperTokens) Invalidate(ctx context.Context, profile, token string) err
 // hostSet is the DT hosts, DT_CREDENTIAL_HOSTS, and each profile's own hosts,
 // in that order of precedence.
 func hostSet(e env, p *provider.Provider) (*hosts.Set, error) {
-	routes := hosts.DefaultRoutes()
-	extra, err := hosts.ParseList(e.getenv(hosts.EnvHosts), "")
-	if err != nil {
-		return nil, usagef("%s: %v", hosts.EnvHosts, err)
-	}
-	routes = append(routes, extra...)
 	files, err := p.Profiles()
 	if err != nil {
 		return nil, err
 	}
+	var routes []hosts.Route
 	for _, name := range files.Names() {
 		r, err := hosts.ParseEntries(files.Profiles[name].Hosts, name)
 		if err != nil {
@@ -56,7 +51,11 @@ func hostSet(e env, p *provider.Provider) (*hosts.Set, error) {
 		}
 		routes = append(routes, r...)
 	}
-	return hosts.NewSet(routes)
+	set, err := hosts.Default(e.getenv(hosts.EnvHosts), routes...)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return set, nil
 }
 
 func runGit(ctx context.Context, e env, args []string) error {

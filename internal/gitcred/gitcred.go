@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
-	"strings"
 
 	"golang.org/x/oauth2"
 
@@ -70,21 +68,13 @@ func route(attrs Attributes, set *hosts.Set) (string, bool) {
 	case "https":
 	case "http":
 		host, _, err := hosts.ParseEntry(attrs.Get("host"))
-		if err != nil || !isLoopback(host) {
+		if err != nil || !hosts.IsLoopback(host) {
 			return "", false
 		}
 	default:
 		return "", false
 	}
 	return set.Resolve(attrs.Get("host"))
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
 }
 
 func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Provider) error {

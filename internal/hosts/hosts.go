@@ -58,15 +58,26 @@ func DefaultRoutes() []Route {
 	return routes
 }
 
-// Default returns the set the helpers use without profiles: DefaultHosts plus
-// the entries of extra (the value of DT_CREDENTIAL_HOSTS), all routed to the
-// default profile.
-func Default(extra string) (*Set, error) {
+// Default returns the set the helpers use: DefaultHosts plus the entries of
+// extra (the value of DT_CREDENTIAL_HOSTS), all routed to the default
+// profile, then more (the profiles' own hosts), in that order of precedence.
+func Default(extra string, more ...Route) (*Set, error) {
 	routes, err := ParseList(extra, "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", EnvHosts, err)
 	}
-	return NewSet(append(DefaultRoutes(), routes...))
+	return NewSet(append(append(DefaultRoutes(), routes...), more...))
+}
+
+// IsLoopback reports whether host ("localhost", or an IP address, with or
+// without brackets) is this machine: the only place a credential may go
+// over plain http.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil && ip.IsLoopback()
 }
 
 // ParseList parses a comma separated list of "host" or "host:port" entries,

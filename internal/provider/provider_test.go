@@ -15,7 +15,9 @@ import (
 // emulator.
 type staticSource struct{}
 
-func (staticSource) Token() (*oauth2.Token, error) { return staticSource{}.TokenContext(context.Background()) }
+func (staticSource) Token() (*oauth2.Token, error) {
+	return staticSource{}.TokenContext(context.Background())
+}
 
 func (staticSource) TokenContext(context.Context) (*oauth2.Token, error) {
 	return &oauth2.Token{AccessToken: "t", Expiry: time.Now().Add(time.Hour)}, nil
