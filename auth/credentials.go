@@ -221,10 +221,3 @@ func Layers(s Settings, profile Credentials, getenv func(string) string) (Creden
 	}
 	return flags.Merge(profile, FromEnv(getenv), file, Credentials{TokenEndpoint: DefaultTokenEndpoint}), nil
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -186,15 +187,16 @@ func sanitize(body []byte, secrets ...string) string {
 		}
 		return r
 	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxExcerpt {
-		cut := maxExcerpt
-		for cut > 0 && !isRuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return truncate(strings.Join(strings.Fields(s), " "), maxExcerpt)
 }
 
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+// truncate cuts s to at most n bytes, at a rune boundary, and marks the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -3,6 +3,7 @@ package auth
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSanitize(t *testing.T) {
@@ -46,7 +47,7 @@ func TestSanitize(t *testing.T) {
 	if got := sanitize([]byte(`request ` + id + ` failed`)); !strings.Contains(got, id) {
 		t.Errorf("hex id removed: %q", got)
 	}
-	if got := sanitize([]byte(strings.Repeat("é", 300))); len(got) > maxExcerpt+len("…") || !strings.HasSuffix(got, "…") {
+	if got := sanitize([]byte(strings.Repeat("é", 300))); len(got) > maxExcerpt+len("…") || !strings.HasSuffix(got, "…") || !utf8.ValidString(got) {
 		t.Errorf("long excerpt not cut at a rune boundary: %d bytes", len(got))
 	}
 }

@@ -108,9 +108,6 @@ func NewSource(c Credentials, opts ...Option) (*Source, error) {
 	return s, nil
 }
 
-// Credentials returns the credentials the source signs with.
-func (s *Source) Credentials() Credentials { return s.creds }
-
 // Token implements oauth2.TokenSource.
 func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
@@ -327,13 +324,16 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
 		return nil, fail(BadResponse, fmt.Errorf("token_type %q is not bearer", truncate(sanitize([]byte(tr.TokenType), s.creds.Secret), 32)))
 	}
-	lifetime, err := parseExpiresIn(tr.ExpiresIn)
+	seconds, err := parseExpiresIn(tr.ExpiresIn)
 	if err != nil {
 		return nil, fail(BadResponse, err)
 	}
-	if lifetime > maxLifetime {
-		s.log.Debug("capping token lifetime", "expires_in", lifetime, "cap", maxLifetime)
-		lifetime = maxLifetime
+	// Compared as seconds: an absurd expires_in overflows a Duration.
+	lifetime := maxLifetime
+	if seconds <= lifetime.Seconds() {
+		lifetime = time.Duration(seconds * float64(time.Second))
+	} else {
+		s.log.Debug("capping token lifetime", "expires_in_seconds", seconds, "cap", maxLifetime)
 	}
 	tok := &oauth2.Token{
 		AccessToken: tr.AccessToken,
@@ -345,7 +345,8 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 	return tok, nil
 }
 
-func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
+// parseExpiresIn returns expires_in in seconds, a positive number.
+func parseExpiresIn(raw json.RawMessage) (float64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, errors.New("response has no expires_in")
 	}
@@ -364,8 +365,5 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 	if f <= 0 {
 		return 0, fmt.Errorf("expires_in is %s, not positive", truncate(n.String(), 20))
 	}
-	if f > float64(maxLifetime/time.Second) {
-		return maxLifetime + time.Second, nil
-	}
-	return time.Duration(f * float64(time.Second)), nil
+	return f, nil
 }

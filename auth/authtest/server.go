@@ -52,12 +52,6 @@ func start(useTLS bool, accounts []Account) *Server {
 	return &Server{Handler: h, URL: ts.URL, ts: ts}
 }
 
-// TokenURL returns the token endpoint's URL, URL + TokenPath; assertions'
-// aud must equal it.
-func (s *Server) TokenURL() string {
-	return s.URL + TokenPath
-}
-
 // Client returns an HTTP client for the Server; for a TLS Server it trusts
 // the Server's certificate.
 func (s *Server) Client() *http.Client {

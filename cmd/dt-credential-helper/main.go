@@ -131,8 +131,7 @@ func report(stderr io.Writer, err error) int {
 	if err == errSilentFailure {
 		return exitFailure
 	}
-	msg := strings.Join(strings.Fields(err.Error()), " ") // one line, whatever wrapped it
-	fmt.Fprintf(stderr, "%s: %s\n", prog, msg)
+	fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err))
 	var ue *usageError
 	var ce *auth.ConfigError
 	if errors.As(err, &ue) || errors.As(err, &ce) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -48,7 +47,7 @@ func Parse(s string) (Format, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("unknown output format %q: use one of json, exec-credential, token, header", truncate(s, 40))
+	return "", fmt.Errorf("unknown output format %.40q: use one of json, exec-credential, token, header", s)
 }
 
 // ExecInfo is what this program reads of KUBERNETES_EXEC_INFO.
@@ -74,12 +73,12 @@ func ParseExecInfo(s string) (ExecInfo, error) {
 		return ExecInfo{}, fmt.Errorf("%s is not valid JSON: %v", EnvExecInfo, err)
 	}
 	if v.Kind != "" && v.Kind != "ExecCredential" {
-		return ExecInfo{}, fmt.Errorf("%s has kind %q, want ExecCredential", EnvExecInfo, truncate(v.Kind, 40))
+		return ExecInfo{}, fmt.Errorf("%s has kind %.40q, want ExecCredential", EnvExecInfo, v.Kind)
 	}
 	switch v.APIVersion {
 	case APIVersionV1, APIVersionV1Beta1:
 	default:
-		return ExecInfo{}, fmt.Errorf("%s has apiVersion %q: supported are %s and %s", EnvExecInfo, truncate(v.APIVersion, 60), APIVersionV1, APIVersionV1Beta1)
+		return ExecInfo{}, fmt.Errorf("%s has apiVersion %.60q: supported are %s and %s", EnvExecInfo, v.APIVersion, APIVersionV1, APIVersionV1Beta1)
 	}
 	return ExecInfo{APIVersion: v.APIVersion, Interactive: v.Spec.Interactive}, nil
 }
@@ -111,12 +110,12 @@ func Write(w io.Writer, f Format, tok *oauth2.Token, apiVersion string, now time
 	switch f {
 	case JSON:
 		left := int64(tok.Expiry.Sub(now) / time.Second)
-		buf.Write(marshal(jsonToken{
+		marshal(&buf, jsonToken{
 			AccessToken: tok.AccessToken,
 			TokenType:   "Bearer",
 			ExpiresAt:   tok.Expiry.UTC().Format(time.RFC3339),
 			ExpiresIn:   max(left, 0),
-		}))
+		})
 	case ExecCredential:
 		ec := execCredential{Kind: "ExecCredential", APIVersion: apiVersion}
 		if ec.APIVersion == "" {
@@ -124,31 +123,22 @@ func Write(w io.Writer, f Format, tok *oauth2.Token, apiVersion string, now time
 		}
 		ec.Status.ExpirationTimestamp = tok.Expiry.UTC().Format(time.RFC3339)
 		ec.Status.Token = tok.AccessToken
-		buf.Write(marshal(ec))
+		marshal(&buf, ec)
 	case Token:
-		buf.WriteString(tok.AccessToken)
+		buf.WriteString(tok.AccessToken + "\n")
 	case Header:
-		buf.WriteString("Authorization: Bearer " + tok.AccessToken)
+		buf.WriteString("Authorization: Bearer " + tok.AccessToken + "\n")
 	default:
 		return fmt.Errorf("unknown output format %q", f)
 	}
-	buf.WriteByte('\n')
 	_, err := w.Write(buf.Bytes())
 	return err
 }
 
-func marshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+// marshal appends v's JSON to buf, without HTML escaping (a token may hold
+// '<' or '&'), followed by the newline every format ends with.
+func marshal(buf *bytes.Buffer, v any) {
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v) // plain structs of strings and numbers cannot fail
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
-
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -52,7 +52,7 @@ func ValidateName(name string) error {
 		ok = isAlnum(c) || c == '.' || c == '_' || c == '-'
 	}
 	if !ok {
-		return fmt.Errorf("invalid profile name %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", truncate(name, 70))
+		return fmt.Errorf("invalid profile name %.70q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil
 }
@@ -172,11 +172,4 @@ func (f *File) Save(path string) error {
 		return fmt.Errorf("saving profiles: %w", err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
