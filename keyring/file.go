@@ -213,10 +213,13 @@ func (s *FileStore) ensureDir() error { return ensurePrivateDir(s.dir) }
 // that others can get into. The file store and the lock files share it: a
 // lock directory others could write to would let them hold our locks.
 func ensurePrivateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating cache directory: %w", err)
-	}
 	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating cache directory: %w", err)
+		}
+		fi, err = os.Stat(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}

@@ -166,14 +166,14 @@ func (s *AutoStore) rememberHung(err error) {
 		return
 	}
 	// The content is only for a curious reader; the time is what counts.
-	_ = os.MkdirAll(filepath.Dir(s.hungMarker), 0o700)
-	if werr := os.WriteFile(s.hungMarker, []byte(err.Error()+"\n"), 0o600); werr != nil {
-		s.log.Debug("token cache: remembering the hung keyring failed", "err", werr)
-		return
+	werr := ensurePrivateDir(filepath.Dir(s.hungMarker))
+	if werr == nil {
+		// Writing (never empty) sets the modification time that counts.
+		werr = os.WriteFile(s.hungMarker, []byte(err.Error()+"\n"), 0o600)
 	}
-	// WriteFile keeps an existing file's mtime fresh only if it writes.
-	now := time.Now()
-	_ = os.Chtimes(s.hungMarker, now, now)
+	if werr != nil {
+		s.log.Debug("token cache: remembering the hung keyring failed", "err", werr)
+	}
 }
 
 // Get implements [Store].

@@ -365,7 +365,7 @@ func unavailable(pipelined bool, what string, err error) error {
 	case isReply && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
 		return fmt.Errorf("%w: no Secret Service (org.freedesktop.secrets) on the session bus", ErrUnavailable)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: %s did not answer in time", ErrUnavailable, what)
+		return fmt.Errorf("%w: %s did not answer in time", errNoAnswer, what)
 	case pipelined:
 		// A refused handshake shows up as errAuthRefused or, when the
 		// refusal closed the connection before a call was sent, as a

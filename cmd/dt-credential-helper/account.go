@@ -68,8 +68,10 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tf.refreshBuffer = auth.DefaultRefreshBuffer
-	p, err := tf.provider(e)
+	if tf.timeout <= 0 {
+		return usagef("login: --timeout must be positive")
+	}
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
 	}
@@ -145,8 +147,10 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if name == "" {
 		return usagef("logout: --profile is required")
 	}
-	tf.refreshBuffer, tf.timeout = auth.DefaultRefreshBuffer, auth.DefaultTimeout
-	p, err := tf.provider(e)
+	// Auto whatever DT_TOKEN_CACHE says: its Delete clears the keyring and
+	// the files, and the profile's tokens may be in either.
+	tf.cache = string(keyring.ModeAuto)
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
 	}
@@ -159,20 +163,8 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	}
 	var errs []error
 	// The cached tokens go first: they need the profile to be found.
-	if src, err := p.Source(name); err == nil {
-		if _, err := src.Invalidate(ctx, ""); err != nil {
-			errs = append(errs, fmt.Errorf("removing cached tokens: %w", err))
-		}
-	} else {
-		errs = append(errs, err)
-	}
-	// Tokens may be in the file store while the keyring is reachable, or the
-	// other way around, whatever the current mode.
-	// The key is the provider's, from every layer (DT_TOKEN_ENDPOINT too).
-	if acct, err := p.Account(name); err == nil {
-		if dir, err := keyring.DefaultDir(e.getenv); err == nil {
-			_ = keyring.NewFileStore(dir).Delete(keyring.Key(acct.TokenEndpoint, acct.KeyID, acct.Email))
-		}
+	if err := p.Invalidate(ctx, name, ""); err != nil {
+		errs = append(errs, fmt.Errorf("removing cached tokens: %w", err))
 	}
 	if secrets, err := p.SecretStore(); err != nil {
 		errs = append(errs, err)
@@ -201,7 +193,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	p, err := tf.provider(e)
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
 	}

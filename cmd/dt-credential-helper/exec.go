@@ -41,7 +41,7 @@ func runExec(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "%s: exec: %v\n", prog, err)
 		return &exitStatus{code: exitNotFound}
 	}
-	p, err := tf.provider(e)
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
 	}

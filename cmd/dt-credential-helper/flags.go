@@ -27,6 +27,9 @@ type tokenFlags struct {
 	refreshBuffer   time.Duration
 	timeout         time.Duration
 	verbose         bool
+	// registered says register ran: --refresh-buffer and --timeout exist
+	// and their values are the user's to check.
+	registered bool
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting or
@@ -53,6 +56,7 @@ func (fs *flagSet) help() {
 }
 
 func (f *tokenFlags) register(fs *flagSet) {
+	f.registered = true
 	fs.StringVar(&f.profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
 	f.registerAccount(fs)
 	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
@@ -85,13 +89,17 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 	return nil
 }
 
-// provider builds the token provider the flags describe.
-func (f *tokenFlags) provider(e env) (*provider.Provider, error) {
-	if f.refreshBuffer < 0 {
+// provider builds the token provider the flags describe; log nil means the
+// command line's logger (steps under --verbose, else warnings only).
+func (f *tokenFlags) provider(e env, log *slog.Logger) (*provider.Provider, error) {
+	if f.registered && f.refreshBuffer < 0 {
 		return nil, usagef("--refresh-buffer must not be negative")
 	}
-	if f.timeout <= 0 {
+	if f.registered && f.timeout <= 0 {
 		return nil, usagef("--timeout must be positive")
+	}
+	if log == nil {
+		log = newLogger(e.stderr, f.verbose)
 	}
 	mode, err := keyring.ParseMode(firstNonEmpty(f.cache, e.getenv("DT_TOKEN_CACHE"), string(keyring.ModeAuto)))
 	if err != nil {
@@ -109,7 +117,7 @@ func (f *tokenFlags) provider(e env) (*provider.Provider, error) {
 		RefreshBuffer: f.refreshBuffer,
 		Timeout:       f.timeout,
 		Getenv:        e.getenv,
-		Log:           newLogger(e.stderr, f.verbose),
+		Log:           log,
 	}), nil
 }
 

@@ -320,3 +320,25 @@ func TestVerboseLogsStepsWithoutSecrets(t *testing.T) {
 		t.Errorf("verbose log shows the token")
 	}
 }
+
+// TestCacheNoneTouchesNoDisk: with nothing cached there is nothing to
+// refresh once for everyone, so no lock file either; concurrent calls do not
+// queue behind each other.
+func TestCacheNoneTouchesNoDisk(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	env := baseEnv(t, srv.TokenURL())
+	for range 2 {
+		if r := runBinary(t, env, "", "token", "--cache", "none", "-o", "token"); r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+	}
+	if srv.Requests() != 2 {
+		t.Errorf("%d token requests for two uncached calls, want 2", srv.Requests())
+	}
+	dir := envValue(env, "DT_CACHE_DIR")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(dir)
+		t.Errorf("--cache none created %s (%d entries): %v", dir, len(entries), err)
+	}
+}

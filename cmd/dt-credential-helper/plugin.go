@@ -9,23 +9,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
-
-// pluginProvider adapts the provider to what the plugin serves.
-type pluginProvider struct{ *provider.Provider }
-
-func (p pluginProvider) Invalidate(ctx context.Context, profile, token string) error {
-	src, err := p.Source(profile)
-	if err != nil {
-		return err
-	}
-	// An empty token means "whatever is cached": a host that lost track of
-	// its token can still make the next GetToken fetch a new one.
-	_, err = src.Invalidate(ctx, token)
-	return err
-}
 
 // runPlugin serves the gRPC token provider to a go-plugin host. With the
 // magic cookie set, the arguments after "plugin" are the usual token flags.
@@ -46,12 +31,14 @@ func runPlugin(_ context.Context, e env, args []string) error {
 	// Bind the real stderr before Serve redirects os.Stderr; stdout carries
 	// go-plugin's handshake and nothing else.
 	logger := plugin.NewLogger(level)
-	p, err := tf.provider(e)
+	// The cache's steps go to the host's log too, at their own levels. An
+	// empty token to InvalidateToken drops whatever is cached: a host that
+	// lost track of its token can still make the next GetToken fetch anew.
+	p, err := tf.provider(e, slog.New(plugin.SlogHandler(os.Stderr, slogLevel)))
 	if err != nil {
 		return err
 	}
-	p = provider.New(p.Config(func(c *provider.Config) { c.Log = slog.New(plugin.SlogHandler(os.Stderr, slogLevel)) }))
-	return plugin.Serve(pluginProvider{p}, logger)
+	return plugin.Serve(p, logger)
 }
 
 // isPluginProcess reports whether a go-plugin host started this process.

@@ -28,12 +28,7 @@ func (h helperTokens) Token(ctx context.Context, profile string) (*oauth2.Token,
 }
 
 func (h helperTokens) Invalidate(ctx context.Context, profile, token string) error {
-	src, err := h.p.Source(profile)
-	if err != nil {
-		return err
-	}
-	_, err = src.Invalidate(ctx, token)
-	return err
+	return h.p.Invalidate(ctx, profile, token)
 }
 
 // hostSet is the DT hosts, DT_CREDENTIAL_HOSTS, and each profile's own hosts,
@@ -68,7 +63,7 @@ func runGit(ctx context.Context, e env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("git: want one action (get, store or erase), got %d arguments", fs.NArg())
 	}
-	p, err := tf.provider(e)
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
 	}
@@ -94,7 +89,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		return usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg())
 	}
 	v, _ := buildInfo()
-	p, err := tf.provider(e)
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		dockercred.WriteError(e.stdout, err)
 		return errSilentFailure

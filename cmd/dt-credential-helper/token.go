@@ -34,7 +34,7 @@ func runToken(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	p, err := tf.provider(e)
+	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
 	}

@@ -70,16 +70,6 @@ func New(cfg Config) *Provider {
 	return &Provider{cfg: cfg, sources: map[string]entry{}}
 }
 
-// Config returns the provider's configuration after applying edits, to
-// build another provider like this one.
-func (p *Provider) Config(edits ...func(*Config)) Config {
-	c := p.cfg
-	for _, e := range edits {
-		e(&c)
-	}
-	return c
-}
-
 // Source returns the cached token source for profile name ("" = the
 // configured default profile, or flags and environment when there is none).
 // The secret of a profile is read from the keyring only when a refresh needs
@@ -176,6 +166,18 @@ func (p *Provider) Token(ctx context.Context, name string, force bool) (*oauth2.
 	return s.TokenContext(ctx)
 }
 
+// Invalidate drops profile name's cached token if it is token (any token
+// when token is empty): what git and docker erase and the plugin's
+// InvalidateToken ask for.
+func (p *Provider) Invalidate(ctx context.Context, name, token string) error {
+	s, err := p.Source(name)
+	if err != nil {
+		return err
+	}
+	_, err = s.Invalidate(ctx, token)
+	return err
+}
+
 // Profiles returns the configured profiles.
 func (p *Provider) Profiles() (*profile.File, error) {
 	p.mu.Lock()
@@ -229,7 +231,11 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 	if err != nil && p.cfg.Cache != keyring.ModeKeyring && p.cfg.Cache != keyring.ModeNone {
 		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
-	p.cacheDir = dir // also where the lock files go; "" means no locking
+	if p.cfg.Cache != keyring.ModeNone {
+		// Also where the lock files go. Nothing is cached under none, so
+		// there is nothing to refresh once for everyone: no lock.
+		p.cacheDir = dir
+	}
 	s, err := keyring.Open(p.cfg.Cache, keyring.Options{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
 	if err != nil {
 		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
