@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,8 +168,8 @@ func TestCredentialsFileErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ReadCredentialsFile(filepath.Join(t.TempDir(), "missing.json")); err == nil {
-		t.Error("a missing file is not an error")
+	if _, err := ReadCredentialsFile(filepath.Join(t.TempDir(), "missing.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
 

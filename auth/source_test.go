@@ -269,8 +269,8 @@ func TestSourceDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := src.TokenContext(ctx); err == nil {
-		t.Error("a cancelled context still got a token")
+	if _, err := src.TokenContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled context: %v, want context.Canceled", err)
 	}
 }
 
@@ -294,5 +294,25 @@ func TestNewSourceValidates(t *testing.T) {
 	var ce *auth.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "plain http") {
 		t.Errorf("got %v, want a config error about plain http", err)
+	}
+}
+
+// One hung attempt costs the attempt timeout, not the whole deadline.
+func TestSourceAttemptTimeout(t *testing.T) {
+	srv := authtest.NewServer(account)
+	defer srv.Close()
+	srv.Inject(authtest.Fault{Delay: 5 * time.Second})
+	src, _ := newSource(t, srv, auth.WithAttemptTimeout(300*time.Millisecond))
+	start := time.Now()
+	tok, err := src.Token()
+	if err != nil || !srv.Valid(tok.AccessToken) {
+		t.Fatalf("got %v, want a token from the second attempt", err)
+	}
+	if srv.Requests() != 2 {
+		t.Errorf("%d requests, want 2", srv.Requests())
+	}
+	// Generous: the point is that the 5s hang was not waited out.
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("took %v with a 300ms attempt timeout", took)
 	}
 }

@@ -144,19 +144,6 @@ func execBounded(env []string, stdin string, limit time.Duration, args ...string
 	return r, nil
 }
 
-// checkNoLeak fails t if the output shows the secret or an assertion, as
-// runBinary does; safe to call from goroutines.
-func checkNoLeak(t *testing.T, r result) {
-	for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
-		if strings.Contains(out, testSecret) {
-			t.Errorf("%s shows the secret: %q", name, out)
-		}
-		if looksLikeJWT(out) {
-			t.Errorf("%s shows a JWT: %q", name, out)
-		}
-	}
-}
-
 // runFor is runBinary bounded in time.
 func runFor(t *testing.T, limit time.Duration, env []string, stdin string, args ...string) result {
 	t.Helper()

@@ -73,7 +73,7 @@ func TestExecCtrlCReachesCommandOnce(t *testing.T) {
 				return err
 			}
 			defer syscall.Kill(helper, syscall.SIGCONT)
-			if !waitUntil(10*time.Second, func() bool { return procState(helper) == "T" }) {
+			if !waitFor(10*time.Second, func() bool { return procState(helper) == "T" }) {
 				return fmt.Errorf("the helper did not stop (state %q)", procState(helper))
 			}
 			// Ctrl-C, as a user types it: the line discipline (ISIG is on by
@@ -81,7 +81,7 @@ func TestExecCtrlCReachesCommandOnce(t *testing.T) {
 			if _, err := master.Write([]byte{0x03}); err != nil {
 				return err
 			}
-			if !waitUntil(10*time.Second, func() bool { return sigintCount(log) >= i }) {
+			if !waitFor(10*time.Second, func() bool { return sigintCount(log) >= i }) {
 				return fmt.Errorf("Ctrl-C %d never reached the command (it saw %d)", i, sigintCount(log))
 			}
 			return nil
@@ -173,7 +173,7 @@ func startSigCounter(t *testing.T, env []string, setup func(*exec.Cmd), output f
 			_ = cmd.Wait()
 		}
 	})
-	if !waitUntil(20*time.Second, func() bool { _, err := os.Stat(ready); return err == nil }) {
+	if !waitFor(20*time.Second, func() bool { _, err := os.Stat(ready); return err == nil }) {
 		t.Fatalf("the command did not get ready; %s", describe(output))
 	}
 	return cmd, log
@@ -193,7 +193,7 @@ func expectOneSIGINTEach(t *testing.T, cmd *exec.Cmd, log string, output func() 
 		if err := interrupt(i); err != nil {
 			t.Fatalf("interrupt %d: %v", i, err)
 		}
-		if !waitUntil(10*time.Second, func() bool { return count() >= i }) {
+		if !waitFor(10*time.Second, func() bool { return count() >= i }) {
 			t.Fatalf("interrupt %d never reached the command (it saw %d); %s", i, count(), describe(output))
 		}
 		time.Sleep(200 * time.Millisecond) // room for a second copy
@@ -249,18 +249,4 @@ func procState(pid int) string {
 // describe is the helper's output so far, for failure messages.
 func describe(output func() string) string {
 	return "output " + strconv.Quote(output())
-}
-
-// waitUntil polls cond every 10ms for up to d and reports whether it held.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -376,7 +372,7 @@ func faultRunCase(t *testing.T, tc faultCase, withCache bool) {
 		}
 		var extra []string
 		if tc.kind == auth.Rejected {
-			extra = append(extra, "the credentials were rejected")
+			extra = append(extra, "the credentials were rejected, check the key id, email and secret, and that this machine's clock is right")
 		}
 		faultCheckLine(t, r.stderr, prog+": ", tc, endpoint, extra...)
 		if strings.HasPrefix(r.stderr, prog+": warning:") {
@@ -468,7 +464,7 @@ func faultFillCache(t *testing.T, target faultTarget, srv *authtest.Server, env 
 		return tok
 	default:
 		tok := &oauth2.Token{AccessToken: "seeded-token-7fK2qW", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
-		store := keyring.NewFileStore(faultEnvValue(env, "DT_CACHE_DIR"))
+		store := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR"))
 		key := keyring.Key(endpoint, testAccount.KeyID, testAccount.Email)
 		if err := store.Set(key, keyring.NewEntry(tok, endpoint, testAccount.KeyID).Encode()); err != nil {
 			t.Fatal(err)
@@ -480,7 +476,7 @@ func faultFillCache(t *testing.T, target faultTarget, srv *authtest.Server, env 
 // faultCachedToken returns the token the file cache holds for endpoint.
 func faultCachedToken(t *testing.T, env []string, endpoint string) string {
 	t.Helper()
-	store := keyring.NewFileStore(faultEnvValue(env, "DT_CACHE_DIR"))
+	store := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR"))
 	data, err := store.Get(keyring.Key(endpoint, testAccount.KeyID, testAccount.Email))
 	if err != nil {
 		t.Fatalf("reading the cache: %v", err)
@@ -492,47 +488,17 @@ func faultCachedToken(t *testing.T, env []string, endpoint string) string {
 	return e.AccessToken
 }
 
-func faultEnvValue(env []string, name string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, name+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // faultRun runs the binary, killing it after limit, and reports how long it
 // took. Like runBinary, it fails t if any output shows the secret or a JWT.
 func faultRun(t *testing.T, limit time.Duration, env []string, args ...string) (result, time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = env
-	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	r, err := execBounded(env, "", limit, args...)
 	took := time.Since(start)
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("%v did not finish within %v (stderr %q)", args, limit, r.stderr)
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running %s: %v", binary, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
-		if strings.Contains(out, testSecret) {
-			t.Errorf("%s shows the secret: %q", name, out)
-		}
-		if looksLikeJWT(out) {
-			t.Errorf("%s shows a JWT: %q", name, out)
-		}
-	}
+	checkNoLeak(t, r)
 	return r, took
 }
 

@@ -221,7 +221,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			{name: dockerHelperName + " get", path: dockerLink, args: []string{"--verbose", "--timeout", "2s", "--cache", "none", "get"}, stdin: dockerURL},
 			{name: "exec", path: self, args: []string{"exec", "--verbose", "--timeout", "2s", "--cache", "none", "--", "sh", "-c", "true"}},
 			{name: "login", path: self, args: []string{"login", "--verbose", "--timeout", "2s", "--profile", "leak-unverified", "--key-id", acct.KeyID, "--email", acct.Email,
-				"--token-endpoint", leakValue(fenv, "DT_TOKEN_ENDPOINT")}, stdin: leakValue(fenv, "DT_SERVICE_ACCOUNT_SECRET") + "\n"},
+				"--token-endpoint", envValue(fenv, "DT_TOKEN_ENDPOINT")}, stdin: envValue(fenv, "DT_SERVICE_ACCOUNT_SECRET") + "\n"},
 		} {
 			c.name = f.name + ": " + c.name
 			c.env = fenv
@@ -815,17 +815,6 @@ func leakRandom(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// leakValue is the value of name in env.
-func leakValue(env []string, name string) string {
-	v := ""
-	for _, kv := range env {
-		if s, ok := strings.CutPrefix(kv, name+"="); ok {
-			v = s
-		}
-	}
-	return v
 }
 
 // leakHide masks s's occurrences of what, for a message that must not show it.

@@ -89,16 +89,29 @@ func runBinary(t *testing.T, env []string, stdin string, args ...string) result 
 		t.Fatalf("running %s: %v", binary, err)
 	}
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
-	// Whatever the command, the secret and assertions never show.
+	checkNoLeak(t, r)
+	return r
+}
+
+// leakIn says which output of r shows the secret or an assertion, or "".
+func leakIn(r result) string {
 	for name, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr} {
 		if strings.Contains(out, testSecret) {
-			t.Errorf("%s shows the secret: %q", name, out)
+			return fmt.Sprintf("%s shows the secret: %q", name, out)
 		}
 		if looksLikeJWT(out) {
-			t.Errorf("%s shows a JWT: %q", name, out)
+			return fmt.Sprintf("%s shows a JWT: %q", name, out)
 		}
 	}
-	return r
+	return ""
+}
+
+// checkNoLeak fails t if r shows the secret or an assertion: whatever the
+// command, they never show. Safe to call from goroutines.
+func checkNoLeak(t *testing.T, r result) {
+	if leak := leakIn(r); leak != "" {
+		t.Error(leak)
+	}
 }
 
 // syncBuffer is output collected from other goroutines (a process's pipes,
@@ -341,4 +354,14 @@ func TestCacheNoneTouchesNoDisk(t *testing.T) {
 		entries, _ := os.ReadDir(dir)
 		t.Errorf("--cache none created %s (%d entries): %v", dir, len(entries), err)
 	}
+}
+
+// waitFor polls cond every few milliseconds until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }

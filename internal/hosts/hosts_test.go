@@ -437,3 +437,12 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// The DT hosts, pinned here as DESIGN.md lists them: the other tests take
+// them from DefaultHosts.
+func TestDefaultHostsAreDTs(t *testing.T) {
+	want := []string{"api.disruptive-technologies.com", "api.d21s.com", "emulator.disruptive-technologies.com"}
+	if diff := cmp.Diff(want, DefaultHosts()); diff != "" {
+		t.Errorf("DefaultHosts (-want +got):\n%s", diff)
+	}
+}
