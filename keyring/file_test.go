@@ -56,25 +56,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	}
 	assertMode(t, dir, fs.ModeDir|0o700)
 	assertMode(t, filepath.Join(dir, key), 0o600)
-	got, err := s.Get(key)
-	if err != nil || string(got) != string(want) {
-		t.Fatalf("Get = %q, %v; want %q", got, err, want)
-	}
-	if err := s.Set(key, []byte("second")); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Get(key); err != nil || string(got) != "second" {
-		t.Fatalf("Get after replace = %q, %v", got, err)
-	}
-	if err := s.Delete(key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get after Delete: err = %v, want ErrNotFound", err)
-	}
-	if err := s.Delete(key); err != nil {
-		t.Fatalf("Delete of a missing entry: %v", err)
-	}
+	checkGetReplaceDelete(t, s, key, want)
 	assertNoTempFiles(t, dir)
 }
 
@@ -382,5 +364,30 @@ func TestFileStoreRemovesStaleTemps(t *testing.T) {
 	}
 	if got, err := s.Get("token-a"); err != nil || string(got) != "new" {
 		t.Errorf("Get = %q, %v", got, err)
+	}
+}
+
+// checkGetReplaceDelete checks what every store promises once key holds
+// want: Get returns it, Set replaces it, Delete removes it and deleting a
+// missing entry is no error.
+func checkGetReplaceDelete(t *testing.T, s Store, key string, want []byte) {
+	t.Helper()
+	if got, err := s.Get(key); err != nil || string(got) != string(want) {
+		t.Fatalf("Get = %q, %v; want %q", got, err, want)
+	}
+	if err := s.Set(key, []byte("replaced")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(key); err != nil || string(got) != "replaced" {
+		t.Fatalf("Get after replace = %q, %v", got, err)
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete: err = %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatalf("Delete of a missing entry: %v", err)
 	}
 }

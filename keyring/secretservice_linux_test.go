@@ -56,24 +56,7 @@ func TestKeyringStoreRoundTrip(t *testing.T) {
 		if err := s.Set(key, want); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.Get(key); err != nil || string(got) != string(want) {
-			t.Fatalf("Get = %q, %v; want %q", got, err, want)
-		}
-		if err := s.Set(key, []byte("replaced")); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.Get(key); err != nil || string(got) != "replaced" {
-			t.Fatalf("Get after replace = %q, %v", got, err)
-		}
-		if err := s.Delete(key); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("Get after Delete: err = %v, want ErrNotFound", err)
-		}
-		if err := s.Delete(key); err != nil {
-			t.Fatalf("Delete of a missing entry: %v", err)
-		}
+		checkGetReplaceDelete(t, s, key, want)
 	}
 }
 
