@@ -3,7 +3,6 @@ package keyring
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,26 +90,16 @@ func (s *FileStore) Get(key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// O_NOFOLLOW: a symlink planted in the cache directory is not followed.
-	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	// A symlink planted in the cache directory is not followed.
+	data, err := readPrivate(path, MaxEntrySize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading cache file: %w", err)
-	}
-	defer f.Close()
-	// Checked on the open file, not the name, so nothing can be swapped in
-	// between the check and the read.
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading cache file: %w", err)
-	}
-	if err := checkPrivate(path, fi); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxEntrySize+1))
-	if err != nil {
+		var pe *PermissionError
+		if errors.As(err, &pe) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("reading cache file: %w", err)
 	}
 	if len(data) > MaxEntrySize {

@@ -10,9 +10,6 @@ import (
 // checkModes says whether Unix owner and mode bits mean anything here.
 const checkModes = true
 
-// oNoFollow makes opening a symlink fail instead of following it.
-const oNoFollow = syscall.O_NOFOLLOW
-
 // owner returns the uid owning fi.
 func owner(fi fs.FileInfo) int {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
