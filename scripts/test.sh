@@ -25,6 +25,9 @@ bash scripts/gen-proto.sh --check
 echo "== go test -race (real Secret Service)"
 bash scripts/keyring-session.sh go test -race -count=1 -timeout 30m ./...
 
+echo "== scripts/demo.sh (the README's first command)"
+bash scripts/demo.sh
+
 echo "== fuzz targets, briefly"
 # A count budget, not a duration: a duration races Go's fuzz coordinator at
 # its deadline (go.dev/issue/75804) and fails with no crasher.
