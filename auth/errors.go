@@ -55,7 +55,8 @@ func (k Kind) String() string {
 
 // Error is a failed token request. It wraps the *oauth2.RetrieveError of the
 // last response, if there was one, so errors.As finds either; its Body holds
-// only a bounded, sanitised excerpt.
+// only a bounded, sanitised excerpt, and its Response only the status and
+// headers, with no Request that could replay the assertion and no Body.
 type Error struct {
 	Kind     Kind
 	Endpoint string

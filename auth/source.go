@@ -210,7 +210,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if len(body) > maxBody {
 		return nil, &Error{Kind: BadResponse, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts,
-			Retrieve: &oauth2.RetrieveError{Response: resp}, Err: errors.New("response body is larger than 1 MiB")}
+			Retrieve: &oauth2.RetrieveError{Response: detach(resp)}, Err: errors.New("response body is larger than 1 MiB")}
 	}
 	return s.parse(resp, body, sentAt, attempts)
 }
@@ -279,6 +279,22 @@ func redactURLError(err error) error {
 	return err
 }
 
+// detach returns the part of resp an error may keep: status, protocol and
+// headers. The response itself must not be kept, as errors outlive the call:
+// its Request holds the form, and Request.GetBody replays it, signed
+// assertion and all, which stays valid for up to an hour.
+func detach(resp *http.Response) *http.Response {
+	return &http.Response{
+		Status:     resp.Status,
+		StatusCode: resp.StatusCode,
+		Proto:      resp.Proto,
+		ProtoMajor: resp.ProtoMajor,
+		ProtoMinor: resp.ProtoMinor,
+		Header:     resp.Header.Clone(),
+		Body:       http.NoBody,
+	}
+}
+
 // tokenResponse is a successful token endpoint response; expires_in is kept
 // raw because servers send numbers and numeric strings.
 type tokenResponse struct {
@@ -296,7 +312,7 @@ type errorResponse struct {
 
 func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attempts int) (*oauth2.Token, error) {
 	fail := func(kind Kind, err error) error {
-		re := &oauth2.RetrieveError{Response: resp, Body: []byte(sanitize(body, s.creds.Secret))}
+		re := &oauth2.RetrieveError{Response: detach(resp), Body: []byte(sanitize(body, s.creds.Secret))}
 		var er errorResponse
 		if json.Unmarshal(body, &er) == nil && er.Error != "" {
 			re.ErrorCode = truncate(sanitize([]byte(er.Error), s.creds.Secret), 64)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -314,5 +316,144 @@ func TestSourceAttemptTimeout(t *testing.T) {
 	// Generous: the point is that the 5s hang was not waited out.
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("took %v with a 300ms attempt timeout", took)
+	}
+}
+
+// The RetrieveError a caller gets through errors.As outlives the call, so
+// nothing reachable from it may replay the form (the signed assertion is
+// valid for up to an hour) or show the secret.
+func TestSourceErrorHoldsNoAssertion(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault authtest.Fault
+	}{
+		{"5xx", authtest.Fault{Status: 503, Body: "down"}},
+		{"400 invalid_grant", authtest.ErrorFault(400, "invalid_grant", "bad signature")},
+		{"malformed 200", authtest.Fault{Status: 200, Body: `{"access_token":`}},
+		{"oversized 200", authtest.Fault{Status: 200, Body: `{"access_token":"` + strings.Repeat("a", 1<<20) + `"}`}},
+	}
+	jwt := regexp.MustCompile(`eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.InjectAlways(tt.fault)
+			src, _ := newSource(t, srv)
+			_, err := src.Token()
+			var re *oauth2.RetrieveError
+			if !errors.As(err, &re) || re.Response == nil {
+				t.Fatalf("got %v, want an error wrapping a *oauth2.RetrieveError with a Response", err)
+			}
+			resp := re.Response
+			if req := resp.Request; req != nil {
+				if req.GetBody != nil {
+					// Not printed: it would put the assertion in the test log.
+					replays := "it fails"
+					if body, err := req.GetBody(); err == nil {
+						b, _ := io.ReadAll(body)
+						replays = fmt.Sprintf("%d bytes, an assertion: %v", len(b), jwt.Match(b))
+					}
+					t.Errorf("Response.Request.GetBody is set and replays the form (%s)", replays)
+				}
+				if req.Body != nil {
+					b, _ := io.ReadAll(req.Body)
+					if jwt.Match(b) || bytes.Contains(b, []byte(testSecret)) {
+						t.Error("Response.Request.Body holds the assertion")
+					}
+				}
+				if req.Header.Get("Authorization") != "" {
+					t.Error("Response.Request has an Authorization header")
+				}
+				var u string
+				if req.URL != nil {
+					u = req.URL.String()
+				}
+				if s := fmt.Sprint(u, req.Form, req.PostForm, req.Header); jwt.MatchString(s) || strings.Contains(s, testSecret) {
+					t.Error("Response.Request's URL, form or headers hold the assertion or the secret")
+				}
+			}
+			if resp.Body != nil {
+				if b, err := io.ReadAll(resp.Body); err == nil && (jwt.Match(b) || bytes.Contains(b, []byte(testSecret))) {
+					t.Error("Response.Body holds the assertion or the secret")
+				}
+			}
+			for _, format := range []string{"%v", "%+v", "%#v"} {
+				s := fmt.Sprintf(format, err) + fmt.Sprintf(format, re) + fmt.Sprintf(format, *re) + fmt.Sprintf(format, *resp)
+				if jwt.MatchString(s) || strings.Contains(s, testSecret) {
+					t.Errorf("the error formatted with %s shows the assertion or the secret", format)
+				}
+			}
+		})
+	}
+}
+
+// Expiry counts from when the request was sent, not from when the answer
+// came, so a slow answer makes the token expire early rather than late. The
+// emulator holds its answer (a normal one, expires_in 3600) for 1.5s.
+func TestSourceExpiryFromSend(t *testing.T) {
+	srv := authtest.NewServer(account)
+	defer srv.Close()
+	srv.Inject(authtest.Fault{Delay: 1500 * time.Millisecond})
+	src, _ := newSource(t, srv)
+	start := time.Now()
+	tok, err := src.Token()
+	returned := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Requests() != 1 || tok.ExpiresIn != 3600 {
+		t.Fatalf("%d requests, expires_in %d; want 1 request and 3600", srv.Requests(), tok.ExpiresIn)
+	}
+	// The request is sent right after start: the slack is for signing the
+	// assertion on a busy machine, not for the server's delay.
+	const slack = 500 * time.Millisecond
+	if tok.Expiry.Before(start.Add(time.Hour)) || tok.Expiry.After(start.Add(time.Hour+slack)) {
+		t.Errorf("expiry is %v after the call started, want 1h (+%v)", tok.Expiry.Sub(start), slack)
+	}
+	// Counted from the answer it would be at least returned+1h; the 1.5s
+	// delay puts the send time more than 1s before that.
+	if !tok.Expiry.Before(returned.Add(time.Hour - time.Second)) {
+		t.Errorf("expiry is %v after the call returned, want under 1h-1s: counted from the answer, not the request", tok.Expiry.Sub(returned))
+	}
+}
+
+// token_type is compared without case and may be left out; any type but
+// bearer is refused. The emulator stands in for DT's identity service and
+// answers with each body verbatim.
+func TestSourceTokenType(t *testing.T) {
+	const accessToken = "opaque-access-token-42"
+	tests := []struct {
+		name      string
+		tokenType string // JSON member, "" for none
+		ok        bool
+	}{
+		{"absent", "", true},
+		{"bearer", `"token_type":"bearer",`, true},
+		{"Bearer", `"token_type":"Bearer",`, true},
+		{"BEARER", `"token_type":"BEARER",`, true},
+		{"mac", `"token_type":"mac",`, false},
+		{"DPoP", `"token_type":"DPoP",`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.Inject(authtest.Fault{Status: 200, Body: `{"access_token":"` + accessToken + `",` + tt.tokenType + `"expires_in":3600}`})
+			src, _ := newSource(t, srv)
+			tok, err := src.Token()
+			if !tt.ok {
+				var ae *auth.Error
+				if !errors.As(err, &ae) || ae.Kind != auth.BadResponse || !strings.Contains(err.Error(), "is not bearer") {
+					t.Errorf("got %v, want a bad response error saying the type is not bearer", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.AccessToken != accessToken || tok.TokenType != "Bearer" || tok.ExpiresIn != 3600 {
+				t.Errorf("got token %q type %q expires_in %d, want %q Bearer 3600", tok.AccessToken, tok.TokenType, tok.ExpiresIn, accessToken)
+			}
+		})
 	}
 }
