@@ -91,8 +91,9 @@ func Open(mode Mode, opts Options) (Store, error) {
 // Entries can be in the fallback while the primary works (one too big for
 // the keyring, or one written by an earlier process that had no keyring), so
 // a primary miss is looked up in the fallback too: a file read, cheap next to
-// the refresh a miss leads to. A successful primary write removes the file
-// copy, and Delete removes both, so logout leaves nothing behind.
+// the refresh a miss leads to. A write removes the key from the store it did
+// not go to, so a stale copy never hides or outlives the current entry, and
+// Delete removes both, so logout leaves nothing behind.
 type AutoStore struct {
 	primary, fallback Store
 	log               *slog.Logger
@@ -176,12 +177,19 @@ func (s *AutoStore) rememberHung(err error) {
 	}
 }
 
-// Get implements [Store].
-func (s *AutoStore) Get(key string) ([]byte, error) {
+// usePrimary says whether to ask the keyring: not once the store has fallen
+// back, nor while another process's hung marker is fresh.
+func (s *AutoStore) usePrimary() bool {
 	if !s.fellBack.Load() {
 		s.checkHung()
 	}
-	if !s.fellBack.Load() {
+	return !s.fellBack.Load()
+}
+
+// Get implements [Store]. The keyring is read first; Set keeps an entry in
+// one of the two stores only, so whichever has it holds the current one.
+func (s *AutoStore) Get(key string) ([]byte, error) {
+	if s.usePrimary() {
 		data, err := s.primary.Get(key)
 		switch {
 		case err == nil:
@@ -195,33 +203,49 @@ func (s *AutoStore) Get(key string) ([]byte, error) {
 	return s.fallback.Get(key)
 }
 
-// Set implements [Store].
+// Set implements [Store]. The entry ends up in one store only: a copy left
+// in the other would be served in its place later (a keyring entry hides a
+// file entry, since the keyring is read first; a file copy would outlive a
+// keyring delete).
 func (s *AutoStore) Set(key string, data []byte) error {
-	if !s.fellBack.Load() {
-		err := s.primary.Set(key, data)
-		switch {
-		case err == nil:
-			// A stale file copy would outlive a later keyring delete.
-			if err := s.fallback.Delete(key); err != nil {
-				s.log.Debug("token cache: removing the file copy failed", "err", err)
-			}
-			return nil
-		case errors.Is(err, ErrUnavailable):
-			s.fallBack(err)
-		case errors.Is(err, ErrTooBig):
-			// Only this entry goes to a file; the keyring still works.
-			s.log.Debug("token cache: entry too big for the keyring, writing a file", "key", key)
-		default:
-			return err
-		}
+	if !s.usePrimary() {
+		return s.fallback.Set(key, data)
 	}
-	return s.fallback.Set(key, data)
+	err := s.primary.Set(key, data)
+	switch {
+	case err == nil:
+		if err := s.fallback.Delete(key); err != nil {
+			s.log.Debug("token cache: removing the file copy failed", "err", err)
+		}
+		return nil
+	case errors.Is(err, ErrUnavailable):
+		s.fallBack(err)
+		return s.fallback.Set(key, data)
+	case !errors.Is(err, ErrTooBig):
+		return err
+	}
+	// Only this entry goes to a file; the keyring still works, and its older
+	// entry for the key, if any, must go.
+	s.log.Debug("token cache: entry too big for the keyring, writing a file", "key", key)
+	if err := s.fallback.Set(key, data); err != nil {
+		return err
+	}
+	if err := s.primary.Delete(key); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			// This process reads files from now on (and a hang is
+			// remembered for the next ones), but the keyring entry is left.
+			s.fallBack(err)
+		}
+		return fmt.Errorf("entry written to a file, but the older keyring entry that hides it could not be removed: %w", err)
+	}
+	return nil
 }
 
-// Delete implements [Store]: the entry goes from both stores.
+// Delete implements [Store]: the entry goes from both stores, but a keyring
+// known to hang is not asked (logout would wait its timeout out).
 func (s *AutoStore) Delete(key string) error {
 	var perr error
-	if !s.fellBack.Load() {
+	if s.usePrimary() {
 		perr = s.primary.Delete(key)
 		if errors.Is(perr, ErrUnavailable) {
 			s.fallBack(perr)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,9 +93,12 @@ func TestNoneStore(t *testing.T) {
 // particular way; the real keyring's failures are tested in
 // secretservice_linux_test.go.
 type fakeKeyring struct {
-	data           map[string][]byte
-	getErr, setErr error
-	calls          int
+	data                   map[string][]byte
+	getErr, setErr, delErr error
+	// maxSize, when > 0, makes Set refuse larger entries with ErrTooBig, as
+	// the macOS and Windows keyrings do.
+	maxSize int
+	calls   int
 }
 
 func (f *fakeKeyring) Get(key string) ([]byte, error) {
@@ -112,12 +117,18 @@ func (f *fakeKeyring) Set(key string, data []byte) error {
 	if f.setErr != nil {
 		return f.setErr
 	}
+	if f.maxSize > 0 && len(data) > f.maxSize {
+		return fmt.Errorf("keyring write: %w", ErrTooBig)
+	}
 	f.data[key] = data
 	return nil
 }
 
 func (f *fakeKeyring) Delete(key string) error {
 	f.calls++
+	if f.delErr != nil {
+		return f.delErr
+	}
 	if f.getErr != nil {
 		return f.getErr
 	}
@@ -141,7 +152,8 @@ func TestAutoStore(t *testing.T) {
 		{name: "keyring works", wantKeyring: true, wantKeyringOps: 3},
 		{name: "keyring unavailable on read", getErr: unavailable, wantFile: true, wantReason: unavailable.Error(), wantKeyringOps: 1},
 		{name: "keyring unavailable on write", setErr: unavailable, wantFile: true, wantReason: unavailable.Error(), wantKeyringOps: 2},
-		{name: "entry too big", setErr: tooBig, wantFile: true, wantKeyringOps: 3},
+		// Get, Set, the Delete of any older keyring entry, Get.
+		{name: "entry too big", setErr: tooBig, wantFile: true, wantKeyringOps: 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,5 +243,152 @@ func TestAutoStoreOtherErrors(t *testing.T) {
 	}
 	if s.(*AutoStore).FallbackReason() != "" {
 		t.Error("a bad key caused a fallback")
+	}
+}
+
+// TestAutoStoreTooBigReplacesKeyringEntry: an entry that outgrows the
+// keyring goes to a file, and the older keyring entry goes away, or it would
+// hide the new one (the keyring is read first); an entry that fits again goes
+// back to the keyring and leaves no file copy behind.
+func TestAutoStoreTooBigReplacesKeyringEntry(t *testing.T) {
+	small, big := []byte("small"), []byte(strings.Repeat("b", 64))
+	tests := []struct {
+		name          string
+		writes        [][]byte
+		wantKeyring   bool // the last entry is in the keyring
+		wantFile      bool // the last entry is in a file
+		wantFallbacks bool
+	}{
+		{name: "small then big", writes: [][]byte{small, big}, wantFile: true},
+		{name: "big then small", writes: [][]byte{big, small}, wantKeyring: true},
+		{name: "small, big, small", writes: [][]byte{small, big, small}, wantKeyring: true},
+		{name: "big, small, big", writes: [][]byte{big, small, big}, wantFile: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kr := &fakeKeyring{data: map[string][]byte{}, maxSize: 16}
+			files := NewFileStore(t.TempDir())
+			s := NewAutoStore(kr, files, nil)
+			for _, w := range tt.writes {
+				if err := s.Set("k", w); err != nil {
+					t.Fatalf("Set(%d bytes): %v", len(w), err)
+				}
+			}
+			want := tt.writes[len(tt.writes)-1]
+			if got, err := s.Get("k"); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("Get = %q, %v; want %q", got, err, want)
+			}
+			// A new process (a new store over the same backends) sees it too.
+			if got, err := NewAutoStore(kr, files, nil).Get("k"); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("next process: Get = %q, %v; want %q", got, err, want)
+			}
+			kv, inKeyring := kr.data["k"]
+			fv, ferr := files.Get("k")
+			if inKeyring != tt.wantKeyring || (ferr == nil) != tt.wantFile {
+				t.Errorf("entry in keyring %v (%q), in file %v (%q, %v); want %v, %v", inKeyring, kv, ferr == nil, fv, ferr, tt.wantKeyring, tt.wantFile)
+			}
+			if s.FallbackReason() != "" {
+				t.Errorf("a too-big entry caused a fallback: %q", s.FallbackReason())
+			}
+			if err := s.Delete("k"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Get("k"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Get after Delete = %q, %v; want ErrNotFound", got, err)
+			}
+		})
+	}
+}
+
+// TestAutoStoreTooBigKeyringDeleteFails: when the older keyring entry cannot
+// be removed, Set says so (it would hide the new file entry), and a keyring
+// that stopped answering moves the store to its files.
+func TestAutoStoreTooBigKeyringDeleteFails(t *testing.T) {
+	big := []byte(strings.Repeat("b", 64))
+	tests := []struct {
+		name         string
+		delErr       error
+		wantFallback bool
+	}{
+		{name: "unavailable", delErr: fmt.Errorf("%w: no answer", ErrUnavailable), wantFallback: true},
+		{name: "other error", delErr: errors.New("keyring delete: access denied")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kr := &fakeKeyring{data: map[string][]byte{"k": []byte("old")}, maxSize: 16, delErr: tt.delErr}
+			files := NewFileStore(t.TempDir())
+			s := NewAutoStore(kr, files, nil)
+			err := s.Set("k", big)
+			if !errors.Is(err, tt.delErr) {
+				t.Errorf("Set = %v, want it to wrap %v", err, tt.delErr)
+			}
+			if got, err := files.Get("k"); err != nil || !bytes.Equal(got, big) {
+				t.Errorf("file entry = %q, %v; want the new entry", got, err)
+			}
+			if got := s.FallbackReason() != ""; got != tt.wantFallback {
+				t.Errorf("fell back %v, want %v", got, tt.wantFallback)
+			}
+			if tt.wantFallback {
+				if got, err := s.Get("k"); err != nil || !bytes.Equal(got, big) {
+					t.Errorf("Get after fallback = %q, %v; want the new entry", got, err)
+				}
+			}
+		})
+	}
+}
+
+// TestAutoStoreHonoursHungMarker: once a process has found the keyring
+// hung, the next ones go straight to the files for Get, Set and Delete
+// (logout must not wait the keyring timeout out); an old marker is ignored.
+func TestAutoStoreHonoursHungMarker(t *testing.T) {
+	ops := []struct {
+		name string
+		do   func(s *AutoStore) error
+		// wantFile says whether the file entry exists afterwards.
+		wantFile bool
+	}{
+		{name: "Get", do: func(s *AutoStore) error { _, err := s.Get("k"); return err }, wantFile: true},
+		{name: "Set", do: func(s *AutoStore) error { return s.Set("k", []byte("new")) }, wantFile: true},
+		{name: "Delete", do: func(s *AutoStore) error { return s.Delete("k") }, wantFile: false},
+	}
+	for _, op := range ops {
+		for _, recent := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/recent marker %v", op.name, recent), func(t *testing.T) {
+				dir := t.TempDir()
+				kr := &fakeKeyring{data: map[string][]byte{}}
+				files := NewFileStore(dir)
+				if err := files.Set("k", []byte("old")); err != nil {
+					t.Fatal(err)
+				}
+				s := NewAutoStore(kr, files, nil)
+				s.hungMarker = filepath.Join(dir, hungMarkerName)
+				if err := os.WriteFile(s.hungMarker, []byte("hung\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if !recent {
+					old := time.Now().Add(-hungMemory - time.Minute)
+					if err := os.Chtimes(s.hungMarker, old, old); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := op.do(s); err != nil {
+					t.Fatalf("%s: %v", op.name, err)
+				}
+				if recent {
+					if kr.calls != 0 {
+						t.Errorf("%s asked the keyring %d times despite a recent hung marker", op.name, kr.calls)
+					}
+					if r := s.FallbackReason(); !strings.Contains(r, "did not answer") {
+						t.Errorf("FallbackReason() = %q", r)
+					}
+					_, ferr := files.Get("k")
+					if (ferr == nil) != op.wantFile {
+						t.Errorf("file entry present %v (%v), want %v", ferr == nil, ferr, op.wantFile)
+					}
+				} else if kr.calls == 0 {
+					t.Errorf("%s did not ask the keyring though the marker is old", op.name)
+				}
+			})
+		}
 	}
 }
