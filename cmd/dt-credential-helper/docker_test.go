@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,8 +62,11 @@ func TestDockerClient(t *testing.T) {
 	if again := get(t, "https://registry.dt.example:5000/v2/"); again != first {
 		t.Errorf("Get for a DT_CREDENTIAL_HOSTS host returned another token, want the cached one")
 	}
+	if again := get(t, "https://api.d21s.com:443"); again != first { // https's default port is no port
+		t.Errorf("Get with port 443 returned another token, want the cached one")
+	}
 	if n := idp.Requests(); n != 1 {
-		t.Errorf("%d token requests for three gets, want 1", n)
+		t.Errorf("%d token requests for four gets, want 1", n)
 	}
 
 	for _, serverURL := range []string{
@@ -67,6 +74,10 @@ func TestDockerClient(t *testing.T) {
 		"https://api.d21s.com:8443",
 		"https://api.d21s.com@registry.example.com",
 		"https://registry.dt.example", // listed only with port 5000
+		"https://api.d21s.com:80",     // port 80 is not https's default
+		"api.d21s.com:80",             // no scheme is https
+		"http://api.d21s.com",         // plain http only to loopback
+		"http://registry.dt.example:5000",
 	} {
 		_, err := client.Get(helper, serverURL)
 		if !credentials.IsErrCredentialsNotFound(err) {
@@ -129,4 +140,74 @@ func TestDockerClientOnlyInTests(t *testing.T) {
 			t.Errorf("the binary depends on %s; import it from _test.go files only", pkg)
 		}
 	}
+}
+
+// TestDockerUsageErrors: docker reads a helper's errors on stdout, so a bad
+// command line is reported there too, with exit status 1, whether the binary
+// runs as "dt-credential-helper docker" or as docker-credential-dt.
+func TestDockerUsageErrors(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+	link := filepath.Join(helperLinks(t), dockerHelperName)
+	wantAction := func(n int) string {
+		return fmt.Sprintf("docker: want one action (get, store, erase, list or version), got %d arguments\n", n)
+	}
+	tests := []struct {
+		name       string
+		asHelper   bool // run as docker-credential-dt, args without "docker"
+		args       []string
+		wantStdout string
+	}{
+		{name: "unknown flag", args: []string{"--bogus", "get"}, wantStdout: "docker: flag provided but not defined: -bogus\n"},
+		{name: "bad flag value", args: []string{"--timeout", "soon", "get"}, wantStdout: `docker: invalid value "soon" for flag -timeout: parse error` + "\n"},
+		{name: "no action", args: nil, wantStdout: wantAction(0)},
+		{name: "two actions", args: []string{"get", "list"}, wantStdout: wantAction(2)},
+		{name: "bad timeout", args: []string{"--timeout", "0s", "get"}, wantStdout: "--timeout must be positive\n"},
+		{name: "helper unknown flag", asHelper: true, args: []string{"--bogus", "get"}, wantStdout: "docker: flag provided but not defined: -bogus\n"},
+		{name: "helper no action", asHelper: true, args: nil, wantStdout: wantAction(0)},
+		{name: "helper extra argument", asHelper: true, args: []string{"get", "https://api.d21s.com"}, wantStdout: wantAction(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r result
+			if tt.asHelper {
+				r = runPath(t, link, env, "https://api.d21s.com\n", tt.args...)
+			} else {
+				r = runBinary(t, env, "https://api.d21s.com\n", append([]string{"docker"}, tt.args...)...)
+			}
+			if diff := cmp.Diff(result{code: 1, stdout: tt.wantStdout}, r, cmp.AllowUnexported(result{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// --help is no error: usage on stdout, exit 0.
+	for _, r := range []result{
+		runBinary(t, env, "", "docker", "--help"),
+		runPath(t, link, env, "", "--help"),
+	} {
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: ") || r.stderr != "" {
+			t.Errorf("--help: exit %d, stdout %q, stderr %q; want usage on stdout, exit 0", r.code, r.stdout, r.stderr)
+		}
+	}
+	if n := idp.Requests(); n != 0 {
+		t.Errorf("%d token requests for bad command lines, want 0", n)
+	}
+}
+
+// runPath is runBinary for the executable at path, such as a helper link.
+func runPath(t *testing.T, path string, env []string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(path, args...)
+	cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("running %s: %v", path, err)
+	}
+	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	checkNoLeak(t, r)
+	return r
 }

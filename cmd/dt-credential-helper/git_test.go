@@ -319,12 +319,19 @@ func TestGitCredentialFill(t *testing.T) {
 	if n := idp.Requests(); n != 1 {
 		t.Fatalf("%d token requests, want 1", n)
 	}
+	// Port 443 is https's default port: the same server, the cached token.
+	r = gitFill(t, gitBin, env, "protocol=https\nhost=api.d21s.com:443\n")
+	if again := gitAttrs(r.stdout); r.code != 0 || again["password"] != got["password"] {
+		t.Fatalf("fill for api.d21s.com:443: exit %d, attributes %v, same token %v\n%s", r.code, attrNames(again), again["password"] == got["password"], r.stderr)
+	}
 
 	// With no credential from any helper and no prompt allowed, git fails;
 	// what matters is that no token was fetched and none was printed.
 	for _, tt := range []struct{ name, input string }{
 		{"other host", "protocol=https\nhost=example.com\n"},
 		{"DT host with a port", "protocol=https\nhost=api.d21s.com:8443\n"},
+		{"DT host on http's port over https", "protocol=https\nhost=api.d21s.com:80\n"},
+		{"plain http to a DT host's port 80", "protocol=http\nhost=api.d21s.com:80\n"},
 		{"plain http to a DT host", "protocol=http\nhost=api.d21s.com\n"},
 		{"DT host look-alike", "protocol=https\nhost=api.d21s.com.example.com\n"},
 	} {

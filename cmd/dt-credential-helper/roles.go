@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 
 	"golang.org/x/oauth2"
 
@@ -77,16 +79,22 @@ func runGit(ctx context.Context, e env, args []string) error {
 }
 
 // runDocker speaks the docker credential helper protocol, whose errors go to
-// stdout with exit status 1.
+// stdout with exit status 1: a bad command line too, since docker reads a
+// helper's stdout, not its stderr. Only --help, which is no error, exits 0.
 func runDocker(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "docker", "docker [FLAGS] get|store|erase|list|version   (or as "+dockerHelperName+")")
 	tf.register(fs)
 	if err := parse(fs, args, true); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		dockercred.WriteError(e.stdout, err)
+		return errSilentFailure
 	}
 	if fs.NArg() != 1 {
-		return usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg())
+		dockercred.WriteError(e.stdout, usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg()))
+		return errSilentFailure
 	}
 	v, _ := buildInfo()
 	p, err := tf.provider(e, nil)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/docker/docker-credential-helpers/credentials"
 	"golang.org/x/oauth2"
@@ -60,7 +61,8 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Handle runs one docker credential helper action, reading its input from in
 // and writing its answer to out; nothing is written to out on error. Only hosts
-// in set get a token, and Provider is not called at all for other hosts.
+// in set get a token, over plain http only when they are loopback hosts, and
+// Provider is not called at all for other servers.
 // version is printed by the version action. Every error is an *Error.
 func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string) error {
 	var err error
@@ -105,7 +107,7 @@ func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Pro
 	if err != nil {
 		return err
 	}
-	profile, ok := set.ResolveURL(serverURL)
+	profile, ok := route(serverURL, set)
 	if !ok {
 		return credentials.NewErrCredentialsNotFound()
 	}
@@ -168,18 +170,36 @@ func jsonError(err error) error {
 }
 
 // erase drops the cached token of the host's profile, which makes the next
-// get fetch a new one; for other hosts it reports "not found" like any
-// helper asked to erase what it does not have.
+// get fetch a new one; for servers get would not hand a token to it reports
+// "not found" like any helper asked to erase what it does not have.
 func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Provider) error {
 	serverURL, err := readServerURL(in)
 	if err != nil {
 		return err
 	}
-	profile, ok := set.ResolveURL(serverURL)
+	profile, ok := route(serverURL, set)
 	if !ok {
 		return credentials.NewErrCredentialsNotFound()
 	}
 	return p.Invalidate(ctx, profile, "")
+}
+
+// route returns the profile for a server URL, on the port its scheme implies
+// when it names none (https when it has no scheme, as docker means it), so
+// https://h:80 is not https://h. Plain http gets a token only for a loopback
+// host, as in git: a token sent in clear text over a network is a token
+// lost. A URL that is not valid UTF-8 cannot be echoed back unchanged in the
+// JSON answer, so it is refused too. Every other server is simply not ours,
+// whatever the reason.
+func route(serverURL string, set *hosts.Set) (string, bool) {
+	if !utf8.ValidString(serverURL) {
+		return "", false
+	}
+	scheme, host, _, err := hosts.ParseServerURL(serverURL)
+	if err != nil || (scheme == "http" && !hosts.IsLoopback(host)) {
+		return "", false
+	}
+	return set.ResolveURL(serverURL)
 }
 
 // list reports every DT host as an https server URL, the form docker stores

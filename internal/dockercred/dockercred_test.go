@@ -107,10 +107,16 @@ func TestGetNotFound(t *testing.T) {
 		"https://api.d21s.com@evil.example",
 		"https://evil.example@api.d21s.com",
 		"https://api.d21s.com:8443",
+		"https://api.d21s.com:80",
+		"api.d21s.com:80",
+		"http://api.d21s.com",
+		"http://api.d21s.com:80",
+		"http://staging.example.com",
 		"http://localhost",
 		"https://[::1]",
 		"ftp://api.d21s.com",
 		"https://api.d21s.com:badport",
+		"https://api.d21s.com/\xa6", // not UTF-8: cannot be echoed in JSON
 	} {
 		t.Run(in, func(t *testing.T) {
 			p := newProvider()
@@ -129,6 +135,111 @@ func TestGetNotFound(t *testing.T) {
 	}
 }
 
+// TestGetPorts: the port a request goes to is exact, and a URL without one
+// goes to its scheme's default port (https 443, http 80; https when the URL
+// has no scheme).
+func TestGetPorts(t *testing.T) {
+	set, err := hosts.Default("localhost:80, 127.0.0.1:8443, tls.example:443, dev:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"https://api.d21s.com", true},
+		{"https://api.d21s.com:443", true},
+		{"https://api.d21s.com:0443/v2/", true},
+		{"api.d21s.com:443", true},
+		{"https://api.d21s.com:80", false},
+		{"api.d21s.com:80", false},
+		{"https://api.d21s.com:8443", false},
+		// localhost:80 is http's default port, and port 80 under https.
+		{"http://localhost", true},
+		{"http://localhost:80", true},
+		{"https://localhost:80", true},
+		{"localhost:80", true},
+		{"https://localhost", false},
+		{"https://localhost:443", false},
+		{"http://localhost:443", false},
+		// 127.0.0.1:8443 is port 8443 only.
+		{"https://127.0.0.1:8443", true},
+		{"http://127.0.0.1:8443", true},
+		{"https://127.0.0.1", false},
+		{"http://127.0.0.1", false},
+		// tls.example:443 is https's default port.
+		{"https://tls.example", true},
+		{"tls.example", true},
+		{"https://tls.example:443", true},
+		{"https://tls.example:80", false},
+		// dev:80 matches https://dev:80 only: http://dev is not loopback.
+		{"https://dev:80", true},
+		{"http://dev", false},
+		{"http://dev:80", false},
+		{"https://dev", false},
+		{"https://dev:443", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			err := Handle(context.Background(), "get", strings.NewReader(tt.url), &out, set, p, "v1")
+			if tt.want {
+				if err != nil || out.String() != creds(tt.url) || len(p.tokenCalls) != 1 {
+					t.Errorf("get: error %v, output %q, Token calls %v; want the token", err, out.String(), p.tokenCalls)
+				}
+			} else if !credentials.IsErrCredentialsNotFound(err) || out.Len() != 0 || len(p.tokenCalls) != 0 {
+				t.Errorf("get: error %v, output %q, Token calls %v; want credentials not found and no token", err, out.String(), p.tokenCalls)
+			}
+			// erase routes the same way.
+			p = newProvider()
+			err = Handle(context.Background(), "erase", strings.NewReader(tt.url), io.Discard, set, p, "v1")
+			if erased := err == nil && len(p.invalidated) == 1; erased != tt.want {
+				t.Errorf("erase: error %v, Invalidate calls %v; want erased %v", err, p.invalidated, tt.want)
+			}
+		})
+	}
+}
+
+// TestGetPlainHTTP: like git, docker hands a token over plain http only to a
+// loopback host; any other http server is answered exactly like an unknown
+// host, on stdout with exit 1.
+func TestGetPlainHTTP(t *testing.T) {
+	set, err := hosts.Default("localhost:8080, 127.0.0.1:5000, [::1]:9000, dt.example:5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		{"http://localhost:8080", true},
+		{"http://LOCALHOST:8080/v2/", true},
+		{"http://127.0.0.1:5000", true},
+		{"http://[::1]:9000", true},
+		{"http://api.d21s.com", false},
+		{"http://api.d21s.com/v2/", false},
+		{"http://API.D21S.COM.:80", false},
+		{"http://api.disruptive-technologies.com", false},
+		{"http://dt.example:5000", false},
+		{"https://dt.example:5000", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			code := Run(context.Background(), "get", strings.NewReader(tt.url+"\n"), &out, set, p, "v1")
+			want, wantCode, wantCalls := "credentials not found in native keychain\n", 1, 0
+			if tt.want {
+				want, wantCode, wantCalls = creds(tt.url), 0, 1
+			}
+			if diff := cmp.Diff([]any{want, wantCode, wantCalls}, []any{out.String(), code, len(p.tokenCalls)}); diff != "" {
+				t.Errorf("Run get (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -142,6 +253,7 @@ func TestErrors(t *testing.T) {
 		{name: "erase empty", action: "erase", in: strings.NewReader("\n"), wantErr: "no credentials server URL"},
 		{name: "get huge", action: "get", in: strings.NewReader("api.d21s.com" + strings.Repeat(" ", MaxInputBytes)), wantErr: "input longer than"},
 		{name: "erase other host", action: "erase", in: strings.NewReader("https://index.docker.io/v1/"), wantErr: "credentials not found in native keychain"},
+		{name: "erase plain http", action: "erase", in: strings.NewReader("http://api.d21s.com"), wantErr: "credentials not found in native keychain"},
 		{
 			name: "provider error", action: "get", in: strings.NewReader("api.d21s.com"),
 			provider: &fakeProvider{err: errors.New("token endpoint unreachable")},
@@ -284,6 +396,7 @@ func TestRun(t *testing.T) {
 	}{
 		{name: "ok", action: "get", in: "api.d21s.com", wantOut: creds("api.d21s.com"), wantCode: 0},
 		{name: "not found on stdout", action: "get", in: "index.docker.io", wantOut: "credentials not found in native keychain\n", wantCode: 1},
+		{name: "plain http is not found", action: "get", in: "http://api.d21s.com", wantOut: "credentials not found in native keychain\n", wantCode: 1},
 		{name: "missing url on stdout", action: "get", in: "", wantOut: "no credentials server URL\n", wantCode: 1},
 	}
 	for _, tt := range tests {
@@ -300,8 +413,10 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// urlHostIsDefault is an oracle independent of package hosts: net/url's host,
-// lower-cased, without a trailing dot, with a default or no port.
+// urlHostIsDefault is an oracle independent of package hosts: the URL is
+// https (explicitly or by having no scheme; DT hosts are not loopback, so
+// never plain http), and net/url's host, lower-cased, without a trailing
+// dot, is a DT host with no port or https's default port 443.
 func urlHostIsDefault(s string) bool {
 	if !strings.Contains(s, "://") && !strings.HasPrefix(s, "//") {
 		s = "//" + s
@@ -310,9 +425,12 @@ func urlHostIsDefault(s string) bool {
 	if err != nil || u.User != nil {
 		return false
 	}
+	if u.Scheme != "" && u.Scheme != "https" { // url.Parse lower-cases it
+		return false
+	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	switch strings.TrimLeft(u.Port(), "0") {
-	case "", "80", "443":
+	case "", "443":
 	default:
 		return false
 	}
@@ -329,6 +447,7 @@ func FuzzGet(f *testing.F) {
 		"api.d21s.com", "https://api.d21s.com/v2", "https://api.d21s.com.evil.example",
 		"https://evil.example/api.d21s.com", "https://api.d21s.com@evil.example",
 		"HTTPS://API.D21S.COM.:443", "http://[::1]:8080", "", " \n", "https://a%2eb",
+		"http://api.d21s.com", "https://api.d21s.com:80", "api.d21s.com:80", "https://api.d21s.com:0443",
 	} {
 		f.Add(s)
 	}

@@ -60,11 +60,14 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 }
 
 // route returns the profile for the request's host. The host is checked
-// exactly as git sends it ("host" or "host:port"); git only sends a host for
-// protocols that have one. Only https gets tokens, and plain http only for a
-// loopback host: a token sent in clear text over a network is a token lost.
+// exactly as git sends it ("host" or "host:port"), on the port the protocol
+// implies when git names none: https://h:80 is not https://h. git only sends
+// a host for protocols that have one. Only https gets tokens, and plain http
+// only for a loopback host: a token sent in clear text over a network is a
+// token lost.
 func route(attrs Attributes, set *hosts.Set) (string, bool) {
-	switch attrs.Get("protocol") {
+	protocol := attrs.Get("protocol")
+	switch protocol {
 	case "https":
 	case "http":
 		host, _, err := hosts.ParseEntry(attrs.Get("host"))
@@ -74,7 +77,7 @@ func route(attrs Attributes, set *hosts.Set) (string, bool) {
 	default:
 		return "", false
 	}
-	return set.Resolve(attrs.Get("host"))
+	return set.Resolve(protocol, attrs.Get("host"))
 }
 
 func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Provider) error {

@@ -124,6 +124,7 @@ func TestHandleGet(t *testing.T) {
 		{name: "path trick", in: "protocol=https\nhost=evil.example\npath=api.d21s.com\n"},
 		{name: "userinfo trick", in: "protocol=https\nhost=api.d21s.com@evil.example\n"},
 		{name: "other port", in: "protocol=https\nhost=api.d21s.com:8443\n"},
+		{name: "https on port 80", in: "protocol=https\nhost=api.d21s.com:80\n"},
 		{name: "localhost default port", in: "protocol=http\nhost=localhost\n"},
 		{name: "ssh", in: "protocol=ssh\nhost=api.d21s.com\n"},
 		{name: "plain http to a DT host", in: "protocol=http\nhost=api.d21s.com\n"},
@@ -144,6 +145,66 @@ func TestHandleGet(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantProfile, p.tokenCalls); diff != "" {
 				t.Errorf("Token calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHandleGetPorts: the port a request goes to is exact, and a request
+// without one goes to its protocol's default port (https 443, http 80).
+func TestHandleGetPorts(t *testing.T) {
+	set, err := hosts.Default("localhost:80, 127.0.0.1:8443, tls.example:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		protocol, host string
+		want           bool
+	}{
+		{"https", "api.d21s.com", true},
+		{"https", "api.d21s.com:443", true},
+		{"https", "api.d21s.com:0443", true},
+		{"https", "api.d21s.com:80", false},
+		{"https", "api.d21s.com:8443", false},
+		{"http", "api.d21s.com", false}, // plain http only to loopback
+		{"http", "api.d21s.com:80", false},
+		// localhost:80 is http's default port, and port 80 under https.
+		{"http", "localhost", true},
+		{"http", "localhost:80", true},
+		{"https", "localhost:80", true},
+		{"https", "localhost", false},
+		{"https", "localhost:443", false},
+		{"http", "localhost:443", false},
+		// 127.0.0.1:8443 is port 8443 only.
+		{"https", "127.0.0.1:8443", true},
+		{"http", "127.0.0.1:8443", true},
+		{"https", "127.0.0.1", false},
+		{"http", "127.0.0.1", false},
+		{"http", "127.0.0.1:80", false},
+		// tls.example:443 is https's default port.
+		{"https", "tls.example", true},
+		{"https", "tls.example:443", true},
+		{"https", "tls.example:80", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.protocol+"://"+tt.host, func(t *testing.T) {
+			p := newProvider()
+			var out bytes.Buffer
+			in := "protocol=" + tt.protocol + "\nhost=" + tt.host + "\n"
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			got := strings.Contains(out.String(), "password="+secretToken+"\n")
+			if got != tt.want || got != (len(p.tokenCalls) == 1) {
+				t.Errorf("token handed out: %v (Token calls %v), want %v", got, p.tokenCalls, tt.want)
+			}
+			// erase routes the same way.
+			p = newProvider()
+			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p); err != nil {
+				t.Fatalf("Handle erase: %v", err)
+			}
+			if erased := len(p.invalidated) == 1; erased != tt.want {
+				t.Errorf("erase invalidated: %v, want %v", erased, tt.want)
 			}
 		})
 	}
@@ -428,6 +489,7 @@ func FuzzHandleGet(f *testing.F) {
 		"protocol=https\nhost=api.d21s.com\n", "protocol=https\nhost=API.D21S.COM.:443\n",
 		"protocol=https\nhost=api.d21s.com.evil.example\n", "protocol=http\nhost=localhost:8080\n",
 		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\n",
+		"protocol=https\nhost=api.d21s.com:80\n", "protocol=http\nhost=api.d21s.com:80\n",
 	} {
 		f.Add(s)
 	}
@@ -453,8 +515,8 @@ func FuzzHandleGet(f *testing.F) {
 		}
 		// A token went out: the host must really be a DT host.
 		a, _ := Parse(strings.NewReader(in))
-		if !isDefaultHostPort(a.Get("host")) {
-			t.Fatalf("token handed out for host %q", a.Get("host"))
+		if !isDefaultHostPort(a.Get("protocol"), a.Get("host")) {
+			t.Fatalf("token handed out for protocol %q host %q", a.Get("protocol"), a.Get("host"))
 		}
 		if !strings.Contains(out.String(), secretToken) {
 			t.Fatalf("answer without the token: %q", out.String())
@@ -462,12 +524,16 @@ func FuzzHandleGet(f *testing.F) {
 	})
 }
 
-// isDefaultHostPort is an oracle independent of package hosts: host is a
-// default DT host, in any case, with at most a trailing dot and a default or
-// empty port.
-func isDefaultHostPort(hostport string) bool {
+// isDefaultHostPort is an oracle independent of package hosts: protocol is
+// https (DT hosts are not loopback, so never plain http) and host is a
+// default DT host, in any case, with at most a trailing dot and no port or
+// https's default port 443.
+func isDefaultHostPort(protocol, hostport string) bool {
+	if protocol != "https" {
+		return false
+	}
 	host, port, _ := strings.Cut(strings.ToLower(hostport), ":")
-	if n, err := strconv.Atoi(port); port != "" && (err != nil || (n != 80 && n != 443)) {
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n != 443) {
 		return false
 	}
 	host = strings.TrimSuffix(host, ".")

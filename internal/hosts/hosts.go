@@ -1,16 +1,23 @@
 // Package hosts decides which hosts are handed DT access tokens by the git and
 // docker credential helpers, and which profile's token each one gets.
 //
-// Matching is exact: a request matches an entry only when the canonical host
-// and the canonical port are both equal. Canonical means: host names are
-// lower-cased (ASCII only; anything else is rejected) with one trailing dot
-// removed, IPv6 literals are in netip's canonical form, and the default ports
-// 443 and 80 are the same as no port at all. So the entry "api.d21s.com"
-// matches "api.d21s.com", "API.D21S.com.", "api.d21s.com:443" and
-// "api.d21s.com:80", but never "api.d21s.com:8443" or "x.api.d21s.com"; the
-// entry "localhost:8080" matches only port 8080. Ports 80 and 443 are treated
-// alike because a bare host, as git sends it, does not say which scheme it is
-// for; both name the same machine.
+// Matching is exact on the host and on the port a request really goes to.
+// Host names are lower-cased (ASCII only; anything else is rejected) with one
+// trailing dot removed, and IPv6 literals are in netip's canonical form. A
+// request is a scheme (https or http), a host and a port; a request without a
+// port, or with its scheme's default port (443 for https, 80 for http), goes
+// to the default port. An entry without a port matches only a request to the
+// default port of the request's scheme; an entry with a port matches only
+// that port, whatever the scheme. So the entry "api.d21s.com" matches
+// https://api.d21s.com, https://API.D21S.com. and https://api.d21s.com:443,
+// but never https://api.d21s.com:80, https://api.d21s.com:8443 or
+// https://x.api.d21s.com; the entry "dev:80" matches http://dev and
+// http://dev:80 but not https://dev; and "localhost:8080" matches only port
+// 8080. Ports are compared as the numbers they are, so a request does not
+// get a token meant for another server that happens to share the host name.
+//
+// Whether plain http may carry a token at all is the helpers' decision, not
+// this package's (see IsLoopback).
 package hosts
 
 import (
@@ -28,7 +35,8 @@ import (
 const EnvHosts = "DT_CREDENTIAL_HOSTS"
 
 // Route says that a host (and port) gets the tokens of a profile.
-// Port "" means the default port; Profile "" means the default profile.
+// Port "" means the default port of the request's scheme; Profile "" means
+// the default profile.
 type Route struct {
 	Host    string
 	Port    string
@@ -106,8 +114,11 @@ func ParseEntries(entries []string, profile string) ([]Route, error) {
 }
 
 // ParseEntry parses one "host", "host:port", "[ipv6]" or "[ipv6]:port" entry
-// into its canonical host (without brackets) and port ("" for the default).
-// A URL is not an entry; use ParseServerURL for those.
+// into its canonical host (without brackets) and port: "" for none, which is
+// the scheme's default port, else the port number without leading zeros.
+// An explicit port is kept even when it is 80 or 443, since an entry has no
+// scheme to say which of the two is the default. A URL is not an entry; use
+// ParseServerURL for those.
 func ParseEntry(entry string) (host, port string, err error) {
 	host, port, err = splitEntry(strings.TrimSpace(entry))
 	if err != nil {
@@ -150,17 +161,32 @@ func splitEntry(s string) (host, port string, err error) {
 	return canonical(rawHost, rawPort)
 }
 
-// ParseServerURL returns the canonical host and port of a server URL as docker
-// passes it to credential helpers: the scheme is optional (default https; only
-// https and http are accepted), path, query and fragment are ignored, and
-// user information is rejected because it makes the host hard to read for a
-// human ("https://api.d21s.com@evil.example" is a URL for evil.example).
+// DefaultPort returns the default port of scheme ("443" for https, "80" for
+// http), or "" for any other scheme, which never gets a token.
+func DefaultPort(scheme string) string {
+	switch scheme {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// ParseServerURL returns the scheme, canonical host and port of a server URL
+// as docker passes it to credential helpers: the scheme is optional (https
+// when absent; only https and http are accepted), path, query and fragment
+// are ignored, and user information is rejected because it makes the host
+// hard to read for a human ("https://api.d21s.com@evil.example" is a URL for
+// evil.example). Port is "" when the URL has none or names its scheme's
+// default port, so "https://x:443" and "https://x" are the same server, while
+// "https://x:80" keeps port "80".
 // It follows docker-credential-helpers' registryurl.Parse. Errors never quote
 // the URL, which might carry a password.
-func ParseServerURL(s string) (host, port string, err error) {
+func ParseServerURL(s string) (scheme, host, port string, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", "", errors.New("empty server url")
+		return "", "", "", errors.New("empty server url")
 	}
 	if !strings.Contains(s, "://") && !strings.HasPrefix(s, "//") {
 		s = "//" + s
@@ -171,24 +197,30 @@ func ParseServerURL(s string) (host, port string, err error) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err // the url.Error repeats the whole URL
 		}
-		return "", "", fmt.Errorf("invalid server url: %w", err)
+		return "", "", "", fmt.Errorf("invalid server url: %w", err)
 	}
-	switch u.Scheme {
-	case "", "https", "http":
+	scheme = u.Scheme // url.Parse lower-cases it
+	switch scheme {
+	case "":
+		scheme = "https"
+	case "https", "http":
 	default:
-		return "", "", errors.New("invalid server url: scheme must be https or http")
+		return "", "", "", errors.New("invalid server url: scheme must be https or http")
 	}
 	if u.User != nil {
-		return "", "", errors.New("invalid server url: user information is not allowed")
+		return "", "", "", errors.New("invalid server url: user information is not allowed")
 	}
 	if u.Opaque != "" || u.Host == "" {
-		return "", "", errors.New("invalid server url: no host")
+		return "", "", "", errors.New("invalid server url: no host")
 	}
 	host, port, err = canonical(u.Hostname(), u.Port())
 	if err != nil {
-		return "", "", fmt.Errorf("invalid server url: %w", err)
+		return "", "", "", fmt.Errorf("invalid server url: %w", err)
 	}
-	return host, port, nil
+	if port == DefaultPort(scheme) {
+		port = ""
+	}
+	return scheme, host, port, nil
 }
 
 // canonical validates and normalises a host (without brackets) and a port.
@@ -244,9 +276,6 @@ func canonicalPort(p string) (string, error) {
 	if err != nil || n == 0 {
 		return "", errors.New("invalid port: want a number from 1 to 65535")
 	}
-	if n == 80 || n == 443 {
-		return "", nil
-	}
 	return strconv.FormatUint(n, 10), nil
 }
 
@@ -264,25 +293,26 @@ type key struct{ host, port string }
 
 // Set is an immutable set of routes. A nil *Set matches nothing.
 type Set struct {
-	routes  []Route
-	profile map[key]string
+	routes []Route
+	index  map[key]int // into routes
 }
 
 // NewSet returns a set of routes, validating and canonicalising each. When
-// several routes name the same host and port, the first one listed wins, so
-// callers put the routes that should take precedence first.
+// several routes match the same request (the same host and port, or "host"
+// and "host:443" for https), the first one listed wins, so callers put the
+// routes that should take precedence first.
 func NewSet(routes []Route) (*Set, error) {
-	s := &Set{profile: make(map[key]string)}
+	s := &Set{index: make(map[key]int)}
 	for _, r := range routes {
 		host, port, err := canonical(strings.TrimSuffix(strings.TrimPrefix(r.Host, "["), "]"), r.Port)
 		if err != nil {
 			return nil, fmt.Errorf("host %q of profile %q: %w", r.String(), r.Profile, err)
 		}
 		k := key{host, port}
-		if _, dup := s.profile[k]; dup {
+		if _, dup := s.index[k]; dup {
 			continue
 		}
-		s.profile[k] = r.Profile
+		s.index[k] = len(s.routes)
 		s.routes = append(s.routes, Route{Host: host, Port: port, Profile: r.Profile})
 	}
 	return s, nil
@@ -297,41 +327,62 @@ func (s *Set) Routes() []Route {
 	return append([]Route(nil), s.routes...)
 }
 
-// Match reports whether host (with or without brackets around an IPv6
-// address) and port ("" for the default) get tokens.
-func (s *Set) Match(host, port string) bool {
-	_, ok := s.lookup(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), port)
+// Match reports whether a request over scheme ("https" or "http") to host
+// (with or without brackets around an IPv6 address) and port ("" for the
+// scheme's default) gets tokens.
+func (s *Set) Match(scheme, host, port string) bool {
+	_, ok := s.lookup(scheme, strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), port)
 	return ok
 }
 
-// Resolve returns the profile whose token goes to hostport, which is "host" or
-// "host:port" as git sends it in its host attribute. ok is false for a host
-// not in the set, or one that is not a valid host at all.
-func (s *Set) Resolve(hostport string) (profile string, ok bool) {
+// Resolve returns the profile whose token goes to a request over scheme
+// ("https" or "http", git's protocol attribute) to hostport, which is "host"
+// or "host:port" as git sends it in its host attribute. ok is false for a
+// host not in the set, one that is not a valid host at all, or another
+// scheme.
+func (s *Set) Resolve(scheme, hostport string) (profile string, ok bool) {
 	host, port, err := splitEntry(hostport)
 	if err != nil {
 		return "", false
 	}
-	return s.lookup(host, port)
+	return s.lookup(scheme, host, port)
 }
 
-// ResolveURL is Resolve for a server URL as docker sends it.
+// ResolveURL is Resolve for a server URL as docker sends it; a URL without a
+// scheme is https.
 func (s *Set) ResolveURL(serverURL string) (profile string, ok bool) {
-	host, port, err := ParseServerURL(serverURL)
+	scheme, host, port, err := ParseServerURL(serverURL)
 	if err != nil {
 		return "", false
 	}
-	return s.lookup(host, port)
+	return s.lookup(scheme, host, port)
 }
 
-func (s *Set) lookup(host, port string) (string, bool) {
-	if s == nil {
+func (s *Set) lookup(scheme, host, port string) (string, bool) {
+	def := DefaultPort(scheme)
+	if s == nil || def == "" {
 		return "", false
 	}
 	h, p, err := canonical(host, port)
 	if err != nil {
 		return "", false
 	}
-	profile, ok := s.profile[key{h, p}]
-	return profile, ok
+	if p == "" {
+		p = def
+	}
+	// An entry with this very port, and for the default port an entry
+	// without one: the first listed of the two wins.
+	best := -1
+	if i, ok := s.index[key{h, p}]; ok {
+		best = i
+	}
+	if p == def {
+		if i, ok := s.index[key{h, ""}]; ok && (best < 0 || i < best) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	return s.routes[best].Profile, true
 }
