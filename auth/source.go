@@ -139,6 +139,9 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		attempts int
 		sentAt   time.Time
 		nextWait time.Duration
+		// go-retryablehttp asks CheckRetry again after the response handler
+		// has read the body; the attempt's "done" is logged once.
+		doneLogged int
 	)
 	rc := &retryablehttp.Client{
 		HTTPClient:   &hc,
@@ -161,7 +164,10 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 				attrs = append(attrs, "error", redactURLError(err))
 			}
 			if !retry || attempts > s.retries {
-				s.log.Debug("token response", append(attrs, "decision", "done")...)
+				if doneLogged != attempts {
+					doneLogged = attempts
+					s.log.Debug("token response", append(attrs, "decision", "done")...)
+				}
 				return false, nil
 			}
 			nextWait = s.backoff(attempts, resp)
