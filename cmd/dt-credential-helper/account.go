@@ -236,10 +236,29 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		line(n)
 	}
 	tw.Flush()
-	// Name says which backend is in use and, after a fallback, why.
-	fmt.Fprintf(&out, "\nToken cache: %s\n", store.Name())
+	fmt.Fprintf(&out, "\nToken cache: %s\n", describeStore(store))
 	_, err = e.stdout.Write(out.Bytes())
 	return err
+}
+
+// probeKey is a cache key no account has (keys are "token-" and a hash):
+// status looks it up only to make the store choose its backend.
+const probeKey = "status-probe"
+
+// describeStore names the backend tokens are cached in and, when auto fell
+// back to files or the backend does not work, why. The auto store picks its backend on its first
+// call, so before any read it would say "keyring" for a keyring that cannot
+// be reached; one lookup settles it. The lookup never unlocks or prompts,
+// and is bounded by the keyring timeout.
+func describeStore(store keyring.Store) string {
+	_, err := store.Get(probeKey)
+	name := store.Name()
+	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
+		// An explicit --cache keyring or file that does not work: say so
+		// here too, not only when a token is fetched.
+		return fmt.Sprintf("%s (%s)", name, oneLine(err))
+	}
+	return name
 }
 
 // cachedState describes a cached token without showing it.

@@ -42,7 +42,33 @@ func needKeyringSession(t *testing.T) {
 	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" {
 		t.Fatal("DT_TEST_SECRET_SERVICE=1 without DBUS_SESSION_BUS_ADDRESS")
 	}
+	if err := keyringUsable(); err != nil {
+		t.Fatalf("DT_TEST_SECRET_SERVICE=1, but the keyring is unusable: %v", err)
+	}
 }
+
+// keyringUsable writes, reads and deletes an entry of its own in the
+// keyring, once per test binary: a session whose keyring is locked or gone
+// must fail the keyring tests, not let them pass on some fallback.
+var keyringUsable = sync.OnceValue(func() error {
+	s := keyring.NewKeyringStore(10 * time.Second)
+	key, want := uniqueName("test-probe-"), uniqueName("value-")
+	if err := s.Set(key, []byte(want)); err != nil {
+		return fmt.Errorf("writing: %w", err)
+	}
+	defer s.Delete(key)
+	got, err := s.Get(key)
+	if err != nil {
+		return fmt.Errorf("reading back: %w", err)
+	}
+	if string(got) != want {
+		return errors.New("reading back: another value")
+	}
+	if err := s.Delete(key); err != nil {
+		return fmt.Errorf("deleting: %w", err)
+	}
+	return nil
+})
 
 // uniqueName returns prefix and random hex: keyring entries are shared by
 // every test of the session, so each test uses its own key id or profile.
@@ -436,6 +462,78 @@ func TestCacheNoDBusSession(t *testing.T) {
 	oneStderrLine(t, r.stderr, "keyring")
 	if n := srv.Requests(); n != 0 {
 		t.Errorf("--cache keyring without a bus made %d token requests, want 0", n)
+	}
+}
+
+// TestKeyringUnreachable: under auto, with no D-Bus session to reach the
+// keyring through, status names the file cache and says why before anything
+// was read from the cache, and token --verbose says why on stderr (without
+// --verbose stderr stays empty: a machine without a keyring is normal).
+func TestKeyringUnreachable(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		bus    []string // DBUS_SESSION_BUS_ADDRESS, or nothing for unset
+		reason string   // in the fallback reason
+	}{
+		{"bus unset", nil, "DBUS_SESSION_BUS_ADDRESS is not set"},
+		{"nonexistent socket", []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus"}, "/nonexistent/bus"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.bus == nil {
+				noSystemdUserBus(t)
+			}
+			// No bus socket where the binary looks without the variable.
+			env := withoutEnv(withEnv(baseEnv(t, srv.TokenURL()), "XDG_RUNTIME_DIR="+t.TempDir()),
+				"DT_TOKEN_CACHE", "DBUS_SESSION_BUS_ADDRESS")
+			env = append(env, tt.bus...)
+			wantCache := "Token cache: file (keyring unavailable"
+
+			t.Run("status without an account", func(t *testing.T) {
+				env := withoutEnv(env, "DT_SERVICE_ACCOUNT_KEY_ID", "DT_SERVICE_ACCOUNT_EMAIL", "DT_SERVICE_ACCOUNT_SECRET", "DT_TOKEN_ENDPOINT")
+				r := runFor(t, runLimit, env, "", "status")
+				if r.code != 0 || r.stderr != "" {
+					t.Fatalf("exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+				}
+				var cacheLine string
+				for line := range strings.Lines(r.stdout) {
+					if strings.HasPrefix(line, "Token cache:") {
+						cacheLine = line
+					}
+				}
+				if !strings.HasPrefix(cacheLine, wantCache) || !strings.Contains(cacheLine, tt.reason) {
+					t.Errorf("status says %q, want %q... naming %q:\n%s", cacheLine, wantCache, tt.reason, r.stdout)
+				}
+				if strings.Contains(r.stdout, "(environment)") {
+					t.Errorf("status lists an account though none is configured:\n%s", r.stdout)
+				}
+			})
+
+			t.Run("token --verbose", func(t *testing.T) {
+				r := runFor(t, runLimit, env, "", "token", "-o", "token", "--verbose")
+				tok := strings.TrimSuffix(r.stdout, "\n")
+				if r.code != 0 || !srv.Valid(tok) {
+					t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+				}
+				for _, want := range []string{"keyring unavailable, using files", tt.reason, "store=file"} {
+					if !strings.Contains(r.stderr, want) {
+						t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+					}
+				}
+				if strings.Contains(r.stderr, tok) {
+					t.Error("stderr shows the token")
+				}
+			})
+
+			t.Run("token", func(t *testing.T) {
+				r := runFor(t, runLimit, env, "", "token", "-o", "token")
+				if r.code != 0 || r.stderr != "" || !srv.Valid(strings.TrimSuffix(r.stdout, "\n")) {
+					t.Errorf("exit %d, stderr %q; want a token and no stderr", r.code, r.stderr)
+				}
+			})
+		})
 	}
 }
 

@@ -7,8 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
 // exitNotFound is the shell's status for a command that cannot be found.
@@ -20,6 +24,12 @@ const exitNotFound = 127
 func runExec(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "exec", "exec [FLAGS] -- COMMAND [ARGS...]")
+	fs.about = `Runs COMMAND with a valid access token in DT_ACCESS_TOKEN and its expiry
+in DT_ACCESS_TOKEN_EXPIRES_AT (RFC 3339, UTC); the token is fetched once, at
+the start. The command gets the rest of the environment, except
+` + auth.EnvSecret + `: it is handed a token, not the service account.
+stdin, stdout, stderr and signals pass through; the exit status is the
+command's (128+N when signal N killed it, 127 when it cannot be found).`
 	tf.register(fs)
 	dash := slices.Index(args, "--")
 	if dash < 0 {
@@ -55,7 +65,7 @@ func runExec(ctx context.Context, e env, args []string) error {
 	// are forwarded to it instead.
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(childEnv(os.Environ()),
 		"DT_ACCESS_TOKEN="+tok.AccessToken,
 		"DT_ACCESS_TOKEN_EXPIRES_AT="+tok.Expiry.UTC().Format(time.RFC3339))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
@@ -91,6 +101,23 @@ func runExec(ctx context.Context, e env, args []string) error {
 		return &exitStatus{code: exitCode(ee)}
 	}
 	return fmt.Errorf("exec: %s: %w", argv[0], err)
+}
+
+// childEnv is environ without the service account secret. The command is
+// given a token that expires; the secret, which mints tokens for as long as
+// the key lives, stays with us. The key id and email are not secret and
+// stay, as does everything else.
+func childEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		// Windows matches variable names case-insensitively.
+		if name == auth.EnvSecret || runtime.GOOS == "windows" && strings.EqualFold(name, auth.EnvSecret) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // exitStatus makes the program exit with a command's status, silently.

@@ -54,6 +54,43 @@ func TestExecEnvironment(t *testing.T) {
 	}
 }
 
+// TestExecChildHasNoSecret: the command is handed a token, not the service
+// account secret that mints them; the rest of the environment is its own.
+func TestExecChildHasNoSecret(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := withEnv(baseEnv(t, idp.TokenURL()), "DT_TEST_KEEP=kept value")
+	if envValue(env, "DT_SERVICE_ACCOUNT_SECRET") != testSecret {
+		t.Fatal("the test environment lacks DT_SERVICE_ACCOUNT_SECRET: nothing to check")
+	}
+	// runBinary also fails the test if the secret shows on stdout, where
+	// env prints the child's whole environment.
+	r := runBinary(t, env, "", "exec", "--", "env")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	got := map[string]string{}
+	for line := range strings.Lines(r.stdout) {
+		if k, v, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "="); ok {
+			got[k] = v
+		}
+	}
+	if _, ok := got["DT_SERVICE_ACCOUNT_SECRET"]; ok {
+		t.Error("the command's environment has DT_SERVICE_ACCOUNT_SECRET")
+	}
+	if !idp.Valid(got["DT_ACCESS_TOKEN"]) || got["DT_ACCESS_TOKEN_EXPIRES_AT"] == "" {
+		t.Errorf("the command lacks a valid DT_ACCESS_TOKEN and its expiry (expiry %q)", got["DT_ACCESS_TOKEN_EXPIRES_AT"])
+	}
+	for _, k := range []string{"DT_TEST_KEEP", "DT_SERVICE_ACCOUNT_KEY_ID", "DT_SERVICE_ACCOUNT_EMAIL", "DT_TOKEN_ENDPOINT", "HOME", "PATH", "DT_CACHE_DIR"} {
+		if want := envValue(env, k); got[k] != want {
+			t.Errorf("the command's %s = %q, want %q as exec got it", k, got[k], want)
+		}
+	}
+	if r := runBinary(t, env, "", "exec", "--help"); !strings.Contains(r.stdout, "DT_SERVICE_ACCOUNT_SECRET") {
+		t.Errorf("exec --help does not say the command is not given DT_SERVICE_ACCOUNT_SECRET:\n%s", r.stdout)
+	}
+}
+
 func TestExecStatusAndStdin(t *testing.T) {
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()

@@ -46,10 +46,17 @@ type flagSet struct {
 	*flag.FlagSet
 	stdout   io.Writer
 	synopsis string
+	// about, if set, is printed between the synopsis and the flags: what a
+	// user of the command must know that no flag says.
+	about string
 }
 
 func (fs *flagSet) help() {
-	fmt.Fprintf(fs.stdout, "Usage: %s %s\n\nFlags:\n", prog, fs.synopsis)
+	fmt.Fprintf(fs.stdout, "Usage: %s %s\n\n", prog, fs.synopsis)
+	if fs.about != "" {
+		fmt.Fprintf(fs.stdout, "%s\n\n", strings.TrimRight(fs.about, "\n"))
+	}
+	fmt.Fprintln(fs.stdout, "Flags:")
 	fs.SetOutput(fs.stdout)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)

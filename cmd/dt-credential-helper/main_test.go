@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,13 +304,39 @@ func TestTokenErrors(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token")
-	for _, args := range [][]string{{"--help"}, {"help"}, {"token", "--help"}, {"login", "-h"}, {"logout", "--help"}, {"status", "--help"}, {"version", "--help"}} {
-		r := runBinary(t, env, "", args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "Usage: "+prog) || r.stderr != "" {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+	type helpCase struct {
+		args []string
+		name string // the usage line's third word: the command, or COMMAND
+	}
+	cases := []helpCase{
+		{[]string{"--help"}, "COMMAND"},
+		{[]string{"help"}, "COMMAND"},
+		{[]string{"login", "-h"}, "login"},
+		{[]string{"exec", "--help", "--", "true"}, "exec"},
+	}
+	// Every command's --help, so a command added later is checked too.
+	names := slices.Sorted(maps.Keys(commands()))
+	for _, name := range names {
+		cases = append(cases, helpCase{[]string{name, "--help"}, name})
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := runBinary(t, env, "", tc.args...)
+			first, _, _ := strings.Cut(r.stdout, "\n")
+			w := strings.Fields(first)
+			if r.code != 0 || len(w) < 3 || w[0] != "Usage:" || w[1] != prog || w[2] != tc.name || r.stderr != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 0, a usage line for %s, no stderr", r.code, r.stdout, r.stderr, tc.name)
+			}
+		})
+	}
+	// The overview names every command.
+	r := runBinary(t, env, "", "--help")
+	for _, name := range names {
+		if !strings.Contains(r.stdout, "\n  "+name+" ") {
+			t.Errorf("--help does not list %q:\n%s", name, r.stdout)
 		}
 	}
-	r := runBinary(t, env, "", "version")
+	r = runBinary(t, env, "", "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, prog+" ") || !strings.Contains(r.stdout, "go1.") {
 		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
 	}

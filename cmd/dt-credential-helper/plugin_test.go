@@ -3,9 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
@@ -90,9 +101,12 @@ func TestPluginSharesCacheWithCLI(t *testing.T) {
 	defer idp.Close()
 	env := pluginEnv(t, idp.TokenURL())
 	// AutoMTLS is on by default.
-	p, _ := mustLaunchPlugin(t, plugin.LaunchConfig{Env: env})
+	p, logs := mustLaunchPlugin(t, plugin.LaunchConfig{Env: env})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if !strings.Contains(logs.String(), "configuring client automatic mTLS") {
+		t.Errorf("go-plugin did not configure automatic mTLS for the launch")
+	}
 
 	tok, err := p.GetToken(ctx, "", false)
 	if err != nil {
@@ -467,6 +481,14 @@ func TestPluginLogsReachHost(t *testing.T) {
 		}
 	}
 	out := logs.String()
+	// AutoMTLS is on: go-plugin's host made a client certificate, and the
+	// plugin, finding it in its environment, set up TLS with its own (its
+	// go-plugin logs at debug level, shown under --verbose).
+	for _, want := range []string{"configuring client automatic mTLS", "configuring server automatic mTLS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("host log lacks %q: AutoMTLS is off", want)
+		}
+	}
 	for _, want := range []string{"requesting token", idp.TokenURL(), testAccount.KeyID, "token cached", "cache hit"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("host log lacks the plugin's %q", want)
@@ -525,4 +547,388 @@ func BenchmarkPluginGetToken(b *testing.B) {
 	slices.Sort(times)
 	b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+// pluginProc is the binary started the way go-plugin starts it (magic
+// cookie and protocol versions in its environment), but with its real
+// stdout and stderr captured by the test, which go-plugin's host would
+// otherwise read and, after the handshake, throw away.
+type pluginProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{} // closed when the process has been reaped
+}
+
+// startPluginProc starts the binary with args and env plus what a host adds.
+// The process is killed and reaped when t ends.
+func startPluginProc(t *testing.T, env []string, args ...string) *pluginProc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = withEnv(env,
+		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS=1")
+	p := &pluginProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.done)
+		_ = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("plugin process %d not reaped 10s after the kill", cmd.Process.Pid)
+		}
+		if t.Failed() {
+			t.Logf("plugin %v stdout:\n%s\nplugin stderr:\n%s", args, p.stdout, p.stderr)
+		}
+	})
+	return p
+}
+
+// handshake waits for the first line on the process's stdout and returns
+// it, without its newline.
+func (p *pluginProc) handshake(t *testing.T) string {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		if line, _, ok := strings.Cut(p.stdout.String(), "\n"); ok {
+			return line
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("the plugin exited (%v) without a handshake line on stdout", p.cmd.ProcessState)
+		case <-deadline:
+			t.Fatal("no handshake line on stdout within 15s")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// handshakeLine is go-plugin's CORE-PROTOCOL-VERSION|APP-PROTOCOL-VERSION|
+// NETWORK-TYPE|NETWORK-ADDR|PROTOCOL|SERVER-CERT line, for gRPC.
+var handshakeLine = regexp.MustCompile(`^1\|1\|(tcp|unix)\|[^|]+\|grpc\|[^|]*$`)
+
+// TestPluginServesWithCookieWhateverArgs: a host may launch the binary with
+// any arguments, or none; with the magic cookie set it serves the plugin
+// and never runs the command its arguments name.
+func TestPluginServesWithCookieWhateverArgs(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"token", "-o", "json"},
+		{"plugin"},
+		{"plugin", "--verbose"},
+		{"version"},
+		{"--help"},
+		{"exec", "--", "echo", "hello"},
+		{"frobnicate"},
+	} {
+		name := strings.Join(args, " ")
+		if name == "" {
+			name = "no args"
+		}
+		t.Run(name, func(t *testing.T) {
+			idp := authtest.NewServer(testAccount)
+			defer idp.Close()
+			p := startPluginProc(t, pluginEnv(t, idp.TokenURL()), args...)
+			line := p.handshake(t)
+			if !handshakeLine.MatchString(line) {
+				t.Errorf("first stdout line %q is not go-plugin's gRPC handshake", line)
+			}
+			// Still serving: a command would have exited by now.
+			select {
+			case <-p.done:
+				t.Errorf("the plugin exited (%v) after its handshake, with no host connected", p.cmd.ProcessState)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if out := p.stdout.String(); out != line+"\n" {
+				t.Errorf("stdout = %q, want the handshake line only", out)
+			}
+			if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				t.Fatal(err)
+			}
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the plugin did not die of SIGKILL")
+			}
+			if n := idp.Requests(); n != 0 {
+				t.Errorf("%d token requests: the arguments' command ran", n)
+			}
+		})
+	}
+}
+
+// TestPluginByHand: `plugin` without the magic cookie (or with a wrong
+// value) explains itself on stderr, prints nothing on stdout and exits 1.
+func TestPluginByHand(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	for _, tt := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{name: "no cookie", args: []string{"plugin"}},
+		{name: "no cookie verbose", args: []string{"plugin", "--verbose"}},
+		{name: "wrong cookie", env: []string{plugin.Handshake.MagicCookieKey + "=something-else"}, args: []string{"plugin"}},
+		{name: "empty cookie", env: []string{plugin.Handshake.MagicCookieKey + "="}, args: []string{"plugin"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := withEnv(pluginEnv(t, idp.TokenURL()), tt.env...)
+			r := runFor(t, runLimit, env, "", tt.args...)
+			if r.code != 1 {
+				t.Errorf("exit %d, want 1", r.code)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+			oneStderrLine(t, r.stderr, "go-plugin", plugin.Handshake.MagicCookieKey, "not meant to be run by hand")
+		})
+	}
+	if n := idp.Requests(); n != 0 {
+		t.Errorf("%d token requests from plugins run by hand, want 0", n)
+	}
+}
+
+// testClientCert is what go-plugin's AutoMTLS makes for a host: a
+// self-signed certificate for "localhost", for both ends of the connection.
+func testClientCert(t *testing.T) (certPEM []byte, cert tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestPluginStdoutQuietDuringRPCs starts the binary by hand as go-plugin
+// would, with --verbose and the client certificate of AutoMTLS, reads its
+// real stdout itself, and attaches a go-plugin host to the address in the
+// handshake. Through GetToken, a cache hit, a failing call, WatchToken with
+// a renewal, InvalidateToken and the host's shutdown, the process's stdout
+// holds the handshake line and nothing else; and nothing reaches the stdout
+// go-plugin relays over its stdio stream (os.Stdout after Serve) either.
+func TestPluginStdoutQuietDuringRPCs(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	idp.SetTokenTTL(3 * time.Second)
+	certPEM, cert := testClientCert(t)
+	proc := startPluginProc(t, withEnv(pluginEnv(t, idp.TokenURL()), "PLUGIN_CLIENT_CERT="+string(certPEM)),
+		"plugin", "--verbose", "--refresh-buffer", "1s")
+	line := proc.handshake(t)
+	parts := strings.Split(line, "|")
+	if !handshakeLine.MatchString(line) || len(parts) != 6 {
+		t.Fatalf("first stdout line %q is not go-plugin's gRPC handshake", line)
+	}
+	// With the host's certificate in its environment the plugin answers
+	// with its own, as the handshake's last field.
+	der, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(der) == 0 {
+		t.Fatalf("handshake %q carries no server certificate: %v", line, err)
+	}
+	serverCert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("handshake's server certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCert)
+	var addr net.Addr
+	switch parts[2] {
+	case "unix":
+		addr = &net.UnixAddr{Net: "unix", Name: parts[3]}
+	default:
+		addr, err = net.ResolveTCPAddr("tcp", parts[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	hostLog, relayedOut, relayedErr := &syncBuffer{}, &syncBuffer{}, &syncBuffer{}
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig: plugin.Handshake,
+		Plugins:         plugin.PluginMap,
+		Reattach: &goplugin.ReattachConfig{
+			Protocol:        goplugin.ProtocolGRPC,
+			ProtocolVersion: 1,
+			Addr:            addr,
+			Pid:             proc.cmd.Process.Pid,
+		},
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			RootCAs:      roots,
+			ServerName:   "localhost",
+			MinVersion:   tls.VersionTLS12,
+		},
+		Logger:     hclog.New(&hclog.LoggerOptions{Name: "host", Output: hostLog, Level: hclog.Debug}),
+		SyncStdout: relayedOut,
+		SyncStderr: relayedErr,
+	})
+	defer client.Kill()
+	defer func() {
+		if t.Failed() {
+			t.Logf("host log:\n%s", hostLog)
+		}
+	}()
+	rpc, err := client.Client()
+	if err != nil {
+		t.Fatalf("attaching to the plugin: %v", err)
+	}
+	raw, err := rpc.Dispense(plugin.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := raw.(plugin.TokenProvider)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	tok, err := p.GetToken(ctx, "", false)
+	if err != nil || !idp.Valid(tok.AccessToken) {
+		t.Fatalf("GetToken = %v, %v; want a valid token", tok, err)
+	}
+	if _, err := p.GetToken(ctx, "", false); err != nil {
+		t.Fatalf("second GetToken: %v", err)
+	}
+	if _, err := p.GetToken(ctx, "nope", false); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("GetToken for an unknown profile = %v, want InvalidArgument", err)
+	}
+	var watched []string
+	for wt, err := range p.WatchToken(ctx, "") {
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		watched = append(watched, wt.AccessToken)
+		if len(watched) == 2 {
+			break
+		}
+	}
+	if len(watched) != 2 || watched[0] == watched[1] {
+		t.Fatalf("WatchToken delivered %d tokens %q, want the current one and its successor", len(watched), watched)
+	}
+	if err := p.InvalidateToken(ctx, "", watched[1]); err != nil {
+		t.Fatalf("InvalidateToken: %v", err)
+	}
+
+	// The plugin's stderr is in order: once its last step shows, every
+	// earlier write has been made. --verbose is on: the steps are there.
+	// (A step on stdout instead is reported below.)
+	const lastStep = "cached token dropped"
+	for !strings.Contains(proc.stderr.String(), lastStep) && !strings.Contains(proc.stdout.String(), lastStep) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the plugin never logged its last step to stderr:\n%s", proc.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for _, want := range []string{"requesting token", "cache hit", "configuring server automatic mTLS"} {
+		if !strings.Contains(proc.stderr.String(), want) {
+			t.Errorf("the plugin's stderr lacks %q: --verbose logging is off or not on stderr", want)
+		}
+	}
+	// go-plugin relays os.Stdout and os.Stderr asynchronously.
+	time.Sleep(300 * time.Millisecond)
+	if out := proc.stdout.String(); out != line+"\n" {
+		t.Errorf("the plugin's stdout after the RPCs = %q, want the handshake line only", out)
+	}
+	if out := relayedOut.String(); out != "" {
+		t.Errorf("the plugin wrote %q to os.Stdout during the RPCs", out)
+	}
+	if out := relayedErr.String(); out != "" {
+		t.Errorf("the plugin wrote %q to os.Stderr after Serve, where the host shows it raw", out)
+	}
+
+	// The host lets go: the plugin shuts down, still without a word on
+	// stdout.
+	client.Kill()
+	select {
+	case <-proc.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the plugin still runs 10s after the host let go")
+	}
+	if out := proc.stdout.String(); out != line+"\n" {
+		t.Errorf("the plugin's stdout after shutdown = %q, want the handshake line only", out)
+	}
+	for name, s := range map[string]string{"stdout": proc.stdout.String(), "stderr": proc.stderr.String()} {
+		if strings.Contains(s, testSecret) || looksLikeJWT(s) || strings.Contains(s, tok.AccessToken) {
+			t.Errorf("the plugin's %s shows the secret, an assertion or the token", name)
+		}
+	}
+}
+
+// TestPluginKeyringProfile: a profile stored with `login` (secret on
+// stdin) gets its token through the plugin, cached in the real keyring
+// under the default (auto) cache mode, where the CLI's `token --profile`
+// finds it without asking the identity service again.
+func TestPluginKeyringProfile(t *testing.T) {
+	if os.Getenv("DT_TEST_SECRET_SERVICE") != "1" {
+		t.Skip("needs a real Secret Service: run under scripts/keyring-session.sh, which sets DT_TEST_SECRET_SERVICE=1")
+	}
+	needKeyringSession(t)
+	f := newLoginFixture(t)
+	// The default cache mode, as a user has it: no DT_TOKEN_CACHE.
+	env := withoutEnv(f.env, "DT_TOKEN_CACHE")
+
+	r := runFor(t, runLimit, env, testSecret+"\n", f.loginArgs(f.profile)...)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("login: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	f.wantRequests(t, 1, "login")
+
+	// plugin.Launch adds Env to the host's own environment: blank whatever
+	// account or cache settings the host may have.
+	p, logs := mustLaunchPlugin(t, plugin.LaunchConfig{Env: withEnv(env,
+		"DT_TOKEN_CACHE=", "DT_PROFILE=", "DT_CREDENTIALS_FILE=", "DT_SERVICE_ACCOUNT_KEY_ID=",
+		"DT_SERVICE_ACCOUNT_EMAIL=", "DT_SERVICE_ACCOUNT_SECRET=", "DT_TOKEN_ENDPOINT=")})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := p.GetToken(ctx, f.profile, false)
+	if err != nil {
+		t.Fatalf("GetToken for profile %s: %v", f.profile, err)
+	}
+	if !f.srv.Valid(tok.AccessToken) {
+		t.Fatalf("GetToken for profile %s = %q, not a token the emulator issued", f.profile, tok.AccessToken)
+	}
+	f.wantRequests(t, 2, "login, then the plugin's GetToken")
+	if again, err := p.GetToken(ctx, f.profile, false); err != nil || again.AccessToken != tok.AccessToken {
+		t.Errorf("second GetToken = %v, %v; want the cached token", again, err)
+	}
+	f.wantRequests(t, 2, "a second GetToken")
+
+	// The token is in the keyring, not in a fallback file.
+	if data, ok := secretToolLookup(t, f.key); !ok {
+		t.Errorf("no keyring entry %s after the plugin's GetToken: the plugin did not cache in the keyring", f.key)
+	} else if entry, err := keyring.DecodeEntry([]byte(data)); err != nil || entry.AccessToken != tok.AccessToken {
+		t.Errorf("keyring entry %s after GetToken: %v; want the plugin's token", f.key, err)
+	}
+
+	r = runFor(t, runLimit, env, "", "token", "--profile", f.profile, "-o", "token")
+	if r.code != 0 || r.stdout != tok.AccessToken+"\n" || r.stderr != "" {
+		t.Errorf("CLI token --profile %s: exit %d, stdout %q, stderr %q; want the plugin's token", f.profile, r.code, r.stdout, r.stderr)
+	}
+	f.wantRequests(t, 2, "the CLI's token --profile after the plugin (shared cache)")
+	for name, s := range map[string]string{"host log": logs.String(), "CLI stderr": r.stderr} {
+		if strings.Contains(s, testSecret) || looksLikeJWT(s) {
+			t.Errorf("%s shows the secret or an assertion", name)
+		}
+	}
 }
