@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 )
 
 // TestKubectlExecPlugin runs the real kubectl with a kubeconfig whose user
@@ -54,29 +56,8 @@ func TestKubectlExecPlugin(t *testing.T) {
 		// kubectl passes its own environment plus the exec env to the plugin;
 		// the secret comes from kubectl's environment, not the kubeconfig.
 		env = withEnv(env, "DT_SERVICE_ACCOUNT_SECRET="+secret, "KUBECONFIG="+filepath.Join(dir, "config"))
-		cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: dt
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: dt
-  user:
-    exec:
-      apiVersion: client.authentication.k8s.io/v1
-      command: %s
-      args: ["token"]
-      interactiveMode: Never
-      provideClusterInfo: false
-contexts:
-- name: dt
-  context: {cluster: dt, user: dt}
-current-context: dt
-`, api.URL, base64.StdEncoding.EncodeToString(ca), binary)
 		path = filepath.Join(dir, "config")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(kubeconfigYAML(api.URL, ca, "token")), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return path, env
@@ -114,6 +95,111 @@ current-context: dt
 			t.Error("the API server authorized a request without a valid token")
 		}
 	})
+}
+
+// TestKubectlExecPlugin's profile case: the kubeconfig names a profile whose
+// secret `login` put in the real keyring, and neither the kubeconfig nor
+// kubectl's environment holds any account detail or secret.
+func TestKubectlExecPluginProfile(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not installed: install it to run this test")
+	}
+	needKeyringSession(t)
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	var authorized atomic.Int32
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if idp.Authorize(r) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		authorized.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"major":"1","minor":"32","gitVersion":"v1.32.0-dt-test","platform":"linux/amd64"}`)
+	}))
+	defer api.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate().Raw})
+
+	home := t.TempDir()
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
+		"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS"),
+	}
+	name := uniqueName("kube")
+	t.Cleanup(func() { secretToolClear(profile.SecretKey(name)) })
+	r := runBinary(t, env, testSecret+"\n", "login", "--profile", name,
+		"--key-id", testAccount.KeyID, "--email", testAccount.Email, "--token-endpoint", idp.TokenURL())
+	if r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	loginRequests := idp.Requests()
+
+	cfg := kubeconfigYAML(api.URL, ca, "token", "--profile", name)
+	path := filepath.Join(home, "kubeconfig")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cfg, testSecret) || strings.Contains(cfg, testAccount.Email) {
+		t.Fatal("the kubeconfig holds account details")
+	}
+	for i := range 2 {
+		out, errOut, code := runKubectl(t, kubectl, env, path)
+		if code != 0 || !strings.Contains(out, "v1.32.0-dt-test") {
+			t.Fatalf("run %d: kubectl exit %d\nstdout: %s\nstderr: %s", i, code, out, errOut)
+		}
+		if strings.Contains(out+errOut, testSecret) {
+			t.Fatal("kubectl output shows the secret")
+		}
+	}
+	if authorized.Load() < 2 {
+		t.Errorf("the API server authorized %d requests, want at least 2", authorized.Load())
+	}
+	if n := idp.Requests() - loginRequests; n > 1 {
+		t.Errorf("%d token requests for two kubectl runs after login, want at most 1 (cached)", n)
+	}
+	// The token was cached in the keyring, not a file (the cache directory
+	// holds only the refresh lock).
+	if entries, _ := os.ReadDir(filepath.Join(home, "cache", "dt-credential-helper")); len(entries) > 0 {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "token-") && !strings.HasSuffix(e.Name(), ".lock") {
+				t.Errorf("a token went to the file cache (%s), want the keyring", e.Name())
+			}
+		}
+	}
+}
+
+// kubeconfigYAML is a kubeconfig for one cluster at server (trusting ca)
+// whose user runs the built binary with args as an exec credential plugin.
+func kubeconfigYAML(server string, ca []byte, args ...string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: dt
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: dt
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: %s
+      args: [%s]
+      interactiveMode: Never
+      provideClusterInfo: false
+contexts:
+- name: dt
+  context: {cluster: dt, user: dt}
+current-context: dt
+`, server, base64.StdEncoding.EncodeToString(ca), binary, strings.Join(quoted, ", "))
 }
 
 func runKubectl(t *testing.T, kubectl string, env []string, kubeconfig string) (stdout, stderr string, code int) {
