@@ -107,9 +107,7 @@ func ValidateEndpoint(endpoint string) error {
 		return &ConfigError{Msg: "token endpoint must not contain user information"}
 	case u.RawQuery != "" || u.Fragment != "":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q must not have a query or fragment", endpoint)}
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && hosts.IsLoopback(u.Hostname()):
+	case hosts.MayCarry(u.Scheme, u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is plain http: use https (plain http is allowed only for loopback hosts)", endpoint)}

@@ -103,13 +103,9 @@ func WriteError(w io.Writer, err error) {
 }
 
 func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Provider) error {
-	serverURL, err := readServerURL(in)
+	serverURL, profile, err := readRoute(in, set)
 	if err != nil {
 		return err
-	}
-	profile, ok := route(serverURL, set)
-	if !ok {
-		return credentials.NewErrCredentialsNotFound()
 	}
 	tok, err := p.Token(ctx, profile)
 	if err != nil {
@@ -173,15 +169,25 @@ func jsonError(err error) error {
 // get fetch a new one; for servers get would not hand a token to it reports
 // "not found" like any helper asked to erase what it does not have.
 func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Provider) error {
-	serverURL, err := readServerURL(in)
+	_, profile, err := readRoute(in, set)
 	if err != nil {
 		return err
 	}
+	return p.Invalidate(ctx, profile, "")
+}
+
+// readRoute reads the server URL of a get or erase and routes it: a server
+// that gets no token is credentials-not-found.
+func readRoute(in io.Reader, set *hosts.Set) (serverURL, profile string, err error) {
+	serverURL, err = readServerURL(in)
+	if err != nil {
+		return "", "", err
+	}
 	profile, ok := route(serverURL, set)
 	if !ok {
-		return credentials.NewErrCredentialsNotFound()
+		return "", "", credentials.NewErrCredentialsNotFound()
 	}
-	return p.Invalidate(ctx, profile, "")
+	return serverURL, profile, nil
 }
 
 // route returns the profile for a server URL, on the port its scheme implies
@@ -196,7 +202,7 @@ func route(serverURL string, set *hosts.Set) (string, bool) {
 		return "", false
 	}
 	scheme, host, _, err := hosts.ParseServerURL(serverURL)
-	if err != nil || (scheme == "http" && !hosts.IsLoopback(host)) {
+	if err != nil || !hosts.MayCarry(scheme, host) {
 		return "", false
 	}
 	return set.ResolveURL(serverURL)

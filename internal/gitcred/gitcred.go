@@ -66,18 +66,11 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 // only for a loopback host: a token sent in clear text over a network is a
 // token lost.
 func route(attrs Attributes, set *hosts.Set) (string, bool) {
-	protocol := attrs.Get("protocol")
-	switch protocol {
-	case "https":
-	case "http":
-		host, _, err := hosts.ParseEntry(attrs.Get("host"))
-		if err != nil || !hosts.IsLoopback(host) {
-			return "", false
-		}
-	default:
+	host, _, err := hosts.ParseEntry(attrs.Get("host"))
+	if err != nil || !hosts.MayCarry(attrs.Get("protocol"), host) {
 		return "", false
 	}
-	return set.Resolve(protocol, attrs.Get("host"))
+	return set.Resolve(attrs.Get("protocol"), attrs.Get("host"))
 }
 
 func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Provider) error {

@@ -88,6 +88,20 @@ func IsLoopback(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// MayCarry reports whether a credential may be sent over scheme to host:
+// over https to any host, over plain http only to a loopback one, since a
+// credential sent in clear text over a network is a credential lost. The
+// token endpoint rule and the git and docker helpers all apply it.
+func MayCarry(scheme, host string) bool {
+	switch scheme {
+	case "https":
+		return true
+	case "http":
+		return IsLoopback(host)
+	}
+	return false
+}
+
 // ParseList parses a comma separated list of "host" or "host:port" entries,
 // such as the value of DT_CREDENTIAL_HOSTS, into routes to profile.
 // Whitespace around entries and empty entries are ignored.
