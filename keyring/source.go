@@ -33,6 +33,12 @@ type Config struct {
 	// LockWait bounds the wait for the lock; zero means [DefaultLockWait].
 	// When it runs out, the refresh goes ahead without the lock.
 	LockWait time.Duration
+	// Timeout bounds a refresh, from the lock wait to the write; zero means
+	// no bound beyond the caller's context. It is applied here, not by the
+	// caller, so that serving a cached token arms no timer: the first timer
+	// of a process starts Go's network poller, which costs a cached call
+	// more than its cache read.
+	Timeout time.Duration
 	// Now is the clock that decides expiry; nil means time.Now.
 	Now func() time.Time
 	// Log receives each step at debug level (hit, miss, stale entry, lock
@@ -55,6 +61,7 @@ type Source struct {
 	buffer   time.Duration
 	lockDir  string
 	lockWait time.Duration
+	timeout  time.Duration
 	now      func() time.Time
 	log      *slog.Logger
 
@@ -77,6 +84,7 @@ func NewSource(upstream auth.ContextSource, cfg Config) *Source {
 		buffer:   cfg.Buffer,
 		lockDir:  cfg.LockDir,
 		lockWait: cfg.LockWait,
+		timeout:  cfg.Timeout,
 		now:      cfg.Now,
 		log:      cfg.Log,
 		sem:      make(chan struct{}, 1),
@@ -218,6 +226,11 @@ func (s *Source) read(ctx context.Context) (Entry, bool, error) {
 // refresh is the slow path: under the lock, re-read (another caller may have
 // refreshed meanwhile), else ask upstream and cache the result.
 func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	// A forced refresh accepts a cached token only if it changed while we
 	// waited for the lock, i.e. another forced refresh produced it; so the
 	// token seen before the wait is remembered.

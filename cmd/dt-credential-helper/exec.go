@@ -55,9 +55,7 @@ command's (128+N when signal N killed it, 127 when it cannot be found).`
 	if err != nil {
 		return err
 	}
-	tctx, cancel := context.WithTimeout(ctx, tf.timeout)
-	tok, err := p.Token(tctx, "", tf.forceRefresh)
-	cancel()
+	tok, err := p.Token(ctx, "", tf.forceRefresh) // --timeout bounds a refresh
 	if err != nil {
 		return err
 	}

@@ -73,8 +73,7 @@ func runGit(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, tf.timeout)
-	defer cancel()
+	// --timeout bounds a refresh inside the provider.
 	return gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh})
 }
 
@@ -107,8 +106,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		dockercred.WriteError(e.stdout, err)
 		return errSilentFailure
 	}
-	ctx, cancel := context.WithTimeout(ctx, tf.timeout)
-	defer cancel()
+	// --timeout bounds a refresh inside the provider.
 	if code := dockercred.Run(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh}, v); code != 0 {
 		return errSilentFailure
 	}

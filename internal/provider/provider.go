@@ -29,7 +29,9 @@ type Config struct {
 	// RefreshBuffer: a cached token with less than this left is refreshed;
 	// zero means no buffer (callers pass auth.DefaultRefreshBuffer).
 	RefreshBuffer time.Duration
-	Timeout       time.Duration
+	// Timeout bounds a refresh: the lock wait, the token request with its
+	// retries, and the write. Serving a cached token is not timed.
+	Timeout time.Duration
 	Getenv        func(string) string
 	Log           *slog.Logger
 	// HTTPClient is used for token requests; nil means http.DefaultClient.
@@ -144,6 +146,7 @@ func (p *Provider) entry(name string) (entry, error) {
 		KeyID:    creds.KeyID,
 		Buffer:   noZero(p.cfg.RefreshBuffer),
 		LockDir:  p.cacheDir,
+		Timeout:  p.cfg.Timeout,
 		Log:      p.cfg.Log,
 	})
 	account := creds
