@@ -32,8 +32,8 @@ type Config struct {
 	// Timeout bounds a refresh: the lock wait, the token request with its
 	// retries, and the write. Serving a cached token is not timed.
 	Timeout time.Duration
-	Getenv        func(string) string
-	Log           *slog.Logger
+	Getenv  func(string) string
+	Log     *slog.Logger
 	// HTTPClient is used for token requests; nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// KeyringTimeout bounds each keyring call; zero means the store's default.
