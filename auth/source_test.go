@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 // The DT identity service cannot run here: these tests use the emulator in
@@ -27,27 +27,9 @@ const testSecret = "test-secret-Zq9xv"
 
 var account = authtest.Account{KeyID: "key-1", Email: "sa-1@project.serviceaccount.d21s.com", Secret: testSecret}
 
-// logBuffer collects log records; safe for the concurrent writes of -race runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newSource(t *testing.T, srv *authtest.Server, opts ...auth.Option) (*auth.Source, *logBuffer) {
+func newSource(t *testing.T, srv *authtest.Server, opts ...auth.Option) (*auth.Source, *testutil.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	base := []auth.Option{
 		auth.WithHTTPClient(srv.Client()),
 		auth.WithRetries(3, time.Millisecond, 5*time.Millisecond),

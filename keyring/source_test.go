@@ -21,6 +21,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 const (
@@ -153,20 +154,7 @@ func entry(tok string, expiry time.Time) string {
 
 // logCapture is a debug-level slog logger writing text to a buffer.
 type logCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logCapture) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logCapture) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	testutil.Buffer
 }
 
 func (l *logCapture) Logger() *slog.Logger {

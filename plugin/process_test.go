@@ -13,12 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 // The process tests re-execute this test binary as the plugin: TestMain
@@ -44,30 +45,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer collects the host's logs, which go-plugin writes from its own
-// goroutines, to show them when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // launch starts this test binary as the plugin; logs holds what the host
 // logged, the plugin's lines included.
-func launch(t testing.TB, cfg LaunchConfig) (p TokenProvider, logs *syncBuffer, err error) {
+func launch(t testing.TB, cfg LaunchConfig) (p TokenProvider, logs *testutil.Buffer, err error) {
 	t.Helper()
-	logs = &syncBuffer{}
+	logs = &testutil.Buffer{}
 	cfg.Path = os.Args[0]
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Output: logs, Level: hclog.Debug})
 	if cfg.StartTimeout == 0 {
@@ -170,13 +152,7 @@ func TestPluginKilledMidCall(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Kill(t, pid)
 
 	select {
 	case err := <-errc:

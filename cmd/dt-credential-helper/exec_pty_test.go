@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 // sigCountScript appends a line to $DT_TEST_SIGLOG for every SIGINT trap it
@@ -89,7 +90,7 @@ func TestExecCtrlCReachesCommandOnce(t *testing.T) {
 	})
 
 	t.Run("no terminal", func(t *testing.T) {
-		out := new(syncBuffer)
+		out := new(testutil.Buffer)
 		cmd, log := startSigCounter(t, env, func(c *exec.Cmd) {
 			c.Stdout, c.Stderr = out, out
 			// A session of its own: no controlling terminal at all, whatever
@@ -131,9 +132,9 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 
 // drainPTY reads master until the terminal is gone (EIO once no slave is open)
 // or master is closed, so writes to the slave never block.
-func drainPTY(t *testing.T, master *os.File) *syncBuffer {
+func drainPTY(t *testing.T, master *os.File) *testutil.Buffer {
 	t.Helper()
-	out := new(syncBuffer)
+	out := new(testutil.Buffer)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -27,6 +27,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
@@ -469,7 +470,7 @@ func leakTree(root int) []int {
 // fail to fetch tokens.
 func leakPlugin(t *testing.T, rec *leakRecorder, srv *authtest.Server, env []string, tok string) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	p, stop, err := plugin.Launch(plugin.LaunchConfig{
 		Path:         binary,
 		Args:         []string{"plugin", "--verbose", "--timeout", "3s"},

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,25 +113,6 @@ func checkNoLeak(t *testing.T, r result) {
 	if leak := leakIn(r); leak != "" {
 		t.Error(leak)
 	}
-}
-
-// syncBuffer is output collected from other goroutines (a process's pipes,
-// go-plugin's loggers), safe to read while it grows.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *syncBuffer) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *syncBuffer) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
 }
 
 // jwtShape is a JWT's header and payload: base64url of JSON objects, so

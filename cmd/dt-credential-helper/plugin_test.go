@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
@@ -67,9 +68,9 @@ func pluginEnv(tb testing.TB, tokenURL string) []string {
 // launchPlugin starts the binary as a host would. cfg.Path and cfg.Logger
 // are filled in; the returned log holds what the host logged, and is shown
 // when the test fails.
-func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *syncBuffer, error) {
+func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *testutil.Buffer, error) {
 	tb.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	cfg.Path = binary
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Output: logs, Level: hclog.Debug})
 	if cfg.StartTimeout == 0 {
@@ -87,7 +88,7 @@ func launchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider,
 	return p, logs, err
 }
 
-func mustLaunchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *syncBuffer) {
+func mustLaunchPlugin(tb testing.TB, cfg plugin.LaunchConfig) (plugin.TokenProvider, *testutil.Buffer) {
 	tb.Helper()
 	p, logs, err := launchPlugin(tb, cfg)
 	if err != nil {
@@ -321,13 +322,7 @@ func TestPluginKilledMidCall(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Kill(t, pid)
 	killed := time.Now()
 
 	select {
@@ -339,7 +334,7 @@ func TestPluginKilledMidCall(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("GetToken hangs after the plugin was killed")
 	}
-	_, err = p.GetToken(ctx, "", false)
+	_, err := p.GetToken(ctx, "", false)
 	if !errors.Is(err, plugin.ErrExited) || ctx.Err() != nil {
 		t.Errorf("GetToken after the plugin died = %v, want ErrExited", err)
 	}
@@ -400,7 +395,7 @@ func TestPluginStdoutIsHandshakeOnly(t *testing.T) {
 	cmd.Env = append(pluginEnv(t, idp.TokenURL()),
 		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
 		"PLUGIN_PROTOCOL_VERSIONS=1")
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -555,7 +550,7 @@ func BenchmarkPluginGetToken(b *testing.B) {
 // otherwise read and, after the handshake, throw away.
 type pluginProc struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.Buffer
 	done           chan struct{} // closed when the process has been reaped
 }
 
@@ -567,7 +562,7 @@ func startPluginProc(t *testing.T, env []string, args ...string) *pluginProc {
 	cmd.Env = withEnv(env,
 		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
 		"PLUGIN_PROTOCOL_VERSIONS=1")
-	p := &pluginProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &pluginProc{cmd: cmd, stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -764,7 +759,7 @@ func TestPluginStdoutQuietDuringRPCs(t *testing.T) {
 		}
 	}
 
-	hostLog, relayedOut, relayedErr := &syncBuffer{}, &syncBuffer{}, &syncBuffer{}
+	hostLog, relayedOut, relayedErr := &testutil.Buffer{}, &testutil.Buffer{}, &testutil.Buffer{}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: plugin.Handshake,
 		Plugins:         plugin.PluginMap,

@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 const (
@@ -103,7 +103,7 @@ func TestBinary(t *testing.T) {
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--token-ttl", "10m",
 		"--account", testKeyID+":"+testEmail+":"+testSecret,
 		"--account", "key-2:two@example.com:two")
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -174,7 +174,7 @@ func TestRunInProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(ctx, []string{"--account", testKeyID + ":" + testEmail + ":" + testSecret}, pw, &stderr)
@@ -258,22 +258,4 @@ func TestParseAccount(t *testing.T) {
 			t.Errorf("parseAccount(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
-
-// lockedBuffer holds the example's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestPluginHost runs the example against the real dt-credential-helper
 // plugin, built here. The DT identity service and API cannot run here: the
@@ -66,7 +47,7 @@ func TestPluginHost(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	log.SetOutput(logs)
 	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 
@@ -91,7 +72,7 @@ func TestPluginHost(t *testing.T) {
 		t.Fatalf("the emulator issued %d tokens, want 1", len(tokens))
 	}
 	srv.Revoke(tokens[0].Token)
-	logs = &lockedBuffer{}
+	logs = &testutil.Buffer{}
 	log.SetOutput(logs)
 	if err := run(ctx, bin, url, "", 1, 0); err != nil {
 		t.Fatalf("run after revocation: %v\nlog:\n%s", err, logs.String())

@@ -17,31 +17,14 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 const secretToken = "tok-SECRET-1234567890"
 
-// fakeProvider stands in for the cached token source the caller wires in; it
-// counts calls so tests can prove that no token is requested for other hosts.
-type fakeProvider struct {
-	token       *oauth2.Token
-	err         error
-	tokenCalls  []string
-	invalidated [][2]string
-}
-
-func (p *fakeProvider) Token(_ context.Context, profile string) (*oauth2.Token, error) {
-	p.tokenCalls = append(p.tokenCalls, profile)
-	return p.token, p.err
-}
-
-func (p *fakeProvider) Invalidate(_ context.Context, profile, token string) error {
-	p.invalidated = append(p.invalidated, [2]string{profile, token})
-	return p.err
-}
-
-func newProvider() *fakeProvider {
-	return &fakeProvider{token: &oauth2.Token{AccessToken: secretToken, Expiry: time.Unix(1893456000, 0)}}
+// newProvider is a fake Provider that hands out secretToken and records calls.
+func newProvider() *testutil.FakeProvider {
+	return &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken, Expiry: time.Unix(1893456000, 0)}}
 }
 
 func testSet(t testing.TB) *hosts.Set {
@@ -90,7 +73,7 @@ func TestGet(t *testing.T) {
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
 				t.Errorf("output (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.wantProfile, p.tokenCalls); diff != "" {
+			if diff := cmp.Diff(tt.wantProfile, p.TokenCalls); diff != "" {
 				t.Errorf("Token calls (-want +got):\n%s", diff)
 			}
 		})
@@ -128,8 +111,8 @@ func TestGetNotFound(t *testing.T) {
 			if diff := cmp.Diff("credentials not found in native keychain", err.Error()); diff != "" {
 				t.Errorf("error text (-want +got):\n%s", diff)
 			}
-			if out.Len() != 0 || len(p.tokenCalls) != 0 {
-				t.Errorf("output %q, Token calls %v; want none", out.String(), p.tokenCalls)
+			if out.Len() != 0 || len(p.TokenCalls) != 0 {
+				t.Errorf("output %q, Token calls %v; want none", out.String(), p.TokenCalls)
 			}
 		})
 	}
@@ -185,17 +168,17 @@ func TestGetPorts(t *testing.T) {
 			var out bytes.Buffer
 			err := Handle(context.Background(), "get", strings.NewReader(tt.url), &out, set, p, "v1")
 			if tt.want {
-				if err != nil || out.String() != creds(tt.url) || len(p.tokenCalls) != 1 {
-					t.Errorf("get: error %v, output %q, Token calls %v; want the token", err, out.String(), p.tokenCalls)
+				if err != nil || out.String() != creds(tt.url) || len(p.TokenCalls) != 1 {
+					t.Errorf("get: error %v, output %q, Token calls %v; want the token", err, out.String(), p.TokenCalls)
 				}
-			} else if !credentials.IsErrCredentialsNotFound(err) || out.Len() != 0 || len(p.tokenCalls) != 0 {
-				t.Errorf("get: error %v, output %q, Token calls %v; want credentials not found and no token", err, out.String(), p.tokenCalls)
+			} else if !credentials.IsErrCredentialsNotFound(err) || out.Len() != 0 || len(p.TokenCalls) != 0 {
+				t.Errorf("get: error %v, output %q, Token calls %v; want credentials not found and no token", err, out.String(), p.TokenCalls)
 			}
 			// erase routes the same way.
 			p = newProvider()
 			err = Handle(context.Background(), "erase", strings.NewReader(tt.url), io.Discard, set, p, "v1")
-			if erased := err == nil && len(p.invalidated) == 1; erased != tt.want {
-				t.Errorf("erase: error %v, Invalidate calls %v; want erased %v", err, p.invalidated, tt.want)
+			if erased := err == nil && len(p.Invalidated) == 1; erased != tt.want {
+				t.Errorf("erase: error %v, Invalidate calls %v; want erased %v", err, p.Invalidated, tt.want)
 			}
 		})
 	}
@@ -233,7 +216,7 @@ func TestGetPlainHTTP(t *testing.T) {
 			if tt.want {
 				want, wantCode, wantCalls = creds(tt.url), 0, 1
 			}
-			if diff := cmp.Diff([]any{want, wantCode, wantCalls}, []any{out.String(), code, len(p.tokenCalls)}); diff != "" {
+			if diff := cmp.Diff([]any{want, wantCode, wantCalls}, []any{out.String(), code, len(p.TokenCalls)}); diff != "" {
 				t.Errorf("Run get (-want +got):\n%s", diff)
 			}
 		})
@@ -245,7 +228,7 @@ func TestErrors(t *testing.T) {
 		name     string
 		action   string
 		in       io.Reader
-		provider *fakeProvider
+		provider *testutil.FakeProvider
 		wantErr  string
 	}{
 		{name: "get empty", action: "get", in: strings.NewReader(""), wantErr: "no credentials server URL"},
@@ -256,11 +239,11 @@ func TestErrors(t *testing.T) {
 		{name: "erase plain http", action: "erase", in: strings.NewReader("http://api.d21s.com"), wantErr: "credentials not found in native keychain"},
 		{
 			name: "provider error", action: "get", in: strings.NewReader("api.d21s.com"),
-			provider: &fakeProvider{err: errors.New("token endpoint unreachable")},
+			provider: &testutil.FakeProvider{Err: errors.New("token endpoint unreachable")},
 			wantErr:  "token endpoint unreachable",
 		},
-		{name: "empty token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &fakeProvider{token: &oauth2.Token{}}, wantErr: "empty token"},
-		{name: "nil token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &fakeProvider{}, wantErr: "empty token"},
+		{name: "empty token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &testutil.FakeProvider{Tok: &oauth2.Token{}}, wantErr: "empty token"},
+		{name: "nil token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &testutil.FakeProvider{}, wantErr: "empty token"},
 		{name: "store not JSON", action: "store", in: strings.NewReader(`{"ServerURL":"x","Secret":"` + secretToken + `\q"}`), wantErr: "invalid credentials JSON at byte offset"},
 		{name: "store truncated", action: "store", in: strings.NewReader(`{"ServerURL":"x","Secret":"` + secretToken), wantErr: "invalid credentials JSON"},
 		{name: "store empty", action: "store", in: strings.NewReader(""), wantErr: "invalid credentials JSON"},
@@ -274,7 +257,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown action", action: "frobnicate", in: strings.NewReader(""), wantErr: "docker-credential-dt: unknown action: frobnicate"},
 		{
 			name: "erase provider error", action: "erase", in: strings.NewReader("api.d21s.com"),
-			provider: &fakeProvider{err: errors.New("cache locked")},
+			provider: &testutil.FakeProvider{Err: errors.New("cache locked")},
 			wantErr:  "cache locked",
 		},
 	}
@@ -313,8 +296,8 @@ func TestStore(t *testing.T) {
 		if err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1"); err != nil {
 			t.Errorf("store %q: %v", in, err)
 		}
-		if out.Len() != 0 || len(p.tokenCalls) != 0 || len(p.invalidated) != 0 {
-			t.Errorf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.tokenCalls, p.invalidated)
+		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+			t.Errorf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.TokenCalls, p.Invalidated)
 		}
 	}
 }
@@ -333,11 +316,11 @@ func TestErase(t *testing.T) {
 		if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, "v1"); err != nil {
 			t.Fatalf("erase %q: %v", tt.in, err)
 		}
-		if diff := cmp.Diff(tt.want, p.invalidated); diff != "" {
+		if diff := cmp.Diff(tt.want, p.Invalidated); diff != "" {
 			t.Errorf("erase %q: Invalidate calls (-want +got):\n%s", tt.in, diff)
 		}
-		if out.Len() != 0 || len(p.tokenCalls) != 0 {
-			t.Errorf("erase %q: output %q, Token calls %v; want none", tt.in, out.String(), p.tokenCalls)
+		if out.Len() != 0 || len(p.TokenCalls) != 0 {
+			t.Errorf("erase %q: output %q, Token calls %v; want none", tt.in, out.String(), p.TokenCalls)
 		}
 	}
 }
@@ -370,8 +353,8 @@ func TestList(t *testing.T) {
 			t.Errorf("listed %q does not resolve", serverURL)
 		}
 	}
-	if len(p.tokenCalls) != 0 {
-		t.Errorf("list requested tokens: %v", p.tokenCalls)
+	if len(p.TokenCalls) != 0 {
+		t.Errorf("list requested tokens: %v", p.TokenCalls)
 	}
 }
 
@@ -463,7 +446,7 @@ func FuzzGet(f *testing.F) {
 			if out.Len() != 0 {
 				t.Fatalf("output on error: %q", out.String())
 			}
-			if len(p.tokenCalls) != 0 {
+			if len(p.TokenCalls) != 0 {
 				t.Fatalf("token requested for %q, then failed: %v", in, err)
 			}
 			return
@@ -499,8 +482,8 @@ func FuzzStore(f *testing.F) {
 		p := newProvider()
 		var out bytes.Buffer
 		err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1")
-		if out.Len() != 0 || len(p.tokenCalls) != 0 || len(p.invalidated) != 0 {
-			t.Fatalf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.tokenCalls, p.invalidated)
+		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+			t.Fatalf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.TokenCalls, p.Invalidated)
 		}
 		var c credentials.Credentials
 		valid := json.Unmarshal([]byte(in), &c) == nil && c.ServerURL != "" && c.Username != ""

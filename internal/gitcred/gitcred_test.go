@@ -15,33 +15,16 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 const secretToken = "tok-SECRET-1234567890"
 
 var expiry = time.Unix(1893456000, 0) // 2030-01-01
 
-// fakeProvider stands in for the cached token source the caller wires in; it
-// counts calls so tests can prove that no token is requested for other hosts.
-type fakeProvider struct {
-	token       *oauth2.Token
-	err         error
-	tokenCalls  []string // profiles asked for
-	invalidated [][2]string
-}
-
-func (p *fakeProvider) Token(_ context.Context, profile string) (*oauth2.Token, error) {
-	p.tokenCalls = append(p.tokenCalls, profile)
-	return p.token, p.err
-}
-
-func (p *fakeProvider) Invalidate(_ context.Context, profile, token string) error {
-	p.invalidated = append(p.invalidated, [2]string{profile, token})
-	return p.err
-}
-
-func newProvider() *fakeProvider {
-	return &fakeProvider{token: &oauth2.Token{AccessToken: secretToken, TokenType: "Bearer", Expiry: expiry}}
+// newProvider is a fake Provider that hands out secretToken and records calls.
+func newProvider() *testutil.FakeProvider {
+	return &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken, TokenType: "Bearer", Expiry: expiry}}
 }
 
 func testSet(t *testing.T) *hosts.Set {
@@ -143,7 +126,7 @@ func TestHandleGet(t *testing.T) {
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
 				t.Errorf("output (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tt.wantProfile, p.tokenCalls); diff != "" {
+			if diff := cmp.Diff(tt.wantProfile, p.TokenCalls); diff != "" {
 				t.Errorf("Token calls (-want +got):\n%s", diff)
 			}
 		})
@@ -195,15 +178,15 @@ func TestHandleGetPorts(t *testing.T) {
 				t.Fatalf("Handle: %v", err)
 			}
 			got := strings.Contains(out.String(), "password="+secretToken+"\n")
-			if got != tt.want || got != (len(p.tokenCalls) == 1) {
-				t.Errorf("token handed out: %v (Token calls %v), want %v", got, p.tokenCalls, tt.want)
+			if got != tt.want || got != (len(p.TokenCalls) == 1) {
+				t.Errorf("token handed out: %v (Token calls %v), want %v", got, p.TokenCalls, tt.want)
 			}
 			// erase routes the same way.
 			p = newProvider()
 			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p); err != nil {
 				t.Fatalf("Handle erase: %v", err)
 			}
-			if erased := len(p.invalidated) == 1; erased != tt.want {
+			if erased := len(p.Invalidated) == 1; erased != tt.want {
 				t.Errorf("erase invalidated: %v, want %v", erased, tt.want)
 			}
 		})
@@ -211,7 +194,7 @@ func TestHandleGetPorts(t *testing.T) {
 }
 
 func TestHandleGetNoExpiry(t *testing.T) {
-	p := &fakeProvider{token: &oauth2.Token{AccessToken: secretToken}}
+	p := &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken}}
 	var out bytes.Buffer
 	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p); err != nil {
 		t.Fatal(err)
@@ -228,7 +211,7 @@ func TestHandleErrors(t *testing.T) {
 		name     string
 		action   string
 		in       io.Reader
-		provider *fakeProvider
+		provider *testutil.FakeProvider
 		wantErr  string
 	}{
 		{name: "missing =", action: "get", in: strings.NewReader(dt + "garbage\n"), wantErr: `line 3: no "="`},
@@ -266,27 +249,27 @@ func TestHandleErrors(t *testing.T) {
 		{name: "erase validates", action: "erase", in: strings.NewReader(dt + "nope\n"), wantErr: `no "="`},
 		{
 			name: "provider error", action: "get", in: strings.NewReader(dt),
-			provider: &fakeProvider{err: errors.New("token endpoint unreachable")},
+			provider: &testutil.FakeProvider{Err: errors.New("token endpoint unreachable")},
 			wantErr:  "token endpoint unreachable",
 		},
 		{
 			name: "empty token", action: "get", in: strings.NewReader(dt),
-			provider: &fakeProvider{token: &oauth2.Token{}},
+			provider: &testutil.FakeProvider{Tok: &oauth2.Token{}},
 			wantErr:  "empty token",
 		},
 		{
 			name: "nil token", action: "get", in: strings.NewReader(dt),
-			provider: &fakeProvider{},
+			provider: &testutil.FakeProvider{},
 			wantErr:  "empty token",
 		},
 		{
 			name: "token with newline", action: "get", in: strings.NewReader(dt),
-			provider: &fakeProvider{token: &oauth2.Token{AccessToken: secretToken + "\nusername=evil"}},
+			provider: &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken + "\nusername=evil"}},
 			wantErr:  "contains a newline",
 		},
 		{
 			name: "invalidate error", action: "erase", in: strings.NewReader(dt + "password=" + secretToken + "\n"),
-			provider: &fakeProvider{err: errors.New("cache locked")},
+			provider: &testutil.FakeProvider{Err: errors.New("cache locked")},
 			wantErr:  "cache locked",
 		},
 	}
@@ -352,8 +335,8 @@ func TestHandleStoreAndOtherActions(t *testing.T) {
 			if out.Len() != 0 {
 				t.Errorf("output: %q", out.String())
 			}
-			if len(p.tokenCalls) != 0 || len(p.invalidated) != 0 {
-				t.Errorf("provider called: Token %v, Invalidate %v", p.tokenCalls, p.invalidated)
+			if len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+				t.Errorf("provider called: Token %v, Invalidate %v", p.TokenCalls, p.Invalidated)
 			}
 		})
 	}
@@ -385,11 +368,11 @@ func TestHandleErase(t *testing.T) {
 			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
-			if diff := cmp.Diff(tt.want, p.invalidated); diff != "" {
+			if diff := cmp.Diff(tt.want, p.Invalidated); diff != "" {
 				t.Errorf("Invalidate calls (-want +got):\n%s", diff)
 			}
-			if out.Len() != 0 || len(p.tokenCalls) != 0 {
-				t.Errorf("output %q, Token calls %v; want none", out.String(), p.tokenCalls)
+			if out.Len() != 0 || len(p.TokenCalls) != 0 {
+				t.Errorf("output %q, Token calls %v; want none", out.String(), p.TokenCalls)
 			}
 		})
 	}
@@ -507,7 +490,7 @@ func FuzzHandleGet(f *testing.F) {
 			}
 			return
 		}
-		if len(p.tokenCalls) == 0 {
+		if len(p.TokenCalls) == 0 {
 			if out.Len() != 0 {
 				t.Fatalf("output without a token: %q", out.String())
 			}
