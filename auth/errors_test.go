@@ -15,12 +15,12 @@ func TestSanitize(t *testing.T) {
 		keep       []string // must still be shown
 	}{
 		{"token member", `{"access_token":"` + token + `","token_type":"mac"}`, []string{"mac"}},
-		{"nested token", `{"data":{"access_token":"` + token + `"}}`, nil},
+		{"nested token", `{"data":{"access_token":"` + token + `"}}`, []string{`{"data":{"access_token":"[redacted]"}}`}},
 		{"cut-off JSON", `{"error":"x","access_token":"` + token[:20], []string{`"error":"x"`}},
 		{"form body", `error=bad&assertion=` + jwt + `&x=1`, []string{"error=bad"}},
 		{"JWT in HTML", `<html><p>` + jwt + `</p></html>`, []string{"<html>"}},
 		{"opaque token in text", `token ` + token + ` was rejected`, []string{"was rejected"}},
-		{"secret in error code", `{"error":"` + secret + `"}`, nil},
+		{"secret in error code", `{"error":"` + secret + `"}`, []string{`{"error":"[redacted]"}`}},
 		{"secret in error_uri", `{"error":"x","error_uri":"https://x/` + secret + `"}`, []string{"https://x/"}},
 		{"control characters", "bad\x00\x1b[31mred\nline", []string{"bad", "red line"}},
 	}
