@@ -343,8 +343,8 @@ func TestVerboseLogsStepsWithoutSecrets(t *testing.T) {
 }
 
 // TestCacheNoneTouchesNoDisk: with nothing cached there is nothing to
-// refresh once for everyone, so no lock file either; concurrent calls do not
-// queue behind each other.
+// refresh once for everyone, so no lock file either (concurrent uncached
+// calls have no lock to queue behind): the cache directory is never created.
 func TestCacheNoneTouchesNoDisk(t *testing.T) {
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
