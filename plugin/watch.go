@@ -92,7 +92,7 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 			if permanent(err) {
 				return err
 			}
-			backoff = min(max(2*backoff, retryMin), retryMax)
+			backoff = nextBackoff(backoff)
 			log.Warn("token refresh failed, retrying; the host keeps the current token",
 				"profile", profile, "retry_in", backoff.String(), "error", err.Error())
 			continue
@@ -127,4 +127,10 @@ func (w *watcher) next(ctx context.Context, profile string, cur *oauth2.Token) (
 func permanent(err error) bool {
 	var cfg *auth.ConfigError
 	return auth.IsRejected(err) || errors.Is(err, profile.ErrUnknown) || errors.As(err, &cfg)
+}
+
+// nextBackoff is the wait after a failed refresh that followed a wait of d
+// (zero for the first failure): doubling from retryMin, at most retryMax.
+func nextBackoff(d time.Duration) time.Duration {
+	return min(max(2*d, retryMin), retryMax)
 }

@@ -152,11 +152,11 @@ func TestWatcherEndsOnCancel(t *testing.T) {
 }
 
 func TestWatcherBackoffIsBounded(t *testing.T) {
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
 	var d time.Duration
-	for range 10 {
-		d = min(max(2*d, retryMin), retryMax)
-	}
-	if d != retryMax {
-		t.Errorf("backoff after 10 failures = %v, want %v", d, retryMax)
+	for i, w := range want {
+		if d = nextBackoff(d); d != w {
+			t.Fatalf("wait after failure %d = %v, want %v", i+1, d, w)
+		}
 	}
 }
