@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
 // MaxEntrySize bounds what a store reads back: an entry is a token of a few
@@ -16,28 +18,16 @@ const MaxEntrySize = 64 << 10
 
 // ErrInsecure is wrapped by the file store's errors for a cache file or
 // directory that others could read or write; its contents are not trusted.
-var ErrInsecure = errors.New("insecure permissions")
+var ErrInsecure = privatefile.ErrInsecure
 
 // ErrBadKey is wrapped by every store's errors for a key that is not a safe
 // file name.
 var ErrBadKey = errors.New("invalid cache key")
 
 // PermissionError reports a cache file or directory whose mode or owner
-// makes it unsafe. It wraps [ErrInsecure].
-type PermissionError struct {
-	Path string
-	Mode fs.FileMode
-	// Why says what is wrong, e.g. "readable by group or others".
-	Why string
-}
-
-// Error says which path is unsafe and why; it never quotes the contents.
-func (e *PermissionError) Error() string {
-	return fmt.Sprintf("%s: %v (mode %#o): %s", e.Path, ErrInsecure, e.Mode.Perm(), e.Why)
-}
-
-// Unwrap makes errors.Is(err, ErrInsecure) hold.
-func (e *PermissionError) Unwrap() error { return ErrInsecure }
+// makes it unsafe. It wraps [ErrInsecure]; its Error says which path is
+// unsafe and why, and never quotes the contents.
+type PermissionError = privatefile.PermissionError
 
 // DefaultDir returns the cache directory: DT_CACHE_DIR, else
 // $XDG_CACHE_HOME/dt-credential-helper, else ~/.cache/dt-credential-helper.
@@ -59,7 +49,8 @@ func DefaultDir(getenv func(string) string) (string, error) {
 
 // FileStore keeps one file per key in a private directory. Writes are atomic
 // (temporary file, fsync, rename), so a concurrent reader in any process sees
-// the old entry or the new one, never a torn one.
+// the old entry or the new one, never a torn one. The rules below are those
+// of internal/privatefile, which the profiles file follows too.
 //
 // A file that group or others can access, or that another user owns, is
 // refused on read with a [*PermissionError] rather than served; the next Set
@@ -78,9 +69,6 @@ var _ Store = (*FileStore)(nil)
 // call; the directory is created (0700) on the first Set.
 func NewFileStore(dir string) *FileStore { return &FileStore{dir: dir} }
 
-// Dir returns the directory the store keeps its files in.
-func (s *FileStore) Dir() string { return s.dir }
-
 // Name implements [Store].
 func (s *FileStore) Name() string { return "file" }
 
@@ -90,7 +78,9 @@ func (s *FileStore) Get(key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A symlink planted in the cache directory is not followed.
+	// On unix a symlink planted in the cache directory is not followed
+	// (O_NOFOLLOW); elsewhere it is, and the directory's ACL under the user
+	// profile is what keeps others from planting one.
 	data, err := readPrivate(path, MaxEntrySize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
@@ -109,42 +99,16 @@ func (s *FileStore) Get(key string) ([]byte, error) {
 }
 
 // Set implements [Store]: data goes to a temporary file in the same
-// directory, is synced, and renamed over the entry.
+// directory (created 0700 when missing), is synced, and renamed over the
+// entry.
 func (s *FileStore) Set(key string, data []byte) error {
 	path, err := s.path(key)
 	if err != nil {
 		return err
 	}
-	if err := s.ensureDir(); err != nil {
-		return err
-	}
-	// The leading dot keeps temporary files out of the key namespace.
-	tmp, err := os.CreateTemp(s.dir, "."+key+".tmp-*") // created 0600
-	if err != nil {
+	if err := privatefile.Write(path, data); err != nil {
 		return fmt.Errorf("writing cache file: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	// Without the sync a crash soon after the rename can leave an empty file
-	// under the entry's name on some file systems.
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing cache file: %w", err)
-	}
-	done = true
 	s.removeStaleTemps(key)
 	return nil
 }
@@ -155,8 +119,9 @@ func (s *FileStore) Set(key string, data []byte) error {
 // only cost it caching that one token.
 const staleTempAge = time.Minute
 
-// removeStaleTemps removes the temporary files of key that killed writers
-// left behind, which would otherwise pile up. Failures are ignored: the next
+// removeStaleTemps removes the temporary files of key (".<key>.tmp-*", as
+// privatefile.Write names them) that killed writers left behind, which would
+// otherwise pile up. Failures are ignored: the next
 // writer tries again.
 func (s *FileStore) removeStaleTemps(key string) {
 	des, err := os.ReadDir(s.dir)
@@ -193,54 +158,6 @@ func (s *FileStore) path(key string) (string, error) {
 		return "", errors.New("no cache directory configured")
 	}
 	return filepath.Join(s.dir, key), nil
-}
-
-// ensureDir creates the store's directory; see ensurePrivateDir.
-func (s *FileStore) ensureDir() error { return ensurePrivateDir(s.dir) }
-
-// ensurePrivateDir creates dir 0700, or repairs or refuses an existing one
-// that others can get into. The file store and the lock files share it: a
-// lock directory others could write to would let them hold our locks.
-func ensurePrivateDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("creating cache directory: %w", err)
-		}
-		fi, err = os.Stat(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("creating cache directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("cache directory %s is not a directory", dir)
-	}
-	if !checkModes || fi.Mode().Perm()&0o077 == 0 {
-		return nil
-	}
-	if owner(fi) != os.Geteuid() {
-		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "directory is accessible to others and owned by another user"}
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("making cache directory private: %w", err)
-	}
-	return nil
-}
-
-// checkPrivate refuses fi unless it is a regular file of ours that group and
-// others cannot access.
-func checkPrivate(path string, fi fs.FileInfo) error {
-	switch {
-	case !fi.Mode().IsRegular():
-		return &PermissionError{Path: path, Mode: fi.Mode(), Why: "file is not a regular file"}
-	case !checkModes:
-		return nil
-	case owner(fi) != os.Geteuid():
-		return &PermissionError{Path: path, Mode: fi.Mode(), Why: "file is owned by another user"}
-	case fi.Mode().Perm()&0o077 != 0:
-		return &PermissionError{Path: path, Mode: fi.Mode(), Why: "file is accessible to group or others"}
-	}
-	return nil
 }
 
 // maxKeyLen keeps keys well inside file name limits once ".lock" or a

@@ -4,22 +4,17 @@ package keyring
 
 import (
 	"io"
-	"io/fs"
 	"os"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
-// checkModes is false: the permission bits Go reports here are synthetic
-// (0666 or 0444), and the directory under the user profile is private by ACL.
-const checkModes = false
-
-// owner reports the current user: file ownership is not a uid here, and the
-// permission bits Go reports are synthetic.
-func owner(fs.FileInfo) int { return os.Geteuid() }
-
-// readPrivate reads the cache file at path, at most limit bytes (one more
-// means it is too large), checking the open file with [checkPrivate].
+// readPrivate reads the cache file at path, at most limit+1 bytes (a result
+// longer than limit tells the caller the file is too large), refusing a
+// file that is not regular. It follows a symlink: there is no no-follow open
+// here, and on Windows the directory's ACL keeps others from planting one.
 func readPrivate(path string, limit int) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY, 0)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +25,8 @@ func readPrivate(path string, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPrivate(path, fi); err != nil {
+	// File ownership is not a uid here; privatefile.Check ignores it.
+	if err := privatefile.Check(path, fi.Mode(), os.Geteuid()); err != nil {
 		return nil, err
 	}
 	return io.ReadAll(io.LimitReader(f, int64(limit)+1))

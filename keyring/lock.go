@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
 // DefaultLockWait is how long [Lock] waits for a key's lock when the caller
@@ -45,8 +47,9 @@ func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	if err := ensurePrivateDir(dir); err != nil {
-		return nil, err
+	// A lock directory others could write to would let them hold our locks.
+	if err := privatefile.EnsureDir(dir); err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
 	fl := flock.New(path, flock.SetPermissions(0o600))
 

@@ -1,14 +1,16 @@
 package keyring
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
 // Mode selects where tokens are cached (--cache, DT_TOKEN_CACHE).
@@ -41,8 +43,8 @@ func ParseMode(s string) (Mode, error) {
 
 // Options configures [Open].
 type Options struct {
-	// Dir is the file cache directory; empty means [DefaultDir] from the
-	// environment.
+	// Dir is the file cache directory, usually [DefaultDir]; required by
+	// the file and auto modes.
 	Dir string
 	// Timeout bounds each keyring call; zero means [DefaultTimeout].
 	Timeout time.Duration
@@ -54,56 +56,52 @@ type Options struct {
 // disk: the first Get is the first D-Bus call, so the hot path pays for
 // nothing it does not use.
 func Open(mode Mode, opts Options) (Store, error) {
-	fileStore := func() (*FileStore, error) {
-		dir := opts.Dir
-		if dir == "" {
-			var err error
-			if dir, err = DefaultDir(os.Getenv); err != nil {
-				return nil, err
-			}
-		}
-		return NewFileStore(dir), nil
-	}
 	switch mode {
 	case ModeNone:
 		return NoneStore{}, nil
 	case ModeKeyring:
 		return NewKeyringStore(opts.Timeout), nil
-	case ModeFile:
-		return fileStore()
-	case ModeAuto, "":
-		f, err := fileStore()
-		if err != nil {
-			return nil, err
+	case ModeFile, ModeAuto, "":
+		if opts.Dir == "" {
+			return nil, fmt.Errorf("cache mode %s needs a cache directory", cmp.Or(mode, ModeAuto))
 		}
-		a := NewAutoStore(NewKeyringStore(opts.Timeout), f, opts.Log)
-		a.hungMarker = filepath.Join(f.Dir(), hungMarkerName)
+		if mode == ModeFile {
+			return NewFileStore(opts.Dir), nil
+		}
+		a := NewAutoStore(NewKeyringStore(opts.Timeout), NewFileStore(opts.Dir), opts.Log)
+		a.hungMarker = filepath.Join(opts.Dir, hungMarkerName)
 		return a, nil
 	}
 	return nil, fmt.Errorf("unknown cache mode %q: want auto, keyring, file or none", string(mode))
 }
 
 // AutoStore is the auto mode: a primary store (the keyring) and a fallback
-// (files). The first primary call that fails with [ErrUnavailable] switches
-// the whole process to the fallback, once: a keyring that hung or was missing
-// once is not asked again, so only one invocation pays for it.
+// (files). A primary call that fails with [ErrUnavailable] moves the store
+// to its fallback for five minutes (hungMemory): a keyring that hung or was
+// missing is not asked again meanwhile, so one call pays for it rather than
+// every one. After that the keyring is tried again, so a long-running
+// process (the plugin) comes back to the cache the CLI processes use.
 //
 // Entries can be in the fallback while the primary works (one too big for
-// the keyring, or one written by an earlier process that had no keyring), so
-// a primary miss is looked up in the fallback too: a file read, cheap next to
-// the refresh a miss leads to. A write removes the key from the store it did
-// not go to, so a stale copy never hides or outlives the current entry, and
-// Delete removes both, so logout leaves nothing behind.
+// the keyring, or one written while the keyring was unavailable), so a
+// primary miss is looked up in the fallback too: a file read, cheap next to
+// the refresh a miss leads to. A write while the keyring is in use removes
+// the key from the store it did not go to, so a stale copy never hides or
+// outlives the current entry, and Delete removes both, so logout leaves
+// nothing behind.
 type AutoStore struct {
 	primary, fallback Store
 	log               *slog.Logger
+	now               func() time.Time
 	// hungMarker, when set, is a file whose recent modification time says a
 	// keyring call hung in some process; see checkHung.
 	hungMarker string
 
-	fellBack atomic.Bool
-	once     sync.Once
-	reason   string // set once, before fellBack becomes true
+	mu sync.Mutex
+	// until is when the keyring is asked again; the fallback is in use
+	// before it.
+	until  time.Time
+	reason string // why the store fell back, while it uses the fallback
 }
 
 var _ Store = (*AutoStore)(nil)
@@ -114,22 +112,20 @@ func NewAutoStore(primary, fallback Store, log *slog.Logger) *AutoStore {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &AutoStore{primary: primary, fallback: fallback, log: log}
+	return &AutoStore{primary: primary, fallback: fallback, log: log, now: time.Now}
 }
 
-// FallbackReason says why the store moved to its fallback, or "" while it
-// uses the primary; for status output.
+// FallbackReason says why the store uses its fallback, or "" while it uses
+// the primary; [AutoStore.Name] includes it.
 func (s *AutoStore) FallbackReason() string {
-	if !s.fellBack.Load() {
-		return ""
-	}
-	return s.reason
+	r, _ := s.fallenBack()
+	return r
 }
 
 // Name implements [Store]: the backend in use, with the reason for a
 // fallback, e.g. "file (keyring unavailable: no D-Bus session bus ...)".
 func (s *AutoStore) Name() string {
-	if r := s.FallbackReason(); r != "" {
+	if r, ok := s.fallenBack(); ok {
 		return fmt.Sprintf("%s (%s)", s.fallback.Name(), r)
 	}
 	return s.primary.Name()
@@ -139,26 +135,32 @@ func (s *AutoStore) Name() string {
 // keyring across processes.
 const hungMarkerName = "keyring-unresponsive"
 
-// hungMemory is how long a hung keyring is not asked again by any process.
-// A hang costs the whole keyring timeout; without this every kubectl or git
-// call would pay it while the keyring stays hung (a Secret Service waiting
-// on an unlock prompt nobody sees). An unreachable keyring fails fast and is
-// not remembered.
+// hungMemory is how long a keyring that failed is not asked again: by any
+// process when it hung (see hungMarkerName), by the process that found it
+// failing otherwise. A hang costs the whole keyring timeout; without this
+// every kubectl or git call would pay it while the keyring stays hung (a
+// Secret Service waiting on an unlock prompt nobody sees). An unreachable
+// keyring fails fast and is not remembered across processes.
 const hungMemory = 5 * time.Minute
 
-// checkHung moves the store to its fallback at once when another process
-// found the keyring hung less than hungMemory ago. One stat on the hot path.
-func (s *AutoStore) checkHung() {
+// checkHung moves the store to its fallback, until that memory runs out,
+// when another process found the keyring hung less than hungMemory ago; it
+// says whether it did. One stat on the hot path.
+func (s *AutoStore) checkHung() bool {
 	if s.hungMarker == "" {
-		return
+		return false
 	}
 	fi, err := os.Stat(s.hungMarker)
 	if err != nil {
-		return
+		return false
 	}
-	if since := time.Since(fi.ModTime()); since >= 0 && since < hungMemory {
-		s.fallBack(fmt.Errorf("%w: it did not answer %v ago; asking it again after %v", ErrUnavailable, since.Truncate(time.Second), hungMemory))
+	since := s.now().Sub(fi.ModTime())
+	if since < 0 || since >= hungMemory {
+		return false
 	}
+	reason := fmt.Errorf("%w: it did not answer %v ago; asking it again after %v", ErrUnavailable, since.Truncate(time.Second), hungMemory)
+	s.fallBackUntil(reason.Error(), fi.ModTime().Add(hungMemory))
+	return true
 }
 
 // rememberHung records that the keyring hung, for the processes after this.
@@ -166,28 +168,29 @@ func (s *AutoStore) rememberHung(err error) {
 	if s.hungMarker == "" || !errors.Is(err, errNoAnswer) {
 		return
 	}
-	// The content is only for a curious reader; the time is what counts.
-	werr := ensurePrivateDir(filepath.Dir(s.hungMarker))
-	if werr == nil {
-		// Writing (never empty) sets the modification time that counts.
-		werr = os.WriteFile(s.hungMarker, []byte(err.Error()+"\n"), 0o600)
-	}
-	if werr != nil {
+	// The content is only for a curious reader; the modification time the
+	// write sets is what counts.
+	if werr := privatefile.Write(s.hungMarker, []byte(err.Error()+"\n")); werr != nil {
 		s.log.Debug("token cache: remembering the hung keyring failed", "err", werr)
 	}
 }
 
-// usePrimary says whether to ask the keyring: not once the store has fallen
+// usePrimary says whether to ask the keyring: not while the store has fallen
 // back, nor while another process's hung marker is fresh.
 func (s *AutoStore) usePrimary() bool {
-	if !s.fellBack.Load() {
-		s.checkHung()
+	if _, ok := s.fallenBack(); ok {
+		return false
 	}
-	return !s.fellBack.Load()
+	return !s.checkHung()
 }
 
-// Get implements [Store]. The keyring is read first; Set keeps an entry in
-// one of the two stores only, so whichever has it holds the current one.
+// Get implements [Store]. The keyring is read first. While the keyring is
+// in use, Set leaves an entry in one of the two stores only, so whichever
+// has it holds the current one. Writes made while the store has fallen back
+// go to the file only and leave any older keyring entry for the key in
+// place; once the keyring is asked again, that entry is read first: an older
+// token, served while it is still fresh, else refreshed, and the refresh's
+// Set removes the file copy.
 func (s *AutoStore) Get(key string) ([]byte, error) {
 	if s.usePrimary() {
 		data, err := s.primary.Get(key)
@@ -203,10 +206,12 @@ func (s *AutoStore) Get(key string) ([]byte, error) {
 	return s.fallback.Get(key)
 }
 
-// Set implements [Store]. The entry ends up in one store only: a copy left
-// in the other would be served in its place later (a keyring entry hides a
-// file entry, since the keyring is read first; a file copy would outlive a
-// keyring delete).
+// Set implements [Store]. While the keyring is in use the entry ends up in
+// one store only: a copy left in the other would be served in its place
+// later (a keyring entry hides a file entry, since the keyring is read
+// first; a file copy would outlive a keyring delete). While the store has
+// fallen back the entry goes to a file and the keyring is not touched, so an
+// older keyring entry for the key stays (see Get).
 func (s *AutoStore) Set(key string, data []byte) error {
 	if !s.usePrimary() {
 		return s.fallback.Set(key, data)
@@ -232,7 +237,7 @@ func (s *AutoStore) Set(key string, data []byte) error {
 	}
 	if err := s.primary.Delete(key); err != nil {
 		if errors.Is(err, ErrUnavailable) {
-			// This process reads files from now on (and a hang is
+			// This process reads files for a while (and a hang is
 			// remembered for the next ones), but the keyring entry is left.
 			s.fallBack(err)
 		}
@@ -255,13 +260,35 @@ func (s *AutoStore) Delete(key string) error {
 	return errors.Join(perr, s.fallback.Delete(key))
 }
 
+// fallBack moves the store to its fallback for hungMemory after the
+// primary failed with err.
 func (s *AutoStore) fallBack(err error) {
 	s.rememberHung(err)
-	s.once.Do(func() {
-		s.reason = err.Error()
-		s.fellBack.Store(true)
-		// Debug: on a machine without a keyring this happens on every call
-		// and is expected; --verbose shows it.
-		s.log.Debug("token cache: keyring unavailable, using files", "reason", s.reason, "store", s.fallback.Name())
-	})
+	s.fallBackUntil(err.Error(), s.now().Add(hungMemory))
+}
+
+// fallBackUntil moves the store to its fallback until the time given, unless
+// it has fallen back already (concurrent calls that failed together).
+func (s *AutoStore) fallBackUntil(reason string, until time.Time) {
+	s.mu.Lock()
+	if s.now().Before(s.until) {
+		s.mu.Unlock()
+		return
+	}
+	s.until, s.reason = until, reason
+	s.mu.Unlock()
+	// Debug: on a machine without a keyring this happens on every
+	// invocation and is expected; --verbose shows it.
+	s.log.Debug("token cache: keyring unavailable, using files", "reason", reason, "store", s.fallback.Name(), "until", until)
+}
+
+// fallenBack returns the reason the store uses its fallback, and whether it
+// does.
+func (s *AutoStore) fallenBack() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.now().Before(s.until) {
+		return "", false
+	}
+	return s.reason, true
 }

@@ -40,7 +40,7 @@ func TestParseMode(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	t.Setenv("DT_CACHE_DIR", t.TempDir())
+	dir := t.TempDir()
 	tests := []struct {
 		mode     Mode
 		wantName string
@@ -54,7 +54,7 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.mode), func(t *testing.T) {
-			s, err := Open(tt.mode, Options{})
+			s, err := Open(tt.mode, Options{Dir: dir})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Open(%q) error = %v", tt.mode, err)
 			}
@@ -63,17 +63,25 @@ func TestOpen(t *testing.T) {
 			}
 		})
 	}
-	t.Run("file store uses DT_CACHE_DIR", func(t *testing.T) {
-		dir := t.TempDir()
-		t.Setenv("DT_CACHE_DIR", dir)
-		s, err := Open(ModeFile, Options{})
+	t.Run("file store uses Dir", func(t *testing.T) {
+		s, err := Open(ModeFile, Options{Dir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.(*FileStore).Dir(); got != dir {
-			t.Errorf("Dir() = %q, want %q", got, dir)
+		if got := s.(*FileStore).dir; got != dir {
+			t.Errorf("dir = %q, want %q", got, dir)
 		}
 	})
+	// The caller finds the directory (DefaultDir, with its getenv); Open
+	// does not fall back to the process environment.
+	for _, mode := range []Mode{ModeFile, ModeAuto, ""} {
+		t.Run(fmt.Sprintf("%q needs Dir", mode), func(t *testing.T) {
+			t.Setenv("DT_CACHE_DIR", t.TempDir())
+			if s, err := Open(mode, Options{}); err == nil {
+				t.Errorf("Open(%q) without Dir = %s store, want an error", mode, s.Name())
+			}
+		})
+	}
 }
 
 func TestNoneStore(t *testing.T) {
@@ -390,5 +398,105 @@ func TestAutoStoreHonoursHungMarker(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAutoStoreFallbackExpires: a keyring that failed is not asked again for
+// hungMemory, then it is, so a long-running process (the plugin) comes back
+// to the keyring the CLI processes use rather than keeping to files.
+func TestAutoStoreFallbackExpires(t *testing.T) {
+	unavailable := fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
+	kr := &fakeKeyring{data: map[string][]byte{}, getErr: unavailable}
+	files := NewFileStore(t.TempDir())
+	s := NewAutoStore(kr, files, nil)
+	now := time.Now()
+	s.now = func() time.Time { return now }
+
+	if _, err := s.Get("k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get = %v, want ErrNotFound", err)
+	}
+	if err := s.Set("k", []byte("file")); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(hungMemory - time.Second)
+	if got, err := s.Get("k"); err != nil || string(got) != "file" {
+		t.Fatalf("Get while fallen back = %q, %v", got, err)
+	}
+	if kr.calls != 1 {
+		t.Errorf("keyring asked %d times within hungMemory, want 1", kr.calls)
+	}
+	if r := s.FallbackReason(); r != unavailable.Error() {
+		t.Errorf("FallbackReason() = %q, want %q", r, unavailable.Error())
+	}
+
+	// The memory runs out while the keyring still fails: asked once, and
+	// the store falls back for another hungMemory.
+	now = now.Add(time.Second)
+	if got, err := s.Get("k"); err != nil || string(got) != "file" {
+		t.Fatalf("Get after the memory ran out = %q, %v", got, err)
+	}
+	if kr.calls != 2 {
+		t.Errorf("keyring asked %d times, want 2: once more after hungMemory", kr.calls)
+	}
+	now = now.Add(hungMemory - time.Second)
+	if _, err := s.Get("k"); err != nil || kr.calls != 2 {
+		t.Errorf("Get = %v, keyring asked %d times; want the file, and no new keyring call", err, kr.calls)
+	}
+
+	// The keyring is back: once the memory runs out the store uses it, and
+	// the next write goes to it and removes the file copy.
+	kr.getErr = nil
+	now = now.Add(time.Second)
+	if got, err := s.Get("k"); err != nil || string(got) != "file" {
+		t.Fatalf("Get with the keyring back = %q, %v; want the file entry after a keyring miss", got, err)
+	}
+	if kr.calls != 3 {
+		t.Errorf("keyring asked %d times, want 3", kr.calls)
+	}
+	if r, n := s.FallbackReason(), s.Name(); r != "" || n != "keyring" {
+		t.Errorf("FallbackReason() = %q, Name() = %q; want \"\", \"keyring\"", r, n)
+	}
+	if err := s.Set("k", []byte("keyring")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(kr.data["k"]); got != "keyring" {
+		t.Errorf("keyring entry = %q, want %q", got, "keyring")
+	}
+	if _, err := files.Get("k"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("file copy survived a keyring write: %v", err)
+	}
+}
+
+// TestAutoStoreHungMarkerExpires: a fallback for another process's hung
+// marker lasts as long as the marker is fresh, not hungMemory from when this
+// process noticed it.
+func TestAutoStoreHungMarkerExpires(t *testing.T) {
+	dir := t.TempDir()
+	kr := &fakeKeyring{data: map[string][]byte{}}
+	s := NewAutoStore(kr, NewFileStore(dir), nil)
+	s.hungMarker = filepath.Join(dir, hungMarkerName)
+	if err := os.WriteFile(s.hungMarker, []byte("hung\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(s.hungMarker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := fi.ModTime().Add(hungMemory - time.Minute)
+	s.now = func() time.Time { return now }
+
+	if _, err := s.Get("k"); !errors.Is(err, ErrNotFound) || kr.calls != 0 {
+		t.Fatalf("Get = %v, keyring asked %d times; want a file miss and no keyring call", err, kr.calls)
+	}
+	now = now.Add(time.Minute - time.Second)
+	if _, err := s.Get("k"); !errors.Is(err, ErrNotFound) || kr.calls != 0 {
+		t.Fatalf("Get = %v, keyring asked %d times; want no keyring call while the marker is fresh", err, kr.calls)
+	}
+	now = now.Add(time.Second)
+	if _, err := s.Get("k"); !errors.Is(err, ErrNotFound) || kr.calls != 1 {
+		t.Errorf("Get = %v, keyring asked %d times; want it asked once the marker is stale", err, kr.calls)
+	}
+	if r := s.FallbackReason(); r != "" {
+		t.Errorf("FallbackReason() = %q after the marker went stale", r)
 	}
 }

@@ -6,16 +6,19 @@ import (
 	"io/fs"
 	"slices"
 	"syscall"
-	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
-// readPrivate reads the cache file at path, at most limit bytes (more is an
-// error), refusing a symlink, a non-regular file and a file others could
-// read or write, all checked on the open descriptor.
+// readPrivate reads the cache file at path, at most limit+1 bytes (a result
+// longer than limit tells the caller the file is too large), refusing a
+// symlink, a non-regular file and a file others could read or write, all
+// checked on the open descriptor.
 //
-// It uses system calls directly rather than package os: an *os.File sets up
-// Go's network poller (an epoll instance, an eventfd and a waiting thread)
-// on first use, which on a cached call costs more than the read itself.
+// It uses system calls directly rather than package os: an *os.File
+// registers with Go's network poller, and the first registration sets the
+// poller up (an epoll instance, an eventfd and a waiting thread), which on a
+// cached call costs more than the read itself.
 // O_NONBLOCK keeps a FIFO planted in the cache directory from blocking the
 // open; the descriptor is used for one regular-file read, where it has no
 // effect.
@@ -36,7 +39,11 @@ func readPrivate(path string, limit int) ([]byte, error) {
 	if err := fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if err := checkPrivate(path, statInfo{path: path, st: &st}); err != nil {
+	mode := fs.FileMode(st.Mode & 0o777)
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		mode |= fs.ModeIrregular // the exact type does not matter: refused
+	}
+	if err := privatefile.Check(path, mode, int(st.Uid)); err != nil {
 		return nil, err
 	}
 	// One byte past limit tells the caller the file is too large.
@@ -67,35 +74,4 @@ func fstat(fd int, st *syscall.Stat_t) error {
 			return err
 		}
 	}
-}
-
-// statInfo is the [fs.FileInfo] of a raw stat, for [checkPrivate].
-type statInfo struct {
-	path string
-	st   *syscall.Stat_t
-}
-
-func (s statInfo) Name() string       { return s.path }
-func (s statInfo) Size() int64        { return s.st.Size }
-func (s statInfo) ModTime() time.Time { return time.Time{} } // not needed
-func (s statInfo) IsDir() bool        { return s.Mode().IsDir() }
-func (s statInfo) Sys() any           { return s.st }
-
-func (s statInfo) Mode() fs.FileMode {
-	m := fs.FileMode(s.st.Mode & 0o777)
-	switch s.st.Mode & syscall.S_IFMT {
-	case syscall.S_IFDIR:
-		m |= fs.ModeDir
-	case syscall.S_IFLNK:
-		m |= fs.ModeSymlink
-	case syscall.S_IFIFO:
-		m |= fs.ModeNamedPipe
-	case syscall.S_IFSOCK:
-		m |= fs.ModeSocket
-	case syscall.S_IFCHR:
-		m |= fs.ModeDevice | fs.ModeCharDevice
-	case syscall.S_IFBLK:
-		m |= fs.ModeDevice
-	}
-	return m
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
 // EnvProfile selects a profile when --profile is not given.
@@ -65,10 +67,12 @@ func isAlnum(c byte) bool {
 func SecretKey(name string) string { return "secret-" + name }
 
 // DefaultPath is $XDG_CONFIG_HOME/dt-credential-helper/profiles.json, or
-// under ~/.config when XDG_CONFIG_HOME is unset.
+// under ~/.config when XDG_CONFIG_HOME is unset or relative (the XDG spec
+// says a relative value is invalid and must be ignored; keyring.DefaultDir
+// ignores it too). getenv is os.Getenv outside tests.
 func DefaultPath(getenv func(string) string) (string, error) {
 	dir := getenv("XDG_CONFIG_HOME")
-	if dir == "" {
+	if !filepath.IsAbs(dir) {
 		home := getenv("HOME")
 		if home == "" {
 			var err error
@@ -140,35 +144,17 @@ func (f *File) Names() []string {
 	return names
 }
 
-// Save writes f to path atomically (temp file and rename), creating the
-// directory 0700 and the file 0600.
+// Save writes f to path atomically (temporary file, fsync, rename) as a
+// 0600 file in a private directory: the directory is created 0700, or
+// repaired to 0700 when it is ours and others can get into it, or refused
+// when another user owns it, as the token cache's directory is.
 func (f *File) Save(path string) error {
 	f.Version = fileVersion
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding profiles: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("saving profiles: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".profiles-*.tmp")
-	if err != nil {
-		return fmt.Errorf("saving profiles: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving profiles: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving profiles: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving profiles: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := privatefile.Write(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("saving profiles: %w", err)
 	}
 	return nil

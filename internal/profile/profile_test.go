@@ -4,10 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
 func TestValidateName(t *testing.T) {
@@ -56,6 +59,86 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if diff := cmp.Diff([]string{"prod"}, got.Names()); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
+}
+
+func TestDefaultPath(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"XDG_CONFIG_HOME", map[string]string{"XDG_CONFIG_HOME": "/x", "HOME": "/h"}, "/x/dt-credential-helper/profiles.json"},
+		{"relative XDG_CONFIG_HOME is ignored", map[string]string{"XDG_CONFIG_HOME": "x", "HOME": "/h"}, "/h/.config/dt-credential-helper/profiles.json"},
+		{"HOME", map[string]string{"HOME": "/h"}, "/h/.config/dt-credential-helper/profiles.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DefaultPath(func(k string) string { return tt.env[k] })
+			if err != nil || got != filepath.FromSlash(tt.want) {
+				t.Errorf("DefaultPath() = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// A config directory others can write to is made private before the file
+// goes in, as the token cache's directory is; one another user owns is
+// refused.
+func TestSavePrivateDir(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits: the directory is private by ACL")
+	}
+	t.Run("ours, group-writable: repaired", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "dt-credential-helper")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o775); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "profiles.json")
+		f := &File{Profiles: map[string]Profile{"prod": {KeyID: "k", Email: "e@x"}}}
+		if err := f.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Errorf("%s: %v", p, err)
+			} else if fi.Mode().Perm() != want {
+				t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+			}
+		}
+	})
+	t.Run("another user's, group-writable: refused", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("giving a directory to another user needs root")
+		}
+		dir := filepath.Join(t.TempDir(), "dt-credential-helper")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "profiles.json")
+		err := (&File{Profiles: map[string]Profile{}}).Save(path)
+		var perr *privatefile.PermissionError
+		if !errors.As(err, &perr) || !errors.Is(err, privatefile.ErrInsecure) {
+			t.Fatalf("Save = %v, want a *privatefile.PermissionError", err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the profiles file was written into the refused directory (stat: %v)", err)
+		}
+		if fi, err := os.Stat(dir); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o777 {
+			t.Errorf("refused directory's mode changed to %v", fi.Mode().Perm())
+		}
+	})
 }
 
 func TestParseRejects(t *testing.T) {

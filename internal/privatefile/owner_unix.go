@@ -1,6 +1,6 @@
 //go:build unix
 
-package keyring
+package privatefile
 
 import (
 	"io/fs"
