@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	dthosts "github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+
 	"golang.org/x/term"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -43,12 +45,14 @@ func runLogin(ctx context.Context, e env, args []string) error {
 		return usagef("login: %v", err)
 	}
 	prof := profile.Profile{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: tf.tokenEndpoint}
-	if hosts != "" {
-		for _, h := range strings.Split(hosts, ",") {
-			if h = strings.TrimSpace(h); h != "" {
-				prof.Hosts = append(prof.Hosts, h)
-			}
-		}
+	// Checked now, as the git and docker helpers will read them: one bad
+	// entry stored would fail every later git and docker call.
+	routes, err := dthosts.ParseList(hosts, name)
+	if err != nil {
+		return usagef("login: --hosts: %v", err)
+	}
+	for _, r := range routes {
+		prof.Hosts = append(prof.Hosts, r.String())
 	}
 	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
 	if err := creds.ValidateAccount(); err != nil {

@@ -319,6 +319,8 @@ func TestLoginUsage(t *testing.T) {
 		{"two lines", append([]string{"--profile", "usage"}, account...), testSecret + "\nmore\n", []string{"one line"}},
 		{"secret flag", append([]string{"--profile", "usage", "--secret", "x"}, account...), testSecret + "\n", []string{"secret"}},
 		{"no key id", []string{"--profile", "usage", "--email", testAccount.Email}, testSecret + "\n", []string{"key id"}},
+		{"bad host", append([]string{"--profile", "usage", "--hosts", "registry.example, bad host!"}, account...), testSecret + "\n", []string{"--hosts"}},
+		{"bad host port", append([]string{"--profile", "usage", "--hosts", "registry.example:99999"}, account...), testSecret + "\n", []string{"--hosts"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
