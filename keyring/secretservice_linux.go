@@ -3,17 +3,18 @@
 package keyring
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -44,8 +45,10 @@ type ssSecret struct {
 // trips where go-keyring needs about ten: one private connection whose
 // authentication, Hello and SearchItems go out in one write (see
 // pipelinedAuth), then OpenSession, then GetSecrets. No introspection, no
-// properties. The session is not closed explicitly; the service drops a
-// client's sessions when its connection goes.
+// properties. The connection is read through a buffer (see bufferedConn), so
+// the whole read costs a handful of read(2) calls, not one per message
+// field. The session is not closed explicitly; the service drops a client's
+// sessions when its connection goes.
 //
 // OpenSession is never among a connection's first messages to the service:
 // gnome-keyring (42) registers a new client from an idle callback, and an
@@ -57,7 +60,7 @@ type ssSecret struct {
 // It never unlocks or prompts: an entry that exists only in a locked
 // collection is ErrUnavailable, so the auto mode moves to files at once.
 func (s *KeyringStore) get(key string) ([]byte, error) {
-	addr := sessionBusAddress(os.Getenv, os.Getuid())
+	addr := sessionBusAddress(os.Getenv, os.Getuid)
 	if addr == "" {
 		return nil, errNoBus
 	}
@@ -74,7 +77,7 @@ func (s *KeyringStore) get(key string) ([]byte, error) {
 }
 
 func getSecret(addr, key string, deadline time.Time, pipelined bool) ([]byte, error) {
-	conn, needHello, err := connectBus(addr, deadline, pipelined)
+	conn, pa, err := connectBus(addr, deadline, pipelined)
 	if err != nil {
 		return nil, fmt.Errorf("%w: connecting to the D-Bus session bus: %w", ErrUnavailable, err)
 	}
@@ -83,14 +86,20 @@ func getSecret(addr, key string, deadline time.Time, pipelined bool) ([]byte, er
 	defer cancel()
 
 	// The bus handles a connection's messages in order, so SearchItems can
-	// follow Hello without waiting for its reply.
+	// follow Hello without waiting for its reply; on a pipelined connection
+	// both are held back and go out with the handshake in one write.
 	var hello *dbus.Call
-	if needHello {
+	if pa != nil {
 		hello = conn.BusObject().GoWithContext(ctx, "org.freedesktop.DBus.Hello", 0, make(chan *dbus.Call, 1))
 	}
 	svc := conn.Object(ssName, ssPath)
 	search := svc.GoWithContext(ctx, ssService+".SearchItems", 0, make(chan *dbus.Call, 1),
 		map[string]string{"username": key, "service": Service})
+	if pa != nil {
+		if err := pa.flush(); err != nil {
+			return nil, unavailable(false, "connecting to the D-Bus session bus", err)
+		}
+	}
 	if hello != nil {
 		if err := (<-hello.Done).Err; err != nil {
 			return nil, unavailable(pipelined, "connecting to the D-Bus session bus", err)
@@ -159,26 +168,34 @@ var errNoBus = fmt.Errorf("%w: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is
 // canReachKeyring fails fast, before go-keyring is asked to write, when
 // there is no session bus at all; go-keyring would try dbus-launch.
 func canReachKeyring() error {
-	if sessionBusAddress(os.Getenv, os.Getuid()) == "" {
+	if sessionBusAddress(os.Getenv, os.Getuid) == "" {
 		return errNoBus
 	}
 	return nil
 }
 
 // sessionBusAddress finds the session bus as godbus does, minus autolaunch:
-// DBUS_SESSION_BUS_ADDRESS, else the systemd user bus socket.
-func sessionBusAddress(getenv func(string) string, uid int) string {
+// DBUS_SESSION_BUS_ADDRESS, else the systemd user bus socket. getuid is
+// called only when neither the variable nor XDG_RUNTIME_DIR names the bus,
+// which keeps a system call off the usual path.
+func sessionBusAddress(getenv func(string) string, getuid func() int) string {
 	if a := getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" && a != "autolaunch:" {
 		return a
 	}
-	for _, dir := range []string{getenv("XDG_RUNTIME_DIR"), "/run/user/" + strconv.Itoa(uid)} {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, "bus")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == os.ModeSocket {
-			return "unix:path=" + dbus.EscapeBusAddressValue(p)
-		}
+	if a := busSocket(getenv("XDG_RUNTIME_DIR")); a != "" {
+		return a
+	}
+	return busSocket("/run/user/" + strconv.Itoa(getuid()))
+}
+
+// busSocket is the address of dir's "bus" socket, or "" if there is none.
+func busSocket(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	p := filepath.Join(dir, "bus")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().Type() == os.ModeSocket {
+		return "unix:path=" + dbus.EscapeBusAddressValue(p)
 	}
 	return ""
 }
@@ -186,11 +203,13 @@ func sessionBusAddress(getenv func(string) string, uid int) string {
 // connectBus connects to the bus at addr and authenticates. For Unix sockets
 // (the usual case) it dials itself so the socket carries the deadline: then
 // even a bus that accepts and never answers cannot hold the read past it,
-// and no goroutine is left behind. There, with pipelined set, the EXTERNAL
-// handshake is sent in one go and not waited for (see pipelinedAuth), and
-// needHello says the caller must send Hello itself, ahead of its calls. The
-// Unix-fd negotiation, which a secret read does not need, is skipped.
-func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Conn, needHello bool, err error) {
+// and no goroutine is left behind; and it reads the socket through a buffer
+// (see bufferedConn). There, with pipelined set, the EXTERNAL handshake is
+// not waited for (see pipelinedAuth), and pa is returned: the caller must
+// send Hello itself, ahead of its calls, then call pa.flush to send
+// everything in one write. The Unix-fd negotiation, which a secret read does
+// not need, is skipped.
+func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Conn, pa *pipelinedAuth, err error) {
 	var lastErr error
 	for _, a := range strings.Split(addr, ";") {
 		network, sockaddr, ok := unixSocket(a)
@@ -205,7 +224,7 @@ func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Con
 				lastErr = err
 				continue
 			}
-			return c, false, nil
+			return c, nil, nil
 		}
 		d := net.Dialer{Deadline: deadline}
 		nc, err := d.Dial(network, sockaddr)
@@ -215,10 +234,10 @@ func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Con
 		}
 		if err := nc.SetDeadline(deadline); err != nil {
 			nc.Close()
-			return nil, false, err
+			return nil, nil, err
 		}
 		if !pipelined {
-			c, err := dbus.NewConn(nc)
+			c, err := dbus.NewConn(newBufferedConn(nc))
 			if err == nil {
 				err = c.Auth(nil)
 			}
@@ -227,29 +246,51 @@ func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Con
 			}
 			if err != nil {
 				nc.Close()
-				return nil, false, err
+				return nil, nil, err
 			}
-			return c, false, nil
+			return c, nil, nil
 		}
-		pa, err := newPipelinedAuth(nc)
+		c, pa, err := newPipelinedConn(nc, strconv.Itoa(os.Geteuid()))
 		if err != nil {
 			nc.Close()
-			return nil, false, err
+			return nil, nil, err
 		}
-		c, err := dbus.NewConn(pa)
-		if err == nil {
-			err = c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Geteuid()))})
-		}
-		if err != nil {
-			nc.Close()
-			return nil, false, err
-		}
-		return c, true, nil
+		return c, pa, nil
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no usable address in DBUS_SESSION_BUS_ADDRESS")
 	}
-	return nil, false, lastErr
+	return nil, nil, lastErr
+}
+
+// bufferedConn reads a connection through a buffer. godbus decodes a message
+// field by field, and on a bare socket each field is a read(2): about 200 of
+// them for one secret read, against a handful through the buffer. Everything
+// that reads the connection (the pipelined handshake check and godbus) must
+// go through the same bufferedConn, or bytes the buffer took are lost.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func newBufferedConn(nc net.Conn) *bufferedConn {
+	return &bufferedConn{Conn: nc, r: bufio.NewReader(nc)}
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// newPipelinedConn authenticates a godbus connection on nc as the user uid
+// (decimal) without waiting for the bus; see pipelinedAuth.
+func newPipelinedConn(nc net.Conn, uid string) (*dbus.Conn, *pipelinedAuth, error) {
+	pa := newPipelinedAuth(newBufferedConn(nc), uid)
+	c, err := dbus.NewConn(pa)
+	if err == nil {
+		err = c.Auth([]dbus.Auth{dbus.AuthExternal(uid)})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, pa, nil
 }
 
 // errAuthRefused is the bus turning down the pipelined handshake.
@@ -257,31 +298,42 @@ var errAuthRefused = errors.New("the bus refused EXTERNAL authentication")
 
 // pipelinedAuth lets godbus authenticate without waiting on the bus, as
 // sd-bus does: the whole client side of the EXTERNAL handshake ("\0AUTH
-// EXTERNAL <uid>", "BEGIN") is written at once on connection, and godbus's
-// own conversation is answered locally. The bus's real answer ("OK <guid>")
-// is read and checked in front of the first message; a refusal fails every
-// pending call with errAuthRefused, and get starts over step by step.
-// This saves three round trips (AUTH, AUTH EXTERNAL, Hello) of a cold read.
+// EXTERNAL <uid>", "BEGIN") is queued on connection, and godbus's own
+// conversation is answered locally. The first messages after it are queued
+// too, and flush sends the lot in one write. The bus's real answer ("OK
+// <guid>") is read and checked in front of the first message; a refusal
+// fails every pending call with errAuthRefused, and get starts over step by
+// step. This saves three round trips (AUTH, AUTH EXTERNAL, Hello) of a cold
+// read.
 type pipelinedAuth struct {
-	net.Conn
-	authDone bool   // godbus sent BEGIN: pass writes through
+	*bufferedConn
+	authDone bool   // godbus sent BEGIN: messages follow
 	canned   []byte // local answers to godbus's handshake, still to be read
 	okRead   bool   // the bus's answer was consumed and was OK
+
+	mu      sync.Mutex // guards out and flushed against godbus's goroutines
+	out     []byte     // what waits for flush
+	flushed bool       // flush was called: pass writes through
 }
 
-func newPipelinedAuth(nc net.Conn) (*pipelinedAuth, error) {
-	uid := hex.EncodeToString([]byte(strconv.Itoa(os.Geteuid())))
-	if _, err := nc.Write([]byte("\x00AUTH EXTERNAL " + uid + "\r\nBEGIN\r\n")); err != nil {
-		return nil, err
+func newPipelinedAuth(bc *bufferedConn, uid string) *pipelinedAuth {
+	return &pipelinedAuth{
+		bufferedConn: bc,
+		out:          []byte("\x00AUTH EXTERNAL " + hex.EncodeToString([]byte(uid)) + "\r\nBEGIN\r\n"),
 	}
-	return &pipelinedAuth{Conn: nc}, nil
 }
 
-// Write swallows godbus's handshake lines, queueing the local answers,
-// and passes everything after BEGIN through.
+// Write swallows godbus's handshake lines, queueing the local answers, and
+// queues everything after BEGIN until flush, then passes it through.
 func (p *pipelinedAuth) Write(b []byte) (int, error) {
 	if p.authDone {
-		return p.Conn.Write(b)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.flushed {
+			return p.Conn.Write(b)
+		}
+		p.out = append(p.out, b...)
+		return len(b), nil
 	}
 	switch line := string(b); {
 	case line == "\x00":
@@ -297,6 +349,21 @@ func (p *pipelinedAuth) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// flush sends the handshake and the messages queued behind it in one write.
+// Nothing reaches the bus before it, so the caller must flush once it has
+// queued its first calls, before it waits for their replies.
+func (p *pipelinedAuth) flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.flushed {
+		return nil
+	}
+	p.flushed = true
+	_, err := p.Conn.Write(p.out)
+	p.out = nil
+	return err
+}
+
 // Read hands godbus the local answers, then checks the bus's real answer
 // once before passing messages through.
 func (p *pipelinedAuth) Read(b []byte) (int, error) {
@@ -309,24 +376,21 @@ func (p *pipelinedAuth) Read(b []byte) (int, error) {
 		return 0, errors.New("authentication read out of turn")
 	}
 	if !p.okRead {
-		// Byte by byte, so no message byte after the line is taken.
-		var line []byte
-		var c [1]byte
-		for !bytes.HasSuffix(line, []byte("\r\n")) {
-			if len(line) > 256 {
-				return 0, errAuthRefused
-			}
-			if _, err := io.ReadFull(p.Conn, c[:]); err != nil {
-				return 0, err
-			}
-			line = append(line, c[0])
+		// From the shared buffer: the messages behind the line stay there
+		// for godbus.
+		line, err := p.r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return 0, errAuthRefused
+		}
+		if err != nil {
+			return 0, err
 		}
 		if !bytes.HasPrefix(line, []byte("OK ")) {
 			return 0, errAuthRefused
 		}
 		p.okRead = true
 	}
-	return p.Conn.Read(b)
+	return p.bufferedConn.Read(b)
 }
 
 // unixSocket parses a D-Bus "unix:path=..." or "unix:abstract=..." address.

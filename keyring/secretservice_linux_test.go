@@ -391,6 +391,120 @@ func TestKeyringRefusedAuthentication(t *testing.T) {
 	}
 }
 
+// TestSessionBusAddress checks where the bus is looked for, and that getuid
+// is left alone when the environment already says.
+func TestSessionBusAddress(t *testing.T) {
+	withSocket, err := os.MkdirTemp("", "bus") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(withSocket)
+	ln, err := net.Listen("unix", filepath.Join(withSocket, "bus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	socketAddr := "unix:path=" + dbus.EscapeBusAddressValue(filepath.Join(withSocket, "bus"))
+
+	tests := []struct {
+		name     string
+		env      map[string]string
+		want     string
+		wantUIDs int
+	}{
+		{"variable", map[string]string{"DBUS_SESSION_BUS_ADDRESS": "unix:path=/x", "XDG_RUNTIME_DIR": withSocket}, "unix:path=/x", 0},
+		{"autolaunch is ignored", map[string]string{"DBUS_SESSION_BUS_ADDRESS": "autolaunch:", "XDG_RUNTIME_DIR": withSocket}, socketAddr, 0},
+		{"runtime dir", map[string]string{"XDG_RUNTIME_DIR": withSocket}, socketAddr, 0},
+		{"runtime dir without a bus", map[string]string{"XDG_RUNTIME_DIR": t.TempDir()}, "", 1},
+		{"nothing", nil, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			uids := 0
+			getuid := func() int { uids++; return -1 } // no /run/user/-1
+			got := sessionBusAddress(func(k string) string { return tt.env[k] }, getuid)
+			if got != tt.want {
+				t.Errorf("sessionBusAddress() = %q, want %q", got, tt.want)
+			}
+			if uids != tt.wantUIDs {
+				t.Errorf("getuid called %d times, want %d", uids, tt.wantUIDs)
+			}
+		})
+	}
+}
+
+// countingConn counts the calls that reach a connection.
+type countingConn struct {
+	net.Conn
+	reads, writes atomic.Int32
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(b)
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestPipelinedConnBatchesIO checks the lean read's use of the socket, on
+// the real bus: the handshake, Hello and SearchItems leave in one write, and
+// the replies come in through the buffer shared with the handshake check, a
+// read per arrival. Read field by field they took about 100 reads.
+func TestPipelinedConnBatchesIO(t *testing.T) {
+	requireSecretService(t)
+	addr := sessionBusAddress(os.Getenv, os.Getuid)
+	network, sockaddr, ok := unixSocket(strings.Split(addr, ";")[0])
+	if !ok {
+		t.Skipf("the session bus %q is not a Unix socket", addr)
+	}
+	nc, err := net.DialTimeout(network, sockaddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	cc := &countingConn{Conn: nc}
+	conn, pa, err := newPipelinedConn(cc, strconv.Itoa(os.Geteuid()))
+	if err != nil {
+		nc.Close()
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	hello := conn.BusObject().Go("org.freedesktop.DBus.Hello", 0, make(chan *dbus.Call, 1))
+	search := conn.Object(ssName, ssPath).Go(ssService+".SearchItems", 0, make(chan *dbus.Call, 1),
+		map[string]string{"username": uniqueKeyringKey(t, "token-"), "service": Service})
+	if n := cc.writes.Load(); n != 0 {
+		t.Fatalf("%d writes before flush, want 0", n)
+	}
+	if err := pa.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := (<-hello.Done).Store(&name); err != nil || !strings.HasPrefix(name, ":") {
+		t.Fatalf("Hello = %q, %v; want a unique name", name, err)
+	}
+	var unlocked, locked []dbus.ObjectPath
+	if err := (<-search.Done).Store(&unlocked, &locked); err != nil {
+		t.Fatal(err)
+	}
+	if len(unlocked)+len(locked) != 0 {
+		t.Errorf("SearchItems for a new key found %v, %v", unlocked, locked)
+	}
+	if n := cc.writes.Load(); n != 1 {
+		t.Errorf("%d writes for the handshake, Hello and SearchItems, want 1", n)
+	}
+	// OK line, Hello reply, NameAcquired and SearchItems reply: at most
+	// one read each, and the read still waiting.
+	if n := cc.reads.Load(); n > 5 {
+		t.Errorf("%d reads for the handshake answer and three messages, want at most 5", n)
+	}
+}
+
 // TestAutoRemembersHungKeyring: a keyring that hung in one process is not
 // asked again by the next ones for a while, so only one invocation pays the
 // timeout; after that while it is asked again.
