@@ -261,6 +261,13 @@ func TestFileStoreConcurrentWriters(t *testing.T) {
 	}
 	close(stop)
 	readers.Wait()
+	// Every reader must have read while the writers ran, or the test proved
+	// nothing about torn reads.
+	for r, n := range reads {
+		if n == 0 {
+			t.Errorf("reader %d read nothing during the writes", r)
+		}
+	}
 	t.Logf("reads per reader: %v", reads)
 	assertNoTempFiles(t, dir)
 }
