@@ -33,8 +33,8 @@ func (h helperTokens) Invalidate(ctx context.Context, profile, token string) err
 	return h.p.Invalidate(ctx, profile, token)
 }
 
-// hostSet is the DT hosts, DT_CREDENTIAL_HOSTS, and each profile's own hosts,
-// in that order of precedence.
+// hostSet is each profile's own hosts, then the DT hosts and
+// DT_CREDENTIAL_HOSTS for the default profile, in that order of precedence.
 func hostSet(e env, p *provider.Provider) (*hosts.Set, error) {
 	files, err := p.Profiles()
 	if err != nil {
