@@ -88,7 +88,11 @@ func emptyNetns() ([]string, string) {
 		}
 		// Only lo may be listed, and it must be down: it is, in a new
 		// namespace, so any traffic counter but lo's means the wrong one.
-		for _, l := range strings.Split(string(out), "\n")[2:] {
+		lines := strings.Split(string(out), "\n")
+		if len(lines) < 3 {
+			return nil, "unexpected /proc/net/dev in a new network namespace: " + firstLine(string(out), nil)
+		}
+		for _, l := range lines[2:] {
 			if name, _, ok := strings.Cut(strings.TrimSpace(l), ":"); ok && name != "lo" {
 				return nil, "unshare kept interface " + name
 			}
