@@ -82,9 +82,11 @@ func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p
 		return errors.New("git credential get: token provider returned an empty token")
 	}
 	var fields []field
-	if attrs.Has("capability", "authtype") {
+	if attrs.Has("capability", "authtype") && takesBearer(attrs.Lists["wwwauth"]) {
 		// git 2.46+: hand over the token as a bearer credential, and mark it
-		// ephemeral so git does not ask other helpers to store it.
+		// ephemeral so git does not ask other helpers to store it. Not to a
+		// server that asked for Basic alone: it would refuse the Bearer
+		// header git then sends, and git would give up.
 		fields = []field{
 			{"capability[]", "authtype"},
 			{"authtype", "Bearer"},

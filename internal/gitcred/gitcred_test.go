@@ -133,6 +133,60 @@ func TestHandleGet(t *testing.T) {
 	}
 }
 
+// TestHandleGetAuthtype: git 2.46+ says it can take a bearer credential
+// (capability[]=authtype) and passes on the server's WWW-Authenticate
+// challenges (wwwauth[]). A bearer credential is answered only when the
+// server offered Bearer or nothing; a server that asked for Basic alone gets
+// username and password, as git before 2.46 does, since it would refuse a
+// Bearer header.
+func TestHandleGetAuthtype(t *testing.T) {
+	const (
+		bearer = "capability[]=authtype\nauthtype=Bearer\ncredential=" + secretToken + "\nephemeral=1\npassword_expiry_utc=1893456000\n"
+		basic  = "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n"
+	)
+	tests := []struct {
+		name    string
+		wwwauth []string // one wwwauth[] line each
+		noCap   bool     // git did not send capability[]=authtype
+		want    string
+	}{
+		{name: "no challenge", want: bearer},
+		{name: "Bearer only", wwwauth: []string{`Bearer realm="dt"`}, want: bearer},
+		{name: "Bearer without parameters", wwwauth: []string{"Bearer"}, want: bearer},
+		{name: "scheme is case-insensitive", wwwauth: []string{`bEaReR realm="dt"`}, want: bearer},
+		{name: "Basic then Bearer", wwwauth: []string{`Basic realm="dt"`, `Bearer realm="dt"`}, want: bearer},
+		{name: "Bearer then Basic", wwwauth: []string{`Bearer realm="dt"`, `Basic realm="dt"`}, want: bearer},
+		{name: "two challenges in one header", wwwauth: []string{`Basic realm="dt", Bearer realm="dt"`}, want: bearer},
+		{name: "Bearer after a token68 challenge", wwwauth: []string{`Negotiate a2V5==, Bearer`}, want: bearer},
+		{name: "Basic only", wwwauth: []string{`Basic realm="dt"`}, want: basic},
+		{name: "Basic lower case", wwwauth: []string{`basic realm="dt"`}, want: basic},
+		{name: "Basic and Negotiate", wwwauth: []string{`Negotiate`, `Basic realm="dt"`}, want: basic},
+		{name: "Bearer inside a quoted realm", wwwauth: []string{`Basic realm="Bearer, Bearer x"`}, want: basic},
+		{name: "Bearer as a parameter name", wwwauth: []string{`Basic bearer=1, realm="dt"`}, want: basic},
+		{name: "scheme that starts with Bearer", wwwauth: []string{`Bearerish realm="dt"`}, want: basic},
+		{name: "escaped quote in a realm", wwwauth: []string{`Basic realm="a\", Bearer x"`}, want: basic},
+		{name: "Bearer offered but git cannot take it", wwwauth: []string{`Bearer realm="dt"`}, noCap: true, want: basic},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := "protocol=https\nhost=api.d21s.com\n"
+			if !tt.noCap {
+				in = "capability[]=authtype\n" + in
+			}
+			for _, w := range tt.wwwauth {
+				in += "wwwauth[]=" + w + "\n"
+			}
+			var out bytes.Buffer
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newProvider()); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("input %q: output (-want +got):\n%s", in, diff)
+			}
+		})
+	}
+}
+
 // TestHandleGetPorts: the port a request goes to is exact, and a request
 // without one goes to its protocol's default port (https 443, http 80).
 func TestHandleGetPorts(t *testing.T) {
@@ -472,6 +526,8 @@ func FuzzHandleGet(f *testing.F) {
 		"protocol=https\nhost=api.d21s.com\n", "protocol=https\nhost=API.D21S.COM.:443\n",
 		"protocol=https\nhost=api.d21s.com.evil.example\n", "protocol=http\nhost=localhost:8080\n",
 		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\n",
+		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\nwwwauth[]=Basic realm=\"a\\\", Bearer\"\n",
+		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\nwwwauth[]=Negotiate x==, bearer\n",
 		"protocol=https\nhost=api.d21s.com:80\n", "protocol=http\nhost=api.d21s.com:80\n",
 	} {
 		f.Add(s)
@@ -503,6 +559,10 @@ func FuzzHandleGet(f *testing.F) {
 		}
 		if !strings.Contains(out.String(), secretToken) {
 			t.Fatalf("answer without the token: %q", out.String())
+		}
+		// Bearer only to a git that said it can take it.
+		if strings.Contains(out.String(), "authtype=Bearer\n") && !a.Has("capability", "authtype") {
+			t.Fatalf("authtype=Bearer for a git without capability[]=authtype: %q", in)
 		}
 	})
 }
