@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestHandleGet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -177,7 +178,7 @@ func TestHandleGetAuthtype(t *testing.T) {
 				in += "wwwauth[]=" + w + "\n"
 			}
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newProvider()); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newProvider(), nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -228,7 +229,7 @@ func TestHandleGetPorts(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
 			in := "protocol=" + tt.protocol + "\nhost=" + tt.host + "\n"
-			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			got := strings.Contains(out.String(), "password="+secretToken+"\n")
@@ -237,7 +238,7 @@ func TestHandleGetPorts(t *testing.T) {
 			}
 			// erase routes the same way.
 			p = newProvider()
-			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p); err != nil {
+			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p, nil); err != nil {
 				t.Fatalf("Handle erase: %v", err)
 			}
 			if erased := len(p.Invalidated) == 1; erased != tt.want {
@@ -247,10 +248,58 @@ func TestHandleGetPorts(t *testing.T) {
 	}
 }
 
+// TestHandleLogsWhyNoToken: a host that gets no token gets no answer, and
+// the log says why and how to add a host; with no log, nothing is said.
+func TestHandleLogsWhyNoToken(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"protocol=https\nhost=git.example.com\npath=private/repo\nusername=alice\n",
+			[]string{"https://git.example.com: not an allowed host", hosts.EnvHosts, "login --hosts"}},
+		{"protocol=https\nhost=api.d21s.com:8443\n", []string{"https://api.d21s.com:8443: not an allowed host"}},
+		{"protocol=http\nhost=api.d21s.com\n", []string{"http://api.d21s.com", "only over https", "loopback"}},
+		{"protocol=ssh\nhost=api.d21s.com\n", []string{"ssh://api.d21s.com", "only over https"}},
+		{"protocol=https\n", []string{"without a host"}},
+		{"host=api.d21s.com\n", []string{"without a protocol"}},
+		{"protocol=https\nhost=a b\n", []string{"invalid host"}},
+	}
+	for _, tt := range tests {
+		for _, action := range []string{"get", "erase"} {
+			t.Run(action+" "+tt.in, func(t *testing.T) {
+				var out, log bytes.Buffer
+				p := newProvider()
+				l := slog.New(slog.NewTextHandler(&log, nil))
+				if err := Handle(context.Background(), action, strings.NewReader(tt.in+"password=x\n"), &out, testSet(t), p, l); err != nil {
+					t.Fatalf("Handle: %v", err)
+				}
+				if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+					t.Errorf("output %q, Token calls %v, invalidated %v; want none", out.String(), p.TokenCalls, p.Invalidated)
+				}
+				for _, w := range append(tt.want, "git credential "+action) {
+					if !strings.Contains(log.String(), w) {
+						t.Errorf("log does not say %q:\n%s", w, log.String())
+					}
+				}
+				for _, w := range []string{"private/repo", "alice"} {
+					if strings.Contains(log.String(), w) {
+						t.Errorf("log shows %q:\n%s", w, log.String())
+					}
+				}
+			})
+		}
+	}
+	// A served host is not logged about.
+	var log bytes.Buffer
+	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
+		t.Errorf("served host: err %v, log %q", err, log.String())
+	}
+}
+
 func TestHandleGetNoExpiry(t *testing.T) {
 	p := &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken}}
 	var out bytes.Buffer
-	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p); err != nil {
+	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "username=oauth2accesstoken\npassword=" + secretToken + "\n"
@@ -334,7 +383,7 @@ func TestHandleErrors(t *testing.T) {
 				p = newProvider()
 			}
 			var out bytes.Buffer
-			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p)
+			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Handle error = %v, want one containing %q", err, tt.wantErr)
 			}
@@ -383,7 +432,7 @@ func TestHandleStoreAndOtherActions(t *testing.T) {
 		t.Run(tt.action, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if out.Len() != 0 {
@@ -419,7 +468,7 @@ func TestHandleErase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, p.Invalidated); diff != "" {
@@ -539,7 +588,7 @@ func FuzzHandleGet(f *testing.F) {
 		}
 		p := newProvider()
 		var out bytes.Buffer
-		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p)
+		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil)
 		if err != nil {
 			if out.Len() != 0 {
 				t.Fatalf("output on error: %q", out.String())
