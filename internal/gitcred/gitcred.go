@@ -52,7 +52,7 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 	}
 	profile, why := route(attrs, set)
 	if why != "" {
-		if log != nil {
+		if log != nil && action != "store" { // store is ignored for every host
 			log.Info("git credential " + action + ": no token for " + why)
 		}
 		return nil

@@ -289,6 +289,11 @@ func TestHandleLogsWhyNoToken(t *testing.T) {
 			})
 		}
 	}
+	// store is ignored for every host: nothing to explain.
+	var storeLog bytes.Buffer
+	if err := Handle(context.Background(), "store", strings.NewReader("protocol=https\nhost=git.example.com\npassword=x\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&storeLog, nil))); err != nil || storeLog.Len() != 0 {
+		t.Errorf("store for another host: err %v, log %q", err, storeLog.String())
+	}
 	// A served host is not logged about.
 	var log bytes.Buffer
 	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
