@@ -186,6 +186,11 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		// Once per exchange: the proxy is chosen by host, the same for
+		// every attempt.
+		s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(&hc, req.Request))
+	}
 	// The body of a response that is not retried for its status is read
 	// inside the retry loop, so a connection cut off part way through the
 	// body is retried like one cut off before the headers.
