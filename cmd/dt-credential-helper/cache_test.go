@@ -625,20 +625,25 @@ func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
 	needKeyringSession(t)
 	f := newCacheFixture(t)
 	cached := f.token(t)
+	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email}
 	tests := []struct {
 		name  string
 		fault authtest.Fault
 		args  []string
+		due   bool // the cached token has 30s left, under the default buffer
 		code  int
 	}{
-		{"503 forced", authtest.Fault{Status: 503, Body: "{}"}, []string{"--force-refresh"}, 0},
-		{"503 buffer beyond the lifetime", authtest.Fault{Status: 503, Body: "{}"}, []string{"--refresh-buffer", "2h"}, 0},
-		{"dropped connection forced", authtest.Fault{Drop: true}, []string{"--force-refresh"}, 0},
-		{"invalid_grant forced", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--force-refresh"}, 1},
-		{"invalid_grant buffer beyond the lifetime", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--refresh-buffer", "2h"}, 1},
+		{"503 forced", authtest.Fault{Status: 503, Body: "{}"}, []string{"--force-refresh"}, false, 0},
+		{"503 due for refresh", authtest.Fault{Status: 503, Body: "{}"}, nil, true, 0},
+		{"dropped connection forced", authtest.Fault{Drop: true}, []string{"--force-refresh"}, false, 0},
+		{"invalid_grant forced", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--force-refresh"}, false, 1},
+		{"invalid_grant due for refresh", authtest.ErrorFault(400, "invalid_grant", "bad signature"), nil, true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.due {
+				writeDueEntry(t, keyring.NewKeyringStore(10*time.Second), f.key, acct, cached, 30*time.Second)
+			}
 			f.srv.InjectAlways(tt.fault)
 			defer f.srv.ClearFaults()
 			before := f.srv.Requests()

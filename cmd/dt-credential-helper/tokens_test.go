@@ -141,3 +141,19 @@ func TestCacheEntriesNotBelieved(t *testing.T) {
 		})
 	}
 }
+
+// writeDueEntry stores tok under key as an entry of acct obtained an hour
+// before its expiry, which is left from now: with left under the default
+// refresh buffer, the next call finds it due for refresh but not expired.
+// The binary's clock cannot be moved; this is the entry it would have
+// written an hour before. (A --refresh-buffer longer than the token's
+// lifetime no longer makes a token due: it is cut to half the lifetime.)
+func writeDueEntry(t *testing.T, store keyring.Store, key string, acct keyring.Account, tok string, left time.Duration) []byte {
+	t.Helper()
+	expiry := time.Now().Add(left)
+	data := keyring.NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: expiry}, acct, expiry.Add(-time.Hour)).Encode()
+	if err := store.Set(key, data); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
