@@ -144,6 +144,7 @@ func (p *Provider) entry(name string) (entry, error) {
 		Key:      keyring.Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint,
 		KeyID:    creds.KeyID,
+		Email:    creds.Email,
 		Buffer:   noZero(p.cfg.RefreshBuffer),
 		LockDir:  p.cacheDir,
 		Timeout:  p.cfg.Timeout,
