@@ -187,11 +187,9 @@ func TestKeyringHungSecretService(t *testing.T) {
 
 	t.Run("auto", func(t *testing.T) {
 		dir := t.TempDir()
-		st, err := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		auto := st.(*AutoStore)
+		// The Secret Service and the files, without the kernel keyring
+		// that Open puts in front of them.
+		auto := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 		before := hung.Calls()
 		start := time.Now()
 		if _, err := auto.Get("token-x"); !errors.Is(err, ErrNotFound) {
@@ -235,8 +233,11 @@ func TestOpenMakesNoCall(t *testing.T) {
 	if n := silent.accepted.Load(); n != 0 {
 		t.Fatalf("Open connected to the bus %d times", n)
 	}
-	st.Get("token-x")
-	st.Get("token-x")
+	// A key in no store, so that the kernel keyring misses and the Secret
+	// Service is asked.
+	key := uniqueKernelKey(t)
+	st.Get(key)
+	st.Get(key)
 	if n := silent.accepted.Load(); n != 1 {
 		t.Fatalf("two Gets connected %d times, want 1 (then the file store)", n)
 	}
@@ -514,11 +515,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
 	dir := t.TempDir()
 	open := func() *AutoStore {
-		st, err := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.(*AutoStore)
+		return openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 	}
 	if _, err := open().Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("first process: Get = %v, want ErrNotFound from the file store", err)
@@ -567,7 +564,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 func TestAutoDoesNotRememberUnreachableKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
 	dir := t.TempDir()
-	st, _ := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+	st := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 	if _, err := st.Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (f *tokenFlags) register(fs *flagSet) {
 	fs.StringVar(&f.profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
 	f.registerAccount(fs)
 	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
-	fs.StringVar(&f.cache, "cache", "", "token cache: auto, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
+	fs.StringVar(&f.cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
 	fs.BoolVar(&f.forceRefresh, "force-refresh", false, "fetch a new token even if a cached one is valid")
 	fs.DurationVar(&f.refreshBuffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh a cached token with less than this left")
 	fs.DurationVar(&f.timeout, "timeout", auth.DefaultTimeout, "give up fetching a token after this long")
