@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/sys/unix"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
 // requireKernelKeyring skips when this process may not use keyctl (a
@@ -347,6 +349,26 @@ func TestKernelHelperProcess(t *testing.T) {
 		}
 	case "quota":
 		kernelQuotaChild(t, s, key, os.Getenv(envKernelDir))
+	case "refused":
+		if _, err := unix.KeyctlSearch(unix.KEY_SPEC_USER_KEYRING, "user", "x", 0); !errors.Is(err, unix.EPERM) {
+			t.Fatalf("keyctl under the seccomp filter = %v, want EPERM", err)
+		}
+		if _, err := s.Get(key); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "seccomp") {
+			t.Errorf("kernel Get = %v, want ErrUnavailable naming seccomp", err)
+		}
+		if err := s.Set(key, []byte("v")); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("kernel Set = %v, want ErrUnavailable", err)
+		}
+		auto := NewAutoStore(s, NewFileStore(os.Getenv(envKernelDir)), nil)
+		if err := auto.Set(key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := auto.Get(key); err != nil || string(got) != "v" {
+			t.Fatalf("auto Get = %q, %v", got, err)
+		}
+		if n := auto.Name(); !strings.HasPrefix(n, "file (") || !strings.Contains(n, "operation not permitted") {
+			t.Errorf("auto Name() = %q, want the file store and the refusal", n)
+		}
 	default:
 		t.Fatalf("unknown helper %q", what)
 	}
@@ -478,3 +500,23 @@ func TestKernelRefusedFallsBack(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestKernelSeccompRefusalFallsBack runs a process under a seccomp filter
+// that refuses keyctl with EPERM, as Docker's default profile does: a real
+// refusal. The kernel store says it is unavailable and why; the auto store
+// moves to its next store and names the reason.
+func TestKernelSeccompRefusalFallsBack(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestKernelHelperProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), envKernelHelper+"=refused", envKernelKey+"="+uniqueKernelKey(t), envKernelDir+"="+t.TempDir())
+	if err := keyringtest.DenyKeyctl(cmd); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "helper done") {
+		t.Fatalf("helper under seccomp: %v\n%s", err, out)
+	}
+}
