@@ -104,7 +104,8 @@ func openKeyringAuto(opts Options) *AutoStore {
 // AutoStore is the auto mode: a primary store (the keyring) and a fallback
 // (files). On Linux two are stacked: the kernel keyring over an AutoStore of
 // the Secret Service over files; what is said here of the keyring and the
-// files holds for each pair. A primary call that fails with [ErrUnavailable] moves the store
+// files holds for each pair. A primary call that fails with
+// [ErrUnavailable] moves the store
 // to its fallback for five minutes (hungMemory): a keyring that hung or was
 // missing is not asked again meanwhile, so one call pays for it rather than
 // every one. After that the keyring is tried again, so a long-running
