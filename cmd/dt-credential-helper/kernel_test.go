@@ -46,8 +46,8 @@ func kernelEntry(t *testing.T, key string) (keyring.Entry, bool) {
 
 // TestCacheKernelKeyring: under auto, with no Secret Service, tokens go to
 // the kernel keyring: a second process is served from it, status names it,
-// --force-refresh replaces the entry and git erase with the cached token
-// removes it. Nothing is written to the file cache.
+// --force-refresh replaces the entry, and git erase with the cached token
+// and docker erase remove it. Nothing is written to the file cache.
 func TestCacheKernelKeyring(t *testing.T) {
 	needKernelKeyring(t)
 	keyID := uniqueName("kernel-")
@@ -121,6 +121,17 @@ func TestCacheKernelKeyring(t *testing.T) {
 	}
 	if n := srv.Requests() - before; n != 1 {
 		t.Errorf("%d token requests after erase, want 1", n)
+	}
+
+	// docker erase drops the host's cached token.
+	if _, ok := kernelEntry(t, key); !ok {
+		t.Fatal("no kernel keyring entry before docker erase")
+	}
+	if r := runFor(t, runLimit, env, "https://api.disruptive-technologies.com\n", "docker", "erase"); r.code != 0 {
+		t.Fatalf("docker erase: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if _, ok := kernelEntry(t, key); ok {
+		t.Fatal("docker erase left the token in the kernel keyring")
 	}
 }
 
