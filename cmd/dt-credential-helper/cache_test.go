@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,6 +154,13 @@ func execBounded(env []string, stdin string, limit time.Duration, args ...string
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = env
+	if slices.Contains(env, keyringtest.DenyKeyctlEnv) {
+		// As in a container whose seccomp profile blocks the kernel
+		// keyring.
+		if err := keyringtest.DenyKeyctl(cmd); err != nil {
+			return result{}, err
+		}
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
@@ -431,7 +439,8 @@ func TestCacheNoDBusSession(t *testing.T) {
 	env := withEnv(baseEnv(t, srv.TokenURL()),
 		"DT_TOKEN_CACHE=",
 		"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent",
-		"XDG_RUNTIME_DIR="+t.TempDir())
+		"XDG_RUNTIME_DIR="+t.TempDir(),
+		keyringtest.DenyKeyctlEnv) // the kernel keyring refused, as in a container
 	dir := envValue(env, "DT_CACHE_DIR")
 	key := keyring.Key(srv.TokenURL(), testAccount.KeyID, testAccount.Email)
 
@@ -502,7 +511,8 @@ func TestKeyringUnreachable(t *testing.T) {
 				noSystemdUserBus(t)
 			}
 			// No bus socket where the binary looks without the variable.
-			env := withoutEnv(withEnv(baseEnv(t, srv.TokenURL()), "XDG_RUNTIME_DIR="+t.TempDir()),
+			// The kernel keyring refused too, as in a container.
+			env := withoutEnv(withEnv(baseEnv(t, srv.TokenURL()), "XDG_RUNTIME_DIR="+t.TempDir(), keyringtest.DenyKeyctlEnv),
 				"DT_TOKEN_CACHE", "DBUS_SESSION_BUS_ADDRESS")
 			env = append(env, tt.bus...)
 			wantCache := "Token cache: file (keyring unavailable"
@@ -533,7 +543,8 @@ func TestKeyringUnreachable(t *testing.T) {
 				if r.code != 0 || !srv.Valid(tok) {
 					t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 				}
-				for _, want := range []string{"keyring unavailable, using files", tt.reason, "store=file"} {
+				for _, want := range []string{"kernel store unavailable, falling back", "operation not permitted",
+					"keyring store unavailable, falling back", tt.reason, "store=file"} {
 					if !strings.Contains(r.stderr, want) {
 						t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 					}
@@ -561,7 +572,9 @@ func TestCacheHungKeyring(t *testing.T) {
 	hung := keyringtest.StartHungService(t)
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
-	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr)
+	// The kernel keyring refused, as in a container, so that auto reaches
+	// the Secret Service.
+	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr, keyringtest.DenyKeyctlEnv)
 	const margin = 2 * time.Second
 	limit := keyring.DefaultTimeout + margin
 

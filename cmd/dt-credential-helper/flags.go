@@ -128,7 +128,7 @@ func (f *tokenFlags) registerServing(fs *flagSet) {
 func (f *tokenFlags) registerLookup(fs *flagSet) {
 	f.registerAccount(fs)
 	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
-	fs.StringVar(&f.cache, "cache", "", "token cache: auto, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
+	fs.StringVar(&f.cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
 }
 

@@ -232,7 +232,7 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 		return p.store, nil
 	}
 	dir, err := keyring.DefaultDir(p.cfg.Getenv)
-	if err != nil && p.cfg.Cache != keyring.ModeKeyring && p.cfg.Cache != keyring.ModeNone {
+	if err != nil && p.cfg.Cache != keyring.ModeKeyring && p.cfg.Cache != keyring.ModeKernel && p.cfg.Cache != keyring.ModeNone {
 		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
 	if p.cfg.Cache != keyring.ModeNone {
