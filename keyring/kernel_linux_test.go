@@ -44,9 +44,11 @@ func uniqueKernelKey(t testing.TB) string {
 	return key
 }
 
-// kernelEntry is an entry expiring at expiry, as the Source writes it.
+// kernelEntry is an entry expiring at expiry, as the Source writes it: a
+// token obtained an hour before its expiry.
 func kernelEntry(tok string, expiry time.Time) []byte {
-	return NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: expiry}, Account{Endpoint: "https://e.example/token", KeyID: "k", Email: "k@example.com"}, time.Now()).Encode()
+	acct := Account{Endpoint: "https://e.example/token", KeyID: "k", Email: "k@example.com"}
+	return NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: expiry}, acct, expiry.Add(-time.Hour)).Encode()
 }
 
 func TestKernelStoreRoundTrip(t *testing.T) {
