@@ -10,7 +10,12 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
+
+// A Source is the upstream keyring.NewSource caches.
+var _ auth.ContextSource = (*Source)(nil)
 
 // The end-to-end tests against a real OpenBao server are in
 // cmd/vault-plugin-secrets-dt; these cover what needs no server.

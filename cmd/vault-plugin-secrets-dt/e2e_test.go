@@ -22,6 +22,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil/baotest"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
@@ -315,6 +316,46 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		read()
 		if n := logins() - before; n != 3 {
 			t.Fatalf("a revoked Vault token was not replaced: %d logins", n)
+		}
+	})
+
+	t.Run("under the keyring cache: 10 calls, 1 Vault read; a cached token served while Vault is down", func(t *testing.T) {
+		vaultEnv(t, srv, baotest.RootToken)
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock := time.Now()
+		storeDir := t.TempDir()
+		cache := keyring.NewSource(src, keyring.Config{
+			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: t.TempDir(),
+			Now: func() time.Time { return clock },
+		})
+		before := countAudit(t, srv, "request", "dt/token/other")
+		var first string
+		for i := range 10 {
+			tok, err := cache.TokenContext(context.Background())
+			if err != nil || !dt.Valid(tok.AccessToken) {
+				t.Fatalf("call %d: %v", i, err)
+			}
+			first = tok.AccessToken
+		}
+		if n := countAudit(t, srv, "request", "dt/token/other") - before; n != 1 {
+			t.Fatalf("10 cached calls made %d Vault reads, want 1", n)
+		}
+		// Vault unreachable (a closed port) while the cached token is due
+		// but not expired: the cache serves it, as it does for DT outages.
+		t.Setenv("VAULT_ADDR", "http://127.0.0.1:1")
+		down, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/other"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := keyring.NewSource(down, keyring.Config{
+			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e",
+			Now: func() time.Time { return clock.Add(59*time.Minute + 30*time.Second) },
+		})
+		if tok, err := stale.TokenContext(context.Background()); err != nil || tok.AccessToken != first {
+			t.Fatalf("with Vault down and a valid cached token: %v", err)
 		}
 	})
 
