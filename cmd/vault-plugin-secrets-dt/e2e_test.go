@@ -152,9 +152,25 @@ func TestEngineInOpenBao(t *testing.T) {
 		if n := dt.Requests(); n < 2 {
 			t.Errorf("%d DT requests: the outage was not retried", n)
 		}
-		// A cached token still valid is served through the outage.
-		if data := readJSON(t, srv, "dt/token/prod"); data["access_token"] != tokens[0] {
-			t.Error("the cached token was not served during the outage")
+	})
+
+	t.Run("a cached token due for refresh but valid is served during an outage", func(t *testing.T) {
+		// A 4 s token is due after 2 s (the buffer is at most half the
+		// lifetime); the outage answers Retry-After: 0, so the engine's
+		// retries are over long before the token expires.
+		dt.SetTokenTTL(4 * time.Second)
+		srv.CLI(t, secret, "write", "dt/accounts/short", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
+		first := readJSON(t, srv, "dt/token/short")["access_token"]
+		dt.SetTokenTTL(authtest.DefaultTokenTTL)
+		time.Sleep(2100 * time.Millisecond)
+		dt.InjectAlways(authtest.Fault{Status: 503, RetryAfter: "0", Body: `{"error":"temporarily_unavailable"}`})
+		defer dt.ClearFaults()
+		dt.ResetRequests()
+		if got := readJSON(t, srv, "dt/token/short")["access_token"]; got != first {
+			t.Fatal("the cached token was not served during the outage")
+		}
+		if dt.Requests() < 2 {
+			t.Errorf("%d DT requests: the due token was not refreshed and retried", dt.Requests())
 		}
 	})
 
@@ -172,6 +188,24 @@ func TestEngineInOpenBao(t *testing.T) {
 	})
 
 	// Last: the audit log has seen every request above.
+	t.Run("the server's log (the engine's included) holds no secret or token", func(t *testing.T) {
+		log, err := os.ReadFile(srv.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(log), "serving the cached token") {
+			t.Errorf("the engine's warning for the outage is not in the server's log (%d bytes)", len(log))
+		}
+		if strings.Contains(string(log), secret) {
+			t.Error("the server's log holds the secret")
+		}
+		for _, tok := range tokens {
+			if strings.Contains(string(log), tok) {
+				t.Error("the server's log holds an access token")
+			}
+		}
+	})
+
 	t.Run("the audit log holds no secret or token in plain text", func(t *testing.T) {
 		log, err := os.ReadFile(srv.AuditLog)
 		if err != nil {
