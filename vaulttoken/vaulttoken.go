@@ -22,10 +22,13 @@ package vaulttoken
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +66,9 @@ type Config struct {
 	// Now is the clock deciding when a Vault token from a login is due;
 	// nil means time.Now.
 	Now func() time.Time
+	// Log receives each step (login, read, their outcome) at debug level;
+	// nil discards. No token or JWT is ever logged.
+	Log *slog.Logger
 }
 
 // Source reads DT access tokens from Vault. It is safe for concurrent use.
@@ -73,6 +79,7 @@ type Source struct {
 	authMount string
 	client    *api.Client
 	now       func() time.Time
+	log       *slog.Logger
 
 	// sem serialises reads and logins, so concurrent callers log in once;
 	// a channel so that a waiter gives up when its context ends.
@@ -104,6 +111,7 @@ func NewSource(cfg Config) (*Source, error) {
 		authMount: strings.Trim(cfg.AuthMount, "/"),
 		client:    cfg.Client,
 		now:       cfg.Now,
+		log:       cfg.Log,
 		sem:       make(chan struct{}, 1),
 	}
 	if s.authMount == "" {
@@ -111,6 +119,9 @@ func NewSource(cfg Config) (*Source, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.client == nil {
 		// DefaultConfig reads VAULT_ADDR, VAULT_CACERT and the other TLS
@@ -196,12 +207,15 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		return nil, &Error{Kind: Transient, Path: s.path, Addr: s.client.Address(), Msg: "vault: waiting to read " + s.path, Err: ctx.Err()}
 	}
 	if s.jwtFile != "" && s.loginDue() {
+		s.log.DebugContext(ctx, "logging in to vault", "addr", s.client.Address(), "mount", s.authMount, "role", s.role)
 		if err := s.login(ctx); err != nil {
 			return nil, err
 		}
 	}
+	s.log.DebugContext(ctx, "reading the token from vault", "addr", s.client.Address(), "path", s.path)
 	secret, err := s.client.Logical().ReadWithContext(ctx, s.path)
 	if err != nil && s.loginToken && statusOf(err) == http.StatusForbidden {
+		s.log.DebugContext(ctx, "vault refused the token from our login; logging in again", "path", s.path)
 		// The token from our login may have been revoked or expired early
 		// (a Vault restart, an operator); one new login settles whether
 		// it is the token or the policy.
@@ -213,7 +227,12 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, s.classify(ctx, "reading "+s.path, err)
 	}
-	return s.parse(secret)
+	tok, err := s.parse(secret)
+	if err != nil {
+		return nil, err
+	}
+	s.log.DebugContext(ctx, "token read from vault", "path", s.path, "expires_at", tok.Expiry.UTC().Format(time.RFC3339))
+	return tok, nil
 }
 
 // loginDue reports whether the Vault token from a login must be replaced:
@@ -259,6 +278,7 @@ func (s *Source) login(ctx context.Context) error {
 	if s.loginTTL > 0 {
 		s.loginExpiry = start.Add(s.loginTTL)
 	}
+	s.log.DebugContext(ctx, "logged in to vault", "role", s.role, "vault_token_ttl", s.loginTTL, "renewable", secret.Auth.Renewable)
 	return nil
 }
 
@@ -325,12 +345,27 @@ func (s *Source) classify(ctx context.Context, doing string, err error) error {
 		}
 		return e
 	}
-	// No response: Vault unreachable, a timeout, TLS.
-	e.Kind = Transient
-	if ctx.Err() != nil {
+	// No response. The URL is named already; net/http's "Get URL:" is
+	// dropped.
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		cause = ue.Err
+	}
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case ctx.Err() != nil:
+		e.Kind = Transient
 		e.Msg = fmt.Sprintf("vault: %s at %s: no answer within the deadline", doing, e.Addr)
-	} else {
-		e.Msg = fmt.Sprintf("vault: %s at %s: %v", doing, e.Addr, err)
+	case errors.As(err, &certErr):
+		// An untrusted certificate stays untrusted: not worth retrying,
+		// and the fix is on this machine.
+		e.Kind = Misconfigured
+		e.Msg = fmt.Sprintf("vault: %s at %s: %v (set VAULT_CACERT to the CA that signed Vault's certificate)", doing, e.Addr, cause)
+	default:
+		// Unreachable, reset, refused: Vault may be back shortly.
+		e.Kind = Transient
+		e.Msg = fmt.Sprintf("vault: %s at %s: %v", doing, e.Addr, cause)
 	}
 	return e
 }

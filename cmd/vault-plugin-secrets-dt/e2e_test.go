@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil/baotest"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
@@ -46,7 +48,7 @@ func readJSON(t *testing.T, s *baotest.Server, path string) map[string]any {
 // and its CLI, as an operator and a machine would, against the DT identity
 // emulator on loopback http.
 func TestEngineInOpenBao(t *testing.T) {
-	srv := baotest.Start(t)
+	srv := baotest.Start(t, baotest.Options{})
 	dt := authtest.NewServer(authtest.Account{KeyID: keyID, Email: email, Secret: secret})
 	t.Cleanup(dt.Close)
 	endpoint := dt.URL + authtest.TokenPath
@@ -241,9 +243,10 @@ func rootClient(t *testing.T, srv *baotest.Server) *api.Client {
 // when empty) and a HOME without a ~/.vault-token.
 func vaultEnv(t *testing.T, srv *baotest.Server, token string) {
 	t.Setenv("VAULT_ADDR", srv.Addr)
+	t.Setenv("VAULT_CACERT", srv.CACert)
 	t.Setenv("VAULT_TOKEN", token)
 	t.Setenv("HOME", t.TempDir())
-	for _, k := range []string{"VAULT_NAMESPACE", "VAULT_CACERT", "VAULT_CAPATH", "VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"} {
+	for _, k := range []string{"VAULT_NAMESPACE", "VAULT_CAPATH", "VAULT_CLIENT_CERT", "VAULT_CLIENT_KEY"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -255,9 +258,10 @@ func vaultEnv(t *testing.T, srv *baotest.Server, token string) {
 // TestClientAgainstOpenBao is the vaulttoken package end to end: a machine
 // with a Vault identity (a token, or a JWT it logs in with) and no DT
 // secret gets tokens DT accepts, and a Vault identity without the policy
-// gets a clear error.
+// gets a clear error. The server speaks https, with a CA the client knows
+// only through VAULT_CACERT.
 func TestClientAgainstOpenBao(t *testing.T) {
-	srv := baotest.Start(t)
+	srv := baotest.Start(t, baotest.Options{TLS: true})
 	dt := authtest.NewServer(authtest.Account{KeyID: keyID, Email: email, Secret: secret})
 	t.Cleanup(dt.Close)
 	endpoint := dt.URL + authtest.TokenPath
@@ -298,7 +302,9 @@ func TestClientAgainstOpenBao(t *testing.T) {
 	t.Run("JWT login serves a token DT accepts", func(t *testing.T) {
 		signJWT("system:serviceaccount:gateways:collector")
 		vaultEnv(t, srv, "a-stray-token-that-must-not-be-used")
-		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/prod", JWTFile: jwtFile, Role: "fleet"})
+		var log testutil.Buffer
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/prod", JWTFile: jwtFile, Role: "fleet",
+			Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,6 +314,11 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		}
 		if !dt.Valid(tok.AccessToken) || time.Until(tok.Expiry) < 50*time.Minute {
 			t.Fatalf("token valid at DT: %v, expiry %v", dt.Valid(tok.AccessToken), tok.Expiry)
+		}
+		jwtText, _ := os.ReadFile(jwtFile)
+		if l := log.String(); !strings.Contains(l, "logged in to vault") || !strings.Contains(l, "token read from vault") ||
+			strings.Contains(l, tok.AccessToken) || strings.Contains(l, strings.TrimSpace(string(jwtText))) {
+			t.Errorf("the debug log lacks a step or holds the JWT or the token:\n%s", l)
 		}
 		// The role's policy allows dt/token/prod and nothing else.
 		other, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/other", JWTFile: jwtFile, Role: "fleet"})
@@ -483,6 +494,44 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		var ve *vaulttoken.Error
 		if !errors.As(err, &ve) || ve.Kind != vaulttoken.BadResponse || strings.Contains(err.Error(), "kv-value") {
 			t.Fatalf("error %v, want a bad-response error", err)
+		}
+	})
+
+	t.Run("VAULT_NAMESPACE", func(t *testing.T) {
+		srv.CLI(t, "", "namespace", "create", "team")
+		srv.CLI(t, "", "secrets", "enable", "-ns=team", "-path=dt", baotest.PluginName)
+		srv.CLI(t, secret, "write", "-ns=team", "dt/accounts/teamacct", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
+		vaultEnv(t, srv, baotest.RootToken)
+		t.Setenv("VAULT_NAMESPACE", "team")
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/teamacct"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok, err := src.TokenContext(context.Background()); err != nil || !dt.Valid(tok.AccessToken) {
+			t.Fatalf("in namespace team: %v", err)
+		}
+		os.Unsetenv("VAULT_NAMESPACE")
+		root, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/teamacct"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := root.TokenContext(context.Background()); err == nil {
+			t.Fatal("the namespace's account was read without VAULT_NAMESPACE")
+		}
+	})
+
+	t.Run("an https Vault whose CA is not given", func(t *testing.T) {
+		vaultEnv(t, srv, baotest.RootToken)
+		os.Unsetenv("VAULT_CACERT")
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/prod"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.TokenContext(context.Background())
+		t.Logf("error: %v", err)
+		var ve *vaulttoken.Error
+		if !errors.As(err, &ve) || ve.Temporary() || !strings.Contains(err.Error(), "certificate") || !strings.Contains(err.Error(), "VAULT_CACERT") {
+			t.Fatalf("error %v, want a permanent one about the certificate, pointing to VAULT_CACERT", err)
 		}
 	})
 
