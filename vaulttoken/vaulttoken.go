@@ -77,7 +77,9 @@ type Source struct {
 	jwtFile   string
 	role      string
 	authMount string
-	client    *api.Client
+	client    *api.Client // nil until the first call, unless given
+	addr      string      // the client's address, for errors
+	ready     bool        // setup has succeeded
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -91,8 +93,10 @@ type Source struct {
 	loginTTL    time.Duration
 }
 
-// NewSource checks cfg and returns a Source. It makes no request: a Vault
-// that is down is reported by the first TokenContext, as transient.
+// NewSource checks cfg and returns a Source. It neither reads the
+// environment nor makes a request: the Vault client is set up at the first
+// TokenContext, so that a process whose token cache serves the call pays
+// nothing for Vault, and a Vault that is down is reported then, as transient.
 func NewSource(cfg Config) (*Source, error) {
 	path := strings.Trim(strings.TrimSpace(cfg.Path), "/")
 	if path == "" {
@@ -123,16 +127,25 @@ func NewSource(cfg Config) (*Source, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	return s, nil
+}
+
+// setup makes the Vault client from the environment, unless one was given,
+// and gives it its token. It runs under sem, until it succeeds.
+func (s *Source) setup() error {
+	if s.ready {
+		return nil
+	}
 	if s.client == nil {
 		// DefaultConfig reads VAULT_ADDR, VAULT_CACERT and the other TLS
 		// variables; NewClient reads VAULT_TOKEN and VAULT_NAMESPACE.
 		conf := api.DefaultConfig()
 		if conf.Error != nil {
-			return nil, &Error{Kind: Misconfigured, Path: path, Msg: "vault: the Vault environment: " + conf.Error.Error(), Err: conf.Error}
+			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + conf.Error.Error(), Err: conf.Error}
 		}
 		c, err := api.NewClient(conf)
 		if err != nil {
-			return nil, &Error{Kind: Misconfigured, Path: path, Msg: "vault: the Vault environment: " + err.Error(), Err: err}
+			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + err.Error(), Err: err}
 		}
 		s.client = c
 	}
@@ -143,11 +156,13 @@ func NewSource(cfg Config) (*Source, error) {
 	} else if s.client.Token() == "" {
 		tok, err := tokenFile()
 		if err != nil {
-			return nil, &Error{Kind: Misconfigured, Path: path, Msg: "vault: " + err.Error(), Err: err}
+			return &Error{Kind: Misconfigured, Path: s.path, Addr: s.client.Address(), Msg: "vault: " + err.Error(), Err: err}
 		}
 		s.client.SetToken(tok)
 	}
-	return s, nil
+	s.addr = s.client.Address()
+	s.ready = true
+	return nil
 }
 
 // tokenFile reads ~/.vault-token, where `vault login` leaves the token.
@@ -204,15 +219,18 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	case <-ctx.Done():
-		return nil, &Error{Kind: Transient, Path: s.path, Addr: s.client.Address(), Msg: "vault: waiting to read " + s.path, Err: ctx.Err()}
+		return nil, &Error{Kind: Transient, Path: s.path, Addr: s.addr, Msg: "vault: waiting to read " + s.path, Err: ctx.Err()}
+	}
+	if err := s.setup(); err != nil {
+		return nil, err
 	}
 	if s.jwtFile != "" && s.loginDue() {
-		s.log.DebugContext(ctx, "logging in to vault", "addr", s.client.Address(), "mount", s.authMount, "role", s.role)
+		s.log.DebugContext(ctx, "logging in to vault", "addr", s.addr, "mount", s.authMount, "role", s.role)
 		if err := s.login(ctx); err != nil {
 			return nil, err
 		}
 	}
-	s.log.DebugContext(ctx, "reading the token from vault", "addr", s.client.Address(), "path", s.path)
+	s.log.DebugContext(ctx, "reading the token from vault", "addr", s.addr, "path", s.path)
 	secret, err := s.client.Logical().ReadWithContext(ctx, s.path)
 	if err != nil && s.loginToken && statusOf(err) == http.StatusForbidden {
 		s.log.DebugContext(ctx, "vault refused the token from our login; logging in again", "path", s.path)
@@ -269,7 +287,7 @@ func (s *Source) login(ctx context.Context) error {
 		return s.classify(ctx, fmt.Sprintf("logging in at %s as role %s", loginPath, s.role), err)
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
-		return &Error{Kind: BadResponse, Path: s.path, Addr: s.client.Address(), Msg: fmt.Sprintf("vault: logging in at %s as role %s: the response has no token", loginPath, s.role)}
+		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: fmt.Sprintf("vault: logging in at %s as role %s: the response has no token", loginPath, s.role)}
 	}
 	s.client.SetToken(secret.Auth.ClientToken)
 	s.loginToken = true
@@ -285,10 +303,10 @@ func (s *Source) login(ctx context.Context) error {
 // parse turns the engine's response into a token.
 func (s *Source) parse(secret *api.Secret) (*oauth2.Token, error) {
 	fail := func(msg string) error {
-		return &Error{Kind: BadResponse, Path: s.path, Addr: s.client.Address(), Msg: "vault: " + s.path + ": " + msg}
+		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: "vault: " + s.path + ": " + msg}
 	}
 	if secret == nil {
-		return nil, &Error{Kind: NotFound, Path: s.path, Addr: s.client.Address(),
+		return nil, &Error{Kind: NotFound, Path: s.path, Addr: s.addr,
 			Msg: fmt.Sprintf("vault: nothing at %s: check the path (the engine's mount, then token/<account>) and that the account exists", s.path)}
 	}
 	access, _ := secret.Data["access_token"].(string)
@@ -322,7 +340,7 @@ func statusOf(err error) int {
 
 // classify names what failed and whether trying again may help.
 func (s *Source) classify(ctx context.Context, doing string, err error) error {
-	e := &Error{Path: s.path, Addr: s.client.Address(), Err: err}
+	e := &Error{Path: s.path, Addr: s.addr, Err: err}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		e.Status = re.StatusCode

@@ -115,6 +115,23 @@ func TestJWTFileErrors(t *testing.T) {
 	}
 }
 
+// NewSource reads no environment: a process whose cache serves the call
+// never sets up a Vault client.
+func TestNewSourceReadsNoEnvironment(t *testing.T) {
+	t.Setenv("VAULT_ADDR", "not a url \x7f")
+	t.Setenv("VAULT_TOKEN", "")
+	t.Setenv("HOME", t.TempDir()) // no ~/.vault-token
+	src, err := NewSource(Config{Path: "dt/token/prod"})
+	if err != nil {
+		t.Fatalf("NewSource read the environment: %v", err)
+	}
+	_, err = src.TokenContext(context.Background())
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Misconfigured {
+		t.Fatalf("error %v, want a configuration error at the first call", err)
+	}
+}
+
 func TestCancelledWhileWaiting(t *testing.T) {
 	src, err := NewSource(Config{Client: client(t, "http://127.0.0.1:1"), Path: "dt/token/prod"})
 	if err != nil {

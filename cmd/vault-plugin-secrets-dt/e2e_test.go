@@ -464,9 +464,14 @@ func TestClientAgainstOpenBao(t *testing.T) {
 
 	t.Run("no Vault token at all", func(t *testing.T) {
 		vaultEnv(t, srv, "")
-		_, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/prod"})
-		if err == nil || !strings.Contains(err.Error(), "VAULT_TOKEN") {
-			t.Fatalf("error %v, want one saying how to give a Vault token", err)
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/prod"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.TokenContext(context.Background())
+		var ve *vaulttoken.Error
+		if !errors.As(err, &ve) || ve.Kind != vaulttoken.Misconfigured || !strings.Contains(err.Error(), "VAULT_TOKEN") {
+			t.Fatalf("error %v, want a configuration error saying how to give a Vault token", err)
 		}
 	})
 
