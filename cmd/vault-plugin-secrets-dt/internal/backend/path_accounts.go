@@ -33,11 +33,11 @@ func accountFields() map[string]*framework.FieldSchema {
 		},
 		"key_id": {
 			Type:        framework.TypeString,
-			Description: "Required. Key id of the DT service account key.",
+			Description: "Required on create. Key id of the DT service account key.",
 		},
 		"email": {
 			Type:        framework.TypeString,
-			Description: "Required. Email of the DT service account.",
+			Description: "Required on create. Email of the DT service account.",
 		},
 		"secret": {
 			Type:        framework.TypeString,
@@ -88,7 +88,8 @@ account and a key: key id, secret) and write it here:
 
     $ vault write dt/accounts/prod key_id=... email=...@....serviceaccount.d21s.com secret=-
 
-The secret is write-only: Vault stores it seal-wrapped, a read returns only
+The secret is write-only: Vault stores it encrypted (and seal-wrapped where
+the seal supports it), a read returns only
 the key id, email and token endpoint, and audit logs show it HMAC'd. The token
 endpoint defaults to DT's; it must be https (or http on a loopback host, for
 an emulator), as the dt-credential-helper command line requires.
