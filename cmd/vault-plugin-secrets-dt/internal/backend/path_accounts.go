@@ -89,10 +89,10 @@ account and a key: key id, secret) and write it here:
     $ vault write dt/accounts/prod key_id=... email=...@....serviceaccount.d21s.com secret=-
 
 The secret is write-only: Vault stores it encrypted (and seal-wrapped where
-the seal supports it), a read returns only
-the key id, email and token endpoint, and audit logs show it HMAC'd. The token
-endpoint defaults to DT's; it must be https (or http on a loopback host, for
-an emulator), as the dt-credential-helper command line requires.
+the seal supports it), a read returns only the key id, email and token
+endpoint, and audit logs show it HMAC'd. The token endpoint defaults to DT's;
+it must be https (or http on a loopback host, for an emulator), as the
+dt-credential-helper command line requires.
 
 Updating an account keeps the fields not given, the secret included, and
 drops its cached token; so does deleting it.
