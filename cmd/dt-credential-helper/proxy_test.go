@@ -284,6 +284,18 @@ func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 		})
 	}
 
+	t.Run("a malformed proxy setting is not quoted", func(t *testing.T) {
+		// net/http's error quotes the whole setting, password included.
+		env := withEnv(base, "HTTPS_PROXY=http://dtuser:pr0xy-pa55@bad host:3128")
+		r := token(t, env)
+		if r.code != 1 || !strings.Contains(r.stderr, "proxy") {
+			t.Errorf("exit %d, stderr:\n%s\nwant exit 1 naming the proxy setting", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "pr0xy-pa55") {
+			t.Errorf("the error shows the proxy's password:\n%s", r.stderr)
+		}
+	})
+
 	t.Run("the CA only in SSL_CERT_FILE", func(t *testing.T) {
 		// Without SSL_CERT_FILE the system's CAs are used: the private CA is
 		// not among them, so the endpoint's certificate is refused.
