@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -47,11 +48,14 @@ import (
 
 // pluginEnv is baseEnv for a plugin launched by a host. plugin.Launch adds
 // these to the host's own environment, so the DT variables a developer may
-// have set are blanked here, not just left out.
+// have set are blanked here, not just left out. TMPDIR, where the plugin
+// makes its socket, is the test's own, so a plugin killed with SIGKILL
+// leaves nothing behind.
 func pluginEnv(tb testing.TB, tokenURL string) []string {
 	tb.Helper()
 	home := tb.TempDir()
 	return []string{
+		"TMPDIR=" + sharedTmp(tb),
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
@@ -65,6 +69,22 @@ func pluginEnv(tb testing.TB, tokenURL string) []string {
 		"DT_SERVICE_ACCOUNT_SECRET=" + testAccount.Secret,
 		"DT_TOKEN_ENDPOINT=" + tokenURL,
 	}
+}
+
+// sharedTmp returns a directory made like /tmp (mode 1777), for TMPDIR, so
+// that where the plugin puts its socket, and what it leaves, can be seen. Its
+// path is short: a socket's path is limited to about 100 bytes.
+func sharedTmp(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "dtp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // launchPlugin starts the binary as a host would. cfg.Path and cfg.Logger
@@ -560,7 +580,14 @@ type pluginProc struct {
 // The process is killed and reaped when t ends.
 func startPluginProc(t *testing.T, env []string, args ...string) *pluginProc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startPluginCmd(t, exec.Command(binary, args...), env)
+}
+
+// startPluginCmd is startPluginProc for a command of the caller's making,
+// such as a shell that sets the umask and execs the binary.
+func startPluginCmd(t *testing.T, cmd *exec.Cmd, env []string) *pluginProc {
+	t.Helper()
+	args := cmd.Args[1:]
 	cmd.Env = withEnv(env,
 		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
 		"PLUGIN_PROTOCOL_VERSIONS=1")
@@ -1031,4 +1058,39 @@ func TestPluginKeyringProfile(t *testing.T) {
 			t.Errorf("%s shows the secret or an assertion", name)
 		}
 	}
+}
+
+// envTestHost makes the test binary a go-plugin host (see runTestHost); its
+// value is the plugin binary to launch.
+const envTestHost = "DT_TEST_PLUGIN_HOST"
+
+// runTestHost is the test binary run as a host application, for tests that
+// need a host process to kill: it launches the plugin, watches the token
+// (so the plugin keeps refreshing it), prints "plugin PID" once the first
+// token arrived and then runs until it is killed.
+func runTestHost(path string) int {
+	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.Debug})
+	p, stop, err := plugin.Launch(plugin.LaunchConfig{
+		Path:         path,
+		Args:         []string{"plugin", "--refresh-buffer", "1s"},
+		Logger:       logger,
+		StartTimeout: 20 * time.Second,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "test host: %v\n", err)
+		return 1
+	}
+	defer stop()
+	first := true
+	for _, err := range p.WatchToken(context.Background(), "") {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "test host: watch: %v\n", err)
+			return 1
+		}
+		if first {
+			fmt.Printf("plugin %d\n", p.(interface{ Pid() int }).Pid())
+			first = false
+		}
+	}
+	return 1
 }
