@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
 // These tests run the plugin process for real and look at what it leaves in
@@ -186,4 +190,38 @@ func processGone(pid int) bool {
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+}
+
+// TestPluginStopRemovesSocket: a host that stops its plugin the usual way
+// leaves nothing behind either.
+func TestPluginStopRemovesSocket(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	tmp := sharedTmp(t)
+	p, stop, err := plugin.Launch(plugin.LaunchConfig{
+		Path:         binary,
+		Env:          withEnv(pluginEnv(t, idp.TokenURL()), "TMPDIR="+tmp),
+		Logger:       hclog.NewNullLogger(),
+		StartTimeout: 20 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := p.GetToken(ctx, "", false); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	if len(entries(t, tmp)) != 1 {
+		t.Errorf("TMPDIR holds %q while the plugin runs, want its socket directory", entries(t, tmp))
+	}
+	pid := p.(interface{ Pid() int }).Pid()
+	stop()
+	if !waitFor(10*time.Second, func() bool { return processGone(pid) }) {
+		t.Fatalf("the plugin (pid %d) still runs 10s after the host stopped it", pid)
+	}
+	if left := entries(t, tmp); len(left) != 0 {
+		t.Errorf("TMPDIR still holds %q after the host stopped the plugin", left)
+	}
 }
