@@ -325,11 +325,55 @@ func TestExecTokenNotOnCommandLine(t *testing.T) {
 	if n := idp.Requests(); n != 1 {
 		t.Errorf("%d token requests, want 1 (exec served the cached token)", n)
 	}
+	// Nor does the command inherit a file the helper had open (a lock, a
+	// keyring connection): everything beyond stdin, stdout and stderr was
+	// close-on-exec. Descriptors this test process itself passes on to
+	// every child don't count.
+	inheritable := inheritableFDs(t)
+	fds, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		n, _ := strconv.Atoi(fd.Name())
+		target, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", fd.Name()))
+		if n > 2 && inheritable[n] != target {
+			t.Errorf("the command inherited fd %d (%s) from the helper", n, target)
+		}
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM) // sleep dies of it
 	_ = waitExit(t, cmd, 10*time.Second)
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
 		t.Errorf("%v after SIGTERM to sleep, want killed by SIGTERM", cmd.ProcessState)
 	}
+}
+
+// inheritableFDs maps the descriptors of this process that any child
+// inherits (those without close-on-exec) to what they refer to.
+func inheritableFDs(t *testing.T) map[int]string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for _, fd := range fds {
+		info, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", fd.Name()))
+		if err != nil {
+			continue // the descriptor ReadDir itself used
+		}
+		for line := range strings.Lines(string(info)) {
+			flags, ok := strings.CutPrefix(line, "flags:")
+			if !ok {
+				continue
+			}
+			if f, err := strconv.ParseUint(strings.TrimSpace(flags), 8, 64); err == nil && f&syscall.O_CLOEXEC == 0 {
+				n, _ := strconv.Atoi(fd.Name())
+				out[n], _ = os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+			}
+		}
+	}
+	return out
 }
 
 // TestExecInProcess runs exec in-process, as the env harness allows: the

@@ -21,6 +21,9 @@ the helper stays behind holding the service account secret. The status is
 // survives the exec: not the secret in its memory or environment, nor a
 // process the command's signals would have to be forwarded through.
 func execCommand(e env, path string, argv, envv []string) error {
+	if e.execve == nil {
+		return fmt.Errorf("exec: %s: no way to run it (env.execve is not set)", argv[0])
+	}
 	err := e.execve(path, argv, envv)
 	return fmt.Errorf("exec: %s: %w", argv[0], err)
 }
