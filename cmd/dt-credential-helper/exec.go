@@ -14,6 +14,12 @@ import (
 // exitNotFound is the shell's status for a command that cannot be found.
 const exitNotFound = 127
 
+// The variables exec gives its command.
+const (
+	envAccessToken = "DT_ACCESS_TOKEN"
+	envExpiresAt   = "DT_ACCESS_TOKEN_EXPIRES_AT"
+)
+
 // runExec runs a command with DT_ACCESS_TOKEN in its environment. On Unix
 // the helper replaces itself with the command (see execCommand), so the
 // command's pid, signals and exit status are simply its own.
@@ -57,13 +63,14 @@ the start. The command gets the rest of the environment, except
 		return err
 	}
 	envv := append(childEnv(e.environ()),
-		"DT_ACCESS_TOKEN="+tok.AccessToken,
-		"DT_ACCESS_TOKEN_EXPIRES_AT="+tok.Expiry.UTC().Format(time.RFC3339))
+		envAccessToken+"="+tok.AccessToken,
+		envExpiresAt+"="+tok.Expiry.UTC().Format(time.RFC3339))
 	return execCommand(e, path, argv, envv)
 }
 
-// childEnv is environ without the service account secret and the go-plugin
-// cookie. The command is given a token that expires; the secret, which mints
+// childEnv is environ without the service account secret, the go-plugin
+// cookie and any token a caller's exec set (execve, unlike exec.Cmd, passes
+// duplicates on, and getenv returns the first, the stale one). The command is given a token that expires; the secret, which mints
 // tokens for as long as the key lives, stays with us. The cookie is meant
 // for the one process a go-plugin host starts; passed on, it would make this
 // helper, run by the command with no arguments, serve a plugin instead of
@@ -73,7 +80,8 @@ func childEnv(environ []string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if sameVar(name, auth.EnvSecret) || sameVar(name, pluginCookieKey) {
+		if sameVar(name, auth.EnvSecret) || sameVar(name, pluginCookieKey) ||
+			sameVar(name, envAccessToken) || sameVar(name, envExpiresAt) {
 			continue
 		}
 		out = append(out, kv)

@@ -56,6 +56,35 @@ func TestExecEnvironment(t *testing.T) {
 	}
 }
 
+// TestExecReplacesStaleToken: a DT_ACCESS_TOKEN already in the environment
+// (exec run inside exec, an hour later) is replaced, not shadowed: execve
+// passes duplicate variables on as they are, and the C library's getenv
+// returns the first.
+func TestExecReplacesStaleToken(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := withEnv(baseEnv(t, idp.TokenURL()), "DT_ACCESS_TOKEN=stale", "DT_ACCESS_TOKEN_EXPIRES_AT=2000-01-01T00:00:00Z")
+	// env -0 prints the environment as the command got it, duplicates
+	// included; sh would show only one of them.
+	r := runBinary(t, env, "", "exec", "--", "env", "-0")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var tokens, expiries []string
+	for _, kv := range strings.Split(r.stdout, "\x00") {
+		if v, ok := strings.CutPrefix(kv, "DT_ACCESS_TOKEN="); ok {
+			tokens = append(tokens, v)
+		}
+		if v, ok := strings.CutPrefix(kv, "DT_ACCESS_TOKEN_EXPIRES_AT="); ok {
+			expiries = append(expiries, v)
+		}
+	}
+	if len(tokens) != 1 || !idp.Valid(tokens[0]) || len(expiries) != 1 || expiries[0] == "2000-01-01T00:00:00Z" {
+		t.Errorf("the command got %d DT_ACCESS_TOKEN (first valid: %v) and expiries %q; want one fresh token and its expiry",
+			len(tokens), len(tokens) > 0 && idp.Valid(tokens[0]), expiries)
+	}
+}
+
 // TestExecChildHasNoSecret: the command is handed a token, not the service
 // account secret that mints them; the rest of the environment is its own.
 func TestExecChildHasNoSecret(t *testing.T) {
