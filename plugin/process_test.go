@@ -50,6 +50,15 @@ func TestMain(m *testing.M) {
 func launch(t testing.TB, cfg LaunchConfig) (p TokenProvider, logs *testutil.Buffer, err error) {
 	t.Helper()
 	logs = &testutil.Buffer{}
+	// The plugin's socket goes under TMPDIR: the test's own, short (a
+	// socket's path is limited to about 100 bytes) and removed at the end,
+	// so a plugin killed with SIGKILL leaves nothing behind.
+	tmp, err := os.MkdirTemp("", "dtp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	cfg.Env = append(cfg.Env, "TMPDIR="+tmp)
 	cfg.Path = os.Args[0]
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Output: logs, Level: hclog.Debug})
 	if cfg.StartTimeout == 0 {

@@ -27,10 +27,19 @@ func IsPluginProcess(getenv func(string) string) bool {
 // and exit 1, so the caller reports it like any other error. Nothing but
 // go-plugin's handshake line may reach stdout; log to logger (see
 // NewLogger), never to stdout.
+//
+// On Unix the process's socket is private whatever the umask, and the
+// process removes it and exits when told to (SIGTERM, SIGHUP) or when its
+// host is gone, killed before it could stop the plugin.
 func Serve(p Provider, logger hclog.Logger) error {
 	if !IsPluginProcess(os.Getenv) {
 		return ErrNotPluginProcess
 	}
+	release, err := guard(logger)
+	if err != nil {
+		return err
+	}
+	defer release()
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins: goplugin.PluginSet{

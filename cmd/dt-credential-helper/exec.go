@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,18 +14,25 @@ import (
 // exitNotFound is the shell's status for a command that cannot be found.
 const exitNotFound = 127
 
-// runExec runs a command with DT_ACCESS_TOKEN in its environment, passing
-// stdio and signals through and exiting with the command's status (128+N
-// when a signal N killed it, as shells report it).
+// The variables exec gives its command.
+const (
+	envAccessToken = "DT_ACCESS_TOKEN"
+	envExpiresAt   = "DT_ACCESS_TOKEN_EXPIRES_AT"
+)
+
+// runExec runs a command with DT_ACCESS_TOKEN in its environment. On Unix
+// the helper replaces itself with the command (see execCommand), so the
+// command's pid, signals and exit status are simply its own.
 func runExec(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "exec", "exec [FLAGS] -- COMMAND [ARGS...]")
 	fs.about = `Runs COMMAND with a valid access token in DT_ACCESS_TOKEN and its expiry
 in DT_ACCESS_TOKEN_EXPIRES_AT (RFC 3339, UTC); the token is fetched once, at
 the start. The command gets the rest of the environment, except
-` + auth.EnvSecret + `: it is handed a token, not the service account.
-stdin, stdout, stderr and signals pass through; the exit status is the
-command's (128+N when signal N killed it, 127 when it cannot be found).`
+` + auth.EnvSecret + ` (it is handed a token, not the service account) and
+` + pluginCookieKey + `.
+
+` + execAbout
 	tf.register(fs)
 	dash := slices.Index(args, "--")
 	if dash < 0 {
@@ -46,7 +49,7 @@ command's (128+N when signal N killed it, 127 when it cannot be found).`
 		return usagef("exec: no command after --")
 	}
 	// Find the command before fetching a token for it.
-	path, err := exec.LookPath(argv[0])
+	path, err := lookPath(argv[0], e.getenv("PATH"))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "%s: exec: %v\n", prog, err)
 		return &exitStatus{code: exitNotFound}
@@ -59,63 +62,37 @@ command's (128+N when signal N killed it, 127 when it cannot be found).`
 	if err != nil {
 		return err
 	}
-	// Not exec.CommandContext: the command's lifetime is its own; our signals
-	// are forwarded to it instead.
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Env = append(childEnv(os.Environ()),
-		"DT_ACCESS_TOKEN="+tok.AccessToken,
-		"DT_ACCESS_TOKEN_EXPIRES_AT="+tok.Expiry.UTC().Format(time.RFC3339))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, forwardedSignals...)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("exec: starting %s: %w", argv[0], err)
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				// A terminal already sent its signals (Ctrl-C, a resize) to
-				// the whole foreground process group, the command included:
-				// passing them on again would deliver them twice.
-				if !(fromTerminal(s) && inForeground()) {
-					_ = cmd.Process.Signal(s)
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	err = cmd.Wait()
-	close(done)
-	if err == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &exitStatus{code: exitCode(ee)}
-	}
-	return fmt.Errorf("exec: %s: %w", argv[0], err)
+	envv := append(childEnv(e.environ()),
+		envAccessToken+"="+tok.AccessToken,
+		envExpiresAt+"="+tok.Expiry.UTC().Format(time.RFC3339))
+	return execCommand(e, path, argv, envv)
 }
 
-// childEnv is environ without the service account secret. The command is
-// given a token that expires; the secret, which mints tokens for as long as
-// the key lives, stays with us. The key id and email are not secret and
-// stay, as does everything else.
+// childEnv is environ without the service account secret, the go-plugin
+// cookie and any token a caller's exec set (execve, unlike exec.Cmd, passes
+// duplicates on, and getenv returns the first, the stale one). The command is given a token that expires; the secret, which mints
+// tokens for as long as the key lives, stays with us. The cookie is meant
+// for the one process a go-plugin host starts; passed on, it would make this
+// helper, run by the command with no arguments, serve a plugin instead of
+// printing a token. The key id and email are not secret and stay, as does
+// everything else.
 func childEnv(environ []string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		// Windows matches variable names case-insensitively.
-		if name == auth.EnvSecret || runtime.GOOS == "windows" && strings.EqualFold(name, auth.EnvSecret) {
+		if sameVar(name, auth.EnvSecret) || sameVar(name, pluginCookieKey) ||
+			sameVar(name, envAccessToken) || sameVar(name, envExpiresAt) {
 			continue
 		}
 		out = append(out, kv)
 	}
 	return out
+}
+
+// sameVar reports whether a and b name the same environment variable:
+// Windows matches names case-insensitively.
+func sameVar(a, b string) bool {
+	return a == b || runtime.GOOS == "windows" && strings.EqualFold(a, b)
 }
 
 // exitStatus makes the program exit with a command's status, silently.

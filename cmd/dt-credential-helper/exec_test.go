@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +53,35 @@ func TestExecEnvironment(t *testing.T) {
 	}
 	if n := idp.Requests(); n != 1 {
 		t.Errorf("%d token requests for two execs, want 1", n)
+	}
+}
+
+// TestExecReplacesStaleToken: a DT_ACCESS_TOKEN already in the environment
+// (exec run inside exec, an hour later) is replaced, not shadowed: execve
+// passes duplicate variables on as they are, and the C library's getenv
+// returns the first.
+func TestExecReplacesStaleToken(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := withEnv(baseEnv(t, idp.TokenURL()), "DT_ACCESS_TOKEN=stale", "DT_ACCESS_TOKEN_EXPIRES_AT=2000-01-01T00:00:00Z")
+	// env -0 prints the environment as the command got it, duplicates
+	// included; sh would show only one of them.
+	r := runBinary(t, env, "", "exec", "--", "env", "-0")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var tokens, expiries []string
+	for _, kv := range strings.Split(r.stdout, "\x00") {
+		if v, ok := strings.CutPrefix(kv, "DT_ACCESS_TOKEN="); ok {
+			tokens = append(tokens, v)
+		}
+		if v, ok := strings.CutPrefix(kv, "DT_ACCESS_TOKEN_EXPIRES_AT="); ok {
+			expiries = append(expiries, v)
+		}
+	}
+	if len(tokens) != 1 || !idp.Valid(tokens[0]) || len(expiries) != 1 || expiries[0] == "2000-01-01T00:00:00Z" {
+		t.Errorf("the command got %d DT_ACCESS_TOKEN (first valid: %v) and expiries %q; want one fresh token and its expiry",
+			len(tokens), len(tokens) > 0 && idp.Valid(tokens[0]), expiries)
 	}
 }
 
@@ -104,8 +135,6 @@ func TestExecStatusAndStdin(t *testing.T) {
 	}{
 		{name: "exit 0", argv: []string{"sh", "-c", "exit 0"}},
 		{name: "exit 3", argv: []string{"sh", "-c", "exit 3"}, code: 3},
-		{name: "killed by SIGTERM", argv: []string{"sh", "-c", "kill -TERM $$"}, code: 128 + int(syscall.SIGTERM)},
-		{name: "killed by SIGKILL", argv: []string{"sh", "-c", "kill -KILL $$"}, code: 128 + int(syscall.SIGKILL)},
 		{name: "stdin passed through", stdin: "line one\nline two\n", argv: []string{"cat"}, stdout: "line one\nline two\n"},
 		{name: "arguments kept apart", argv: []string{"printf", "[%s]", "a b", "", "--", "-c"}, stdout: "[a b][][--][-c]"},
 	}
@@ -114,6 +143,34 @@ func TestExecStatusAndStdin(t *testing.T) {
 			r := runBinary(t, env, tt.stdin, append([]string{"exec", "--"}, tt.argv...)...)
 			if r.code != tt.code || r.stdout != tt.stdout || r.stderr != "" {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout %q, no stderr", r.code, r.stdout, r.stderr, tt.code, tt.stdout)
+			}
+		})
+	}
+}
+
+// TestExecKilledBySignal: a command killed by a signal leaves the helper's
+// process killed by that signal, which a shell reports as 128+N: the helper
+// became the command, so its end is the command's.
+func TestExecKilledBySignal(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := baseEnv(t, idp.TokenURL())
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(binary, "exec", "--", "sh", "-c", "kill -"+strconv.Itoa(int(sig))+" $$")
+			cmd.Env = env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			_ = cmd.Run()
+			ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !ok || !ws.Signaled() || ws.Signal() != sig {
+				t.Errorf("the helper ended with %v, want killed by %v; stderr %q", cmd.ProcessState, sig, stderr.String())
+			}
+			sh := exec.Command("sh", "-c", `"$0" exec -- sh -c 'kill -`+strconv.Itoa(int(sig))+` $$'; echo $?`, binary)
+			sh.Env = env
+			out, _ := sh.Output()
+			if got, want := strings.TrimSpace(string(out)), strconv.Itoa(128+int(sig)); got != want {
+				t.Errorf("a shell reports exit status %s, want %s", got, want)
 			}
 		})
 	}
@@ -219,14 +276,17 @@ func waitExit(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
 	}
 }
 
-func TestExecForwardsSignals(t *testing.T) {
+// TestExecSignalsReachCommand: a signal sent to the helper's pid reaches the
+// command, which is that process now.
+func TestExecSignalsReachCommand(t *testing.T) {
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	env := baseEnv(t, idp.TokenURL())
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			// The trap exits 42 (and stops the background sleep, so nothing
-			// outlives the test); only a forwarded signal can trigger it.
+			// outlives the test); only a signal that reached the command can
+			// trigger it.
 			script := fmt.Sprintf(`trap 'kill $!; exit 42' %s; echo ready; sleep 30 </dev/null >/dev/null 2>&1 & wait`, shellName(sig))
 			cmd, stderr := startExec(t, env, true, "sh", "-c", script)
 			if err := cmd.Process.Signal(sig); err != nil {
@@ -268,68 +328,137 @@ func TestExecTokenNotOnCommandLine(t *testing.T) {
 		t.Fatalf("token: exit %d, stderr %q", r.code, r.stderr)
 	}
 
-	// exec serves the cached token fetched above; the child is sleep itself,
-	// so its cmdline is exactly what exec passed it.
+	// exec serves the cached token fetched above, then becomes sleep, whose
+	// cmdline is exactly what exec passed it.
 	cmd, _ := startExec(t, env, false, "sleep", "30")
-	helper := cmd.Process.Pid
-	child := childOf(t, helper)
-	for _, pid := range []int{helper, child} {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b) == 0 {
-			t.Fatalf("pid %d: empty cmdline", pid)
-		}
-		if bytes.Contains(b, []byte(tok)) {
-			t.Errorf("pid %d: the token is on the command line %q", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
-		}
+	pid := cmd.Process.Pid
+	cmdline := filepath.Join("/proc", strconv.Itoa(pid), "cmdline")
+	var b []byte
+	if !waitFor(10*time.Second, func() bool {
+		b, _ = os.ReadFile(cmdline)
+		return bytes.HasPrefix(b, []byte("sleep\x00"))
+	}) {
+		t.Fatalf("pid %d did not become sleep: cmdline %q", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 	}
-	// The check above means something only if the child has the token.
-	environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(child), "environ"))
+	if string(b) != "sleep\x0030\x00" {
+		t.Errorf("pid %d: cmdline %q, want sleep 30", pid, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+	}
+	// The check above means something only if the command has the token.
+	environ, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(environ, []byte("\x00DT_ACCESS_TOKEN="+tok+"\x00")) {
-		t.Errorf("the child's environment lacks DT_ACCESS_TOKEN with the cached token")
+		t.Errorf("the command's environment lacks DT_ACCESS_TOKEN with the cached token")
 	}
 	if n := idp.Requests(); n != 1 {
 		t.Errorf("%d token requests, want 1 (exec served the cached token)", n)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM) // forwarded: sleep dies of it
-	if code := waitExit(t, cmd, 10*time.Second); code != 128+int(syscall.SIGTERM) {
-		t.Errorf("exit %d after SIGTERM to sleep, want %d", code, 128+int(syscall.SIGTERM))
+	// Nor does the command inherit a file the helper had open (a lock, a
+	// keyring connection): everything beyond stdin, stdout and stderr was
+	// close-on-exec. Descriptors this test process itself passes on to
+	// every child don't count.
+	inheritable := inheritableFDs(t)
+	fds, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		n, _ := strconv.Atoi(fd.Name())
+		target, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", fd.Name()))
+		if n > 2 && inheritable[n] != target {
+			t.Errorf("the command inherited fd %d (%s) from the helper", n, target)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM) // sleep dies of it
+	_ = waitExit(t, cmd, 10*time.Second)
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("%v after SIGTERM to sleep, want killed by SIGTERM", cmd.ProcessState)
 	}
 }
 
-// childOf returns the pid of the one child of pid that runs sleep.
-func childOf(t *testing.T, pid int) int {
+// inheritableFDs maps the descriptors of this process that any child
+// inherits (those without close-on-exec) to what they refer to.
+func inheritableFDs(t *testing.T) map[int]string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		entries, err := os.ReadDir("/proc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			child, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-			if err != nil {
-				continue
-			}
-			// pid (comm) state ppid ...; comm may hold spaces and parens.
-			s := string(stat)
-			rest := s[strings.LastIndexByte(s, ')')+1:]
-			f := strings.Fields(rest)
-			if len(f) > 1 && f[1] == strconv.Itoa(pid) && strings.Contains(s, "(sleep)") {
-				return child
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no sleep child of pid %d", pid)
-	return 0
+	out := map[int]string{}
+	for _, fd := range fds {
+		info, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", fd.Name()))
+		if err != nil {
+			continue // the descriptor ReadDir itself used
+		}
+		for line := range strings.Lines(string(info)) {
+			flags, ok := strings.CutPrefix(line, "flags:")
+			if !ok {
+				continue
+			}
+			if f, err := strconv.ParseUint(strings.TrimSpace(flags), 8, 64); err == nil && f&syscall.O_CLOEXEC == 0 {
+				n, _ := strconv.Atoi(fd.Name())
+				out[n], _ = os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+			}
+		}
+	}
+	return out
+}
+
+// TestExecInProcess runs exec in-process, as the env harness allows: the
+// environment comes from env.environ and PATH from env.getenv, and the exec
+// itself is a fake that records what would have replaced the process.
+func TestExecInProcess(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	bin := t.TempDir()
+	tool := filepath.Join(bin, "dt-test-tool")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	environ := withEnv(baseEnv(t, idp.TokenURL()),
+		"PATH="+bin,
+		pluginCookieKey+"=dt-token-provider",
+		"DT_TEST_KEEP=kept")
+	vars := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	var gotPath string
+	var gotArgv, gotEnv []string
+	var stderr bytes.Buffer
+	code := run(t.Context(), env{
+		args:    []string{prog, "exec", "--", "dt-test-tool", "a b"},
+		stdin:   strings.NewReader(""),
+		stdout:  io.Discard,
+		stderr:  &stderr,
+		getenv:  func(k string) string { return vars[k] },
+		environ: func() []string { return environ },
+		execve: func(path string, argv, envv []string) error {
+			gotPath, gotArgv, gotEnv = path, argv, envv
+			return syscall.ENOEXEC
+		},
+	})
+	if gotPath != tool || !slices.Equal(gotArgv, []string{"dt-test-tool", "a b"}) {
+		t.Errorf("exec'd %q %q, want %q [dt-test-tool, a b]", gotPath, gotArgv, tool)
+	}
+	got := map[string]string{}
+	for _, kv := range gotEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		got[k] = v
+	}
+	for _, k := range []string{"DT_SERVICE_ACCOUNT_SECRET", pluginCookieKey} {
+		if _, ok := got[k]; ok {
+			t.Errorf("the command's environment has %s", k)
+		}
+	}
+	if got["DT_TEST_KEEP"] != "kept" || got["PATH"] != bin || !idp.Valid(got["DT_ACCESS_TOKEN"]) {
+		t.Errorf("the command's environment lacks the caller's variables or a valid DT_ACCESS_TOKEN")
+	}
+	// An exec that fails is the helper's failure, reported on one line.
+	if code != exitFailure || !strings.HasPrefix(stderr.String(), prog+": exec: dt-test-tool: ") || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("failed exec: exit %d, stderr %q; want 1 and one line", code, stderr.String())
+	}
+	checkNoLeak(t, result{stderr: stderr.String()})
 }

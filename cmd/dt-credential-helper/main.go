@@ -13,11 +13,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
 const prog = "dt-credential-helper"
+
+// pluginCookieKey is the go-plugin handshake's cookie variable, as in
+// plugin.Handshake (a test checks they agree), for builds without the plugin.
+const pluginCookieKey = "DT_CREDENTIAL_HELPER_PLUGIN"
 
 // env is the process environment and standard streams, so commands run
 // in-process in tests.
@@ -27,6 +32,13 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ is the whole environment, which exec hands on to its command.
+	environ func() []string
+	// execve replaces the process with a program, as syscall.Exec does, and
+	// returns only on failure. exec uses it on Unix, where the command then
+	// inherits the process's own stdin, stdout and stderr; tests put a fake
+	// in its place.
+	execve func(path string, argv, envv []string) error
 }
 
 func main() {
@@ -34,8 +46,16 @@ func main() {
 	// machinery, threads included, which costs a cached call a fifth of its
 	// time. A signal ends the process as usual; every write it could cut
 	// short is atomic (temp file and rename), and lock files are released by
-	// the kernel. exec and plugin install the handlers they need.
-	code := run(context.Background(), env{args: os.Args, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	// the kernel. plugin installs the handlers it needs.
+	code := run(context.Background(), env{
+		args:    os.Args,
+		stdin:   os.Stdin,
+		stdout:  os.Stdout,
+		stderr:  os.Stderr,
+		getenv:  os.Getenv,
+		environ: os.Environ,
+		execve:  syscall.Exec,
+	})
 	os.Exit(code)
 }
 
@@ -76,22 +96,19 @@ func commands() map[string]command {
 // run dispatches on the program's name first (git-credential-dt,
 // docker-credential-dt), then on its first argument.
 func run(ctx context.Context, e env) int {
-	// A go-plugin host sets the magic cookie: serve it whatever the name and
-	// arguments, since a host may launch the binary with none.
-	if isPluginProcess(e.getenv) {
-		args := e.args[1:]
-		if len(args) > 0 && args[0] == "plugin" {
-			args = args[1:]
-		} else {
-			args = nil
-		}
-		return report(e.stderr, runPlugin(ctx, e, args))
-	}
 	switch filepath.Base(e.args[0]) {
 	case gitHelperName:
 		return report(e.stderr, runGit(ctx, e, e.args[1:]))
 	case dockerHelperName:
 		return report(e.stderr, runDocker(ctx, e, e.args[1:]))
+	}
+	// A go-plugin host sets the magic cookie and may launch the binary with
+	// no arguments at all: serve it then. A named command ignores the
+	// cookie, which may have leaked into a shell's environment: git, docker
+	// or exec must not print a handshake and wait for a host that never
+	// comes.
+	if len(e.args) == 1 && isPluginProcess(e.getenv) {
+		return report(e.stderr, runPlugin(ctx, e, nil))
 	}
 	name := "token"
 	var args []string

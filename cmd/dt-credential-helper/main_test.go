@@ -32,6 +32,9 @@ var (
 func TestMain(m *testing.M) {
 	// A binary run under keyringtest.DenyKeyctl passes through here.
 	keyringtest.ExecDenyingKeyctl()
+	if path := os.Getenv(envTestHost); path != "" {
+		os.Exit(runTestHost(path))
+	}
 	dir, err := os.MkdirTemp("", "dt-credential-helper-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

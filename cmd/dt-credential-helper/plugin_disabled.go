@@ -10,13 +10,10 @@ import (
 // Built with -tags noplugin: no gRPC or go-plugin code is linked, which makes
 // every other call start faster (see docs/performance.md).
 
-// The go-plugin handshake's cookie, as in plugin.Handshake.
-const (
-	cookieKey   = "DT_CREDENTIAL_HELPER_PLUGIN"
-	cookieValue = "dt-token-provider"
-)
+// The go-plugin handshake's cookie value, as in plugin.Handshake.
+const cookieValue = "dt-token-provider"
 
-func isPluginProcess(getenv func(string) string) bool { return getenv(cookieKey) == cookieValue }
+func isPluginProcess(getenv func(string) string) bool { return getenv(pluginCookieKey) == cookieValue }
 
 func runPlugin(context.Context, env, []string) error {
 	return errors.New("this binary was built with -tags noplugin and cannot serve the go-plugin token provider; build it without that tag")

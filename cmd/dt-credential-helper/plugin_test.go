@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,8 +12,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -44,11 +47,14 @@ import (
 
 // pluginEnv is baseEnv for a plugin launched by a host. plugin.Launch adds
 // these to the host's own environment, so the DT variables a developer may
-// have set are blanked here, not just left out.
+// have set are blanked here, not just left out. TMPDIR, where the plugin
+// makes its socket, is the test's own, so a plugin killed with SIGKILL
+// leaves nothing behind.
 func pluginEnv(tb testing.TB, tokenURL string) []string {
 	tb.Helper()
 	home := tb.TempDir()
 	return []string{
+		"TMPDIR=" + sharedTmp(tb),
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
@@ -62,6 +68,22 @@ func pluginEnv(tb testing.TB, tokenURL string) []string {
 		"DT_SERVICE_ACCOUNT_SECRET=" + testAccount.Secret,
 		"DT_TOKEN_ENDPOINT=" + tokenURL,
 	}
+}
+
+// sharedTmp returns a directory made like /tmp (mode 1777), for TMPDIR, so
+// that where the plugin puts its socket, and what it leaves, can be seen. Its
+// path is short: a socket's path is limited to about 100 bytes.
+func sharedTmp(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "dtp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // launchPlugin starts the binary as a host would. cfg.Path and cfg.Logger
@@ -557,7 +579,14 @@ type pluginProc struct {
 // The process is killed and reaped when t ends.
 func startPluginProc(t *testing.T, env []string, args ...string) *pluginProc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startPluginCmd(t, exec.Command(binary, args...), env)
+}
+
+// startPluginCmd is startPluginProc for a command of the caller's making,
+// such as a shell that sets the umask and execs the binary.
+func startPluginCmd(t *testing.T, cmd *exec.Cmd, env []string) *pluginProc {
+	t.Helper()
+	args := cmd.Args[1:]
 	cmd.Env = withEnv(env,
 		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
 		"PLUGIN_PROTOCOL_VERSIONS=1")
@@ -607,19 +636,14 @@ func (p *pluginProc) handshake(t *testing.T) string {
 // NETWORK-TYPE|NETWORK-ADDR|PROTOCOL|SERVER-CERT line, for gRPC.
 var handshakeLine = regexp.MustCompile(`^1\|1\|(tcp|unix)\|[^|]+\|grpc\|[^|]*$`)
 
-// TestPluginServesWithCookieWhateverArgs: a host may launch the binary with
-// any arguments, or none; with the magic cookie set it serves the plugin
-// and never runs the command its arguments name.
-func TestPluginServesWithCookieWhateverArgs(t *testing.T) {
+// TestPluginServesWithCookie: a host launches the binary with no arguments
+// or with "plugin" (and its flags); with the magic cookie set it serves the
+// plugin.
+func TestPluginServesWithCookie(t *testing.T) {
 	for _, args := range [][]string{
 		{},
-		{"token", "-o", "json"},
 		{"plugin"},
 		{"plugin", "--verbose"},
-		{"version"},
-		{"--help"},
-		{"exec", "--", "echo", "hello"},
-		{"frobnicate"},
 	} {
 		name := strings.Join(args, " ")
 		if name == "" {
@@ -651,9 +675,117 @@ func TestPluginServesWithCookieWhateverArgs(t *testing.T) {
 				t.Fatal("the plugin did not die of SIGKILL")
 			}
 			if n := idp.Requests(); n != 0 {
-				t.Errorf("%d token requests: the arguments' command ran", n)
+				t.Errorf("%d token requests with no host asking", n)
 			}
 		})
+	}
+}
+
+// TestNamedCommandsIgnorePluginCookie: with the magic cookie leaked into the
+// environment (a shell that exported it, a command a plugin host ran), every
+// named command, and the binary run as a git or docker helper, does its own
+// job instead of printing a handshake and waiting for a host.
+func TestNamedCommandsIgnorePluginCookie(t *testing.T) {
+	idp := authtest.NewServer(testAccount)
+	defer idp.Close()
+	env := withEnv(pluginEnv(t, idp.TokenURL()),
+		plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS=1")
+	links := helperLinks(t)
+	const gitGet = "protocol=https\nhost=api.disruptive-technologies.com\n\n"
+	const dockerURL = "https://api.disruptive-technologies.com"
+	// Each case's token is what its output carries, "" where none is due.
+	after := func(prefix string) func(string) string {
+		return func(out string) string {
+			for line := range strings.Lines(out) {
+				if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), prefix); ok {
+					return v
+				}
+			}
+			return "missing"
+		}
+	}
+	whole := func(out string) string { return strings.TrimSuffix(out, "\n") }
+	dockerSecret := func(out string) string {
+		var c struct{ Secret string }
+		_ = json.Unmarshal([]byte(out), &c)
+		return c.Secret
+	}
+	tests := []struct {
+		name  string
+		path  string
+		args  []string
+		stdin string
+		token func(stdout string) string // nil: no token due
+		want  string                     // a part of stdout
+	}{
+		{name: gitHelperName + " get", path: filepath.Join(links, gitHelperName), args: []string{"get"}, stdin: gitGet, token: after("password=")},
+		{name: dockerHelperName + " get", path: filepath.Join(links, dockerHelperName), args: []string{"get"}, stdin: dockerURL, token: dockerSecret},
+		{name: dockerHelperName + " list", path: filepath.Join(links, dockerHelperName), args: []string{"list"}, want: "oauth2accesstoken"},
+		{name: "git get", args: []string{"git", "get"}, stdin: gitGet, token: after("password=")},
+		{name: "docker get", args: []string{"docker", "get"}, stdin: dockerURL, token: dockerSecret},
+		{name: "token", args: []string{"token", "-o", "token"}, token: whole},
+		{name: "flags only", args: []string{"-o", "token"}, token: whole},
+		{name: "exec", args: []string{"exec", "--", "sh", "-c", `printf '%s\n' "$DT_ACCESS_TOKEN" "cookie ${` + plugin.Handshake.MagicCookieKey + `-unset}"`},
+			token: func(out string) string { tok, _, _ := strings.Cut(out, "\n"); return tok }, want: "\ncookie unset\n"},
+		{name: "version", args: []string{"version"}, want: prog},
+		{name: "status", args: []string{"status"}, want: testAccount.KeyID},
+		{name: "help", args: []string{"--help"}, want: "Usage:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path
+			if path == "" {
+				path = binary
+			}
+			r := runPathFor(t, path, 10*time.Second, env, tt.stdin, tt.args...)
+			if handshakeLine.MatchString(strings.TrimSpace(r.stdout)) || r.code != 0 {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want the command's own output", r.code, r.stdout, r.stderr)
+			}
+			if tt.token != nil {
+				if tok := tt.token(r.stdout); !idp.Valid(tok) {
+					t.Errorf("stdout %q does not carry a token the emulator issued", r.stdout)
+				}
+			}
+			if !strings.Contains(r.stdout, tt.want) {
+				t.Errorf("stdout %q does not contain %q", r.stdout, tt.want)
+			}
+		})
+	}
+}
+
+// runPathFor runs the program at path (the binary or a link to it), killing
+// it after limit.
+func runPathFor(t *testing.T, path string, limit time.Duration, env []string, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.WaitDelay = time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v did not finish within %v: stdout %q, stderr %q", filepath.Base(path), args, limit, r.stdout, r.stderr)
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("running %s: %v", path, err)
+	}
+	checkNoLeak(t, r)
+	return r
+}
+
+// TestPluginCookieKey: builds without the plugin know the cookie by name.
+func TestPluginCookieKey(t *testing.T) {
+	if pluginCookieKey != plugin.Handshake.MagicCookieKey {
+		t.Errorf("pluginCookieKey = %q, want plugin.Handshake's %q", pluginCookieKey, plugin.Handshake.MagicCookieKey)
 	}
 }
 
@@ -928,4 +1060,39 @@ func TestPluginKeyringProfile(t *testing.T) {
 			t.Errorf("%s shows the secret or an assertion", name)
 		}
 	}
+}
+
+// envTestHost makes the test binary a go-plugin host (see runTestHost); its
+// value is the plugin binary to launch.
+const envTestHost = "DT_TEST_PLUGIN_HOST"
+
+// runTestHost is the test binary run as a host application, for tests that
+// need a host process to kill: it launches the plugin, watches the token
+// (so the plugin keeps refreshing it), prints "plugin PID" once the first
+// token arrived and then runs until it is killed.
+func runTestHost(path string) int {
+	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Output: os.Stderr, Level: hclog.Debug})
+	p, stop, err := plugin.Launch(plugin.LaunchConfig{
+		Path:         path,
+		Args:         []string{"plugin", "--refresh-buffer", "1s"},
+		Logger:       logger,
+		StartTimeout: 20 * time.Second,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "test host: %v\n", err)
+		return 1
+	}
+	defer stop()
+	first := true
+	for _, err := range p.WatchToken(context.Background(), "") {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "test host: watch: %v\n", err)
+			return 1
+		}
+		if first {
+			fmt.Printf("plugin %d\n", p.(interface{ Pid() int }).Pid())
+			first = false
+		}
+	}
+	return 1
 }
