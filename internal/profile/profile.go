@@ -145,10 +145,14 @@ func (f *File) Names() []string {
 }
 
 // Save writes f to path atomically (temporary file, fsync, rename) as a
-// 0600 file in a private directory: the directory is created 0700, or
-// repaired to 0700 when it is ours and others can get into it, or refused
-// when another user owns it, as the token cache's directory is.
+// 0600 file in a private directory, as the token cache's directory is: a
+// missing one is created 0700 with its parents; an existing one must be a
+// real directory of ours that group and others cannot get into, and is
+// never re-moded.
 func (f *File) Save(path string) error {
+	if err := privatefile.EnsureDir(filepath.Dir(path), true); err != nil {
+		return fmt.Errorf("saving profiles: %w", err)
+	}
 	f.Version = fileVersion
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
