@@ -835,8 +835,10 @@ func TestCacheDirRules(t *testing.T) {
 			t.Fatalf("default: exit %d, stderr %q", r.code, r.stderr)
 		}
 		for _, d := range []string{explicit, filepath.Join(home, "xdg", "cache", "dt-credential-helper")} {
-			if fi, err := os.Lstat(d); err != nil || fi.Mode() != os.ModeDir|0o700 {
-				t.Errorf("%s: %v, %v; want a 0700 directory", d, fi.Mode(), err)
+			if fi, err := os.Lstat(d); err != nil {
+				t.Error(err)
+			} else if fi.Mode() != os.ModeDir|0o700 {
+				t.Errorf("%s: mode %v, want a 0700 directory", d, fi.Mode())
 			}
 		}
 	})

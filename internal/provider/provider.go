@@ -195,7 +195,7 @@ func (p *Provider) profile(name string) (profile.Profile, error) {
 	}
 	f, err := p.loadProfiles()
 	if err != nil {
-		return profile.Profile{}, &auth.ConfigError{Msg: err.Error(), Err: err}
+		return profile.Profile{}, err
 	}
 	prof, err := f.Get(name)
 	if err != nil {
@@ -214,7 +214,8 @@ func (p *Provider) loadProfiles() (*profile.File, error) {
 	}
 	f, err := profile.Load(path)
 	if err != nil {
-		return nil, err
+		// Unreadable, invalid or untrusted: the file must be fixed first.
+		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
 	p.profiles = f
 	return f, nil
@@ -279,6 +280,28 @@ func (p *Provider) cacheDirectory() (string, error) {
 		p.cfg.Log.Debug("token cache: the cache directory cannot be used", "dir", dir, "err", err)
 	}
 	return dir, nil
+}
+
+// ForgetTokens removes account's cached token from every store it may be
+// in, the keyring and the file cache, whatever the cache mode and whatever
+// the memory of a hung keyring says: logout must not leave a token behind
+// because an earlier call found the keyring slow. Each keyring call is
+// bounded by the keyring timeout. The error names every store the token
+// could not be removed from.
+func (p *Provider) ForgetTokens(account auth.Credentials) error {
+	key := keyring.Key(account.TokenEndpoint, account.KeyID, account.Email)
+	var errs []error
+	if err := keyring.NewKeyringStore(p.cfg.KeyringTimeout).Delete(key); err != nil {
+		errs = append(errs, fmt.Errorf("from the keyring: %w", err))
+	}
+	dir, err := p.cacheDirectory()
+	if err == nil && dir != "" {
+		err = keyring.NewFileStore(dir).Delete(key)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("from the file cache: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // SecretStore is the OS keyring, where profile secrets live whatever the
