@@ -895,3 +895,20 @@ func TestCacheLockPlanted(t *testing.T) {
 		})
 	}
 }
+
+// A FIFO named as the credentials file does not hang the program past
+// --timeout: it is refused as not a regular file (exit 2).
+func TestCredentialsFileFIFO(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	fifo := filepath.Join(t.TempDir(), "credentials.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := withEnv(withoutEnv(baseEnv(t, srv.TokenURL()), "DT_SERVICE_ACCOUNT_SECRET"), "DT_CREDENTIALS_FILE="+fifo)
+	r := runFor(t, runLimit, env, "", "token", "-o", "token", "--timeout", "5s")
+	if r.code != 2 || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
+	}
+	oneStderrLine(t, r.stderr, fifo, "not a regular file")
+}
