@@ -222,3 +222,33 @@ func TestWrite(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckOwned(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits or uids")
+	}
+	me := os.Geteuid()
+	tests := []struct {
+		name string
+		mode fs.FileMode
+		uid  int
+		ok   bool
+	}{
+		{"private", 0o600, me, true},
+		{"readable by all", 0o644, me, true},
+		{"group-writable", 0o660, me, false},
+		{"world-writable", 0o606, me, false},
+		{"another user's", 0o644, me + 1, false},
+		{"FIFO", fs.ModeNamedPipe | 0o600, me, false},
+		{"a directory", fs.ModeDir | 0o700, me, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOwned("/p", tt.mode, tt.uid)
+			var perr *PermissionError
+			if tt.ok != (err == nil) || (err != nil && !errors.As(err, &perr)) {
+				t.Fatalf("CheckOwned(%v, uid %d) = %v, want ok %v or a *PermissionError", tt.mode, tt.uid, err, tt.ok)
+			}
+		})
+	}
+}
