@@ -28,9 +28,10 @@ type PermissionError struct {
 	Why string
 }
 
-// Error says which path is unsafe and why; it never quotes the contents.
+// Error says which path is unsafe, its type and mode as ls shows them, and
+// why; it never quotes the contents.
 func (e *PermissionError) Error() string {
-	return fmt.Sprintf("%s: %v (mode %#o): %s", e.Path, ErrInsecure, e.Mode.Perm(), e.Why)
+	return fmt.Sprintf("%s (%v): %s", e.Path, e.Mode, e.Why)
 }
 
 // Unwrap makes errors.Is(err, ErrInsecure) hold.
@@ -73,7 +74,7 @@ func EnsureDir(dir string, parents bool) error {
 func checkDir(dir string, fi fs.FileInfo) error {
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "a symbolic link, which is not followed: use the directory itself"}
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "a symbolic link, which is not followed: name the directory itself"}
 	case !fi.IsDir():
 		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "not a directory"}
 	case !checkModes:
