@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -73,7 +74,23 @@ func TestLoadRefusesUntrustedFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(privateDir(t), "profiles.json")
 			tt.plant(t, path)
-			f, err := Load(path)
+			type result struct {
+				f   *File
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				f, err := Load(path)
+				done <- result{f, err}
+			}()
+			var f *File
+			var err error
+			select {
+			case r := <-done:
+				f, err = r.f, r.err
+			case <-time.After(time.Minute):
+				t.Fatal("Load did not return: blocked opening the file")
+			}
 			var perr *privatefile.PermissionError
 			if !errors.As(err, &perr) || f != nil {
 				t.Fatalf("Load = %v, %v; want a *privatefile.PermissionError", f, err)
