@@ -22,6 +22,12 @@ func FuzzParseResponse(f *testing.F) {
 		`<html>Login</html>`,
 		`{"access_token":"abc","expires_in":1e300}`,
 		`{"access_token":"abc","expires_in":-1}`,
+		`{"access_token":"abc","expires_in":"NaN"}`,
+		`{"access_token":"abc","expires_in":"+Inf"}`,
+		`{"access_token":"abc","expires_in":"0x1p4"}`,
+		`{"access_token":"abc","expires_in":1e-300}`,
+		`{"access_token":"abc\r\nX-Injected: 1","expires_in":3600}`,
+		`{"access_token":"a-._~+/b==","expires_in":"0003600"}`,
 	} {
 		f.Add(200, []byte(s))
 		f.Add(400, []byte(s))
@@ -39,8 +45,18 @@ func FuzzParseResponse(f *testing.F) {
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}
 		tok, err := src.parse(resp, body, sent, 1)
 		if err == nil {
-			if status != 200 || tok.AccessToken == "" || !tok.Expiry.After(sent) || tok.Expiry.After(sent.Add(maxLifetime)) || tok.TokenType != "Bearer" {
+			if status != 200 || tok.AccessToken == "" || !tok.Expiry.After(sent) || tok.Expiry.After(sent.Add(MaxLifetime)) || tok.TokenType != "Bearer" {
 				t.Fatalf("accepted %d %q as %+v", status, body, tok)
+			}
+			if err := CheckToken(tok.AccessToken); err != nil {
+				t.Fatalf("accepted a token that %v", err)
+			}
+			var tr tokenResponse
+			if jsonUnmarshal(body, &tr) == nil && len(tr.ExpiresIn) > 0 && tr.ExpiresIn[0] == '"' {
+				var str string
+				if jsonUnmarshal(tr.ExpiresIn, &str) != nil || str == "" || strings.Trim(str, "0123456789") != "" {
+					t.Fatalf("accepted expires_in %s, a string that is not decimal digits", tr.ExpiresIn)
+				}
 			}
 			return
 		}

@@ -16,7 +16,9 @@ func Fresh(tok *oauth2.Token, buffer time.Duration, now time.Time) bool {
 
 // ReuseSource keeps the last token in memory and asks its source for a new
 // one when less than the refresh buffer is left, as DT's example refreshes a
-// token with less than a minute to go. Concurrent callers share one refresh.
+// token with less than a minute to go. The buffer is cut to half the token's
+// lifetime (see [ClampBuffer]), so that tokens granted for less than the
+// buffer are still reused. Concurrent callers share one refresh.
 type ReuseSource struct {
 	src    ContextSource
 	buffer time.Duration
@@ -24,6 +26,8 @@ type ReuseSource struct {
 
 	mu  sync.Mutex
 	tok *oauth2.Token
+	// life is how long tok had left when it came: its granted lifetime.
+	life time.Duration
 }
 
 // NewReuseSource wraps src; buffer is usually [DefaultRefreshBuffer].
@@ -44,7 +48,7 @@ func (r *ReuseSource) Token() (*oauth2.Token, error) { return r.TokenContext(con
 func (r *ReuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if Fresh(r.tok, r.buffer, r.now()) {
+	if Fresh(r.tok, ClampBuffer(r.buffer, r.life), r.now()) {
 		return r.tok, nil
 	}
 	tok, err := r.src.TokenContext(ctx)
@@ -52,6 +56,9 @@ func (r *ReuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		return nil, err
 	}
 	r.tok = tok
+	if tok != nil {
+		r.life = tok.Expiry.Sub(r.now())
+	}
 	return tok, nil
 }
 

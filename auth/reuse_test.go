@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 )
 
 // countingSource stands in for the DT exchange (tested against the emulator
@@ -82,5 +83,59 @@ func TestReuseSourceConcurrent(t *testing.T) {
 	wg.Wait()
 	if up.calls != 1 {
 		t.Errorf("%d upstream calls, want 1", up.calls)
+	}
+}
+
+// A server granting tokens shorter-lived than the refresh buffer (30 s
+// against the default 60 s) must not make every call refresh: the buffer is
+// cut to half the token's life. The emulator stands in for DT.
+func TestReuseSourceShortLivedTokens(t *testing.T) {
+	acct := authtest.Account{KeyID: "key-short", Email: "short@example.test", Secret: "short-lived-secret"}
+	srv := authtest.NewServer(acct)
+	defer srv.Close()
+	srv.SetTokenTTL(30 * time.Second)
+	src, err := auth.NewSource(auth.Credentials{KeyID: acct.KeyID, Email: acct.Email, Secret: acct.Secret, TokenEndpoint: srv.TokenURL()},
+		auth.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := auth.NewReuseSource(src, auth.DefaultRefreshBuffer)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := r.Token(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := srv.Requests(); n != 1 {
+		t.Errorf("8 parallel calls made %d token requests, want 1", n)
+	}
+}
+
+// The clamped buffer still refreshes a short-lived token before it expires:
+// at half its life.
+func TestReuseSourceClampedBuffer(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	up := &countingSource{now: clock, ttl: 30 * time.Second}
+	r := auth.NewReuseSource(up, time.Minute).WithClock(clock)
+	for i, s := range []struct {
+		advance time.Duration
+		calls   int
+	}{
+		{0, 1},
+		{14 * time.Second, 1}, // 16s left, more than half of 30s: reused
+		{time.Second, 2},      // 15s left: refreshed
+		{10 * time.Second, 2},
+	} {
+		now = now.Add(s.advance)
+		if _, err := r.Token(); err != nil {
+			t.Fatal(err)
+		}
+		if up.calls != s.calls {
+			t.Errorf("step %d: %d upstream calls, want %d", i, up.calls, s.calls)
+		}
 	}
 }

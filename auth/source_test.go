@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -435,6 +436,134 @@ func TestSourceTokenType(t *testing.T) {
 			}
 			if tok.AccessToken != accessToken || tok.TokenType != "Bearer" || tok.ExpiresIn != 3600 {
 				t.Errorf("got token %q type %q expires_in %d, want %q Bearer 3600", tok.AccessToken, tok.TokenType, tok.ExpiresIn, accessToken)
+			}
+		})
+	}
+}
+
+// An access_token is printed into headers (-o header, git, docker), so only
+// RFC 6750 b64token characters are accepted, up to a length the cache can
+// hold: anything else is a bad response that names the endpoint and never
+// shows the token.
+func TestSourceTokenContents(t *testing.T) {
+	const limit = 32 << 10 // auth.MaxTokenSize
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"plain", "opaque-access-token-42", true},
+		{"every b64token character", "AZaz09-._~+/==", true},
+		{"only padding after the characters", "abc=", true},
+		{"at the length limit", strings.Repeat("a", limit), true},
+		{"header injection", "abc\r\nX-Injected: 1", false},
+		{"newline", "abc\ndef", false},
+		{"space", "abc def", false},
+		{"tab", "abc\tdef", false},
+		{"quote", `abc"def`, false},
+		{"colon", "abc:def", false},
+		{"padding in the middle", "ab=cd", false},
+		{"padding only", "==", false},
+		{"non-ASCII", "tökén", false},
+		{"NUL", "abc\x00def", false},
+		{"over the length limit", strings.Repeat("a", limit+1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			body, err := json.Marshal(map[string]any{"access_token": tt.token, "token_type": "bearer", "expires_in": 3600})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.Inject(authtest.Fault{Status: 200, Body: string(body)})
+			src, logs := newSource(t, srv)
+			tok, err := src.Token()
+			if tt.ok {
+				if err != nil || tok.AccessToken != tt.token {
+					t.Fatalf("got %v; want the token", err)
+				}
+				return
+			}
+			var ae *auth.Error
+			if !errors.As(err, &ae) || ae.Kind != auth.BadResponse {
+				t.Fatalf("got %v (%T); want a bad response error", err, err)
+			}
+			if srv.Requests() != 1 {
+				t.Errorf("%d requests; a bad token is not retried", srv.Requests())
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, srv.TokenURL()) || !strings.Contains(msg, "access_token") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q does not name the endpoint and the access_token on one line", msg)
+			}
+			// The token's distinctive parts never show.
+			for _, part := range []string{"X-Injected", "tökén", "ab=cd", strings.Repeat("a", 40)} {
+				if strings.Contains(tt.token, part) && strings.Contains(msg+logs.String(), part) {
+					t.Errorf("error or log shows the token (%q): %q", part, msg)
+				}
+			}
+		})
+	}
+}
+
+// expires_in is a JSON number or a string of decimal digits, finite and
+// positive; a lifetime over a day is cut to a day.
+func TestSourceExpiresInForms(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		raw  string // the JSON value
+		want time.Duration
+	}{
+		{`3600`, time.Hour},
+		{`"3600"`, time.Hour},
+		{`"0003600"`, time.Hour},
+		{`3600.5`, time.Hour + 500*time.Millisecond},
+		{`1e3`, 1000 * time.Second},
+		{`86400`, day},
+		{`86401`, day},
+		{`1e300`, day},
+		{`"99999999999999999999999999"`, day},
+		{`"NaN"`, 0},
+		{`"nan"`, 0},
+		{`"+Inf"`, 0},
+		{`"-Inf"`, 0},
+		{`"Infinity"`, 0},
+		{`"0x1p4"`, 0},
+		{`"0x10"`, 0},
+		{`"1_000"`, 0},
+		{`"1e3"`, 0},
+		{`"36.5"`, 0},
+		{`"+3600"`, 0},
+		{`"-3600"`, 0},
+		{`" 3600"`, 0},
+		{`""`, 0},
+		{`"0"`, 0},
+		{`0`, 0},
+		{`-1`, 0},
+		{`1e-300`, 0},
+		{`true`, 0},
+		{`[3600]`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.Inject(authtest.Fault{Status: 200, Body: `{"access_token":"tok-123","token_type":"bearer","expires_in":` + tt.raw + `}`})
+			src, _ := newSource(t, srv)
+			before := time.Now()
+			tok, err := src.Token()
+			if tt.want == 0 {
+				var ae *auth.Error
+				if !errors.As(err, &ae) || ae.Kind != auth.BadResponse || !strings.Contains(err.Error(), "expires_in") {
+					t.Fatalf("got token %v, error %v; want a bad response error about expires_in", tok, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tok.Expiry.Sub(before); got < tt.want || got > tt.want+5*time.Second {
+				t.Errorf("expiry is %v away, want %v", got, tt.want)
 			}
 		})
 	}

@@ -55,7 +55,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Get created the directory (stat err %v); only Set should", err)
 	}
-	want := NewEntry(&oauth2.Token{AccessToken: "tok", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, "e", "k").Encode()
+	want := NewEntry(&oauth2.Token{AccessToken: "tok", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, Account{Endpoint: "e", KeyID: "k"}, time.Now()).Encode()
 	if err := s.Set(key, want); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestFileStoreWriterProcess(t *testing.T) {
 // hundred bytes to several KiB.
 func writerEntry(n int) []byte {
 	tok := strings.Repeat(string(rune('a'+n%26)), 200+(n%50)*150)
-	return NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: time.Unix(1e9, 0)}, "e", strconv.Itoa(n)).Encode()
+	return NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: time.Unix(1e9, 0)}, Account{Endpoint: "e", KeyID: strconv.Itoa(n)}, time.Unix(1e9-3600, 0)).Encode()
 }
 
 func checkWriterEntry(data []byte) error {

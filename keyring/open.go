@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,10 +19,15 @@ type Mode string
 
 // The cache modes.
 const (
-	// ModeAuto uses the OS keyring, and files once the keyring turns out to
-	// be unavailable.
+	// ModeAuto uses, on Linux, the kernel keyring, then the OS keyring (the
+	// Secret Service), then files, each once the one before turns out to be
+	// unavailable; elsewhere the OS keyring, then files.
 	ModeAuto Mode = "auto"
-	// ModeKeyring uses only the OS keyring; its failures are errors.
+	// ModeKernel uses only the Linux kernel keyring (see [KernelStore]); its
+	// failures are errors.
+	ModeKernel Mode = "kernel"
+	// ModeKeyring uses only the OS keyring (Secret Service, Keychain,
+	// Credential Manager); its failures are errors.
 	ModeKeyring Mode = "keyring"
 	// ModeFile uses only files in the cache directory.
 	ModeFile Mode = "file"
@@ -35,10 +41,10 @@ func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
 	case "":
 		return ModeAuto, nil
-	case ModeAuto, ModeKeyring, ModeFile, ModeNone:
+	case ModeAuto, ModeKernel, ModeKeyring, ModeFile, ModeNone:
 		return m, nil
 	}
-	return "", fmt.Errorf("unknown cache mode %q: want auto, keyring, file or none", s)
+	return "", fmt.Errorf("unknown cache mode %q: want auto, kernel, keyring, file or none", s)
 }
 
 // Options configures [Open].
@@ -59,6 +65,12 @@ func Open(mode Mode, opts Options) (Store, error) {
 	switch mode {
 	case ModeNone:
 		return NoneStore{}, nil
+	case ModeKernel:
+		k := kernelTier()
+		if k == nil {
+			return nil, errors.New("cache mode kernel: the kernel keyring is Linux only")
+		}
+		return k, nil
 	case ModeKeyring:
 		return NewKeyringStore(opts.Timeout), nil
 	case ModeFile, ModeAuto, "":
@@ -68,15 +80,32 @@ func Open(mode Mode, opts Options) (Store, error) {
 		if mode == ModeFile {
 			return NewFileStore(opts.Dir), nil
 		}
-		a := NewAutoStore(NewKeyringStore(opts.Timeout), NewFileStore(opts.Dir), opts.Log)
-		a.hungMarker = filepath.Join(opts.Dir, hungMarkerName)
+		a := openKeyringAuto(opts)
+		if k := kernelTier(); k != nil {
+			// The kernel keyring never hangs, so no hung marker for it;
+			// the Secret Service below keeps its own. A kernel miss reads
+			// the Secret Service and the files, once per refresh.
+			return NewAutoStore(k, a, opts.Log), nil
+		}
 		return a, nil
 	}
-	return nil, fmt.Errorf("unknown cache mode %q: want auto, keyring, file or none", string(mode))
+	return nil, fmt.Errorf("unknown cache mode %q: want auto, kernel, keyring, file or none", string(mode))
+}
+
+// openKeyringAuto is the OS keyring with the file cache behind it: the whole
+// auto mode where there is no kernel keyring, its second and third tiers
+// where there is.
+func openKeyringAuto(opts Options) *AutoStore {
+	a := NewAutoStore(NewKeyringStore(opts.Timeout), NewFileStore(opts.Dir), opts.Log)
+	a.hungMarker = filepath.Join(opts.Dir, hungMarkerName)
+	return a
 }
 
 // AutoStore is the auto mode: a primary store (the keyring) and a fallback
-// (files). A primary call that fails with [ErrUnavailable] moves the store
+// (files). On Linux two are stacked: the kernel keyring over an AutoStore of
+// the Secret Service over files; what is said here of the keyring and the
+// files holds for each pair. A primary call that fails with
+// [ErrUnavailable] moves the store
 // to its fallback for five minutes (hungMemory): a keyring that hung or was
 // missing is not asked again meanwhile, so one call pays for it rather than
 // every one. After that the keyring is tried again, so a long-running
@@ -126,7 +155,13 @@ func (s *AutoStore) FallbackReason() string {
 // fallback, e.g. "file (keyring unavailable: no D-Bus session bus ...)".
 func (s *AutoStore) Name() string {
 	if r, ok := s.fallenBack(); ok {
-		return fmt.Sprintf("%s (%s)", s.fallback.Name(), r)
+		name := s.fallback.Name()
+		if base, why, nested := strings.Cut(name, " ("); nested {
+			// A fallback that fell back itself: one list of reasons,
+			// "file (kernel's reason; keyring's reason)".
+			return fmt.Sprintf("%s (%s; %s", base, r, why)
+		}
+		return fmt.Sprintf("%s (%s)", name, r)
 	}
 	return s.primary.Name()
 }
@@ -279,7 +314,7 @@ func (s *AutoStore) fallBackUntil(reason string, until time.Time) {
 	s.mu.Unlock()
 	// Debug: on a machine without a keyring this happens on every
 	// invocation and is expected; --verbose shows it.
-	s.log.Debug("token cache: keyring unavailable, using files", "reason", reason, "store", s.fallback.Name(), "until", until)
+	s.log.Debug("token cache: "+s.primary.Name()+" store unavailable, falling back", "reason", reason, "store", s.fallback.Name(), "until", until)
 }
 
 // fallenBack returns the reason the store uses its fallback, and whether it

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ func TestParseMode(t *testing.T) {
 	}{
 		{"", ModeAuto, false},
 		{"auto", ModeAuto, false},
+		{"kernel", ModeKernel, false},
 		{"keyring", ModeKeyring, false},
 		{"file", ModeFile, false},
 		{"none", ModeNone, false},
@@ -32,7 +34,7 @@ func TestParseMode(t *testing.T) {
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("ParseMode(%q) = %q, %v", tt.in, got, err)
 			}
-			if err != nil && !strings.Contains(err.Error(), "auto, keyring, file or none") {
+			if err != nil && !strings.Contains(err.Error(), "auto, kernel, keyring, file or none") {
 				t.Errorf("error does not list the valid modes: %v", err)
 			}
 		})
@@ -41,12 +43,19 @@ func TestParseMode(t *testing.T) {
 
 func TestOpen(t *testing.T) {
 	dir := privateTempDir(t)
+	// Linux's auto mode starts with the kernel keyring; elsewhere there is
+	// none.
+	autoName, kernelErr := "keyring", true
+	if runtime.GOOS == "linux" {
+		autoName, kernelErr = "kernel", false
+	}
 	tests := []struct {
 		mode     Mode
 		wantName string
 		wantErr  bool
 	}{
-		{ModeAuto, "keyring", false},
+		{ModeAuto, autoName, false},
+		{ModeKernel, "kernel", kernelErr},
 		{ModeKeyring, "keyring", false},
 		{ModeFile, "file", false},
 		{ModeNone, "none", false},
@@ -194,7 +203,7 @@ func TestAutoStore(t *testing.T) {
 			wantName := "keyring"
 			if tt.wantReason != "" {
 				wantName = "file (" + tt.wantReason + ")"
-				if !strings.Contains(logs.String(), "level=DEBUG") || strings.Count(logs.String(), "keyring unavailable, using files") != 1 {
+				if !strings.Contains(logs.String(), "level=DEBUG") || strings.Count(logs.String(), "keyring store unavailable, falling back") != 1 {
 					t.Errorf("want the fallback logged once at Debug; log:\n%s", logs.String())
 				}
 			}

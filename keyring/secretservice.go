@@ -13,17 +13,18 @@ import (
 // block forever; a healthy one answers in milliseconds.
 const DefaultTimeout = 3 * time.Second
 
-// ErrTooBig is wrapped by [KeyringStore.Set] when the platform keyring
-// refuses an entry for its size (macOS and Windows limit it to a few KiB);
-// the auto store then keeps that entry in a file instead.
+// ErrTooBig is wrapped by a store's Set when it refuses an entry for its
+// size (macOS and Windows limit keyring entries to a few KiB, the kernel
+// keyring to 32 KiB) or for want of room (the kernel's per-user key quota);
+// the auto store then keeps that entry in its next store instead.
 var ErrTooBig = errors.New("entry too big for the keyring")
 
 // KeyringStore keeps entries in the OS keyring under service [Service], with
 // the key as the user name. Writes and deletes go through
 // github.com/zalando/go-keyring; on Linux, Get talks to the Secret Service
-// directly with one short-lived D-Bus connection, because the cached token
-// read is the hot path of every invocation and go-keyring's Get makes
-// several round trips more. Both read what the other wrote.
+// over a plain godbus connection of its own, because go-keyring's Get
+// unlocks the collection (which can prompt) and cannot be bounded by a
+// socket deadline. Both read what the other wrote.
 //
 // Every call is bounded by the store's timeout and then fails with an error
 // wrapping [ErrUnavailable]. go-keyring cannot be cancelled, so a call that

@@ -4,9 +4,7 @@ package keyring
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -41,73 +38,40 @@ type ssSecret struct {
 	ContentType string
 }
 
-// get reads key's entry straight from the Secret Service, in three round
-// trips where go-keyring needs about ten: one private connection whose
-// authentication, Hello and SearchItems go out in one write (see
-// pipelinedAuth), then OpenSession, then GetSecrets. No introspection, no
-// properties. The connection is read through a buffer (see bufferedConn), so
-// the whole read costs a handful of read(2) calls, not one per message
-// field. The session is not closed explicitly; the service drops a client's
-// sessions when its connection goes.
+// get reads key's entry from the Secret Service on one short-lived, plain
+// godbus connection: authenticate and Hello (as godbus does them), then
+// SearchItems, OpenSession and GetSecrets, one call after another. No
+// introspection, no properties, no Unlock. With tokens in the kernel keyring
+// this read happens once per refresh and for a profile's secret, not on
+// every call, so it is written for clarity rather than round trips. The
+// session is not closed explicitly; the service drops a client's sessions
+// when its connection goes.
 //
-// OpenSession is never among a connection's first messages to the service:
-// gnome-keyring (42) registers a new client from an idle callback, and an
-// OpenSession it handles before that makes it abort (GLib-ERROR
-// "g_variant_new: expected GVariant of type 'v'"), seen here when
-// OpenSession was pipelined with SearchItems. A reply to SearchItems proves
-// the client is registered.
-//
-// It never unlocks or prompts: an entry that exists only in a locked
-// collection is ErrUnavailable, so the auto mode moves to files at once.
+// It never unlocks or prompts (go-keyring's Get calls Unlock, which can
+// show a prompt): an entry that exists only in a locked collection is
+// ErrUnavailable, so the auto mode moves on at once.
 func (s *KeyringStore) get(key string) ([]byte, error) {
 	addr := sessionBusAddress(os.Getenv, os.Getuid)
 	if addr == "" {
 		return nil, errNoBus
 	}
-	deadline := time.Now().Add(s.timeout)
-	data, err := getSecret(addr, key, deadline, true)
-	if errors.Is(err, errRetry) {
-		// Ask again the standard way, one step at a time: a bus that does
-		// not take pipelined authentication, or gnome-keyring answering
-		// UnknownMethod to a SearchItems that beat its client registration
-		// (the same race as above; about once in a thousand cold reads).
-		data, err = getSecret(addr, key, deadline, false)
-	}
-	return data, err
+	return getSecret(addr, key, time.Now().Add(s.timeout))
 }
 
-func getSecret(addr, key string, deadline time.Time, pipelined bool) ([]byte, error) {
-	conn, pa, err := connectBus(addr, deadline, pipelined)
+func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
+	conn, err := connectBus(addr, deadline)
 	if err != nil {
-		return nil, fmt.Errorf("%w: connecting to the D-Bus session bus: %w", ErrUnavailable, err)
+		return nil, unavailable("connecting to the D-Bus session bus", err)
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
-	// The bus handles a connection's messages in order, so SearchItems can
-	// follow Hello without waiting for its reply; on a pipelined connection
-	// both are held back and go out with the handshake in one write.
-	var hello *dbus.Call
-	if pa != nil {
-		hello = conn.BusObject().GoWithContext(ctx, "org.freedesktop.DBus.Hello", 0, make(chan *dbus.Call, 1))
-	}
 	svc := conn.Object(ssName, ssPath)
-	search := svc.GoWithContext(ctx, ssService+".SearchItems", 0, make(chan *dbus.Call, 1),
-		map[string]string{"username": key, "service": Service})
-	if pa != nil {
-		if err := pa.flush(); err != nil {
-			return nil, unavailable(false, "connecting to the D-Bus session bus", err)
-		}
-	}
-	if hello != nil {
-		if err := (<-hello.Done).Err; err != nil {
-			return nil, unavailable(pipelined, "connecting to the D-Bus session bus", err)
-		}
-	}
 	var unlocked, locked []dbus.ObjectPath
-	if err := (<-search.Done).Store(&unlocked, &locked); err != nil {
-		return nil, unavailable(pipelined, "searching the Secret Service", err)
+	err = svc.CallWithContext(ctx, ssService+".SearchItems", 0, map[string]string{"username": key, "service": Service}).Store(&unlocked, &locked)
+	if err != nil {
+		return nil, unavailable("searching the Secret Service", err)
 	}
 	if len(unlocked) == 0 {
 		if len(locked) > 0 {
@@ -120,12 +84,12 @@ func getSecret(addr, key string, deadline time.Time, pipelined bool) ([]byte, er
 	var session dbus.ObjectPath
 	err = svc.CallWithContext(ctx, ssService+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&ignored, &session)
 	if err != nil {
-		return nil, unavailable(false, "opening a Secret Service session", err)
+		return nil, unavailable("opening a Secret Service session", err)
 	}
 	var secrets map[dbus.ObjectPath]ssSecret
 	err = svc.CallWithContext(ctx, ssService+".GetSecrets", 0, unlocked[:1], session).Store(&secrets)
 	if err != nil {
-		return nil, unavailable(false, "reading the secret", err)
+		return nil, unavailable("reading the secret", err)
 	}
 	sec, ok := secrets[unlocked[0]]
 	if !ok {
@@ -151,7 +115,7 @@ func missing(ctx context.Context, conn *dbus.Conn) error {
 			if errors.As(err, &derr) {
 				continue
 			}
-			return unavailable(false, "checking the keyring collection", err)
+			return unavailable("checking the keyring collection", err)
 		}
 		if locked, _ := v.Value().(bool); locked {
 			return fmt.Errorf("%w: the keyring collection is locked", ErrUnavailable)
@@ -200,16 +164,13 @@ func busSocket(dir string) string {
 	return ""
 }
 
-// connectBus connects to the bus at addr and authenticates. For Unix sockets
-// (the usual case) it dials itself so the socket carries the deadline: then
-// even a bus that accepts and never answers cannot hold the read past it,
-// and no goroutine is left behind; and it reads the socket through a buffer
-// (see bufferedConn). There, with pipelined set, the EXTERNAL handshake is
-// not waited for (see pipelinedAuth), and pa is returned: the caller must
-// send Hello itself, ahead of its calls, then call pa.flush to send
-// everything in one write. The Unix-fd negotiation, which a secret read does
-// not need, is skipped.
-func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Conn, pa *pipelinedAuth, err error) {
+// connectBus connects to the bus at addr, authenticates and says Hello, with
+// godbus's own handshake. For Unix sockets (the usual case) it dials itself
+// so the socket carries the deadline: then even a bus that accepts and never
+// answers cannot hold the read past it, and no goroutine is left behind; and
+// it reads the socket through a buffer (see bufferedConn). The Unix-fd
+// negotiation, which a secret read does not need, is skipped.
+func connectBus(addr string, deadline time.Time) (*dbus.Conn, error) {
 	var lastErr error
 	for _, a := range strings.Split(addr, ";") {
 		network, sockaddr, ok := unixSocket(a)
@@ -224,7 +185,7 @@ func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Con
 				lastErr = err
 				continue
 			}
-			return c, nil, nil
+			return c, nil
 		}
 		d := net.Dialer{Deadline: deadline}
 		nc, err := d.Dial(network, sockaddr)
@@ -234,40 +195,30 @@ func connectBus(addr string, deadline time.Time, pipelined bool) (conn *dbus.Con
 		}
 		if err := nc.SetDeadline(deadline); err != nil {
 			nc.Close()
-			return nil, nil, err
+			return nil, err
 		}
-		if !pipelined {
-			c, err := dbus.NewConn(newBufferedConn(nc))
-			if err == nil {
-				err = c.Auth(nil)
-			}
-			if err == nil {
-				err = c.Hello()
-			}
-			if err != nil {
-				nc.Close()
-				return nil, nil, err
-			}
-			return c, nil, nil
+		c, err := dbus.NewConn(newBufferedConn(nc))
+		if err == nil {
+			err = c.Auth(nil)
 		}
-		c, pa, err := newPipelinedConn(nc, strconv.Itoa(os.Geteuid()))
+		if err == nil {
+			err = c.Hello()
+		}
 		if err != nil {
 			nc.Close()
-			return nil, nil, err
+			return nil, err
 		}
-		return c, pa, nil
+		return c, nil
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no usable address in DBUS_SESSION_BUS_ADDRESS")
 	}
-	return nil, nil, lastErr
+	return nil, lastErr
 }
 
 // bufferedConn reads a connection through a buffer. godbus decodes a message
 // field by field, and on a bare socket each field is a read(2): about 200 of
-// them for one secret read, against a handful through the buffer. Everything
-// that reads the connection (the pipelined handshake check and godbus) must
-// go through the same bufferedConn, or bytes the buffer took are lost.
+// them for one secret read, against a handful through the buffer.
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
@@ -278,120 +229,6 @@ func newBufferedConn(nc net.Conn) *bufferedConn {
 }
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
-
-// newPipelinedConn authenticates a godbus connection on nc as the user uid
-// (decimal) without waiting for the bus; see pipelinedAuth.
-func newPipelinedConn(nc net.Conn, uid string) (*dbus.Conn, *pipelinedAuth, error) {
-	pa := newPipelinedAuth(newBufferedConn(nc), uid)
-	c, err := dbus.NewConn(pa)
-	if err == nil {
-		err = c.Auth([]dbus.Auth{dbus.AuthExternal(uid)})
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, pa, nil
-}
-
-// errAuthRefused is the bus turning down the pipelined handshake.
-var errAuthRefused = errors.New("the bus refused EXTERNAL authentication")
-
-// pipelinedAuth lets godbus authenticate without waiting on the bus, as
-// sd-bus does: the whole client side of the EXTERNAL handshake ("\0AUTH
-// EXTERNAL <uid>", "BEGIN") is queued on connection, and godbus's own
-// conversation is answered locally. The first messages after it are queued
-// too, and flush sends the lot in one write. The bus's real answer ("OK
-// <guid>") is read and checked in front of the first message; a refusal
-// fails every pending call with errAuthRefused, and get starts over step by
-// step. This saves three round trips (AUTH, AUTH EXTERNAL, Hello) of a cold
-// read.
-type pipelinedAuth struct {
-	*bufferedConn
-	authDone bool   // godbus sent BEGIN: messages follow
-	canned   []byte // local answers to godbus's handshake, still to be read
-	okRead   bool   // the bus's answer was consumed and was OK
-
-	mu      sync.Mutex // guards out and flushed against godbus's goroutines
-	out     []byte     // what waits for flush
-	flushed bool       // flush was called: pass writes through
-}
-
-func newPipelinedAuth(bc *bufferedConn, uid string) *pipelinedAuth {
-	return &pipelinedAuth{
-		bufferedConn: bc,
-		out:          []byte("\x00AUTH EXTERNAL " + hex.EncodeToString([]byte(uid)) + "\r\nBEGIN\r\n"),
-	}
-}
-
-// Write swallows godbus's handshake lines, queueing the local answers, and
-// queues everything after BEGIN until flush, then passes it through.
-func (p *pipelinedAuth) Write(b []byte) (int, error) {
-	if p.authDone {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.flushed {
-			return p.Conn.Write(b)
-		}
-		p.out = append(p.out, b...)
-		return len(b), nil
-	}
-	switch line := string(b); {
-	case line == "\x00":
-	case line == "AUTH\r\n":
-		p.canned = append(p.canned, "REJECTED EXTERNAL\r\n"...)
-	case strings.HasPrefix(line, "AUTH EXTERNAL"):
-		p.canned = append(p.canned, "OK 00000000000000000000000000000000\r\n"...)
-	case line == "BEGIN\r\n":
-		p.authDone = true
-	default:
-		return 0, fmt.Errorf("unexpected authentication step %q", strings.TrimSpace(line))
-	}
-	return len(b), nil
-}
-
-// flush sends the handshake and the messages queued behind it in one write.
-// Nothing reaches the bus before it, so the caller must flush once it has
-// queued its first calls, before it waits for their replies.
-func (p *pipelinedAuth) flush() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.flushed {
-		return nil
-	}
-	p.flushed = true
-	_, err := p.Conn.Write(p.out)
-	p.out = nil
-	return err
-}
-
-// Read hands godbus the local answers, then checks the bus's real answer
-// once before passing messages through.
-func (p *pipelinedAuth) Read(b []byte) (int, error) {
-	if len(p.canned) > 0 {
-		n := copy(b, p.canned)
-		p.canned = p.canned[n:]
-		return n, nil
-	}
-	if !p.authDone {
-		return 0, errors.New("authentication read out of turn")
-	}
-	if !p.okRead {
-		// From the shared buffer: the messages behind the line stay there
-		// for godbus.
-		line, err := p.r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return 0, errAuthRefused
-		}
-		if err != nil {
-			return 0, err
-		}
-		if !bytes.HasPrefix(line, []byte("OK ")) {
-			return 0, errAuthRefused
-		}
-		p.okRead = true
-	}
-	return p.bufferedConn.Read(b)
-}
 
 // unixSocket parses a D-Bus "unix:path=..." or "unix:abstract=..." address.
 func unixSocket(addr string) (network, sockaddr string, ok bool) {
@@ -415,26 +252,15 @@ func unixSocket(addr string) (network, sockaddr string, ok bool) {
 	return "", "", false
 }
 
-// errRetry asks get to try again without pipelining.
-var errRetry = errors.New("retry the read step by step")
-
 // unavailable wraps a D-Bus failure. No Secret Service on the bus gets a
-// message that says so; a deadline is a hang. On a pipelined connection any
-// other failure is errRetry: the step-by-step attempt (bounded by the same
-// deadline) either works or gives the real reason.
-func unavailable(pipelined bool, what string, err error) error {
+// message that says so; a deadline is a hang.
+func unavailable(what string, err error) error {
 	var derr dbus.Error
-	isReply := errors.As(err, &derr)
 	switch {
-	case isReply && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
+	case errors.As(err, &derr) && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
 		return fmt.Errorf("%w: no Secret Service (org.freedesktop.secrets) on the session bus", ErrUnavailable)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: %s did not answer in time", errNoAnswer, what)
-	case pipelined:
-		// A refused handshake shows up as errAuthRefused or, when the
-		// refusal closed the connection before a call was sent, as a
-		// closed connection; an error reply may be the registration race.
-		return errRetry
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 }

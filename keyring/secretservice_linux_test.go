@@ -187,11 +187,9 @@ func TestKeyringHungSecretService(t *testing.T) {
 
 	t.Run("auto", func(t *testing.T) {
 		dir := privateTempDir(t)
-		st, err := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		auto := st.(*AutoStore)
+		// The Secret Service and the files, without the kernel keyring
+		// that Open puts in front of them.
+		auto := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 		before := hung.Calls()
 		start := time.Now()
 		if _, err := auto.Get("token-x"); !errors.Is(err, ErrNotFound) {
@@ -235,8 +233,11 @@ func TestOpenMakesNoCall(t *testing.T) {
 	if n := silent.accepted.Load(); n != 0 {
 		t.Fatalf("Open connected to the bus %d times", n)
 	}
-	st.Get("token-x")
-	st.Get("token-x")
+	// A key in no store, so that the kernel keyring misses and the Secret
+	// Service is asked.
+	key := uniqueKernelKey(t)
+	st.Get(key)
+	st.Get(key)
 	if n := silent.accepted.Load(); n != 1 {
 		t.Fatalf("two Gets connected %d times, want 1 (then the file store)", n)
 	}
@@ -347,10 +348,9 @@ func BenchmarkGoKeyringGetWarm(b *testing.B) {
 	}
 }
 
-// TestKeyringRefusedAuthentication: a bus that turns down the pipelined
-// handshake gets a second, step-by-step attempt, and then a clear
-// ErrUnavailable. The "bus" is a fake: a real dbus-daemon accepts EXTERNAL
-// from its own user.
+// TestKeyringRefusedAuthentication: a bus that turns down every
+// authentication mechanism is a clear ErrUnavailable, at once. The "bus" is a
+// fake: a real dbus-daemon accepts EXTERNAL from its own user.
 func TestKeyringRefusedAuthentication(t *testing.T) {
 	dir, err := os.MkdirTemp("", "bus")
 	if err != nil {
@@ -387,8 +387,8 @@ func TestKeyringRefusedAuthentication(t *testing.T) {
 	}()
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+path)
 	assertUnavailableWithin(t, NewKeyringStore(time.Second), time.Second)
-	if n := accepted.Load(); n != 2 {
-		t.Errorf("%d connections, want 2 (pipelined, then step by step)", n)
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
 	}
 }
 
@@ -434,78 +434,6 @@ func TestSessionBusAddress(t *testing.T) {
 	}
 }
 
-// countingConn counts the calls that reach a connection.
-type countingConn struct {
-	net.Conn
-	reads, writes atomic.Int32
-}
-
-func (c *countingConn) Read(b []byte) (int, error) {
-	c.reads.Add(1)
-	return c.Conn.Read(b)
-}
-
-func (c *countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
-// TestPipelinedConnBatchesIO checks the lean read's use of the socket, on
-// the real bus: the handshake, Hello and SearchItems leave in one write, and
-// the replies come in through the buffer shared with the handshake check, a
-// read per arrival. Read field by field they took about 100 reads.
-func TestPipelinedConnBatchesIO(t *testing.T) {
-	requireSecretService(t)
-	addr := sessionBusAddress(os.Getenv, os.Getuid)
-	network, sockaddr, ok := unixSocket(strings.Split(addr, ";")[0])
-	if !ok {
-		t.Skipf("the session bus %q is not a Unix socket", addr)
-	}
-	nc, err := net.DialTimeout(network, sockaddr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	cc := &countingConn{Conn: nc}
-	conn, pa, err := newPipelinedConn(cc, strconv.Itoa(os.Geteuid()))
-	if err != nil {
-		nc.Close()
-		t.Fatal(err)
-	}
-	defer conn.Close()
-
-	hello := conn.BusObject().Go("org.freedesktop.DBus.Hello", 0, make(chan *dbus.Call, 1))
-	search := conn.Object(ssName, ssPath).Go(ssService+".SearchItems", 0, make(chan *dbus.Call, 1),
-		map[string]string{"username": uniqueKeyringKey(t, "token-"), "service": Service})
-	if n := cc.writes.Load(); n != 0 {
-		t.Fatalf("%d writes before flush, want 0", n)
-	}
-	if err := pa.flush(); err != nil {
-		t.Fatal(err)
-	}
-	var name string
-	if err := (<-hello.Done).Store(&name); err != nil || !strings.HasPrefix(name, ":") {
-		t.Fatalf("Hello = %q, %v; want a unique name", name, err)
-	}
-	var unlocked, locked []dbus.ObjectPath
-	if err := (<-search.Done).Store(&unlocked, &locked); err != nil {
-		t.Fatal(err)
-	}
-	if len(unlocked)+len(locked) != 0 {
-		t.Errorf("SearchItems for a new key found %v, %v", unlocked, locked)
-	}
-	if n := cc.writes.Load(); n != 1 {
-		t.Errorf("%d writes for the handshake, Hello and SearchItems, want 1", n)
-	}
-	// OK line, Hello reply, NameAcquired and SearchItems reply: at most
-	// one read each, and the read still waiting.
-	if n := cc.reads.Load(); n > 5 {
-		t.Errorf("%d reads for the handshake answer and three messages, want at most 5", n)
-	}
-}
-
 // TestAutoRemembersHungKeyring: a keyring that hung in one process is not
 // asked again by the next ones for a while, so only one invocation pays the
 // timeout; after that while it is asked again.
@@ -514,11 +442,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
 	dir := privateTempDir(t)
 	open := func() *AutoStore {
-		st, err := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.(*AutoStore)
+		return openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 	}
 	if _, err := open().Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("first process: Get = %v, want ErrNotFound from the file store", err)
@@ -567,11 +491,66 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 func TestAutoDoesNotRememberUnreachableKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
 	dir := privateTempDir(t)
-	st, _ := Open(ModeAuto, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+	st := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 	if _, err := st.Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, hungMarkerName)); !os.IsNotExist(err) {
 		t.Errorf("an unreachable keyring left the hung marker: %v", err)
+	}
+}
+
+// TestKeyringLockedCollection locks the real login collection: the read
+// neither unlocks nor prompts; it reports the keyring unavailable at once
+// (not as a call that did not answer, which a prompt would end in), for an
+// entry in the locked collection and for a missing one that a write would
+// have to prompt for. The collection is unlocked again afterwards with the
+// session's throwaway password (scripts/keyring-session.sh).
+func TestKeyringLockedCollection(t *testing.T) {
+	requireSecretService(t)
+	s := NewKeyringStore(0)
+	key := uniqueKeyringKey(t, "token-")
+	if err := s.Set(key, []byte("in-a-locked-collection")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() }) // after the unlock below
+	var lockedPaths []dbus.ObjectPath
+	var prompt dbus.ObjectPath
+	err = conn.Object(ssName, ssPath).Call(ssService+".Lock", 0, []dbus.ObjectPath{ssLoginCollection}).Store(&lockedPaths, &prompt)
+	if err != nil || len(lockedPaths) != 1 || prompt != "/" {
+		t.Fatalf("locking the login collection: %v, %v, prompt %q", err, lockedPaths, prompt)
+	}
+	t.Cleanup(func() {
+		// gnome-keyring's own interface for unlocking without a prompt.
+		svc := conn.Object(ssName, ssPath)
+		var ignored dbus.Variant
+		var session dbus.ObjectPath
+		if err := svc.Call(ssService+".OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&ignored, &session); err != nil {
+			t.Errorf("opening a session to unlock the login collection again: %v", err)
+		}
+		password := ssSecret{Session: session, Parameters: []byte{}, Value: []byte("dt-test-keyring"), ContentType: "text/plain"}
+		if err := svc.Call("org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface.UnlockWithMasterPassword", 0, dbus.ObjectPath(ssLoginCollection), password).Err; err != nil {
+			t.Errorf("unlocking the login collection again: %v", err)
+		}
+		var v dbus.Variant
+		err := conn.Object(ssName, ssLoginCollection).Call("org.freedesktop.DBus.Properties.Get", 0, ssCollection, "Locked").Store(&v)
+		if locked, _ := v.Value().(bool); err != nil || locked {
+			t.Errorf("the login collection is still locked (%v): later tests would fail", err)
+		}
+	})
+
+	for _, k := range []string{key, uniqueKeyringKey(t, "token-")} {
+		start := time.Now()
+		got, err := s.Get(k)
+		if !errors.Is(err, ErrUnavailable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
+			t.Errorf("Get from a locked collection = %q, %v; want ErrUnavailable saying it is locked", got, err)
+		}
+		if d := time.Since(start); d > DefaultTimeout/2 {
+			t.Errorf("Get from a locked collection took %v: it waited for something", d)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -19,13 +20,16 @@ type Config struct {
 	// Key is the entry's key in Store, usually [Key] (endpoint, key id,
 	// email); required. It also names the lock file.
 	Key string
-	// Endpoint and KeyID are recorded in the entry so that status can say
-	// whose token it is; they play no part in caching.
-	Endpoint, KeyID string
+	// Endpoint, KeyID and Email are the account the tokens belong to: they
+	// are recorded in the entry, and an entry recording another account is
+	// a miss (a cache file renamed onto this key's name must not serve
+	// another account's token).
+	Endpoint, KeyID, Email string
 
 	// Buffer is how much lifetime a cached token must have left to be
 	// served. Zero means [auth.DefaultRefreshBuffer]; a negative value means
-	// none, serving a token until it expires.
+	// none, serving a token until it expires. It is cut to half of each
+	// token's lifetime ([auth.ClampBuffer]), logged once at debug level.
 	Buffer time.Duration
 	// LockDir holds the per-key lock files that make concurrent processes
 	// refresh once. Empty means no cross-process lock.
@@ -56,8 +60,7 @@ type Source struct {
 	upstream auth.ContextSource
 	store    Store
 	key      string
-	endpoint string
-	keyID    string
+	account  Account
 	buffer   time.Duration
 	lockDir  string
 	lockWait time.Duration
@@ -68,6 +71,8 @@ type Source struct {
 	// sem serialises the slow path within the process. A channel rather than
 	// a sync.Mutex, so a waiter gives up when its context ends.
 	sem chan struct{}
+	// clampLogged says the clamped buffer has been logged: once is enough.
+	clampLogged atomic.Bool
 }
 
 var _ oauth2.TokenSource = (*Source)(nil)
@@ -79,8 +84,7 @@ func NewSource(upstream auth.ContextSource, cfg Config) *Source {
 		upstream: upstream,
 		store:    cfg.Store,
 		key:      cfg.Key,
-		endpoint: cfg.Endpoint,
-		keyID:    cfg.KeyID,
+		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email},
 		buffer:   cfg.Buffer,
 		lockDir:  cfg.LockDir,
 		lockWait: cfg.LockWait,
@@ -125,14 +129,15 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if ok {
 		tok := e.Token()
-		if auth.Fresh(tok, s.buffer, s.now()) {
+		buffer := s.bufferFor(ctx, e.LifetimeDuration())
+		if auth.Fresh(tok, buffer, s.now()) {
 			if s.log.Enabled(ctx, slog.LevelDebug) {
 				s.log.DebugContext(ctx, "cache hit", "store", s.store.Name(), "expires_at", e.Expiry.Format(time.RFC3339))
 			}
 			return tok, nil
 		}
 		s.log.DebugContext(ctx, "cached token is due for refresh", "store", s.store.Name(),
-			"expires_at", e.Expiry.Format(time.RFC3339), "buffer", s.buffer)
+			"expires_at", e.Expiry.Format(time.RFC3339), "buffer", buffer)
 	}
 	return s.refresh(ctx, false)
 }
@@ -182,17 +187,32 @@ func (s *Source) Invalidate(ctx context.Context, accessToken string) (bool, erro
 
 // Cached returns the cached token, fresh or not, without refreshing it, for
 // status. The error wraps [ErrNotFound] when there is none, and is a decode
-// or store error when the entry cannot be used.
+// or store error when the entry cannot be used (including an entry of
+// another account, or with an expiry the clock cannot believe).
 func (s *Source) Cached(ctx context.Context) (*oauth2.Token, error) {
 	data, err := s.store.Get(s.key)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached token from the %s store: %w", s.store.Name(), err)
 	}
 	e, err := DecodeEntry(data)
+	if err == nil {
+		err = e.CheckFor(s.account, s.now())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s store: %w", s.store.Name(), err)
 	}
 	return e.Token(), nil
+}
+
+// bufferFor is the refresh buffer for a token granted for lifetime: the
+// configured one, cut to half the lifetime, which is logged the first time.
+func (s *Source) bufferFor(ctx context.Context, lifetime time.Duration) time.Duration {
+	b := auth.ClampBuffer(s.buffer, lifetime)
+	if b != s.buffer && s.log.Enabled(ctx, slog.LevelDebug) && s.clampLogged.CompareAndSwap(false, true) {
+		s.log.DebugContext(ctx, "refresh buffer clamped to half the token's lifetime", "buffer", s.buffer,
+			"lifetime", lifetime.Round(time.Second), "clamped", b.Round(time.Millisecond))
+	}
+	return b
 }
 
 // read returns the cached entry, reporting false for anything unusable:
@@ -216,6 +236,9 @@ func (s *Source) read(ctx context.Context) (Entry, bool, error) {
 		return Entry{}, false, nil
 	}
 	e, err := DecodeEntry(data)
+	if err == nil {
+		err = e.CheckFor(s.account, s.now())
+	}
 	if err != nil {
 		s.log.DebugContext(ctx, "ignoring unusable cache entry; it will be replaced", "store", s.store.Name(), "error", err)
 		return Entry{}, false, nil
@@ -257,14 +280,14 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	}
 	if haveCached {
 		tok := cached.Token()
-		if auth.Fresh(tok, s.buffer, s.now()) && (!force || cached.AccessToken != seen) {
+		if auth.Fresh(tok, s.bufferFor(ctx, cached.LifetimeDuration()), s.now()) && (!force || cached.AccessToken != seen) {
 			s.log.DebugContext(ctx, "token was refreshed by another caller while we waited", "store", s.store.Name(),
 				"expires_at", cached.Expiry.Format(time.RFC3339))
 			return tok, nil
 		}
 	}
 
-	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.endpoint, "key_id", s.keyID, "forced", force)
+	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.account.Endpoint, "key_id", s.account.KeyID, "forced", force)
 	tok, err := s.upstream.TokenContext(ctx)
 	if err != nil {
 		if haveCached && transient(err) && cached.Expiry.After(s.now()) {
@@ -279,13 +302,20 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("the token source returned no access token")
 	}
-	if !auth.Fresh(tok, s.buffer, s.now()) {
-		// A lifetime shorter than the buffer: hand it out anyway rather than
-		// refresh in a loop; the next call refreshes again.
-		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", s.buffer)
+	now := s.now()
+	e := NewEntry(tok, s.account, now)
+	if buffer := s.bufferFor(ctx, e.LifetimeDuration()); !auth.Fresh(tok, buffer, now) {
+		// Hand it out anyway rather than refresh in a loop.
+		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", buffer)
 	}
-
-	if err := s.store.Set(s.key, NewEntry(tok, s.endpoint, s.keyID).Encode()); err != nil {
+	if err := e.Check(); err != nil {
+		// Written, it would never be read back: every call would refresh
+		// and rewrite it. The upstream source is not DT's exchange, which
+		// refuses such tokens.
+		s.log.DebugContext(ctx, "not caching the token", "error", err)
+		return tok, nil
+	}
+	if err := s.store.Set(s.key, e.Encode()); err != nil {
 		// The token is good; only the next invocation pays for this.
 		s.log.DebugContext(ctx, "caching the token failed", "store", s.store.Name(), "error", err)
 	} else {

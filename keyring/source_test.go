@@ -147,9 +147,18 @@ func (s *testMapStore) raw() string {
 	return string(s.m[testKey])
 }
 
-// entry is the stored form of a token as the Source writes it.
+// testAcct is the account of the entries these tests store.
+var testAcct = Account{Endpoint: testEndpoint, KeyID: testKeyID}
+
+// entry is the stored form of a token as the Source writes it, for a token
+// obtained an hour before its expiry.
 func entry(tok string, expiry time.Time) string {
-	return string(NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: expiry}, testEndpoint, testKeyID).Encode())
+	return entryObtained(tok, expiry.Add(-time.Hour), expiry)
+}
+
+// entryObtained is the stored form of a token obtained at obtained.
+func entryObtained(tok string, obtained, expiry time.Time) string {
+	return string(NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: expiry}, testAcct, obtained).Encode())
 }
 
 // logCapture is a debug-level slog logger writing text to a buffer.
@@ -267,14 +276,16 @@ func TestSourceTokenContext(t *testing.T) {
 		{name: "truncated entry is replaced", stored: fresh[:len(fresh)/2], wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed, logHas: "unusable cache entry"},
 		{name: "non-JSON entry is replaced", stored: "\x00\xffgarbage", wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "foreign entry is replaced", stored: `{"username":"x","password":"y"}`, wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
-		{name: "old version is replaced", stored: strings.Replace(fresh, `"v":1`, `"v":0`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
-		{name: "newer version is replaced", stored: strings.Replace(fresh, `"v":1`, `"v":2`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
+		{name: "old version is replaced", stored: strings.Replace(fresh, `"v":2`, `"v":1`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
+		{name: "newer version is replaced", stored: strings.Replace(fresh, `"v":2`, `"v":3`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "store read error is a miss", stored: fresh, getErr: errors.New("secret service did not answer"), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed, logHas: "cache read failed"},
 		// Under an explicit --cache keyring the store returns ErrUnavailable
 		// (AutoStore never does): the call fails without a token request.
 		{name: "unavailable store fails without a refresh", stored: fresh, getErr: fmt.Errorf("dial: %w", ErrUnavailable), wantErr: ErrUnavailable, calls: 0, after: fresh},
 		{name: "store write error still returns the token", setErr: errors.New("read-only file system"), wantTok: tokenPrefix + "new-1", calls: 1, after: "", logHas: "caching the token failed"},
-		{name: "token shorter-lived than the buffer is returned once", upTTL: 30 * time.Second, wantTok: tokenPrefix + "new-1", calls: 1, after: entry(tokenPrefix+"new-1", t0.Add(30*time.Second)), logHas: "less than the refresh buffer"},
+		// The buffer is cut to half its life (15s), so the token is cached
+		// and served like any other.
+		{name: "token shorter-lived than the buffer is cached with the buffer clamped", upTTL: 30 * time.Second, wantTok: tokenPrefix + "new-1", calls: 1, after: entryObtained(tokenPrefix+"new-1", t0, t0.Add(30*time.Second)), logHas: "refresh buffer clamped"},
 
 		{name: "transient failure serves unexpired cached token", stored: inBuffer, upErr: transient, wantTok: tokenPrefix + "cached", calls: 1, warns: 1, after: inBuffer},
 		{name: "temporary failure serves unexpired cached token", stored: inBuffer, upErr: temporaryError{}, wantTok: tokenPrefix + "cached", calls: 1, warns: 1, after: inBuffer},
@@ -320,7 +331,7 @@ func TestSourceWarning(t *testing.T) {
 	store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(30*time.Second)))
 	var log logCapture
 	src := NewSource(&countingSource{now: clock.Now, err: dtError(auth.Transient)},
-		Config{Store: store, Key: testKey, Now: clock.Now, Log: log.Logger()})
+		Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +394,7 @@ func TestSourceCustomBuffer(t *testing.T) {
 			store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(c.left)))
 			clock := newStepClock(t0)
 			up := &countingSource{now: clock.Now}
-			src := NewSource(up, Config{Store: store, Key: testKey, Buffer: c.buffer, Now: clock.Now})
+			src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Buffer: c.buffer, Now: clock.Now})
 			if _, err := src.TokenContext(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -476,7 +487,7 @@ func TestSourceCached(t *testing.T) {
 			}
 			store.getErr = c.getErr
 			up := &countingSource{now: time.Now}
-			src := NewSource(up, Config{Store: store, Key: testKey})
+			src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID})
 			got, err := src.Cached(t.Context())
 			if (err != nil) != c.wantErr || errors.Is(err, ErrNotFound) != c.notFnd {
 				t.Fatalf("error: got %v, want error %v (not found %v)", err, c.wantErr, c.notFnd)
@@ -500,7 +511,7 @@ func TestSourceHitIsCheap(t *testing.T) {
 	lockDir := filepath.Join(privateTempDir(t), "locks")
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewSource(up, Config{Store: store, Key: testKey, LockDir: lockDir, Now: clock.Now})
+	src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, LockDir: lockDir, Now: clock.Now})
 
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
@@ -552,7 +563,7 @@ func TestSourceSingleFlight(t *testing.T) {
 				store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(time.Hour)))
 			}
 			up := &countingSource{now: clock.Now, delay: 100 * time.Millisecond}
-			cfg := Config{Store: store, Key: testKey, Now: clock.Now}
+			cfg := Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}
 			if c.lock {
 				cfg.LockDir = privateTempDir(t)
 			}
@@ -692,7 +703,7 @@ func TestSourceWithEmulator(t *testing.T) {
 	var log logCapture
 	src := NewSource(up, Config{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, LockDir: dir, Now: clock.Now, Log: log.Logger(),
+		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
 	})
 
 	const (
@@ -884,7 +895,7 @@ func TestSourceHelperProcess(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src := NewSource(up, Config{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, LockDir: dir, Log: log,
+		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Log: log,
 	})
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {

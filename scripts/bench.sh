@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
 # Measures the cost of a dt-credential-helper call as users pay it, one
-# process per call, against a hello-world Go binary built the same way, and
-# counts the token requests of cached and concurrent cold calls. Runs inside a
-# private D-Bus session with gnome-keyring so the keyring store is measured
-# too. Usage: scripts/bench.sh [RUNS]   (default 200 calls per mode)
+# process per call, next to peer credential helpers answering from their own
+# caches, all against a hello-world Go binary built the same way and measured
+# in the same run; counts the token requests of cached and concurrent cold
+# calls, and checks that every cached row answers with no network. Runs
+# inside a private D-Bus session with gnome-keyring, so the Secret Service
+# rows are measured too. Writes the results into docs/performance.md.
+#
+#   scripts/bench.sh [--no-doc] [RUNS]   (default 200 calls per row)
+#
+# --no-doc prints the results without touching docs/performance.md. Exits
+# non-zero when a request count is wrong or a cached row needed the network;
+# the ratios are reported, never asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
+write_doc=1
+if [ "${1:-}" = "--no-doc" ]; then
+	write_doc=
+	shift
+fi
 runs="${1:-200}"
+case $runs in
+'' | *[!0-9]*) echo "usage: scripts/bench.sh [--no-doc] [RUNS]" >&2; exit 2 ;;
+esac
+
 bin=$(mktemp -d)
-trap 'rm -rf "$bin"' EXIT
-# Built as scripts/install.sh builds the release binary.
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/dt-credential-helper ./scripts/bench/hello
+results=$(mktemp)
+trap 'rm -rf "$bin" "$results"' EXIT
+# Ours and the floors, built as scripts/install.sh builds the release binary.
+ours=(./cmd/dt-credential-helper)
+# A go-plugin server in a sibling binary, where there is one, is launched
+# from next to the helper.
+[ -d cmd/dt-credential-helper-plugin ] && ours+=(./cmd/dt-credential-helper-plugin)
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" "${ours[@]}" \
+	./scripts/bench/hello ./scripts/bench/hello-stdin ./scripts/bench/gokeyring
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags noplugin -o "$bin/noplugin/" ./cmd/dt-credential-helper
 if [ ! -x /usr/bin/time ]; then
 	if [ "$(id -u)" = 0 ]; then
@@ -24,5 +47,32 @@ if [ ! -x /usr/bin/time ]; then
 fi
 go build -o "$bin/bench" ./scripts/bench
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
-bash scripts/keyring-session.sh "$bin/bench" -bin "$bin" -runs "$runs"
+# The peers, at the versions scripts/bench/peers pins, built outside the
+# repository once per pin and Go version.
+peers_src=scripts/bench/peers
+peers="${XDG_CACHE_HOME:-$HOME/.cache}/dt-bench-peers/$(cat "$peers_src/go.mod" "$peers_src/go.sum" "$peers_src/build.sh" | sha256sum | cut -c1-12)-$(go env GOVERSION)"
+bash "$peers_src/build.sh" "$peers"
+
+pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
+[ -n "$(git status --porcelain 2>/dev/null)" ] && commit="$commit (with uncommitted changes)"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+bash scripts/keyring-session.sh "$bin/bench" -bin "$bin" -peers "$peers" -runs "$runs" | tee "$results"
+
+machine="Run of $started, \`scripts/bench.sh $runs\` at $commit. Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), $(go env GOVERSION). Load average (1, 5, 15 min) before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg). Peers: $(git --version | sed 's/ version / /'), libsecret-tools $(pkgver libsecret-tools), gnome-keyring $(pkgver gnome-keyring), $(awk '($1 == "github.com/int128/kubelogin" || $1 == "github.com/docker/docker-credential-helpers") && $2 ~ /^v/ { printf "%s%s@%s", sep, $1, $2; sep = ", " }' "$peers_src/go.mod")."
+echo
+echo "$machine"
+
+if [ -n "$write_doc" ]; then
+	template=scripts/bench/performance.md.in
+	{
+		sed -n '/^@RUN@$/q;p' "$template"
+		echo "$machine"
+		echo
+		cat "$results"
+		sed -n '/^@RUN@$/,$p' "$template" | sed 1d
+	} >docs/performance.md
+	echo "bench: wrote docs/performance.md" >&2
+fi

@@ -247,7 +247,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 func runStatus(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "status", "status [FLAGS]")
-	tf.register(fs)
+	tf.registerLookup(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

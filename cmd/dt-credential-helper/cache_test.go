@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
@@ -154,6 +156,13 @@ func execBounded(env []string, stdin string, limit time.Duration, args ...string
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = env
+	if slices.Contains(env, keyringtest.DenyKeyctlEnv) {
+		// As in a container whose seccomp profile blocks the kernel
+		// keyring.
+		if err := keyringtest.DenyKeyctl(cmd); err != nil {
+			return result{}, err
+		}
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = time.Second
 	var stdout, stderr bytes.Buffer
@@ -326,24 +335,38 @@ func TestCacheRefreshBuffer(t *testing.T) {
 	needKeyringSession(t)
 	f := newCacheFixture(t)
 	f.srv.SetTokenTTL(90 * time.Second)
-	// 90s left is less than a 100s buffer: every call refreshes.
-	seen := map[string]bool{}
-	var last string
-	for i := 1; i <= 3; i++ {
-		last = f.token(t, "--refresh-buffer", "100s")
-		if seen[last] {
-			t.Errorf("call %d with --refresh-buffer 100s printed an earlier token", i)
-		}
-		seen[last] = true
-		f.wantRequests(t, i, fmt.Sprintf("call %d with --refresh-buffer 100s", i))
-	}
-	// More than the default 60s is left: served from the cache.
-	for _, args := range [][]string{nil, {"--refresh-buffer", "60s"}, {"--refresh-buffer", "89s"}} {
-		if tok := f.token(t, args...); tok != last {
-			t.Errorf("token %v did not serve the cached token", args)
+	// A buffer longer than the token's life is cut to half of it (45s), so
+	// the token is cached all the same; --verbose says so.
+	first := f.token(t, "--refresh-buffer", "100s")
+	for i := 2; i <= 3; i++ {
+		if tok := f.token(t, "--refresh-buffer", "100s"); tok != first {
+			t.Errorf("call %d with --refresh-buffer 100s did not serve the cached token", i)
 		}
 	}
-	f.wantRequests(t, 3, "calls within the buffer")
+	f.wantRequests(t, 1, "3 calls with --refresh-buffer 100s and 90s tokens")
+	r := runFor(t, runLimit, f.env, "", "token", "-o", "token", "--refresh-buffer", "100s", "--verbose")
+	if r.code != 0 || !strings.Contains(r.stderr, "refresh buffer clamped to half the token's lifetime") || strings.Contains(r.stderr, first) {
+		t.Errorf("--verbose: exit %d, stderr %q; want a line saying the buffer was clamped, without the token", r.code, r.stderr)
+	}
+
+	// The buffer still decides: a token obtained 60s ago with 30s left, as
+	// the keyring holds it, is refreshed under the default buffer (60s, cut
+	// to 45s) and served under a 20s one. The binary's clock cannot be
+	// moved, so the entry is written as it would have been a minute ago.
+	now := time.Now()
+	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email}
+	aged := keyring.NewEntry(&oauth2.Token{AccessToken: first, TokenType: "Bearer", Expiry: now.Add(30 * time.Second)}, acct, now.Add(-60*time.Second))
+	if err := keyring.NewKeyringStore(10*time.Second).Set(f.key, aged.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	if tok := f.token(t, "--refresh-buffer", "20s"); tok != first {
+		t.Errorf("30s left, --refresh-buffer 20s: did not serve the cached token")
+	}
+	f.wantRequests(t, 1, "30s left, --refresh-buffer 20s")
+	if tok := f.token(t); tok == first {
+		t.Errorf("30s left of 90s, default buffer: served the cached token, want a refresh")
+	}
+	f.wantRequests(t, 2, "30s left of 90s, default buffer")
 }
 
 func TestCacheForceRefresh(t *testing.T) {
@@ -418,7 +441,8 @@ func TestCacheNoDBusSession(t *testing.T) {
 	env := withEnv(baseEnv(t, srv.TokenURL()),
 		"DT_TOKEN_CACHE=",
 		"DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent",
-		"XDG_RUNTIME_DIR="+t.TempDir())
+		"XDG_RUNTIME_DIR="+t.TempDir(),
+		keyringtest.DenyKeyctlEnv) // the kernel keyring refused, as in a container
 	dir := envValue(env, "DT_CACHE_DIR")
 	key := keyring.Key(srv.TokenURL(), testAccount.KeyID, testAccount.Email)
 
@@ -489,7 +513,8 @@ func TestKeyringUnreachable(t *testing.T) {
 				noSystemdUserBus(t)
 			}
 			// No bus socket where the binary looks without the variable.
-			env := withoutEnv(withEnv(baseEnv(t, srv.TokenURL()), "XDG_RUNTIME_DIR="+t.TempDir()),
+			// The kernel keyring refused too, as in a container.
+			env := withoutEnv(withEnv(baseEnv(t, srv.TokenURL()), "XDG_RUNTIME_DIR="+t.TempDir(), keyringtest.DenyKeyctlEnv),
 				"DT_TOKEN_CACHE", "DBUS_SESSION_BUS_ADDRESS")
 			env = append(env, tt.bus...)
 			wantCache := "Token cache: file (keyring unavailable"
@@ -520,7 +545,8 @@ func TestKeyringUnreachable(t *testing.T) {
 				if r.code != 0 || !srv.Valid(tok) {
 					t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 				}
-				for _, want := range []string{"keyring unavailable, using files", tt.reason, "store=file"} {
+				for _, want := range []string{"kernel store unavailable, falling back", "operation not permitted",
+					"keyring store unavailable, falling back", tt.reason, "store=file"} {
 					if !strings.Contains(r.stderr, want) {
 						t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 					}
@@ -548,7 +574,9 @@ func TestCacheHungKeyring(t *testing.T) {
 	hung := keyringtest.StartHungService(t)
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
-	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr)
+	// The kernel keyring refused, as in a container, so that auto reaches
+	// the Secret Service.
+	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr, keyringtest.DenyKeyctlEnv)
 	const margin = 2 * time.Second
 	limit := keyring.DefaultTimeout + margin
 
@@ -612,20 +640,25 @@ func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
 	needKeyringSession(t)
 	f := newCacheFixture(t)
 	cached := f.token(t)
+	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email}
 	tests := []struct {
 		name  string
 		fault authtest.Fault
 		args  []string
+		due   bool // the cached token has 30s left, under the default buffer
 		code  int
 	}{
-		{"503 forced", authtest.Fault{Status: 503, Body: "{}"}, []string{"--force-refresh"}, 0},
-		{"503 buffer beyond the lifetime", authtest.Fault{Status: 503, Body: "{}"}, []string{"--refresh-buffer", "2h"}, 0},
-		{"dropped connection forced", authtest.Fault{Drop: true}, []string{"--force-refresh"}, 0},
-		{"invalid_grant forced", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--force-refresh"}, 1},
-		{"invalid_grant buffer beyond the lifetime", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--refresh-buffer", "2h"}, 1},
+		{"503 forced", authtest.Fault{Status: 503, Body: "{}"}, []string{"--force-refresh"}, false, 0},
+		{"503 due for refresh", authtest.Fault{Status: 503, Body: "{}"}, nil, true, 0},
+		{"dropped connection forced", authtest.Fault{Drop: true}, []string{"--force-refresh"}, false, 0},
+		{"invalid_grant forced", authtest.ErrorFault(400, "invalid_grant", "bad signature"), []string{"--force-refresh"}, false, 1},
+		{"invalid_grant due for refresh", authtest.ErrorFault(400, "invalid_grant", "bad signature"), nil, true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.due {
+				writeDueEntry(t, keyring.NewKeyringStore(10*time.Second), f.key, acct, cached, 30*time.Second)
+			}
 			f.srv.InjectAlways(tt.fault)
 			defer f.srv.ClearFaults()
 			before := f.srv.Requests()
@@ -768,7 +801,7 @@ func TestCacheDirRules(t *testing.T) {
 		}, "not a directory"},
 	}
 	for _, tt := range tests {
-		for _, mode := range []string{"file", "auto", "keyring"} {
+		for _, mode := range []string{"file", "auto", "keyring", "kernel"} {
 			t.Run(tt.name+"/"+mode, func(t *testing.T) {
 				tmp := filepath.Join(t.TempDir(), "t")
 				mkdirMode(t, tmp, 0o700)

@@ -321,8 +321,10 @@ func TestCrashKilledWhileWritingFileCache(t *testing.T) {
 // tolerated (a waiter whose lock wait ran out), more are not.
 func TestCrashConcurrentAcrossExpiry(t *testing.T) {
 	const (
-		ttl     = 64 * time.Second
-		buffer  = 60 * time.Second // so a token is due 4s after it was requested
+		// A token is due 5s after it was requested; the buffer is less than
+		// half the lifetime, which the helper would cut it to.
+		ttl     = 9 * time.Second
+		buffer  = 4 * time.Second
 		waves   = 8
 		perWave = 8
 		window  = 3 * time.Second // waves from due-1.5s to due+1.5s
@@ -564,10 +566,11 @@ func TestCrashClockSkew(t *testing.T) {
 				// A cached token that is due is not served in place of a
 				// rejected refresh, though it has not expired yet.
 				srv.SetClock(nil)
-				crashToken(t, srv, env)
-				cached := crashReadCache(t, dir, key).entry
+				tok := crashToken(t, srv, env)
+				acct := keyring.Account{Endpoint: srv.TokenURL(), KeyID: testAccount.KeyID, Email: testAccount.Email}
+				cached := writeDueEntry(t, keyring.NewFileStore(dir), key, acct, tok, 30*time.Second)
 				srv.SetClock(skewed)
-				rejected(crashRun(t, env, "token", "-o", "token", "--refresh-buffer", "2h"))
+				rejected(crashRun(t, env, "token", "-o", "token"))
 				if !bytes.Equal(crashReadCache(t, dir, key).entry, cached) {
 					t.Errorf("the cache entry changed after a rejected refresh")
 				}

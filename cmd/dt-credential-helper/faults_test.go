@@ -55,8 +55,8 @@ const (
 	faultRetryAfterCap = 30 * time.Second
 	// faultMaxBody is the largest response body accepted.
 	faultMaxBody = 1 << 20
-	// faultMaxLifetime caps the lifetime of a token.
-	faultMaxLifetime = 24 * time.Hour
+	// faultMaxLifetime caps the lifetime of a token (exported by auth).
+	faultMaxLifetime = auth.MaxLifetime
 )
 
 // faultBackoffWait is the shortest and the longest backoff wait after failed
@@ -149,6 +149,11 @@ func faultPadded(size int) authtest.Fault {
 		panic("faultPadded: size too small")
 	}
 	return faultBody(map[string]any{"padding": strings.Repeat("x", n)})
+}
+
+// faultLongToken is an access_token of n bytes, all b64token characters.
+func faultLongToken(n int) string {
+	return faultToken + strings.Repeat("x", n-len(faultToken))
 }
 
 // faultCutJSON is a whole 200 response (Content-Length matches the body)
@@ -294,6 +299,16 @@ func faultCases() []faultCase {
 		{name: "empty-access-token", class: "200 with an empty `access_token`",
 			inject: faultAlways(faultBody(map[string]any{"access_token": ""})),
 			kind:   auth.BadResponse, stderr: "response has no access_token", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
+		{name: "access-token-header-injection", class: "200 with an `access_token` that holds a line break and a header: `…\\r\\nX-Injected: 1`",
+			inject: faultAlways(faultBody(map[string]any{"access_token": faultToken + "\r\nX-Injected: 1"})),
+			kind:   auth.BadResponse, stderr: "the access_token in the response has a character that a bearer token may not have", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
+		{name: "access-token-at-limit", class: fmt.Sprintf("200 with an `access_token` of exactly %s", faultKiB(auth.MaxTokenSize)),
+			inject: faultAlways(faultBody(map[string]any{"access_token": faultLongToken(auth.MaxTokenSize)})),
+			token:  faultLongToken(auth.MaxTokenSize), attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry, got: "the token, cached and served from the cache"},
+		{name: "access-token-over-limit", class: fmt.Sprintf("200 with an `access_token` of %s and 1 byte", faultKiB(auth.MaxTokenSize)),
+			inject: faultAlways(faultBody(map[string]any{"access_token": faultLongToken(auth.MaxTokenSize + 1)})),
+			kind:   auth.BadResponse, stderr: fmt.Sprintf("the access_token in the response is %d bytes long, more than the %d allowed", auth.MaxTokenSize+1, auth.MaxTokenSize),
+			attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
 		{name: "no-expires-in", class: "200 without `expires_in`",
 			inject: faultAlways(faultBody(map[string]any{"expires_in": nil})),
 			kind:   auth.BadResponse, stderr: "response has no expires_in", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
@@ -303,6 +318,18 @@ func faultCases() []faultCase {
 		{name: "negative-expires-in", class: "200 with `expires_in: -60`",
 			inject: faultAlways(faultBody(map[string]any{"expires_in": -60})),
 			kind:   auth.BadResponse, stderr: "expires_in is -60, not positive", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
+		{name: "expires-in-nan", class: "200 with `expires_in: \"NaN\"`",
+			inject: faultAlways(faultBody(map[string]any{"expires_in": "NaN"})),
+			kind:   auth.BadResponse, stderr: "expires_in is not a number", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
+		{name: "expires-in-inf", class: "200 with `expires_in: \"+Inf\"`",
+			inject: faultAlways(faultBody(map[string]any{"expires_in": "+Inf"})),
+			kind:   auth.BadResponse, stderr: "expires_in is not a number", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
+		{name: "expires-in-hex", class: "200 with `expires_in: \"0x1p4\"` (16 to Go's float parser)",
+			inject: faultAlways(faultBody(map[string]any{"expires_in": "0x1p4"})),
+			kind:   auth.BadResponse, stderr: "expires_in is not a number", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
+		{name: "expires-in-digits", class: "200 with `expires_in: \"3600\"`, a string of digits",
+			inject: faultAlways(faultBody(map[string]any{"expires_in": "3600"})),
+			json:   true, token: faultToken, lifetime: time.Hour, attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry, got: "the token, expiring in 1 hour"},
 		{name: "huge-expires-in", class: "200 with `expires_in` of 10,000 years",
 			inject: faultAlways(faultBody(map[string]any{"expires_in": int64(315_360_000_000)})),
 			json:   true, token: faultToken, lifetime: faultMaxLifetime, attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry,
@@ -562,7 +589,8 @@ func faultFillCache(t *testing.T, target faultTarget, srv *authtest.Server, env 
 		tok := &oauth2.Token{AccessToken: "seeded-token-7fK2qW", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
 		store := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR"))
 		key := keyring.Key(endpoint, testAccount.KeyID, testAccount.Email)
-		if err := store.Set(key, keyring.NewEntry(tok, endpoint, testAccount.KeyID).Encode()); err != nil {
+		acct := keyring.Account{Endpoint: endpoint, KeyID: testAccount.KeyID, Email: testAccount.Email}
+		if err := store.Set(key, keyring.NewEntry(tok, acct, time.Now()).Encode()); err != nil {
 			t.Fatal(err)
 		}
 		return tok.AccessToken
@@ -765,6 +793,8 @@ func faultDur(d time.Duration) string {
 }
 
 // faultMiB formats a size in whole MiB.
+func faultKiB(n int) string { return fmt.Sprintf("%d KiB", n>>10) }
+
 func faultMiB(n int) string {
 	if n%(1<<20) != 0 {
 		panic("faultMiB: not whole MiB")
@@ -835,19 +865,26 @@ func faultDocRetries() string {
 func faultDocToken() string {
 	return fmt.Sprintf("A response is accepted when its status is `200`, its body is at most %s, and\n"+
 		"the body is a JSON object with\n\n"+
-		"- a non-empty `access_token`;\n"+
+		"- an `access_token` of 1 to %s of the characters RFC 6750 allows in a\n"+
+		"  bearer token (letters, digits, `-._~+/`, then `=` padding): nothing that\n"+
+		"  could break or add to an `Authorization` header or a git or docker answer;\n"+
 		"- `token_type` `bearer` in any case, or none at all (the token is a Bearer\n"+
 		"  token either way);\n"+
-		"- `expires_in`, a positive number of seconds (a number or a numeric string).\n\n"+
+		"- `expires_in`, a positive number of seconds: a JSON number, or a string of\n"+
+		"  decimal digits (not `\"NaN\"`, `\"+Inf\"`, `\"0x1p4\"` or `\"1e3\"`).\n\n"+
 		"The lifetime is counted from when the request was sent, so it errs early, and\n"+
 		"is capped at %s: a longer `expires_in` is cached and reported as %s.\n"+
-		"Anything else is a bad response, exit 1, and is not retried.\n",
-		faultMiB(faultMaxBody), faultHours(faultMaxLifetime), faultHours(faultMaxLifetime))
+		"Anything else is a bad response, exit 1, and is not retried. An error about\n"+
+		"the `access_token` never shows it.\n",
+		faultMiB(faultMaxBody), faultKiB(auth.MaxTokenSize), faultHours(faultMaxLifetime), faultHours(faultMaxLifetime))
 }
 
 func faultDocRefreshBuffer() string {
 	return fmt.Sprintf("A cached token is served without asking the service while more than the\n"+
 		"refresh buffer (`--refresh-buffer`, default %s) of its lifetime is left.\n"+
+		"The buffer is cut to half the lifetime the token was granted (`--verbose`\n"+
+		"says so once), so a server granting tokens shorter-lived than the buffer\n"+
+		"still gets one request per half lifetime, not one per call.\n"+
 		"After that, or with `--force-refresh`, the program asks for a new one. If that\n"+
 		"fails for a **transient** reason (see Retries) and the cached token has not\n"+
 		"yet expired, the cached token is printed after all, exit 0, with one line on\n"+

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,12 +35,35 @@ type tokenFlags struct {
 
 // newFlagSet returns a flag set that reports errors instead of exiting or
 // printing; parse prints its help, to stdout, only when help was asked for.
+// Every command refuses --secret with what to do instead.
 func newFlagSet(e env, name, synopsis string) *flagSet {
 	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), stdout: e.stdout, synopsis: synopsis}
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {} // the flag package calls it on every error, too
+	fs.Var(&fs.secret, secretFlag, "")
 	return fs
 }
+
+// secretFlag is the flag people try first, and the one never accepted: argv
+// is visible to every user of the machine.
+const secretFlag = "secret"
+
+// errSecretFlag says where the secret comes from instead.
+var errSecretFlag = errors.New("the secret is never taken on the command line, where every user of the machine can read it: set " +
+	auth.EnvSecret + ", use a credentials file (" + auth.EnvCredentialsFile + " or --credentials-file), or store it with 'dt-credential-helper login', which reads it from stdin or a prompt")
+
+// secretTrap is the --secret flag: a boolean flag, so that every spelling
+// (--secret, --secret x, --secret=x) reaches Set, which keeps nothing.
+type secretTrap struct{ used bool }
+
+func (s *secretTrap) String() string { return "" }
+
+func (s *secretTrap) Set(string) error {
+	s.used = true
+	return errSecretFlag
+}
+
+func (s *secretTrap) IsBoolFlag() bool { return true }
 
 // flagSet is a command's flags and its help text.
 type flagSet struct {
@@ -49,6 +73,8 @@ type flagSet struct {
 	// about, if set, is printed between the synopsis and the flags: what a
 	// user of the command must know that no flag says.
 	about string
+	// secret records a --secret on the command line.
+	secret secretTrap
 }
 
 func (fs *flagSet) help() {
@@ -56,21 +82,53 @@ func (fs *flagSet) help() {
 	if fs.about != "" {
 		fmt.Fprintf(fs.stdout, "%s\n\n", strings.TrimRight(fs.about, "\n"))
 	}
+	// Every flag but the --secret trap, with its default as registered.
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != secretFlag {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	if !hasFlags(shown) {
+		fmt.Fprintln(fs.stdout, "This command takes no flags.")
+		return
+	}
 	fmt.Fprintln(fs.stdout, "Flags:")
-	fs.SetOutput(fs.stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	shown.SetOutput(fs.stdout)
+	shown.PrintDefaults()
 }
 
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// register registers the flags of a command that fetches a token on each
+// call: token, exec, git, docker.
 func (f *tokenFlags) register(fs *flagSet) {
+	f.registerServing(fs)
+	fs.BoolVar(&f.forceRefresh, "force-refresh", false, "fetch a new token even if a cached one is valid")
+}
+
+// registerServing registers the flags of a command that fetches tokens,
+// without --force-refresh: the plugin, whose requests carry their own.
+func (f *tokenFlags) registerServing(fs *flagSet) {
 	f.registered = true
 	fs.StringVar(&f.profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
-	f.registerAccount(fs)
-	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
-	fs.StringVar(&f.cache, "cache", "", "token cache: auto, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
-	fs.BoolVar(&f.forceRefresh, "force-refresh", false, "fetch a new token even if a cached one is valid")
+	f.registerLookup(fs)
 	fs.DurationVar(&f.refreshBuffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh a cached token with less than this left")
 	fs.DurationVar(&f.timeout, "timeout", auth.DefaultTimeout, "give up fetching a token after this long")
+}
+
+// registerLookup registers the flags that say which account and which cache
+// a command looks at, and --verbose: all that status reads, since it lists
+// every profile and refreshes nothing.
+func (f *tokenFlags) registerLookup(fs *flagSet) {
+	f.registerAccount(fs)
+	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
+	fs.StringVar(&f.cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
 }
 
@@ -87,6 +145,10 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 		if err == flag.ErrHelp {
 			fs.help()
 			return err
+		}
+		if fs.secret.used {
+			// The flag package's error quotes the value: the secret.
+			return usagef("%s: %v", fs.Name(), errSecretFlag)
 		}
 		return usagef("%s: %v", fs.Name(), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,19 +40,28 @@ func helperLinks(t *testing.T) string {
 	return dir
 }
 
-// gitServer is a smart-HTTP git server that wants HTTP Basic auth whose
-// password is a token the emulator issued.
+// gitServer is a smart-HTTP git server that wants a token the emulator
+// issued, as the password of HTTP Basic auth, as a Bearer token, or either,
+// as its schemes say; it offers each in a WWW-Authenticate header.
 type gitServer struct {
 	*httptest.Server
-	idp *authtest.Server
+	idp     *authtest.Server
+	schemes []string // "Basic", "Bearer"
 
 	mu         sync.Mutex
 	rejectNext bool     // refuse the next valid token once, as a server that revoked it would
 	rejected   []string // tokens refused that way
 	accepted   []string // distinct valid tokens accepted, in order
+	used       []string // the scheme of each accepted request
 }
 
+// newGitServer starts a git server that takes Basic auth only.
 func newGitServer(t *testing.T, gitBin string, idp *authtest.Server, projectRoot string) *gitServer {
+	t.Helper()
+	return newGitServerSchemes(t, gitBin, idp, projectRoot, "Basic")
+}
+
+func newGitServerSchemes(t *testing.T, gitBin string, idp *authtest.Server, projectRoot string, schemes ...string) *gitServer {
 	t.Helper()
 	backend := &cgi.Handler{
 		Path: gitBin,
@@ -64,10 +74,12 @@ func newGitServer(t *testing.T, gitBin string, idp *authtest.Server, projectRoot
 		},
 		Stderr: os.Stderr,
 	}
-	s := &gitServer{idp: idp}
+	s := &gitServer{idp: idp, schemes: schemes}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.allow(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="dt"`)
+			for _, scheme := range s.schemes {
+				w.Header().Add("WWW-Authenticate", scheme+` realm="dt"`)
+			}
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
@@ -78,8 +90,13 @@ func newGitServer(t *testing.T, gitBin string, idp *authtest.Server, projectRoot
 }
 
 func (s *gitServer) allow(r *http.Request) bool {
-	_, password, ok := r.BasicAuth()
-	if !ok || !s.idp.Valid(password) {
+	scheme, password := "Basic", ""
+	if _, p, ok := r.BasicAuth(); ok {
+		password = p
+	} else if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		scheme, password = "Bearer", tok
+	}
+	if password == "" || !slices.Contains(s.schemes, scheme) || !s.idp.Valid(password) {
 		return false
 	}
 	s.mu.Lock()
@@ -89,6 +106,7 @@ func (s *gitServer) allow(r *http.Request) bool {
 		s.rejected = append(s.rejected, password)
 		return false
 	}
+	s.used = append(s.used, scheme)
 	if len(s.accepted) == 0 || s.accepted[len(s.accepted)-1] != password {
 		s.accepted = append(s.accepted, password)
 	}
@@ -99,6 +117,15 @@ func (s *gitServer) rejectOnce() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejectNext = true
+}
+
+// schemesUsed returns the distinct schemes of the accepted requests.
+func (s *gitServer) schemesUsed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.used)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (s *gitServer) seen() (accepted, rejected []string) {
@@ -165,9 +192,17 @@ func lookGit(t *testing.T) (string, [2]int) {
 	if err != nil {
 		t.Skip("git is not installed: install it to run this test")
 	}
-	out, err := exec.Command(gitBin, "version").Output()
+	return gitBin, gitVersion(t, gitBin, nil)
+}
+
+// gitVersion returns the version of gitBin run with env as [major, minor].
+func gitVersion(t *testing.T, gitBin string, env []string) [2]int {
+	t.Helper()
+	cmd := exec.Command(gitBin, "version")
+	cmd.Env = env
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("git version: %v", err)
+		t.Fatalf("%s version: %v", gitBin, err)
 	}
 	m := regexp.MustCompile(`git version (\d+)\.(\d+)`).FindSubmatch(out)
 	if m == nil {
@@ -175,7 +210,54 @@ func lookGit(t *testing.T) (string, [2]int) {
 	}
 	major, _ := strconv.Atoi(string(m[1]))
 	minor, _ := strconv.Atoi(string(m[2]))
-	return gitBin, [2]int{major, minor}
+	return [2]int{major, minor}
+}
+
+// envGitDir names a git install directory (bin/git, libexec/git-core) of git
+// 2.46 or newer for the tests of capability[]=authtype.
+const envGitDir = "DT_TEST_GIT_DIR"
+
+// lookNewGit finds a git of 2.46 or newer, the first to send
+// capability[]=authtype, and the environment entry it runs with
+// (GIT_EXEC_PATH, so it finds its own git-remote-https). The system git may
+// be older (Debian 12 ships 2.39): the project keeps git 2.47 in
+// shared/tools/git-2.47 beside the checkout (beside the main checkout for a
+// git worktree), and DT_TEST_GIT_DIR names another. The test is skipped,
+// saying so, when there is none.
+func lookNewGit(t *testing.T) (gitBin, execPath string) {
+	t.Helper()
+	var dirs []string
+	if d := os.Getenv(envGitDir); d != "" {
+		dirs = append(dirs, d)
+	}
+	for _, args := range [][]string{{"--show-toplevel"}, {"--path-format=absolute", "--git-common-dir"}} {
+		out, err := exec.Command("git", append([]string{"rev-parse"}, args...)...).Output()
+		if err != nil {
+			continue
+		}
+		root := strings.TrimSpace(string(out))
+		if args[0] != "--show-toplevel" {
+			root = filepath.Dir(root) // the main checkout holds .git
+		}
+		dirs = append(dirs, filepath.Join(root, "..", "shared", "tools", "git-2.47"))
+	}
+	if gitBin, v := lookGit(t); v[0] > 2 || v[0] == 2 && v[1] >= 46 {
+		return gitBin, ""
+	}
+	for _, d := range dirs {
+		gitBin := filepath.Join(d, "bin", "git")
+		execPath := filepath.Join(d, "libexec", "git-core")
+		if _, err := os.Stat(gitBin); err != nil {
+			continue
+		}
+		if v := gitVersion(t, gitBin, []string{"GIT_EXEC_PATH=" + execPath}); v[0] < 2 || v[0] == 2 && v[1] < 46 {
+			t.Fatalf("%s is git %d.%d, want 2.46 or newer", gitBin, v[0], v[1])
+		}
+		return gitBin, execPath
+	}
+	t.Skipf("no git 2.46+ found (the system git is older; looked in %s, set %s to a git install directory): the authtype end-to-end tests need one; internal/gitcred's unit tests cover the protocol",
+		strings.Join(dirs, ", "), envGitDir)
+	return "", ""
 }
 
 // bareRepo creates root/repo.git with one commit on main and returns root.
@@ -358,17 +440,76 @@ func attrNames(m map[string]string) []string {
 // TestGitBearer needs git 2.46+, the first to send capability[]=authtype;
 // internal/gitcred's unit tests cover the protocol on any git.
 func TestGitBearer(t *testing.T) {
-	gitBin, v := lookGit(t)
-	if v[0] < 2 || (v[0] == 2 && v[1] < 46) {
-		t.Skipf("git %d.%d does not support capability[]=authtype (needs 2.46+); see internal/gitcred tests", v[0], v[1])
-	}
+	gitBin, execPath := lookNewGit(t)
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
-	env := gitEnv(t, idp.TokenURL())
+	env := gitEnv(t, idp.TokenURL(), "GIT_EXEC_PATH="+execPath)
 	r := gitFill(t, gitBin, env, "capability[]=authtype\nprotocol=https\nhost=api.d21s.com\n")
 	got := gitAttrs(r.stdout)
 	if r.code != 0 || got["authtype"] != "Bearer" || !idp.Valid(got["credential"]) || got["password"] != "" {
 		t.Fatalf("fill with capability[]=authtype: exit %d, attributes %v\n%s", r.code, attrNames(got), r.stderr)
+	}
+}
+
+// TestGitAuthSchemes clones over smart HTTP with the real git from servers
+// that take Basic only, Bearer only, or both. git 2.46+ says it can take a
+// bearer credential and passes on the server's challenges: it must get a
+// Bearer credential only where the server offered Bearer, or a server that
+// worked with an older git breaks when git is upgraded. The system git
+// (older than 2.46 here) knows only username and password.
+func TestGitAuthSchemes(t *testing.T) {
+	sysGit, sysVersion := lookGit(t)
+	newGit, execPath := lookNewGit(t)
+	newVersion := gitVersion(t, newGit, []string{"GIT_EXEC_PATH=" + execPath})
+	t.Logf("system git %d.%d at %s; git %d.%d at %s", sysVersion[0], sysVersion[1], sysGit, newVersion[0], newVersion[1], newGit)
+	type gitCase struct {
+		name, bin, execPath string
+		old                 bool // before 2.46: no capability[]=authtype
+	}
+	sys := gitCase{"system git", sysGit, "", sysVersion[0] < 2 || sysVersion[0] == 2 && sysVersion[1] < 46}
+	recent := gitCase{"git 2.46+", newGit, execPath, false}
+	// A server that takes both gets Bearer from a git that can send it.
+	sysBoth := "Bearer"
+	if sys.old {
+		sysBoth = "Basic"
+	}
+	tests := []struct {
+		git     gitCase
+		schemes []string
+		want    string // the scheme the server must have been sent
+	}{
+		{recent, []string{"Basic"}, "Basic"},
+		{recent, []string{"Bearer"}, "Bearer"},
+		{recent, []string{"Basic", "Bearer"}, "Bearer"},
+		{sys, []string{"Basic"}, "Basic"},
+		{sys, []string{"Basic", "Bearer"}, sysBoth},
+	}
+	for _, tt := range tests {
+		t.Run(tt.git.name+" "+strings.Join(tt.schemes, "+"), func(t *testing.T) {
+			idp := authtest.NewServer(testAccount)
+			defer idp.Close()
+			setup := gitEnv(t, idp.TokenURL())
+			srv := newGitServerSchemes(t, sysGit, idp, bareRepo(t, sysGit, setup), tt.schemes...)
+			u, _ := url.Parse(srv.URL)
+			env := gitEnv(t, idp.TokenURL(), "DT_CREDENTIAL_HOSTS="+u.Host)
+			if tt.git.execPath != "" {
+				env = withEnv(env, "GIT_EXEC_PATH="+tt.git.execPath)
+			}
+			dir := t.TempDir()
+			r := runGitCmd(t, tt.git.bin, dir, env, "", append(withHelper("dt"), "clone", "--quiet", srv.URL+"/repo.git", "clone")...)
+			if r.code != 0 {
+				t.Fatalf("clone: exit %d\n%s", r.code, r.stderr)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "clone", "README")); err != nil || string(b) != "hello from dt\n" {
+				t.Fatalf("clone: README %q, %v", b, err)
+			}
+			if got := srv.schemesUsed(); !slices.Equal(got, []string{tt.want}) {
+				t.Errorf("server was sent %v, want %s only", got, tt.want)
+			}
+			if n := idp.Requests(); n != 1 {
+				t.Errorf("%d token requests, want 1", n)
+			}
+		})
 	}
 }
 

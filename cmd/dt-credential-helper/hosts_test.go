@@ -65,3 +65,45 @@ func TestProfileHosts(t *testing.T) {
 		t.Errorf("token requests: default %d (want 1), staging %d (want 2)", defaultIdP.Requests(), stagingIdP.Requests())
 	}
 }
+
+// TestProfileListsDTHost: a DT host that a profile lists with `login --hosts`
+// gets that profile's token; the other DT hosts keep the default account's.
+func TestProfileListsDTHost(t *testing.T) {
+	needKeyringSession(t)
+	defaultIdP := authtest.NewServer(testAccount)
+	defer defaultIdP.Close()
+	prodAcct := authtest.Account{KeyID: uniqueName("prod-"), Email: "prod@project.serviceaccount.d21s.com", Secret: testSecret + "-prod"}
+	prodIdP := authtest.NewServer(prodAcct)
+	defer prodIdP.Close()
+
+	env := withEnv(baseEnv(t, defaultIdP.TokenURL()),
+		"DT_TOKEN_CACHE=file",
+		"DBUS_SESSION_BUS_ADDRESS="+os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
+	name := uniqueName("prod")
+	t.Cleanup(func() { secretToolClear(profile.SecretKey(name)) })
+	r := runBinary(t, env, prodAcct.Secret+"\n", "login", "--profile", name, "--no-verify",
+		"--key-id", prodAcct.KeyID, "--email", prodAcct.Email,
+		"--token-endpoint", prodIdP.TokenURL(), "--hosts", "api.d21s.com")
+	if r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	password := func(host string) string {
+		t.Helper()
+		r := runBinary(t, env, "protocol=https\nhost="+host+"\n\n", "git", "get")
+		if r.code != 0 {
+			t.Fatalf("git get %s: exit %d: %s", host, r.code, r.stderr)
+		}
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if v, ok := strings.CutPrefix(l, "password="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if tok := password("api.d21s.com"); !prodIdP.Valid(tok) {
+		t.Errorf("api.d21s.com, listed by profile %s, did not get that profile's token", name)
+	}
+	if tok := password("api.disruptive-technologies.com"); !defaultIdP.Valid(tok) {
+		t.Errorf("api.disruptive-technologies.com did not get the default account's token")
+	}
+}

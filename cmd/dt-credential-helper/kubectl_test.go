@@ -16,6 +16,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
 // TestKubectlExecPlugin runs the real kubectl with a kubeconfig whose user
@@ -130,7 +131,12 @@ func TestKubectlExecPluginProfile(t *testing.T) {
 		"DBUS_SESSION_BUS_ADDRESS=" + os.Getenv("DBUS_SESSION_BUS_ADDRESS"),
 	}
 	name := uniqueName("kube")
-	t.Cleanup(func() { secretToolClear(profile.SecretKey(name)) })
+	t.Cleanup(func() {
+		secretToolClear(profile.SecretKey(name))
+		// Under auto the token goes to the kernel keyring, which outlives
+		// the test.
+		forgetKernelToken(keyring.Key(idp.TokenURL(), testAccount.KeyID, testAccount.Email))
+	})
 	r := runBinary(t, env, testSecret+"\n", "login", "--profile", name,
 		"--key-id", testAccount.KeyID, "--email", testAccount.Email, "--token-endpoint", idp.TokenURL())
 	if r.code != 0 {
@@ -161,8 +167,8 @@ func TestKubectlExecPluginProfile(t *testing.T) {
 	if n := idp.Requests() - loginRequests; n > 1 {
 		t.Errorf("%d token requests for two kubectl runs after login, want at most 1 (cached)", n)
 	}
-	// The token was cached in the keyring, not a file (the cache directory
-	// holds only the refresh lock).
+	// The token was cached in a keyring (the kernel's, under auto), not a
+	// file (the cache directory holds only the refresh lock).
 	if entries, _ := os.ReadDir(filepath.Join(home, "cache", "dt-credential-helper")); len(entries) > 0 {
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), "token-") && !strings.HasSuffix(e.Name(), ".lock") {

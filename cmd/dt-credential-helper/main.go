@@ -145,6 +145,7 @@ func printUsage(w io.Writer) {
 
 Turns a Disruptive Technologies service account into short-lived access
 tokens for the DT REST API, cached in the OS keyring between calls.
+Without a COMMAND (or with flags only) it runs 'token': it prints a token.
 
 Commands:
 `, prog)

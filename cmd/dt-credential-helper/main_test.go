@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
 // These tests build the real binary and run it as a process. The DT identity
@@ -29,6 +30,8 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// A binary run under keyringtest.DenyKeyctl passes through here.
+	keyringtest.ExecDenyingKeyctl()
 	dir, err := os.MkdirTemp("", "dt-credential-helper-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

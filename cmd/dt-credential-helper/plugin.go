@@ -17,7 +17,7 @@ import (
 func runPlugin(_ context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "plugin", "plugin [FLAGS]   (run by a go-plugin host, which sets "+plugin.Handshake.MagicCookieKey+")")
-	tf.register(fs)
+	tf.registerServing(fs) // each GetToken says whether to force a refresh
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}

@@ -33,7 +33,6 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
@@ -871,14 +870,15 @@ func TestPluginStdoutQuietDuringRPCs(t *testing.T) {
 }
 
 // TestPluginKeyringProfile: a profile stored with `login` (secret on
-// stdin) gets its token through the plugin, cached in the real keyring
-// under the default (auto) cache mode, where the CLI's `token --profile`
+// stdin, in the Secret Service) gets its token through the plugin, cached in
+// the kernel keyring under the default (auto) cache mode, where the CLI's `token --profile`
 // finds it without asking the identity service again.
 func TestPluginKeyringProfile(t *testing.T) {
 	if os.Getenv("DT_TEST_SECRET_SERVICE") != "1" {
 		t.Skip("needs a real Secret Service: run under scripts/keyring-session.sh, which sets DT_TEST_SECRET_SERVICE=1")
 	}
 	needKeyringSession(t)
+	needKernelKeyring(t)
 	f := newLoginFixture(t)
 	// The default cache mode, as a user has it: no DT_TOKEN_CACHE.
 	env := withoutEnv(f.env, "DT_TOKEN_CACHE")
@@ -909,11 +909,13 @@ func TestPluginKeyringProfile(t *testing.T) {
 	}
 	f.wantRequests(t, 2, "a second GetToken")
 
-	// The token is in the keyring, not in a fallback file.
-	if data, ok := secretToolLookup(t, f.key); !ok {
-		t.Errorf("no keyring entry %s after the plugin's GetToken: the plugin did not cache in the keyring", f.key)
-	} else if entry, err := keyring.DecodeEntry([]byte(data)); err != nil || entry.AccessToken != tok.AccessToken {
-		t.Errorf("keyring entry %s after GetToken: %v; want the plugin's token", f.key, err)
+	// The token is in auto's first store, the kernel keyring, not in a
+	// fallback file.
+	t.Cleanup(func() { forgetKernelToken(f.key) })
+	if entry, ok := kernelEntry(t, f.key); !ok {
+		t.Errorf("no kernel keyring entry %s after the plugin's GetToken: the plugin did not cache in the kernel keyring", f.key)
+	} else if entry.AccessToken != tok.AccessToken {
+		t.Errorf("kernel keyring entry %s after GetToken is not the plugin's token", f.key)
 	}
 
 	r = runFor(t, runLimit, env, "", "token", "--profile", f.profile, "-o", "token")

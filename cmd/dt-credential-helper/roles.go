@@ -33,8 +33,8 @@ func (h helperTokens) Invalidate(ctx context.Context, profile, token string) err
 	return h.p.Invalidate(ctx, profile, token)
 }
 
-// hostSet is the DT hosts, DT_CREDENTIAL_HOSTS, and each profile's own hosts,
-// in that order of precedence.
+// hostSet is each profile's own hosts, then the DT hosts and
+// DT_CREDENTIAL_HOSTS for the default profile, in that order of precedence.
 func hostSet(e env, p *provider.Provider) (*hosts.Set, error) {
 	files, err := p.Profiles()
 	if err != nil {
@@ -65,7 +65,8 @@ func runGit(ctx context.Context, e env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("git: want one action (get, store or erase), got %d arguments", fs.NArg())
 	}
-	p, err := tf.provider(e, nil)
+	log := newLogger(e.stderr, tf.verbose)
+	p, err := tf.provider(e, log)
 	if err != nil {
 		return err
 	}
@@ -73,8 +74,10 @@ func runGit(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// --timeout bounds a refresh inside the provider.
-	return gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh})
+	// --timeout bounds a refresh inside the provider. A host that gets no
+	// token is explained at Info level: only under --verbose, since git
+	// wants silence.
+	return gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh}, log)
 }
 
 // runDocker speaks the docker credential helper protocol, whose errors go to
@@ -96,7 +99,8 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		return errSilentFailure
 	}
 	v, _ := buildInfo()
-	p, err := tf.provider(e, nil)
+	log := newLogger(e.stderr, tf.verbose)
+	p, err := tf.provider(e, log)
 	if err != nil {
 		dockercred.WriteError(e.stdout, err)
 		return errSilentFailure
@@ -107,7 +111,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		return errSilentFailure
 	}
 	// --timeout bounds a refresh inside the provider.
-	if code := dockercred.Run(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh}, v); code != 0 {
+	if code := dockercred.Run(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh}, v, log); code != 0 {
 		return errSilentFailure
 	}
 	return nil

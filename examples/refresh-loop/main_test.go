@@ -11,14 +11,15 @@ import (
 )
 
 // The emulator stands in for DT's identity service and API. Its tokens live
-// 62 s, so with the 60 s buffer each one is refreshed about 2 s later.
+// 2 s, so with a 1 s buffer each one is refreshed about 1 s later. (A buffer
+// over half the lifetime would be cut to half of it.)
 func TestRefreshLoop(t *testing.T) {
 	acct := authtest.Account{KeyID: "k", Email: "sa@example", Secret: "loop-secret"}
 	srv := authtest.NewServer(acct)
 	defer srv.Close()
-	srv.SetTokenTTL(62 * time.Second)
+	srv.SetTokenTTL(2 * time.Second)
 	var out strings.Builder
-	cfg := config{apiURL: srv.URL + "/v2/projects", interval: 700 * time.Millisecond, buffer: 60 * time.Second, iterations: 5}
+	cfg := config{apiURL: srv.URL + "/v2/projects", interval: 700 * time.Millisecond, buffer: time.Second, iterations: 5}
 	creds := auth.Credentials{KeyID: acct.KeyID, Email: acct.Email, Secret: acct.Secret, TokenEndpoint: srv.TokenURL()}
 	if err := run(context.Background(), cfg, creds, srv.Client(), &out); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"unicode/utf8"
 
@@ -64,15 +65,19 @@ func (e *Error) Unwrap() error { return e.Err }
 // in set get a token, over plain http only when they are loopback hosts, and
 // Provider is not called at all for other servers.
 // version is printed by the version action. Every error is an *Error.
-func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string) error {
+//
+// For a server that gets no token, log (if not nil) is told why at Info
+// level: the protocol's answer is only "credentials not found", so the
+// caller logs when asked to.
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string, log *slog.Logger) error {
 	var err error
 	switch action {
 	case credentials.ActionGet:
-		err = get(ctx, in, out, set, p)
+		err = get(ctx, in, out, set, p, log)
 	case credentials.ActionStore:
 		err = store(in)
 	case credentials.ActionErase:
-		err = erase(ctx, in, set, p)
+		err = erase(ctx, in, set, p, log)
 	case credentials.ActionList:
 		err = list(out, set)
 	case credentials.ActionVersion:
@@ -88,8 +93,8 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 
 // Run is Handle plus the protocol's error convention: it prints the error on
 // out and returns the exit status (0 or 1).
-func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string) int {
-	err := Handle(ctx, action, in, out, set, p, version)
+func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string, log *slog.Logger) int {
+	err := Handle(ctx, action, in, out, set, p, version, log)
 	if err == nil {
 		return 0
 	}
@@ -102,8 +107,8 @@ func WriteError(w io.Writer, err error) {
 	_, _ = fmt.Fprintln(w, err)
 }
 
-func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Provider) error {
-	serverURL, profile, err := readRoute(in, set)
+func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Provider, log *slog.Logger) error {
+	serverURL, profile, err := readRoute(in, set, credentials.ActionGet, log)
 	if err != nil {
 		return err
 	}
@@ -168,8 +173,8 @@ func jsonError(err error) error {
 // erase drops the cached token of the host's profile, which makes the next
 // get fetch a new one; for servers get would not hand a token to it reports
 // "not found" like any helper asked to erase what it does not have.
-func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Provider) error {
-	_, profile, err := readRoute(in, set)
+func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Provider, log *slog.Logger) error {
+	_, profile, err := readRoute(in, set, credentials.ActionErase, log)
 	if err != nil {
 		return err
 	}
@@ -177,35 +182,53 @@ func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Provider) error 
 }
 
 // readRoute reads the server URL of a get or erase and routes it: a server
-// that gets no token is credentials-not-found.
-func readRoute(in io.Reader, set *hosts.Set) (serverURL, profile string, err error) {
+// that gets no token is credentials-not-found, and log hears why.
+func readRoute(in io.Reader, set *hosts.Set, action string, log *slog.Logger) (serverURL, profile string, err error) {
 	serverURL, err = readServerURL(in)
 	if err != nil {
 		return "", "", err
 	}
-	profile, ok := route(serverURL, set)
-	if !ok {
+	profile, why := route(serverURL, set)
+	if why != "" {
+		if log != nil {
+			log.Info(Name + " " + action + ": no token for " + why)
+		}
 		return "", "", credentials.NewErrCredentialsNotFound()
 	}
 	return serverURL, profile, nil
 }
 
-// route returns the profile for a server URL, on the port its scheme implies
+// route returns the profile for a server URL, or why it gets no token (never
+// quoting the URL, which may hold a password), on the port its scheme implies
 // when it names none (https when it has no scheme, as docker means it), so
 // https://h:80 is not https://h. Plain http gets a token only for a loopback
 // host, as in git: a token sent in clear text over a network is a token
 // lost. A URL that is not valid UTF-8 cannot be echoed back unchanged in the
 // JSON answer, so it is refused too. Every other server is simply not ours,
 // whatever the reason.
-func route(serverURL string, set *hosts.Set) (string, bool) {
+func route(serverURL string, set *hosts.Set) (profile, why string) {
 	if !utf8.ValidString(serverURL) {
-		return "", false
+		return "", "a server url that is not valid UTF-8"
 	}
-	scheme, host, _, err := hosts.ParseServerURL(serverURL)
-	if err != nil || !hosts.MayCarry(scheme, host) {
-		return "", false
+	scheme, host, port, err := hosts.ParseServerURL(serverURL)
+	if err != nil {
+		return "", "an " + err.Error()
 	}
-	return set.ResolveURL(serverURL)
+	hostport := host
+	if strings.Contains(host, ":") {
+		hostport = "[" + host + "]"
+	}
+	if port != "" {
+		hostport += ":" + port
+	}
+	if !hosts.MayCarry(scheme, host) {
+		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", scheme, hostport)
+	}
+	profile, ok := set.ResolveURL(serverURL)
+	if !ok {
+		return "", fmt.Sprintf("%s://%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", scheme, hostport, hosts.EnvHosts)
+	}
+	return profile, ""
 }
 
 // list reports every DT host as an https server URL, the form docker stores

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"strings"
@@ -67,7 +68,7 @@ func TestGet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, "v1"); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, "v1", nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -104,7 +105,7 @@ func TestGetNotFound(t *testing.T) {
 		t.Run(in, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), p, "v1")
+			err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), p, "v1", nil)
 			if !credentials.IsErrCredentialsNotFound(err) {
 				t.Fatalf("Handle error = %v, want credentials not found", err)
 			}
@@ -166,7 +167,7 @@ func TestGetPorts(t *testing.T) {
 		t.Run(tt.url, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			err := Handle(context.Background(), "get", strings.NewReader(tt.url), &out, set, p, "v1")
+			err := Handle(context.Background(), "get", strings.NewReader(tt.url), &out, set, p, "v1", nil)
 			if tt.want {
 				if err != nil || out.String() != creds(tt.url) || len(p.TokenCalls) != 1 {
 					t.Errorf("get: error %v, output %q, Token calls %v; want the token", err, out.String(), p.TokenCalls)
@@ -176,7 +177,7 @@ func TestGetPorts(t *testing.T) {
 			}
 			// erase routes the same way.
 			p = newProvider()
-			err = Handle(context.Background(), "erase", strings.NewReader(tt.url), io.Discard, set, p, "v1")
+			err = Handle(context.Background(), "erase", strings.NewReader(tt.url), io.Discard, set, p, "v1", nil)
 			if erased := err == nil && len(p.Invalidated) == 1; erased != tt.want {
 				t.Errorf("erase: error %v, Invalidate calls %v; want erased %v", err, p.Invalidated, tt.want)
 			}
@@ -211,7 +212,7 @@ func TestGetPlainHTTP(t *testing.T) {
 		t.Run(tt.url, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			code := Run(context.Background(), "get", strings.NewReader(tt.url+"\n"), &out, set, p, "v1")
+			code := Run(context.Background(), "get", strings.NewReader(tt.url+"\n"), &out, set, p, "v1", nil)
 			want, wantCode, wantCalls := "credentials not found in native keychain\n", 1, 0
 			if tt.want {
 				want, wantCode, wantCalls = creds(tt.url), 0, 1
@@ -220,6 +221,43 @@ func TestGetPlainHTTP(t *testing.T) {
 				t.Errorf("Run get (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestLogsWhyNoToken: a server that gets no token is "credentials not
+// found", and the log says why and how to add a host, never quoting the URL.
+func TestLogsWhyNoToken(t *testing.T) {
+	tests := []struct {
+		url  string
+		want []string
+	}{
+		{"https://registry.example.com/v2/", []string{"https://registry.example.com: not an allowed host", hosts.EnvHosts, "login --hosts"}},
+		{"registry.example.com:5000", []string{"https://registry.example.com:5000: not an allowed host"}},
+		{"https://[2001:db8::1]:5000", []string{"https://[2001:db8::1]:5000: not an allowed host"}},
+		{"http://api.d21s.com", []string{"http://api.d21s.com", "only over https", "loopback"}},
+		{"https://u:pa55word@api.d21s.com", []string{"user information"}},
+		{"ftp://api.d21s.com", []string{"scheme must be https or http"}},
+		{"https://api.d21s.com/\xff", []string{"not valid UTF-8"}},
+	}
+	for _, tt := range tests {
+		for _, action := range []string{"get", "erase"} {
+			t.Run(action+" "+tt.url, func(t *testing.T) {
+				var out, log bytes.Buffer
+				p := newProvider()
+				err := Handle(context.Background(), action, strings.NewReader(tt.url), &out, testSet(t), p, "v1", slog.New(slog.NewTextHandler(&log, nil)))
+				if !credentials.IsErrCredentialsNotFound(err) || out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+					t.Errorf("err %v, output %q, Token calls %v, invalidated %v; want not found and nothing else", err, out.String(), p.TokenCalls, p.Invalidated)
+				}
+				for _, w := range append(tt.want, Name+" "+action) {
+					if !strings.Contains(log.String(), w) {
+						t.Errorf("log does not say %q:\n%s", w, log.String())
+					}
+				}
+				if strings.Contains(log.String(), "pa55word") {
+					t.Errorf("log shows the password:\n%s", log.String())
+				}
+			})
+		}
 	}
 }
 
@@ -268,7 +306,7 @@ func TestErrors(t *testing.T) {
 				p = newProvider()
 			}
 			var out bytes.Buffer
-			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, "v1")
+			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, "v1", nil)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Handle error = %v, want one containing %q", err, tt.wantErr)
 			}
@@ -293,7 +331,7 @@ func TestStore(t *testing.T) {
 	} {
 		p := newProvider()
 		var out bytes.Buffer
-		if err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1"); err != nil {
+		if err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1", nil); err != nil {
 			t.Errorf("store %q: %v", in, err)
 		}
 		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
@@ -313,7 +351,7 @@ func TestErase(t *testing.T) {
 	for _, tt := range tests {
 		p := newProvider()
 		var out bytes.Buffer
-		if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, "v1"); err != nil {
+		if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, "v1", nil); err != nil {
 			t.Fatalf("erase %q: %v", tt.in, err)
 		}
 		if diff := cmp.Diff(tt.want, p.Invalidated); diff != "" {
@@ -328,7 +366,7 @@ func TestErase(t *testing.T) {
 func TestList(t *testing.T) {
 	p := newProvider()
 	var out bytes.Buffer
-	if err := Handle(context.Background(), "list", strings.NewReader("ignored"), &out, testSet(t), p, "v1"); err != nil {
+	if err := Handle(context.Background(), "list", strings.NewReader("ignored"), &out, testSet(t), p, "v1", nil); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]string
@@ -360,7 +398,7 @@ func TestList(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	if err := Handle(context.Background(), "version", strings.NewReader(""), &out, testSet(t), newProvider(), "v1.2.3"); err != nil {
+	if err := Handle(context.Background(), "version", strings.NewReader(""), &out, testSet(t), newProvider(), "v1.2.3", nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "docker-credential-dt (github.com/dt-credential-helper/dt-credential-helper) v1.2.3\n"
@@ -385,7 +423,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			code := Run(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), newProvider(), "v1")
+			code := Run(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), newProvider(), "v1", nil)
 			if diff := cmp.Diff([]any{tt.wantOut, tt.wantCode}, []any{out.String(), code}); diff != "" {
 				t.Errorf("Run (-want +got):\n%s", diff)
 			}
@@ -441,7 +479,7 @@ func FuzzGet(f *testing.F) {
 		}
 		p := newProvider()
 		var out bytes.Buffer
-		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, "v1")
+		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, "v1", nil)
 		if err != nil {
 			if out.Len() != 0 {
 				t.Fatalf("output on error: %q", out.String())
@@ -481,7 +519,7 @@ func FuzzStore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		p := newProvider()
 		var out bytes.Buffer
-		err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1")
+		err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1", nil)
 		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
 			t.Fatalf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.TokenCalls, p.Invalidated)
 		}

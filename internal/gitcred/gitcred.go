@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 
 	"golang.org/x/oauth2"
@@ -36,7 +37,10 @@ type Provider interface {
 // not called at all for any other host. Actions other than get, store and
 // erase are ignored, as git asks of helpers. On error nothing is written to
 // out; the caller reports the error on stderr.
-func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider) error {
+//
+// For a host that gets no token, log (if not nil) is told why at Info level:
+// git wants silence from the helper, so the caller logs only when asked to.
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, log *slog.Logger) error {
 	switch action {
 	case "get", "store", "erase":
 	default:
@@ -46,8 +50,11 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 	if err != nil {
 		return fmt.Errorf("git credential %s: %w", action, err)
 	}
-	profile, ok := route(attrs, set)
-	if !ok {
+	profile, why := route(attrs, set)
+	if why != "" {
+		if log != nil && action != "store" { // store is ignored for every host
+			log.Info("git credential " + action + ": no token for " + why)
+		}
 		return nil
 	}
 	switch action {
@@ -59,18 +66,30 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 	return nil // store: the token lives in our own cache, not git's.
 }
 
-// route returns the profile for the request's host. The host is checked
-// exactly as git sends it ("host" or "host:port"), on the port the protocol
-// implies when git names none: https://h:80 is not https://h. git only sends
-// a host for protocols that have one. Only https gets tokens, and plain http
-// only for a loopback host: a token sent in clear text over a network is a
-// token lost.
-func route(attrs Attributes, set *hosts.Set) (string, bool) {
-	host, _, err := hosts.ParseEntry(attrs.Get("host"))
-	if err != nil || !hosts.MayCarry(attrs.Get("protocol"), host) {
-		return "", false
+// route returns the profile for the request's host, or why the host gets no
+// token. The host is checked exactly as git sends it ("host" or "host:port"),
+// on the port the protocol implies when git names none: https://h:80 is not
+// https://h. git only sends a host for protocols that have one. Only https
+// gets tokens, and plain http only for a loopback host: a token sent in clear
+// text over a network is a token lost.
+func route(attrs Attributes, set *hosts.Set) (profile, why string) {
+	protocol, hostport := attrs.Get("protocol"), attrs.Get("host")
+	host, _, err := hosts.ParseEntry(hostport)
+	switch {
+	case hostport == "":
+		return "", "a request without a host"
+	case protocol == "":
+		return "", "a request without a protocol"
+	case err != nil:
+		return "", fmt.Sprintf("an invalid host: %v", err)
+	case !hosts.MayCarry(protocol, host):
+		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", protocol, hostport)
 	}
-	return set.Resolve(attrs.Get("protocol"), attrs.Get("host"))
+	profile, ok := set.Resolve(protocol, hostport)
+	if !ok {
+		return "", fmt.Sprintf("%s://%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", protocol, hostport, hosts.EnvHosts)
+	}
+	return profile, ""
 }
 
 func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Provider) error {
@@ -82,9 +101,11 @@ func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p
 		return errors.New("git credential get: token provider returned an empty token")
 	}
 	var fields []field
-	if attrs.Has("capability", "authtype") {
+	if attrs.Has("capability", "authtype") && takesBearer(attrs.Lists["wwwauth"]) {
 		// git 2.46+: hand over the token as a bearer credential, and mark it
-		// ephemeral so git does not ask other helpers to store it.
+		// ephemeral so git does not ask other helpers to store it. Not to a
+		// server that asked for Basic alone: it would refuse the Bearer
+		// header git then sends, and git would give up.
 		fields = []field{
 			{"capability[]", "authtype"},
 			{"authtype", "Bearer"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestHandleGet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -128,6 +129,60 @@ func TestHandleGet(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantProfile, p.TokenCalls); diff != "" {
 				t.Errorf("Token calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHandleGetAuthtype: git 2.46+ says it can take a bearer credential
+// (capability[]=authtype) and passes on the server's WWW-Authenticate
+// challenges (wwwauth[]). A bearer credential is answered only when the
+// server offered Bearer or nothing; a server that asked for Basic alone gets
+// username and password, as git before 2.46 does, since it would refuse a
+// Bearer header.
+func TestHandleGetAuthtype(t *testing.T) {
+	const (
+		bearer = "capability[]=authtype\nauthtype=Bearer\ncredential=" + secretToken + "\nephemeral=1\npassword_expiry_utc=1893456000\n"
+		basic  = "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n"
+	)
+	tests := []struct {
+		name    string
+		wwwauth []string // one wwwauth[] line each
+		noCap   bool     // git did not send capability[]=authtype
+		want    string
+	}{
+		{name: "no challenge", want: bearer},
+		{name: "Bearer only", wwwauth: []string{`Bearer realm="dt"`}, want: bearer},
+		{name: "Bearer without parameters", wwwauth: []string{"Bearer"}, want: bearer},
+		{name: "scheme is case-insensitive", wwwauth: []string{`bEaReR realm="dt"`}, want: bearer},
+		{name: "Basic then Bearer", wwwauth: []string{`Basic realm="dt"`, `Bearer realm="dt"`}, want: bearer},
+		{name: "Bearer then Basic", wwwauth: []string{`Bearer realm="dt"`, `Basic realm="dt"`}, want: bearer},
+		{name: "two challenges in one header", wwwauth: []string{`Basic realm="dt", Bearer realm="dt"`}, want: bearer},
+		{name: "Bearer after a token68 challenge", wwwauth: []string{`Negotiate a2V5==, Bearer`}, want: bearer},
+		{name: "Basic only", wwwauth: []string{`Basic realm="dt"`}, want: basic},
+		{name: "Basic lower case", wwwauth: []string{`basic realm="dt"`}, want: basic},
+		{name: "Basic and Negotiate", wwwauth: []string{`Negotiate`, `Basic realm="dt"`}, want: basic},
+		{name: "Bearer inside a quoted realm", wwwauth: []string{`Basic realm="Bearer, Bearer x"`}, want: basic},
+		{name: "Bearer as a parameter name", wwwauth: []string{`Basic bearer=1, realm="dt"`}, want: basic},
+		{name: "scheme that starts with Bearer", wwwauth: []string{`Bearerish realm="dt"`}, want: basic},
+		{name: "escaped quote in a realm", wwwauth: []string{`Basic realm="a\", Bearer x"`}, want: basic},
+		{name: "Bearer offered but git cannot take it", wwwauth: []string{`Bearer realm="dt"`}, noCap: true, want: basic},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := "protocol=https\nhost=api.d21s.com\n"
+			if !tt.noCap {
+				in = "capability[]=authtype\n" + in
+			}
+			for _, w := range tt.wwwauth {
+				in += "wwwauth[]=" + w + "\n"
+			}
+			var out bytes.Buffer
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newProvider(), nil); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+				t.Errorf("input %q: output (-want +got):\n%s", in, diff)
 			}
 		})
 	}
@@ -174,7 +229,7 @@ func TestHandleGetPorts(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
 			in := "protocol=" + tt.protocol + "\nhost=" + tt.host + "\n"
-			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			got := strings.Contains(out.String(), "password="+secretToken+"\n")
@@ -183,7 +238,7 @@ func TestHandleGetPorts(t *testing.T) {
 			}
 			// erase routes the same way.
 			p = newProvider()
-			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p); err != nil {
+			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p, nil); err != nil {
 				t.Fatalf("Handle erase: %v", err)
 			}
 			if erased := len(p.Invalidated) == 1; erased != tt.want {
@@ -193,10 +248,63 @@ func TestHandleGetPorts(t *testing.T) {
 	}
 }
 
+// TestHandleLogsWhyNoToken: a host that gets no token gets no answer, and
+// the log says why and how to add a host; with no log, nothing is said.
+func TestHandleLogsWhyNoToken(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"protocol=https\nhost=git.example.com\npath=private/repo\nusername=alice\n",
+			[]string{"https://git.example.com: not an allowed host", hosts.EnvHosts, "login --hosts"}},
+		{"protocol=https\nhost=api.d21s.com:8443\n", []string{"https://api.d21s.com:8443: not an allowed host"}},
+		{"protocol=http\nhost=api.d21s.com\n", []string{"http://api.d21s.com", "only over https", "loopback"}},
+		{"protocol=ssh\nhost=api.d21s.com\n", []string{"ssh://api.d21s.com", "only over https"}},
+		{"protocol=https\n", []string{"without a host"}},
+		{"host=api.d21s.com\n", []string{"without a protocol"}},
+		{"protocol=https\nhost=a b\n", []string{"invalid host"}},
+	}
+	for _, tt := range tests {
+		for _, action := range []string{"get", "erase"} {
+			t.Run(action+" "+tt.in, func(t *testing.T) {
+				var out, log bytes.Buffer
+				p := newProvider()
+				l := slog.New(slog.NewTextHandler(&log, nil))
+				if err := Handle(context.Background(), action, strings.NewReader(tt.in+"password=x\n"), &out, testSet(t), p, l); err != nil {
+					t.Fatalf("Handle: %v", err)
+				}
+				if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+					t.Errorf("output %q, Token calls %v, invalidated %v; want none", out.String(), p.TokenCalls, p.Invalidated)
+				}
+				for _, w := range append(tt.want, "git credential "+action) {
+					if !strings.Contains(log.String(), w) {
+						t.Errorf("log does not say %q:\n%s", w, log.String())
+					}
+				}
+				for _, w := range []string{"private/repo", "alice"} {
+					if strings.Contains(log.String(), w) {
+						t.Errorf("log shows %q:\n%s", w, log.String())
+					}
+				}
+			})
+		}
+	}
+	// store is ignored for every host: nothing to explain.
+	var storeLog bytes.Buffer
+	if err := Handle(context.Background(), "store", strings.NewReader("protocol=https\nhost=git.example.com\npassword=x\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&storeLog, nil))); err != nil || storeLog.Len() != 0 {
+		t.Errorf("store for another host: err %v, log %q", err, storeLog.String())
+	}
+	// A served host is not logged about.
+	var log bytes.Buffer
+	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
+		t.Errorf("served host: err %v, log %q", err, log.String())
+	}
+}
+
 func TestHandleGetNoExpiry(t *testing.T) {
 	p := &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken}}
 	var out bytes.Buffer
-	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p); err != nil {
+	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p, nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "username=oauth2accesstoken\npassword=" + secretToken + "\n"
@@ -280,7 +388,7 @@ func TestHandleErrors(t *testing.T) {
 				p = newProvider()
 			}
 			var out bytes.Buffer
-			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p)
+			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Handle error = %v, want one containing %q", err, tt.wantErr)
 			}
@@ -329,7 +437,7 @@ func TestHandleStoreAndOtherActions(t *testing.T) {
 		t.Run(tt.action, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if out.Len() != 0 {
@@ -365,7 +473,7 @@ func TestHandleErase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProvider()
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p); err != nil {
+			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, p.Invalidated); diff != "" {
@@ -472,6 +580,8 @@ func FuzzHandleGet(f *testing.F) {
 		"protocol=https\nhost=api.d21s.com\n", "protocol=https\nhost=API.D21S.COM.:443\n",
 		"protocol=https\nhost=api.d21s.com.evil.example\n", "protocol=http\nhost=localhost:8080\n",
 		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\n",
+		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\nwwwauth[]=Basic realm=\"a\\\", Bearer\"\n",
+		"capability[]=authtype\nprotocol=https\nhost=api.d21s.com\nwwwauth[]=Negotiate x==, bearer\n",
 		"protocol=https\nhost=api.d21s.com:80\n", "protocol=http\nhost=api.d21s.com:80\n",
 	} {
 		f.Add(s)
@@ -483,7 +593,7 @@ func FuzzHandleGet(f *testing.F) {
 		}
 		p := newProvider()
 		var out bytes.Buffer
-		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p)
+		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil)
 		if err != nil {
 			if out.Len() != 0 {
 				t.Fatalf("output on error: %q", out.String())
@@ -503,6 +613,10 @@ func FuzzHandleGet(f *testing.F) {
 		}
 		if !strings.Contains(out.String(), secretToken) {
 			t.Fatalf("answer without the token: %q", out.String())
+		}
+		// Bearer only to a git that said it can take it.
+		if strings.Contains(out.String(), "authtype=Bearer\n") && !a.Has("capability", "authtype") {
+			t.Fatalf("authtype=Bearer for a git without capability[]=authtype: %q", in)
 		}
 	})
 }

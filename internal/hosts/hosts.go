@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -66,15 +67,17 @@ func DefaultRoutes() []Route {
 	return routes
 }
 
-// Default returns the set the helpers use: DefaultHosts plus the entries of
-// extra (the value of DT_CREDENTIAL_HOSTS), all routed to the default
-// profile, then more (the profiles' own hosts), in that order of precedence.
-func Default(extra string, more ...Route) (*Set, error) {
+// Default returns the set the helpers use: profiles (the profiles' own
+// hosts) first, then DefaultHosts and the entries of extra (the value of
+// DT_CREDENTIAL_HOSTS), routed to the default profile. A host a profile
+// lists explicitly is served by that profile, even a DT host: whoever ran
+// `login --hosts api.d21s.com` asked for exactly that.
+func Default(extra string, profiles ...Route) (*Set, error) {
 	routes, err := ParseList(extra, "")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvHosts, err)
 	}
-	return NewSet(append(append(DefaultRoutes(), routes...), more...))
+	return NewSet(slices.Concat(profiles, DefaultRoutes(), routes))
 }
 
 // IsLoopback reports whether host ("localhost", or an IP address, with or

@@ -600,3 +600,33 @@ func TestDefaultHostsAreDTs(t *testing.T) {
 		t.Errorf("DefaultHosts (-want +got):\n%s", diff)
 	}
 }
+
+// TestDefaultProfileHostsWin: a host a profile lists explicitly is served by
+// that profile, even a DT host or one in DT_CREDENTIAL_HOSTS; the rest stay
+// with the default profile (issue 9, item 11).
+func TestDefaultProfileHostsWin(t *testing.T) {
+	prod, err := ParseList("api.d21s.com, extra.example:8443", "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := Default("extra.example:8443, env.example", prod...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		hostport    string
+		wantProfile string
+	}{
+		{"api.d21s.com", "prod"},
+		{"api.d21s.com:443", "prod"},
+		{"extra.example:8443", "prod"},
+		{"api.disruptive-technologies.com", ""},
+		{"env.example", ""},
+	}
+	for _, tt := range tests {
+		profile, ok := set.Resolve("https", tt.hostport)
+		if diff := cmp.Diff([]any{tt.wantProfile, true}, []any{profile, ok}); diff != "" {
+			t.Errorf("Resolve(%q) (-want +got):\n%s", tt.hostport, diff)
+		}
+	}
+}

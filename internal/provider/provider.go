@@ -145,6 +145,7 @@ func (p *Provider) entry(name string) (entry, error) {
 		Key:      keyring.Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint,
 		KeyID:    creds.KeyID,
+		Email:    creds.Email,
 		Buffer:   noZero(p.cfg.RefreshBuffer),
 		LockDir:  p.cacheDir,
 		Timeout:  p.cfg.Timeout,
@@ -263,7 +264,7 @@ func (p *Provider) cacheDirectory() (string, error) {
 	explicit := p.cfg.Getenv("DT_CACHE_DIR") != ""
 	dir, err := keyring.DefaultDir(p.cfg.Getenv)
 	if err != nil {
-		if p.cfg.Cache == keyring.ModeKeyring && !explicit {
+		if (p.cfg.Cache == keyring.ModeKeyring || p.cfg.Cache == keyring.ModeKernel) && !explicit {
 			return "", nil
 		}
 		return "", &auth.ConfigError{Msg: err.Error(), Err: err}
@@ -283,14 +284,21 @@ func (p *Provider) cacheDirectory() (string, error) {
 }
 
 // ForgetTokens removes account's cached token from every store it may be
-// in, the keyring and the file cache, whatever the cache mode and whatever
-// the memory of a hung keyring says: logout must not leave a token behind
-// because an earlier call found the keyring slow. Each keyring call is
-// bounded by the keyring timeout. The error names every store the token
-// could not be removed from.
+// in, the kernel keyring (Linux), the OS keyring and the file cache,
+// whatever the cache mode and whatever the memory of a hung keyring says:
+// logout must not leave a token behind because an earlier call found the
+// keyring slow. Each OS keyring call is bounded by the keyring timeout. The
+// error names every store the token could not be removed from.
 func (p *Provider) ForgetTokens(account auth.Credentials) error {
 	key := keyring.Key(account.TokenEndpoint, account.KeyID, account.Email)
 	var errs []error
+	if k, err := keyring.Open(keyring.ModeKernel, keyring.Options{}); err == nil {
+		// A kernel keyring this process may not use (keyctl refused)
+		// holds none of its tokens either.
+		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnavailable) {
+			errs = append(errs, fmt.Errorf("from the kernel keyring: %w", err))
+		}
+	}
 	if err := keyring.NewKeyringStore(p.cfg.KeyringTimeout).Delete(key); err != nil {
 		errs = append(errs, fmt.Errorf("from the keyring: %w", err))
 	}

@@ -1,5 +1,3 @@
-// Package keyringtest has test helpers for code that talks to the Secret
-// Service.
 package keyringtest
 
 import (

@@ -1,0 +1,436 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+)
+
+const (
+	keyID  = "key-prod-1"
+	email  = "fleet@example.serviceaccount.d21s.com"
+	secret = "engine-test-secret-do-not-show"
+)
+
+// clock is a settable clock shared by the emulator and the engine.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type harness struct {
+	b       *Backend
+	storage logical.Storage
+	srv     *authtest.Server
+	clock   *clock
+	logs    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv := authtest.NewServer(authtest.Account{KeyID: keyID, Email: email, Secret: secret})
+	t.Cleanup(srv.Close)
+	c := &clock{t: time.Now()}
+	srv.SetClock(c.now)
+	h := &harness{srv: srv, clock: c, storage: &logical.InmemStorage{}, logs: &syncBuffer{}}
+	h.b = New(Options{
+		SourceOptions: []auth.Option{
+			auth.WithHTTPClient(srv.Client()),
+			auth.WithClock(c.now),
+			auth.WithRetries(2, time.Millisecond, 5*time.Millisecond),
+		},
+		Now: c.now,
+	})
+	conf := logical.TestBackendConfig()
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace})
+	conf.StorageView = h.storage
+	if err := h.b.Setup(context.Background(), conf); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// request runs one request through the framework as Vault would, returning
+// the response and the error as the HTTP layer would see them.
+func (h *harness) request(t *testing.T, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	t.Helper()
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: h.storage}
+	if op == logical.UpdateOperation || op == logical.CreateOperation {
+		// Vault asks the existence check to choose between the two.
+		_, exists, err := h.b.HandleExistenceCheck(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Operation = logical.UpdateOperation
+		if !exists {
+			req.Operation = logical.CreateOperation
+		}
+	}
+	resp, err := h.b.HandleRequest(context.Background(), req)
+	if err == nil && resp != nil && resp.IsError() {
+		err = resp.Error()
+	}
+	return resp, err
+}
+
+func (h *harness) writeAccount(t *testing.T, name string, data map[string]any) {
+	t.Helper()
+	if _, err := h.request(t, logical.UpdateOperation, "accounts/"+name, data); err != nil {
+		t.Fatalf("write accounts/%s: %v", name, err)
+	}
+}
+
+func (h *harness) account() map[string]any {
+	return map[string]any{"key_id": keyID, "email": email, "secret": secret, "token_endpoint": h.srv.URL + authtest.TokenPath}
+}
+
+func (h *harness) readToken(t *testing.T, name string) map[string]any {
+	t.Helper()
+	resp, err := h.request(t, logical.ReadOperation, "token/"+name, nil)
+	if err != nil {
+		t.Fatalf("read token/%s: %v", name, err)
+	}
+	return resp.Data
+}
+
+func TestAccountsCRUDNeverReturnsTheSecret(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+
+	resp, err := h.request(t, logical.ReadOperation, "accounts/prod", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"key_id": keyID, "email": email, "token_endpoint": h.srv.URL + authtest.TokenPath}
+	if diff := cmp.Diff(want, resp.Data); diff != "" {
+		t.Errorf("read accounts/prod (-want +got):\n%s", diff)
+	}
+
+	// An update without the secret keeps the stored one.
+	h.writeAccount(t, "prod", map[string]any{"email": "other@example.com"})
+	a, err := h.b.getAccount(context.Background(), h.storage, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Secret != secret || a.Email != "other@example.com" || a.KeyID != keyID {
+		t.Errorf("after a partial update: key id %q, email %q, secret kept %v", a.KeyID, a.Email, a.Secret == secret)
+	}
+
+	h.writeAccount(t, "staging", h.account())
+	resp, err = h.request(t, logical.ListOperation, "accounts/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"prod", "staging"}, resp.Data["keys"]); diff != "" {
+		t.Errorf("list accounts (-want +got):\n%s", diff)
+	}
+
+	if _, err := h.request(t, logical.DeleteOperation, "accounts/prod", nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = h.request(t, logical.ReadOperation, "accounts/prod", nil)
+	if err != nil || resp != nil {
+		t.Errorf("read of a deleted account: %v, %v; want no response, no error", resp, err)
+	}
+	if strings.Contains(h.logs.String(), secret) {
+		t.Error("the engine's log holds the secret")
+	}
+}
+
+func TestAccountsWriteValidation(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		data map[string]any
+		want string
+	}{
+		{"missing all", map[string]any{}, "missing key_id, email, secret"},
+		{"missing secret", map[string]any{"key_id": "k", "email": "e"}, "missing secret"},
+		{"plain http to a remote host", map[string]any{"key_id": "k", "email": "e", "secret": secret, "token_endpoint": "http://identity.example.com/oauth2/token"}, "plain http"},
+		{"not a URL", map[string]any{"key_id": "k", "email": "e", "secret": secret, "token_endpoint": "identity"}, "not an absolute URL"},
+		{"user info", map[string]any{"key_id": "k", "email": "e", "secret": secret, "token_endpoint": "https://u:p@identity.example.com/"}, "user information"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := h.request(t, logical.UpdateOperation, "accounts/bad", tc.data)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error holds the secret: %v", err)
+			}
+			if a, _ := h.b.getAccount(context.Background(), h.storage, "bad"); a != nil {
+				t.Error("a refused account was stored")
+			}
+		})
+	}
+	// The default endpoint is DT's.
+	h.writeAccount(t, "default", map[string]any{"key_id": "k", "email": "e", "secret": secret})
+	resp, _ := h.request(t, logical.ReadOperation, "accounts/default", nil)
+	if got := resp.Data["token_endpoint"]; got != auth.DefaultTokenEndpoint {
+		t.Errorf("default token endpoint %v, want %s", got, auth.DefaultTokenEndpoint)
+	}
+}
+
+func TestTokenRead(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	data := h.readToken(t, "prod")
+	tok, _ := data["access_token"].(string)
+	if !h.srv.Valid(tok) {
+		t.Fatalf("the emulator does not accept the token read (%d chars)", len(tok))
+	}
+	want := map[string]any{
+		"access_token": tok,
+		"token_type":   "Bearer",
+		"expires_at":   h.clock.now().Add(authtest.DefaultTokenTTL).UTC().Format(time.RFC3339),
+		"ttl":          int64(authtest.DefaultTokenTTL / time.Second),
+	}
+	if diff := cmp.Diff(want, data); diff != "" {
+		t.Errorf("read token/prod (-want +got):\n%s", diff)
+	}
+	if _, err := h.request(t, logical.ReadOperation, "token/nosuch", nil); err == nil || !strings.Contains(err.Error(), `"nosuch" does not exist`) {
+		t.Errorf("token of a missing account: %v", err)
+	}
+}
+
+func TestTokenSingleFlightPerLifetime(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	const readers = 1000
+	var wg sync.WaitGroup
+	toks := make([]string, readers)
+	errs := make([]error, readers)
+	for i := range readers {
+		wg.Go(func() {
+			resp, err := h.request(t, logical.ReadOperation, "token/prod", nil)
+			errs[i] = err
+			if err == nil {
+				toks[i], _ = resp.Data["access_token"].(string)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range readers {
+		if errs[i] != nil {
+			t.Fatalf("reader %d: %v", i, errs[i])
+		}
+		if toks[i] != toks[0] {
+			t.Fatalf("reader %d got another token than reader 0", i)
+		}
+	}
+	if n := h.srv.Requests(); n != 1 {
+		t.Fatalf("%d readers made %d token requests, want 1", readers, n)
+	}
+
+	// Within the lifetime less the buffer the token is served as is; past
+	// it, one new request.
+	h.clock.add(authtest.DefaultTokenTTL - auth.DefaultRefreshBuffer - time.Second)
+	if h.readToken(t, "prod")["access_token"] != toks[0] || h.srv.Requests() != 1 {
+		t.Fatalf("a token with more than the buffer left was refreshed (%d requests)", h.srv.Requests())
+	}
+	h.clock.add(2 * time.Second)
+	if h.readToken(t, "prod")["access_token"] == toks[0] || h.srv.Requests() != 2 {
+		t.Fatalf("a token within the buffer was not refreshed (%d requests)", h.srv.Requests())
+	}
+}
+
+// A token granted for less than twice the buffer is refreshed at half its
+// lifetime, not on every read.
+func TestShortLivedTokenRefreshedAtHalfLife(t *testing.T) {
+	h := newHarness(t)
+	h.srv.SetTokenTTL(60 * time.Second)
+	h.writeAccount(t, "prod", h.account())
+	first := h.readToken(t, "prod")
+	h.clock.add(29 * time.Second)
+	if h.readToken(t, "prod")["access_token"] != first["access_token"] {
+		t.Fatal("a 60s token was refreshed after 29s")
+	}
+	h.clock.add(2 * time.Second)
+	if h.readToken(t, "prod")["access_token"] == first["access_token"] {
+		t.Fatal("a 60s token was not refreshed after 31s")
+	}
+	if n := h.srv.Requests(); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+}
+
+func TestAccountChangeInvalidatesToken(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, h *harness)
+	}{
+		{"update", func(t *testing.T, h *harness) { h.writeAccount(t, "prod", map[string]any{"email": email}) }},
+		{"delete and write again", func(t *testing.T, h *harness) {
+			if _, err := h.request(t, logical.DeleteOperation, "accounts/prod", nil); err != nil {
+				t.Fatal(err)
+			}
+			h.writeAccount(t, "prod", h.account())
+		}},
+		{"changed on another node", func(t *testing.T, h *harness) {
+			h.b.invalidate(context.Background(), "accounts/prod")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.writeAccount(t, "prod", h.account())
+			first := h.readToken(t, "prod")["access_token"]
+			tc.change(t, h)
+			if h.readToken(t, "prod")["access_token"] == first || h.srv.Requests() != 2 {
+				t.Fatalf("after the change the cached token was served (%d requests)", h.srv.Requests())
+			}
+		})
+	}
+	t.Run("delete", func(t *testing.T) {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		h.readToken(t, "prod")
+		if _, err := h.request(t, logical.DeleteOperation, "accounts/prod", nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.request(t, logical.ReadOperation, "token/prod", nil); err == nil {
+			t.Fatal("a deleted account's token was served")
+		}
+	})
+}
+
+func codeOf(err error) int {
+	var coded logical.HTTPCodedError
+	if errors.As(err, &coded) {
+		return coded.Code()
+	}
+	return 0
+}
+
+func TestTokenErrors(t *testing.T) {
+	t.Run("rejected", func(t *testing.T) {
+		h := newHarness(t)
+		acct := h.account()
+		acct["secret"] = "a-wrong-secret-value"
+		h.writeAccount(t, "prod", acct)
+		_, err := h.request(t, logical.ReadOperation, "token/prod", nil)
+		if code := codeOf(err); code != http.StatusBadRequest {
+			t.Fatalf("error %v with code %d, want 400", err, code)
+		}
+		if !strings.Contains(err.Error(), keyID) || !strings.Contains(err.Error(), "rejected") {
+			t.Errorf("error %q does not name the key id and say rejected", err)
+		}
+		if strings.Contains(err.Error(), "a-wrong-secret-value") {
+			t.Error("the error holds the secret")
+		}
+		if n := h.srv.Requests(); n != 1 {
+			t.Errorf("a rejection was retried: %d requests", n)
+		}
+	})
+	t.Run("outage retried then 503", func(t *testing.T) {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		h.srv.InjectAlways(authtest.ErrorFault(503, "temporarily_unavailable", "down"))
+		_, err := h.request(t, logical.ReadOperation, "token/prod", nil)
+		if code := codeOf(err); code != http.StatusServiceUnavailable {
+			t.Fatalf("error %v with code %d, want 503", err, code)
+		}
+		if n := h.srv.Requests(); n != 3 {
+			t.Errorf("%d requests, want 3 (two retries)", n)
+		}
+	})
+	t.Run("not a token: 502", func(t *testing.T) {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		h.srv.Inject(authtest.Fault{Status: 200, Body: `{"token_type":"bearer"}`})
+		_, err := h.request(t, logical.ReadOperation, "token/prod", nil)
+		if code := codeOf(err); code != http.StatusBadGateway {
+			t.Fatalf("error %v with code %d, want 502", err, code)
+		}
+	})
+	t.Run("cached token served on an outage", func(t *testing.T) {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		first := h.readToken(t, "prod")["access_token"]
+		h.clock.add(authtest.DefaultTokenTTL - 30*time.Second) // due, not expired
+		h.srv.InjectAlways(authtest.ErrorFault(503, "temporarily_unavailable", "down"))
+		if got := h.readToken(t, "prod")["access_token"]; got != first {
+			t.Fatal("the cached token was not served during the outage")
+		}
+		if !strings.Contains(h.logs.String(), "serving the cached token") {
+			t.Errorf("no warning logged; log:\n%s", h.logs.String())
+		}
+		h.clock.add(time.Minute) // expired now
+		if _, err := h.request(t, logical.ReadOperation, "token/prod", nil); codeOf(err) != http.StatusServiceUnavailable {
+			t.Fatalf("an expired token during an outage: %v, want a 503", err)
+		}
+		if l := h.logs.String(); strings.Contains(l, secret) || strings.Contains(l, first.(string)) {
+			t.Error("the log holds the secret or the token")
+		}
+	})
+	t.Run("rejected after a cached token: not served", func(t *testing.T) {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		h.readToken(t, "prod")
+		h.clock.add(authtest.DefaultTokenTTL - 30*time.Second)
+		h.srv.Inject(authtest.ErrorFault(400, "invalid_grant", "key revoked"))
+		if _, err := h.request(t, logical.ReadOperation, "token/prod", nil); codeOf(err) != http.StatusBadRequest {
+			t.Fatalf("a rejected refresh: %v, want a 400", err)
+		}
+	})
+}
+
+func TestEveryPathHasHelp(t *testing.T) {
+	h := newHarness(t)
+	for _, p := range h.b.Paths {
+		if strings.TrimSpace(p.HelpSynopsis) == "" || strings.TrimSpace(p.HelpDescription) == "" {
+			t.Errorf("path %s lacks help", p.Pattern)
+		}
+		for name, f := range p.Fields {
+			if f.Description == "" {
+				t.Errorf("path %s field %s lacks a description", p.Pattern, name)
+			}
+		}
+	}
+	for _, path := range []string{"accounts/prod", "accounts/", "token/prod"} {
+		resp, err := h.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: path, Storage: h.storage})
+		if err != nil {
+			t.Fatalf("help %s: %v", path, err)
+		}
+		if help, _ := resp.Data["help"].(string); !strings.Contains(help, "## DESCRIPTION") {
+			t.Errorf("help %s:\n%s", path, help)
+		}
+	}
+}
+
+func TestSealWrapsAccounts(t *testing.T) {
+	h := newHarness(t)
+	if diff := cmp.Diff([]string{"accounts/"}, h.b.SpecialPaths().SealWrapStorage); diff != "" {
+		t.Errorf("SealWrapStorage (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,69 @@
+package backend
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func (b *Backend) pathToken() *framework.Path {
+	return &framework.Path{
+		Pattern: "token/" + framework.GenericNameRegex("name"),
+		Fields: map[string]*framework.FieldSchema{
+			"name": {
+				Type:        framework.TypeString,
+				Description: "Required. Name of the service account, as written to accounts/<name>.",
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{Callback: b.readToken},
+		},
+		HelpSynopsis:    "Generate an OAuth2 access token for a DT service account.",
+		HelpDescription: strings.TrimSpace(tokenHelp),
+	}
+}
+
+const tokenHelp = `
+This path generates an OAuth2 access token for the DT REST API from the
+service account written to accounts/<name>. The token is returned in
+access_token, with token_type (Bearer), expires_at (RFC 3339, UTC) and ttl
+(whole seconds left):
+
+    $ vault read dt/token/prod
+
+Access tokens are not leased and cannot be revoked: they expire on their own,
+about an hour after DT issued them. The engine caches each account's token and
+returns the same token to every reader until less than a minute (at most half
+its lifetime) is left, then gets a new one, once for all concurrent readers;
+so a fleet costs DT one token request per token lifetime. If DT cannot be
+reached, a cached token that has not yet expired is still returned.
+
+Errors: a service account DT rejects is a 400 naming its key id; DT
+unreachable or failing (after retries) is a 503; a response from DT that is
+not a token is a 502.
+`
+
+func (b *Backend) readToken(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	a, err := b.getAccount(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return logical.ErrorResponse("account %q does not exist", name), nil
+	}
+	tok, err := b.token(ctx, name, a.credentials())
+	if err != nil {
+		return nil, err
+	}
+	ttl := max(tok.Expiry.Sub(b.now()), 0)
+	return &logical.Response{Data: map[string]any{
+		"access_token": tok.AccessToken,
+		"token_type":   tok.Type(),
+		"expires_at":   tok.Expiry.UTC().Format(time.RFC3339),
+		"ttl":          int64(ttl / time.Second),
+	}}, nil
+}

@@ -1,0 +1,44 @@
+package vaulttoken
+
+// Kind classifies a failure, for callers that branch on it (retry later,
+// tell the operator, fix the configuration).
+type Kind int
+
+const (
+	// Transient failures may succeed later: Vault unreachable, sealed,
+	// answering 5xx or 429, or the DT service behind it down.
+	Transient Kind = iota + 1
+	// Denied means Vault refused this identity the path (HTTP 403).
+	Denied
+	// Rejected means Vault or the engine refused the request for good: a
+	// DT account DT rejects, a JWT login the role does not accept.
+	Rejected
+	// NotFound means nothing is at the path.
+	NotFound
+	// BadResponse means the path answered with something that is not a token.
+	BadResponse
+	// Misconfigured means the Source's configuration or environment is wrong: no
+	// path, no Vault token, an unreadable JWT file.
+	Misconfigured
+)
+
+// Error is a failure to get a token from Vault. Its message names the path
+// and the Vault address, and never a Vault token, a JWT or an access token.
+type Error struct {
+	Kind Kind
+	// Path is the token path; Addr the Vault address.
+	Path, Addr string
+	// Status is Vault's HTTP status, 0 when Vault did not answer.
+	Status int
+	Msg    string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the underlying error, an *api.ResponseError when Vault answered.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed; the keyring
+// cache serves a token it still holds on such a failure.
+func (e *Error) Temporary() bool { return e.Kind == Transient }

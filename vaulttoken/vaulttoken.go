@@ -1,0 +1,389 @@
+// Package vaulttoken reads Disruptive Technologies access tokens from a
+// Vault (or OpenBao) path served by the vault-plugin-secrets-dt engine, so
+// that a machine holds only its Vault identity and never a DT secret.
+//
+// A [Source] is a context-aware oauth2.TokenSource, the upstream that the
+// keyring package caches, as the DT exchange is for a machine holding the
+// secret itself:
+//
+//	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: "dt/token/prod"})
+//	...
+//	tok, err := src.TokenContext(ctx)
+//
+// The Vault client takes the standard Vault environment: VAULT_ADDR,
+// VAULT_CACERT (and the other VAULT_* TLS variables), VAULT_NAMESPACE, and a
+// token from VAULT_TOKEN or else ~/.vault-token, as the vault CLI does. A
+// machine with no Vault token but a JWT it already holds (a Kubernetes
+// projected service-account token, a CI system's OIDC token) logs in with
+// Vault's JWT auth method instead: set [Config.JWTFile] and [Config.Role].
+// The Vault token that login returns lives in the Source's memory only,
+// and is obtained again when it nears its end.
+package vaulttoken
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"golang.org/x/oauth2"
+)
+
+// DefaultAuthMount is where Vault's JWT auth method is usually enabled.
+const DefaultAuthMount = "jwt"
+
+// maxJWT bounds how much of a JWT file is read; real ones are a few KiB.
+const maxJWT = 64 << 10
+
+// Config says where the token is read and how the Source authenticates.
+type Config struct {
+	// Path is the engine's token path, mount included: "dt/token/prod".
+	Path string
+
+	// JWTFile, when set, makes the Source log in with Vault's JWT auth
+	// method using the JWT in this file (read again at every login, as
+	// Kubernetes rotates projected tokens) and Role, instead of using a
+	// Vault token from the environment.
+	JWTFile string
+	// Role is the JWT auth method's role to log in as; required with JWTFile.
+	Role string
+	// AuthMount is the JWT auth method's mount path; empty means
+	// [DefaultAuthMount].
+	AuthMount string
+
+	// Client is the Vault client to use; nil means one made from the
+	// standard Vault environment. The Source sets its token.
+	Client *api.Client
+	// Now is the clock deciding when a Vault token from a login is due;
+	// nil means time.Now.
+	Now func() time.Time
+	// Log receives each step (login, read, their outcome) at debug level;
+	// nil discards. No token or JWT is ever logged.
+	Log *slog.Logger
+}
+
+// Source reads DT access tokens from Vault. It is safe for concurrent use.
+type Source struct {
+	path      string
+	jwtFile   string
+	role      string
+	authMount string
+	client    *api.Client // nil until the first call, unless given
+	addr      string      // the client's address, for errors
+	ready     bool        // setup has succeeded
+	now       func() time.Time
+	log       *slog.Logger
+
+	// sem serialises reads and logins, so concurrent callers log in once;
+	// a channel so that a waiter gives up when its context ends.
+	sem chan struct{}
+	// loginExpiry is when the Vault token from the last JWT login expires
+	// (zero before the first login, or for a token that never expires).
+	loginToken  bool
+	loginExpiry time.Time
+	loginTTL    time.Duration
+}
+
+// NewSource checks cfg and returns a Source. It neither reads the
+// environment nor makes a request: the Vault client is set up at the first
+// TokenContext, so that a process whose token cache serves the call pays
+// nothing for Vault, and a Vault that is down is reported then, as transient.
+func NewSource(cfg Config) (*Source, error) {
+	path := strings.Trim(strings.TrimSpace(cfg.Path), "/")
+	if path == "" {
+		return nil, &Error{Kind: Misconfigured, Msg: "vault: no token path given (such as dt/token/prod)"}
+	}
+	if strings.HasPrefix(path, "v1/") {
+		return nil, &Error{Kind: Misconfigured, Path: path, Msg: fmt.Sprintf("vault: path %q must not start with v1/: give it as for `vault read`, such as dt/token/prod", path)}
+	}
+	if (cfg.JWTFile == "") != (cfg.Role == "") {
+		return nil, &Error{Kind: Misconfigured, Path: path, Msg: "vault: a JWT login needs both a JWT file and a role"}
+	}
+	s := &Source{
+		path:      path,
+		jwtFile:   cfg.JWTFile,
+		role:      cfg.Role,
+		authMount: strings.Trim(cfg.AuthMount, "/"),
+		client:    cfg.Client,
+		now:       cfg.Now,
+		log:       cfg.Log,
+		sem:       make(chan struct{}, 1),
+	}
+	if s.authMount == "" {
+		s.authMount = DefaultAuthMount
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// setup makes the Vault client from the environment, unless one was given,
+// and gives it its token. It runs under sem, until it succeeds.
+func (s *Source) setup() error {
+	if s.ready {
+		return nil
+	}
+	if s.client == nil {
+		// DefaultConfig reads VAULT_ADDR, VAULT_CACERT and the other TLS
+		// variables; NewClient reads VAULT_TOKEN and VAULT_NAMESPACE.
+		conf := api.DefaultConfig()
+		if conf.Error != nil {
+			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + conf.Error.Error(), Err: conf.Error}
+		}
+		c, err := api.NewClient(conf)
+		if err != nil {
+			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + err.Error(), Err: err}
+		}
+		s.client = c
+	}
+	if s.jwtFile != "" {
+		// The environment's token is not ours to use when a login is asked
+		// for: a stray VAULT_TOKEN would otherwise decide who reads.
+		s.client.ClearToken()
+	} else if s.client.Token() == "" {
+		tok, err := tokenFile()
+		if err != nil {
+			return &Error{Kind: Misconfigured, Path: s.path, Addr: s.client.Address(), Msg: "vault: " + err.Error(), Err: err}
+		}
+		s.client.SetToken(tok)
+	}
+	s.addr = s.client.Address()
+	s.ready = true
+	return nil
+}
+
+// tokenFile reads ~/.vault-token, where `vault login` leaves the token.
+func tokenFile() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("no Vault token: set VAULT_TOKEN, run `vault login`, or log in with a JWT")
+	}
+	path := filepath.Join(home, ".vault-token")
+	data, err := readBounded(path, maxJWT)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", errors.New("no Vault token: set VAULT_TOKEN, run `vault login` (which writes " + path + "), or log in with a JWT")
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the Vault token: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
+		return "", fmt.Errorf("no Vault token: %s is empty", path)
+	}
+	return tok, nil
+}
+
+// readBounded reads at most limit bytes of a regular file; its errors never
+// quote the content.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// Token implements oauth2.TokenSource.
+func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext reads the token path once, logging in first when the Source
+// logs in with a JWT and has no Vault token, or one near its end.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-ctx.Done():
+		return nil, &Error{Kind: Transient, Path: s.path, Addr: s.addr, Msg: "vault: waiting to read " + s.path, Err: ctx.Err()}
+	}
+	if err := s.setup(); err != nil {
+		return nil, err
+	}
+	if s.jwtFile != "" && s.loginDue() {
+		s.log.DebugContext(ctx, "logging in to vault", "addr", s.addr, "mount", s.authMount, "role", s.role)
+		if err := s.login(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.log.DebugContext(ctx, "reading the token from vault", "addr", s.addr, "path", s.path)
+	secret, err := s.client.Logical().ReadWithContext(ctx, s.path)
+	if err != nil && s.loginToken && statusOf(err) == http.StatusForbidden {
+		s.log.DebugContext(ctx, "vault refused the token from our login; logging in again", "path", s.path)
+		// The token from our login may have been revoked or expired early
+		// (a Vault restart, an operator); one new login settles whether
+		// it is the token or the policy.
+		if lerr := s.login(ctx); lerr != nil {
+			return nil, lerr
+		}
+		secret, err = s.client.Logical().ReadWithContext(ctx, s.path)
+	}
+	if err != nil {
+		return nil, s.classify(ctx, "reading "+s.path, err)
+	}
+	tok, err := s.parse(secret)
+	if err != nil {
+		return nil, err
+	}
+	s.log.DebugContext(ctx, "token read from vault", "path", s.path, "expires_at", tok.Expiry.UTC().Format(time.RFC3339))
+	return tok, nil
+}
+
+// loginDue reports whether the Vault token from a login must be replaced:
+// none yet, or less than a third of its lifetime left, so that a long-lived
+// process (a plugin server) never reads with a token about to expire.
+func (s *Source) loginDue() bool {
+	if !s.loginToken {
+		return true
+	}
+	if s.loginExpiry.IsZero() {
+		return false
+	}
+	return s.loginExpiry.Sub(s.now()) < s.loginTTL/3
+}
+
+// login exchanges the JWT for a Vault token, kept in the client (memory)
+// only.
+func (s *Source) login(ctx context.Context) error {
+	s.client.ClearToken()
+	s.loginToken = false
+	data, err := readBounded(s.jwtFile, maxJWT)
+	if err != nil {
+		// err names the file, never its content.
+		return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: reading the JWT: " + err.Error(), Err: err}
+	}
+	jwt := strings.TrimSpace(string(data))
+	if jwt == "" {
+		return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the JWT file " + s.jwtFile + " is empty"}
+	}
+	loginPath := "auth/" + s.authMount + "/login"
+	start := s.now()
+	secret, err := s.client.Logical().WriteWithContext(ctx, loginPath, map[string]any{"role": s.role, "jwt": jwt})
+	if err != nil {
+		return s.classify(ctx, fmt.Sprintf("logging in at %s as role %s", loginPath, s.role), err)
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: fmt.Sprintf("vault: logging in at %s as role %s: the response has no token", loginPath, s.role)}
+	}
+	s.client.SetToken(secret.Auth.ClientToken)
+	s.loginToken = true
+	s.loginTTL = time.Duration(secret.Auth.LeaseDuration) * time.Second
+	s.loginExpiry = time.Time{}
+	if s.loginTTL > 0 {
+		s.loginExpiry = start.Add(s.loginTTL)
+	}
+	s.log.DebugContext(ctx, "logged in to vault", "role", s.role, "vault_token_ttl", s.loginTTL, "renewable", secret.Auth.Renewable)
+	return nil
+}
+
+// parse turns the engine's response into a token.
+func (s *Source) parse(secret *api.Secret) (*oauth2.Token, error) {
+	fail := func(msg string) error {
+		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: "vault: " + s.path + ": " + msg}
+	}
+	if secret == nil {
+		return nil, &Error{Kind: NotFound, Path: s.path, Addr: s.addr,
+			Msg: fmt.Sprintf("vault: nothing at %s: check the path (the engine's mount, then token/<account>) and that the account exists", s.path)}
+	}
+	access, _ := secret.Data["access_token"].(string)
+	if access == "" {
+		return nil, fail("the response has no access_token: is this a dt engine's token path?")
+	}
+	typ, _ := secret.Data["token_type"].(string)
+	if typ != "" && !strings.EqualFold(typ, "bearer") {
+		return nil, fail("token_type is not Bearer")
+	}
+	at, _ := secret.Data["expires_at"].(string)
+	expiry, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return nil, fail("expires_at is not an RFC 3339 time")
+	}
+	tok := &oauth2.Token{AccessToken: access, TokenType: "Bearer", Expiry: expiry}
+	if left := expiry.Sub(s.now()); left > 0 {
+		tok.ExpiresIn = int64(left / time.Second)
+	}
+	return tok, nil
+}
+
+// statusOf is the HTTP status of a Vault response error, 0 for none.
+func statusOf(err error) int {
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode
+	}
+	return 0
+}
+
+// classify names what failed and whether trying again may help.
+func (s *Source) classify(ctx context.Context, doing string, err error) error {
+	e := &Error{Path: s.path, Addr: s.addr, Err: err}
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		e.Status = re.StatusCode
+		detail := strings.Join(re.Errors, "; ")
+		switch {
+		case re.StatusCode == http.StatusForbidden:
+			e.Kind = Denied
+			e.Msg = fmt.Sprintf("vault: permission denied %s at %s: this Vault identity's policies do not allow it (a policy needs `read` on %s)", doing, e.Addr, s.path)
+			if strings.HasPrefix(doing, "logging in") {
+				e.Msg = fmt.Sprintf("vault: %s at %s was refused: %s", doing, e.Addr, detail)
+			}
+		case re.StatusCode == http.StatusTooManyRequests, re.StatusCode >= 500:
+			e.Kind = Transient
+			e.Msg = fmt.Sprintf("vault: %s at %s: HTTP %d: %s", doing, e.Addr, re.StatusCode, detail)
+		default:
+			// 400 and the like: a rejected DT account, a bad login; trying
+			// again will not help.
+			e.Kind = Rejected
+			e.Msg = fmt.Sprintf("vault: %s at %s: HTTP %d: %s", doing, e.Addr, re.StatusCode, detail)
+		}
+		return e
+	}
+	// No response. The URL is named already; net/http's "Get URL:" is
+	// dropped.
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		cause = ue.Err
+	}
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case ctx.Err() != nil:
+		e.Kind = Transient
+		e.Msg = fmt.Sprintf("vault: %s at %s: no answer within the deadline", doing, e.Addr)
+	case errors.As(err, &certErr):
+		// An untrusted certificate stays untrusted: not worth retrying,
+		// and the fix is on this machine.
+		e.Kind = Misconfigured
+		e.Msg = fmt.Sprintf("vault: %s at %s: %v (set VAULT_CACERT to the CA that signed Vault's certificate)", doing, e.Addr, cause)
+	default:
+		// Unreachable, reset, refused: Vault may be back shortly.
+		e.Kind = Transient
+		e.Msg = fmt.Sprintf("vault: %s at %s: %v", doing, e.Addr, cause)
+	}
+	return e
+}
