@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
@@ -138,15 +137,31 @@ type credentialsFile struct {
 	} `json:"serviceAccount"`
 }
 
+// errSymlink is what openInput returns for a final symlink.
+var errSymlink = errors.New("is a symbolic link, which is not followed: name the file itself")
+
 // ReadCredentialsFile reads DT's SDK credentials file,
 // {"serviceAccount":{"keyId","secret","email","algorithm","tokenEndpoint"}}.
+// The file must be a regular file of at most 1 MiB, named without a final
+// symlink (on unix); a FIFO in its place is refused, never waited on.
 // Errors never quote the file's content.
 func ReadCredentialsFile(path string) (Credentials, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
+	if errors.Is(err, errSymlink) {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s %v", path, err), Err: err}
+	}
 	if err != nil {
 		return Credentials{}, &ConfigError{Msg: "credentials file: " + err.Error(), Err: err}
 	}
 	defer f.Close()
+	// Checked on the open file, so nothing can be swapped in between.
+	fi, err := f.Stat()
+	if err != nil {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: %v", path, err), Err: err}
+	}
+	if !fi.Mode().IsRegular() {
+		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is not a regular file", path)}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
 	if err != nil {
 		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: %v", path, err), Err: err}

@@ -35,7 +35,7 @@ func TestSourceServesOnlyItsAccount(t *testing.T) {
 		"email":    {a.endpoint, a.keyID, "b@example.test"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := privateTempDir(t)
 			store := NewFileStore(dir)
 			clock := newStepClock(t0)
 			upA := &countingSource{now: clock.Now}
@@ -125,7 +125,7 @@ func TestSourceShortLivedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "cache")
+	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
 	src := NewSource(up, Config{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
@@ -236,7 +236,7 @@ func TestLargestEntryReadsBack(t *testing.T) {
 	if len(data) > maxEncodedEntry || len(data) > MaxEntrySize {
 		t.Fatalf("the largest entry is %d bytes, over the %d the stores read", len(data), MaxEntrySize)
 	}
-	stores := map[string]Store{"file": NewFileStore(filepath.Join(t.TempDir(), "cache"))}
+	stores := map[string]Store{"file": NewFileStore(filepath.Join(privateTempDir(t), "cache"))}
 	if os.Getenv("DT_TEST_SECRET_SERVICE") == "1" {
 		stores["keyring"] = NewKeyringStore(0)
 	} else {

@@ -31,10 +31,15 @@ type PermissionError = privatefile.PermissionError
 
 // DefaultDir returns the cache directory: DT_CACHE_DIR, else
 // $XDG_CACHE_HOME/dt-credential-helper, else ~/.cache/dt-credential-helper.
+// A relative DT_CACHE_DIR is refused: it would put token caches in whatever
+// directory the helper runs in (git runs it inside the repository).
 // getenv is os.Getenv outside tests.
 func DefaultDir(getenv func(string) string) (string, error) {
 	if d := getenv("DT_CACHE_DIR"); d != "" {
-		return d, nil
+		if !filepath.IsAbs(d) {
+			return "", fmt.Errorf("DT_CACHE_DIR %q is a relative path: set it to an absolute one", d)
+		}
+		return filepath.Clean(d), nil
 	}
 	if d := getenv("XDG_CACHE_HOME"); d != "" && filepath.IsAbs(d) {
 		// The XDG spec says a relative value is invalid and must be ignored.
@@ -56,9 +61,10 @@ func DefaultDir(getenv func(string) string) (string, error) {
 // refused on read with a [*PermissionError] rather than served; the next Set
 // replaces it with a private file (refuse and replace: nothing is chmod'ed in
 // place, because the contents may already have been tampered with). The
-// directory is different: it holds only our files, so an existing directory
-// we own with group/other bits is repaired to 0700; one owned by someone else
-// is refused.
+// directory is created 0700 when missing; an existing one is used only when
+// it is a real directory (not a symlink) of ours that group and others
+// cannot get into, and is never re-moded: Set refuses any other with a
+// [*PermissionError].
 type FileStore struct {
 	dir string
 }
@@ -66,7 +72,8 @@ type FileStore struct {
 var _ Store = (*FileStore)(nil)
 
 // NewFileStore returns the store for dir. Nothing is touched until the first
-// call; the directory is created (0700) on the first Set.
+// call; the directory is created (0700) on the first Set, but not its
+// parents: the caller creates those it means to (see [DefaultDir]).
 func NewFileStore(dir string) *FileStore { return &FileStore{dir: dir} }
 
 // Name implements [Store].
@@ -81,7 +88,7 @@ func (s *FileStore) Get(key string) ([]byte, error) {
 	// On unix a symlink planted in the cache directory is not followed
 	// (O_NOFOLLOW); elsewhere it is, and the directory's ACL under the user
 	// profile is what keeps others from planting one.
-	data, err := readPrivate(path, MaxEntrySize)
+	data, err := privatefile.ReadFile(path, MaxEntrySize, privatefile.Check)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,10 @@ func TestDefaultDir(t *testing.T) {
 		wantErr bool
 	}{
 		{"DT_CACHE_DIR wins", map[string]string{"DT_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c", false},
+		// A trailing slash would make Lstat follow a symlink at /c.
+		{"DT_CACHE_DIR cleaned", map[string]string{"DT_CACHE_DIR": "/c/./d/", "HOME": "/h"}, "/c/d", false},
+		{"relative DT_CACHE_DIR refused", map[string]string{"DT_CACHE_DIR": "cache", "HOME": "/h"}, "", true},
+		{"dot DT_CACHE_DIR refused", map[string]string{"DT_CACHE_DIR": ".", "HOME": "/h"}, "", true},
 		{"XDG_CACHE_HOME", map[string]string{"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/dt-credential-helper", false},
 		{"relative XDG_CACHE_HOME is ignored", map[string]string{"XDG_CACHE_HOME": "x", "HOME": "/h"}, "/h/.cache/dt-credential-helper", false},
 		{"HOME", map[string]string{"HOME": "/h"}, "/h/.cache/dt-credential-helper", false},
@@ -40,7 +45,7 @@ func TestDefaultDir(t *testing.T) {
 }
 
 func TestFileStoreRoundTrip(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a", "b") // missing: created on Set
+	dir := filepath.Join(privateTempDir(t), "a") // missing: created on Set
 	s := NewFileStore(dir)
 	key := Key("https://example.test/token", "kid", "sa@example.test")
 
@@ -60,24 +65,54 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	assertNoTempFiles(t, dir)
 }
 
-func TestFileStoreRepairsDirectory(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cache")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
+// An existing directory is never re-moded (it may be shared: DT_CACHE_DIR
+// =/tmp), nor followed when it is a symlink: the store refuses it and
+// writes nothing there. (This replaces the old rule, which repaired a
+// directory of ours to 0700.)
+func TestFileStoreRefusesOpenDirectory(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits")
 	}
-	if err := os.Chmod(dir, 0o775); err != nil { // past the umask
-		t.Fatal(err)
+	open := func(t *testing.T) string {
+		dir := filepath.Join(privateTempDir(t), "cache")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o775); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return dir
 	}
-	if err := NewFileStore(dir).Set("k", []byte("v")); err != nil {
-		t.Fatal(err)
+	for name, setup := range map[string]func(t *testing.T) (dir, real string){
+		"group-writable": func(t *testing.T) (string, string) { d := open(t); return d, d },
+		"symlink to a group-writable directory": func(t *testing.T) (string, string) {
+			real := open(t)
+			link := filepath.Join(privateTempDir(t), "link")
+			if err := os.Symlink(real, link); err != nil {
+				t.Fatal(err)
+			}
+			return link, real
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, real := setup(t)
+			err := NewFileStore(dir).Set("k", []byte("v"))
+			var perr *PermissionError
+			if !errors.As(err, &perr) {
+				t.Fatalf("Set = %v, want a *PermissionError", err)
+			}
+			assertMode(t, real, fs.ModeDir|0o775)
+			if des, err := os.ReadDir(real); err != nil || len(des) != 0 {
+				t.Errorf("the refused directory holds %d entries (%v), want none", len(des), err)
+			}
+		})
 	}
-	assertMode(t, dir, fs.ModeDir|0o700)
 }
 
 func TestFileStoreRefusesExposedFile(t *testing.T) {
 	for _, mode := range []fs.FileMode{0o640, 0o604, 0o660, 0o602, 0o666} {
 		t.Run(fmt.Sprintf("%#o", mode), func(t *testing.T) {
-			dir := t.TempDir()
+			dir := privateTempDir(t)
 			s := NewFileStore(dir)
 			path := filepath.Join(dir, "k")
 			if err := os.WriteFile(path, []byte("planted"), 0o600); err != nil {
@@ -107,8 +142,8 @@ func TestFileStoreRefusesExposedFile(t *testing.T) {
 }
 
 func TestFileStoreRefusesSymlink(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(t.TempDir(), "elsewhere")
+	dir := privateTempDir(t)
+	target := filepath.Join(privateTempDir(t), "elsewhere")
 	if err := os.WriteFile(target, []byte("not ours"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +156,7 @@ func TestFileStoreRefusesSymlink(t *testing.T) {
 }
 
 func TestFileStoreRefusesLargeFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "k"), make([]byte, MaxEntrySize+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +166,7 @@ func TestFileStoreRefusesLargeFile(t *testing.T) {
 }
 
 func TestFileStoreFailedWriteLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	// A directory under the entry's name makes the rename fail.
 	if err := os.Mkdir(filepath.Join(dir, "k"), 0o700); err != nil {
 		t.Fatal(err)
@@ -162,7 +197,7 @@ func TestKeysAreSafeFileNames(t *testing.T) {
 		{"token-x.lock", false},
 		{strings.Repeat("k", maxKeyLen+1), false},
 	}
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	stores := []Store{NewFileStore(dir), NewKeyringStore(time.Second)}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.key), func(t *testing.T) {
@@ -196,7 +231,7 @@ const fileWriterEnv = "DT_TEST_FILE_WRITER"
 // one entry over and over while readers check that every read is a whole
 // entry, never a torn or empty one.
 func TestFileStoreConcurrentWriters(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	s := NewFileStore(dir)
 	const key = "shared"
 	const rounds = 200
@@ -338,7 +373,7 @@ func assertNoTempFiles(t *testing.T, dir string) {
 }
 
 func TestFileStoreRemovesStaleTemps(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	s := NewFileStore(dir)
 	if err := s.Set("token-a", []byte("old")); err != nil {
 		t.Fatal(err)
@@ -397,4 +432,16 @@ func checkGetReplaceDelete(t *testing.T, s Store, key string, want []byte) {
 	if err := s.Delete(key); err != nil {
 		t.Fatalf("Delete of a missing entry: %v", err)
 	}
+}
+
+// privateTempDir is t.TempDir made private: the cache refuses a directory
+// that group or others can get into, and t.TempDir's follow the umask
+// (0755 under the usual 022).
+func privateTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -15,7 +15,7 @@ import (
 // A FIFO planted under an entry's name must be refused, not waited on: an
 // open for reading would block until a writer appeared.
 func TestFileStoreRefusesFIFO(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	if err := syscall.Mkfifo(filepath.Join(dir, "k"), 0o600); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
@@ -40,7 +40,7 @@ func TestFileStoreRefusesFIFO(t *testing.T) {
 }
 
 func TestFileStoreRefusesDirectory(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	if err := os.Mkdir(filepath.Join(dir, "k"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestFileStoreRefusesDirectory(t *testing.T) {
 // Entries of every size up to the limit come back whole; one byte more is
 // refused.
 func TestFileStoreReadsUpToLimit(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	s := NewFileStore(dir)
 	for _, n := range []int{0, 1, 511, 512, 4096, MaxEntrySize - 1, MaxEntrySize} {
 		want := bytes.Repeat([]byte{'x'}, n)

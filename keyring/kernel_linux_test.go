@@ -477,7 +477,7 @@ func TestKernelRefusedFallsBack(t *testing.T) {
 			}
 			calls = 0
 
-			dir := t.TempDir()
+			dir := privateTempDir(t)
 			auto := NewAutoStore(k, NewFileStore(dir), nil)
 			if _, err := auto.Get("token-x"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("auto Get = %v, want ErrNotFound from the file store", err)
@@ -513,7 +513,7 @@ func TestKernelSeccompRefusalFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^TestKernelHelperProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), envKernelHelper+"=refused", envKernelKey+"="+uniqueKernelKey(t), envKernelDir+"="+t.TempDir())
+	cmd.Env = append(os.Environ(), envKernelHelper+"=refused", envKernelKey+"="+uniqueKernelKey(t), envKernelDir+"="+privateTempDir(t))
 	if err := keyringtest.DenyKeyctl(cmd); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gofrs/flock"
-
 	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
@@ -28,10 +26,16 @@ const lockPoll = 5 * time.Millisecond
 var ErrLockTimeout = errors.New("timed out waiting for the cache lock")
 
 // Lock takes the exclusive lock of key, the file <dir>/<key>.lock (dir is
-// created 0700 when missing, the file 0600), waiting at most wait (zero or
+// created 0700 when missing, but not its parents; the file 0600), waiting at most wait (zero or
 // negative means [DefaultLockWait]). It returns an error wrapping
 // [ErrLockTimeout] when the wait runs out, and ctx's error when ctx ends
 // first. unlock releases the lock; calling it more than once is harmless.
+//
+// The directory must be a private directory of ours, and the lock file a
+// regular file of ours that others cannot write; a symlink planted under the
+// lock's name is not followed (its target is never created) and a FIFO there
+// does not block: those are refused with a [*PermissionError], and callers
+// go on without the lock.
 //
 // The lock is an flock(2) (LockFileEx on Windows) lock, which the kernel
 // releases when its holder exits, however it exits: a killed process never
@@ -47,26 +51,25 @@ func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func
 	if wait <= 0 {
 		wait = DefaultLockWait
 	}
-	// A lock directory others could write to would let them hold our locks.
-	if err := privatefile.EnsureDir(dir); err != nil {
+	// A lock directory others could write to would let them hold our locks
+	// or plant files under their names.
+	if err := privatefile.EnsureDir(dir, false); err != nil {
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
-	fl := flock.New(path, flock.SetPermissions(0o600))
-
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	ok, err := fl.TryLockContext(wctx, lockPoll)
+	unlock, err = privatefile.Lock(wctx, path, lockPoll)
 	switch {
-	case ok:
+	case err == nil:
 		// The lock file is deliberately left in place on unlock. Removing it
 		// would race with waiters: one may have opened the old file and be
 		// about to lock it while another creates a new file at the same path,
 		// and then both "hold the lock" on different inodes. A lock file is
 		// empty and one per account, so keeping it costs nothing.
-		return func() { _ = fl.Unlock() }, nil
+		return unlock, nil
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("waiting for the cache lock %s: %w", path, ctx.Err())
-	case err == nil || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded):
 		return nil, fmt.Errorf("%w: %s still held by another process after %v", ErrLockTimeout, path, wait)
 	default:
 		return nil, fmt.Errorf("locking %s: %w", path, err)

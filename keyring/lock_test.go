@@ -21,7 +21,7 @@ const (
 )
 
 func TestLockCreatesPrivateFiles(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a", "locks")
+	dir := filepath.Join(privateTempDir(t), "locks")
 	unlock, err := Lock(t.Context(), dir, "token-abc", time.Second)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
@@ -51,7 +51,7 @@ func TestLockCreatesPrivateFiles(t *testing.T) {
 }
 
 func TestLockExcludes(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	unlock, err := Lock(t.Context(), dir, "k", time.Second)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
@@ -87,7 +87,7 @@ func TestLockExcludes(t *testing.T) {
 }
 
 func TestLockContextEnds(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	unlock, err := Lock(t.Context(), dir, "k", time.Second)
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
@@ -103,7 +103,7 @@ func TestLockContextEnds(t *testing.T) {
 }
 
 func TestLockRejectsBadInput(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	for _, c := range []struct{ name, dir, key string }{
 		{"empty key", dir, ""},
 		{"parent", dir, ".."},
@@ -128,7 +128,7 @@ func TestLockRejectsBadInput(t *testing.T) {
 func TestLockDirCannotBeMade(t *testing.T) {
 	// A regular file where the directory should be: fails for root too,
 	// unlike a read-only directory.
-	file := filepath.Join(t.TempDir(), "file")
+	file := filepath.Join(privateTempDir(t), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestLockKilledHolder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$")
 	cmd.Env = append(os.Environ(), envLockChild+"=1", envLockDir+"="+dir)
 	cmd.Stderr = os.Stderr

@@ -42,7 +42,7 @@ func TestParseMode(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	// Linux's auto mode starts with the kernel keyring; elsewhere there is
 	// none.
 	autoName, kernelErr := "keyring", true
@@ -85,7 +85,7 @@ func TestOpen(t *testing.T) {
 	// does not fall back to the process environment.
 	for _, mode := range []Mode{ModeFile, ModeAuto, ""} {
 		t.Run(fmt.Sprintf("%q needs Dir", mode), func(t *testing.T) {
-			t.Setenv("DT_CACHE_DIR", t.TempDir())
+			t.Setenv("DT_CACHE_DIR", privateTempDir(t))
 			if s, err := Open(mode, Options{}); err == nil {
 				t.Errorf("Open(%q) without Dir = %s store, want an error", mode, s.Name())
 			}
@@ -175,7 +175,7 @@ func TestAutoStore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			kr := &fakeKeyring{data: map[string][]byte{}, getErr: tt.getErr, setErr: tt.setErr}
-			files := NewFileStore(t.TempDir())
+			files := NewFileStore(privateTempDir(t))
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			s := NewAutoStore(kr, files, log)
@@ -229,7 +229,7 @@ func TestAutoStore(t *testing.T) {
 // a keyring write removes the stale file copy.
 func TestAutoStoreReadsFileOnKeyringMiss(t *testing.T) {
 	kr := &fakeKeyring{data: map[string][]byte{}}
-	files := NewFileStore(t.TempDir())
+	files := NewFileStore(privateTempDir(t))
 	if err := files.Set("k", []byte("from file")); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestAutoStoreReadsFileOnKeyringMiss(t *testing.T) {
 // TestAutoStoreOtherErrors: an error that is neither a miss nor an
 // unavailable keyring (a bad key) is returned, not papered over.
 func TestAutoStoreOtherErrors(t *testing.T) {
-	s, err := Open(ModeAuto, Options{Dir: t.TempDir(), Timeout: 100 * time.Millisecond})
+	s, err := Open(ModeAuto, Options{Dir: privateTempDir(t), Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestAutoStoreTooBigReplacesKeyringEntry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			kr := &fakeKeyring{data: map[string][]byte{}, maxSize: 16}
-			files := NewFileStore(t.TempDir())
+			files := NewFileStore(privateTempDir(t))
 			s := NewAutoStore(kr, files, nil)
 			for _, w := range tt.writes {
 				if err := s.Set("k", w); err != nil {
@@ -333,7 +333,7 @@ func TestAutoStoreTooBigKeyringDeleteFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			kr := &fakeKeyring{data: map[string][]byte{"k": []byte("old")}, maxSize: 16, delErr: tt.delErr}
-			files := NewFileStore(t.TempDir())
+			files := NewFileStore(privateTempDir(t))
 			s := NewAutoStore(kr, files, nil)
 			err := s.Set("k", big)
 			if !errors.Is(err, tt.delErr) {
@@ -371,7 +371,7 @@ func TestAutoStoreHonoursHungMarker(t *testing.T) {
 	for _, op := range ops {
 		for _, recent := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/recent marker %v", op.name, recent), func(t *testing.T) {
-				dir := t.TempDir()
+				dir := privateTempDir(t)
 				kr := &fakeKeyring{data: map[string][]byte{}}
 				files := NewFileStore(dir)
 				if err := files.Set("k", []byte("old")); err != nil {
@@ -416,7 +416,7 @@ func TestAutoStoreHonoursHungMarker(t *testing.T) {
 func TestAutoStoreFallbackExpires(t *testing.T) {
 	unavailable := fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
 	kr := &fakeKeyring{data: map[string][]byte{}, getErr: unavailable}
-	files := NewFileStore(t.TempDir())
+	files := NewFileStore(privateTempDir(t))
 	s := NewAutoStore(kr, files, nil)
 	now := time.Now()
 	s.now = func() time.Time { return now }
@@ -480,7 +480,7 @@ func TestAutoStoreFallbackExpires(t *testing.T) {
 // marker lasts as long as the marker is fresh, not hungMemory from when this
 // process noticed it.
 func TestAutoStoreHungMarkerExpires(t *testing.T) {
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	kr := &fakeKeyring{data: map[string][]byte{}}
 	s := NewAutoStore(kr, NewFileStore(dir), nil)
 	s.hungMarker = filepath.Join(dir, hungMarkerName)

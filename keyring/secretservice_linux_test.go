@@ -132,7 +132,7 @@ func TestKeyringNoBus(t *testing.T) {
 		t.Skip("this machine has a systemd user bus; cannot make the bus disappear")
 	}
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	t.Setenv("XDG_RUNTIME_DIR", privateTempDir(t))
 	s := NewKeyringStore(time.Second)
 	start := time.Now()
 	_, gerr := s.Get("token-x")
@@ -154,7 +154,7 @@ func TestKeyringUnreachable(t *testing.T) {
 		name string
 		addr string
 	}{
-		{"no socket", "unix:path=" + filepath.Join(t.TempDir(), "no-such-socket")},
+		{"no socket", "unix:path=" + filepath.Join(privateTempDir(t), "no-such-socket")},
 		{"bad address", "tcp:nonsense"},
 		{"silent bus", silent.addr},
 	}
@@ -186,7 +186,7 @@ func TestKeyringHungSecretService(t *testing.T) {
 	})
 
 	t.Run("auto", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := privateTempDir(t)
 		// The Secret Service and the files, without the kernel keyring
 		// that Open puts in front of them.
 		auto := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
@@ -224,7 +224,7 @@ func TestKeyringHungSecretService(t *testing.T) {
 func TestOpenMakesNoCall(t *testing.T) {
 	silent := silentBus(t)
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", silent.addr)
-	st, err := Open(ModeAuto, Options{Dir: t.TempDir(), Timeout: 100 * time.Millisecond})
+	st, err := Open(ModeAuto, Options{Dir: privateTempDir(t), Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func TestSessionBusAddress(t *testing.T) {
 		{"variable", map[string]string{"DBUS_SESSION_BUS_ADDRESS": "unix:path=/x", "XDG_RUNTIME_DIR": withSocket}, "unix:path=/x", 0},
 		{"autolaunch is ignored", map[string]string{"DBUS_SESSION_BUS_ADDRESS": "autolaunch:", "XDG_RUNTIME_DIR": withSocket}, socketAddr, 0},
 		{"runtime dir", map[string]string{"XDG_RUNTIME_DIR": withSocket}, socketAddr, 0},
-		{"runtime dir without a bus", map[string]string{"XDG_RUNTIME_DIR": t.TempDir()}, "", 1},
+		{"runtime dir without a bus", map[string]string{"XDG_RUNTIME_DIR": privateTempDir(t)}, "", 1},
 		{"nothing", nil, "", 1},
 	}
 	for _, tt := range tests {
@@ -440,7 +440,7 @@ func TestSessionBusAddress(t *testing.T) {
 func TestAutoRemembersHungKeyring(t *testing.T) {
 	hung := keyringtest.StartHungService(t)
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	open := func() *AutoStore {
 		return openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 	}
@@ -490,7 +490,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 // nothing to remember.
 func TestAutoDoesNotRememberUnreachableKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
-	dir := t.TempDir()
+	dir := privateTempDir(t)
 	st := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
 	if _, err := st.Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)

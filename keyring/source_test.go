@@ -428,7 +428,7 @@ func TestSourceInvalidate(t *testing.T) {
 				store.m[testKey] = []byte(c.stored)
 			}
 			var log logCapture
-			src := NewSource(&countingSource{now: time.Now}, Config{Store: store, Key: testKey, LockDir: t.TempDir(), Log: log.Logger()})
+			src := NewSource(&countingSource{now: time.Now}, Config{Store: store, Key: testKey, LockDir: privateTempDir(t), Log: log.Logger()})
 			dropped, err := src.Invalidate(t.Context(), c.token)
 			if err != nil {
 				t.Fatal(err)
@@ -508,7 +508,7 @@ func TestSourceCached(t *testing.T) {
 func TestSourceHitIsCheap(t *testing.T) {
 	store := newTestMapStore()
 	store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(time.Hour)))
-	lockDir := filepath.Join(t.TempDir(), "locks")
+	lockDir := filepath.Join(privateTempDir(t), "locks")
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
 	src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, LockDir: lockDir, Now: clock.Now})
@@ -565,7 +565,7 @@ func TestSourceSingleFlight(t *testing.T) {
 			up := &countingSource{now: clock.Now, delay: 100 * time.Millisecond}
 			cfg := Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}
 			if c.lock {
-				cfg.LockDir = t.TempDir()
+				cfg.LockDir = privateTempDir(t)
 			}
 			src := NewSource(up, cfg)
 
@@ -617,7 +617,7 @@ func TestSourceSingleFlight(t *testing.T) {
 }
 
 func TestSourceLockTimeoutProceeds(t *testing.T) {
-	lockDir := t.TempDir()
+	lockDir := privateTempDir(t)
 	unlock, err := Lock(t.Context(), lockDir, testKey, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -648,7 +648,7 @@ func TestSourceLockTimeoutProceeds(t *testing.T) {
 }
 
 func TestSourceContextEndsWhileWaiting(t *testing.T) {
-	lockDir := t.TempDir()
+	lockDir := privateTempDir(t)
 	unlock, err := Lock(t.Context(), lockDir, testKey, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -668,7 +668,7 @@ func TestSourceContextEndsWhileWaiting(t *testing.T) {
 }
 
 func TestSourceUnusableLockDirProceeds(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "file")
+	file := filepath.Join(privateTempDir(t), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +699,7 @@ func TestSourceWithEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "cache")
+	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
 	src := NewSource(up, Config{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
@@ -807,7 +807,7 @@ func TestSourceAcrossProcesses(t *testing.T) {
 	// A slow exchange, so that processes arriving during the refresh must
 	// wait for it rather than find the cache already filled.
 	srv.InjectAlways(authtest.Fault{Delay: 300 * time.Millisecond})
-	dir := filepath.Join(t.TempDir(), "cache")
+	dir := filepath.Join(privateTempDir(t), "cache")
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

@@ -27,7 +27,7 @@ func (u blockingUpstream) TokenContext(ctx context.Context) (*oauth2.Token, erro
 // Config.Timeout bounds a refresh that the caller's context does not.
 func TestSourceTimeoutBoundsRefresh(t *testing.T) {
 	up := blockingUpstream{deadline: make(chan time.Time, 1)}
-	s := NewSource(up, Config{Store: NewFileStore(t.TempDir()), Key: "k", LockDir: t.TempDir(), Timeout: 200 * time.Millisecond})
+	s := NewSource(up, Config{Store: NewFileStore(privateTempDir(t)), Key: "k", LockDir: privateTempDir(t), Timeout: 200 * time.Millisecond})
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {

@@ -68,9 +68,11 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	file, err := profile.Load(path)
-	if err != nil {
-		return err
+	// Read now, so an untrusted or broken profiles file stops login before
+	// the network and the keyring; the write below reads it again under
+	// its lock.
+	if _, err := profile.Load(path); err != nil {
+		return &auth.ConfigError{Msg: "login: " + err.Error(), Err: err}
 	}
 	if tf.timeout <= 0 {
 		return usagef("login: --timeout must be positive")
@@ -97,9 +99,13 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if err := secrets.Set(profile.SecretKey(name), []byte(secret)); err != nil {
 		return fmt.Errorf("login: storing the secret of profile %q in the keyring: %w", name, err)
 	}
-	file.Profiles[name] = prof
-	if err := file.Save(path); err != nil {
-		return err
+	// Under the file's lock: concurrent logins each add their profile.
+	err = profile.Update(ctx, path, func(f *profile.File) (bool, error) {
+		f.Profiles[name] = prof
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("login: the secret of profile %q is in the keyring, but the profile could not be saved: %w", name, err)
 	}
 	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
 	return nil
@@ -141,8 +147,12 @@ func validSecret(s string) (string, error) {
 
 func runLogout(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
-	fs := newFlagSet(e, "logout", "logout --profile NAME")
+	fs := newFlagSet(e, "logout", "logout --profile NAME [--key-id ID --email EMAIL [--token-endpoint URL]]")
+	fs.about = "Removes the profile from the profiles file, its secret from the keyring, and its cached\n" +
+		"tokens from the keyring and the file cache. The account flags are needed only for a\n" +
+		"profile that is no longer in the profiles file: they say whose cached tokens to remove."
 	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
+	tf.registerAccount(fs)
 	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -151,10 +161,20 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if name == "" {
 		return usagef("logout: --profile is required")
 	}
-	// Auto whatever DT_TOKEN_CACHE says: its Delete clears the keyring and
-	// the files, and the profile's tokens may be in either.
+	if err := profile.ValidateName(name); err != nil {
+		return usagef("logout: %v", err)
+	}
+	if (tf.keyID == "") != (tf.email == "") {
+		return usagef("logout: --key-id and --email go together")
+	}
+	// Auto whatever DT_TOKEN_CACHE says: the profile's tokens may be in the
+	// keyring or in files, and both are cleared.
 	tf.cache = string(keyring.ModeAuto)
 	p, err := tf.provider(e, nil)
+	if err != nil {
+		return err
+	}
+	path, err := profile.DefaultPath(e.getenv)
 	if err != nil {
 		return err
 	}
@@ -162,26 +182,60 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := files.Get(name); err != nil {
-		return &auth.ConfigError{Msg: "logout: " + err.Error(), Err: err}
+	_, inFile := files.Profiles[name]
+	secrets, err := p.SecretStore()
+	if err != nil {
+		return err
 	}
+	// One bounded read first: a keyring that does not answer would fail
+	// every removal below, each after its own timeout.
+	_, err = secrets.Get(profile.SecretKey(name))
+	switch {
+	case errors.Is(err, keyring.ErrNotFound):
+		if !inFile && tf.keyID == "" {
+			// Neither in the file nor in the keyring: most likely a typo.
+			_, err := files.Get(name)
+			return &auth.ConfigError{Msg: "logout: " + err.Error(), Err: err}
+		}
+	case err != nil:
+		return fmt.Errorf("logout of profile %q: nothing was removed: the keyring could not be read: %w; run logout again when it answers", name, err)
+	}
+
 	var errs []error
-	// The cached tokens go first: they need the profile to be found.
-	if err := p.Invalidate(ctx, name, ""); err != nil {
-		errs = append(errs, fmt.Errorf("removing cached tokens: %w", err))
+	var account auth.Credentials
+	switch {
+	case inFile:
+		account, err = p.Account(name)
+	case tf.keyID != "":
+		account = auth.Credentials{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: firstNonEmpty(tf.tokenEndpoint, auth.DefaultTokenEndpoint)}
+		err = account.ValidateAccount()
+	default:
+		err = fmt.Errorf("the profile is not in %s, so its account is not known: run logout again with --key-id and --email (its tokens expire within the hour anyway)", path)
 	}
-	if secrets, err := p.SecretStore(); err != nil {
-		errs = append(errs, err)
-	} else if err := secrets.Delete(profile.SecretKey(name)); err != nil {
-		errs = append(errs, fmt.Errorf("removing the secret from the keyring: %w", err))
-	}
-	path, err := profile.DefaultPath(e.getenv)
 	if err == nil {
-		delete(files.Profiles, name)
-		err = files.Save(path)
+		err = p.ForgetTokens(account)
 	}
 	if err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("its cached tokens were not removed: %w", err))
+	}
+	if err := secrets.Delete(profile.SecretKey(name)); err != nil {
+		errs = append(errs, fmt.Errorf("its secret was not removed from the keyring: %w", err))
+	}
+	switch {
+	case !inFile:
+	case len(errs) > 0:
+		// Kept, so that logout can be run again: the profile is what says
+		// whose cached tokens to remove.
+		errs = append(errs, errors.New("the profile stays in the profiles file so that logout can be run again"))
+	default:
+		err := profile.Update(ctx, path, func(f *profile.File) (bool, error) {
+			_, ok := f.Profiles[name]
+			delete(f.Profiles, name)
+			return ok, nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the profile was not removed from the profiles file: %w", err))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("logout of profile %q incomplete: %w", name, errors.Join(errs...))

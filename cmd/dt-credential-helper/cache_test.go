@@ -14,9 +14,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
@@ -480,7 +482,7 @@ func TestCacheNoDBusSession(t *testing.T) {
 
 	// An explicit keyring is an error, said once and before any request.
 	srv.ResetRequests()
-	r = runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+t.TempDir()), "", "token", "--cache", "keyring", "-o", "token")
+	r = runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+filepath.Join(t.TempDir(), "cache")), "", "token", "--cache", "keyring", "-o", "token")
 	if r.code != 1 || r.stdout != "" {
 		t.Errorf("--cache keyring without a bus: exit %d, stdout %q; want 1 and nothing", r.code, r.stdout)
 	}
@@ -619,7 +621,7 @@ func TestCacheHungKeyring(t *testing.T) {
 
 	t.Run("keyring", func(t *testing.T) {
 		start := time.Now()
-		r := runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+t.TempDir()), "", "token", "--cache", "keyring", "-o", "token")
+		r := runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+filepath.Join(t.TempDir(), "cache")), "", "token", "--cache", "keyring", "-o", "token")
 		took := time.Since(start)
 		if r.code != 1 || r.stdout != "" {
 			t.Errorf("exit %d, stdout %q; want 1 and nothing", r.code, r.stdout)
@@ -690,4 +692,256 @@ func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nobody is the uid (and gid) other-user cases are made with.
+const nobody = 65534
+
+// needRoot skips t unless it runs as root, which giving a file to another
+// user needs.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("making another user's file or directory needs root")
+	}
+}
+
+// mkdirMode makes dir with mode exactly (past the umask).
+func mkdirMode(t *testing.T, dir string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// dirListing is what a test compares before and after a run: each path
+// under root with its mode.
+func dirListing(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, fmt.Sprintf("%s %v", p, fi.Mode()))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// An existing cache directory is used only when it is a real directory of
+// ours that group and others cannot get into; the program never re-modes
+// it, never follows a symlink to one, and writes nothing into one it
+// refuses: exit 2, naming the path. A relative DT_CACHE_DIR is refused too.
+func TestCacheDirRules(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	tests := []struct {
+		name string
+		// setup returns DT_CACHE_DIR and the directory whose content and
+		// modes must not change.
+		setup func(t *testing.T, tmp string) (cacheDir, watch string)
+		// hint is what the error must say besides the path.
+		hint string
+	}{
+		{"shared sticky directory (mkdir -m1777)", func(t *testing.T, tmp string) (string, string) {
+			d := mkdirMode(t, filepath.Join(tmp, "shared"), os.ModeSticky|0o777)
+			return d, d
+		}, "chmod 700"},
+		{"our directory, group-readable", func(t *testing.T, tmp string) (string, string) {
+			d := mkdirMode(t, filepath.Join(tmp, "ours"), 0o750)
+			return d, d
+		}, "chmod 700"},
+		{"symlink planted by another user in a public directory", func(t *testing.T, tmp string) (string, string) {
+			needRoot(t)
+			target := mkdirMode(t, filepath.Join(tmp, "root-owned"), 0o700)
+			pub := mkdirMode(t, filepath.Join(tmp, "pub"), os.ModeSticky|0o777)
+			link := filepath.Join(pub, "dtcache")
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Lchown(link, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return link, tmp
+		}, "symbolic link"},
+		{"symlink to our own private directory", func(t *testing.T, tmp string) (string, string) {
+			target := mkdirMode(t, filepath.Join(tmp, "real"), 0o700)
+			link := filepath.Join(tmp, "link")
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			return link + "/", tmp // the trailing slash must not make it followed
+		}, "symbolic link"},
+		{"another user's 0700 directory", func(t *testing.T, tmp string) (string, string) {
+			needRoot(t)
+			d := mkdirMode(t, filepath.Join(tmp, "theirs"), 0o700)
+			if err := os.Chown(d, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return d, d
+		}, "another directory"},
+		{"a file", func(t *testing.T, tmp string) (string, string) {
+			f := filepath.Join(tmp, "file")
+			if err := os.WriteFile(f, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return f, tmp
+		}, "not a directory"},
+	}
+	for _, tt := range tests {
+		for _, mode := range []string{"file", "auto", "keyring", "kernel"} {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				tmp := filepath.Join(t.TempDir(), "t")
+				mkdirMode(t, tmp, 0o700)
+				dir, watch := tt.setup(t, tmp)
+				before := dirListing(t, watch)
+				// No D-Bus session: auto uses files, keyring fails fast; the
+				// directory is refused before either.
+				env := withEnv(baseEnv(t, srv.TokenURL()), "DT_CACHE_DIR="+dir, "DT_TOKEN_CACHE="+mode, "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent")
+				r := runFor(t, runLimit, env, "", "token", "-o", "token")
+				if r.code != 2 || r.stdout != "" {
+					t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
+				}
+				oneStderrLine(t, r.stderr, strings.TrimSuffix(dir, "/"), tt.hint)
+				if diff := cmp.Diff(before, dirListing(t, watch)); diff != "" {
+					t.Errorf("the refused directory changed (-before +after):\n%s", diff)
+				}
+			})
+		}
+	}
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("%d token requests for refused cache directories, want 0", n)
+	}
+
+	t.Run("relative DT_CACHE_DIR", func(t *testing.T) {
+		cwd := t.TempDir()
+		env := withEnv(baseEnv(t, srv.TokenURL()), "DT_CACHE_DIR=cache")
+		cmd := exec.Command(binary, "token", "-o", "token")
+		cmd.Env, cmd.Dir = env, cwd
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || len(out) != 0 {
+			t.Errorf("err %v, stdout %q; want exit 2 and nothing", err, out)
+		}
+		oneStderrLine(t, stderr.String(), "DT_CACHE_DIR", "relative")
+		if des, err := os.ReadDir(cwd); err != nil || len(des) != 0 {
+			t.Errorf("the working directory holds %d entries (%v), want none", len(des), err)
+		}
+	})
+
+	// What the program creates itself it makes private: a missing explicit
+	// DT_CACHE_DIR (its last component only) and the default one with its
+	// parents.
+	t.Run("created", func(t *testing.T) {
+		home := t.TempDir()
+		explicit := filepath.Join(home, "explicit")
+		env := withEnv(baseEnv(t, srv.TokenURL()), "DT_CACHE_DIR="+explicit)
+		if r := runFor(t, runLimit, env, "", "token", "-o", "token"); r.code != 0 {
+			t.Fatalf("explicit: exit %d, stderr %q", r.code, r.stderr)
+		}
+		// A DT_CACHE_DIR whose parent is missing cannot be made: the token
+		// is still printed (as for any unwritable cache), and no parent is
+		// created.
+		r := runFor(t, runLimit, withEnv(env, "DT_CACHE_DIR="+filepath.Join(home, "missing", "cache")), "", "token", "-o", "token")
+		if r.code != 0 || !srv.Valid(strings.TrimSpace(r.stdout)) {
+			t.Errorf("DT_CACHE_DIR with a missing parent: exit %d, stderr %q; want the token", r.code, r.stderr)
+		}
+		if _, err := os.Lstat(filepath.Join(home, "missing")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the missing parent of DT_CACHE_DIR was created (lstat: %v)", err)
+		}
+		def := withEnv(withoutEnv(env, "DT_CACHE_DIR"), "XDG_CACHE_HOME="+filepath.Join(home, "xdg", "cache"))
+		if r := runFor(t, runLimit, def, "", "token", "-o", "token"); r.code != 0 {
+			t.Fatalf("default: exit %d, stderr %q", r.code, r.stderr)
+		}
+		for _, d := range []string{explicit, filepath.Join(home, "xdg", "cache", "dt-credential-helper")} {
+			if fi, err := os.Lstat(d); err != nil {
+				t.Error(err)
+			} else if fi.Mode() != os.ModeDir|0o700 {
+				t.Errorf("%s: mode %v, want a 0700 directory", d, fi.Mode())
+			}
+		}
+	})
+}
+
+// Whatever is planted under a key's lock name in the cache directory (by
+// root, or by the user's own mistake) neither hangs a refresh past
+// --timeout nor makes the program create a file through a link: the
+// refresh goes on without the lock and the token is printed.
+func TestCacheLockPlanted(t *testing.T) {
+	tests := []struct {
+		name string
+		// plant puts something at lock and returns a bait path that must
+		// not exist afterwards, or "".
+		plant func(t *testing.T, lock string) string
+	}{
+		{"FIFO", func(t *testing.T, lock string) string {
+			if err := syscall.Mkfifo(lock, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		}},
+		{"symlink to a missing file elsewhere", func(t *testing.T, lock string) string {
+			bait := filepath.Join(t.TempDir(), "nologin")
+			if err := os.Symlink(bait, lock); err != nil {
+				t.Fatal(err)
+			}
+			return bait
+		}},
+		{"symlink to a missing file in the cache directory", func(t *testing.T, lock string) string {
+			bait := filepath.Join(filepath.Dir(lock), "bait")
+			if err := os.Symlink(bait, lock); err != nil {
+				t.Fatal(err)
+			}
+			return bait
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(testAccount)
+			defer srv.Close()
+			env := baseEnv(t, srv.TokenURL())
+			dir := mkdirMode(t, envValue(env, "DT_CACHE_DIR"), 0o700)
+			bait := tt.plant(t, filepath.Join(dir, crashKey(srv)+".lock"))
+			r := runFor(t, runLimit, env, "", "token", "-o", "token", "--timeout", "5s")
+			if tok := strings.TrimSpace(r.stdout); r.code != 0 || !srv.Valid(tok) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want the token", r.code, r.stdout, r.stderr)
+			}
+			if bait != "" {
+				if _, err := os.Lstat(bait); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("bait %s was created through the planted link (lstat: %v)", bait, err)
+				}
+			}
+		})
+	}
+}
+
+// A FIFO named as the credentials file does not hang the program past
+// --timeout: it is refused as not a regular file (exit 2).
+func TestCredentialsFileFIFO(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	fifo := filepath.Join(t.TempDir(), "credentials.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := withEnv(withoutEnv(baseEnv(t, srv.TokenURL()), "DT_SERVICE_ACCOUNT_SECRET"), "DT_CREDENTIALS_FILE="+fifo)
+	r := runFor(t, runLimit, env, "", "token", "-o", "token", "--timeout", "5s")
+	if r.code != 2 || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
+	}
+	oneStderrLine(t, r.stderr, fifo, "not a regular file")
 }

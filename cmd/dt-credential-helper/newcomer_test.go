@@ -135,8 +135,10 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 		{command: "version", exact: true},
 		{command: "login", want: []string{"profile", "key-id", "email", "hosts", "verbose"},
 			not: []string{"force-refresh", "refresh-buffer", "credentials-file", "cache", "secret"}},
-		{command: "logout", want: []string{"profile"},
-			not: []string{"force-refresh", "refresh-buffer", "timeout", "credentials-file", "cache", "key-id", "secret"}},
+		// logout's account flags name whose cached tokens to remove when the
+		// profile is no longer in the profiles file.
+		{command: "logout", want: []string{"profile", "key-id", "email", "token-endpoint"},
+			not: []string{"force-refresh", "refresh-buffer", "timeout", "credentials-file", "cache", "secret"}},
 	}
 	if binaryHasPlugin(t, env) {
 		// The plugin's GetToken carries its own force_refresh.

@@ -1,7 +1,9 @@
 // Package privatefile keeps files that only their owner may read or write:
-// a private directory (created 0700; repaired when it is ours, refused when
-// it is not), atomic writes of 0600 files, and the check a reader applies
-// before trusting one. The token cache and the profiles file share it, so
+// a private directory (created 0700; an existing one used only when it is a
+// real directory of ours that others cannot get into, and never re-moded),
+// atomic writes of 0600 files, reads and locks that neither follow a final
+// symlink nor block on a FIFO, and the check a reader applies before
+// trusting a file. The token cache and the profiles file share it, so
 // both follow one rule.
 package privatefile
 
@@ -26,41 +28,61 @@ type PermissionError struct {
 	Why string
 }
 
-// Error says which path is unsafe and why; it never quotes the contents.
+// Error says which path is unsafe, its type and mode as ls shows them, and
+// why; it never quotes the contents.
 func (e *PermissionError) Error() string {
-	return fmt.Sprintf("%s: %v (mode %#o): %s", e.Path, ErrInsecure, e.Mode.Perm(), e.Why)
+	return fmt.Sprintf("%s (%v): %s", e.Path, e.Mode, e.Why)
 }
 
 // Unwrap makes errors.Is(err, ErrInsecure) hold.
 func (e *PermissionError) Unwrap() error { return ErrInsecure }
 
-// EnsureDir creates dir (and missing parents) 0700, or repairs or refuses an
-// existing one that others can get into. A directory of ours is chmod'ed to
-// 0700: it holds only our files, and nothing in it is trusted without
-// [Check] anyway. One owned by another user is refused with a
-// [*PermissionError]: whoever owns it can write into it.
-func EnsureDir(dir string) error {
-	fi, err := os.Stat(dir)
+// EnsureDir makes sure dir is a private directory of ours. A missing one
+// is created 0700: only its last component when parents is false (a
+// directory the user named), with its missing parents too when parents is
+// set (a default under the user's home). The mode of an existing directory
+// is never changed: it may be shared (DT_CACHE_DIR=/tmp), or not ours at
+// all. It is used only when Lstat shows a real directory, not a symlink
+// (which is never followed: another user may have planted it), owned by the
+// effective uid, with no group or other permission bits; anything else is a
+// [*PermissionError] that says what is wrong and what to do.
+func EnsureDir(dir string, parents bool) error {
+	// Clean drops a trailing slash, which would make Lstat follow a
+	// symlink at the last component.
+	dir = filepath.Clean(dir)
+	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if parents {
+			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+				return fmt.Errorf("creating directory: %w", err)
+			}
+		}
+		// EEXIST: another process made it meanwhile; the checks below
+		// decide, as for any existing directory.
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("creating directory: %w", err)
 		}
-		fi, err = os.Stat(dir)
+		fi, err = os.Lstat(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("checking directory: %w", err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if !checkModes || fi.Mode().Perm()&0o077 == 0 {
+	return checkDir(dir, fi)
+}
+
+// checkDir applies EnsureDir's rule to what Lstat said of dir.
+func checkDir(dir string, fi fs.FileInfo) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "a symbolic link, which is not followed: name the directory itself"}
+	case !fi.IsDir():
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "not a directory"}
+	case !checkModes:
 		return nil
-	}
-	if owner(fi) != os.Geteuid() {
-		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "directory is accessible to others and owned by another user"}
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return fmt.Errorf("making directory private: %w", err)
+	case owner(fi) != os.Geteuid():
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: fmt.Sprintf("directory is owned by uid %d, not by this user (uid %d): use a directory of your own", owner(fi), os.Geteuid())}
+	case fi.Mode().Perm()&0o077 != 0:
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: fmt.Sprintf("directory is accessible to group or others: chmod 700 %s", dir)}
 	}
 	return nil
 }
@@ -85,15 +107,33 @@ func Check(path string, mode fs.FileMode, uid int) error {
 	return nil
 }
 
-// Write replaces the file at path with data atomically: it makes the
-// directory private ([EnsureDir]), writes a 0600 temporary file named
+// CheckOwned is [Check] for a file that holds no secret (the profiles file,
+// a lock file): others may read it, but it must be a regular file of ours
+// that group and others cannot write, or they could steer what it says.
+func CheckOwned(path string, mode fs.FileMode, uid int) error {
+	switch {
+	case !mode.IsRegular():
+		return &PermissionError{Path: path, Mode: mode, Why: "file is not a regular file"}
+	case !checkModes:
+		return nil
+	case uid != os.Geteuid():
+		return &PermissionError{Path: path, Mode: mode, Why: "file is owned by another user"}
+	case mode.Perm()&0o022 != 0:
+		return &PermissionError{Path: path, Mode: mode, Why: "file is writable by group or others"}
+	}
+	return nil
+}
+
+// Write replaces the file at path with data atomically: it makes sure the
+// directory is private ([EnsureDir]; only the directory itself is created
+// when missing, not its parents), writes a 0600 temporary file named
 // ".<name>.tmp-<random>" next to path, syncs it and renames it over path. A
 // concurrent reader in any process sees the old file or the new one, never a
 // torn one. On failure the temporary file is removed; one left by a writer
 // killed before its rename is for the caller to clean up.
 func Write(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := EnsureDir(dir); err != nil {
+	if err := EnsureDir(dir, false); err != nil {
 		return err
 	}
 	// The leading dot keeps temporary files out of the way of other names.

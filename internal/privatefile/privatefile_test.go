@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The file store's and the profiles file's own tests cover these through
@@ -20,47 +22,112 @@ func TestEnsureDir(t *testing.T) {
 	tests := []struct {
 		name string
 		// setup makes what is at dir before EnsureDir; nil leaves it missing.
-		setup    func(t *testing.T, dir string)
+		setup func(t *testing.T, dir string)
+		// parents is EnsureDir's argument; the parent of dir exists only
+		// when setup is set.
+		parents  bool
 		wantMode fs.FileMode // after EnsureDir; 0 when it must fail
 		wantPerm bool        // the failure is a *PermissionError
 	}{
-		{name: "missing: created", wantMode: 0o700},
+		{name: "missing, with parents: created", parents: true, wantMode: 0o700},
+		{name: "missing, parent missing, no parents: refused"},
+		{name: "missing, parent there: created", setup: func(*testing.T, string) {}, wantMode: 0o700},
 		{name: "private: kept", setup: mkdir(0o700), wantMode: 0o700},
-		{name: "ours, group-writable: repaired", setup: mkdir(0o775), wantMode: 0o700},
-		{name: "ours, world-readable: repaired", setup: mkdir(0o705), wantMode: 0o700},
+		// The mode of a directory this call did not create is never
+		// changed: it may be shared (DT_CACHE_DIR=/tmp).
+		{name: "ours, group-writable: refused, not re-moded", setup: mkdir(0o775), wantPerm: true},
+		{name: "ours, world-readable: refused, not re-moded", setup: mkdir(0o705), wantPerm: true},
+		{name: "ours, sticky and open to all: refused, not re-moded", setup: mkdir(fs.ModeSticky | 0o777), wantPerm: true},
 		{name: "another user's, open: refused", setup: othersDir(0o777), wantPerm: true},
+		{name: "another user's, 0700: refused", setup: othersDir(0o700), wantPerm: true},
+		{name: "a symlink to a private directory of ours: refused", setup: symlinkTo(mkdir(0o700)), wantPerm: true},
+		{name: "a symlink to an open directory: refused, target not re-moded", setup: symlinkTo(mkdir(0o777)), wantPerm: true},
+		{name: "a dangling symlink: refused, target not created", setup: symlinkTo(nil), parents: true, wantPerm: true},
 		{name: "a file: refused", setup: func(t *testing.T, dir string) {
 			if err := os.WriteFile(dir, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, wantPerm: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "a", "dir")
+			var before []pathState
 			if tt.setup != nil {
 				if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 					t.Fatal(err)
 				}
 				tt.setup(t, dir)
+				before = states(t, filepath.Dir(dir))
 			}
-			err := EnsureDir(dir)
+			err := EnsureDir(dir, tt.parents)
 			if tt.wantMode == 0 {
 				var perr *PermissionError
 				if err == nil || errors.As(err, &perr) != tt.wantPerm || errors.Is(err, ErrInsecure) != tt.wantPerm {
 					t.Fatalf("EnsureDir = %v; want an error, a *PermissionError: %v", err, tt.wantPerm)
+				}
+				if !strings.Contains(err.Error(), dir) {
+					t.Errorf("error %q does not name %s", err, dir)
+				}
+				// Nothing was created or re-moded, here or through a link.
+				if before != nil {
+					if diff := cmp.Diff(before, states(t, filepath.Dir(dir))); diff != "" {
+						t.Errorf("a refused EnsureDir changed the file system (-before +after):\n%s", diff)
+					}
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi, err := os.Stat(dir); err != nil {
+			if fi, err := os.Lstat(dir); err != nil {
 				t.Fatal(err)
-			} else if got := fi.Mode() & (fs.ModeDir | fs.ModePerm); got != fs.ModeDir|tt.wantMode {
+			} else if got := fi.Mode() & (fs.ModeDir | fs.ModeSymlink | fs.ModeSticky | fs.ModePerm); got != fs.ModeDir|tt.wantMode {
 				t.Errorf("mode %v, want %v", got, fs.ModeDir|tt.wantMode)
 			}
 		})
+	}
+}
+
+// pathState is what a test compares before and after: a path under a test
+// directory (and its link targets, which live there too) and its mode.
+type pathState struct {
+	Path string
+	Mode fs.FileMode
+}
+
+// states lists every path under root with its Lstat mode.
+func states(t *testing.T, root string) []pathState {
+	t.Helper()
+	var out []pathState
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, pathState{p, fi.Mode()})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// symlinkTo makes dir a symlink to a sibling "target", made by setup
+// (missing when setup is nil).
+func symlinkTo(setup func(*testing.T, string)) func(*testing.T, string) {
+	return func(t *testing.T, dir string) {
+		target := filepath.Join(filepath.Dir(dir), "target")
+		if setup != nil {
+			setup(t, target)
+		}
+		if err := os.Symlink(target, dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -153,5 +220,35 @@ func TestWrite(t *testing.T) {
 		if strings.HasPrefix(de.Name(), ".") {
 			t.Errorf("temporary file left behind: %s", de.Name())
 		}
+	}
+}
+
+func TestCheckOwned(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits or uids")
+	}
+	me := os.Geteuid()
+	tests := []struct {
+		name string
+		mode fs.FileMode
+		uid  int
+		ok   bool
+	}{
+		{"private", 0o600, me, true},
+		{"readable by all", 0o644, me, true},
+		{"group-writable", 0o660, me, false},
+		{"world-writable", 0o606, me, false},
+		{"another user's", 0o644, me + 1, false},
+		{"FIFO", fs.ModeNamedPipe | 0o600, me, false},
+		{"a directory", fs.ModeDir | 0o700, me, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOwned("/p", tt.mode, tt.uid)
+			var perr *PermissionError
+			if tt.ok != (err == nil) || (err != nil && !errors.As(err, &perr)) {
+				t.Fatalf("CheckOwned(%v, uid %d) = %v, want ok %v or a *PermissionError", tt.mode, tt.uid, err, tt.ok)
+			}
+		})
 	}
 }

@@ -4,13 +4,15 @@
 package profile
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
@@ -85,17 +87,20 @@ func DefaultPath(getenv func(string) string) (string, error) {
 	return filepath.Join(dir, "dt-credential-helper", "profiles.json"), nil
 }
 
-// Load reads the profiles file; a missing file is an empty set.
+// Load reads the profiles file; a missing file is an empty set. The file
+// says which hosts get which account's tokens, so it is trusted only when it
+// is a regular file of ours that group and others cannot write; a symlink is
+// not followed and a FIFO does not block the read: each is refused with a
+// [*privatefile.PermissionError].
 func Load(path string) (*File, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := privatefile.ReadFile(path, maxFile, privatefile.CheckOwned)
+	if errors.Is(err, fs.ErrNotExist) {
 		return &File{Version: fileVersion, Profiles: map[string]Profile{}}, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading profiles: %w", err)
+	var perr *privatefile.PermissionError
+	if errors.As(err, &perr) {
+		return nil, fmt.Errorf("profiles file not trusted: %w; remove it and log in again, or make it a private file of yours (chmod 600)", err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading profiles: %w", err)
 	}
@@ -103,6 +108,42 @@ func Load(path string) (*File, error) {
 		return nil, fmt.Errorf("profiles file %s is larger than 1 MiB", path)
 	}
 	return Parse(data, path)
+}
+
+// lockWait bounds how long [Update] waits for another process's update: a
+// read, a change and a small write take milliseconds.
+const lockWait = 10 * time.Second
+
+// Update changes the profiles file at path: it takes the file's lock
+// (<path>.lock, a private file like the profiles file), reads the file,
+// calls change, and when change reports a change, writes the file
+// atomically, all under the lock, so concurrent logins and logouts each see
+// the others' changes and none is lost. The directory is created 0700 with
+// its parents when missing, and must otherwise be a private directory of
+// ours. The lock is waited for at most ten seconds, or until ctx ends.
+func Update(ctx context.Context, path string, change func(*File) (changed bool, err error)) error {
+	if err := privatefile.EnsureDir(filepath.Dir(path), true); err != nil {
+		return fmt.Errorf("profiles directory: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	unlock, err := privatefile.Lock(ctx, path+".lock", 5*time.Millisecond)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("profiles file %s: still locked by another process after %v", path, lockWait)
+		}
+		return fmt.Errorf("locking the profiles file: %w", err)
+	}
+	defer unlock()
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	changed, err := change(f)
+	if err != nil || !changed {
+		return err
+	}
+	return f.Save(path)
 }
 
 // Parse parses the content of a profiles file; name is used in errors only.
@@ -145,10 +186,14 @@ func (f *File) Names() []string {
 }
 
 // Save writes f to path atomically (temporary file, fsync, rename) as a
-// 0600 file in a private directory: the directory is created 0700, or
-// repaired to 0700 when it is ours and others can get into it, or refused
-// when another user owns it, as the token cache's directory is.
+// 0600 file in a private directory, as the token cache's directory is: a
+// missing one is created 0700 with its parents; an existing one must be a
+// real directory of ours that group and others cannot get into, and is
+// never re-moded.
 func (f *File) Save(path string) error {
+	if err := privatefile.EnsureDir(filepath.Dir(path), true); err != nil {
+		return fmt.Errorf("saving profiles: %w", err)
+	}
 	f.Version = fileVersion
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

@@ -81,14 +81,15 @@ func TestDefaultPath(t *testing.T) {
 	}
 }
 
-// A config directory others can write to is made private before the file
-// goes in, as the token cache's directory is; one another user owns is
-// refused.
+// A config directory others can get into is refused, and never re-moded
+// (the old rule repaired one of ours to 0700; the design changed: the
+// program changes the mode only of a directory it created itself); one
+// another user owns is refused too.
 func TestSavePrivateDir(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix permission bits: the directory is private by ACL")
 	}
-	t.Run("ours, group-writable: repaired", func(t *testing.T) {
+	t.Run("ours, group-writable: refused, not re-moded", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "dt-credential-helper")
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -98,16 +99,17 @@ func TestSavePrivateDir(t *testing.T) {
 		}
 		path := filepath.Join(dir, "profiles.json")
 		f := &File{Profiles: map[string]Profile{"prod": {KeyID: "k", Email: "e@x"}}}
-		if err := f.Save(path); err != nil {
-			t.Fatal(err)
+		var perr *privatefile.PermissionError
+		if err := f.Save(path); !errors.As(err, &perr) {
+			t.Fatalf("Save = %v, want a *privatefile.PermissionError", err)
 		}
-		for p, want := range map[string]os.FileMode{path: 0o600, dir: 0o700} {
-			fi, err := os.Stat(p)
-			if err != nil {
-				t.Errorf("%s: %v", p, err)
-			} else if fi.Mode().Perm() != want {
-				t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
-			}
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the profiles file was written into the refused directory (lstat: %v)", err)
+		}
+		if fi, err := os.Stat(dir); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o775 {
+			t.Errorf("refused directory's mode changed to %v", fi.Mode().Perm())
 		}
 	})
 	t.Run("another user's, group-writable: refused", func(t *testing.T) {

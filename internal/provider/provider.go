@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"golang.org/x/oauth2"
@@ -195,7 +196,7 @@ func (p *Provider) profile(name string) (profile.Profile, error) {
 	}
 	f, err := p.loadProfiles()
 	if err != nil {
-		return profile.Profile{}, &auth.ConfigError{Msg: err.Error(), Err: err}
+		return profile.Profile{}, err
 	}
 	prof, err := f.Get(name)
 	if err != nil {
@@ -214,7 +215,8 @@ func (p *Provider) loadProfiles() (*profile.File, error) {
 	}
 	f, err := profile.Load(path)
 	if err != nil {
-		return nil, err
+		// Unreadable, invalid or untrusted: the file must be fixed first.
+		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
 	p.profiles = f
 	return f, nil
@@ -231,13 +233,15 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 	if p.store != nil {
 		return p.store, nil
 	}
-	dir, err := keyring.DefaultDir(p.cfg.Getenv)
-	if err != nil && p.cfg.Cache != keyring.ModeKeyring && p.cfg.Cache != keyring.ModeKernel && p.cfg.Cache != keyring.ModeNone {
-		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
-	}
+	var dir string
 	if p.cfg.Cache != keyring.ModeNone {
-		// Also where the lock files go. Nothing is cached under none, so
-		// there is nothing to refresh once for everyone: no lock.
+		// Nothing is cached under none, so there is nothing to refresh once
+		// for everyone: no directory and no lock. Otherwise the directory
+		// holds the lock files, and the entries in the file and auto modes.
+		var err error
+		if dir, err = p.cacheDirectory(); err != nil {
+			return nil, err
+		}
 		p.cacheDir = dir
 	}
 	s, err := keyring.Open(p.cfg.Cache, keyring.Options{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
@@ -246,6 +250,66 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 	}
 	p.store = s
 	return s, nil
+}
+
+// cacheDirectory finds the cache directory and makes sure it is a private
+// directory of ours, creating it when missing: the default with its
+// parents, an explicit DT_CACHE_DIR only its last component. It is checked
+// here, on every call, so that a directory the cache must not use (a
+// symlink, a shared or another user's directory, a file) is a configuration
+// error naming it, rather than a refresh that quietly goes without its lock. The
+// keyring mode can do without a directory when none can be found (no HOME):
+// its refreshes then take no lock.
+func (p *Provider) cacheDirectory() (string, error) {
+	explicit := p.cfg.Getenv("DT_CACHE_DIR") != ""
+	dir, err := keyring.DefaultDir(p.cfg.Getenv)
+	if err != nil {
+		if (p.cfg.Cache == keyring.ModeKeyring || p.cfg.Cache == keyring.ModeKernel) && !explicit {
+			return "", nil
+		}
+		return "", &auth.ConfigError{Msg: err.Error(), Err: err}
+	}
+	err = privatefile.EnsureDir(dir, !explicit)
+	var perr *privatefile.PermissionError
+	if errors.As(err, &perr) {
+		return "", &auth.ConfigError{Msg: fmt.Sprintf("cache directory %v; or set DT_CACHE_DIR to another directory", err), Err: err}
+	}
+	if err != nil {
+		// A directory that cannot be made (read-only or full file system, a
+		// path through a file) costs a refresh per call, never the token:
+		// the writes fail and say so under --verbose.
+		p.cfg.Log.Debug("token cache: the cache directory cannot be used", "dir", dir, "err", err)
+	}
+	return dir, nil
+}
+
+// ForgetTokens removes account's cached token from every store it may be
+// in, the kernel keyring (Linux), the OS keyring and the file cache,
+// whatever the cache mode and whatever the memory of a hung keyring says:
+// logout must not leave a token behind because an earlier call found the
+// keyring slow. Each OS keyring call is bounded by the keyring timeout. The
+// error names every store the token could not be removed from.
+func (p *Provider) ForgetTokens(account auth.Credentials) error {
+	key := keyring.Key(account.TokenEndpoint, account.KeyID, account.Email)
+	var errs []error
+	if k, err := keyring.Open(keyring.ModeKernel, keyring.Options{}); err == nil {
+		// A kernel keyring this process may not use (keyctl refused)
+		// holds none of its tokens either.
+		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnavailable) {
+			errs = append(errs, fmt.Errorf("from the kernel keyring: %w", err))
+		}
+	}
+	if err := keyring.NewKeyringStore(p.cfg.KeyringTimeout).Delete(key); err != nil {
+		errs = append(errs, fmt.Errorf("from the keyring: %w", err))
+	}
+	dir, err := p.cacheDirectory()
+	if err == nil && dir != "" {
+		err = keyring.NewFileStore(dir).Delete(key)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("from the file cache: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // SecretStore is the OS keyring, where profile secrets live whatever the

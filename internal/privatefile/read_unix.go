@@ -1,28 +1,26 @@
 //go:build unix
 
-package keyring
+package privatefile
 
 import (
 	"io/fs"
 	"slices"
 	"syscall"
-
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 )
 
-// readPrivate reads the cache file at path, at most limit+1 bytes (a result
-// longer than limit tells the caller the file is too large), refusing a
-// symlink, a non-regular file and a file others could read or write, all
-// checked on the open descriptor.
+// ReadFile reads the file at path, at most limit+1 bytes (a result longer
+// than limit tells the caller the file is too large). It refuses a symlink
+// (the open does not follow one) and whatever check refuses ([Check] or
+// [CheckOwned]), checked on the open descriptor, not the name, so nothing
+// can be swapped in between the check and the read.
 //
 // It uses system calls directly rather than package os: an *os.File
 // registers with Go's network poller, and the first registration sets the
 // poller up (an epoll instance, an eventfd and a waiting thread), which on a
 // cached call costs more than the read itself.
-// O_NONBLOCK keeps a FIFO planted in the cache directory from blocking the
-// open; the descriptor is used for one regular-file read, where it has no
-// effect.
-func readPrivate(path string, limit int) ([]byte, error) {
+// O_NONBLOCK keeps a FIFO planted under the name from blocking the open;
+// the descriptor is used for one regular-file read, where it has no effect.
+func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, uid int) error) ([]byte, error) {
 	var fd int
 	var err error
 	for {
@@ -30,6 +28,9 @@ func readPrivate(path string, limit int) ([]byte, error) {
 		if err != syscall.EINTR {
 			break
 		}
+	}
+	if err == syscall.ELOOP {
+		return nil, &PermissionError{Path: path, Mode: fs.ModeSymlink, Why: "a symbolic link, which is not followed"}
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -43,7 +44,7 @@ func readPrivate(path string, limit int) ([]byte, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		mode |= fs.ModeIrregular // the exact type does not matter: refused
 	}
-	if err := privatefile.Check(path, mode, int(st.Uid)); err != nil {
+	if err := check(path, mode, int(st.Uid)); err != nil {
 		return nil, err
 	}
 	// One byte past limit tells the caller the file is too large.
