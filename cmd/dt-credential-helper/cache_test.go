@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -889,9 +888,7 @@ func TestCacheLockPlanted(t *testing.T) {
 		plant func(t *testing.T, lock string) string
 	}{
 		{"FIFO", func(t *testing.T, lock string) string {
-			if err := syscall.Mkfifo(lock, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			mkfifo(t, lock)
 			return ""
 		}},
 		{"symlink to a missing file elsewhere", func(t *testing.T, lock string) string {
@@ -935,9 +932,7 @@ func TestCredentialsFileFIFO(t *testing.T) {
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	fifo := filepath.Join(t.TempDir(), "credentials.json")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, fifo)
 	env := withEnv(withoutEnv(baseEnv(t, srv.TokenURL()), "DT_SERVICE_ACCOUNT_SECRET"), "DT_CREDENTIALS_FILE="+fifo)
 	r := runFor(t, runLimit, env, "", "token", "-o", "token", "--timeout", "5s")
 	if r.code != 2 || r.stdout != "" {

@@ -20,10 +20,6 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 )
 
-// nobody is the uid and gid of the unprivileged user the other-user tests
-// run as.
-const nobody = 65534
-
 // procProbeScript reports, for the command exec runs, which process
 // environments it can read hold DT_SERVICE_ACCOUNT_SECRET: its own, its
 // parent's, and every process of this run (those whose environment carries

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -457,9 +456,7 @@ func TestProfilesFileUntrusted(t *testing.T) {
 			}
 		}},
 		{"FIFO", func(t *testing.T, path string) {
-			if err := syscall.Mkfifo(path, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			mkfifo(t, path)
 		}},
 	}
 	for _, tt := range tests {
@@ -500,9 +497,7 @@ func TestLoginProfilesLockFIFO(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(path+".lock", 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, path+".lock")
 	r := runFor(t, runLimit, f.env, testSecret+"\n", append(f.loginArgs(f.profile), "--no-verify")...)
 	if r.code != 1 {
 		t.Errorf("login: exit %d, stderr %q; want 1", r.code, r.stderr)
