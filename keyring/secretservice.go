@@ -89,6 +89,12 @@ func (s *KeyringStore) Delete(key string) error {
 	return err
 }
 
+// ErrNoSession is wrapped by the keyring store's errors when there is no
+// keyring to talk to at all (on Linux, no D-Bus session bus): such a keyring
+// holds nothing this process could reach, unlike one that did not answer.
+// It wraps [ErrUnavailable].
+var ErrNoSession = fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
+
 // errNoAnswer is a keyring call that hung: it wraps ErrUnavailable.
 var errNoAnswer = fmt.Errorf("%w: no answer", ErrUnavailable)
 

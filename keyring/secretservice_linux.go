@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -127,13 +128,20 @@ func missing(ctx context.Context, conn *dbus.Conn) error {
 
 // errNoBus says why there is no keyring without trying to start a bus: godbus
 // would run dbus-launch, leaving a stray daemon behind on a headless machine.
-var errNoBus = fmt.Errorf("%w: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)", ErrUnavailable)
+var errNoBus = fmt.Errorf("%w (DBUS_SESSION_BUS_ADDRESS is not set)", ErrNoSession)
 
 // canReachKeyring fails fast, before go-keyring is asked to write, when
-// there is no session bus at all; go-keyring would try dbus-launch.
+// there is no session bus at all (go-keyring would try dbus-launch), or its
+// socket file does not exist.
 func canReachKeyring() error {
-	if sessionBusAddress(os.Getenv, os.Getuid) == "" {
+	addr := sessionBusAddress(os.Getenv, os.Getuid)
+	if addr == "" {
 		return errNoBus
+	}
+	if _, path, ok := unixSocket(addr); ok && !strings.HasPrefix(path, "@") {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w (%s does not exist)", ErrNoSession, path)
+		}
 	}
 	return nil
 }

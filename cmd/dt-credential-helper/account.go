@@ -27,11 +27,13 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	var hosts string
 	var noVerify bool
-	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] < secret")
+	var store string
+	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret")
 	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
 	tf.registerAccount(fs)
 	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
 	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
+	fs.StringVar(&store, "store", profile.SecretInKeyring, "where the secret is kept: keyring (the OS keyring) or file (a private file under the config directory, for machines without a keyring)")
 	fs.DurationVar(&tf.timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
 	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
 	if err := parse(fs, args, false); err != nil {
@@ -44,7 +46,13 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if err := profile.ValidateName(name); err != nil {
 		return usagef("login: %v", err)
 	}
+	if store != profile.SecretInKeyring && store != profile.SecretInFile {
+		return usagef("login: --store %.40q: want keyring or file", store)
+	}
 	prof := profile.Profile{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: tf.tokenEndpoint}
+	if store == profile.SecretInFile {
+		prof.SecretStore = profile.SecretInFile
+	}
 	// Checked now, as the git and docker helpers will read them: one bad
 	// entry stored would fail every later git and docker call.
 	routes, err := dthosts.ParseList(hosts, name)
@@ -92,12 +100,26 @@ func runLogin(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("login: the credentials could not be checked, nothing was stored (use --no-verify to store them anyway): %w", err)
 		}
 	}
-	secrets, err := p.SecretStore()
+	secrets, err := p.SecretStore(store)
 	if err != nil {
 		return err
 	}
 	if err := secrets.Set(profile.SecretKey(name), []byte(secret)); err != nil {
-		return fmt.Errorf("login: storing the secret of profile %q in the keyring: %w", name, err)
+		if errors.Is(err, keyring.ErrUnavailable) {
+			return fmt.Errorf("login: no OS keyring is available to keep the secret of profile %q, nothing was stored (%w); "+
+				"on a machine without one, keep it in a private file instead: add --store file", name, err)
+		}
+		return fmt.Errorf("login: storing the secret of profile %q in the %s: %w", name, store, err)
+	}
+	// A login that moves the secret leaves no copy where it was. Best
+	// effort: a keyring that is missing answers at once, a hung one within
+	// its bound, and either way the new secret is stored.
+	other := profile.SecretInFile
+	if store == profile.SecretInFile {
+		other = profile.SecretInKeyring
+	}
+	if old, err := p.SecretStore(other); err == nil {
+		_ = old.Delete(profile.SecretKey(name))
 	}
 	// Under the file's lock: concurrent logins each add their profile.
 	err = profile.Update(ctx, path, func(f *profile.File) (bool, error) {
@@ -105,7 +127,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("login: the secret of profile %q is in the keyring, but the profile could not be saved: %w", name, err)
+		return fmt.Errorf("login: the secret of profile %q is in the %s, but the profile could not be saved: %w", name, store, err)
 	}
 	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
 	return nil
@@ -182,8 +204,20 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, inFile := files.Profiles[name]
-	secrets, err := p.SecretStore()
+	prof, inFile := files.Profiles[name]
+	// The secret is where the profile says; for a profile no longer in the
+	// file, in a secret file if there is one, else in the keyring. A secret
+	// file left by a login that later moved the secret to the keyring goes
+	// too.
+	fileSecrets, err := p.SecretStore(profile.SecretInFile)
+	if err != nil {
+		return err
+	}
+	where := prof.SecretIn()
+	if _, err := fileSecrets.Get(profile.SecretKey(name)); !inFile && err == nil {
+		where = profile.SecretInFile
+	}
+	secrets, err := p.SecretStore(where)
 	if err != nil {
 		return err
 	}
@@ -219,7 +253,12 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		errs = append(errs, fmt.Errorf("its cached tokens were not removed: %w", err))
 	}
 	if err := secrets.Delete(profile.SecretKey(name)); err != nil {
-		errs = append(errs, fmt.Errorf("its secret was not removed from the keyring: %w", err))
+		errs = append(errs, fmt.Errorf("its secret was not removed from the %s: %w", where, err))
+	}
+	if where != profile.SecretInFile {
+		if err := fileSecrets.Delete(profile.SecretKey(name)); err != nil {
+			errs = append(errs, fmt.Errorf("its secret file was not removed: %w", err))
+		}
 	}
 	switch {
 	case !inFile:
@@ -276,7 +315,10 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		c, _ := p.Account(name)
 		secret := "environment"
 		if name != "" {
-			secret = "keyring"
+			secret = profile.SecretInKeyring
+			if f, err := p.Profiles(); err == nil {
+				secret = f.Profiles[name].SecretIn()
+			}
 			if _, err := p.Secret(name); err != nil {
 				secret = "missing"
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -605,5 +606,88 @@ func TestLogoutHungKeyring(t *testing.T) {
 	}
 	if got, err := profile.Load(path); err != nil || len(got.Profiles) != 1 {
 		t.Errorf("profiles after a failed logout: %v, %v; want p kept", got, err)
+	}
+}
+
+// TestLoginStoreFile: on a machine with no keyring (no D-Bus session), login
+// says so plainly and stores nothing; `login --store file` keeps the secret
+// in a private file next to the profiles file, from which token, status and
+// logout work without any keyring.
+func TestLoginStoreFile(t *testing.T) {
+	f := newLoginFixture(t)
+	env := withEnv(f.env, "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus", "DT_TOKEN_CACHE=file")
+	path, err := profile.DefaultPath(func(k string) string { return envValue(env, k) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretPath := filepath.Join(profile.SecretsDir(path), profile.SecretKey(f.profile))
+	noLeak := func(r result) {
+		t.Helper()
+		if strings.Contains(r.stdout+r.stderr, testSecret) {
+			t.Fatalf("output shows the secret: stdout %q, stderr %q", r.stdout, r.stderr)
+		}
+	}
+
+	r := runFor(t, runLimit, env, testSecret+"\n", f.loginArgs(f.profile)...)
+	noLeak(r)
+	if r.code != 1 || !strings.Contains(r.stderr, "no OS keyring is available") || !strings.Contains(r.stderr, "--store file") {
+		t.Fatalf("login without a keyring: exit %d, stderr %q; want exit 1 saying no keyring is available and offering --store file", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("login without a keyring left a profiles file (%v)", err)
+	}
+
+	r = runFor(t, runLimit, env, testSecret+"\n", append(f.loginArgs(f.profile), "--store", "file")...)
+	noLeak(r)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("login --store file: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	for p, want := range map[string]os.FileMode{secretPath: 0o600, filepath.Dir(secretPath): 0o700 | os.ModeDir} {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode() != want {
+			t.Errorf("%s: %v, mode %v; want mode %v", p, err, fi.Mode(), want)
+		}
+	}
+	if data, err := os.ReadFile(secretPath); err != nil || string(data) != testSecret {
+		t.Errorf("the secret file does not hold the secret (%v)", err)
+	}
+	if got := f.profiles(t).Profiles[f.profile].SecretStore; got != profile.SecretInFile {
+		t.Errorf("profile's secret_store = %q, want %q", got, profile.SecretInFile)
+	}
+
+	r = runFor(t, runLimit, env, "", "token", "--profile", f.profile, "-o", "token")
+	noLeak(r)
+	if r.code != 0 || !f.srv.Valid(strings.TrimSpace(r.stdout)) {
+		t.Fatalf("token --profile: exit %d, stderr %q; want a token", r.code, r.stderr)
+	}
+	r = runFor(t, runLimit, env, "", "status")
+	noLeak(r)
+	if r.code != 0 || !regexp.MustCompile(f.profile+` .* file +valid until`).MatchString(r.stdout) {
+		t.Errorf("status: exit %d, stdout:\n%s\nwant the profile's secret shown as kept in a file", r.code, r.stdout)
+	}
+
+	// A secret file others can read is refused, not used.
+	if err := os.Chmod(secretPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runFor(t, runLimit, env, "", "token", "--profile", f.profile, "--force-refresh", "-o", "token")
+	noLeak(r)
+	if r.code == 0 || !strings.Contains(r.stderr, secretPath) {
+		t.Errorf("token with a secret file others can read: exit %d, stderr %q; want a failure naming the file", r.code, r.stderr)
+	}
+	if err := os.Chmod(secretPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r = runFor(t, runLimit, env, "", "logout", "--profile", f.profile)
+	noLeak(r)
+	if r.code != 0 {
+		t.Fatalf("logout: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(secretPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("logout left the secret file (%v)", err)
+	}
+	if _, ok := f.profiles(t).Profiles[f.profile]; ok {
+		t.Errorf("logout left the profile")
 	}
 }

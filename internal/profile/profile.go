@@ -37,7 +37,34 @@ type Profile struct {
 	// Hosts are extra hosts (host or host:port) this profile's tokens are
 	// handed to by the git and docker helpers.
 	Hosts []string `json:"hosts,omitempty"`
+	// SecretStore says where the secret is: [SecretInKeyring] (the
+	// default, also when empty) or [SecretInFile].
+	SecretStore string `json:"secret_store,omitempty"`
 }
+
+// Where a profile's secret can be kept (login --store).
+const (
+	// SecretInKeyring is the OS keyring: the Secret Service, the macOS
+	// Keychain or the Windows Credential Manager.
+	SecretInKeyring = "keyring"
+	// SecretInFile is a private file next to the profiles file, for
+	// machines without a keyring; only chosen explicitly.
+	SecretInFile = "file"
+)
+
+// SecretIn returns where p's secret is kept: [SecretInKeyring] or
+// [SecretInFile].
+func (p Profile) SecretIn() string {
+	if p.SecretStore == SecretInFile {
+		return SecretInFile
+	}
+	return SecretInKeyring
+}
+
+// SecretsDir is the directory that holds the secrets of profiles stored
+// with `login --store file`, one private file each, next to the profiles
+// file at path.
+func SecretsDir(path string) string { return filepath.Join(filepath.Dir(path), "secrets") }
 
 // File is the profiles file's content.
 type File struct {
@@ -158,9 +185,12 @@ func Parse(data []byte, name string) (*File, error) {
 	if pf.Profiles == nil {
 		pf.Profiles = map[string]Profile{}
 	}
-	for n := range pf.Profiles {
+	for n, p := range pf.Profiles {
 		if err := ValidateName(n); err != nil {
 			return nil, fmt.Errorf("profiles file %s: %w", name, err)
+		}
+		if p.SecretStore != "" && p.SecretStore != SecretInKeyring && p.SecretStore != SecretInFile {
+			return nil, fmt.Errorf("profiles file %s: profile %q: secret_store %.40q is neither %q nor %q", name, n, p.SecretStore, SecretInKeyring, SecretInFile)
 		}
 	}
 	return &pf, nil

@@ -149,6 +149,7 @@ func TestParseRejects(t *testing.T) {
 		"wrong version": `{"version":2,"profiles":{}}`,
 		"bad name":      `{"version":1,"profiles":{"../x":{"key_id":"k"}}}`,
 		"wrong types":   `{"version":1,"profiles":{"p":{"key_id":5}}}`,
+		"unknown store": `{"version":1,"profiles":{"p":{"key_id":"k","secret_store":"cloud"}}}`,
 	} {
 		if _, err := Parse([]byte(data), "profiles.json"); err == nil {
 			t.Errorf("%s: no error", name)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -299,7 +300,9 @@ func (p *Provider) ForgetTokens(account auth.Credentials) error {
 			errs = append(errs, fmt.Errorf("from the kernel keyring: %w", err))
 		}
 	}
-	if err := keyring.NewKeyringStore(p.cfg.KeyringTimeout).Delete(key); err != nil {
+	// Likewise a keyring with no session to reach (a headless machine); one
+	// that did not answer may hold them, and is an error.
+	if err := keyring.NewKeyringStore(p.cfg.KeyringTimeout).Delete(key); err != nil && !errors.Is(err, keyring.ErrNoSession) {
 		errs = append(errs, fmt.Errorf("from the keyring: %w", err))
 	}
 	dir, err := p.cacheDirectory()
@@ -312,9 +315,19 @@ func (p *Provider) ForgetTokens(account auth.Credentials) error {
 	return errors.Join(errs...)
 }
 
-// SecretStore is the OS keyring, where profile secrets live whatever the
-// token cache mode: a secret never goes to a file.
-func (p *Provider) SecretStore() (keyring.Store, error) {
+// SecretStore returns the store that keeps profile secrets where says:
+// [profile.SecretInKeyring], the OS keyring whatever the token cache mode,
+// or [profile.SecretInFile], private files next to the profiles file, which
+// only `login --store file` chooses.
+func (p *Provider) SecretStore(where string) (keyring.Store, error) {
+	if where == profile.SecretInFile {
+		path, err := profile.DefaultPath(p.cfg.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		dir := profile.SecretsDir(path)
+		return secretFiles{keyring.NewFileStore(dir), dir}, nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.secrets != nil {
@@ -328,18 +341,38 @@ func (p *Provider) SecretStore() (keyring.Store, error) {
 	return s, nil
 }
 
-// Secret reads profile name's secret from the keyring.
+// secretFiles is the file store of profile secrets. Its directory sits in
+// the config directory, which, unlike a directory the user names, may be
+// created with its parents, as the profiles file's is.
+type secretFiles struct {
+	*keyring.FileStore
+	dir string
+}
+
+func (s secretFiles) Set(key string, data []byte) error {
+	if err := privatefile.EnsureDir(filepath.Dir(s.dir), true); err != nil {
+		return err
+	}
+	return s.FileStore.Set(key, data)
+}
+
+// Secret reads profile name's secret from where the profile keeps it.
 func (p *Provider) Secret(name string) (string, error) {
-	store, err := p.SecretStore()
+	prof, err := p.profile(name)
+	if err != nil {
+		return "", err
+	}
+	where := prof.SecretIn()
+	store, err := p.SecretStore(where)
 	if err != nil {
 		return "", err
 	}
 	b, err := store.Get(profile.SecretKey(name))
 	if errors.Is(err, keyring.ErrNotFound) {
-		return "", &auth.ConfigError{Msg: fmt.Sprintf("profile %q has no secret in the keyring: run `dt-credential-helper login --profile %s`", name, name)}
+		return "", &auth.ConfigError{Msg: fmt.Sprintf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, where, name)}
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading the secret of profile %q from the keyring: %w", name, err)
+		return "", fmt.Errorf("reading the secret of profile %q from the %s: %w", name, where, err)
 	}
 	return string(b), nil
 }
