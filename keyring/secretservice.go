@@ -20,11 +20,11 @@ const DefaultTimeout = 3 * time.Second
 var ErrTooBig = errors.New("entry too big for the keyring")
 
 // KeyringStore keeps entries in the OS keyring under service [Service], with
-// the key as the user name. Writes and deletes go through
-// github.com/zalando/go-keyring; on Linux, Get talks to the Secret Service
-// over a plain godbus connection of its own, because go-keyring's Get
-// unlocks the collection (which can prompt) and cannot be bounded by a
-// socket deadline. Both read what the other wrote.
+// the key as the user name. Writes go through github.com/zalando/go-keyring;
+// on Linux, Get and Delete talk to the Secret Service over a plain godbus
+// connection of their own, because go-keyring's Get and Delete unlock the
+// collection (which can prompt) and cannot be bounded by a socket deadline.
+// Each reads what the other wrote.
 //
 // Every call is bounded by the store's timeout and then fails with an error
 // wrapping [ErrUnavailable]. go-keyring cannot be cancelled, so a call that
@@ -79,13 +79,7 @@ func (s *KeyringStore) Delete(key string) error {
 	if err := canReachKeyring(); err != nil {
 		return err
 	}
-	_, err := bounded(s.timeout, "delete", func() (struct{}, error) {
-		err := mapError("delete", gokeyring.Delete(Service, key))
-		if errors.Is(err, ErrNotFound) {
-			err = nil
-		}
-		return struct{}{}, err
-	})
+	_, err := bounded(s.timeout, "delete", func() (struct{}, error) { return struct{}{}, s.del(key) })
 	return err
 }
 

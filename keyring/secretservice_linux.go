@@ -27,6 +27,7 @@ const (
 	ssPath            = "/org/freedesktop/secrets"
 	ssService         = "org.freedesktop.Secret.Service"
 	ssCollection      = "org.freedesktop.Secret.Collection"
+	ssItem            = "org.freedesktop.Secret.Item"
 	ssLoginCollection = "/org/freedesktop/secrets/collection/login"
 	ssDefaultAlias    = "/org/freedesktop/secrets/aliases/default"
 )
@@ -98,6 +99,45 @@ func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the entry is locked", ErrUnavailable)
 	}
 	return sec.Value, nil
+}
+
+// del removes key's entries over a plain godbus connection, like get, and
+// for the same reason: go-keyring's Delete unlocks the collection first,
+// which can show a prompt. An entry that only a locked collection holds, or
+// whose removal needs a prompt, is ErrUnavailable, never a prompt.
+func (s *KeyringStore) del(key string) error {
+	addr := sessionBusAddress(os.Getenv, os.Getuid)
+	if addr == "" {
+		return errNoBus
+	}
+	deadline := time.Now().Add(s.timeout)
+	conn, err := connectBus(addr, deadline)
+	if err != nil {
+		return unavailable("connecting to the D-Bus session bus", err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+
+	var unlocked, locked []dbus.ObjectPath
+	err = conn.Object(ssName, ssPath).CallWithContext(ctx, ssService+".SearchItems", 0, map[string]string{"username": key, "service": Service}).Store(&unlocked, &locked)
+	if err != nil {
+		return unavailable("searching the Secret Service", err)
+	}
+	if len(locked) > 0 {
+		return fmt.Errorf("%w: the entry is in a locked keyring collection", ErrUnavailable)
+	}
+	for _, item := range unlocked {
+		var prompt dbus.ObjectPath
+		if err := conn.Object(ssName, item).CallWithContext(ctx, ssItem+".Delete", 0).Store(&prompt); err != nil {
+			return unavailable("deleting the entry", err)
+		}
+		if prompt != "/" {
+			// The prompt is left unanswered: it dismisses itself.
+			return fmt.Errorf("%w: deleting the entry needs a prompt", ErrUnavailable)
+		}
+	}
+	return nil
 }
 
 // missing explains a search that found nothing. Only here, off the hot path

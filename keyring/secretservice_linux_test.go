@@ -553,4 +553,11 @@ func TestKeyringLockedCollection(t *testing.T) {
 			t.Errorf("Get from a locked collection took %v: it waited for something", d)
 		}
 	}
+
+	// Delete, which the auto store calls after every write elsewhere, must
+	// not unlock (a prompt nobody answers) either.
+	err = s.Delete(key)
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("Delete from a locked collection = %v; want ErrUnavailable saying it is locked, without waiting for a prompt", err)
+	}
 }

@@ -2,7 +2,11 @@
 
 package keyring
 
-import gokeyring "github.com/zalando/go-keyring"
+import (
+	"errors"
+
+	gokeyring "github.com/zalando/go-keyring"
+)
 
 // get reads through go-keyring: the lean Secret Service read is Linux-only,
 // and macOS and Windows keyrings are local calls anyway.
@@ -12,6 +16,15 @@ func (s *KeyringStore) get(key string) ([]byte, error) {
 		return nil, mapError("read", err)
 	}
 	return []byte(v), nil
+}
+
+// del deletes through go-keyring, as get reads through it.
+func (s *KeyringStore) del(key string) error {
+	err := mapError("delete", gokeyring.Delete(Service, key))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // canReachKeyring has nothing cheap to check here; the time bound covers it.
