@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-
-	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 )
 
 // DefaultTokenEndpoint is DT's token endpoint.
@@ -106,7 +104,7 @@ func ValidateEndpoint(endpoint string) error {
 		return &ConfigError{Msg: "token endpoint must not contain user information"}
 	case u.RawQuery != "" || u.Fragment != "":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q must not have a query or fragment", endpoint)}
-	case hosts.MayCarry(u.Scheme, u.Hostname()):
+	case MayCarry(u.Scheme, u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is plain http: use https (plain http is allowed only for loopback hosts)", endpoint)}

@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker-credential-helpers/credentials"
 	"golang.org/x/oauth2"
 
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 )
 
@@ -221,7 +222,7 @@ func route(serverURL string, set *hosts.Set) (profile, why string) {
 	if port != "" {
 		hostport += ":" + port
 	}
-	if !hosts.MayCarry(scheme, host) {
+	if !auth.MayCarry(scheme, host) {
 		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", scheme, hostport)
 	}
 	profile, ok := set.ResolveURL(serverURL)

@@ -17,7 +17,7 @@
 // get a token meant for another server that happens to share the host name.
 //
 // Whether plain http may carry a token at all is the helpers' decision, not
-// this package's (see IsLoopback).
+// this package's (see auth.MayCarry).
 package hosts
 
 import (
@@ -78,31 +78,6 @@ func Default(extra string, profiles ...Route) (*Set, error) {
 		return nil, fmt.Errorf("%s: %w", EnvHosts, err)
 	}
 	return NewSet(slices.Concat(profiles, DefaultRoutes(), routes))
-}
-
-// IsLoopback reports whether host ("localhost", or an IP address, with or
-// without brackets) is this machine: the only place a credential may go
-// over plain http.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	return err == nil && ip.IsLoopback()
-}
-
-// MayCarry reports whether a credential may be sent over scheme to host:
-// over https to any host, over plain http only to a loopback one, since a
-// credential sent in clear text over a network is a credential lost. The
-// token endpoint rule and the git and docker helpers all apply it.
-func MayCarry(scheme, host string) bool {
-	switch scheme {
-	case "https":
-		return true
-	case "http":
-		return IsLoopback(host)
-	}
-	return false
 }
 
 // ParseList parses a comma separated list of "host" or "host:port" entries,

@@ -1,4 +1,4 @@
-package hosts
+package auth
 
 import "testing"
 
@@ -22,6 +22,17 @@ func TestMayCarry(t *testing.T) {
 	} {
 		if got := MayCarry(tt.scheme, tt.host); got != tt.want {
 			t.Errorf("MayCarry(%q, %q) = %v, want %v", tt.scheme, tt.host, got, tt.want)
+		}
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.9.9.9": true, "::1": true, "[::1]": true,
+		"localhost.evil.example": false, "10.0.0.1": false, "api.d21s.com": false, "": false, "[::2]": false, "0.0.0.0": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
 		}
 	}
 }
