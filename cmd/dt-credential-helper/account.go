@@ -28,23 +28,23 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	var hosts string
 	var noVerify bool
 	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] < secret")
-	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
-	tf.registerAccount(fs)
+	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
+	tf.RegisterAccount(fs.FlagSet)
 	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
 	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
-	fs.DurationVar(&tf.timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
-	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
+	fs.DurationVar(&tf.Timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
+	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	name := firstNonEmpty(tf.profile, e.getenv(profile.EnvProfile))
+	name := firstNonEmpty(tf.Profile, e.getenv(profile.EnvProfile))
 	if name == "" {
 		return usagef("login: --profile is required")
 	}
 	if err := profile.ValidateName(name); err != nil {
 		return usagef("login: %v", err)
 	}
-	prof := profile.Profile{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: tf.tokenEndpoint}
+	prof := profile.Profile{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: tf.TokenEndpoint}
 	// Checked now, as the git and docker helpers will read them: one bad
 	// entry stored would fail every later git and docker call.
 	routes, err := dthosts.ParseList(hosts, name)
@@ -72,7 +72,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if tf.timeout <= 0 {
+	if tf.Timeout <= 0 {
 		return usagef("login: --timeout must be positive")
 	}
 	p, err := tf.provider(e, nil)
@@ -82,7 +82,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if !noVerify {
 		// Check the credentials before storing anything: a typo must not
 		// replace a working profile.
-		src, err := auth.NewSource(creds, auth.WithTimeout(tf.timeout), auth.WithLogger(newLogger(e.stderr, tf.verbose)))
+		src, err := auth.NewSource(creds, auth.WithTimeout(tf.Timeout), auth.WithLogger(newLogger(e.stderr, tf.Verbose)))
 		if err != nil {
 			return err
 		}
@@ -142,18 +142,18 @@ func validSecret(s string) (string, error) {
 func runLogout(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "logout", "logout --profile NAME")
-	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
-	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr")
+	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
+	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	name := firstNonEmpty(tf.profile, e.getenv(profile.EnvProfile))
+	name := firstNonEmpty(tf.Profile, e.getenv(profile.EnvProfile))
 	if name == "" {
 		return usagef("logout: --profile is required")
 	}
 	// Auto whatever DT_TOKEN_CACHE says: its Delete clears the keyring and
 	// the files, and the profile's tokens may be in either.
-	tf.cache = string(keyring.ModeAuto)
+	tf.Cache = string(keyring.ModeAuto)
 	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
@@ -193,7 +193,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 func runStatus(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "status", "status [FLAGS]")
-	tf.registerLookup(fs)
+	tf.RegisterLookup(fs.FlagSet)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if auth.FromEnv(e.getenv).KeyID != "" || tf.keyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.credentialsFile != "" {
+	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" {
 		line("")
 	}
 	for _, n := range files.Names() {
