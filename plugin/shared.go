@@ -13,8 +13,11 @@
 //	// on a 401: src.Invalidate(token), then retry once
 //
 // The plugin process (`dt-credential-helper plugin`, or any invocation with
-// the magic cookie set) calls Serve with the CLI's cached source, so CLI and
-// hosts share one token cache.
+// the magic cookie set) hands over, with execve, to
+// dt-credential-helper-plugin installed next to it, which calls Serve with
+// the CLI's cached source, so CLI and hosts share one token cache. The
+// helper itself does not link this package: each kubectl, git and docker
+// call would pay for gRPC's start-up.
 package plugin
 
 import (

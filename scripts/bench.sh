@@ -29,14 +29,10 @@ esac
 bin=$(mktemp -d)
 results=$(mktemp)
 trap 'rm -rf "$bin" "$results"' EXIT
-# Ours and the floors, built as scripts/install.sh builds the release binary.
-ours=(./cmd/dt-credential-helper)
-# A go-plugin server in a sibling binary, where there is one, is launched
-# from next to the helper.
-[ -d cmd/dt-credential-helper-plugin ] && ours+=(./cmd/dt-credential-helper-plugin)
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" "${ours[@]}" \
+# Ours and the floors, built as scripts/install.sh builds the release
+# binaries, the plugin's program next to the helper as installed.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin \
 	./scripts/bench/hello ./scripts/bench/hello-stdin ./scripts/bench/gokeyring
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -tags noplugin -o "$bin/noplugin/" ./cmd/dt-credential-helper
 if [ ! -x /usr/bin/time ]; then
 	if [ "$(id -u)" = 0 ]; then
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null

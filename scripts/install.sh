@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds dt-credential-helper from this checkout and installs it into
-# PREFIX/bin, with the two names git and docker look for:
+# PREFIX/bin, with the two names git and docker look for, and the program
+# that serves go-plugin hosts, which it hands over to:
 #
 #   PREFIX/bin/dt-credential-helper
+#   PREFIX/bin/dt-credential-helper-plugin
 #   PREFIX/bin/git-credential-dt      -> dt-credential-helper
 #   PREFIX/bin/docker-credential-dt   -> dt-credential-helper
 #
@@ -10,11 +12,11 @@
 #
 # PREFIX defaults to /usr/local when run as root, else $HOME/.local (the XDG
 # place for per-user programs, so no sudo is needed). Needs Go 1.26+ on PATH.
-# Re-running replaces the binary atomically, even while it is in use.
+# Re-running replaces each binary atomically, even while it is in use.
 set -euo pipefail
 
 usage() {
-	sed -n 's/^# \{0,1\}//; 9,13p' "$0"
+	sed -n 's/^# \{0,1\}//; 11,15p' "$0"
 }
 
 case "${1:-}" in
@@ -53,13 +55,20 @@ bindir=$(cd "$bindir" && pwd)
 version=$(git describe --always --dirty 2>/dev/null || echo devel)
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 
-# Build next to the target and rename over it: atomic, and it works even when
-# the old binary is running ("text file busy" for a write in place).
-tmp=$(mktemp "$bindir/.dt-credential-helper.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp" ./cmd/dt-credential-helper
-chmod 0755 "$tmp"
-mv -f "$tmp" "$bindir/dt-credential-helper"
+# Build next to the targets and rename over them: atomic, and it works even
+# when an old binary is running ("text file busy" for a write in place). Both
+# are built before either is replaced, so a failed build leaves the old pair.
+# The plugin's program goes first: a new helper never looks for it in vain.
+# Group and others may not write either: the helper refuses to hand over to
+# a plugin's program they could have changed.
+tmp=$(mktemp -d "$bindir/.dt-credential-helper.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp/" \
+	./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin
+for prog in dt-credential-helper-plugin dt-credential-helper; do
+	chmod 0755 "$tmp/$prog"
+	mv -f "$tmp/$prog" "$bindir/$prog"
+done
 
 # Relative links, so the installed tree can be moved as a whole.
 for link in git-credential-dt docker-credential-dt; do
@@ -68,6 +77,7 @@ done
 
 echo "installed dt-credential-helper $version:"
 echo "  $bindir/dt-credential-helper"
+echo "  $bindir/dt-credential-helper-plugin"
 echo "  $bindir/git-credential-dt -> dt-credential-helper"
 echo "  $bindir/docker-credential-dt -> dt-credential-helper"
 case ":$PATH:" in

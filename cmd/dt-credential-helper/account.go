@@ -29,17 +29,17 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	var noVerify bool
 	var store string
 	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret")
-	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
-	tf.registerAccount(fs)
+	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
+	tf.RegisterAccount(fs.FlagSet)
 	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
 	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
 	fs.StringVar(&store, "store", profile.SecretInKeyring, "where the secret is kept: keyring (the OS keyring) or file (a private file under the config directory, for machines without a keyring)")
-	fs.DurationVar(&tf.timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
-	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
+	fs.DurationVar(&tf.Timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
+	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	name := firstNonEmpty(tf.profile, e.getenv(profile.EnvProfile))
+	name := firstNonEmpty(tf.Profile, e.getenv(profile.EnvProfile))
 	if name == "" {
 		return usagef("login: --profile is required")
 	}
@@ -49,7 +49,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if store != profile.SecretInKeyring && store != profile.SecretInFile {
 		return usagef("login: --store %.40q: want keyring or file", store)
 	}
-	prof := profile.Profile{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: tf.tokenEndpoint}
+	prof := profile.Profile{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: tf.TokenEndpoint}
 	if store == profile.SecretInFile {
 		prof.SecretStore = profile.SecretInFile
 	}
@@ -82,7 +82,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if _, err := profile.Load(path); err != nil {
 		return &auth.ConfigError{Msg: "login: " + err.Error(), Err: err}
 	}
-	if tf.timeout <= 0 {
+	if tf.Timeout <= 0 {
 		return usagef("login: --timeout must be positive")
 	}
 	p, err := tf.provider(e, nil)
@@ -92,7 +92,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if !noVerify {
 		// Check the credentials before storing anything: a typo must not
 		// replace a working profile.
-		src, err := auth.NewSource(creds, auth.WithTimeout(tf.timeout), auth.WithLogger(newLogger(e.stderr, tf.verbose)))
+		src, err := auth.NewSource(creds, auth.WithTimeout(tf.Timeout), auth.WithLogger(newLogger(e.stderr, tf.Verbose)))
 		if err != nil {
 			return err
 		}
@@ -173,25 +173,25 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	fs.about = "Removes the profile from the profiles file, its secret from the keyring, and its cached\n" +
 		"tokens from the keyring and the file cache. The account flags are needed only for a\n" +
 		"profile that is no longer in the profiles file: they say whose cached tokens to remove."
-	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
-	tf.registerAccount(fs)
-	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr")
+	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
+	tf.RegisterAccount(fs.FlagSet)
+	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	name := firstNonEmpty(tf.profile, e.getenv(profile.EnvProfile))
+	name := firstNonEmpty(tf.Profile, e.getenv(profile.EnvProfile))
 	if name == "" {
 		return usagef("logout: --profile is required")
 	}
 	if err := profile.ValidateName(name); err != nil {
 		return usagef("logout: %v", err)
 	}
-	if (tf.keyID == "") != (tf.email == "") {
+	if (tf.KeyID == "") != (tf.Email == "") {
 		return usagef("logout: --key-id and --email go together")
 	}
 	// Auto whatever DT_TOKEN_CACHE says: the profile's tokens may be in the
 	// keyring or in files, and both are cleared.
-	tf.cache = string(keyring.ModeAuto)
+	tf.Cache = string(keyring.ModeAuto)
 	p, err := tf.provider(e, nil)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	_, err = secrets.Get(profile.SecretKey(name))
 	switch {
 	case errors.Is(err, keyring.ErrNotFound):
-		if !inFile && tf.keyID == "" {
+		if !inFile && tf.KeyID == "" {
 			// Neither in the file nor in the keyring: most likely a typo.
 			_, err := files.Get(name)
 			return &auth.ConfigError{Msg: "logout: " + err.Error(), Err: err}
@@ -240,8 +240,8 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	switch {
 	case inFile:
 		account, err = p.Account(name)
-	case tf.keyID != "":
-		account = auth.Credentials{KeyID: tf.keyID, Email: tf.email, TokenEndpoint: firstNonEmpty(tf.tokenEndpoint, auth.DefaultTokenEndpoint)}
+	case tf.KeyID != "":
+		account = auth.Credentials{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: firstNonEmpty(tf.TokenEndpoint, auth.DefaultTokenEndpoint)}
 		err = account.ValidateAccount()
 	default:
 		err = fmt.Errorf("the profile is not in %s, so its account is not known: run logout again with --key-id and --email (its tokens expire within the hour anyway)", path)
@@ -286,7 +286,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 func runStatus(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "status", "status [FLAGS]")
-	tf.registerLookup(fs)
+	tf.RegisterLookup(fs.FlagSet)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if auth.FromEnv(e.getenv).KeyID != "" || tf.keyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.credentialsFile != "" {
+	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" {
 		line("")
 	}
 	for _, n := range files.Names() {

@@ -8,29 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
-// tokenFlags are the flags of every command that fetches a token.
+// tokenFlags are the flags of every command that fetches a token: those
+// the plugin's program shares (provider.Flags), and --force-refresh.
 type tokenFlags struct {
-	profile         string
-	keyID           string
-	email           string
-	tokenEndpoint   string
-	credentialsFile string
-	cache           string
-	forceRefresh    bool
-	refreshBuffer   time.Duration
-	timeout         time.Duration
-	verbose         bool
-	// registered says register ran: --refresh-buffer and --timeout exist
-	// and their values are the user's to check.
-	registered bool
+	provider.Flags
+	forceRefresh bool
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting or
@@ -108,35 +95,8 @@ func hasFlags(fs *flag.FlagSet) bool {
 // register registers the flags of a command that fetches a token on each
 // call: token, exec, git, docker.
 func (f *tokenFlags) register(fs *flagSet) {
-	f.registerServing(fs)
+	f.RegisterServing(fs.FlagSet)
 	fs.BoolVar(&f.forceRefresh, "force-refresh", false, "fetch a new token even if a cached one is valid")
-}
-
-// registerServing registers the flags of a command that fetches tokens,
-// without --force-refresh: the plugin, whose requests carry their own.
-func (f *tokenFlags) registerServing(fs *flagSet) {
-	f.registered = true
-	fs.StringVar(&f.profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
-	f.registerLookup(fs)
-	fs.DurationVar(&f.refreshBuffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh a cached token with less than this left")
-	fs.DurationVar(&f.timeout, "timeout", auth.DefaultTimeout, "give up fetching a token after this long")
-}
-
-// registerLookup registers the flags that say which account and which cache
-// a command looks at, and --verbose: all that status reads, since it lists
-// every profile and refreshes nothing.
-func (f *tokenFlags) registerLookup(fs *flagSet) {
-	f.registerAccount(fs)
-	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
-	fs.StringVar(&f.cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
-	fs.BoolVar(&f.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
-}
-
-// registerAccount registers the non-secret account flags.
-func (f *tokenFlags) registerAccount(fs *flagSet) {
-	fs.StringVar(&f.keyID, "key-id", "", "service account key id (env "+auth.EnvKeyID+")")
-	fs.StringVar(&f.email, "email", "", "service account email (env "+auth.EnvEmail+")")
-	fs.StringVar(&f.tokenEndpoint, "token-endpoint", "", "token endpoint URL (env "+auth.EnvTokenEndpoint+"; default DT's)")
 }
 
 // parse parses args and rejects leftovers when the command takes none.
@@ -161,33 +121,14 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 // provider builds the token provider the flags describe; log nil means the
 // command line's logger (steps under --verbose, else warnings only).
 func (f *tokenFlags) provider(e env, log *slog.Logger) (*provider.Provider, error) {
-	if f.registered && f.refreshBuffer < 0 {
-		return nil, usagef("--refresh-buffer must not be negative")
-	}
-	if f.registered && f.timeout <= 0 {
-		return nil, usagef("--timeout must be positive")
-	}
 	if log == nil {
-		log = newLogger(e.stderr, f.verbose)
+		log = newLogger(e.stderr, f.Verbose)
 	}
-	mode, err := keyring.ParseMode(firstNonEmpty(f.cache, e.getenv("DT_TOKEN_CACHE"), string(keyring.ModeAuto)))
+	cfg, err := f.Config(e.getenv, log)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return provider.New(provider.Config{
-		Profile: firstNonEmpty(f.profile, e.getenv(profile.EnvProfile)),
-		Settings: auth.Settings{
-			KeyID:           f.keyID,
-			Email:           f.email,
-			TokenEndpoint:   f.tokenEndpoint,
-			CredentialsFile: f.credentialsFile,
-		},
-		Cache:         mode,
-		RefreshBuffer: f.refreshBuffer,
-		Timeout:       f.timeout,
-		Getenv:        e.getenv,
-		Log:           log,
-	}), nil
+	return provider.New(cfg), nil
 }
 
 func firstNonEmpty(s ...string) string {

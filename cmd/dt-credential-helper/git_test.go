@@ -528,13 +528,16 @@ func TestInstallScript(t *testing.T) {
 		t.Fatalf("install.sh: %v\n%s", err, out)
 	}
 	bin := filepath.Join(prefix, "bin")
-	for _, want := range []string{filepath.Join(bin, prog), "PATH"} {
+	for _, want := range []string{filepath.Join(bin, prog), filepath.Join(bin, pluginProg), "PATH"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("install.sh output does not mention %q:\n%s", want, out)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(bin, prog)); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		t.Fatalf("%s: %v, want an executable file", prog, err)
+	for _, name := range []string{prog, pluginProg} {
+		// 0755: the helper refuses a plugin's program others may write.
+		if fi, err := os.Lstat(filepath.Join(bin, name)); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("%s: %v, want an executable file, mode 0755", name, err)
+		}
 	}
 	for _, link := range []string{gitHelperName, dockerHelperName} {
 		target, err := os.Readlink(filepath.Join(bin, link))
@@ -565,5 +568,11 @@ func TestInstallScript(t *testing.T) {
 	}
 	if r := run(prog, "", "version"); r.code != 0 || !strings.HasPrefix(r.stdout, prog+" ") {
 		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
+	}
+	// A host launching the installed helper is served, by the plugin's
+	// program installed next to it.
+	p := startPluginCmd(t, exec.Command(filepath.Join(bin, prog), "plugin"), pluginEnv(t, "http://127.0.0.1:1/oauth2/token"))
+	if line := p.handshake(t); !handshakeLine.MatchString(line) {
+		t.Errorf("the installed helper, launched as a host does: first stdout line %q is not go-plugin's gRPC handshake", line)
 	}
 }

@@ -21,7 +21,7 @@ import (
 const prog = "dt-credential-helper"
 
 // pluginCookieKey is the go-plugin handshake's cookie variable, as in
-// plugin.Handshake (a test checks they agree), for builds without the plugin.
+// plugin.Handshake (a test checks they agree), which is not linked here.
 const pluginCookieKey = "DT_CREDENTIAL_HELPER_PLUGIN"
 
 // env is the process environment and standard streams, so commands run

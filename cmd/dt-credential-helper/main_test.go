@@ -25,7 +25,7 @@ import (
 const testSecret = "e2e-secret-W7tq3p"
 
 var (
-	binDir string // holds the built dt-credential-helper
+	binDir string // holds the built dt-credential-helper and dt-credential-helper-plugin
 	binary string
 )
 
@@ -42,10 +42,12 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	binary = filepath.Join(dir, prog)
-	build := exec.Command("go", "build", "-trimpath", "-o", binary, ".")
+	// The plugin's own program next to the helper, as installed: the
+	// helper hands a host's launch over to it.
+	build := exec.Command("go", "build", "-trimpath", "-o", dir+string(filepath.Separator), ".", "../"+pluginProg)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building %s: %v\n%s", prog, err, out)
+		fmt.Fprintf(os.Stderr, "building %s and %s: %v\n%s", prog, pluginProg, err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -140,15 +140,13 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 		{command: "logout", want: []string{"profile", "key-id", "email", "token-endpoint"},
 			not: []string{"force-refresh", "refresh-buffer", "timeout", "credentials-file", "cache", "secret"}},
 	}
-	if binaryHasPlugin(t, env) {
-		// The plugin's GetToken carries its own force_refresh.
-		tests = append(tests, struct {
-			command string
-			want    []string
-			exact   bool
-			not     []string
-		}{command: "plugin", want: without(fetch, "force-refresh"), exact: true})
-	}
+	// The plugin's GetToken carries its own force_refresh.
+	tests = append(tests, struct {
+		command string
+		want    []string
+		exact   bool
+		not     []string
+	}{command: "plugin", want: without(fetch, "force-refresh"), exact: true})
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
 			r := runBinary(t, env, "", tt.command, "--help")
@@ -175,14 +173,6 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 			}
 		})
 	}
-}
-
-// binaryHasPlugin reports whether the built binary serves the plugin (it is
-// not built with -tags noplugin).
-func binaryHasPlugin(t *testing.T, env []string) bool {
-	t.Helper()
-	r := runBinary(t, env, "", "plugin", "--help")
-	return r.code == 0 && strings.HasPrefix(r.stdout, "Usage: "+prog+" plugin")
 }
 
 // TestSecretFlag: --secret is refused by every command with what to do

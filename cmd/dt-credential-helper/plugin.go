@@ -1,45 +1,99 @@
-//go:build !noplugin
-
 package main
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
-
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/dt-credential-helper/dt-credential-helper/plugin"
+	"path/filepath"
+	"runtime"
 )
 
-// runPlugin serves the gRPC token provider to a go-plugin host. With the
-// magic cookie set, the arguments after "plugin" are the usual token flags.
+// The plugin is served by a program of its own, installed next to this one,
+// so that go-plugin, gRPC and protobuf are not linked here: their package
+// initialisers would run in every process, and this one is started for each
+// kubectl, git and docker call. Hosts still launch dt-credential-helper; it
+// checks the command line and hands over, with the same arguments and
+// environment (see handOver).
+
+// pluginProg is the program that serves the plugin.
+const pluginProg = "dt-credential-helper-plugin"
+
+// pluginCookieValue is the go-plugin handshake's cookie value, as in
+// plugin.Handshake (a test checks they agree), which is not linked here.
+const pluginCookieValue = "dt-token-provider"
+
+// errNotPluginProcess is plugin.ErrNotPluginProcess, word for word.
+var errNotPluginProcess = errors.New("the plugin command serves DT tokens to a host program over hashicorp/go-plugin " +
+	"and is started by that host (it sets " + pluginCookieKey + "); it is not meant to be run by hand")
+
+// isPluginProcess reports whether a go-plugin host started this process.
+func isPluginProcess(getenv func(string) string) bool {
+	return getenv(pluginCookieKey) == pluginCookieValue
+}
+
+// runPlugin checks a host's command line (with the magic cookie set, the
+// arguments after "plugin" are the usual token flags) and hands the process
+// over to the program that serves the plugin.
 func runPlugin(_ context.Context, e env, args []string) error {
 	var tf tokenFlags
-	fs := newFlagSet(e, "plugin", "plugin [FLAGS]   (run by a go-plugin host, which sets "+plugin.Handshake.MagicCookieKey+")")
-	tf.registerServing(fs) // each GetToken says whether to force a refresh
+	fs := newFlagSet(e, "plugin", "plugin [FLAGS]   (run by a go-plugin host, which sets "+pluginCookieKey+")")
+	tf.RegisterServing(fs.FlagSet) // each GetToken says whether to force a refresh
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	if !plugin.IsPluginProcess(e.getenv) {
-		return plugin.ErrNotPluginProcess
+	if !isPluginProcess(e.getenv) {
+		return errNotPluginProcess
 	}
-	level, slogLevel := hclog.Info, slog.LevelInfo
-	if tf.verbose {
-		level, slogLevel = hclog.Debug, slog.LevelDebug
+	// Bad values are reported here, as for every other command, not by
+	// the serving program in the host's log.
+	if _, err := tf.Config(e.getenv, nil); err != nil {
+		return usagef("%v", err)
 	}
-	// Bind the real stderr before Serve redirects os.Stderr; stdout carries
-	// go-plugin's handshake and nothing else.
-	logger := plugin.NewLogger(level)
-	// The cache's steps go to the host's log too, at their own levels. An
-	// empty token to InvalidateToken drops whatever is cached: a host that
-	// lost track of its token can still make the next GetToken fetch anew.
-	p, err := tf.provider(e, slog.New(plugin.SlogHandler(os.Stderr, slogLevel)))
+	return handOver(e)
+}
+
+// handOver runs the serving program in this process's place: same
+// arguments, same environment, and on Unix the same process (execve), so
+// the host's handle on its plugin, its signals and its exit status are the
+// serving program's. On Windows it runs as a child with this process's
+// stdin, stdout and stderr, and its exit status is passed on.
+func handOver(e env) error {
+	path, err := pluginPath()
 	if err != nil {
 		return err
 	}
-	return plugin.Serve(p, logger)
+	argv := append([]string{path}, e.args[1:]...)
+	return execCommand(e, path, argv, e.environ())
 }
 
-// isPluginProcess reports whether a go-plugin host started this process.
-func isPluginProcess(getenv func(string) string) bool { return plugin.IsPluginProcess(getenv) }
+// pluginPath finds the serving program next to this one, and refuses one
+// that someone other than root or this user could have put or changed
+// there: it is handed the host's environment, secret included.
+func pluginPath() (string, error) {
+	self, err := os.Executable()
+	if err == nil {
+		self, err = filepath.EvalSymlinks(self)
+	}
+	if err != nil {
+		return "", fmt.Errorf("serving the plugin: finding this program's own path: %w", err)
+	}
+	name := pluginProg
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	path := filepath.Join(filepath.Dir(self), name)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("serving the plugin needs %s next to this program, at %s, and it is not there: "+
+			"install both (scripts/install.sh, or go install .../cmd/...@latest)", pluginProg, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("serving the plugin: %w", err)
+	}
+	if err := trustedProgram(fi); err != nil {
+		return "", fmt.Errorf("refusing to run %s: %w", path, err)
+	}
+	return path, nil
+}

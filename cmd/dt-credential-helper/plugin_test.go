@@ -782,10 +782,17 @@ func runPathFor(t *testing.T, path string, limit time.Duration, env []string, st
 	return r
 }
 
-// TestPluginCookieKey: builds without the plugin know the cookie by name.
+// TestPluginCookieKey: the helper, which does not link the plugin package,
+// knows its cookie and its by-hand error word for word.
 func TestPluginCookieKey(t *testing.T) {
 	if pluginCookieKey != plugin.Handshake.MagicCookieKey {
 		t.Errorf("pluginCookieKey = %q, want plugin.Handshake's %q", pluginCookieKey, plugin.Handshake.MagicCookieKey)
+	}
+	if pluginCookieValue != plugin.Handshake.MagicCookieValue {
+		t.Errorf("pluginCookieValue = %q, want plugin.Handshake's %q", pluginCookieValue, plugin.Handshake.MagicCookieValue)
+	}
+	if errNotPluginProcess.Error() != plugin.ErrNotPluginProcess.Error() {
+		t.Errorf("errNotPluginProcess = %q, want plugin.ErrNotPluginProcess's %q", errNotPluginProcess, plugin.ErrNotPluginProcess)
 	}
 }
 

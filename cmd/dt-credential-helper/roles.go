@@ -65,7 +65,7 @@ func runGit(ctx context.Context, e env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("git: want one action (get, store or erase), got %d arguments", fs.NArg())
 	}
-	log := newLogger(e.stderr, tf.verbose)
+	log := newLogger(e.stderr, tf.Verbose)
 	p, err := tf.provider(e, log)
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		return errSilentFailure
 	}
 	v, _ := buildInfo()
-	log := newLogger(e.stderr, tf.verbose)
+	log := newLogger(e.stderr, tf.Verbose)
 	p, err := tf.provider(e, log)
 	if err != nil {
 		dockercred.WriteError(e.stdout, err)

@@ -21,8 +21,13 @@ func TestPluginHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and launches dt-credential-helper")
 	}
-	bin := filepath.Join(t.TempDir(), "dt-credential-helper")
-	build := exec.Command("go", "build", "-o", bin, "github.com/dt-credential-helper/dt-credential-helper/cmd/dt-credential-helper")
+	// Installed as install.sh and go install lay it out: the plugin's own
+	// program next to the helper, which the host launches.
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "dt-credential-helper")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/dt-credential-helper/dt-credential-helper/cmd/dt-credential-helper",
+		"github.com/dt-credential-helper/dt-credential-helper/cmd/dt-credential-helper-plugin")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the plugin: %v\n%s", err, out)

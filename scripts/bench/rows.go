@@ -43,10 +43,11 @@ const (
 	floorStdin = "hello, stdin"
 )
 
-// ourMode is one of this project's measured modes.
+// ourMode is one of this project's measured modes, all of the default
+// build: since the plugin moved to a program of its own, there is no
+// lighter build to compare it with.
 type ourMode struct {
 	id     string
-	build  string // "default" or "noplugin"
 	cmd    string // "token", "git" or "docker"
 	cache  string // the --cache value; "" is the default, auto
 	secret bool   // needs the Secret Service (skipped without one)
@@ -59,17 +60,13 @@ type ourMode struct {
 // table can name modes before they land.
 func ourModes() []ourMode {
 	return []ourMode{
-		{id: "auto", build: "default", cmd: "token", cache: "", secret: true},
-		{id: "kernel", build: "default", cmd: "token", cache: "kernel", optional: true},
-		{id: "keyring", build: "default", cmd: "token", cache: "keyring", secret: true},
-		{id: "file", build: "default", cmd: "token", cache: "file"},
-		{id: "git", build: "default", cmd: "git", cache: "", secret: true},
-		{id: "docker", build: "default", cmd: "docker", cache: "", secret: true},
-		{id: "np-auto", build: "noplugin", cmd: "token", cache: "", secret: true},
-		{id: "np-kernel", build: "noplugin", cmd: "token", cache: "kernel", optional: true},
-		{id: "np-keyring", build: "noplugin", cmd: "token", cache: "keyring", secret: true},
-		{id: "np-file", build: "noplugin", cmd: "token", cache: "file"},
-		{id: "uncached", build: "default", cmd: "token", cache: "none"},
+		{id: "auto", cmd: "token", cache: "", secret: true},
+		{id: "kernel", cmd: "token", cache: "kernel", optional: true},
+		{id: "keyring", cmd: "token", cache: "keyring", secret: true},
+		{id: "file", cmd: "token", cache: "file"},
+		{id: "git", cmd: "git", cache: "", secret: true},
+		{id: "docker", cmd: "docker", cache: "", secret: true},
+		{id: "uncached", cmd: "token", cache: "none"},
 	}
 }
 
@@ -83,9 +80,6 @@ const (
 // call, from the token the same binary and store print.
 func ourRow(m ourMode, bin string, env []string) row {
 	helper := filepath.Join(bin, "dt-credential-helper")
-	if m.build == "noplugin" {
-		helper = filepath.Join(bin, "noplugin", "dt-credential-helper")
-	}
 	r := row{id: m.id, env: env, floor: floorPlain, offline: m.cache != "none", optional: m.optional, ours: true}
 	r.args = []string{helper, m.cmd}
 	what := m.cmd
@@ -108,11 +102,7 @@ func ourRow(m ourMode, bin string, env []string) row {
 	if m.cache != "" {
 		r.args = append(r.args, "--cache", m.cache)
 	}
-	build := "default build"
-	if m.build == "noplugin" {
-		build = "`-tags noplugin`"
-	}
-	r.name = fmt.Sprintf("ours, %s, %s, %s", build, what, label)
+	r.name = fmt.Sprintf("ours, default build, %s, %s", what, label)
 	return r
 }
 

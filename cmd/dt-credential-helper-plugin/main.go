@@ -1,0 +1,75 @@
+// Command dt-credential-helper-plugin serves the hashicorp/go-plugin gRPC
+// token provider. Hosts never run it themselves: they launch
+// dt-credential-helper, which hands over to this program, installed next to
+// it, with the same arguments and environment (an execve on Unix, so the
+// host's process is this one). It lives apart so that go-plugin, gRPC and
+// protobuf, whose package initialisers run in every process that links
+// them, are not paid for by each kubectl, git and docker call of
+// dt-credential-helper.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
+)
+
+const prog = "dt-credential-helper-plugin"
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv); err != nil {
+		// Stdout is go-plugin's handshake channel: errors go to stderr,
+		// where the host logs them.
+		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		os.Exit(1)
+	}
+}
+
+// run serves the plugin for the command line dt-credential-helper was given:
+// none, or "plugin" and the token flags. dt-credential-helper has checked it
+// already (help, --secret, bad values, the cookie) before handing over; this
+// program still refuses what it cannot serve, for whoever runs it by hand.
+func run(args []string, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "plugin" {
+		args = args[1:]
+	}
+	var f provider.Flags
+	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f.RegisterServing(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errors.New("run 'dt-credential-helper plugin --help' for the flags; this program is started by dt-credential-helper")
+		}
+		return fmt.Errorf("plugin: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("plugin: unexpected argument %q", fs.Arg(0))
+	}
+	if !plugin.IsPluginProcess(getenv) {
+		return plugin.ErrNotPluginProcess
+	}
+	level, slogLevel := hclog.Info, slog.LevelInfo
+	if f.Verbose {
+		level, slogLevel = hclog.Debug, slog.LevelDebug
+	}
+	// Bind the real stderr before Serve redirects os.Stderr; stdout carries
+	// go-plugin's handshake and nothing else.
+	logger := plugin.NewLogger(level)
+	// The cache's steps go to the host's log too, at their own levels. An
+	// empty token to InvalidateToken drops whatever is cached: a host that
+	// lost track of its token can still make the next GetToken fetch anew.
+	cfg, err := f.Config(getenv, slog.New(plugin.SlogHandler(os.Stderr, slogLevel)))
+	if err != nil {
+		return err
+	}
+	return plugin.Serve(provider.New(cfg), logger)
+}
