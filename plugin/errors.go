@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -64,35 +61,54 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
+// Classifier says which of the sentinels (ErrRejected, ErrUnavailable,
+// ErrUnknownProfile, ErrConfig) a Provider error is, or nil for none (an
+// internal failure). The plugin process's main supplies it, since only it
+// knows the provider's error types; this package only translates.
+type Classifier func(error) error
+
+// classOf is classify's verdict on err, or, with no classifier, the
+// sentinel err wraps itself.
+func classOf(classify Classifier, err error) error {
+	if classify != nil {
+		return classify(err)
+	}
+	for _, s := range []error{ErrRejected, ErrUnavailable, ErrUnknownProfile, ErrConfig} {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	return nil
+}
+
 // toStatus turns a Provider error into the gRPC status the host decodes with
 // fromStatus. ctx is the request's: when the host gave up, that is the
 // reason, whatever error the provider made of it.
-func toStatus(ctx context.Context, err error) error {
+func toStatus(ctx context.Context, classify Classifier, err error) error {
 	if err == nil {
 		return nil
 	}
-	var cfg *auth.ConfigError
 	code := codes.Internal
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		code = codes.Canceled
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
-	// Before ConfigError: the provider wraps ErrUnknown inside one.
-	case errors.Is(err, profile.ErrUnknown):
-		code = codes.InvalidArgument
-	case auth.IsRejected(err):
-		code = codes.Unauthenticated
-	case auth.IsTransient(err), errors.Is(err, keyring.ErrUnavailable):
-		// An unreachable keyring (under --cache keyring) may come back, as
-		// a network may.
-		code = codes.Unavailable
-	case errors.As(err, &cfg):
-		code = codes.FailedPrecondition
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
+	default:
+		switch class := classOf(classify, err); {
+		case class == ErrUnknownProfile:
+			code = codes.InvalidArgument
+		case class == ErrRejected:
+			code = codes.Unauthenticated
+		case class == ErrUnavailable:
+			code = codes.Unavailable
+		case class == ErrConfig:
+			code = codes.FailedPrecondition
+		case errors.Is(err, context.Canceled):
+			code = codes.Canceled
+		case errors.Is(err, context.DeadlineExceeded):
+			code = codes.DeadlineExceeded
+		}
 	}
 	return status.Error(code, err.Error())
 }

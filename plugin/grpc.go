@@ -22,6 +22,9 @@ type GRPCPlugin struct {
 
 	// Impl serves the tokens (plugin process only).
 	Impl Provider
+	// Classify sorts Impl's errors into the sentinels, and so into gRPC
+	// codes; nil means Impl's errors wrap the sentinels themselves.
+	Classify Classifier
 	// Clock paces WatchToken; nil means the system clock.
 	Clock Clock
 	// Logger receives WatchToken's retries; nil discards them.
@@ -30,7 +33,7 @@ type GRPCPlugin struct {
 
 // GRPCServer registers the Go implementation as the gRPC service.
 func (p *GRPCPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	dtcredentialv1.RegisterTokenProviderServer(s, &GRPCServer{Impl: p.Impl, Clock: p.Clock, Logger: p.Logger})
+	dtcredentialv1.RegisterTokenProviderServer(s, &GRPCServer{Impl: p.Impl, Classify: p.Classify, Clock: p.Clock, Logger: p.Logger})
 	return nil
 }
 
@@ -43,10 +46,11 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, conn 
 type GRPCServer struct {
 	dtcredentialv1.UnimplementedTokenProviderServer
 
-	// Impl, Clock and Logger are as in GRPCPlugin.
-	Impl   Provider
-	Clock  Clock
-	Logger hclog.Logger
+	// Impl, Classify, Clock and Logger are as in GRPCPlugin.
+	Impl     Provider
+	Classify Classifier
+	Clock    Clock
+	Logger   hclog.Logger
 }
 
 // GetToken implements the GetToken RPC.
@@ -56,7 +60,7 @@ func (s *GRPCServer) GetToken(ctx context.Context, req *dtcredentialv1.GetTokenR
 		err = errNoToken
 	}
 	if err != nil {
-		return nil, toStatus(ctx, err)
+		return nil, toStatus(ctx, s.Classify, err)
 	}
 	return toProto(tok), nil
 }
@@ -64,7 +68,7 @@ func (s *GRPCServer) GetToken(ctx context.Context, req *dtcredentialv1.GetTokenR
 // InvalidateToken implements the InvalidateToken RPC.
 func (s *GRPCServer) InvalidateToken(ctx context.Context, req *dtcredentialv1.InvalidateTokenRequest) (*dtcredentialv1.InvalidateTokenResponse, error) {
 	if err := s.Impl.Invalidate(ctx, req.GetProfile(), req.GetAccessToken()); err != nil {
-		return nil, toStatus(ctx, err)
+		return nil, toStatus(ctx, s.Classify, err)
 	}
 	return &dtcredentialv1.InvalidateTokenResponse{}, nil
 }
@@ -72,11 +76,11 @@ func (s *GRPCServer) InvalidateToken(ctx context.Context, req *dtcredentialv1.In
 // WatchToken implements the WatchToken RPC; see watch for the pacing.
 func (s *GRPCServer) WatchToken(req *dtcredentialv1.WatchTokenRequest, stream grpc.ServerStreamingServer[dtcredentialv1.GetTokenResponse]) error {
 	ctx := stream.Context()
-	w := watcher{p: s.Impl, clock: s.Clock, log: s.Logger}
+	w := watcher{p: s.Impl, classify: s.Classify, clock: s.Clock, log: s.Logger}
 	err := w.run(ctx, req.GetProfile(), func(tok *oauth2.Token) error {
 		return stream.Send(toProto(tok))
 	})
-	return toStatus(ctx, err)
+	return toStatus(ctx, s.Classify, err)
 }
 
 // GRPCClient is the host's TokenProvider over a gRPC connection.

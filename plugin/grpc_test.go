@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/google/go-cmp/cmp"
 	goplugin "github.com/hashicorp/go-plugin"
 	"golang.org/x/oauth2"
@@ -23,7 +20,7 @@ import (
 func connect(t *testing.T, f Provider) TokenProvider {
 	t.Helper()
 	client, server := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{
-		Name: &GRPCPlugin{Impl: f},
+		Name: &GRPCPlugin{Impl: f, Classify: testClassify},
 	})
 	t.Cleanup(func() {
 		// Close asks the server to stop (go-plugin's controller service);
@@ -78,22 +75,32 @@ func tokenView(tok *oauth2.Token) map[string]string {
 	}
 }
 
+// errClassified is an error only testClassify knows: it wraps no sentinel.
+var errClassified = errors.New("an error only the classifier knows")
+
+// testClassify stands for the classifier the plugin process's main passes
+// to Serve.
+func testClassify(err error) error {
+	if errors.Is(err, errClassified) {
+		return ErrRejected
+	}
+	return classOf(nil, err)
+}
+
 func TestErrorMapping(t *testing.T) {
-	unknown := fmt.Errorf("%w %q: create it with `dt-credential-helper login --profile x`", profile.ErrUnknown, "x")
 	tests := []struct {
 		name     string
 		err      error
 		code     codes.Code
 		sentinel error
 	}{
-		{"rejected", &auth.Error{Kind: auth.Rejected, Endpoint: "https://id.example/token", KeyID: "k1"}, codes.Unauthenticated, ErrRejected},
-		{"transient", &auth.Error{Kind: auth.Transient, Endpoint: "https://id.example/token", KeyID: "k1", Err: errors.New("connection refused")}, codes.Unavailable, ErrUnavailable},
-		{"unknown profile", &auth.ConfigError{Msg: unknown.Error(), Err: unknown}, codes.InvalidArgument, ErrUnknownProfile},
-		{"missing config", &auth.ConfigError{Msg: "missing key id: set DT_SERVICE_ACCOUNT_KEY_ID"}, codes.FailedPrecondition, ErrConfig},
+		{"rejected", fmt.Errorf("token request for key id k1: %w", ErrRejected), codes.Unauthenticated, ErrRejected},
+		{"transient", fmt.Errorf("connection refused: %w", ErrUnavailable), codes.Unavailable, ErrUnavailable},
+		{"unknown profile", fmt.Errorf("%w %q: create it with `dt-credential-helper login --profile x`", ErrUnknownProfile, "x"), codes.InvalidArgument, ErrUnknownProfile},
+		{"missing config", fmt.Errorf("missing key id: %w", ErrConfig), codes.FailedPrecondition, ErrConfig},
 		{"canceled", fmt.Errorf("keyring: %w", context.Canceled), codes.Canceled, context.Canceled},
 		{"deadline", fmt.Errorf("keyring: %w", context.DeadlineExceeded), codes.DeadlineExceeded, context.DeadlineExceeded},
-		{"bad response", &auth.Error{Kind: auth.BadResponse, Endpoint: "https://id.example/token", KeyID: "k1"}, codes.Internal, nil},
-		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnavailable), codes.Unavailable, ErrUnavailable},
+		{"classified by the classifier", errClassified, codes.Unauthenticated, ErrRejected},
 		{"other", errors.New("something broke"), codes.Internal, nil},
 	}
 	sentinels := []error{ErrRejected, ErrUnavailable, ErrUnknownProfile, ErrConfig, ErrExited, context.Canceled, context.DeadlineExceeded}

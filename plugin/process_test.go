@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		logger := NewLogger(hclog.Debug)
 		f := newFake(time.Hour, time.Minute)
 		f.blockDir = os.Getenv(envBlockDir)
-		if err := Serve(f, logger); err != nil {
+		if err := Serve(f, testClassify, logger); err != nil {
 			fmt.Fprintf(os.Stderr, "plugin test: %v\n", err)
 			os.Exit(1)
 		}

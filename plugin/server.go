@@ -21,8 +21,9 @@ func IsPluginProcess(getenv func(string) string) bool {
 	return getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue
 }
 
-// Serve serves p to the host that started this process and returns when the
-// host is done with it. Without the magic cookie it returns
+// Serve serves p to the host that started this process, its errors sorted
+// into gRPC codes by classify (see Classifier), and returns when the host is
+// done with it. Without the magic cookie it returns
 // ErrNotPluginProcess at once, where go-plugin would print its own notice
 // and exit 1, so the caller reports it like any other error. Nothing but
 // go-plugin's handshake line may reach stdout; log to logger (see
@@ -31,7 +32,7 @@ func IsPluginProcess(getenv func(string) string) bool {
 // On Unix the process's socket is private whatever the umask, and the
 // process removes it and exits when told to (SIGTERM, SIGHUP) or when its
 // host is gone, killed before it could stop the plugin.
-func Serve(p Provider, logger hclog.Logger) error {
+func Serve(p Provider, classify Classifier, logger hclog.Logger) error {
 	if !IsPluginProcess(os.Getenv) {
 		return ErrNotPluginProcess
 	}
@@ -43,7 +44,7 @@ func Serve(p Provider, logger hclog.Logger) error {
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins: goplugin.PluginSet{
-			Name: &GRPCPlugin{Impl: p, Logger: logger},
+			Name: &GRPCPlugin{Impl: p, Classify: classify, Logger: logger},
 		},
 		GRPCServer: goplugin.DefaultGRPCServer,
 		Logger:     logger,

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/oauth2"
 )
@@ -42,9 +40,10 @@ var errNoToken = errors.New("the provider returned no token")
 // expiry. It lives in the plugin, next to the cache, so a host never waits
 // on the identity service.
 type watcher struct {
-	p     Provider
-	clock Clock
-	log   hclog.Logger
+	p        Provider
+	classify Classifier
+	clock    Clock
+	log      hclog.Logger
 }
 
 // run sends the current token, then keeps sending fresh ones until ctx is
@@ -89,7 +88,7 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 			return nil
 		}
 		if err != nil {
-			if permanent(err) {
+			if permanent(w.classify, err) {
 				return err
 			}
 			backoff = nextBackoff(backoff)
@@ -124,9 +123,12 @@ func (w *watcher) next(ctx context.Context, profile string, cur *oauth2.Token) (
 
 // permanent reports whether trying again cannot help: the credentials were
 // refused or the configuration must change.
-func permanent(err error) bool {
-	var cfg *auth.ConfigError
-	return auth.IsRejected(err) || errors.Is(err, profile.ErrUnknown) || errors.As(err, &cfg)
+func permanent(classify Classifier, err error) bool {
+	switch classOf(classify, err) {
+	case ErrRejected, ErrUnknownProfile, ErrConfig:
+		return true
+	}
+	return false
 }
 
 // nextBackoff is the wait after a failed refresh that followed a wait of d

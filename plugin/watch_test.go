@@ -3,11 +3,11 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"golang.org/x/oauth2"
 )
 
@@ -110,7 +110,7 @@ func TestWatcherPacing(t *testing.T) {
 
 	// Transient failures back off and keep the watch open.
 	w15 := takeWait(15 * time.Minute * 3 / 4)
-	f.setErr("", &auth.Error{Kind: auth.Transient, Err: errors.New("connection refused")})
+	f.setErr("", fmt.Errorf("connection refused: %w", ErrUnavailable))
 	fire(w15)
 	expectWait(1 * time.Second)
 	expectWait(2 * time.Second)
@@ -120,11 +120,11 @@ func TestWatcherPacing(t *testing.T) {
 	expectSent("tok-4")
 	// The new token's whole hour is left: back to pacing by expiry.
 	w45 = takeWait(45 * time.Minute)
-	f.setErr("", &auth.Error{Kind: auth.Rejected})
+	f.setErr("", fmt.Errorf("token request: %w", ErrRejected))
 	fire(w45)
 	select {
 	case err := <-done:
-		if !auth.IsRejected(err) {
+		if !errors.Is(err, ErrRejected) {
 			t.Errorf("watcher ended with %v, want the rejection", err)
 		}
 	case <-time.After(5 * time.Second):

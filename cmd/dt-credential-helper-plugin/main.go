@@ -71,5 +71,5 @@ func run(args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	return plugin.Serve(provider.New(cfg), logger)
+	return plugin.Serve(provider.New(cfg), classify, logger)
 }

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
+)
+
+// classify sorts the provider's errors into the plugin's sentinels, which the
+// plugin package turns into gRPC codes: it is the one place that knows both
+// this program's error types and the protocol's codes.
+func classify(err error) error {
+	var cfg *auth.ConfigError
+	switch {
+	// Before ConfigError: the provider wraps ErrUnknown inside one.
+	case errors.Is(err, profile.ErrUnknown):
+		return plugin.ErrUnknownProfile
+	case auth.IsRejected(err):
+		return plugin.ErrRejected
+	case auth.IsTransient(err), errors.Is(err, keyring.ErrUnavailable):
+		// An unreachable keyring (under --cache keyring) may come back, as
+		// a network may.
+		return plugin.ErrUnavailable
+	case errors.As(err, &cfg):
+		return plugin.ErrConfig
+	}
+	return nil
+}
