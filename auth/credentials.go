@@ -146,23 +146,23 @@ var errSymlink = errors.New("is a symbolic link, which is not followed: name the
 func ReadCredentialsFile(path string) (Credentials, error) {
 	f, err := openInput(path)
 	if errors.Is(err, errSymlink) {
-		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s %v", path, err), Err: err}
+		return Credentials{}, NewConfigError(fmt.Errorf("credentials file %s %w", path, err))
 	}
 	if err != nil {
-		return Credentials{}, &ConfigError{Msg: "credentials file: " + err.Error(), Err: err}
+		return Credentials{}, NewConfigError(fmt.Errorf("credentials file: %w", err))
 	}
 	defer f.Close()
 	// Checked on the open file, so nothing can be swapped in between.
 	fi, err := f.Stat()
 	if err != nil {
-		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: %v", path, err), Err: err}
+		return Credentials{}, NewConfigError(fmt.Errorf("credentials file %s: %w", path, err))
 	}
 	if !fi.Mode().IsRegular() {
 		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is not a regular file", path)}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
 	if err != nil {
-		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s: %v", path, err), Err: err}
+		return Credentials{}, NewConfigError(fmt.Errorf("credentials file %s: %w", path, err))
 	}
 	if len(data) > maxCredentialsFile {
 		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is larger than 1 MiB", path)}

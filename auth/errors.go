@@ -20,6 +20,12 @@ type ConfigError struct {
 	Err error
 }
 
+// NewConfigError makes err a configuration error: its message is err's,
+// and errors.Is and errors.As still find err and what err wraps. Add context
+// with fmt.Errorf first: NewConfigError(fmt.Errorf("login: %w", err)). err
+// must not be nil.
+func NewConfigError(err error) *ConfigError { return &ConfigError{Msg: err.Error(), Err: err} }
+
 func (e *ConfigError) Error() string { return e.Msg }
 
 // Unwrap returns the underlying error, if any.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2"
 )
 
@@ -185,89 +185,122 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if hc.Timeout == 0 || (s.attemptTimeout > 0 && s.attemptTimeout < hc.Timeout) {
 		hc.Timeout = s.attemptTimeout
 	}
-
-	deadline, hasDeadline := ctx.Deadline()
-	var (
-		attempts int
-		sentAt   time.Time
-		nextWait time.Duration
-		// go-retryablehttp asks CheckRetry again after the response handler
-		// has read the body; the attempt's "done" is logged once.
-		doneLogged int
-	)
-	rc := &retryablehttp.Client{
-		HTTPClient:   &hc,
-		RetryMax:     s.retries,
-		RetryWaitMin: s.minWait,
-		RetryWaitMax: s.maxWait,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: func(_ retryablehttp.Logger, _ *http.Request, _ int) {
-			attempts++
-			sentAt = s.now()
-			s.log.Debug("requesting token", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "attempt", attempts)
-		},
-		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-			retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-			attrs := []any{"attempt", attempts}
-			if resp != nil {
-				attrs = append(attrs, "status", resp.StatusCode)
-			}
-			if err != nil {
-				attrs = append(attrs, "error", redactURLError(err))
-			}
-			if !retry || attempts > s.retries {
-				if doneLogged != attempts {
-					doneLogged = attempts
-					s.log.Debug("token response", append(attrs, "decision", "done")...)
-				}
-				return false, nil
-			}
-			nextWait = s.backoff(attempts, resp)
-			if hasDeadline && time.Now().Add(nextWait).After(deadline) {
-				s.log.Debug("token response", append(attrs, "decision", "give up: the next attempt would pass the deadline", "delay", nextWait)...)
-				return false, nil
-			}
-			s.log.Debug("token response", append(attrs, "decision", "retry", "delay", nextWait)...)
-			return true, nil
-		},
-		Backoff: func(_, _ time.Duration, _ int, _ *http.Response) time.Duration { return nextWait },
+	// A new request for each attempt: a request once sent is the
+	// transport's until it is done with its body.
+	newRequest := func() (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.creds.TokenEndpoint, strings.NewReader(form))
+		if err != nil {
+			return nil, NewConfigError(fmt.Errorf("token endpoint %s: %w", s.creds.TokenEndpoint, err))
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		return req, nil
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, s.creds.TokenEndpoint, []byte(form))
-	if err != nil {
-		return nil, &ConfigError{Msg: fmt.Sprintf("token endpoint %s: %v", s.creds.TokenEndpoint, err), Err: err}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		// Once per exchange: the proxy is chosen by host, the same for
 		// every attempt.
-		s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(&hc, req.Request))
-	}
-	// The body of a response that is not retried for its status is read
-	// inside the retry loop, so a connection cut off part way through the
-	// body is retried like one cut off before the headers.
-	var (
-		body []byte
-		read *http.Response // the response whose body is in body
-	)
-	readBody := func(resp *http.Response) error {
-		defer resp.Body.Close()
-		var err error
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-		read = resp
-		if err != nil {
-			return fmt.Errorf("reading the response: %w", err)
+		if req, err := newRequest(); err == nil {
+			s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(&hc, req))
 		}
+	}
+
+	// The retries are a plain loop: which failures are transient, how long
+	// to wait, when waiting would pass the deadline, and reading the body
+	// inside the attempt are all decided here, so a retry library would
+	// add nothing but hooks to decide them through.
+	deadline, hasDeadline := ctx.Deadline()
+	for attempt := 1; ; attempt++ {
+		req, err := newRequest()
+		if err != nil {
+			return nil, err
+		}
+		sentAt := s.now()
+		s.log.Debug("requesting token", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "attempt", attempt)
+		resp, body, err := send(&hc, req)
+
+		attrs := []any{"attempt", attempt}
+		if resp != nil {
+			attrs = append(attrs, "status", resp.StatusCode)
+		}
+		if err != nil {
+			attrs = append(attrs, "error", redactURLError(err))
+		}
+		if !retryable(ctx, resp, err) || attempt > s.retries {
+			s.log.Debug("token response", append(attrs, "decision", "done")...)
+			return s.outcome(ctx, attempt, sentAt, resp, body, err)
+		}
+		wait := s.backoff(attempt, resp)
+		if hasDeadline && time.Now().Add(wait).After(deadline) {
+			s.log.Debug("token response", append(attrs, "decision", "give up: the next attempt would pass the deadline", "delay", wait)...)
+			return s.outcome(ctx, attempt, sentAt, resp, body, err)
+		}
+		s.log.Debug("token response", append(attrs, "decision", "retry", "delay", wait)...)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, s.transportError(ctx, attempt, err)
+		}
+	}
+}
+
+// send makes one attempt and reads the response body within it, so a
+// connection cut off part way through the body is retried like one cut off
+// before the headers. The body is closed; resp is returned with the status
+// and headers even when reading the body failed.
+func send(c *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return resp, nil, fmt.Errorf("reading the response: %w", err)
+	}
+	return resp, body, nil
+}
+
+// retryable reports whether an attempt that ended in resp or err may succeed
+// if made again: never once ctx has ended; after a failed connection or a
+// body cut off, unless the server's certificate did not verify; after a 429
+// or a 5xx but 501.
+func retryable(ctx context.Context, resp *http.Response, err error) bool {
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		return !certificateError(err)
+	}
+	return transientStatus(resp.StatusCode)
+}
+
+// transientStatus reports whether a response with status code may be
+// followed by a better one: 429, and any 5xx but 501, which says the server
+// will never do this.
+func transientStatus(code int) bool {
+	return code == http.StatusTooManyRequests || (code >= 500 && code != http.StatusNotImplemented)
+}
+
+// certificateError reports whether err is a server certificate that did not
+// verify (an untrusted CA, a wrong name, an expired certificate): the same
+// certificate will be offered again, so retrying will not help.
+func certificateError(err error) bool {
+	var cve *tls.CertificateVerificationError
+	return errors.As(err, &cve)
+}
+
+// sleep waits for d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 		return nil
 	}
-	req.SetResponseHandler(readBody)
+}
 
-	resp, err := rc.Do(req)
-	if err == nil && resp != read {
-		// The last of the responses retried for their status: its body was
-		// left unread.
-		err = readBody(resp)
-	}
+// outcome turns the last attempt into the token or the error to return.
+func (s *Source) outcome(ctx context.Context, attempts int, sentAt time.Time, resp *http.Response, body []byte, err error) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, s.transportError(ctx, attempts, err)
 	}
@@ -316,15 +349,11 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
+// transportError is the error for an attempt that got no whole response.
 func (s *Source) transportError(ctx context.Context, attempts int, err error) error {
 	kind := Transient
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if !ue.Timeout() && ctx.Err() == nil {
-			if ok, _ := retryablehttp.DefaultRetryPolicy(ctx, nil, err); !ok {
-				kind = BadResponse // an untrusted certificate, a bad scheme: retrying will not help
-			}
-		}
+	if ctx.Err() == nil && certificateError(err) {
+		kind = BadResponse // retrying will not help
 	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("no token within the deadline: %w", ctx.Err())
@@ -385,8 +414,7 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 		return &Error{Kind: kind, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts, Retrieve: re, Err: err}
 	}
 	switch code := resp.StatusCode; {
-	case code == http.StatusTooManyRequests, code >= 500 && code != http.StatusNotImplemented:
-		// As the retry policy: 501 says the server will never do this.
+	case transientStatus(code):
 		return nil, fail(Transient, nil)
 	case code == http.StatusBadRequest, code == http.StatusUnauthorized, code == http.StatusForbidden:
 		return nil, fail(Rejected, nil)

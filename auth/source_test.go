@@ -568,3 +568,111 @@ func TestSourceExpiresInForms(t *testing.T) {
 		})
 	}
 }
+
+// The --verbose log shows each attempt as one "requesting token" line and
+// one "token response" line with its decision: retry (with the delay), give
+// up, or done. Not a decision logged twice, nor "done" then "retry" for an
+// attempt whose body could not be read.
+func TestSourceLogsOneDecisionPerAttempt(t *testing.T) {
+	tests := []struct {
+		name      string
+		faults    []authtest.Fault
+		always    *authtest.Fault
+		timeout   time.Duration
+		decisions []string // per attempt, the start of its decision
+	}{
+		{name: "success", decisions: []string{"done"}},
+		{name: "rejected", faults: []authtest.Fault{authtest.ErrorFault(400, "invalid_grant", "bad signature")}, decisions: []string{"done"}},
+		{name: "500 then success", faults: []authtest.Fault{{Status: 500, Body: "oops"}}, decisions: []string{"retry", "done"}},
+		{name: "truncated body then success", faults: []authtest.Fault{{Status: 200, Body: `{"access_token":"tok-abc","expires_in":3600}`, Truncate: true}}, decisions: []string{"retry", "done"}},
+		{name: "dropped always", always: &authtest.Fault{Drop: true}, decisions: []string{"retry", "retry", "retry", "done"}},
+		{name: "truncated always", always: &authtest.Fault{Status: 200, Body: `{"access_token":"tok-abc","expires_in":3600}`, Truncate: true}, decisions: []string{"retry", "retry", "retry", "done"}},
+		{name: "Retry-After past the deadline", faults: []authtest.Fault{{Status: 429, Body: "{}", RetryAfter: "5"}}, timeout: 900 * time.Millisecond, decisions: []string{"give up"}},
+	}
+	line := regexp.MustCompile(`msg="(requesting token|token response)".*\battempt=(\d+)`)
+	decision := regexp.MustCompile(`\bdecision=("(?:[^"\\]|\\.)*"|\S+)`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.Inject(tt.faults...)
+			if tt.always != nil {
+				srv.InjectAlways(*tt.always)
+			}
+			var opts []auth.Option
+			if tt.timeout > 0 {
+				opts = append(opts, auth.WithTimeout(tt.timeout))
+			}
+			src, logs := newSource(t, srv, opts...)
+			_, _ = src.Token()
+			var got []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				m := line.FindStringSubmatch(l)
+				if m == nil {
+					continue
+				}
+				if m[1] == "requesting token" {
+					got = append(got, "request "+m[2])
+					continue
+				}
+				d := decision.FindStringSubmatch(l)
+				if d == nil {
+					t.Fatalf("a token response line without a decision: %s", l)
+				}
+				word := strings.Trim(d[1], `"`)
+				for _, w := range []string{"retry", "done", "give up"} {
+					if strings.HasPrefix(word, w) {
+						word = w
+					}
+				}
+				got = append(got, "response "+m[2]+" "+word)
+			}
+			var want []string
+			for i, d := range tt.decisions {
+				want = append(want, fmt.Sprintf("request %d", i+1), fmt.Sprintf("response %d %s", i+1, d))
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("logged attempts:\n%s\nwant:\n%s\nlog:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), logs)
+			}
+		})
+	}
+}
+
+// cancelOnRetry is a slog handler that cancels a context when the source
+// logs that it will wait and retry: the wait is then cut short for certain.
+type cancelOnRetry struct {
+	slog.Handler
+	cancel context.CancelFunc
+}
+
+func (h cancelOnRetry) Handle(ctx context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "decision" && a.Value.String() == "retry" {
+			h.cancel()
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, r)
+}
+
+// A caller who gives up while the source waits between attempts gets
+// context.Canceled, a transient error, with no further attempt.
+func TestSourceCancelledWhileWaiting(t *testing.T) {
+	srv := authtest.NewServer(account)
+	defer srv.Close()
+	srv.InjectAlways(authtest.Fault{Status: 503, Body: "{}", RetryAfter: "5"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &testutil.Buffer{}
+	log := slog.New(cancelOnRetry{slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}), cancel})
+	src, _ := newSource(t, srv, auth.WithLogger(log))
+	_, err := src.TokenContext(ctx)
+	if !errors.Is(err, context.Canceled) || !auth.IsTransient(err) || !strings.Contains(err.Error(), "no token within the deadline") {
+		t.Errorf("got %v, want a transient error wrapping context.Canceled", err)
+	}
+	// Counted in the log: a second attempt made with the ended context
+	// would fail before it reached the server.
+	if n := strings.Count(logs.String(), `msg="requesting token"`); n != 1 || srv.Requests() != 1 {
+		t.Errorf("%d attempts, %d requests; want 1: the wait was not cut short\n%s", n, srv.Requests(), logs)
+	}
+}

@@ -80,7 +80,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	// the network and the keyring; the write below reads it again under
 	// its lock.
 	if _, err := profile.Load(path); err != nil {
-		return &auth.ConfigError{Msg: "login: " + err.Error(), Err: err}
+		return auth.NewConfigError(fmt.Errorf("login: %w", err))
 	}
 	if tf.Timeout <= 0 {
 		return usagef("login: --timeout must be positive")
@@ -229,7 +229,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		if !inFile && tf.KeyID == "" {
 			// Neither in the file nor in the keyring: most likely a typo.
 			_, err := files.Get(name)
-			return &auth.ConfigError{Msg: "logout: " + err.Error(), Err: err}
+			return auth.NewConfigError(fmt.Errorf("logout: %w", err))
 		}
 	case err != nil:
 		return fmt.Errorf("logout of profile %q: nothing was removed: the keyring could not be read: %w; run logout again when it answers", name, err)

@@ -201,7 +201,7 @@ func (p *Provider) profile(name string) (profile.Profile, error) {
 	}
 	prof, err := f.Get(name)
 	if err != nil {
-		return profile.Profile{}, &auth.ConfigError{Msg: err.Error(), Err: err}
+		return profile.Profile{}, auth.NewConfigError(err)
 	}
 	return prof, nil
 }
@@ -217,7 +217,7 @@ func (p *Provider) loadProfiles() (*profile.File, error) {
 	f, err := profile.Load(path)
 	if err != nil {
 		// Unreadable, invalid or untrusted: the file must be fixed first.
-		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
+		return nil, auth.NewConfigError(err)
 	}
 	p.profiles = f
 	return f, nil
@@ -247,7 +247,7 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 	}
 	s, err := keyring.Open(p.cfg.Cache, keyring.Options{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
 	if err != nil {
-		return nil, &auth.ConfigError{Msg: err.Error(), Err: err}
+		return nil, auth.NewConfigError(err)
 	}
 	p.store = s
 	return s, nil
@@ -268,12 +268,12 @@ func (p *Provider) cacheDirectory() (string, error) {
 		if (p.cfg.Cache == keyring.ModeKeyring || p.cfg.Cache == keyring.ModeKernel) && !explicit {
 			return "", nil
 		}
-		return "", &auth.ConfigError{Msg: err.Error(), Err: err}
+		return "", auth.NewConfigError(err)
 	}
 	err = privatefile.EnsureDir(dir, !explicit)
 	var perr *privatefile.PermissionError
 	if errors.As(err, &perr) {
-		return "", &auth.ConfigError{Msg: fmt.Sprintf("cache directory %v; or set DT_CACHE_DIR to another directory", err), Err: err}
+		return "", auth.NewConfigError(fmt.Errorf("cache directory %w; or set DT_CACHE_DIR to another directory", err))
 	}
 	if err != nil {
 		// A directory that cannot be made (read-only or full file system, a
