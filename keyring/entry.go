@@ -1,7 +1,3 @@
-// Package keyring caches access tokens between processes: in the OS keyring
-// (the Secret Service on Linux, through github.com/zalando/go-keyring), in
-// files, or not at all; and serialises refreshes across processes with a
-// per-key lock file, so a crowd of invocations refreshes once.
 package keyring
 
 import (
@@ -14,33 +10,49 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
-// Service is the keyring service name every entry is stored under.
-const Service = "dt-credential-helper"
+// The limits and the token check below are the exchange's (auth.MaxTokenSize,
+// auth.MaxLifetime, auth.CheckToken), restated because keyring must not
+// import auth and auth imports nothing of this module (see fresh). They
+// must stay equal: a token the exchange accepts is one the cache holds and
+// serves back, and a cache entry is untrusted input (anyone who could write
+// the store could have written it), so a token read back is held to the
+// rule a token from the wire is. keyring's tests compare them with auth's.
+const (
+	// maxTokenSize is the longest access token an entry may hold, in bytes.
+	maxTokenSize = 32 << 10
+	// maxLifetime caps a cached token's lifetime: an entry cannot make a
+	// token be believed for longer than a day.
+	maxLifetime = 24 * time.Hour
+)
 
-// ErrNotFound is returned by [Store.Get] when there is no entry for a key.
-var ErrNotFound = errors.New("no cached entry")
-
-// ErrUnavailable is wrapped by stores that cannot be reached at all (no
-// D-Bus session, no Secret Service, a locked collection, a call that did not
-// answer in time); under the auto mode it makes the cache fall back to files.
-var ErrUnavailable = errors.New("keyring unavailable")
-
-// Store holds opaque entries by key. Implementations are safe for concurrent
-// use within a process; across processes, writers hold the key's [Lock].
-type Store interface {
-	// Get returns the entry stored under key, or an error wrapping ErrNotFound.
-	Get(key string) ([]byte, error)
-	// Set stores data under key, replacing any entry atomically.
-	Set(key string, data []byte) error
-	// Delete removes the entry; deleting a missing entry is not an error.
-	Delete(key string) error
-	// Name says which backend this is ("keyring", "file", "none"), for status
-	// and logs.
-	Name() string
+// checkToken reports whether tok can be handed out as a bearer token: 1 to
+// maxTokenSize bytes of RFC 6750 b64token, 1*( ALPHA / DIGIT / "-" / "." /
+// "_" / "~" / "+" / "/" ) *"=". Anything else could break, or inject into,
+// the Authorization header and the git and docker protocols the token is
+// printed into. The error never quotes the token.
+func checkToken(tok string) error {
+	switch {
+	case tok == "":
+		return errors.New("is empty")
+	case len(tok) > maxTokenSize:
+		return fmt.Errorf("is %d bytes long, more than the %d allowed", len(tok), maxTokenSize)
+	}
+	body := strings.TrimRight(tok, "=")
+	if body == "" {
+		return errors.New("is only padding (=)")
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return fmt.Errorf("has a character that a bearer token may not have (RFC 6750 b64token) at byte %d", i+1)
+		}
+	}
+	return nil
 }
 
 // Key is the cache key of a service account at a token endpoint: a hash, so
@@ -70,7 +82,7 @@ const entryVersion = 2
 const MaxClockStep = time.Minute
 
 // maxAccountField bounds each of an entry's endpoint, key id and email, in
-// bytes. With [auth.MaxTokenSize] it bounds the encoded entry (see
+// bytes. With maxTokenSize it bounds the encoded entry (see
 // maxEncodedEntry): a token the exchange accepts always fits in an entry the
 // stores read back.
 const maxAccountField = 1 << 10
@@ -79,7 +91,7 @@ const maxAccountField = 1 << 10
 // characters, which JSON does not escape), the three account fields (up to 6
 // bytes each for a byte JSON escapes as \u00XX), and the member names, times
 // and numbers, well under 512 bytes.
-const maxEncodedEntry = auth.MaxTokenSize + 3*6*maxAccountField + 512
+const maxEncodedEntry = maxTokenSize + 3*6*maxAccountField + 512
 
 // An entry holding the longest token is readable back: this fails to compile
 // if maxEncodedEntry exceeds MaxEntrySize.
@@ -99,11 +111,10 @@ type Entry struct {
 	TokenType   string    `json:"token_type"`
 	Expiry      time.Time `json:"expiry"`
 	// Obtained is when the token was received, Lifetime how long it had to
-	// live then, in whole seconds (rounded up), at most a day
-	// ([auth.MaxLifetime]). Expiry is never after Obtained + Lifetime. They
-	// let a reader tell an expiry it can believe from one written by a
-	// clock that was far ahead, and cut the refresh buffer for short-lived
-	// tokens.
+	// live then, in whole seconds (rounded up), at most a day. Expiry is
+	// never after Obtained + Lifetime. They let a reader tell an expiry it
+	// can believe from one written by a clock that was far ahead, and cut
+	// the refresh buffer for short-lived tokens.
 	Obtained time.Time `json:"obtained"`
 	Lifetime int64     `json:"lifetime"`
 	// Endpoint, KeyID and Email say whose token this is; never the secret.
@@ -114,13 +125,13 @@ type Entry struct {
 
 // NewEntry makes the entry for tok, obtained by acct at obtained (now, when
 // it is cached right after the exchange). A token said to live longer than
-// [auth.MaxLifetime] from obtained is recorded as expiring then.
+// a day (maxLifetime) from obtained is recorded as expiring then.
 func NewEntry(tok *oauth2.Token, acct Account, obtained time.Time) Entry {
 	obtained = obtained.UTC()
 	expiry := tok.Expiry.UTC()
 	life := expiry.Sub(obtained)
-	if life > auth.MaxLifetime {
-		life, expiry = auth.MaxLifetime, obtained.Add(auth.MaxLifetime)
+	if life > maxLifetime {
+		life, expiry = maxLifetime, obtained.Add(maxLifetime)
 	}
 	seconds := int64(life / time.Second)
 	if life%time.Second > 0 {
@@ -165,10 +176,10 @@ func DecodeEntry(data []byte) (Entry, error) {
 }
 
 // Check reports whether e is an entry a cache may hold: of this version,
-// with a token the exchange would accept ([auth.CheckToken]), a lifetime of
-// at most [auth.MaxLifetime] that its expiry keeps within, and account
-// fields short enough that its encoding stays under [MaxEntrySize]. Sources
-// check an entry before writing it, so every entry written is one that
+// with a token the exchange would accept (a bearer token of at most 32 KiB),
+// a lifetime of at most a day that its expiry keeps within, and account
+// fields short enough that its encoding stays under [MaxEntrySize]. A [Cache]
+// checks an entry before writing it, so every entry written is one that
 // reads back.
 func (e Entry) Check() error {
 	switch {
@@ -184,14 +195,14 @@ func (e Entry) Check() error {
 		return errors.New("cache entry does not say when its token was obtained")
 	case !encodable(e.Expiry) || !encodable(e.Obtained):
 		return errors.New("cache entry has a time outside the years 1 to 9999")
-	case e.Lifetime <= 0 || e.Lifetime > int64(auth.MaxLifetime/time.Second):
-		return fmt.Errorf("cache entry has a lifetime of %d seconds, not 1 to %d", e.Lifetime, int64(auth.MaxLifetime/time.Second))
+	case e.Lifetime <= 0 || e.Lifetime > int64(maxLifetime/time.Second):
+		return fmt.Errorf("cache entry has a lifetime of %d seconds, not 1 to %d", e.Lifetime, int64(maxLifetime/time.Second))
 	case e.Expiry.After(e.Obtained.Add(e.LifetimeDuration())):
 		return errors.New("cache entry expires later than its lifetime allows")
 	case len(e.Endpoint) > maxAccountField || len(e.KeyID) > maxAccountField || len(e.Email) > maxAccountField:
 		return fmt.Errorf("cache entry has an endpoint, key id or email longer than %d bytes", maxAccountField)
 	}
-	if err := auth.CheckToken(e.AccessToken); err != nil {
+	if err := checkToken(e.AccessToken); err != nil {
 		return fmt.Errorf("the token in the cache entry %w", err)
 	}
 	return nil

@@ -372,7 +372,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		}
 		clock := time.Now()
 		storeDir := t.TempDir()
-		cache := keyring.NewSource(src, keyring.Config{
+		cache := keyring.NewCache(src, keyring.CacheConfig{
 			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: t.TempDir(),
 			Now: func() time.Time { return clock },
 		})
@@ -395,7 +395,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stale := keyring.NewSource(down, keyring.Config{
+		stale := keyring.NewCache(down, keyring.CacheConfig{
 			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e",
 			Now: func() time.Time { return clock.Add(59*time.Minute + 30*time.Second) },
 		})
