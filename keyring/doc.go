@@ -18,6 +18,7 @@
 //     Service, the macOS Keychain, the Windows Credential Manager), private
 //     files ([FileStore]) or nowhere ([NoneStore]); [AutoStore] stacks them
 //     with a fallback, and [OpenStore] picks them for a cache [Mode]. The
-//     stores know nothing of tokens, which is why profile secrets can live
-//     in them too.
+//     stores hold bytes (the kernel store only reads an entry's expiry, to
+//     let the kernel drop the key then), which is why profile secrets can
+//     live in them too.
 package keyring
