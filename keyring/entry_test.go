@@ -15,19 +15,19 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 )
 
-// account is one side of TestSourceServesOnlyItsAccount.
+// account is one side of TestCacheServesOnlyItsAccount.
 type testAccount struct{ endpoint, keyID, email string }
 
 func (a testAccount) key() string { return Key(a.endpoint, a.keyID, a.email) }
 
-func (a testAccount) source(up *countingSource, store Store, clock *stepClock) *Source {
-	return NewSource(up, Config{Store: store, Key: a.key(), Endpoint: a.endpoint, KeyID: a.keyID, Email: a.email, Now: clock.Now})
+func (a testAccount) source(up *countingSource, store Store, clock *stepClock) *Cache {
+	return NewCache(up, CacheConfig{Store: store, Key: a.key(), Endpoint: a.endpoint, KeyID: a.keyID, Email: a.email, Now: clock.Now})
 }
 
-// TestSourceServesOnlyItsAccount renames account A's cache file onto account
+// TestCacheServesOnlyItsAccount renames account A's cache file onto account
 // B's name, as the owner of a shared cache directory could: B must not be
 // served A's token, whichever part of the account differs.
-func TestSourceServesOnlyItsAccount(t *testing.T) {
+func TestCacheServesOnlyItsAccount(t *testing.T) {
 	a := testAccount{testEndpoint, testKeyID, "a@example.test"}
 	for name, b := range map[string]testAccount{
 		"endpoint": {"https://other.example.test/oauth2/token", a.keyID, a.email},
@@ -67,18 +67,18 @@ func TestSourceServesOnlyItsAccount(t *testing.T) {
 }
 
 // plantEntry stores raw under testKey in a fresh map store.
-func plantedSource(t *testing.T, raw string, clock *stepClock) (*Source, *countingSource, *testMapStore) {
+func plantedSource(t *testing.T, raw string, clock *stepClock) (*Cache, *countingSource, *testMapStore) {
 	t.Helper()
 	store := newTestMapStore()
 	store.m[testKey] = []byte(raw)
 	up := &countingSource{now: clock.Now}
-	return NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}), up, store
+	return NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}), up, store
 }
 
-// TestSourceDistrustsFarExpiry: an entry whose expiry lies further ahead than
+// TestCacheDistrustsFarExpiry: an entry whose expiry lies further ahead than
 // a token's lifetime allows (written by a clock that was far ahead, then
 // corrected) is a miss, not a token served until 2099.
-func TestSourceDistrustsFarExpiry(t *testing.T) {
+func TestCacheDistrustsFarExpiry(t *testing.T) {
 	clock := newStepClock(t0)
 	far := string(NewEntry(&oauth2.Token{AccessToken: tokenPrefix + "far", TokenType: "Bearer", Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}, testAcct, time.Date(2098, 12, 31, 23, 0, 0, 0, time.UTC)).Encode())
 	src, up, store := plantedSource(t, far, clock)
@@ -94,9 +94,9 @@ func TestSourceDistrustsFarExpiry(t *testing.T) {
 	}
 }
 
-// TestSourceRefusesBadCachedToken: a cached token that the exchange would
+// TestCacheRefusesBadCachedToken: a cached token that the exchange would
 // have refused (a header injection) is a miss and is replaced.
-func TestSourceRefusesBadCachedToken(t *testing.T) {
+func TestCacheRefusesBadCachedToken(t *testing.T) {
 	clock := newStepClock(t0)
 	bad := string(NewEntry(&oauth2.Token{AccessToken: "abc\r\nX-Injected: 1", TokenType: "Bearer", Expiry: t0.Add(30 * time.Minute)}, testAcct, t0.Add(-30*time.Minute)).Encode())
 	src, up, _ := plantedSource(t, bad, clock)
@@ -109,12 +109,12 @@ func TestSourceRefusesBadCachedToken(t *testing.T) {
 	}
 }
 
-// TestSourceShortLivedTokens: a server granting 30 s tokens against the
+// TestCacheShortLivedTokens: a server granting 30 s tokens against the
 // default 60 s buffer. The buffer is cut to half the token's life, so 8
 // concurrent callers make one request, and later calls are served from the
 // cache until half the life is gone. The real exchange runs against the
 // emulator, through the file store and lock files.
-func TestSourceShortLivedTokens(t *testing.T) {
+func TestCacheShortLivedTokens(t *testing.T) {
 	srv := authtest.NewServer(emulatorAccount)
 	t.Cleanup(srv.Close)
 	srv.SetTokenTTL(30 * time.Second)
@@ -127,7 +127,7 @@ func TestSourceShortLivedTokens(t *testing.T) {
 	}
 	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
-	src := NewSource(up, Config{
+	src := NewCache(up, CacheConfig{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
 	})
@@ -238,7 +238,7 @@ func TestLargestEntryReadsBack(t *testing.T) {
 	}
 	stores := map[string]Store{"file": NewFileStore(filepath.Join(privateTempDir(t), "cache"))}
 	if os.Getenv("DT_TEST_SECRET_SERVICE") == "1" {
-		stores["keyring"] = NewKeyringStore(0)
+		stores["keyring"] = NewOSStore(0)
 	} else {
 		t.Log("the Secret Service is not tried: run under scripts/keyring-session.sh")
 	}

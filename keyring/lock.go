@@ -84,3 +84,34 @@ func lockPath(dir, key string) (string, error) {
 	}
 	return filepath.Join(dir, key+".lock"), nil
 }
+
+// lock takes the in-process lock, then the key's file lock if there is a
+// lock directory. A file lock that cannot be had (timeout, unwritable
+// directory) is logged and skipped: the worst outcome is a second refresh.
+// Only the end of ctx is an error.
+func (s *Cache) lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for another refresh of the cached token: %w", ctx.Err())
+	}
+	release := func() { <-s.sem }
+	if s.lockDir == "" {
+		return release, nil
+	}
+
+	start := time.Now()
+	s.log.DebugContext(ctx, "taking the cache lock", "dir", s.lockDir, "max_wait", s.lockWait)
+	unlockFile, err := Lock(ctx, s.lockDir, s.key, s.lockWait)
+	switch {
+	case err == nil:
+		s.log.DebugContext(ctx, "cache lock taken", "waited", time.Since(start).Round(time.Millisecond))
+		return func() { unlockFile(); release() }, nil
+	case ctx.Err() != nil:
+		release()
+		return nil, err
+	default:
+		s.log.DebugContext(ctx, "proceeding without the cache lock", "error", err)
+		return release, nil
+	}
+}

@@ -1,22 +1,6 @@
-// Package keyring caches access tokens between processes: in the OS keyring
-// (the Secret Service on Linux, through github.com/zalando/go-keyring), in
-// files, or not at all; and serialises refreshes across processes with a
-// per-key lock file, so a crowd of invocations refreshes once.
 package keyring
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-
-	"golang.org/x/oauth2"
-
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
-)
+import "errors"
 
 // Service is the keyring service name every entry is stored under.
 const Service = "dt-credential-helper"
@@ -28,6 +12,12 @@ var ErrNotFound = errors.New("no cached entry")
 // D-Bus session, no Secret Service, a locked collection, a call that did not
 // answer in time); under the auto mode it makes the cache fall back to files.
 var ErrUnavailable = errors.New("keyring unavailable")
+
+// ErrTooBig is wrapped by a store's Set when it refuses an entry for its
+// size (macOS and Windows limit keyring entries to a few KiB, the kernel
+// keyring to 32 KiB) or for want of room (the kernel's per-user key quota);
+// the auto store then keeps that entry in its next store instead.
+var ErrTooBig = errors.New("entry too big for the keyring")
 
 // Store holds opaque entries by key. Implementations are safe for concurrent
 // use within a process; across processes, writers hold the key's [Lock].
@@ -41,181 +31,4 @@ type Store interface {
 	// Name says which backend this is ("keyring", "file", "none"), for status
 	// and logs.
 	Name() string
-}
-
-// Key is the cache key of a service account at a token endpoint: a hash, so
-// nothing about the account is readable from the keyring or file names, and
-// never derived from the secret.
-func Key(endpoint, keyID, email string) string {
-	h := sha256.New()
-	// Length-prefixed, so no two triples collide by shifting separators.
-	for _, s := range []string{endpoint, keyID, email} {
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
-	}
-	return "token-" + hex.EncodeToString(h.Sum(nil))[:32]
-}
-
-// entryVersion is the format version of [Entry]; entries of other versions
-// are ignored and replaced. Version 2 added the email, when the token was
-// obtained and its lifetime.
-const entryVersion = 2
-
-// MaxClockStep is how far the clock may have been set back since an entry
-// was written before the entry is distrusted: an entry obtained more than
-// this in the future, or expiring more than this beyond its lifetime from
-// now, is a miss. NTP corrects small offsets by slewing, so a step this
-// large is a real correction; and with the default refresh buffer (also a
-// minute), a token written by a clock ahead by up to this much is still
-// never served past its real expiry.
-const MaxClockStep = time.Minute
-
-// maxAccountField bounds each of an entry's endpoint, key id and email, in
-// bytes. With [auth.MaxTokenSize] it bounds the encoded entry (see
-// maxEncodedEntry): a token the exchange accepts always fits in an entry the
-// stores read back.
-const maxAccountField = 1 << 10
-
-// maxEncodedEntry is the largest encoded entry: the token (b64token
-// characters, which JSON does not escape), the three account fields (up to 6
-// bytes each for a byte JSON escapes as \u00XX), and the member names, times
-// and numbers, well under 512 bytes.
-const maxEncodedEntry = auth.MaxTokenSize + 3*6*maxAccountField + 512
-
-// An entry holding the longest token is readable back: this fails to compile
-// if maxEncodedEntry exceeds MaxEntrySize.
-var _ [MaxEntrySize - maxEncodedEntry]struct{}
-
-// Account is the service account (and token endpoint) a token belongs to.
-// An entry records it and is served only to the same account: the cache key
-// is a hash of it, but a file can be renamed.
-type Account struct {
-	Endpoint, KeyID, Email string
-}
-
-// Entry is a cached token as stored: versioned JSON.
-type Entry struct {
-	Version     int       `json:"v"`
-	AccessToken string    `json:"access_token"`
-	TokenType   string    `json:"token_type"`
-	Expiry      time.Time `json:"expiry"`
-	// Obtained is when the token was received, Lifetime how long it had to
-	// live then, in whole seconds (rounded up), at most a day
-	// ([auth.MaxLifetime]). Expiry is never after Obtained + Lifetime. They
-	// let a reader tell an expiry it can believe from one written by a
-	// clock that was far ahead, and cut the refresh buffer for short-lived
-	// tokens.
-	Obtained time.Time `json:"obtained"`
-	Lifetime int64     `json:"lifetime"`
-	// Endpoint, KeyID and Email say whose token this is; never the secret.
-	Endpoint string `json:"endpoint,omitempty"`
-	KeyID    string `json:"key_id,omitempty"`
-	Email    string `json:"email,omitempty"`
-}
-
-// NewEntry makes the entry for tok, obtained by acct at obtained (now, when
-// it is cached right after the exchange). A token said to live longer than
-// [auth.MaxLifetime] from obtained is recorded as expiring then.
-func NewEntry(tok *oauth2.Token, acct Account, obtained time.Time) Entry {
-	obtained = obtained.UTC()
-	expiry := tok.Expiry.UTC()
-	life := expiry.Sub(obtained)
-	if life > auth.MaxLifetime {
-		life, expiry = auth.MaxLifetime, obtained.Add(auth.MaxLifetime)
-	}
-	seconds := int64(life / time.Second)
-	if life%time.Second > 0 {
-		seconds++
-	}
-	return Entry{
-		Version: entryVersion, AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: expiry,
-		Obtained: obtained, Lifetime: seconds,
-		Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email,
-	}
-}
-
-// Encode returns the stored form of e.
-func (e Entry) Encode() []byte {
-	b, _ := json.Marshal(e) // fails only for a year beyond 9999, which Check refuses
-	return b
-}
-
-// Token returns the token e holds.
-func (e Entry) Token() *oauth2.Token {
-	return &oauth2.Token{AccessToken: e.AccessToken, TokenType: e.TokenType, Expiry: e.Expiry}
-}
-
-// LifetimeDuration is e's granted lifetime.
-func (e Entry) LifetimeDuration() time.Duration { return time.Duration(e.Lifetime) * time.Second }
-
-// DecodeEntry parses a stored entry and checks it (see [Entry.Check]). A
-// corrupt, truncated, foreign, oversized or other-version entry is an error
-// (which never quotes the data); callers treat it as a miss and replace it.
-func DecodeEntry(data []byte) (Entry, error) {
-	if len(data) > MaxEntrySize {
-		return Entry{}, fmt.Errorf("cache entry is larger than %d bytes", MaxEntrySize)
-	}
-	var e Entry
-	if err := json.Unmarshal(data, &e); err != nil {
-		return Entry{}, errors.New("cache entry is not valid JSON")
-	}
-	if err := e.Check(); err != nil {
-		return Entry{}, err
-	}
-	return e, nil
-}
-
-// Check reports whether e is an entry a cache may hold: of this version,
-// with a token the exchange would accept ([auth.CheckToken]), a lifetime of
-// at most [auth.MaxLifetime] that its expiry keeps within, and account
-// fields short enough that its encoding stays under [MaxEntrySize]. Sources
-// check an entry before writing it, so every entry written is one that
-// reads back.
-func (e Entry) Check() error {
-	switch {
-	case e.Version != entryVersion:
-		return fmt.Errorf("cache entry has version %d, want %d", e.Version, entryVersion)
-	case e.AccessToken == "":
-		return errors.New("cache entry has no token")
-	case e.TokenType != "" && !strings.EqualFold(e.TokenType, "bearer"):
-		return errors.New("cache entry holds a token that is not a bearer token")
-	case e.Expiry.IsZero():
-		return errors.New("cache entry has no expiry")
-	case e.Obtained.IsZero():
-		return errors.New("cache entry does not say when its token was obtained")
-	case !encodable(e.Expiry) || !encodable(e.Obtained):
-		return errors.New("cache entry has a time outside the years 1 to 9999")
-	case e.Lifetime <= 0 || e.Lifetime > int64(auth.MaxLifetime/time.Second):
-		return fmt.Errorf("cache entry has a lifetime of %d seconds, not 1 to %d", e.Lifetime, int64(auth.MaxLifetime/time.Second))
-	case e.Expiry.After(e.Obtained.Add(e.LifetimeDuration())):
-		return errors.New("cache entry expires later than its lifetime allows")
-	case len(e.Endpoint) > maxAccountField || len(e.KeyID) > maxAccountField || len(e.Email) > maxAccountField:
-		return fmt.Errorf("cache entry has an endpoint, key id or email longer than %d bytes", maxAccountField)
-	}
-	if err := auth.CheckToken(e.AccessToken); err != nil {
-		return fmt.Errorf("the token in the cache entry %w", err)
-	}
-	return nil
-}
-
-// encodable reports whether t can be written as JSON (RFC 3339).
-func encodable(t time.Time) bool {
-	y := t.Year()
-	return y >= 1 && y <= 9999
-}
-
-// CheckFor reports whether e may be served to acct at now: it must be
-// acct's entry, and its times must be believable on now's clock. An entry
-// obtained more than [MaxClockStep] in the future, or expiring more than
-// that beyond its lifetime from now, was written by a clock that has since
-// been set back (or by someone else): its expiry means nothing.
-func (e Entry) CheckFor(acct Account, now time.Time) error {
-	switch {
-	case e.Endpoint != acct.Endpoint || e.KeyID != acct.KeyID || e.Email != acct.Email:
-		return errors.New("cache entry belongs to another account")
-	case e.Obtained.Sub(now) > MaxClockStep:
-		return fmt.Errorf("cache entry was obtained %v in the future: the clock was ahead when it was written", e.Obtained.Sub(now).Round(time.Second))
-	case e.Expiry.Sub(now) > e.LifetimeDuration()+MaxClockStep:
-		return errors.New("cache entry expires further ahead than its lifetime allows: the clock was ahead when it was written")
-	}
-	return nil
 }

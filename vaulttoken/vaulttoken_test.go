@@ -14,7 +14,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
-// A Source is the upstream keyring.NewSource caches.
+// A Source is an upstream that keyring.NewCache caches.
 var _ auth.ContextSource = (*Source)(nil)
 
 // The end-to-end tests against a real OpenBao server are in

@@ -362,7 +362,7 @@ func describeStore(store keyring.Store) string {
 }
 
 // cachedState describes a cached token without showing it.
-func cachedState(ctx context.Context, src *keyring.Source, now time.Time) string {
+func cachedState(ctx context.Context, src *keyring.Cache, now time.Time) string {
 	tok, err := src.Cached(ctx)
 	switch {
 	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):

@@ -55,7 +55,7 @@ func needKeyringSession(t *testing.T) {
 // keyring, once per test binary: a session whose keyring is locked or gone
 // must fail the keyring tests, not let them pass on some fallback.
 var keyringUsable = sync.OnceValue(func() error {
-	s := keyring.NewKeyringStore(10 * time.Second)
+	s := keyring.NewOSStore(10 * time.Second)
 	key, want := uniqueName("test-probe-"), uniqueName("value-")
 	if err := s.Set(key, []byte(want)); err != nil {
 		return fmt.Errorf("writing: %w", err)
@@ -355,7 +355,7 @@ func TestCacheRefreshBuffer(t *testing.T) {
 	now := time.Now()
 	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email}
 	aged := keyring.NewEntry(&oauth2.Token{AccessToken: first, TokenType: "Bearer", Expiry: now.Add(30 * time.Second)}, acct, now.Add(-60*time.Second))
-	if err := keyring.NewKeyringStore(10*time.Second).Set(f.key, aged.Encode()); err != nil {
+	if err := keyring.NewOSStore(10*time.Second).Set(f.key, aged.Encode()); err != nil {
 		t.Fatal(err)
 	}
 	if tok := f.token(t, "--refresh-buffer", "20s"); tok != first {
@@ -577,7 +577,7 @@ func TestCacheHungKeyring(t *testing.T) {
 	// the Secret Service.
 	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_TOKEN_CACHE=", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr, keyringtest.DenyKeyctlEnv)
 	const margin = 2 * time.Second
-	limit := keyring.DefaultTimeout + margin
+	limit := keyring.DefaultOSTimeout + margin
 
 	t.Run("auto", func(t *testing.T) {
 		start := time.Now()
@@ -603,7 +603,7 @@ func TestCacheHungKeyring(t *testing.T) {
 			start := time.Now()
 			r := runFor(t, runLimit, env, "", "token", "--cache", "auto", "-o", "token")
 			if took := time.Since(start); r.code != 0 || took > time.Second {
-				t.Errorf("call %d after the hang: exit %d in %v, want a cached token well under the keyring's %v timeout", i+2, r.code, took.Round(time.Millisecond), keyring.DefaultTimeout)
+				t.Errorf("call %d after the hang: exit %d in %v, want a cached token well under the keyring's %v timeout", i+2, r.code, took.Round(time.Millisecond), keyring.DefaultOSTimeout)
 			}
 		}
 		if hung.Calls() != calls {
@@ -656,7 +656,7 @@ func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.due {
-				writeDueEntry(t, keyring.NewKeyringStore(10*time.Second), f.key, acct, cached, 30*time.Second)
+				writeDueEntry(t, keyring.NewOSStore(10*time.Second), f.key, acct, cached, 30*time.Second)
 			}
 			f.srv.InjectAlways(tt.fault)
 			defer f.srv.ClearFaults()

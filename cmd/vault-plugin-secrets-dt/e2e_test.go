@@ -371,9 +371,16 @@ func TestClientAgainstOpenBao(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock := time.Now()
-		storeDir := t.TempDir()
-		cache := keyring.NewSource(src, keyring.Config{
-			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: t.TempDir(),
+		// The file store and the lock use only private directories; t.TempDir
+		// makes them 0755 under the usual umask.
+		storeDir, lockDir := t.TempDir(), t.TempDir()
+		for _, d := range []string{storeDir, lockDir} {
+			if err := os.Chmod(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cache := keyring.NewCache(src, keyring.CacheConfig{
+			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: lockDir,
 			Now: func() time.Time { return clock },
 		})
 		before := countAudit(t, srv, "request", "dt/token/other")
@@ -395,7 +402,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stale := keyring.NewSource(down, keyring.Config{
+		stale := keyring.NewCache(down, keyring.CacheConfig{
 			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e",
 			Now: func() time.Time { return clock.Add(59*time.Minute + 30*time.Second) },
 		})

@@ -56,7 +56,7 @@ type Provider struct {
 
 // entry is a profile's cached source and its account, without the secret.
 type entry struct {
-	src     *keyring.Source
+	src     *keyring.Cache
 	account auth.Credentials
 }
 
@@ -78,7 +78,7 @@ func New(cfg Config) *Provider {
 // configured default profile, or flags and environment when there is none).
 // The secret of a profile is read from the keyring only when a refresh needs
 // it, so serving a cached token costs no keyring lookup for it.
-func (p *Provider) Source(name string) (*keyring.Source, error) {
+func (p *Provider) Source(name string) (*keyring.Cache, error) {
 	e, err := p.entry(name)
 	return e.src, err
 }
@@ -141,7 +141,7 @@ func (p *Provider) entry(name string) (entry, error) {
 			auth.WithLogger(p.cfg.Log),
 			auth.WithHTTPClient(p.httpClient()))
 	}}
-	s := keyring.NewSource(upstream, keyring.Config{
+	s := keyring.NewCache(upstream, keyring.CacheConfig{
 		Store:    store,
 		Key:      keyring.Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint,
@@ -245,7 +245,7 @@ func (p *Provider) tokenStore() (keyring.Store, error) {
 		}
 		p.cacheDir = dir
 	}
-	s, err := keyring.Open(p.cfg.Cache, keyring.Options{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
+	s, err := keyring.OpenStore(p.cfg.Cache, keyring.StoreConfig{Dir: dir, Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
 	if err != nil {
 		return nil, auth.NewConfigError(err)
 	}
@@ -293,7 +293,7 @@ func (p *Provider) cacheDirectory() (string, error) {
 func (p *Provider) ForgetTokens(account auth.Credentials) error {
 	key := keyring.Key(account.TokenEndpoint, account.KeyID, account.Email)
 	var errs []error
-	if k, err := keyring.Open(keyring.ModeKernel, keyring.Options{}); err == nil {
+	if k, err := keyring.OpenStore(keyring.ModeKernel, keyring.StoreConfig{}); err == nil {
 		// A kernel keyring this process may not use (keyctl refused)
 		// holds none of its tokens either.
 		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnavailable) {
@@ -302,7 +302,7 @@ func (p *Provider) ForgetTokens(account auth.Credentials) error {
 	}
 	// Likewise a keyring with no session to reach (a headless machine); one
 	// that did not answer may hold them, and is an error.
-	if err := keyring.NewKeyringStore(p.cfg.KeyringTimeout).Delete(key); err != nil && !errors.Is(err, keyring.ErrNoSession) {
+	if err := keyring.NewOSStore(p.cfg.KeyringTimeout).Delete(key); err != nil && !errors.Is(err, keyring.ErrNoSession) {
 		errs = append(errs, fmt.Errorf("from the keyring: %w", err))
 	}
 	dir, err := p.cacheDirectory()
@@ -333,7 +333,7 @@ func (p *Provider) SecretStore(where string) (keyring.Store, error) {
 	if p.secrets != nil {
 		return p.secrets, nil
 	}
-	s, err := keyring.Open(keyring.ModeKeyring, keyring.Options{Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
+	s, err := keyring.OpenStore(keyring.ModeKeyring, keyring.StoreConfig{Timeout: p.cfg.KeyringTimeout, Log: p.cfg.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +412,7 @@ func (l *lazySource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return src.TokenContext(ctx)
 }
 
-// noZero maps a zero buffer to keyring.Config's "no buffer" (negative), since
+// noZero maps a zero buffer to keyring.CacheConfig's "no buffer" (negative), since
 // there zero means the default.
 func noZero(d time.Duration) time.Duration {
 	if d == 0 {

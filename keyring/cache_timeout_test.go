@@ -24,10 +24,10 @@ func (u blockingUpstream) TokenContext(ctx context.Context) (*oauth2.Token, erro
 	return nil, ctx.Err()
 }
 
-// Config.Timeout bounds a refresh that the caller's context does not.
-func TestSourceTimeoutBoundsRefresh(t *testing.T) {
+// CacheConfig.Timeout bounds a refresh that the caller's context does not.
+func TestCacheTimeoutBoundsRefresh(t *testing.T) {
 	up := blockingUpstream{deadline: make(chan time.Time, 1)}
-	s := NewSource(up, Config{Store: NewFileStore(privateTempDir(t)), Key: "k", LockDir: privateTempDir(t), Timeout: 200 * time.Millisecond})
+	s := NewCache(up, CacheConfig{Store: NewFileStore(privateTempDir(t)), Key: "k", LockDir: privateTempDir(t), Timeout: 200 * time.Millisecond})
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -44,6 +44,6 @@ func TestSourceTimeoutBoundsRefresh(t *testing.T) {
 			t.Errorf("refresh error = %v, want a deadline error", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the refresh was not bounded by Config.Timeout")
+		t.Fatal("the refresh was not bounded by CacheConfig.Timeout")
 	}
 }

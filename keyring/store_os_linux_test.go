@@ -44,9 +44,9 @@ func uniqueKeyringKey(t testing.TB, prefix string) string {
 	return key
 }
 
-func TestKeyringStoreRoundTrip(t *testing.T) {
+func TestOSStoreRoundTrip(t *testing.T) {
 	requireSecretService(t)
-	s := NewKeyringStore(0)
+	s := NewOSStore(0)
 	for _, prefix := range []string{"token-", "secret-"} {
 		key := uniqueKeyringKey(t, prefix)
 		if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
@@ -64,7 +64,7 @@ func TestKeyringStoreRoundTrip(t *testing.T) {
 // finds what go-keyring wrote and go-keyring finds what the store wrote.
 func TestKeyringLeanGetMatchesGoKeyring(t *testing.T) {
 	requireSecretService(t)
-	s := NewKeyringStore(0)
+	s := NewOSStore(0)
 	values := []string{
 		"x",
 		string(writerEntry(7)),
@@ -98,7 +98,7 @@ func TestKeyringForeignEntry(t *testing.T) {
 		// scripts/keyring-session.sh installs it with the session.
 		t.Fatal("secret-tool not installed in a Secret Service session")
 	}
-	s := NewKeyringStore(0)
+	s := NewOSStore(0)
 	key := uniqueKeyringKey(t, "token-")
 	cmd := exec.Command("secret-tool", "store", "--label=x", "service", Service, "username", key)
 	cmd.Stdin = strings.NewReader("garbage{")
@@ -133,7 +133,7 @@ func TestKeyringNoBus(t *testing.T) {
 	}
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 	t.Setenv("XDG_RUNTIME_DIR", privateTempDir(t))
-	s := NewKeyringStore(time.Second)
+	s := NewOSStore(time.Second)
 	start := time.Now()
 	_, gerr := s.Get("token-x")
 	for op, err := range map[string]error{"Get": gerr, "Set": s.Set("token-x", []byte("v")), "Delete": s.Delete("token-x")} {
@@ -161,7 +161,7 @@ func TestKeyringUnreachable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("DBUS_SESSION_BUS_ADDRESS", tt.addr)
-			assertUnavailableWithin(t, NewKeyringStore(300*time.Millisecond), time.Second)
+			assertUnavailableWithin(t, NewOSStore(300*time.Millisecond), time.Second)
 		})
 	}
 }
@@ -175,8 +175,8 @@ func TestKeyringHungSecretService(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
 
 	t.Run("keyring", func(t *testing.T) {
-		assertUnavailableWithin(t, NewKeyringStore(300*time.Millisecond), time.Second)
-		st, err := Open(ModeKeyring, Options{Timeout: 300 * time.Millisecond})
+		assertUnavailableWithin(t, NewOSStore(300*time.Millisecond), time.Second)
+		st, err := OpenStore(ModeKeyring, StoreConfig{Timeout: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,8 +188,8 @@ func TestKeyringHungSecretService(t *testing.T) {
 	t.Run("auto", func(t *testing.T) {
 		dir := privateTempDir(t)
 		// The Secret Service and the files, without the kernel keyring
-		// that Open puts in front of them.
-		auto := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
+		// that OpenStore puts in front of them.
+		auto := openOSAuto(StoreConfig{Dir: dir, Timeout: 300 * time.Millisecond})
 		before := hung.Calls()
 		start := time.Now()
 		if _, err := auto.Get("token-x"); !errors.Is(err, ErrNotFound) {
@@ -224,14 +224,14 @@ func TestKeyringHungSecretService(t *testing.T) {
 func TestOpenMakesNoCall(t *testing.T) {
 	silent := silentBus(t)
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", silent.addr)
-	st, err := Open(ModeAuto, Options{Dir: privateTempDir(t), Timeout: 100 * time.Millisecond})
+	st, err := OpenStore(ModeAuto, StoreConfig{Dir: privateTempDir(t), Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = st.Name()
 	time.Sleep(20 * time.Millisecond)
 	if n := silent.accepted.Load(); n != 0 {
-		t.Fatalf("Open connected to the bus %d times", n)
+		t.Fatalf("OpenStore connected to the bus %d times", n)
 	}
 	// A key in no store, so that the kernel keyring misses and the Secret
 	// Service is asked.
@@ -306,7 +306,7 @@ func BenchmarkKeyringGet(b *testing.B) {
 	if err := gokeyring.Set(Service, key, string(writerEntry(1))); err != nil {
 		b.Fatal(err)
 	}
-	s := NewKeyringStore(0)
+	s := NewOSStore(0)
 	for b.Loop() {
 		if _, err := s.Get(key); err != nil {
 			b.Fatal(err)
@@ -386,7 +386,7 @@ func TestKeyringRefusedAuthentication(t *testing.T) {
 		}
 	}()
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+path)
-	assertUnavailableWithin(t, NewKeyringStore(time.Second), time.Second)
+	assertUnavailableWithin(t, NewOSStore(time.Second), time.Second)
 	if n := accepted.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
@@ -442,7 +442,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", hung.Addr)
 	dir := privateTempDir(t)
 	open := func() *AutoStore {
-		return openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
+		return openOSAuto(StoreConfig{Dir: dir, Timeout: 300 * time.Millisecond})
 	}
 	if _, err := open().Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("first process: Get = %v, want ErrNotFound from the file store", err)
@@ -480,7 +480,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 		t.Errorf("after the memory passed the keyring was asked %d more times, want 1", hung.Calls()-calls)
 	}
 	// An explicit keyring mode ignores the memory: the user asked for it.
-	ks, _ := Open(ModeKeyring, Options{Dir: dir, Timeout: 300 * time.Millisecond})
+	ks, _ := OpenStore(ModeKeyring, StoreConfig{Dir: dir, Timeout: 300 * time.Millisecond})
 	if _, err := ks.Get("token-x"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("explicit keyring: Get = %v, want ErrUnavailable", err)
 	}
@@ -491,7 +491,7 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 func TestAutoDoesNotRememberUnreachableKeyring(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
 	dir := privateTempDir(t)
-	st := openKeyringAuto(Options{Dir: dir, Timeout: 300 * time.Millisecond})
+	st := openOSAuto(StoreConfig{Dir: dir, Timeout: 300 * time.Millisecond})
 	if _, err := st.Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
@@ -508,7 +508,7 @@ func TestAutoDoesNotRememberUnreachableKeyring(t *testing.T) {
 // session's throwaway password (scripts/keyring-session.sh).
 func TestKeyringLockedCollection(t *testing.T) {
 	requireSecretService(t)
-	s := NewKeyringStore(0)
+	s := NewOSStore(0)
 	key := uniqueKeyringKey(t, "token-")
 	if err := s.Set(key, []byte("in-a-locked-collection")); err != nil {
 		t.Fatal(err)
@@ -549,7 +549,7 @@ func TestKeyringLockedCollection(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
 			t.Errorf("Get from a locked collection = %q, %v; want ErrUnavailable saying it is locked", got, err)
 		}
-		if d := time.Since(start); d > DefaultTimeout/2 {
+		if d := time.Since(start); d > DefaultOSTimeout/2 {
 			t.Errorf("Get from a locked collection took %v: it waited for something", d)
 		}
 	}

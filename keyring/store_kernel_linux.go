@@ -191,7 +191,7 @@ func (s *KernelStore) finishSet(id int, data []byte) error {
 }
 
 // kernelTTL is the key timeout in whole seconds for an entry: until its
-// "expiry" (only that field is read; the entry format is the Source's
+// "expiry" (only that field is read; the entry format is the Cache's
 // business), rounded up, at least one second (zero would mean never).
 func kernelTTL(data []byte, now time.Time) int {
 	var e struct {

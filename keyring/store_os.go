@@ -8,19 +8,15 @@ import (
 	gokeyring "github.com/zalando/go-keyring"
 )
 
-// DefaultTimeout bounds every keyring call. A Secret Service that shows an
+// DefaultOSTimeout bounds every call of an [OSStore]. A Secret Service that shows an
 // unlock prompt nobody can answer (no display, a CI runner) would otherwise
 // block forever; a healthy one answers in milliseconds.
-const DefaultTimeout = 3 * time.Second
+const DefaultOSTimeout = 3 * time.Second
 
-// ErrTooBig is wrapped by a store's Set when it refuses an entry for its
-// size (macOS and Windows limit keyring entries to a few KiB, the kernel
-// keyring to 32 KiB) or for want of room (the kernel's per-user key quota);
-// the auto store then keeps that entry in its next store instead.
-var ErrTooBig = errors.New("entry too big for the keyring")
-
-// KeyringStore keeps entries in the OS keyring under service [Service], with
-// the key as the user name. Writes go through github.com/zalando/go-keyring;
+// OSStore keeps entries in the OS keyring (the Secret Service on Linux, the
+// Keychain on macOS, the Credential Manager on Windows) under service
+// [Service], with the key as the user name. It is what --cache keyring and
+// profile secrets use. Writes go through github.com/zalando/go-keyring;
 // on Linux, Get and Delete talk to the Secret Service over a plain godbus
 // connection of their own, because go-keyring's Get and Delete unlock the
 // collection (which can prompt) and cannot be bounded by a socket deadline.
@@ -30,27 +26,27 @@ var ErrTooBig = errors.New("entry too big for the keyring")
 // wrapping [ErrUnavailable]. go-keyring cannot be cancelled, so a call that
 // hangs (an unanswerable prompt) leaves a goroutine blocked until the process
 // exits; for a short-lived command that is harmless.
-type KeyringStore struct {
+type OSStore struct {
 	timeout time.Duration
 }
 
-var _ Store = (*KeyringStore)(nil)
+var _ Store = (*OSStore)(nil)
 
-// NewKeyringStore returns the keyring store; timeout <= 0 means
-// [DefaultTimeout]. It connects to nothing until the first call.
-func NewKeyringStore(timeout time.Duration) *KeyringStore {
+// NewOSStore returns the OS keyring store; timeout <= 0 means
+// [DefaultOSTimeout]. It connects to nothing until the first call.
+func NewOSStore(timeout time.Duration) *OSStore {
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = DefaultOSTimeout
 	}
-	return &KeyringStore{timeout: timeout}
+	return &OSStore{timeout: timeout}
 }
 
 // Name implements [Store].
-func (s *KeyringStore) Name() string { return "keyring" }
+func (s *OSStore) Name() string { return "keyring" }
 
 // Get implements [Store]. The entry is returned as stored, even if it is not
 // one of ours; decoding is the caller's business.
-func (s *KeyringStore) Get(key string) ([]byte, error) {
+func (s *OSStore) Get(key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -58,7 +54,7 @@ func (s *KeyringStore) Get(key string) ([]byte, error) {
 }
 
 // Set implements [Store].
-func (s *KeyringStore) Set(key string, data []byte) error {
+func (s *OSStore) Set(key string, data []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -72,7 +68,7 @@ func (s *KeyringStore) Set(key string, data []byte) error {
 }
 
 // Delete implements [Store].
-func (s *KeyringStore) Delete(key string) error {
+func (s *OSStore) Delete(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}

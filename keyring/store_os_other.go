@@ -10,7 +10,7 @@ import (
 
 // get reads through go-keyring: the lean Secret Service read is Linux-only,
 // and macOS and Windows keyrings are local calls anyway.
-func (s *KeyringStore) get(key string) ([]byte, error) {
+func (s *OSStore) get(key string) ([]byte, error) {
 	v, err := gokeyring.Get(Service, key)
 	if err != nil {
 		return nil, mapError("read", err)
@@ -19,7 +19,7 @@ func (s *KeyringStore) get(key string) ([]byte, error) {
 }
 
 // del deletes through go-keyring, as get reads through it.
-func (s *KeyringStore) del(key string) error {
+func (s *OSStore) del(key string) error {
 	err := mapError("delete", gokeyring.Delete(Service, key))
 	if errors.Is(err, ErrNotFound) {
 		return nil

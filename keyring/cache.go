@@ -9,12 +9,52 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
-// Config configures a [Source].
-type Config struct {
+// Upstream is where a [Cache] gets a new token: the DT exchange
+// (auth.Source), a Vault path (vaulttoken.Source), or any other source whose
+// calls a context can bound. A failure the cache may ride out by serving a
+// still-valid cached token says so with a Temporary() bool method on the
+// error or one it wraps (the net.Error convention), as auth.Error and
+// vaulttoken.Error do; the cache knows no source's error types.
+type Upstream interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
+// DefaultRefreshBuffer is the refresh buffer of a [Cache] whose
+// [CacheConfig] gives none: a cached token with less than a minute left is
+// refreshed, as DT's own example does. It equals auth.DefaultRefreshBuffer,
+// the buffer of the exchange's in-memory reuse; fresh says why it is
+// restated.
+const DefaultRefreshBuffer = 60 * time.Second
+
+// fresh reports whether tok can be handed out at now: it has an access
+// token and more than buffer of its lifetime left.
+//
+// fresh and clampBuffer restate auth.Fresh and auth.ClampBuffer, as
+// DefaultRefreshBuffer restates its namesake: the cache must not import
+// auth (it caches tokens of any source, and importing the exchange would
+// link its JWT and HTTP libraries into everything that caches), and auth
+// imports nothing of this module. They are a line each; keyring's tests
+// hold the two copies to the same answers.
+func fresh(tok *oauth2.Token, buffer time.Duration, now time.Time) bool {
+	return tok != nil && tok.AccessToken != "" && tok.Expiry.Sub(now) > buffer
+}
+
+// clampBuffer returns the refresh buffer to apply to a token granted for
+// lifetime: buffer, but at most half the lifetime. A buffer as long as the
+// token's life would make every call refresh (and a crowd of callers
+// refresh once each); half the life still refreshes well before expiry.
+func clampBuffer(buffer, lifetime time.Duration) time.Duration {
+	if half := lifetime / 2; buffer > half {
+		return max(half, 0)
+	}
+	return buffer
+}
+
+// CacheConfig configures a [Cache]. Where its entries live is the [Store]'s
+// business ([OpenStore] and its [StoreConfig]).
+type CacheConfig struct {
 	// Store holds the cached entry; required.
 	Store Store
 	// Key is the entry's key in Store, usually [Key] (endpoint, key id,
@@ -27,9 +67,9 @@ type Config struct {
 	Endpoint, KeyID, Email string
 
 	// Buffer is how much lifetime a cached token must have left to be
-	// served. Zero means [auth.DefaultRefreshBuffer]; a negative value means
+	// served. Zero means [DefaultRefreshBuffer]; a negative value means
 	// none, serving a token until it expires. It is cut to half of each
-	// token's lifetime ([auth.ClampBuffer]), logged once at debug level.
+	// token's lifetime, logged once at debug level.
 	Buffer time.Duration
 	// LockDir holds the per-key lock files that make concurrent processes
 	// refresh once. Empty means no cross-process lock.
@@ -51,13 +91,13 @@ type Config struct {
 	Log *slog.Logger
 }
 
-// Source is an oauth2.TokenSource that serves the token cached in a [Store]
+// Cache is an oauth2.TokenSource that serves the token cached in a [Store]
 // while it has more than the refresh buffer left, and otherwise asks its
-// upstream source (the DT exchange) for a new one and caches it. Refreshes
+// [Upstream] (the DT exchange, or Vault) for a new one and caches it. Refreshes
 // are single-flight: within the process by a mutex, across processes by the
 // key's [Lock]. It is safe for concurrent use.
-type Source struct {
-	upstream auth.ContextSource
+type Cache struct {
+	upstream Upstream
 	store    Store
 	key      string
 	account  Account
@@ -75,12 +115,12 @@ type Source struct {
 	clampLogged atomic.Bool
 }
 
-var _ oauth2.TokenSource = (*Source)(nil)
-var _ auth.ContextSource = (*Source)(nil)
+var _ oauth2.TokenSource = (*Cache)(nil)
+var _ Upstream = (*Cache)(nil)
 
-// NewSource returns a Source caching the tokens of upstream as cfg says.
-func NewSource(upstream auth.ContextSource, cfg Config) *Source {
-	s := &Source{
+// NewCache returns a Cache of the tokens of upstream, as cfg says.
+func NewCache(upstream Upstream, cfg CacheConfig) *Cache {
+	s := &Cache{
 		upstream: upstream,
 		store:    cfg.Store,
 		key:      cfg.Key,
@@ -95,7 +135,7 @@ func NewSource(upstream auth.ContextSource, cfg Config) *Source {
 	}
 	switch {
 	case s.buffer == 0:
-		s.buffer = auth.DefaultRefreshBuffer
+		s.buffer = DefaultRefreshBuffer
 	case s.buffer < 0:
 		s.buffer = 0
 	}
@@ -112,7 +152,7 @@ func NewSource(upstream auth.ContextSource, cfg Config) *Source {
 }
 
 // Token implements oauth2.TokenSource.
-func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+func (s *Cache) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
 // TokenContext returns the cached token while it has more than the buffer
 // left; otherwise it refreshes it through upstream, once for all concurrent
@@ -120,7 +160,7 @@ func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.
 // reason and the cached token has not yet expired, that token is served with
 // a warning. Cache failures (unreadable, corrupt or unwritable entries) never
 // fail the call; they only cost a refresh.
-func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+func (s *Cache) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// The hot path: a repeated invocation within the token's lifetime. No
 	// lock file and nothing beyond the store read and decoding.
 	e, ok, err := s.read(ctx)
@@ -130,7 +170,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if ok {
 		tok := e.Token()
 		buffer := s.bufferFor(ctx, e.LifetimeDuration())
-		if auth.Fresh(tok, buffer, s.now()) {
+		if fresh(tok, buffer, s.now()) {
 			if s.log.Enabled(ctx, slog.LevelDebug) {
 				s.log.DebugContext(ctx, "cache hit", "store", s.store.Name(), "expires_at", e.Expiry.Format(time.RFC3339))
 			}
@@ -146,8 +186,8 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // (--force-refresh) and caches it. A crowd of concurrent forced refreshes
 // still refreshes about once: whoever waited for the lock accepts a token
 // that another refreshed while it waited. The transient-failure fallback of
-// [Source.TokenContext] applies.
-func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
+// [Cache.TokenContext] applies.
+func (s *Cache) Refresh(ctx context.Context) (*oauth2.Token, error) {
 	return s.refresh(ctx, true)
 }
 
@@ -155,7 +195,7 @@ func (s *Source) Refresh(ctx context.Context) (*oauth2.Token, error) {
 // holds when accessToken is empty, and reports whether it dropped one. Use it
 // when a server rejected the token before its expiry (git and docker erase)
 // and to forget a profile's tokens (logout).
-func (s *Source) Invalidate(ctx context.Context, accessToken string) (bool, error) {
+func (s *Cache) Invalidate(ctx context.Context, accessToken string) (bool, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return false, err
@@ -189,7 +229,7 @@ func (s *Source) Invalidate(ctx context.Context, accessToken string) (bool, erro
 // status. The error wraps [ErrNotFound] when there is none, and is a decode
 // or store error when the entry cannot be used (including an entry of
 // another account, or with an expiry the clock cannot believe).
-func (s *Source) Cached(ctx context.Context) (*oauth2.Token, error) {
+func (s *Cache) Cached(ctx context.Context) (*oauth2.Token, error) {
 	data, err := s.store.Get(s.key)
 	if err != nil {
 		return nil, fmt.Errorf("reading the cached token from the %s store: %w", s.store.Name(), err)
@@ -206,8 +246,8 @@ func (s *Source) Cached(ctx context.Context) (*oauth2.Token, error) {
 
 // bufferFor is the refresh buffer for a token granted for lifetime: the
 // configured one, cut to half the lifetime, which is logged the first time.
-func (s *Source) bufferFor(ctx context.Context, lifetime time.Duration) time.Duration {
-	b := auth.ClampBuffer(s.buffer, lifetime)
+func (s *Cache) bufferFor(ctx context.Context, lifetime time.Duration) time.Duration {
+	b := clampBuffer(s.buffer, lifetime)
 	if b != s.buffer && s.log.Enabled(ctx, slog.LevelDebug) && s.clampLogged.CompareAndSwap(false, true) {
 		s.log.DebugContext(ctx, "refresh buffer clamped to half the token's lifetime", "buffer", s.buffer,
 			"lifetime", lifetime.Round(time.Second), "clamped", b.Round(time.Millisecond))
@@ -222,7 +262,7 @@ func (s *Source) bufferFor(ctx context.Context, lifetime time.Duration) time.Dur
 // keyring lets that through (the auto store falls back to files), and going
 // on would only spend a refresh and wait out the keyring's timeout again on
 // the write, for a token that could not be cached where the user asked.
-func (s *Source) read(ctx context.Context) (Entry, bool, error) {
+func (s *Cache) read(ctx context.Context) (Entry, bool, error) {
 	data, err := s.store.Get(s.key)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -248,7 +288,7 @@ func (s *Source) read(ctx context.Context) (Entry, bool, error) {
 
 // refresh is the slow path: under the lock, re-read (another caller may have
 // refreshed meanwhile), else ask upstream and cache the result.
-func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error) {
+func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) {
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -280,7 +320,7 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	}
 	if haveCached {
 		tok := cached.Token()
-		if auth.Fresh(tok, s.bufferFor(ctx, cached.LifetimeDuration()), s.now()) && (!force || cached.AccessToken != seen) {
+		if fresh(tok, s.bufferFor(ctx, cached.LifetimeDuration()), s.now()) && (!force || cached.AccessToken != seen) {
 			s.log.DebugContext(ctx, "token was refreshed by another caller while we waited", "store", s.store.Name(),
 				"expires_at", cached.Expiry.Format(time.RFC3339))
 			return tok, nil
@@ -304,7 +344,7 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	}
 	now := s.now()
 	e := NewEntry(tok, s.account, now)
-	if buffer := s.bufferFor(ctx, e.LifetimeDuration()); !auth.Fresh(tok, buffer, now) {
+	if buffer := s.bufferFor(ctx, e.LifetimeDuration()); !fresh(tok, buffer, now) {
 		// Hand it out anyway rather than refresh in a loop.
 		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", buffer)
 	}
@@ -324,44 +364,11 @@ func (s *Source) refresh(ctx context.Context, force bool) (*oauth2.Token, error)
 	return tok, nil
 }
 
-// lock takes the in-process lock, then the key's file lock if there is a
-// lock directory. A file lock that cannot be had (timeout, unwritable
-// directory) is logged and skipped: the worst outcome is a second refresh.
-// Only the end of ctx is an error.
-func (s *Source) lock(ctx context.Context) (unlock func(), err error) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for another refresh of the cached token: %w", ctx.Err())
-	}
-	release := func() { <-s.sem }
-	if s.lockDir == "" {
-		return release, nil
-	}
-
-	start := time.Now()
-	s.log.DebugContext(ctx, "taking the cache lock", "dir", s.lockDir, "max_wait", s.lockWait)
-	unlockFile, err := Lock(ctx, s.lockDir, s.key, s.lockWait)
-	switch {
-	case err == nil:
-		s.log.DebugContext(ctx, "cache lock taken", "waited", time.Since(start).Round(time.Millisecond))
-		return func() { unlockFile(); release() }, nil
-	case ctx.Err() != nil:
-		release()
-		return nil, err
-	default:
-		s.log.DebugContext(ctx, "proceeding without the cache lock", "error", err)
-		return release, nil
-	}
-}
-
 // transient reports whether a refresh failure may go away by itself, so that
-// serving the cached token meanwhile is the right thing. auth.Error says so
-// by its Kind; other sources by the Temporary convention of net.Error.
+// serving the cached token meanwhile is the right thing. Sources say so by
+// the Temporary convention of net.Error (see [Upstream]): the first error in
+// the chain that has the method decides.
 func transient(err error) bool {
-	if auth.IsTransient(err) {
-		return true
-	}
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()
 }

@@ -150,7 +150,7 @@ func (s *testMapStore) raw() string {
 // testAcct is the account of the entries these tests store.
 var testAcct = Account{Endpoint: testEndpoint, KeyID: testKeyID}
 
-// entry is the stored form of a token as the Source writes it, for a token
+// entry is the stored form of a token as the Cache writes it, for a token
 // obtained an hour before its expiry.
 func entry(tok string, expiry time.Time) string {
 	return entryObtained(tok, expiry.Add(-time.Hour), expiry)
@@ -200,7 +200,7 @@ func dtError(kind auth.Kind) error {
 	return &auth.Error{Kind: kind, Endpoint: testEndpoint, KeyID: testKeyID, Err: errors.New("simulated " + kind.String())}
 }
 
-// sourceCase describes one call on a Source over a prepared cache.
+// sourceCase describes one call on a Cache over a prepared cache.
 type sourceCase struct {
 	name    string
 	stored  string // the entry before the call; "" for none
@@ -216,7 +216,7 @@ type sourceCase struct {
 	logHas  string // a substring the debug log must have
 }
 
-func runSourceCase(t *testing.T, c sourceCase, call func(*Source, context.Context) (*oauth2.Token, error)) {
+func runSourceCase(t *testing.T, c sourceCase, call func(*Cache, context.Context) (*oauth2.Token, error)) {
 	t.Helper()
 	clock := newStepClock(t0)
 	store := newTestMapStore()
@@ -226,7 +226,7 @@ func runSourceCase(t *testing.T, c sourceCase, call func(*Source, context.Contex
 	store.getErr, store.setErr = c.getErr, c.setErr
 	up := &countingSource{now: clock.Now, ttl: c.upTTL, err: c.upErr}
 	var log logCapture
-	src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
 
 	tok, err := call(src, t.Context())
 
@@ -258,7 +258,7 @@ func runSourceCase(t *testing.T, c sourceCase, call func(*Source, context.Contex
 	log.checkNoTokens(t)
 }
 
-func TestSourceTokenContext(t *testing.T) {
+func TestCacheTokenContext(t *testing.T) {
 	fresh := entry(tokenPrefix+"cached", t0.Add(10*time.Minute))
 	inBuffer := entry(tokenPrefix+"cached", t0.Add(30*time.Second))
 	atBuffer := entry(tokenPrefix+"cached", t0.Add(auth.DefaultRefreshBuffer))
@@ -295,12 +295,12 @@ func TestSourceTokenContext(t *testing.T) {
 		{name: "bad response fails despite a cached token", stored: inBuffer, upErr: bad, wantErr: bad, calls: 1, after: inBuffer},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			runSourceCase(t, c, (*Source).TokenContext)
+			runSourceCase(t, c, (*Cache).TokenContext)
 		})
 	}
 }
 
-func TestSourceRefresh(t *testing.T) {
+func TestCacheRefresh(t *testing.T) {
 	fresh := entry(tokenPrefix+"cached", t0.Add(10*time.Minute))
 	expired := entry(tokenPrefix+"cached", t0.Add(-time.Second))
 	refreshed := entry(tokenPrefix+"new-1", t0.Add(time.Hour))
@@ -314,24 +314,24 @@ func TestSourceRefresh(t *testing.T) {
 		{name: "rejected credentials fail", stored: fresh, upErr: rejected, wantErr: rejected, calls: 1, after: fresh},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			runSourceCase(t, c, (*Source).Refresh)
+			runSourceCase(t, c, (*Cache).Refresh)
 		})
 	}
 }
 
-func TestSourceToken(t *testing.T) {
+func TestCacheToken(t *testing.T) {
 	// Token is the oauth2.TokenSource face of TokenContext.
 	runSourceCase(t, sourceCase{wantTok: tokenPrefix + "new-1", calls: 1, after: entry(tokenPrefix+"new-1", t0.Add(time.Hour))},
-		func(s *Source, _ context.Context) (*oauth2.Token, error) { return s.Token() })
+		func(s *Cache, _ context.Context) (*oauth2.Token, error) { return s.Token() })
 }
 
-func TestSourceWarning(t *testing.T) {
+func TestCacheWarning(t *testing.T) {
 	clock := newStepClock(t0)
 	store := newTestMapStore()
 	store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(30*time.Second)))
 	var log logCapture
-	src := NewSource(&countingSource{now: clock.Now, err: dtError(auth.Transient)},
-		Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(&countingSource{now: clock.Now, err: dtError(auth.Transient)},
+		CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -346,11 +346,11 @@ func TestSourceWarning(t *testing.T) {
 	}
 }
 
-func TestSourceSequence(t *testing.T) {
+func TestCacheSequence(t *testing.T) {
 	clock := newStepClock(t0)
 	store := newTestMapStore()
 	up := &countingSource{now: clock.Now}
-	src := NewSource(up, Config{Store: store, Key: testKey, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Now: clock.Now})
 
 	steps := []struct {
 		advance   time.Duration
@@ -377,7 +377,7 @@ func TestSourceSequence(t *testing.T) {
 	}
 }
 
-func TestSourceCustomBuffer(t *testing.T) {
+func TestCacheCustomBuffer(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		buffer time.Duration
@@ -394,7 +394,7 @@ func TestSourceCustomBuffer(t *testing.T) {
 			store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(c.left)))
 			clock := newStepClock(t0)
 			up := &countingSource{now: clock.Now}
-			src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Buffer: c.buffer, Now: clock.Now})
+			src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Buffer: c.buffer, Now: clock.Now})
 			if _, err := src.TokenContext(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -405,7 +405,7 @@ func TestSourceCustomBuffer(t *testing.T) {
 	}
 }
 
-func TestSourceInvalidate(t *testing.T) {
+func TestCacheInvalidate(t *testing.T) {
 	cached := entry(tokenPrefix+"cached", t0.Add(10*time.Minute))
 	for _, c := range []struct {
 		name        string
@@ -428,7 +428,7 @@ func TestSourceInvalidate(t *testing.T) {
 				store.m[testKey] = []byte(c.stored)
 			}
 			var log logCapture
-			src := NewSource(&countingSource{now: time.Now}, Config{Store: store, Key: testKey, LockDir: privateTempDir(t), Log: log.Logger()})
+			src := NewCache(&countingSource{now: time.Now}, CacheConfig{Store: store, Key: testKey, LockDir: privateTempDir(t), Log: log.Logger()})
 			dropped, err := src.Invalidate(t.Context(), c.token)
 			if err != nil {
 				t.Fatal(err)
@@ -444,11 +444,11 @@ func TestSourceInvalidate(t *testing.T) {
 	}
 }
 
-func TestSourceInvalidateThenRefresh(t *testing.T) {
+func TestCacheInvalidateThenRefresh(t *testing.T) {
 	store := newTestMapStore()
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewSource(up, Config{Store: store, Key: testKey, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Now: clock.Now})
 	first, err := src.TokenContext(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -465,7 +465,7 @@ func TestSourceInvalidateThenRefresh(t *testing.T) {
 	}
 }
 
-func TestSourceCached(t *testing.T) {
+func TestCacheCached(t *testing.T) {
 	stale := entry(tokenPrefix+"cached", t0.Add(-time.Minute))
 	for _, c := range []struct {
 		name    string
@@ -487,7 +487,7 @@ func TestSourceCached(t *testing.T) {
 			}
 			store.getErr = c.getErr
 			up := &countingSource{now: time.Now}
-			src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID})
+			src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID})
 			got, err := src.Cached(t.Context())
 			if (err != nil) != c.wantErr || errors.Is(err, ErrNotFound) != c.notFnd {
 				t.Fatalf("error: got %v, want error %v (not found %v)", err, c.wantErr, c.notFnd)
@@ -502,16 +502,16 @@ func TestSourceCached(t *testing.T) {
 	}
 }
 
-// TestSourceHitIsCheap checks the hot path: a fresh entry is served without
+// TestCacheHitIsCheap checks the hot path: a fresh entry is served without
 // touching the lock directory and with no allocations beyond reading and
 // decoding the entry.
-func TestSourceHitIsCheap(t *testing.T) {
+func TestCacheHitIsCheap(t *testing.T) {
 	store := newTestMapStore()
 	store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(time.Hour)))
 	lockDir := filepath.Join(privateTempDir(t), "locks")
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewSource(up, Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, LockDir: lockDir, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, LockDir: lockDir, Now: clock.Now})
 
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
@@ -521,7 +521,7 @@ func TestSourceHitIsCheap(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	var sink *oauth2.Token // kept, so the baseline's token is allocated as the Source's is
+	var sink *oauth2.Token // kept, so the baseline's token is allocated as the Cache's is
 	baseline := testing.AllocsPerRun(100, func() {
 		data, _ := store.Get(testKey)
 		e, _ := DecodeEntry(data)
@@ -541,7 +541,7 @@ func TestSourceHitIsCheap(t *testing.T) {
 	}
 }
 
-func TestSourceSingleFlight(t *testing.T) {
+func TestCacheSingleFlight(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		lock    bool
@@ -563,11 +563,11 @@ func TestSourceSingleFlight(t *testing.T) {
 				store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(time.Hour)))
 			}
 			up := &countingSource{now: clock.Now, delay: 100 * time.Millisecond}
-			cfg := Config{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}
+			cfg := CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}
 			if c.lock {
 				cfg.LockDir = privateTempDir(t)
 			}
-			src := NewSource(up, cfg)
+			src := NewCache(up, cfg)
 
 			var (
 				wg     sync.WaitGroup
@@ -616,7 +616,7 @@ func TestSourceSingleFlight(t *testing.T) {
 	}
 }
 
-func TestSourceLockTimeoutProceeds(t *testing.T) {
+func TestCacheLockTimeoutProceeds(t *testing.T) {
 	lockDir := privateTempDir(t)
 	unlock, err := Lock(t.Context(), lockDir, testKey, time.Second)
 	if err != nil {
@@ -628,7 +628,7 @@ func TestSourceLockTimeoutProceeds(t *testing.T) {
 	store := newTestMapStore()
 	up := &countingSource{now: clock.Now}
 	var log logCapture
-	src := NewSource(up, Config{Store: store, Key: testKey, LockDir: lockDir, LockWait: 50 * time.Millisecond, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(up, CacheConfig{Store: store, Key: testKey, LockDir: lockDir, LockWait: 50 * time.Millisecond, Now: clock.Now, Log: log.Logger()})
 
 	start := time.Now()
 	tok, err := src.TokenContext(t.Context())
@@ -647,7 +647,7 @@ func TestSourceLockTimeoutProceeds(t *testing.T) {
 	log.checkNoTokens(t)
 }
 
-func TestSourceContextEndsWhileWaiting(t *testing.T) {
+func TestCacheContextEndsWhileWaiting(t *testing.T) {
 	lockDir := privateTempDir(t)
 	unlock, err := Lock(t.Context(), lockDir, testKey, time.Second)
 	if err != nil {
@@ -656,7 +656,7 @@ func TestSourceContextEndsWhileWaiting(t *testing.T) {
 	defer unlock()
 
 	up := &countingSource{now: time.Now}
-	src := NewSource(up, Config{Store: newTestMapStore(), Key: testKey, LockDir: lockDir, LockWait: time.Minute})
+	src := NewCache(up, CacheConfig{Store: newTestMapStore(), Key: testKey, LockDir: lockDir, LockWait: time.Minute})
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -667,13 +667,13 @@ func TestSourceContextEndsWhileWaiting(t *testing.T) {
 	}
 }
 
-func TestSourceUnusableLockDirProceeds(t *testing.T) {
+func TestCacheUnusableLockDirProceeds(t *testing.T) {
 	file := filepath.Join(privateTempDir(t), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	up := &countingSource{now: time.Now}
-	src := NewSource(up, Config{Store: newTestMapStore(), Key: testKey, LockDir: filepath.Join(file, "locks")})
+	src := NewCache(up, CacheConfig{Store: newTestMapStore(), Key: testKey, LockDir: filepath.Join(file, "locks")})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatalf("an unusable lock directory failed the call: %v", err)
 	}
@@ -686,9 +686,9 @@ func emulatorCreds(tokenURL string) auth.Credentials {
 	return auth.Credentials{KeyID: emulatorAccount.KeyID, Email: emulatorAccount.Email, Secret: emulatorAccount.Secret, TokenEndpoint: tokenURL}
 }
 
-// TestSourceWithEmulator runs the cache over the real exchange (auth.Source)
+// TestCacheWithEmulator runs the cache over the real exchange (auth.Source)
 // and the real file store, against the in-process emulator, on a fake clock.
-func TestSourceWithEmulator(t *testing.T) {
+func TestCacheWithEmulator(t *testing.T) {
 	srv := authtest.NewServer(emulatorAccount)
 	t.Cleanup(srv.Close)
 	clock := newStepClock(time.Now().UTC().Truncate(time.Second))
@@ -701,7 +701,7 @@ func TestSourceWithEmulator(t *testing.T) {
 	}
 	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
-	src := NewSource(up, Config{
+	src := NewCache(up, CacheConfig{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
 	})
@@ -786,18 +786,18 @@ func checkLogClean(t *testing.T, text string, srv *authtest.Server) {
 	}
 }
 
-// Environment of the child processes of TestSourceAcrossProcesses.
+// Environment of the child processes of TestCacheAcrossProcesses.
 const (
 	envSourceChild = "DT_KEYRING_TEST_SOURCE_CHILD"
 	envSourceDir   = "DT_KEYRING_TEST_SOURCE_DIR"
 	envSourceURL   = "DT_KEYRING_TEST_SOURCE_URL"
 )
 
-// TestSourceAcrossProcesses starts processes that all want a token from a
+// TestCacheAcrossProcesses starts processes that all want a token from a
 // cold cache at once, and checks that the identity service sees one request:
 // the lock file serialises them and the later ones read the first one's
 // entry. The emulator runs here; children reach it over loopback.
-func TestSourceAcrossProcesses(t *testing.T) {
+func TestCacheAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
@@ -819,7 +819,7 @@ func TestSourceAcrossProcesses(t *testing.T) {
 	}
 	children := make([]*child, n)
 	for i := range children {
-		c := &child{cmd: exec.CommandContext(ctx, os.Args[0], "-test.run=^TestSourceHelperProcess$")}
+		c := &child{cmd: exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCacheHelperProcess$")}
 		c.cmd.Env = append(os.Environ(), envSourceChild+"=1", envSourceDir+"="+dir, envSourceURL+"="+srv.TokenURL())
 		c.cmd.Stderr = &c.stderr
 		var err error
@@ -875,10 +875,10 @@ func TestSourceAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestSourceHelperProcess is a child of TestSourceAcrossProcesses: it says
+// TestCacheHelperProcess is a child of TestCacheAcrossProcesses: it says
 // ready, waits for go, gets a token through the file cache and prints it.
 // Run normally, it does nothing.
-func TestSourceHelperProcess(t *testing.T) {
+func TestCacheHelperProcess(t *testing.T) {
 	if os.Getenv(envSourceChild) != "1" {
 		return
 	}
@@ -893,7 +893,7 @@ func TestSourceHelperProcess(t *testing.T) {
 	}
 	dir := os.Getenv(envSourceDir)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	src := NewSource(up, Config{
+	src := NewCache(up, CacheConfig{
 		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
 		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Log: log,
 	})

@@ -198,7 +198,7 @@ func TestKeysAreSafeFileNames(t *testing.T) {
 		{strings.Repeat("k", maxKeyLen+1), false},
 	}
 	dir := privateTempDir(t)
-	stores := []Store{NewFileStore(dir), NewKeyringStore(time.Second)}
+	stores := []Store{NewFileStore(dir), NewOSStore(time.Second)}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.key), func(t *testing.T) {
 			err := checkKey(tt.key)

@@ -44,7 +44,7 @@ func uniqueKernelKey(t testing.TB) string {
 	return key
 }
 
-// kernelEntry is an entry expiring at expiry, as the Source writes it: a
+// kernelEntry is an entry expiring at expiry, as the Cache writes it: a
 // token obtained an hour before its expiry.
 func kernelEntry(tok string, expiry time.Time) []byte {
 	acct := Account{Endpoint: "https://e.example/token", KeyID: "k", Email: "k@example.com"}

@@ -63,17 +63,17 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.mode), func(t *testing.T) {
-			s, err := Open(tt.mode, Options{Dir: dir})
+			s, err := OpenStore(tt.mode, StoreConfig{Dir: dir})
 			if (err != nil) != tt.wantErr {
-				t.Fatalf("Open(%q) error = %v", tt.mode, err)
+				t.Fatalf("OpenStore(%q) error = %v", tt.mode, err)
 			}
 			if err == nil && s.Name() != tt.wantName {
-				t.Errorf("Open(%q).Name() = %q, want %q", tt.mode, s.Name(), tt.wantName)
+				t.Errorf("OpenStore(%q).Name() = %q, want %q", tt.mode, s.Name(), tt.wantName)
 			}
 		})
 	}
 	t.Run("file store uses Dir", func(t *testing.T) {
-		s, err := Open(ModeFile, Options{Dir: dir})
+		s, err := OpenStore(ModeFile, StoreConfig{Dir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,13 +81,13 @@ func TestOpen(t *testing.T) {
 			t.Errorf("dir = %q, want %q", got, dir)
 		}
 	})
-	// The caller finds the directory (DefaultDir, with its getenv); Open
+	// The caller finds the directory (DefaultDir, with its getenv); OpenStore
 	// does not fall back to the process environment.
 	for _, mode := range []Mode{ModeFile, ModeAuto, ""} {
 		t.Run(fmt.Sprintf("%q needs Dir", mode), func(t *testing.T) {
 			t.Setenv("DT_CACHE_DIR", privateTempDir(t))
-			if s, err := Open(mode, Options{}); err == nil {
-				t.Errorf("Open(%q) without Dir = %s store, want an error", mode, s.Name())
+			if s, err := OpenStore(mode, StoreConfig{}); err == nil {
+				t.Errorf("OpenStore(%q) without Dir = %s store, want an error", mode, s.Name())
 			}
 		})
 	}
@@ -251,7 +251,7 @@ func TestAutoStoreReadsFileOnKeyringMiss(t *testing.T) {
 // TestAutoStoreOtherErrors: an error that is neither a miss nor an
 // unavailable keyring (a bad key) is returned, not papered over.
 func TestAutoStoreOtherErrors(t *testing.T) {
-	s, err := Open(ModeAuto, Options{Dir: privateTempDir(t), Timeout: 100 * time.Millisecond})
+	s, err := OpenStore(ModeAuto, StoreConfig{Dir: privateTempDir(t), Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ type ssSecret struct {
 // It never unlocks or prompts (go-keyring's Get calls Unlock, which can
 // show a prompt): an entry that exists only in a locked collection is
 // ErrUnavailable, so the auto mode moves on at once.
-func (s *KeyringStore) get(key string) ([]byte, error) {
+func (s *OSStore) get(key string) ([]byte, error) {
 	addr := sessionBusAddress(os.Getenv, os.Getuid)
 	if addr == "" {
 		return nil, errNoBus
@@ -105,7 +105,7 @@ func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
 // for the same reason: go-keyring's Delete unlocks the collection first,
 // which can show a prompt. An entry that only a locked collection holds, or
 // whose removal needs a prompt, is ErrUnavailable, never a prompt.
-func (s *KeyringStore) del(key string) error {
+func (s *OSStore) del(key string) error {
 	addr := sessionBusAddress(os.Getenv, os.Getuid)
 	if addr == "" {
 		return errNoBus
