@@ -17,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -27,10 +28,11 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	var hosts string
 	var noVerify bool
-	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] < secret")
+	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] < secret\n   or: "+prog+" login --profile NAME --vault-path PATH [--vault-role ROLE --vault-jwt-file FILE]")
 	fs.StringVar(&tf.profile, "profile", "", "profile name (required)")
 	tf.registerAccount(fs)
 	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
+	tf.registerVault(fs, false)
 	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
 	fs.DurationVar(&tf.timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
 	fs.BoolVar(&tf.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
@@ -53,6 +55,9 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	}
 	for _, r := range routes {
 		prof.Hosts = append(prof.Hosts, r.String())
+	}
+	if tf.vault != (profile.Vault{}) {
+		return loginVault(ctx, e, name, tf, prof.Hosts, noVerify)
 	}
 	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
 	if err := creds.ValidateAccount(); err != nil {
@@ -182,7 +187,10 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, inFile := files.Profiles[name]
+	prof, inFile := files.Profiles[name]
+	if inFile && prof.Vault != nil {
+		return logoutVault(ctx, e, p, path, name)
+	}
 	secrets, err := p.SecretStore()
 	if err != nil {
 		return err
@@ -275,7 +283,11 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		}
 		c, _ := p.Account(name)
 		secret := "environment"
-		if name != "" {
+		if provider.IsVault(c) {
+			// KEY ID is the path, EMAIL the Vault identity, TOKEN
+			// ENDPOINT the path's URL: there is no DT secret here.
+			secret = "vault"
+		} else if name != "" {
 			secret = "keyring"
 			if _, err := p.Secret(name); err != nil {
 				secret = "missing"
@@ -287,7 +299,8 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if auth.FromEnv(e.getenv).KeyID != "" || tf.keyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.credentialsFile != "" {
+	if auth.FromEnv(e.getenv).KeyID != "" || tf.keyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.credentialsFile != "" ||
+		tf.vault.Path != "" || e.getenv(provider.EnvVaultPath) != "" {
 		line("")
 	}
 	for _, n := range files.Names() {

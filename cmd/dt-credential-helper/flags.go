@@ -28,6 +28,8 @@ type tokenFlags struct {
 	refreshBuffer   time.Duration
 	timeout         time.Duration
 	verbose         bool
+	// vault names a Vault path to read tokens from instead of a DT account.
+	vault profile.Vault
 	// registered says register ran: --refresh-buffer and --timeout exist
 	// and their values are the user's to check.
 	registered bool
@@ -127,6 +129,7 @@ func (f *tokenFlags) registerServing(fs *flagSet) {
 // every profile and refreshes nothing.
 func (f *tokenFlags) registerLookup(fs *flagSet) {
 	f.registerAccount(fs)
+	f.registerVault(fs, true)
 	fs.StringVar(&f.credentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
 	fs.StringVar(&f.cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
 	fs.BoolVar(&f.verbose, "verbose", false, "log each step to stderr (never a secret or token)")
@@ -137,6 +140,22 @@ func (f *tokenFlags) registerAccount(fs *flagSet) {
 	fs.StringVar(&f.keyID, "key-id", "", "service account key id (env "+auth.EnvKeyID+")")
 	fs.StringVar(&f.email, "email", "", "service account email (env "+auth.EnvEmail+")")
 	fs.StringVar(&f.tokenEndpoint, "token-endpoint", "", "token endpoint URL (env "+auth.EnvTokenEndpoint+"; default DT's)")
+}
+
+// registerVault registers the flags naming a Vault path and how to log in
+// to Vault; withEnv says their environment variables count (not for login,
+// which stores what it is given).
+func (f *tokenFlags) registerVault(fs *flagSet, withEnv bool) {
+	env := func(name string) string {
+		if withEnv {
+			return " (env " + name + ")"
+		}
+		return ""
+	}
+	fs.StringVar(&f.vault.Path, "vault-path", "", "read tokens from this Vault path of vault-plugin-secrets-dt, such as dt/token/prod, instead of a DT account"+env(provider.EnvVaultPath))
+	fs.StringVar(&f.vault.Role, "vault-role", "", "log in to Vault with this JWT auth role (with --vault-jwt-file) instead of VAULT_TOKEN"+env(provider.EnvVaultRole))
+	fs.StringVar(&f.vault.JWTFile, "vault-jwt-file", "", "the JWT to log in to Vault with, read at each login"+env(provider.EnvVaultJWTFile))
+	fs.StringVar(&f.vault.AuthMount, "vault-auth-mount", "", "where Vault's JWT auth method is mounted (default jwt)"+env(provider.EnvVaultAuthMount))
 }
 
 // parse parses args and rejects leftovers when the command takes none.
@@ -187,6 +206,7 @@ func (f *tokenFlags) provider(e env, log *slog.Logger) (*provider.Provider, erro
 		Timeout:       f.timeout,
 		Getenv:        e.getenv,
 		Log:           log,
+		Vault:         f.vault,
 	}), nil
 }
 
