@@ -3,20 +3,27 @@
 package main
 
 import (
+	"context"
 	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil/baotest"
+	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
 // These tests run the helper against a real OpenBao server (Vault's
@@ -230,6 +237,25 @@ func TestVaultJWTLogin(t *testing.T) {
 	if n := f.srv.CountAudit(t, "request", "auth/jwt/login"); n != 2 {
 		t.Errorf("%d JWT logins, want 2 (login's check and the first token call; then cached)", n)
 	}
+
+	// A go-plugin host gets the profile's tokens too; a forced refresh
+	// makes the plugin process log in and read Vault itself.
+	p, stop, err := plugin.Launch(plugin.LaunchConfig{Path: binary, Env: env, Logger: hclog.NewNullLogger(), StartTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, force := range []bool{false, true} {
+		tok, err := p.GetToken(ctx, "fleet", force)
+		if err != nil || !f.idp.Valid(tok.AccessToken) {
+			t.Fatalf("plugin GetToken(fleet, force %v): %v", force, err)
+		}
+	}
+	if n := f.srv.CountAudit(t, "request", "auth/jwt/login"); n != 3 {
+		t.Errorf("%d JWT logins after the plugin's forced refresh, want 3", n)
+	}
 	if b, _ := os.ReadFile(jwtFile); strings.Contains(r.stdout+r.stderr, strings.TrimSpace(string(b))) {
 		t.Error("the helper's output shows the JWT")
 	}
@@ -339,4 +365,58 @@ func TestVaultLoginReplacesDTProfile(t *testing.T) {
 	if !regexpLine(runBinary(t, env, "", "status").stdout, name, "none") {
 		t.Error("status does not show the Vault profile")
 	}
+}
+
+// TestVaultUnavailable: Vault sealed or unreachable is a transient
+// failure: a cached token that has not expired is served with a warning,
+// and without one the call fails with exit 1 naming the path.
+func TestVaultUnavailable(t *testing.T) {
+	f := newVaultFleet(t)
+	var sealed atomic.Bool
+	target, err := url.Parse(f.srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	// In front of OpenBao, answering as a sealed Vault does when told to.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sealed.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"errors":["Vault is sealed"]}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	// No retries by the Vault client: the outcome, not its backoff, is
+	// under test.
+	env := withEnv(f.env, "VAULT_ADDR="+proxy.URL, "VAULT_MAX_RETRIES=0", "VAULT_TOKEN="+f.vaultToken(t, "dt-prod"))
+	if r := runBinary(t, env, "", "login", "--profile", "fleet", "--vault-path", "dt/token/prod"); r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	r := runBinary(t, env, "", "token", "--profile", "fleet", "-o", "token")
+	if r.code != 0 || !f.idp.Valid(strings.TrimSpace(r.stdout)) {
+		t.Fatalf("token: exit %d: %s", r.code, r.stderr)
+	}
+	cached := r.stdout
+
+	served := func(t *testing.T, what string) {
+		t.Helper()
+		r := runBinary(t, env, "", "token", "--profile", "fleet", "--force-refresh", "-o", "token")
+		if r.code != 0 || r.stdout != cached {
+			t.Fatalf("%s: exit %d, not the cached token: %s", what, r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "warning") || !strings.Contains(r.stderr, "dt/token/prod") {
+			t.Errorf("%s: no warning naming the path: %q", what, r.stderr)
+		}
+		r = runBinary(t, env, "", "token", "--profile", "fleet", "--cache", "none")
+		if r.code != 1 || !strings.Contains(r.stderr, "vault: reading dt/token/prod at "+proxy.URL) {
+			t.Errorf("%s, nothing cached: exit %d: %s", what, r.code, r.stderr)
+		}
+	}
+	sealed.Store(true)
+	served(t, "sealed")
+	proxy.Close()
+	served(t, "unreachable")
 }
