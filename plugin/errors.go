@@ -93,8 +93,19 @@ func toStatus(ctx context.Context, err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
+	case temporary(err):
+		// After the context's errors, which say Temporary too: a sealed
+		// or unreachable Vault that a profile reads its tokens from.
+		code = codes.Unavailable
 	}
 	return status.Error(code, err.Error())
+}
+
+// temporary reports whether err says, by the net.Error convention, that
+// trying again later may succeed: a sealed or unreachable Vault does.
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 // fromStatus turns a gRPC error into an *Error.

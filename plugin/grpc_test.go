@@ -78,6 +78,15 @@ func tokenView(tok *oauth2.Token) map[string]string {
 	}
 }
 
+// temporaryError is a failure that says it may go away, as a vaulttoken
+// error for a sealed Vault does.
+type temporaryError struct{}
+
+func (temporaryError) Error() string {
+	return "vault: reading dt/token/prod: HTTP 503: Vault is sealed"
+}
+func (temporaryError) Temporary() bool { return true }
+
 func TestErrorMapping(t *testing.T) {
 	unknown := fmt.Errorf("%w %q: create it with `dt-credential-helper login --profile x`", profile.ErrUnknown, "x")
 	tests := []struct {
@@ -94,6 +103,7 @@ func TestErrorMapping(t *testing.T) {
 		{"deadline", fmt.Errorf("keyring: %w", context.DeadlineExceeded), codes.DeadlineExceeded, context.DeadlineExceeded},
 		{"bad response", &auth.Error{Kind: auth.BadResponse, Endpoint: "https://id.example/token", KeyID: "k1"}, codes.Internal, nil},
 		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnavailable), codes.Unavailable, ErrUnavailable},
+		{"temporary (a Vault outage)", fmt.Errorf("refresh: %w", temporaryError{}), codes.Unavailable, ErrUnavailable},
 		{"other", errors.New("something broke"), codes.Internal, nil},
 	}
 	sentinels := []error{ErrRejected, ErrUnavailable, ErrUnknownProfile, ErrConfig, ErrExited, context.Canceled, context.DeadlineExceeded}
