@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -14,7 +15,12 @@ import (
 // this program's error types and the protocol's codes.
 func classify(err error) error {
 	var cfg *auth.ConfigError
+	var temp interface{ Temporary() bool }
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The plugin package gives these codes of their own; they would
+		// say Temporary below too.
+		return nil
 	// Before ConfigError: the provider wraps ErrUnknown inside one.
 	case errors.Is(err, profile.ErrUnknown):
 		return plugin.ErrUnknownProfile
@@ -26,6 +32,10 @@ func classify(err error) error {
 		return plugin.ErrUnavailable
 	case errors.As(err, &cfg):
 		return plugin.ErrConfig
+	case errors.As(err, &temp) && temp.Temporary():
+		// By the net.Error convention: a sealed or unreachable Vault that a
+		// profile reads its tokens from.
+		return plugin.ErrUnavailable
 	}
 	return nil
 }

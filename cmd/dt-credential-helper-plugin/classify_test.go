@@ -29,6 +29,8 @@ func TestClassify(t *testing.T) {
 		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnavailable), plugin.ErrUnavailable},
 		{"bad response", &auth.Error{Kind: auth.BadResponse, Endpoint: "https://id.example/token", KeyID: "k1"}, nil},
 		{"canceled: the plugin package maps it", fmt.Errorf("keyring: %w", context.Canceled), nil},
+		{"temporary (a Vault outage)", temporaryError{}, plugin.ErrUnavailable},
+		{"deadline, which says Temporary too", fmt.Errorf("refresh: %w", context.DeadlineExceeded), nil},
 		{"other", errors.New("something broke"), nil},
 	}
 	for _, tt := range tests {
@@ -37,3 +39,12 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// temporaryError is a failure that says it may go away, as a vaulttoken
+// error for a sealed Vault does.
+type temporaryError struct{}
+
+func (temporaryError) Error() string {
+	return "vault: reading dt/token/prod: HTTP 503: Vault is sealed"
+}
+func (temporaryError) Temporary() bool { return true }

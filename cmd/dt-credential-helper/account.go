@@ -17,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -28,10 +29,11 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	var hosts string
 	var noVerify bool
 	var store string
-	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret")
+	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret\n   or: "+prog+" login --profile NAME --vault-path PATH [--vault-role ROLE --vault-jwt-file FILE]")
 	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
 	tf.RegisterAccount(fs.FlagSet)
 	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
+	tf.RegisterVault(fs.FlagSet, false)
 	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
 	fs.StringVar(&store, "store", profile.SecretInKeyring, "where the secret is kept: keyring (the OS keyring) or file (a private file under the config directory, for machines without a keyring)")
 	fs.DurationVar(&tf.Timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
@@ -61,6 +63,9 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	}
 	for _, r := range routes {
 		prof.Hosts = append(prof.Hosts, r.String())
+	}
+	if tf.Vault != (profile.Vault{}) {
+		return loginVault(ctx, e, name, tf, prof.Hosts, noVerify)
 	}
 	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
 	if err := creds.ValidateAccount(); err != nil {
@@ -205,6 +210,9 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	prof, inFile := files.Profiles[name]
+	if inFile && prof.Vault != nil {
+		return logoutVault(ctx, e, p, path, name)
+	}
 	// The secret is where the profile says; for a profile no longer in the
 	// file, in a secret file if there is one, else in the keyring. A secret
 	// file left by a login that later moved the secret to the keyring goes
@@ -314,7 +322,11 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		}
 		c, _ := p.Account(name)
 		secret := "environment"
-		if name != "" {
+		if provider.IsVault(c) {
+			// KEY ID is the path, EMAIL the Vault identity, TOKEN
+			// ENDPOINT the path's URL: there is no DT secret here.
+			secret = "vault"
+		} else if name != "" {
 			secret = profile.SecretInKeyring
 			if f, err := p.Profiles(); err == nil {
 				secret = f.Profiles[name].SecretIn()
@@ -329,7 +341,8 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" {
+	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" ||
+		tf.Vault.Path != "" || e.getenv(provider.EnvVaultPath) != "" {
 		line("")
 	}
 	for _, n := range files.Names() {

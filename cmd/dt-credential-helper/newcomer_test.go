@@ -110,7 +110,10 @@ func helpFlags(help string) []string {
 // for what they must not list.
 func TestCommandHelpShowsOwnFlags(t *testing.T) {
 	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token") // never reached
-	fetch := []string{"profile", "key-id", "email", "token-endpoint", "credentials-file", "cache", "force-refresh", "refresh-buffer", "timeout", "verbose"}
+	// A Vault path (and its login) stands in for a DT account anywhere one
+	// is named.
+	vault := []string{"vault-path", "vault-role", "vault-jwt-file", "vault-auth-mount"}
+	fetch := append([]string{"profile", "key-id", "email", "token-endpoint", "credentials-file", "cache", "force-refresh", "refresh-buffer", "timeout", "verbose"}, vault...)
 	without := func(names []string, drop ...string) []string {
 		var out []string
 		for _, n := range names {
@@ -131,9 +134,9 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 		{command: "docker", want: fetch, exact: true},
 		{command: "exec", want: fetch, exact: true},
 		// status reads the cache, it refreshes nothing; it lists every profile.
-		{command: "status", want: []string{"key-id", "email", "token-endpoint", "credentials-file", "cache", "verbose"}, exact: true},
+		{command: "status", want: append([]string{"key-id", "email", "token-endpoint", "credentials-file", "cache", "verbose"}, vault...), exact: true},
 		{command: "version", exact: true},
-		{command: "login", want: []string{"profile", "key-id", "email", "hosts", "verbose"},
+		{command: "login", want: append([]string{"profile", "key-id", "email", "hosts", "verbose"}, vault...),
 			not: []string{"force-refresh", "refresh-buffer", "credentials-file", "cache", "secret"}},
 		// logout's account flags name whose cached tokens to remove when the
 		// profile is no longer in the profiles file.

@@ -227,6 +227,17 @@ func TestEngineInOpenBao(t *testing.T) {
 	})
 }
 
+// privateDir is a new directory that group and others cannot get into, as
+// the file cache requires of its directories (t.TempDir's follow the umask).
+func privateDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func rootClient(t *testing.T, srv *baotest.Server) *api.Client {
 	t.Helper()
 	conf := api.DefaultConfig()
@@ -371,14 +382,8 @@ func TestClientAgainstOpenBao(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock := time.Now()
-		// The file store and the lock use only private directories; t.TempDir
-		// makes them 0755 under the usual umask.
-		storeDir, lockDir := t.TempDir(), t.TempDir()
-		for _, d := range []string{storeDir, lockDir} {
-			if err := os.Chmod(d, 0o700); err != nil {
-				t.Fatal(err)
-			}
-		}
+		// The file cache writes and locks only in private directories.
+		storeDir, lockDir := privateDir(t), privateDir(t)
 		cache := keyring.NewCache(src, keyring.CacheConfig{
 			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: lockDir,
 			Now: func() time.Time { return clock },

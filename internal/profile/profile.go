@@ -40,6 +40,24 @@ type Profile struct {
 	// SecretStore says where the secret is: [SecretInKeyring] (the
 	// default, also when empty) or [SecretInFile].
 	SecretStore string `json:"secret_store,omitempty"`
+
+	// Vault, when set, makes this a fleet profile: its tokens are read
+	// from a Vault path served by vault-plugin-secrets-dt, and it has no
+	// key id, email or secret of its own.
+	Vault *Vault `json:"vault,omitempty"`
+}
+
+// Vault is where a fleet profile reads its tokens and how it authenticates
+// to Vault. The Vault address, namespace and TLS settings come from the
+// standard Vault environment (VAULT_ADDR and the like) at each call.
+type Vault struct {
+	// Path is the engine's token path, mount included: "dt/token/prod".
+	Path string `json:"path"`
+	// Role and JWTFile, when set, log in with Vault's JWT auth method
+	// (mounted at AuthMount, default "jwt") instead of using a Vault token.
+	Role      string `json:"role,omitempty"`
+	JWTFile   string `json:"jwt_file,omitempty"`
+	AuthMount string `json:"auth_mount,omitempty"`
 }
 
 // Where a profile's secret can be kept (login --store).

@@ -27,6 +27,8 @@ type Flags struct {
 	RefreshBuffer   time.Duration
 	Timeout         time.Duration
 	Verbose         bool
+	// Vault names a Vault path to read tokens from instead of a DT account.
+	Vault profile.Vault
 	// registered says RegisterServing ran: --refresh-buffer and --timeout
 	// exist and their values are the user's to check.
 	registered bool
@@ -48,6 +50,7 @@ func (f *Flags) RegisterServing(fs *flag.FlagSet) {
 // every profile and refreshes nothing.
 func (f *Flags) RegisterLookup(fs *flag.FlagSet) {
 	f.RegisterAccount(fs)
+	f.RegisterVault(fs, true)
 	fs.StringVar(&f.CredentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
 	fs.StringVar(&f.Cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
 	fs.BoolVar(&f.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
@@ -58,6 +61,22 @@ func (f *Flags) RegisterAccount(fs *flag.FlagSet) {
 	fs.StringVar(&f.KeyID, "key-id", "", "service account key id (env "+auth.EnvKeyID+")")
 	fs.StringVar(&f.Email, "email", "", "service account email (env "+auth.EnvEmail+")")
 	fs.StringVar(&f.TokenEndpoint, "token-endpoint", "", "token endpoint URL (env "+auth.EnvTokenEndpoint+"; default DT's)")
+}
+
+// RegisterVault registers the flags naming a Vault path and how to log in
+// to Vault; withEnv says their environment variables count (not for login,
+// which stores what it is given).
+func (f *Flags) RegisterVault(fs *flag.FlagSet, withEnv bool) {
+	env := func(name string) string {
+		if withEnv {
+			return " (env " + name + ")"
+		}
+		return ""
+	}
+	fs.StringVar(&f.Vault.Path, "vault-path", "", "read tokens from this Vault path of vault-plugin-secrets-dt, such as dt/token/prod, instead of a DT account"+env(EnvVaultPath))
+	fs.StringVar(&f.Vault.Role, "vault-role", "", "log in to Vault with this JWT auth role (with --vault-jwt-file) instead of VAULT_TOKEN"+env(EnvVaultRole))
+	fs.StringVar(&f.Vault.JWTFile, "vault-jwt-file", "", "the JWT to log in to Vault with, read at each login"+env(EnvVaultJWTFile))
+	fs.StringVar(&f.Vault.AuthMount, "vault-auth-mount", "", "where Vault's JWT auth method is mounted (default jwt)"+env(EnvVaultAuthMount))
 }
 
 // Config returns the configuration the flags and the environment describe,
@@ -87,5 +106,6 @@ func (f *Flags) Config(getenv func(string) string, log *slog.Logger) (Config, er
 		Timeout:       f.Timeout,
 		Getenv:        getenv,
 		Log:           log,
+		Vault:         f.Vault,
 	}, nil
 }

@@ -40,7 +40,21 @@ type Config struct {
 	HTTPClient *http.Client
 	// KeyringTimeout bounds each keyring call; zero means the store's default.
 	KeyringTimeout time.Duration
+	// Vault is the Vault path and login the flags give (--vault-path and
+	// the like). Without a profile, these and then the DT_VAULT_*
+	// variables name the Vault path to read tokens from instead of a DT
+	// account; for a Vault profile they override its fields.
+	Vault profile.Vault
 }
+
+// The environment variables that name a Vault path for calls without a
+// profile, below the flags as DT_SERVICE_ACCOUNT_* are.
+const (
+	EnvVaultPath      = "DT_VAULT_PATH"
+	EnvVaultRole      = "DT_VAULT_ROLE"
+	EnvVaultJWTFile   = "DT_VAULT_JWT_FILE"
+	EnvVaultAuthMount = "DT_VAULT_AUTH_MOUNT"
+)
 
 // Provider builds and remembers one cached source per profile.
 type Provider struct {
@@ -102,12 +116,22 @@ func (p *Provider) entry(name string) (entry, error) {
 	// A profile's secret is in the keyring, read only when a refresh needs it.
 	lazySecret := name != ""
 	var layer auth.Credentials
+	var prof profile.Profile
 	if lazySecret {
-		prof, err := p.profile(name)
-		if err != nil {
+		var err error
+		if prof, err = p.profile(name); err != nil {
 			return entry{}, err
 		}
 		layer = auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: prof.TokenEndpoint}
+	}
+	if v, ok, err := p.vaultSettings(name, prof.Vault); err != nil {
+		return entry{}, err
+	} else if ok {
+		e, err := p.vaultEntry(v)
+		if err == nil {
+			p.sources[name] = e
+		}
+		return e, err
 	}
 	creds, err := auth.Layers(p.cfg.Settings, layer, p.cfg.Getenv)
 	if err != nil {

@@ -15,10 +15,14 @@ package baotest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // EnvBao names the environment variable holding the bao binary's path.
@@ -265,4 +271,68 @@ func (s *Server) CLI(tb testing.TB, stdin string, args ...string) string {
 		tb.Fatalf("bao %s: %v\n%s%s", strings.Join(args, " "), err, out, errs)
 	}
 	return out
+}
+
+// JWTAuth is Vault's JWT auth method enabled at auth/jwt/, trusting a
+// signing key of the test's: what a Kubernetes cluster or a CI system's
+// OIDC issuer is to a real Vault.
+type JWTAuth struct {
+	priv ed25519.PrivateKey
+}
+
+// EnableJWT enables the JWT auth method at auth/jwt/ trusting a new
+// signing key, and a role that accepts JWTs with audience "dt-fleet" and
+// subject sub, and gives their Vault tokens policies (comma separated).
+func (s *Server) EnableJWT(tb testing.TB, role, sub, policies string) *JWTAuth {
+	tb.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pubPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	s.CLI(tb, "", "auth", "enable", "jwt")
+	s.CLI(tb, pubPEM, "write", "auth/jwt/config", "jwt_validation_pubkeys=-")
+	s.CLI(tb, "", "write", "auth/jwt/role/"+role, "role_type=jwt", "user_claim=sub", "bound_audiences=dt-fleet",
+		"bound_subject="+sub, "token_policies="+policies, "token_ttl=10m")
+	return &JWTAuth{priv: priv}
+}
+
+// WriteJWT writes a JWT for subject sub, valid for an hour, to path (0600).
+func (j *JWTAuth) WriteJWT(tb testing.TB, path, sub string) {
+	tb.Helper()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"sub": sub, "aud": "dt-fleet", "iss": "https://k8s.example", "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}).SignedString(j.priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// CountAudit counts the audit log's entries of type typ ("request" or
+// "response") for path: how many times a path was read through Vault.
+func (s *Server) CountAudit(tb testing.TB, typ, path string) int {
+	tb.Helper()
+	b, err := os.ReadFile(s.AuditLog)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		var e struct {
+			Type    string
+			Request struct{ Path string }
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Type == typ && e.Request.Path == path {
+			n++
+		}
+	}
+	return n
 }
