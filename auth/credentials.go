@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,19 +47,12 @@ func (c Credentials) GoString() string { return "auth.Credentials{" + c.String()
 // it highest precedence first: flags.Merge(profile, env, file).
 func (c Credentials) Merge(layers ...Credentials) Credentials {
 	for _, l := range layers {
-		c.KeyID = firstNonEmpty(c.KeyID, l.KeyID)
-		c.Email = firstNonEmpty(c.Email, l.Email)
-		c.Secret = firstNonEmpty(c.Secret, l.Secret)
-		c.TokenEndpoint = firstNonEmpty(c.TokenEndpoint, l.TokenEndpoint)
+		c.KeyID = cmp.Or(c.KeyID, l.KeyID)
+		c.Email = cmp.Or(c.Email, l.Email)
+		c.Secret = cmp.Or(c.Secret, l.Secret)
+		c.TokenEndpoint = cmp.Or(c.TokenEndpoint, l.TokenEndpoint)
 	}
 	return c
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Validate reports a *ConfigError naming every missing input and rejecting a
@@ -223,7 +217,7 @@ func Resolve(s Settings, getenv func(string) string) (Credentials, error) {
 func Layers(s Settings, profile Credentials, getenv func(string) string) (Credentials, error) {
 	flags := Credentials{KeyID: s.KeyID, Email: s.Email, TokenEndpoint: s.TokenEndpoint}
 	var file Credentials
-	path := firstNonEmpty(s.CredentialsFile, getenv(EnvCredentialsFile))
+	path := cmp.Or(s.CredentialsFile, getenv(EnvCredentialsFile))
 	if path != "" {
 		var err error
 		if file, err = ReadCredentialsFile(path); err != nil {

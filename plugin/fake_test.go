@@ -13,8 +13,8 @@ import (
 )
 
 // fakeProvider stands in for the CLI's cached token source
-// (internal/provider, which the lead wires into `dt-credential-helper
-// plugin`): no identity service runs here, and these tests are about the
+// (internal/tokens' Sources, which cmd/dt-credential-helper-plugin wires
+// in): no identity service runs here, and these tests are about the
 // plugin glue. Like the real cache it keeps one token per profile, serves it
 // while more than buffer is left and mints a new one otherwise or when
 // forced.

@@ -18,7 +18,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
@@ -41,7 +42,7 @@ func run(args []string, getenv func(string) string) error {
 	if len(args) > 0 && args[0] == "plugin" {
 		args = args[1:]
 	}
-	var f provider.Flags
+	var f tokens.Flags
 	fs := flag.NewFlagSet("plugin", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f.RegisterServing(fs)
@@ -71,5 +72,8 @@ func run(args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	return plugin.Serve(provider.New(cfg), classify, logger)
+	// The wiring: the profiles repository, the token sources over it, and
+	// the plugin serving them, their errors classified by classify.
+	sources := tokens.New(cfg, profile.NewRepository(getenv, cfg.KeyringTimeout, cfg.Log))
+	return plugin.Serve(sources, classify, logger)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -41,7 +42,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	name := firstNonEmpty(tf.Profile, e.getenv(profile.EnvProfile))
+	name := cmp.Or(tf.Profile, e.getenv(profile.EnvProfile))
 	if name == "" {
 		return usagef("login: --profile is required")
 	}
@@ -51,6 +52,12 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if store != profile.SecretInKeyring && store != profile.SecretInFile {
 		return usagef("login: --store %.40q: want keyring or file", store)
 	}
+	// Before the secret is read: a bad command line costs no typing.
+	if tf.Timeout <= 0 {
+		return usagef("login: --timeout must be positive")
+	}
+	log := newLogger(e.stderr, tf.Verbose)
+	profiles := profile.NewRepository(e.getenv, 0, log)
 	prof := profile.Profile{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: tf.TokenEndpoint}
 	if store == profile.SecretInFile {
 		prof.SecretStore = profile.SecretInFile
@@ -65,9 +72,9 @@ func runLogin(ctx context.Context, e env, args []string) error {
 		prof.Hosts = append(prof.Hosts, r.String())
 	}
 	if tf.Vault != (profile.Vault{}) {
-		return loginVault(ctx, e, name, tf, prof.Hosts, noVerify)
+		return loginVault(ctx, e, profiles, name, tf, prof.Hosts, noVerify)
 	}
-	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: firstNonEmpty(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
+	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: cmp.Or(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
 	if err := creds.ValidateAccount(); err != nil {
 		return usagef("login: %v", err)
 	}
@@ -77,27 +84,19 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	}
 	creds.Secret = secret
 
-	path, err := profile.DefaultPath(e.getenv)
-	if err != nil {
+	if _, err := profiles.Path(); err != nil {
 		return err
 	}
-	// Read now, so an untrusted or broken profiles file stops login before
-	// the network and the keyring; the write below reads it again under
-	// its lock.
-	if _, err := profile.Load(path); err != nil {
-		return auth.NewConfigError(fmt.Errorf("login: %w", err))
-	}
-	if tf.Timeout <= 0 {
-		return usagef("login: --timeout must be positive")
-	}
-	p, err := tf.provider(e, nil)
-	if err != nil {
-		return err
+	// Read now, so an untrusted or broken profiles file (a configuration
+	// error) stops login before the network and the keyring; the write
+	// below reads it again under its lock.
+	if _, err := profiles.File(); err != nil {
+		return fmt.Errorf("login: %w", err)
 	}
 	if !noVerify {
 		// Check the credentials before storing anything: a typo must not
 		// replace a working profile.
-		src, err := auth.NewSource(creds, auth.WithTimeout(tf.Timeout), auth.WithLogger(newLogger(e.stderr, tf.Verbose)))
+		src, err := auth.NewSource(creds, auth.WithTimeout(tf.Timeout), auth.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -105,7 +104,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("login: the credentials could not be checked, nothing was stored (use --no-verify to store them anyway): %w", err)
 		}
 	}
-	secrets, err := p.SecretStore(store)
+	secrets, err := profiles.Secrets(store)
 	if err != nil {
 		return err
 	}
@@ -123,11 +122,11 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if store == profile.SecretInFile {
 		other = profile.SecretInKeyring
 	}
-	if old, err := p.SecretStore(other); err == nil {
+	if old, err := profiles.Secrets(other); err == nil {
 		_ = old.Delete(profile.SecretKey(name))
 	}
 	// Under the file's lock: concurrent logins each add their profile.
-	err = profile.Update(ctx, path, func(f *profile.File) (bool, error) {
+	err = profiles.Update(ctx, func(f *profile.File) (bool, error) {
 		f.Profiles[name] = prof
 		return true, nil
 	})
@@ -184,7 +183,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	name := firstNonEmpty(tf.Profile, e.getenv(profile.EnvProfile))
+	name := cmp.Or(tf.Profile, e.getenv(profile.EnvProfile))
 	if name == "" {
 		return usagef("logout: --profile is required")
 	}
@@ -194,30 +193,31 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if (tf.KeyID == "") != (tf.Email == "") {
 		return usagef("logout: --key-id and --email go together")
 	}
-	// Auto whatever DT_TOKEN_CACHE says: the profile's tokens may be in the
-	// keyring or in files, and both are cleared.
+	// Whatever DT_TOKEN_CACHE says: the profile's tokens may be in the
+	// keyring or in files, and tokens.Forget clears both.
 	tf.Cache = string(keyring.ModeAuto)
-	p, err := tf.provider(e, nil)
+	cfg, err := tf.config(e, nil)
 	if err != nil {
 		return err
 	}
-	path, err := profile.DefaultPath(e.getenv)
+	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
+	path, err := profiles.Path()
 	if err != nil {
 		return err
 	}
-	files, err := p.Profiles()
+	files, err := profiles.File()
 	if err != nil {
 		return err
 	}
 	prof, inFile := files.Profiles[name]
 	if inFile && prof.Vault != nil {
-		return logoutVault(ctx, e, p, path, name)
+		return logoutVault(ctx, e, cfg, profiles, name)
 	}
 	// The secret is where the profile says; for a profile no longer in the
 	// file, in a secret file if there is one, else in the keyring. A secret
 	// file left by a login that later moved the secret to the keyring goes
 	// too.
-	fileSecrets, err := p.SecretStore(profile.SecretInFile)
+	fileSecrets, err := profiles.Secrets(profile.SecretInFile)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	if _, err := fileSecrets.Get(profile.SecretKey(name)); !inFile && err == nil {
 		where = profile.SecretInFile
 	}
-	secrets, err := p.SecretStore(where)
+	secrets, err := profiles.Secrets(where)
 	if err != nil {
 		return err
 	}
@@ -247,15 +247,19 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	var account auth.Credentials
 	switch {
 	case inFile:
-		account, err = p.Account(name)
+		// The account the profile's tokens are cached under, as the
+		// token command resolves it.
+		var a tokens.Account
+		a, err = tokens.Resolve(cfg, profiles, name)
+		account = a.Credentials
 	case tf.KeyID != "":
-		account = auth.Credentials{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: firstNonEmpty(tf.TokenEndpoint, auth.DefaultTokenEndpoint)}
+		account = auth.Credentials{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: cmp.Or(tf.TokenEndpoint, auth.DefaultTokenEndpoint)}
 		err = account.ValidateAccount()
 	default:
 		err = fmt.Errorf("the profile is not in %s, so its account is not known: run logout again with --key-id and --email (its tokens expire within the hour anyway)", path)
 	}
 	if err == nil {
-		err = p.ForgetTokens(account)
+		err = tokens.Forget(cfg, account)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("its cached tokens were not removed: %w", err))
@@ -275,7 +279,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		// whose cached tokens to remove.
 		errs = append(errs, errors.New("the profile stays in the profiles file so that logout can be run again"))
 	default:
-		err := profile.Update(ctx, path, func(f *profile.File) (bool, error) {
+		err := profiles.Update(ctx, func(f *profile.File) (bool, error) {
 			_, ok := f.Profiles[name]
 			delete(f.Profiles, name)
 			return ok, nil
@@ -291,6 +295,9 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// runStatus lists the account of the flags and environment (when they name
+// one) and every profile: its account, where its secret is kept (never
+// read), and the token cached for it (read, never refreshed).
 func runStatus(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "status", "status [FLAGS]")
@@ -298,58 +305,50 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	p, err := tf.provider(e, nil)
+	cfg, err := tf.config(e, nil)
+	if err != nil {
+		return err
+	}
+	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
+	cache, err := tokens.OpenCache(cfg)
 	if err != nil {
 		return err
 	}
 	var out bytes.Buffer
-	store, err := p.TokenStore()
-	if err != nil {
-		return err
-	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(&out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tCACHED TOKEN")
-	line := func(name string) {
-		label := name
-		if label == "" {
-			label = "(environment)"
-		}
-		src, err := p.Source(name)
+	line := func(name string, secret string) {
+		label := cmp.Or(name, "(environment)")
+		a, err := tokens.Resolve(cfg, profiles, name)
 		if err != nil {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", label, oneLine(err))
 			return
 		}
-		c, _ := p.Account(name)
-		secret := "environment"
-		if provider.IsVault(c) {
+		if a.Vault != nil {
 			// KEY ID is the path, EMAIL the Vault identity, TOKEN
 			// ENDPOINT the path's URL: there is no DT secret here.
 			secret = "vault"
-		} else if name != "" {
-			secret = profile.SecretInKeyring
-			if f, err := p.Profiles(); err == nil {
-				secret = f.Profiles[name].SecretIn()
-			}
-			if _, err := p.Secret(name); err != nil {
-				secret = "missing"
-			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.KeyID, c.Email, c.TokenEndpoint, secret, cachedState(ctx, src, now))
+		c := a.Credentials
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.KeyID, c.Email, c.TokenEndpoint, secret, cachedState(ctx, cache, a, now))
 	}
-	files, err := p.Profiles()
+	files, err := profiles.File()
 	if err != nil {
 		return err
 	}
 	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" ||
-		tf.Vault.Path != "" || e.getenv(provider.EnvVaultPath) != "" {
-		line("")
+		tf.Vault.Path != "" || e.getenv(tokens.EnvVaultPath) != "" {
+		line("", "environment")
 	}
 	for _, n := range files.Names() {
-		line(n)
+		// Where the secret is kept, not whether it is there: reading every
+		// profile's secret (a keyring prompt each, perhaps) to print a
+		// word is not worth it; the token command says when it is missing.
+		line(n, files.Profiles[n].SecretIn())
 	}
 	tw.Flush()
-	fmt.Fprintf(&out, "\nToken cache: %s\n", describeStore(store))
+	fmt.Fprintf(&out, "\nToken cache: %s\n", describeStore(cache.Store))
 	_, err = e.stdout.Write(out.Bytes())
 	return err
 }
@@ -374,9 +373,9 @@ func describeStore(store keyring.Store) string {
 	return name
 }
 
-// cachedState describes a cached token without showing it.
-func cachedState(ctx context.Context, src *keyring.Cache, now time.Time) string {
-	tok, err := src.Cached(ctx)
+// cachedState describes a's cached token without showing it.
+func cachedState(ctx context.Context, cache tokens.Cache, a tokens.Account, now time.Time) string {
+	tok, err := cache.Cached(ctx, a)
 	switch {
 	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
 		return "none"

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 )
 
 // exitNotFound is the shell's status for a command that cannot be found.
@@ -54,11 +56,12 @@ the start. The command gets the rest of the environment, except
 		fmt.Fprintf(e.stderr, "%s: exec: %v\n", prog, err)
 		return &exitStatus{code: exitNotFound}
 	}
-	p, err := tf.provider(e, nil)
+	cfg, err := tf.config(e, nil)
 	if err != nil {
 		return err
 	}
-	tok, err := p.Token(ctx, "", tf.forceRefresh) // --timeout bounds a refresh
+	sources := tokens.New(cfg, profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log))
+	tok, err := sources.Token(ctx, "", tf.forceRefresh) // --timeout bounds a refresh
 	if err != nil {
 		return err
 	}
@@ -94,8 +97,3 @@ func childEnv(environ []string) []string {
 func sameVar(a, b string) bool {
 	return a == b || runtime.GOOS == "windows" && strings.EqualFold(a, b)
 }
-
-// exitStatus makes the program exit with a command's status, silently.
-type exitStatus struct{ code int }
-
-func (e *exitStatus) Error() string { return "" }

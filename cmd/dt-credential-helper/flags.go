@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,13 +9,13 @@ import (
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 )
 
 // tokenFlags are the flags of every command that fetches a token: those
-// the plugin's program shares (provider.Flags), and --force-refresh.
+// the plugin's program shares (tokens.Flags), and --force-refresh.
 type tokenFlags struct {
-	provider.Flags
+	tokens.Flags
 	forceRefresh bool
 }
 
@@ -118,71 +117,16 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 	return nil
 }
 
-// provider builds the token provider the flags describe; log nil means the
-// command line's logger (steps under --verbose, else warnings only).
-func (f *tokenFlags) provider(e env, log *slog.Logger) (*provider.Provider, error) {
+// config returns the token configuration the flags and the environment
+// describe; log nil means the command line's logger (steps under
+// --verbose, else warnings only). A bad value is a usage error.
+func (f *tokenFlags) config(e env, log *slog.Logger) (tokens.Config, error) {
 	if log == nil {
 		log = newLogger(e.stderr, f.Verbose)
 	}
 	cfg, err := f.Config(e.getenv, log)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return tokens.Config{}, usagef("%v", err)
 	}
-	return provider.New(cfg), nil
+	return cfg, nil
 }
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// newLogger logs every step under --verbose, and otherwise only warnings,
-// as single "dt-credential-helper: warning: ..." lines.
-func newLogger(w io.Writer, verbose bool) *slog.Logger {
-	if verbose {
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-			Level: slog.LevelDebug,
-			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-				if len(groups) == 0 && a.Key == slog.TimeKey {
-					return slog.Attr{}
-				}
-				return a
-			},
-		}))
-	}
-	return slog.New(&warnHandler{w: w})
-}
-
-// warnHandler prints warnings and errors as one line each.
-type warnHandler struct {
-	w     io.Writer
-	attrs []slog.Attr
-}
-
-func (h *warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(prog + ": warning: " + r.Message)
-	add := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
-		return true
-	}
-	for _, a := range h.attrs {
-		add(a)
-	}
-	r.Attrs(add)
-	b.WriteByte('\n')
-	_, err := io.WriteString(h.w, strings.ReplaceAll(b.String()[:b.Len()-1], "\n", " ")+"\n")
-	return err
-}
-
-func (h *warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &warnHandler{w: h.w, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
-}
-
-func (h *warnHandler) WithGroup(string) slog.Handler { return h }

@@ -1,7 +1,12 @@
 // Command dt-credential-helper prints Disruptive Technologies access tokens
 // for kubectl, git, docker-style tools, scripts and host applications.
 //
-// This file decides the role and parses flags; the packages do the work.
+// This package is the one place where things are wired: each command is one
+// function (runToken, runExec, runGit, runDocker, runLogin, runLogout,
+// runStatus, runPlugin) that reads its flags, opens the profiles repository
+// (internal/profile) and, when it serves tokens, builds the token sources
+// (internal/tokens), and hands them to the package that speaks its
+// protocol. This file picks the command.
 package main
 
 import (
@@ -72,6 +77,12 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// exitStatus ends the program with code and no stderr line: what there was
+// to say went where it belongs (docker's stdout, the command exec ran).
+type exitStatus struct{ code int }
+
+func (e *exitStatus) Error() string { return "" }
 
 // command is a subcommand: its one-line summary and its body.
 type command struct {
@@ -144,9 +155,6 @@ func report(stderr io.Writer, err error) int {
 	var es *exitStatus
 	if errors.As(err, &es) {
 		return es.code
-	}
-	if err == errSilentFailure {
-		return exitFailure
 	}
 	fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err))
 	var ue *usageError

@@ -10,7 +10,8 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/dockercred"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/gitcred"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 )
 
 // The names the binary answers to as a git or docker credential helper.
@@ -19,24 +20,24 @@ const (
 	dockerHelperName = "docker-credential-dt"
 )
 
-// helperTokens adapts the provider to the git and docker protocols.
+// helperTokens adapts the token sources to the git and docker protocols.
 type helperTokens struct {
-	p       *provider.Provider
+	sources *tokens.Sources
 	refresh bool
 }
 
 func (h helperTokens) Token(ctx context.Context, profile string) (*oauth2.Token, error) {
-	return h.p.Token(ctx, profile, h.refresh)
+	return h.sources.Token(ctx, profile, h.refresh)
 }
 
 func (h helperTokens) Invalidate(ctx context.Context, profile, token string) error {
-	return h.p.Invalidate(ctx, profile, token)
+	return h.sources.Invalidate(ctx, profile, token)
 }
 
 // hostSet is each profile's own hosts, then the DT hosts and
 // DT_CREDENTIAL_HOSTS for the default profile, in that order of precedence.
-func hostSet(e env, p *provider.Provider) (*hosts.Set, error) {
-	files, err := p.Profiles()
+func hostSet(e env, profiles *profile.Repository) (*hosts.Set, error) {
+	files, err := profiles.File()
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +56,8 @@ func hostSet(e env, p *provider.Provider) (*hosts.Set, error) {
 	return set, nil
 }
 
+// runGit speaks the git credential helper protocol: the host of git's
+// request picks the profile (hostSet), whose token sources answer it.
 func runGit(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "git", "git [FLAGS] get|store|erase   (or as "+gitHelperName+")")
@@ -66,24 +69,31 @@ func runGit(ctx context.Context, e env, args []string) error {
 		return usagef("git: want one action (get, store or erase), got %d arguments", fs.NArg())
 	}
 	log := newLogger(e.stderr, tf.Verbose)
-	p, err := tf.provider(e, log)
+	cfg, err := tf.config(e, log)
 	if err != nil {
 		return err
 	}
-	set, err := hostSet(e, p)
+	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, log)
+	set, err := hostSet(e, profiles)
 	if err != nil {
 		return err
 	}
-	// --timeout bounds a refresh inside the provider. A host that gets no
+	sources := tokens.New(cfg, profiles)
+	// --timeout bounds a refresh inside the cache. A host that gets no
 	// token is explained at Info level: only under --verbose, since git
 	// wants silence.
-	return gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh}, log)
+	return gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{sources, tf.forceRefresh}, log)
 }
 
 // runDocker speaks the docker credential helper protocol, whose errors go to
 // stdout with exit status 1: a bad command line too, since docker reads a
 // helper's stdout, not its stderr. Only --help, which is no error, exits 0.
 func runDocker(ctx context.Context, e env, args []string) error {
+	// Every failure is reported on stdout, then exits 1 silently.
+	fail := func(err error) error {
+		dockercred.WriteError(e.stdout, err)
+		return &exitStatus{code: exitFailure}
+	}
 	var tf tokenFlags
 	fs := newFlagSet(e, "docker", "docker [FLAGS] get|store|erase|list|version   (or as "+dockerHelperName+")")
 	tf.register(fs)
@@ -91,36 +101,27 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		dockercred.WriteError(e.stdout, err)
-		return errSilentFailure
+		return fail(err)
 	}
 	if fs.NArg() != 1 {
-		dockercred.WriteError(e.stdout, usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg()))
-		return errSilentFailure
+		return fail(usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg()))
 	}
 	v, _ := buildInfo()
 	log := newLogger(e.stderr, tf.Verbose)
-	p, err := tf.provider(e, log)
+	cfg, err := tf.config(e, log)
 	if err != nil {
-		dockercred.WriteError(e.stdout, err)
-		return errSilentFailure
+		return fail(err)
 	}
-	set, err := hostSet(e, p)
+	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, log)
+	set, err := hostSet(e, profiles)
 	if err != nil {
-		dockercred.WriteError(e.stdout, err)
-		return errSilentFailure
+		return fail(err)
 	}
-	// --timeout bounds a refresh inside the provider.
-	if code := dockercred.Run(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{p, tf.forceRefresh}, v, log); code != 0 {
-		return errSilentFailure
+	sources := tokens.New(cfg, profiles)
+	// --timeout bounds a refresh inside the cache. Run has written its
+	// errors to stdout already.
+	if code := dockercred.Run(ctx, fs.Arg(0), e.stdin, e.stdout, set, helperTokens{sources, tf.forceRefresh}, v, log); code != 0 {
+		return &exitStatus{code: exitFailure}
 	}
 	return nil
 }
-
-// errSilentFailure exits 1 without a stderr line: the error was already
-// reported where the protocol wants it.
-var errSilentFailure = &silentError{}
-
-type silentError struct{}
-
-func (*silentError) Error() string { return "" }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/format"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 )
 
 func runToken(ctx context.Context, e env, args []string) error {
@@ -33,17 +36,20 @@ when run with no command, or with flags only.`
 			output = string(format.ExecCredential)
 		}
 	}
-	f, err := format.Parse(firstNonEmpty(output, string(format.JSON)))
+	f, err := format.Parse(cmp.Or(output, string(format.JSON)))
 	if err != nil {
 		return usagef("%v", err)
 	}
-	p, err := tf.provider(e, nil)
+	cfg, err := tf.config(e, nil)
 	if err != nil {
 		return err
 	}
-	// --timeout bounds a refresh inside the provider; a cached token is
+	// The profiles are read only if a profile is named; its secret only on
+	// a miss (see package tokens).
+	sources := tokens.New(cfg, profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log))
+	// --timeout bounds a refresh inside the cache; a cached token is
 	// served without arming a timer.
-	tok, err := p.Token(ctx, "", tf.forceRefresh)
+	tok, err := sources.Token(ctx, "", tf.forceRefresh)
 	if err != nil {
 		return err
 	}

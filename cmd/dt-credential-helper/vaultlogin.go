@@ -8,7 +8,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/provider"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
@@ -17,7 +17,7 @@ import (
 // and how to log in to Vault. There is no DT secret to read or store;
 // unless noVerify, one Vault read checks the path and the Vault identity
 // first, and nothing is stored when it fails.
-func loginVault(ctx context.Context, e env, name string, tf tokenFlags, hosts []string, noVerify bool) error {
+func loginVault(ctx context.Context, e env, profiles *profile.Repository, name string, tf tokenFlags, hosts []string, noVerify bool) error {
 	if tf.KeyID != "" || tf.Email != "" || tf.TokenEndpoint != "" {
 		return usagef("login: --vault-path and --key-id, --email or --token-endpoint do not go together: a Vault profile holds no DT account")
 	}
@@ -33,21 +33,17 @@ func loginVault(ctx context.Context, e env, name string, tf tokenFlags, hosts []
 		}
 		v.JWTFile = abs
 	}
-	if tf.Timeout <= 0 {
-		return usagef("login: --timeout must be positive")
-	}
 	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount,
 		Log: newLogger(e.stderr, tf.Verbose)})
 	if err != nil {
 		return usagef("login: %v", err)
 	}
 	prof := profile.Profile{Hosts: hosts, Vault: &v}
-	path, err := profile.DefaultPath(e.getenv)
-	if err != nil {
+	if _, err := profiles.Path(); err != nil {
 		return err
 	}
-	if _, err := profile.Load(path); err != nil {
-		return &auth.ConfigError{Msg: "login: " + err.Error(), Err: err}
+	if _, err := profiles.File(); err != nil {
+		return fmt.Errorf("login: %w", err) // a configuration error
 	}
 	if !noVerify {
 		// The token read is not cached: login checks, the first token
@@ -59,13 +55,13 @@ func loginVault(ctx context.Context, e env, name string, tf tokenFlags, hosts []
 			err = fmt.Errorf("login: the Vault path %s could not be read, nothing was stored (use --no-verify to store the profile anyway): %w", v.Path, err)
 			var ve *vaulttoken.Error
 			if errors.As(err, &ve) && ve.Kind == vaulttoken.Misconfigured {
-				return &auth.ConfigError{Msg: err.Error(), Err: err}
+				return auth.NewConfigError(err)
 			}
 			return err
 		}
 	}
 	var replaced *profile.Profile
-	err = profile.Update(ctx, path, func(f *profile.File) (bool, error) {
+	err = profiles.Update(ctx, func(f *profile.File) (bool, error) {
 		if old, ok := f.Profiles[name]; ok {
 			replaced = &old
 		}
@@ -78,7 +74,7 @@ func loginVault(ctx context.Context, e env, name string, tf tokenFlags, hosts []
 	if replaced != nil && replaced.Vault == nil {
 		// The profile was a DT account's: its secret has no use now, and a
 		// fleet machine should hold none.
-		forgetSecret(e, tf, name)
+		forgetSecret(e, profiles, name)
 	}
 	fmt.Fprintf(e.stderr, "%s: profile %q stored (Vault path %s); use it with --profile %s or %s=%s\n", prog, name, v.Path, name, profile.EnvProfile, name)
 	return nil
@@ -86,25 +82,18 @@ func loginVault(ctx context.Context, e env, name string, tf tokenFlags, hosts []
 
 // forgetSecret removes profile name's DT secret from the keyring and from a
 // secret file, warning when it cannot.
-func forgetSecret(e env, tf tokenFlags, name string) {
-	err := func() error {
-		p, err := tf.provider(e, nil)
-		if err != nil {
-			return err
+func forgetSecret(e env, profiles *profile.Repository, name string) {
+	var errs []error
+	for _, where := range []string{profile.SecretInFile, profile.SecretInKeyring} {
+		secrets, err := profiles.Secrets(where)
+		if err == nil {
+			err = secrets.Delete(profile.SecretKey(name))
 		}
-		var errs []error
-		for _, where := range []string{profile.SecretInFile, profile.SecretInKeyring} {
-			secrets, err := p.SecretStore(where)
-			if err == nil {
-				err = secrets.Delete(profile.SecretKey(name))
-			}
-			if err != nil && !errors.Is(err, keyring.ErrNoSession) {
-				errs = append(errs, err)
-			}
+		if err != nil && !errors.Is(err, keyring.ErrNoSession) {
+			errs = append(errs, err)
 		}
-		return errors.Join(errs...)
-	}()
-	if err != nil {
+	}
+	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(e.stderr, "%s: warning: the DT secret profile %q had before could not be removed from the keyring: %s; run `secret-tool clear service dt-credential-helper username %s` or the like\n",
 			prog, name, oneLine(err), profile.SecretKey(name))
 	}
@@ -113,10 +102,10 @@ func forgetSecret(e env, tf tokenFlags, name string) {
 // logoutVault removes a Vault profile: its cached tokens (those of the
 // Vault address and namespace in the environment, which name the cache
 // entry) and then the profile. There is no secret in the keyring to remove.
-func logoutVault(ctx context.Context, e env, p *provider.Provider, path, name string) error {
-	account, err := p.Account(name)
+func logoutVault(ctx context.Context, e env, cfg tokens.Config, profiles *profile.Repository, name string) error {
+	account, err := tokens.Resolve(cfg, profiles, name)
 	if err == nil {
-		err = p.ForgetTokens(account)
+		err = tokens.Forget(cfg, account.Credentials)
 		if err != nil && onlyUnavailable(err) {
 			// A fleet machine often has no OS keyring at all; a token
 			// cached in one this process cannot reach expires within the
@@ -128,7 +117,7 @@ func logoutVault(ctx context.Context, e env, p *provider.Provider, path, name st
 	if err != nil {
 		return fmt.Errorf("logout of profile %q incomplete: its cached tokens were not removed: %w; the profile stays in the profiles file so that logout can be run again", name, err)
 	}
-	err = profile.Update(ctx, path, func(f *profile.File) (bool, error) {
+	err = profiles.Update(ctx, func(f *profile.File) (bool, error) {
 		_, ok := f.Profiles[name]
 		delete(f.Profiles, name)
 		return ok, nil

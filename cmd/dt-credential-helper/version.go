@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -27,7 +28,7 @@ func buildInfo() (v, c string) {
 			}
 		}
 	}
-	return firstNonEmpty(v, "devel"), firstNonEmpty(c, "unknown")
+	return cmp.Or(v, "devel"), cmp.Or(c, "unknown")
 }
 
 func runVersion(_ context.Context, e env, args []string) error {

@@ -1,6 +1,10 @@
-// Package profile keeps named service account profiles: the non-secret
-// fields in a small JSON file under the user's config directory, the secret
-// in the OS keyring (stored by the caller, never in this file).
+// Package profile is the profiles repository: named service account
+// profiles, their non-secret fields in a small JSON file under the user's
+// config directory (File, Load, Update), and each DT profile's secret in the
+// OS keyring or a private file next to it, never in the JSON file.
+// [Repository] puts the two together: it returns a profile's Account and
+// reads its secret, which is all that login, logout and status need, and
+// what the token sources read on a refresh.
 package profile
 
 import (

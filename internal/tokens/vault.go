@@ -1,4 +1,4 @@
-package provider
+package tokens
 
 import (
 	"cmp"
@@ -11,32 +11,23 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
 // vaultScheme starts the recorded endpoint of a Vault account, so that its
-// cache entries never mix with a DT account's, and status can tell them apart.
+// cache entries never mix with a DT account's.
 const vaultScheme = "vault:"
 
 // defaultVaultAddr is the Vault client's address when the environment
 // names none (api.DefaultAddress).
 const defaultVaultAddr = "https://127.0.0.1:8200"
 
-// IsVault reports whether account, as Account returns it, reads its tokens
-// from Vault: its TokenEndpoint is then the Vault URL of the path, its KeyID
-// the path, and its Email the Vault identity used (a JWT role, or "vault
-// token").
-func IsVault(account auth.Credentials) bool {
-	return strings.HasPrefix(account.TokenEndpoint, vaultScheme)
-}
-
 // vaultSettings decides whether profile name (prof its Vault settings, nil
 // for a DT profile) reads tokens from Vault, and where: a Vault profile's
 // settings under the flags; without a profile, the flags over the DT_VAULT_*
 // environment.
-func (p *Provider) vaultSettings(name string, prof *profile.Vault) (profile.Vault, bool, error) {
-	flags := p.cfg.Vault
+func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault, bool, error) {
+	flags := cfg.Vault
 	var v profile.Vault
 	switch {
 	case name != "" && prof == nil:
@@ -47,7 +38,7 @@ func (p *Provider) vaultSettings(name string, prof *profile.Vault) (profile.Vaul
 	case name != "":
 		v = *prof
 	default:
-		getenv := p.cfg.Getenv
+		getenv := cfg.Getenv
 		v = profile.Vault{Path: getenv(EnvVaultPath), Role: getenv(EnvVaultRole), JWTFile: getenv(EnvVaultJWTFile), AuthMount: getenv(EnvVaultAuthMount)}
 	}
 	v = profile.Vault{
@@ -62,37 +53,10 @@ func (p *Provider) vaultSettings(name string, prof *profile.Vault) (profile.Vaul
 		}
 		return v, false, nil
 	}
-	if s := p.cfg.Settings; s.KeyID != "" || s.Email != "" || s.TokenEndpoint != "" || s.CredentialsFile != "" {
+	if s := cfg.Settings; s.KeyID != "" || s.Email != "" || s.TokenEndpoint != "" || s.CredentialsFile != "" {
 		return v, false, &auth.ConfigError{Msg: "give either a Vault path or a DT service account (--key-id, --email, --token-endpoint, --credentials-file), not both"}
 	}
 	return v, true, nil
-}
-
-// vaultEntry is the cached source of a Vault path. The Vault client is set
-// up at the first refresh (vaulttoken.NewSource reads no environment and
-// makes no request), so a call the cache serves pays nothing for Vault.
-func (p *Provider) vaultEntry(v profile.Vault) (entry, error) {
-	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: p.cfg.Log})
-	if err != nil {
-		return entry{}, vaultError(err)
-	}
-	account := VaultAccount(v, p.cfg.Getenv)
-	store, err := p.tokenStore()
-	if err != nil {
-		return entry{}, err
-	}
-	s := keyring.NewCache(vaultSource{src}, keyring.CacheConfig{
-		Store:    store,
-		Key:      keyring.Key(account.TokenEndpoint, account.KeyID, account.Email),
-		Endpoint: account.TokenEndpoint,
-		KeyID:    account.KeyID,
-		Email:    account.Email,
-		Buffer:   noZero(p.cfg.RefreshBuffer),
-		LockDir:  p.cacheDir,
-		Timeout:  p.cfg.Timeout,
-		Log:      p.cfg.Log,
-	})
-	return entry{src: s, account: account}, nil
 }
 
 // VaultAccount is the account v's tokens are cached under: the URL of the

@@ -1,4 +1,4 @@
-package provider
+package tokens
 
 import (
 	"errors"
@@ -33,7 +33,7 @@ func TestVaultAccountsNeverShareAnEntry(t *testing.T) {
 	keys := map[string]string{keyring.Key(auth.DefaultTokenEndpoint, "dt/token/prod", "vault token"): "a DT account"}
 	for _, tc := range cases {
 		a := VaultAccount(tc.v, mapEnv(tc.env))
-		if !IsVault(a) {
+		if !strings.HasPrefix(a.TokenEndpoint, vaultScheme) {
 			t.Errorf("%s: %+v is not a Vault account", tc.name, a)
 		}
 		k := keyring.Key(a.TokenEndpoint, a.KeyID, a.Email)
@@ -77,8 +77,8 @@ func TestVaultSettings(t *testing.T) {
 		{name: "a role without a path", env: map[string]string{EnvVaultRole: "r"}, err: "without a Vault path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := New(Config{Getenv: mapEnv(tc.env), Vault: tc.flags, Settings: tc.dt})
-			got, ok, err := p.vaultSettings(tc.profile, tc.prof)
+			cfg := Config{Getenv: mapEnv(tc.env), Vault: tc.flags, Settings: tc.dt}
+			got, ok, err := vaultSettings(cfg, tc.profile, tc.prof)
 			var ce *auth.ConfigError
 			if tc.err != "" {
 				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.err) {

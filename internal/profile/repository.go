@@ -1,0 +1,187 @@
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+)
+
+// Repository is a user's profiles: the profiles file, and each DT
+// profile's secret, in the OS keyring or, for a profile stored with
+// `login --store file`, in a private file in [SecretsDir]. login, logout and
+// status use it directly; the token sources use it to find a profile's
+// account, and read its secret only when a refresh needs it.
+//
+// Nothing is read until asked for: a token call without a profile, on a
+// machine without HOME, never looks for the profiles file. The file is read
+// once per Repository and then kept; the OS keyring is opened once.
+type Repository struct {
+	getenv         func(string) string
+	keyringTimeout time.Duration
+	log            *slog.Logger
+
+	mu      sync.Mutex
+	file    *File
+	keyring keyring.Store
+}
+
+// NewRepository returns the repository of the profiles under getenv's
+// config directory (see [DefaultPath]). keyringTimeout bounds each OS
+// keyring call (zero means the store's default); log, if not nil, gets the
+// keyring's steps.
+func NewRepository(getenv func(string) string, keyringTimeout time.Duration, log *slog.Logger) *Repository {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Repository{getenv: getenv, keyringTimeout: keyringTimeout, log: log}
+}
+
+// Account is what a profile names, without its secret: a DT service
+// account, or the Vault path of a fleet profile.
+type Account struct {
+	// Name is the profile's name.
+	Name string
+	// Credentials is the DT service account, without its secret (and
+	// without the default endpoint when the profile names none); zero for
+	// a Vault profile.
+	Credentials auth.Credentials
+	// Vault is the fleet profile's Vault path and login; nil for a DT
+	// service account.
+	Vault *Vault
+	// Hosts are the extra hosts the git and docker helpers give the
+	// profile's tokens to.
+	Hosts []string
+	// SecretIn is where a DT account's secret is kept: [SecretInKeyring]
+	// or [SecretInFile].
+	SecretIn string
+}
+
+// Path returns the profiles file's path.
+func (r *Repository) Path() (string, error) { return DefaultPath(r.getenv) }
+
+// File returns the profiles file's content, read on the first call. An
+// unreadable, invalid or untrusted file is an [*auth.ConfigError]: the file
+// must be fixed first.
+func (r *Repository) File() (*File, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.file != nil {
+		return r.file, nil
+	}
+	path, err := r.Path()
+	if err != nil {
+		return nil, err
+	}
+	f, err := Load(path)
+	if err != nil {
+		return nil, auth.NewConfigError(err)
+	}
+	r.file = f
+	return f, nil
+}
+
+// Account returns profile name's account. A name that is not valid, or not
+// a configured profile, is an [*auth.ConfigError] wrapping [ErrUnknown].
+func (r *Repository) Account(name string) (Account, error) {
+	if err := ValidateName(name); err != nil {
+		return Account{}, &auth.ConfigError{Msg: err.Error(), Err: ErrUnknown}
+	}
+	f, err := r.File()
+	if err != nil {
+		return Account{}, err
+	}
+	p, err := f.Get(name)
+	if err != nil {
+		return Account{}, auth.NewConfigError(err)
+	}
+	a := Account{Name: name, Vault: p.Vault, Hosts: p.Hosts}
+	if p.Vault == nil {
+		a.Credentials = auth.Credentials{KeyID: p.KeyID, Email: p.Email, TokenEndpoint: p.TokenEndpoint}
+		a.SecretIn = p.SecretIn()
+	}
+	return a, nil
+}
+
+// Secret reads profile name's secret from where the profile keeps it. A
+// secret that is not there is an [*auth.ConfigError] saying to log in.
+func (r *Repository) Secret(name string) (string, error) {
+	a, err := r.Account(name)
+	if err != nil {
+		return "", err
+	}
+	store, err := r.Secrets(a.SecretIn)
+	if err != nil {
+		return "", err
+	}
+	b, err := store.Get(SecretKey(name))
+	if errors.Is(err, keyring.ErrNotFound) {
+		return "", &auth.ConfigError{Msg: fmt.Sprintf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, a.SecretIn, name)}
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the secret of profile %q from the %s: %w", name, a.SecretIn, err)
+	}
+	return string(b), nil
+}
+
+// Secrets returns the store that keeps profile secrets where says:
+// [SecretInKeyring], the OS keyring whatever the token cache mode, or
+// [SecretInFile], private files next to the profiles file, which only
+// `login --store file` chooses. Entries are named by [SecretKey].
+func (r *Repository) Secrets(where string) (keyring.Store, error) {
+	if where == SecretInFile {
+		path, err := r.Path()
+		if err != nil {
+			return nil, err
+		}
+		dir := SecretsDir(path)
+		return secretFiles{keyring.NewFileStore(dir), dir}, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keyring != nil {
+		return r.keyring, nil
+	}
+	s, err := keyring.OpenStore(keyring.ModeKeyring, keyring.StoreConfig{Timeout: r.keyringTimeout, Log: r.log})
+	if err != nil {
+		return nil, err
+	}
+	r.keyring = s
+	return s, nil
+}
+
+// Update changes the profiles file under its lock, as [Update] does, and
+// forgets the content File read, so that a later File reads the change.
+func (r *Repository) Update(ctx context.Context, change func(*File) (changed bool, err error)) error {
+	path, err := r.Path()
+	if err != nil {
+		return err
+	}
+	err = Update(ctx, path, change)
+	r.mu.Lock()
+	r.file = nil
+	r.mu.Unlock()
+	return err
+}
+
+// secretFiles is the file store of profile secrets. Its directory sits in
+// the config directory, which, unlike a directory the user names, may be
+// created with its parents, as the profiles file's is.
+type secretFiles struct {
+	*keyring.FileStore
+	dir string
+}
+
+func (s secretFiles) Set(key string, data []byte) error {
+	if err := privatefile.EnsureDir(filepath.Dir(s.dir), true); err != nil {
+		return err
+	}
+	return s.FileStore.Set(key, data)
+}

@@ -1,0 +1,73 @@
+package tokens
+
+import (
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
+)
+
+// Account is the account a profile, or the flags and environment, resolve
+// to: whose tokens are cached, and what mints them.
+type Account struct {
+	// Credentials names the account without its secret: a DT service
+	// account, or for a Vault path the identity its tokens are cached
+	// under (see [VaultAccount]).
+	Credentials auth.Credentials
+	// Vault is the Vault path tokens are read from; nil for a DT account.
+	Vault *profile.Vault
+
+	profile string           // the profile whose secret a refresh reads; "" = none
+	creds   auth.Credentials // with the environment's secret when profile is ""
+	vault   *vaulttoken.Source
+}
+
+// Key is the account's key in the token cache.
+func (a Account) Key() string {
+	return keyring.Key(a.Credentials.TokenEndpoint, a.Credentials.KeyID, a.Credentials.Email)
+}
+
+// Resolve returns the account profile name stands for under cfg, its
+// secret unread: the profile's fields under the flags, the environment and
+// a credentials file; a Vault path; or, for name "", the flags and
+// environment alone. It reads no secret but the environment's, and opens
+// no store.
+func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, error) {
+	cfg = cfg.withDefaults()
+	var layer auth.Credentials
+	var vault *profile.Vault
+	if name != "" {
+		pa, err := profiles.Account(name)
+		if err != nil {
+			return Account{}, err
+		}
+		layer, vault = pa.Credentials, pa.Vault
+	}
+	if v, ok, err := vaultSettings(cfg, name, vault); err != nil {
+		return Account{}, err
+	} else if ok {
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: cfg.Log})
+		if err != nil {
+			return Account{}, vaultError(err)
+		}
+		return Account{Credentials: VaultAccount(v, cfg.Getenv), Vault: &v, vault: src}, nil
+	}
+	creds, err := auth.Layers(cfg.Settings, layer, cfg.Getenv)
+	if err != nil {
+		return Account{}, err
+	}
+	if name != "" {
+		// The environment's secret belongs to the environment's account,
+		// not to a profile's, whose secret is in the repository.
+		creds.Secret = ""
+		err = creds.ValidateAccount()
+	} else {
+		err = creds.Validate()
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	account := creds
+	account.Secret = ""
+	return Account{Credentials: account, profile: name, creds: creds}, nil
+}

@@ -1,0 +1,224 @@
+// Package tokens builds the cached token source of each profile: it turns
+// the command line's flags, the environment, the profiles repository
+// (package profile) and a Vault path into a keyring.Cache over the upstream
+// that mints the tokens, the DT exchange (package auth) or a Vault read
+// (package vaulttoken). Every mode of the program that serves tokens (the
+// token command, exec, git, docker, the plugin) asks Sources; none
+// re-implements refresh logic. login, logout and status do not build
+// sources: they use the profiles repository, and Forget and OpenCache here.
+//
+// A cached call is Sources.Token → keyring.Cache.TokenContext, which reads
+// the store and returns. A miss goes on to the upstream: for a profile,
+// profileExchange reads the secret through the repository on its first
+// refresh and then asks auth's source for a token, which the cache stores.
+package tokens
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"golang.org/x/oauth2"
+)
+
+// Config is what the command line decided.
+type Config struct {
+	// Profile is the default profile ("" = flags and environment only).
+	Profile  string
+	Settings auth.Settings
+	// Cache is the cache mode (auto, keyring, file, none).
+	Cache keyring.Mode
+	// RefreshBuffer: a cached token with less than this left is refreshed;
+	// zero means no buffer (callers pass auth.DefaultRefreshBuffer).
+	RefreshBuffer time.Duration
+	// Timeout bounds a refresh: the lock wait, the token request with its
+	// retries, and the write. Serving a cached token is not timed.
+	Timeout time.Duration
+	Getenv  func(string) string
+	Log     *slog.Logger
+	// HTTPClient is used for token requests; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// KeyringTimeout bounds each keyring call; zero means the store's default.
+	KeyringTimeout time.Duration
+	// Vault is the Vault path and login the flags give (--vault-path and
+	// the like). Without a profile, these and then the DT_VAULT_*
+	// variables name the Vault path to read tokens from instead of a DT
+	// account; for a Vault profile they override its fields.
+	Vault profile.Vault
+}
+
+// The environment variables that name a Vault path for calls without a
+// profile, below the flags as DT_SERVICE_ACCOUNT_* are.
+const (
+	EnvVaultPath      = "DT_VAULT_PATH"
+	EnvVaultRole      = "DT_VAULT_ROLE"
+	EnvVaultJWTFile   = "DT_VAULT_JWT_FILE"
+	EnvVaultAuthMount = "DT_VAULT_AUTH_MOUNT"
+)
+
+func (c Config) withDefaults() Config {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = auth.DefaultTimeout
+	}
+	if c.Cache == "" {
+		c.Cache = keyring.ModeAuto
+	}
+	return c
+}
+
+// Sources builds and remembers one cached token source per profile.
+type Sources struct {
+	cfg      Config
+	profiles *profile.Repository
+
+	mu      sync.Mutex
+	cache   *Cache // opened by the first source
+	sources map[string]*keyring.Cache
+}
+
+// New returns the token sources of cfg, whose profiles are in profiles.
+func New(cfg Config, profiles *profile.Repository) *Sources {
+	return &Sources{cfg: cfg.withDefaults(), profiles: profiles, sources: map[string]*keyring.Cache{}}
+}
+
+// Token returns a valid token for profile name ("" = the configured default
+// profile, or flags and environment when there is none), refreshing it
+// first when force is set.
+func (s *Sources) Token(ctx context.Context, name string, force bool) (*oauth2.Token, error) {
+	src, err := s.Source(name)
+	if err != nil {
+		return nil, err
+	}
+	if force {
+		return src.Refresh(ctx)
+	}
+	return src.TokenContext(ctx)
+}
+
+// Invalidate drops profile name's cached token if it is token (any token
+// when token is empty): what git and docker erase and the plugin's
+// InvalidateToken ask for.
+func (s *Sources) Invalidate(ctx context.Context, name, token string) error {
+	src, err := s.Source(name)
+	if err != nil {
+		return err
+	}
+	_, err = src.Invalidate(ctx, token)
+	return err
+}
+
+// Source returns the cached token source of profile name ("" as in Token).
+// A profile's secret is read only when a refresh needs it, so serving a
+// cached token costs no keyring lookup for it.
+func (s *Sources) Source(name string) (*keyring.Cache, error) {
+	name = cmp.Or(name, s.cfg.Profile)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if src, ok := s.sources[name]; ok {
+		return src, nil
+	}
+	a, err := Resolve(s.cfg, s.profiles, name)
+	if err != nil {
+		return nil, err
+	}
+	if s.cache == nil {
+		c, err := OpenCache(s.cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.cache = &c
+	}
+	src := keyring.NewCache(s.upstream(a), keyring.CacheConfig{
+		Store:    s.cache.Store,
+		Key:      a.Key(),
+		Endpoint: a.Credentials.TokenEndpoint,
+		KeyID:    a.Credentials.KeyID,
+		Email:    a.Credentials.Email,
+		Buffer:   noZero(s.cfg.RefreshBuffer),
+		LockDir:  s.cache.LockDir,
+		Timeout:  s.cfg.Timeout,
+		Log:      s.cfg.Log,
+	})
+	s.sources[name] = src
+	return src, nil
+}
+
+// upstream is what mints a's tokens on a miss: a Vault read, or the DT
+// exchange, whose secret comes from the environment or, for a profile,
+// from the profiles repository at the first refresh.
+func (s *Sources) upstream(a Account) keyring.Upstream {
+	if a.vault != nil {
+		return vaultSource{a.vault}
+	}
+	opts := []auth.Option{auth.WithTimeout(s.cfg.Timeout), auth.WithLogger(s.cfg.Log), auth.WithHTTPClient(s.httpClient())}
+	return &profileExchange{profiles: s.profiles, profile: a.profile, creds: a.creds, opts: opts}
+}
+
+func (s *Sources) httpClient() *http.Client {
+	if s.cfg.HTTPClient != nil {
+		return s.cfg.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+// profileExchange is the DT exchange of one account. For a profile, the
+// secret is read through the profiles repository at the first refresh,
+// not before; only a success is kept, so a keyring that timed out, or a
+// secret stored by a later `login`, is tried again by the next refresh of a
+// long-lived process (the plugin). Without a profile, creds holds the
+// environment's secret already.
+type profileExchange struct {
+	profiles *profile.Repository
+	profile  string // "" = creds is complete
+	creds    auth.Credentials
+	opts     []auth.Option
+
+	mu  sync.Mutex
+	src *auth.Source
+}
+
+func (x *profileExchange) Token() (*oauth2.Token, error) {
+	return x.TokenContext(context.Background())
+}
+
+func (x *profileExchange) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	x.mu.Lock()
+	if x.src == nil {
+		creds := x.creds
+		if x.profile != "" {
+			secret, err := x.profiles.Secret(x.profile)
+			if err != nil {
+				x.mu.Unlock()
+				return nil, err
+			}
+			creds.Secret = secret
+		}
+		src, err := auth.NewSource(creds, x.opts...)
+		if err != nil {
+			x.mu.Unlock()
+			return nil, err
+		}
+		x.src = src
+	}
+	src := x.src
+	x.mu.Unlock()
+	return src.TokenContext(ctx)
+}
+
+// noZero maps a zero buffer to keyring.CacheConfig's "no buffer" (negative), since
+// there zero means the default.
+func noZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}

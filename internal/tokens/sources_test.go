@@ -1,0 +1,61 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+)
+
+// A failed secret read (the keyring timed out, or the secret is not stored
+// yet) is not remembered: a long-lived process recovers on its next
+// refresh, and once the exchange is built it reads the secret no more.
+func TestProfileExchangeRetriesAFailedSecretRead(t *testing.T) {
+	acct := authtest.Account{KeyID: "k1", Email: "sa@example.com", Secret: "s3cret"}
+	srv := authtest.NewServer(acct)
+	defer srv.Close()
+	home := t.TempDir()
+	env := mapEnv(map[string]string{"HOME": home})
+	profiles := profile.NewRepository(env, 0, nil)
+	path, err := profiles.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = profiles.Update(t.Context(), func(f *profile.File) (bool, error) {
+		f.Profiles["p"] = profile.Profile{KeyID: acct.KeyID, Email: acct.Email, TokenEndpoint: srv.TokenURL(), SecretStore: profile.SecretInFile}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &profileExchange{profiles: profiles, profile: "p",
+		creds: auth.Credentials{KeyID: acct.KeyID, Email: acct.Email, TokenEndpoint: srv.TokenURL()}}
+
+	var ce *auth.ConfigError
+	if _, err := x.TokenContext(context.Background()); !errors.As(err, &ce) {
+		t.Fatalf("first call, no secret stored: %v, want the repository's configuration error", err)
+	}
+	secrets, err := profiles.Secrets(profile.SecretInFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := secrets.Set(profile.SecretKey("p"), []byte(acct.Secret)); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := x.TokenContext(context.Background())
+	if err != nil || !srv.Valid(tok.AccessToken) {
+		t.Fatalf("after the secret was stored: %v, %v", tok, err)
+	}
+	// A success is kept: with the secret file gone, the exchange still works.
+	if err := os.Remove(filepath.Join(profile.SecretsDir(path), profile.SecretKey("p"))); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := x.TokenContext(context.Background()); err != nil || !srv.Valid(tok.AccessToken) {
+		t.Fatalf("after a success, the secret file removed: %v, %v", tok, err)
+	}
+}
