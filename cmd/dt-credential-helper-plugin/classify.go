@@ -10,7 +10,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
-// classify sorts the provider's errors into the plugin's sentinels, which the
+// classify sorts the token sources' errors into the plugin's sentinels, which the
 // plugin package turns into gRPC codes: it is the one place that knows both
 // this program's error types and the protocol's codes.
 func classify(err error) error {
@@ -21,7 +21,7 @@ func classify(err error) error {
 		// The plugin package gives these codes of their own; they would
 		// say Temporary below too.
 		return nil
-	// Before ConfigError: the provider wraps ErrUnknown inside one.
+	// Before ConfigError: the profiles repository wraps ErrUnknown in one.
 	case errors.Is(err, profile.ErrUnknown):
 		return plugin.ErrUnknownProfile
 	case auth.IsRejected(err):

@@ -25,6 +25,12 @@ import (
 // maxSecret bounds a secret read from stdin.
 const maxSecret = 64 << 10
 
+// runLogin stores a profile: it checks the command line, reads the secret
+// (stdin or a prompt), checks it with one token request unless
+// --no-verify, stores it in the profiles repository's secret store (the OS
+// keyring, or a file with --store file), and adds the profile to the
+// profiles file under its lock. It builds no token source: the token cache
+// and its configuration play no part. A Vault profile goes to loginVault.
 func runLogin(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	var hosts string
@@ -171,6 +177,10 @@ func validSecret(s string) (string, error) {
 	return s, nil
 }
 
+// runLogout removes a profile: its cached tokens from every token store
+// (tokens.Forget), its secret from the profiles repository, and then the
+// profile from the profiles file, which stays when anything before failed,
+// so that logout can be run again. A Vault profile goes to logoutVault.
 func runLogout(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "logout", "logout --profile NAME [--key-id ID --email EMAIL [--token-endpoint URL]]")

@@ -10,6 +10,9 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 )
 
+// runToken prints a token of the account the flags, the environment or
+// --profile name: the token sources (internal/tokens) serve it from the
+// cache, or on a miss fetch it and cache it.
 func runToken(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	var output string

@@ -13,7 +13,7 @@ import (
 )
 
 // Flags are the command-line flags that say which account, which cache and
-// which limits a provider uses. They live here, not in a command, because
+// which limits the token sources use. They live here, not in a command, because
 // two programs parse them: dt-credential-helper, and
 // dt-credential-helper-plugin, which it hands a host's command line over to
 // unchanged, so both must read it the same way.
