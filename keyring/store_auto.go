@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // AutoStore is the auto mode: a primary store (the keyring) and a fallback
