@@ -20,7 +20,8 @@ const (
 	dockerHelperName = "docker-credential-dt"
 )
 
-// helperTokens adapts the token sources to the git and docker protocols.
+// helperTokens is the token sources as the git and docker protocols'
+// Tokens (gitcred.Tokens, dockercred.Tokens).
 type helperTokens struct {
 	sources *tokens.Sources
 	refresh bool

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // Repository is a user's profiles: the profiles file, and each DT

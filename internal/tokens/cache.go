@@ -8,8 +8,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // Cache is where the configuration caches tokens: the store its cache mode
@@ -97,7 +97,7 @@ func Forget(cfg Config, account auth.Credentials) error {
 	if k, err := keyring.OpenStore(keyring.ModeKernel, keyring.StoreConfig{}); err == nil {
 		// A kernel keyring this process may not use (keyctl refused)
 		// holds none of its tokens either.
-		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnavailable) {
+		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnreachable) {
 			errs = append(errs, fmt.Errorf("from the kernel keyring: %w", err))
 		}
 	}
