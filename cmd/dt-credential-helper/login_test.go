@@ -305,6 +305,7 @@ func TestLoginWrongSecret(t *testing.T) {
 
 // TestLoginUsage needs no keyring: every case fails before touching it.
 func TestLoginUsage(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	env := withoutEnv(baseEnv(t, srv.TokenURL()),
@@ -328,15 +329,20 @@ func TestLoginUsage(t *testing.T) {
 		{"bad host", append([]string{"--profile", "usage", "--hosts", "registry.example, bad host!"}, account...), testSecret + "\n", []string{"--hosts"}},
 		{"bad host port", append([]string{"--profile", "usage", "--hosts", "registry.example:99999"}, account...), testSecret + "\n", []string{"--hosts"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := runFor(t, runLimit, env, tt.stdin, append([]string{"login"}, tt.args...)...)
-			if r.code != 2 || r.stdout != "" {
-				t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
-			}
-			oneStderrLine(t, r.stderr, tt.contains...)
-		})
-	}
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				r := runInProcess(t, env, tt.stdin, append([]string{"login"}, tt.args...)...)
+				if r.code != 2 || r.stdout != "" {
+					t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
+				}
+				oneStderrLine(t, r.stderr, tt.contains...)
+			})
+		}
+	})
 	if n := srv.Requests(); n != 0 {
 		t.Errorf("usage errors made %d token requests", n)
 	}

@@ -799,30 +799,36 @@ func TestPluginCookieKey(t *testing.T) {
 // TestPluginByHand: `plugin` without the magic cookie (or with a wrong
 // value) explains itself on stderr, prints nothing on stdout and exits 1.
 func TestPluginByHand(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
-	for _, tt := range []struct {
-		name string
-		env  []string
-		args []string
-	}{
-		{name: "no cookie", args: []string{"plugin"}},
-		{name: "no cookie verbose", args: []string{"plugin", "--verbose"}},
-		{name: "wrong cookie", env: []string{plugin.Handshake.MagicCookieKey + "=something-else"}, args: []string{"plugin"}},
-		{name: "empty cookie", env: []string{plugin.Handshake.MagicCookieKey + "="}, args: []string{"plugin"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			env := withEnv(pluginEnv(t, idp.TokenURL()), tt.env...)
-			r := runFor(t, runLimit, env, "", tt.args...)
-			if r.code != 1 {
-				t.Errorf("exit %d, want 1", r.code)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout %q, want nothing", r.stdout)
-			}
-			oneStderrLine(t, r.stderr, "go-plugin", plugin.Handshake.MagicCookieKey, "not meant to be run by hand")
-		})
-	}
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			env  []string
+			args []string
+		}{
+			{name: "no cookie", args: []string{"plugin"}},
+			{name: "no cookie verbose", args: []string{"plugin", "--verbose"}},
+			{name: "wrong cookie", env: []string{plugin.Handshake.MagicCookieKey + "=something-else"}, args: []string{"plugin"}},
+			{name: "empty cookie", env: []string{plugin.Handshake.MagicCookieKey + "="}, args: []string{"plugin"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				env := withEnv(pluginEnv(t, idp.TokenURL()), tt.env...)
+				r := runInProcess(t, env, "", tt.args...)
+				if r.code != 1 {
+					t.Errorf("exit %d, want 1", r.code)
+				}
+				if r.stdout != "" {
+					t.Errorf("stdout %q, want nothing", r.stdout)
+				}
+				oneStderrLine(t, r.stderr, "go-plugin", plugin.Handshake.MagicCookieKey, "not meant to be run by hand")
+			})
+		}
+	})
 	if n := idp.Requests(); n != 0 {
 		t.Errorf("%d token requests from plugins run by hand, want 0", n)
 	}
