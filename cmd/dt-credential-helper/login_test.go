@@ -593,6 +593,7 @@ func TestLogoutIgnoresHungMarker(t *testing.T) {
 // timeout and says nothing was removed (exit 1), keeping the profile so it
 // can be run again.
 func TestLogoutHungKeyring(t *testing.T) {
+	t.Parallel()
 	hung := keyringtest.StartHungService(t)
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	raiseParallel()
 	binary = filepath.Join(dir, prog)
 	// The plugin's own program next to the helper, as installed: the
 	// helper hands a host's launch over to it.
@@ -54,6 +58,26 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// testParallel is how many parallel tests run at once unless -parallel says
+// otherwise. The default, GOMAXPROCS, is 2 on a small machine, but these
+// tests spend their time waiting, not computing: on retry backoffs, token
+// deadlines, hung keyrings and child processes. Run two at a time, the fault
+// matrix alone waits half a minute in line.
+const testParallel = 8
+
+// raiseParallel sets -test.parallel to testParallel when the command line
+// did not set it. Flags are parsed here, before m.Run, to see whether it did.
+func raiseParallel() {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given && runtime.GOMAXPROCS(0) < testParallel {
+		if err := flag.Set("test.parallel", strconv.Itoa(testParallel)); err != nil {
+			fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+		}
+	}
 }
 
 var testAccount = authtest.Account{KeyID: "e2e-key", Email: "e2e@project.serviceaccount.d21s.com", Secret: testSecret}
