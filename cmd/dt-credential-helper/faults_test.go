@@ -666,15 +666,18 @@ var (
 )
 
 // faultLoggedWaits returns the waits a --verbose stderr announces, one per
-// attempt: the decision to give up can be logged twice, as the retry
-// library asks again once it has read the body.
+// attempt; an attempt whose decision is logged twice fails the test.
 func faultLoggedWaits(t *testing.T, stderr string) []faultLoggedWait {
 	t.Helper()
 	var waits []faultLoggedWait
 	for _, line := range strings.Split(stderr, "\n") {
 		d := faultDelayRE.FindStringSubmatch(line)
 		a := faultAttemptRE.FindStringSubmatch(line)
-		if d == nil || a == nil || (len(waits) > 0 && waits[len(waits)-1].attempt == a[1]) {
+		if d == nil || a == nil {
+			continue
+		}
+		if len(waits) > 0 && waits[len(waits)-1].attempt == a[1] {
+			t.Errorf("attempt %s's decision is logged twice:\n%s", a[1], stderr)
 			continue
 		}
 		delay, err := time.ParseDuration(d[1])
