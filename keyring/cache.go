@@ -258,14 +258,14 @@ func (s *Cache) bufferFor(ctx context.Context, lifetime time.Duration) time.Dura
 // read returns the cached entry, reporting false for anything unusable:
 // missing, unreadable, corrupt, foreign or of another version. Such entries
 // are replaced by the next write, so none of this is an error. A store that
-// cannot be reached at all ([ErrUnavailable]) is: only an explicitly chosen
+// cannot be reached at all ([ErrUnreachable]) is: only an explicitly chosen
 // keyring lets that through (the auto store falls back to files), and going
 // on would only spend a refresh and wait out the keyring's timeout again on
 // the write, for a token that could not be cached where the user asked.
 func (s *Cache) read(ctx context.Context) (Entry, bool, error) {
 	data, err := s.store.Get(s.key)
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ErrUnreachable) {
 			return Entry{}, false, fmt.Errorf("token cache: %w", err)
 		}
 		if errors.Is(err, ErrNotFound) {

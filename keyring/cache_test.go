@@ -279,9 +279,9 @@ func TestCacheTokenContext(t *testing.T) {
 		{name: "old version is replaced", stored: strings.Replace(fresh, `"v":2`, `"v":1`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "newer version is replaced", stored: strings.Replace(fresh, `"v":2`, `"v":3`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "store read error is a miss", stored: fresh, getErr: errors.New("secret service did not answer"), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed, logHas: "cache read failed"},
-		// Under an explicit --cache keyring the store returns ErrUnavailable
+		// Under an explicit --cache keyring the store returns ErrUnreachable
 		// (AutoStore never does): the call fails without a token request.
-		{name: "unavailable store fails without a refresh", stored: fresh, getErr: fmt.Errorf("dial: %w", ErrUnavailable), wantErr: ErrUnavailable, calls: 0, after: fresh},
+		{name: "unavailable store fails without a refresh", stored: fresh, getErr: fmt.Errorf("dial: %w", ErrUnreachable), wantErr: ErrUnreachable, calls: 0, after: fresh},
 		{name: "store write error still returns the token", setErr: errors.New("read-only file system"), wantTok: tokenPrefix + "new-1", calls: 1, after: "", logHas: "caching the token failed"},
 		// The buffer is cut to half its life (15s), so the token is cached
 		// and served like any other.

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // DefaultLockWait is how long [Lock] waits for a key's lock when the caller

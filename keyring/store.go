@@ -8,10 +8,12 @@ const Service = "dt-credential-helper"
 // ErrNotFound is returned by [Store.Get] when there is no entry for a key.
 var ErrNotFound = errors.New("no cached entry")
 
-// ErrUnavailable is wrapped by stores that cannot be reached at all (no
+// ErrUnreachable is wrapped by stores that cannot be reached at all (no
 // D-Bus session, no Secret Service, a locked collection, a call that did not
 // answer in time); under the auto mode it makes the cache fall back to files.
-var ErrUnavailable = errors.New("keyring unavailable")
+// Its text, which status shows in the fallback's reason, keeps the words
+// "keyring unavailable" users already know.
+var ErrUnreachable = errors.New("keyring unavailable")
 
 // ErrTooBig is wrapped by a store's Set when it refuses an entry for its
 // size (macOS and Windows limit keyring entries to a few KiB, the kernel

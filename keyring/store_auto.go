@@ -9,14 +9,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // AutoStore is the auto mode: a primary store (the keyring) and a fallback
 // (files). On Linux two are stacked: the kernel keyring over an AutoStore of
 // the Secret Service over files; what is said here of the keyring and the
 // files holds for each pair. A primary call that fails with
-// [ErrUnavailable] moves the store
+// [ErrUnreachable] moves the store
 // to its fallback for five minutes (hungMemory): a keyring that hung or was
 // missing is not asked again meanwhile, so one call pays for it rather than
 // every one. After that the keyring is tried again, so a long-running
@@ -104,7 +104,7 @@ func (s *AutoStore) checkHung() bool {
 	if since < 0 || since >= hungMemory {
 		return false
 	}
-	reason := fmt.Errorf("%w: it did not answer %v ago; asking it again after %v", ErrUnavailable, since.Truncate(time.Second), hungMemory)
+	reason := fmt.Errorf("%w: it did not answer %v ago; asking it again after %v", ErrUnreachable, since.Truncate(time.Second), hungMemory)
 	s.fallBackUntil(reason.Error(), fi.ModTime().Add(hungMemory))
 	return true
 }
@@ -143,7 +143,7 @@ func (s *AutoStore) Get(key string) ([]byte, error) {
 		switch {
 		case err == nil:
 			return data, nil
-		case errors.Is(err, ErrUnavailable):
+		case errors.Is(err, ErrUnreachable):
 			s.fallBack(err)
 		case !errors.Is(err, ErrNotFound):
 			return nil, err
@@ -169,7 +169,7 @@ func (s *AutoStore) Set(key string, data []byte) error {
 			s.log.Debug("token cache: removing the file copy failed", "err", err)
 		}
 		return nil
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnreachable):
 		s.fallBack(err)
 		return s.fallback.Set(key, data)
 	case !errors.Is(err, ErrTooBig):
@@ -182,7 +182,7 @@ func (s *AutoStore) Set(key string, data []byte) error {
 		return err
 	}
 	if err := s.primary.Delete(key); err != nil {
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ErrUnreachable) {
 			// This process reads files for a while (and a hang is
 			// remembered for the next ones), but the keyring entry is left.
 			s.fallBack(err)
@@ -198,7 +198,7 @@ func (s *AutoStore) Delete(key string) error {
 	var perr error
 	if s.usePrimary() {
 		perr = s.primary.Delete(key)
-		if errors.Is(perr, ErrUnavailable) {
+		if errors.Is(perr, ErrUnreachable) {
 			s.fallBack(perr)
 			perr = nil
 		}

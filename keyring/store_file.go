@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // MaxEntrySize bounds what a store reads back: an entry is a token of a few
@@ -55,7 +55,7 @@ func DefaultDir(getenv func(string) string) (string, error) {
 // FileStore keeps one file per key in a private directory. Writes are atomic
 // (temporary file, fsync, rename), so a concurrent reader in any process sees
 // the old entry or the new one, never a torn one. The rules below are those
-// of internal/privatefile, which the profiles file follows too.
+// of keyring/privatefile, which the profiles file follows too.
 //
 // A file that group or others can access, or that another user owns, is
 // refused on read with a [*PermissionError] rather than served; the next Set

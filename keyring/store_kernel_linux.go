@@ -35,7 +35,7 @@ import (
 //
 // The kernel drops each key at the token's expiry (its timeout is set from
 // the entry's "expiry"). A container whose seccomp profile blocks keyctl,
-// or a kernel without keys, fails with an error wrapping [ErrUnavailable];
+// or a kernel without keys, fails with an error wrapping [ErrUnreachable];
 // a full per-user quota (/proc/sys/kernel/keys/maxkeys, maxbytes) with one
 // wrapping [ErrTooBig], so the auto mode keeps that entry in its next store.
 type KernelStore struct {
@@ -140,7 +140,7 @@ func (s *KernelStore) Get(key string) ([]byte, error) {
 		}
 		buf = make([]byte, n)
 	}
-	return nil, fmt.Errorf("%w: kernel keyring read: the key kept changing size", ErrUnavailable)
+	return nil, fmt.Errorf("%w: kernel keyring read: the key kept changing size", ErrUnreachable)
 }
 
 // Set implements [Store]: adds or updates the key, limits its permissions,
@@ -254,7 +254,7 @@ func kernelError(op string, err error) error {
 	case errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.ENOSPC):
 		return fmt.Errorf("kernel keyring %s: the user's key quota is full (/proc/sys/kernel/keys/maxkeys, maxbytes): %w", op, ErrTooBig)
 	case errors.As(err, &errno) && (errno == unix.ENOSYS || errno == unix.EPERM):
-		return fmt.Errorf("%w: kernel keyring %s refused: %w (a seccomp profile blocking keyctl?)", ErrUnavailable, op, err)
+		return fmt.Errorf("%w: kernel keyring %s refused: %w (a seccomp profile blocking keyctl?)", ErrUnreachable, op, err)
 	}
-	return fmt.Errorf("%w: kernel keyring %s: %w", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: kernel keyring %s: %w", ErrUnreachable, op, err)
 }

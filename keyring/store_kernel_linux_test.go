@@ -355,11 +355,11 @@ func TestKernelHelperProcess(t *testing.T) {
 		if _, err := unix.KeyctlSearch(unix.KEY_SPEC_USER_KEYRING, "user", "x", 0); !errors.Is(err, unix.EPERM) {
 			t.Fatalf("keyctl under the seccomp filter = %v, want EPERM", err)
 		}
-		if _, err := s.Get(key); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "seccomp") {
-			t.Errorf("kernel Get = %v, want ErrUnavailable naming seccomp", err)
+		if _, err := s.Get(key); !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "seccomp") {
+			t.Errorf("kernel Get = %v, want ErrUnreachable naming seccomp", err)
 		}
-		if err := s.Set(key, []byte("v")); !errors.Is(err, ErrUnavailable) {
-			t.Errorf("kernel Set = %v, want ErrUnavailable", err)
+		if err := s.Set(key, []byte("v")); !errors.Is(err, ErrUnreachable) {
+			t.Errorf("kernel Set = %v, want ErrUnreachable", err)
 		}
 		auto := NewAutoStore(s, NewFileStore(os.Getenv(envKernelDir)), nil)
 		if err := auto.Set(key, []byte("v")); err != nil {
@@ -460,7 +460,7 @@ func refusingKeyctl(err error) keyctl {
 
 // TestKernelRefusedFallsBack: where keyctl is refused (EPERM from Docker's
 // seccomp profile, ENOSYS from a kernel without keys), the explicit kernel
-// mode fails with ErrUnavailable, and the auto mode moves to its next store
+// mode fails with ErrUnreachable, and the auto mode moves to its next store
 // after one refused call and says why.
 func TestKernelRefusedFallsBack(t *testing.T) {
 	for _, errno := range []syscall.Errno{unix.EPERM, unix.ENOSYS, unix.EACCES} {
@@ -471,8 +471,8 @@ func TestKernelRefusedFallsBack(t *testing.T) {
 			refuse.search = func(a int, b, c string, d int) (int, error) { calls++; return search(a, b, c, d) }
 			k := &KernelStore{sys: refuse, now: time.Now}
 			for op, err := range map[string]error{"Get": second(k.Get("token-x")), "Set": k.Set("token-x", []byte("v")), "Delete": k.Delete("token-x")} {
-				if !errors.Is(err, ErrUnavailable) {
-					t.Errorf("kernel %s = %v, want ErrUnavailable", op, err)
+				if !errors.Is(err, ErrUnreachable) {
+					t.Errorf("kernel %s = %v, want ErrUnreachable", op, err)
 				}
 			}
 			calls = 0

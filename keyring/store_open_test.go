@@ -156,7 +156,7 @@ func (f *fakeKeyring) Delete(key string) error {
 func (f *fakeKeyring) Name() string { return "keyring" }
 
 func TestAutoStore(t *testing.T) {
-	unavailable := fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
+	unavailable := fmt.Errorf("%w: no D-Bus session bus", ErrUnreachable)
 	tooBig := fmt.Errorf("keyring write: %w", ErrTooBig)
 	tests := []struct {
 		name           string
@@ -327,7 +327,7 @@ func TestAutoStoreTooBigKeyringDeleteFails(t *testing.T) {
 		delErr       error
 		wantFallback bool
 	}{
-		{name: "unavailable", delErr: fmt.Errorf("%w: no answer", ErrUnavailable), wantFallback: true},
+		{name: "unavailable", delErr: fmt.Errorf("%w: no answer", ErrUnreachable), wantFallback: true},
 		{name: "other error", delErr: errors.New("keyring delete: access denied")},
 	}
 	for _, tt := range tests {
@@ -414,7 +414,7 @@ func TestAutoStoreHonoursHungMarker(t *testing.T) {
 // hungMemory, then it is, so a long-running process (the plugin) comes back
 // to the keyring the CLI processes use rather than keeping to files.
 func TestAutoStoreFallbackExpires(t *testing.T) {
-	unavailable := fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
+	unavailable := fmt.Errorf("%w: no D-Bus session bus", ErrUnreachable)
 	kr := &fakeKeyring{data: map[string][]byte{}, getErr: unavailable}
 	files := NewFileStore(privateTempDir(t))
 	s := NewAutoStore(kr, files, nil)

@@ -23,7 +23,7 @@ const DefaultOSTimeout = 3 * time.Second
 // Each reads what the other wrote.
 //
 // Every call is bounded by the store's timeout and then fails with an error
-// wrapping [ErrUnavailable]. go-keyring cannot be cancelled, so a call that
+// wrapping [ErrUnreachable]. go-keyring cannot be cancelled, so a call that
 // hangs (an unanswerable prompt) leaves a goroutine blocked until the process
 // exits; for a short-lived command that is harmless.
 type OSStore struct {
@@ -82,14 +82,14 @@ func (s *OSStore) Delete(key string) error {
 // ErrNoSession is wrapped by the keyring store's errors when there is no
 // keyring to talk to at all (on Linux, no D-Bus session bus): such a keyring
 // holds nothing this process could reach, unlike one that did not answer.
-// It wraps [ErrUnavailable].
-var ErrNoSession = fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
+// It wraps [ErrUnreachable].
+var ErrNoSession = fmt.Errorf("%w: no D-Bus session bus", ErrUnreachable)
 
-// errNoAnswer is a keyring call that hung: it wraps ErrUnavailable.
-var errNoAnswer = fmt.Errorf("%w: no answer", ErrUnavailable)
+// errNoAnswer is a keyring call that hung: it wraps ErrUnreachable.
+var errNoAnswer = fmt.Errorf("%w: no answer", ErrUnreachable)
 
 // bounded runs f, giving up after timeout with an error wrapping
-// ErrUnavailable (through errNoAnswer). f keeps running in the background if
+// ErrUnreachable (through errNoAnswer). f keeps running in the background if
 // it hangs.
 func bounded[T any](timeout time.Duration, op string, f func() (T, error)) (T, error) {
 	type result struct {
@@ -114,7 +114,7 @@ func bounded[T any](timeout time.Duration, op string, f func() (T, error)) (T, e
 
 // mapError translates go-keyring's errors. Anything but "not found" and "too
 // big" means the keyring could not do the job (no bus, no Secret Service, a
-// locked or missing collection, a D-Bus error), which is what ErrUnavailable
+// locked or missing collection, a D-Bus error), which is what ErrUnreachable
 // stands for. The messages come from the keyring service and never contain
 // the secret.
 func mapError(op string, err error) error {
@@ -126,6 +126,6 @@ func mapError(op string, err error) error {
 	case errors.Is(err, gokeyring.ErrSetDataTooBig):
 		return fmt.Errorf("keyring %s: %w", op, ErrTooBig)
 	default:
-		return fmt.Errorf("%w: %s failed: %w", ErrUnavailable, op, err)
+		return fmt.Errorf("%w: %s failed: %w", ErrUnreachable, op, err)
 	}
 }

@@ -51,7 +51,7 @@ type ssSecret struct {
 //
 // It never unlocks or prompts (go-keyring's Get calls Unlock, which can
 // show a prompt): an entry that exists only in a locked collection is
-// ErrUnavailable, so the auto mode moves on at once.
+// ErrUnreachable, so the auto mode moves on at once.
 func (s *OSStore) get(key string) ([]byte, error) {
 	addr := sessionBusAddress(os.Getenv, os.Getuid)
 	if addr == "" {
@@ -77,7 +77,7 @@ func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
 	}
 	if len(unlocked) == 0 {
 		if len(locked) > 0 {
-			return nil, fmt.Errorf("%w: the entry is in a locked keyring collection", ErrUnavailable)
+			return nil, fmt.Errorf("%w: the entry is in a locked keyring collection", ErrUnreachable)
 		}
 		return nil, missing(ctx, conn)
 	}
@@ -96,7 +96,7 @@ func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
 	sec, ok := secrets[unlocked[0]]
 	if !ok {
 		// GetSecrets leaves out items that were locked in the meantime.
-		return nil, fmt.Errorf("%w: the entry is locked", ErrUnavailable)
+		return nil, fmt.Errorf("%w: the entry is locked", ErrUnreachable)
 	}
 	return sec.Value, nil
 }
@@ -104,7 +104,7 @@ func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
 // del removes key's entries over a plain godbus connection, like get, and
 // for the same reason: go-keyring's Delete unlocks the collection first,
 // which can show a prompt. An entry that only a locked collection holds, or
-// whose removal needs a prompt, is ErrUnavailable, never a prompt.
+// whose removal needs a prompt, is ErrUnreachable, never a prompt.
 func (s *OSStore) del(key string) error {
 	addr := sessionBusAddress(os.Getenv, os.Getuid)
 	if addr == "" {
@@ -125,7 +125,7 @@ func (s *OSStore) del(key string) error {
 		return unavailable("searching the Secret Service", err)
 	}
 	if len(locked) > 0 {
-		return fmt.Errorf("%w: the entry is in a locked keyring collection", ErrUnavailable)
+		return fmt.Errorf("%w: the entry is in a locked keyring collection", ErrUnreachable)
 	}
 	for _, item := range unlocked {
 		var prompt dbus.ObjectPath
@@ -134,7 +134,7 @@ func (s *OSStore) del(key string) error {
 		}
 		if prompt != "/" {
 			// The prompt is left unanswered: it dismisses itself.
-			return fmt.Errorf("%w: deleting the entry needs a prompt", ErrUnavailable)
+			return fmt.Errorf("%w: deleting the entry needs a prompt", ErrUnreachable)
 		}
 	}
 	return nil
@@ -159,11 +159,11 @@ func missing(ctx context.Context, conn *dbus.Conn) error {
 			return unavailable("checking the keyring collection", err)
 		}
 		if locked, _ := v.Value().(bool); locked {
-			return fmt.Errorf("%w: the keyring collection is locked", ErrUnavailable)
+			return fmt.Errorf("%w: the keyring collection is locked", ErrUnreachable)
 		}
 		return fmt.Errorf("keyring read: %w", ErrNotFound)
 	}
-	return fmt.Errorf("%w: no login or default keyring collection to write to", ErrUnavailable)
+	return fmt.Errorf("%w: no login or default keyring collection to write to", ErrUnreachable)
 }
 
 // errNoBus says why there is no keyring without trying to start a bus: godbus
@@ -306,9 +306,9 @@ func unavailable(what string, err error) error {
 	var derr dbus.Error
 	switch {
 	case errors.As(err, &derr) && derr.Name == "org.freedesktop.DBus.Error.ServiceUnknown":
-		return fmt.Errorf("%w: no Secret Service (org.freedesktop.secrets) on the session bus", ErrUnavailable)
+		return fmt.Errorf("%w: no Secret Service (org.freedesktop.secrets) on the session bus", ErrUnreachable)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("%w: %s did not answer in time", errNoAnswer, what)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	return fmt.Errorf("%w: %s: %w", ErrUnreachable, what, err)
 }

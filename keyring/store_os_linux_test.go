@@ -141,8 +141,8 @@ func TestKeyringNoBus(t *testing.T) {
 	start := time.Now()
 	_, gerr := s.Get("token-x")
 	for op, err := range map[string]error{"Get": gerr, "Set": s.Set("token-x", []byte("v")), "Delete": s.Delete("token-x")} {
-		if !errors.Is(err, ErrUnavailable) {
-			t.Errorf("%s without a bus = %v, want ErrUnavailable", op, err)
+		if !errors.Is(err, ErrUnreachable) {
+			t.Errorf("%s without a bus = %v, want ErrUnreachable", op, err)
 		}
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
@@ -184,8 +184,8 @@ func TestKeyringHungSecretService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Get("token-x"); !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("explicit keyring mode: Get = %v, want ErrUnavailable", err)
+		if _, err := st.Get("token-x"); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("explicit keyring mode: Get = %v, want ErrUnreachable", err)
 		}
 	})
 
@@ -251,8 +251,8 @@ func assertUnavailableWithin(t *testing.T, s Store, limit time.Duration) {
 	t.Helper()
 	start := time.Now()
 	_, err := s.Get("token-x")
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("Get = %v, want ErrUnavailable", err)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Get = %v, want ErrUnreachable", err)
 	}
 	if d := time.Since(start); d > limit {
 		t.Errorf("Get took %v, want under %v", d, limit)
@@ -353,7 +353,7 @@ func BenchmarkGoKeyringGetWarm(b *testing.B) {
 }
 
 // TestKeyringRefusedAuthentication: a bus that turns down every
-// authentication mechanism is a clear ErrUnavailable, at once. The "bus" is a
+// authentication mechanism is a clear ErrUnreachable, at once. The "bus" is a
 // fake: a real dbus-daemon accepts EXTERNAL from its own user.
 func TestKeyringRefusedAuthentication(t *testing.T) {
 	dir, err := os.MkdirTemp("", "bus")
@@ -485,8 +485,8 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 	}
 	// An explicit keyring mode ignores the memory: the user asked for it.
 	ks, _ := OpenStore(ModeKeyring, StoreConfig{Dir: dir, Timeout: 300 * time.Millisecond})
-	if _, err := ks.Get("token-x"); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("explicit keyring: Get = %v, want ErrUnavailable", err)
+	if _, err := ks.Get("token-x"); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("explicit keyring: Get = %v, want ErrUnreachable", err)
 	}
 }
 
@@ -567,8 +567,8 @@ func TestKeyringLockedCollection(t *testing.T) {
 	for _, k := range []string{key, uniqueKeyringKey(t, "token-")} {
 		start := time.Now()
 		got, err := s.Get(k)
-		if !errors.Is(err, ErrUnavailable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
-			t.Errorf("Get from a locked collection = %q, %v; want ErrUnavailable saying it is locked", got, err)
+		if !errors.Is(err, ErrUnreachable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
+			t.Errorf("Get from a locked collection = %q, %v; want ErrUnreachable saying it is locked", got, err)
 		}
 		if d := time.Since(start); d > DefaultOSTimeout/2 {
 			t.Errorf("Get from a locked collection took %v: it waited for something", d)
@@ -578,7 +578,7 @@ func TestKeyringLockedCollection(t *testing.T) {
 	// Delete, which the auto store calls after every write elsewhere, must
 	// not unlock (a prompt nobody answers) either.
 	err = s.Delete(key)
-	if !errors.Is(err, ErrUnavailable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
-		t.Errorf("Delete from a locked collection = %v; want ErrUnavailable saying it is locked, without waiting for a prompt", err)
+	if !errors.Is(err, ErrUnreachable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("Delete from a locked collection = %v; want ErrUnreachable saying it is locked, without waiting for a prompt", err)
 	}
 }

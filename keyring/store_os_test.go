@@ -21,10 +21,10 @@ func TestMapError(t *testing.T) {
 		notWant []error
 	}{
 		{name: "nil", in: nil},
-		{name: "not found", in: gokeyring.ErrNotFound, want: ErrNotFound, notWant: []error{ErrUnavailable, ErrTooBig}},
-		{name: "too big", in: gokeyring.ErrSetDataTooBig, want: ErrTooBig, notWant: []error{ErrUnavailable, ErrNotFound}},
-		{name: "too big, wrapped", in: fmt.Errorf("set: %w", gokeyring.ErrSetDataTooBig), want: ErrTooBig, notWant: []error{ErrUnavailable}},
-		{name: "anything else", in: dbusErr, want: ErrUnavailable, notWant: []error{ErrTooBig, ErrNotFound}},
+		{name: "not found", in: gokeyring.ErrNotFound, want: ErrNotFound, notWant: []error{ErrUnreachable, ErrTooBig}},
+		{name: "too big", in: gokeyring.ErrSetDataTooBig, want: ErrTooBig, notWant: []error{ErrUnreachable, ErrNotFound}},
+		{name: "too big, wrapped", in: fmt.Errorf("set: %w", gokeyring.ErrSetDataTooBig), want: ErrTooBig, notWant: []error{ErrUnreachable}},
+		{name: "anything else", in: dbusErr, want: ErrUnreachable, notWant: []error{ErrTooBig, ErrNotFound}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

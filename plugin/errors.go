@@ -62,9 +62,9 @@ func (e *Error) Is(target error) bool {
 }
 
 // Classifier says which of the sentinels (ErrRejected, ErrUnavailable,
-// ErrUnknownProfile, ErrConfig) a Provider error is, or nil for none (an
-// internal failure). The plugin process's main supplies it, since only it
-// knows the provider's error types; this package only translates.
+// ErrUnknownProfile, ErrConfig) an error of the served Tokens is, or nil for
+// none (an internal failure). The plugin process's main supplies it, since
+// only it knows those errors' types; this package only translates.
 type Classifier func(error) error
 
 // classOf is classify's verdict on err, or, with no classifier, the
@@ -81,9 +81,9 @@ func classOf(classify Classifier, err error) error {
 	return nil
 }
 
-// toStatus turns a Provider error into the gRPC status the host decodes with
-// fromStatus. ctx is the request's: when the host gave up, that is the
-// reason, whatever error the provider made of it.
+// toStatus turns an error of the served Tokens into the gRPC status the host
+// decodes with fromStatus. ctx is the request's: when the host gave up, that
+// is the reason, whatever error Tokens made of it.
 func toStatus(ctx context.Context, classify Classifier, err error) error {
 	if err == nil {
 		return nil

@@ -12,13 +12,13 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// fakeProvider stands in for the CLI's cached token source
+// fakeTokens stands in for the CLI's cached token source
 // (internal/provider, which the lead wires into `dt-credential-helper
 // plugin`): no identity service runs here, and these tests are about the
 // plugin glue. Like the real cache it keeps one token per profile, serves it
 // while more than buffer is left and mints a new one otherwise or when
 // forced.
-type fakeProvider struct {
+type fakeTokens struct {
 	ttl, buffer time.Duration
 	now         func() time.Time
 	// blockDir, when set, gets a file "blocked" once a call for profile
@@ -33,11 +33,11 @@ type fakeProvider struct {
 	invalidated []string
 }
 
-func newFake(ttl, buffer time.Duration) *fakeProvider {
-	return &fakeProvider{ttl: ttl, buffer: buffer, now: time.Now, errs: map[string]error{}, cache: map[string]*oauth2.Token{}}
+func newFake(ttl, buffer time.Duration) *fakeTokens {
+	return &fakeTokens{ttl: ttl, buffer: buffer, now: time.Now, errs: map[string]error{}, cache: map[string]*oauth2.Token{}}
 }
 
-func (f *fakeProvider) Token(ctx context.Context, profile string, force bool) (*oauth2.Token, error) {
+func (f *fakeTokens) Token(ctx context.Context, profile string, force bool) (*oauth2.Token, error) {
 	switch profile {
 	case "block":
 		if f.blockDir != "" {
@@ -63,13 +63,13 @@ func (f *fakeProvider) Token(ctx context.Context, profile string, force bool) (*
 }
 
 // mint puts a new token in the cache, as another process sharing it would.
-func (f *fakeProvider) mint(profile string) *oauth2.Token {
+func (f *fakeTokens) mint(profile string) *oauth2.Token {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.mintLocked(profile)
 }
 
-func (f *fakeProvider) mintLocked(profile string) *oauth2.Token {
+func (f *fakeTokens) mintLocked(profile string) *oauth2.Token {
 	f.minted++
 	tok := &oauth2.Token{
 		AccessToken: fmt.Sprintf("tok-%d", f.minted),
@@ -80,7 +80,7 @@ func (f *fakeProvider) mintLocked(profile string) *oauth2.Token {
 	return tok
 }
 
-func (f *fakeProvider) Invalidate(ctx context.Context, profile, accessToken string) error {
+func (f *fakeTokens) Invalidate(ctx context.Context, profile, accessToken string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.errs[profile]; err != nil {
@@ -93,13 +93,13 @@ func (f *fakeProvider) Invalidate(ctx context.Context, profile, accessToken stri
 	return nil
 }
 
-func (f *fakeProvider) setErr(profile string, err error) {
+func (f *fakeTokens) setErr(profile string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.errs[profile] = err
 }
 
-func (f *fakeProvider) counts() (minted, forced int) {
+func (f *fakeTokens) counts() (minted, forced int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.minted, f.forced

@@ -21,7 +21,7 @@ type GRPCPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
 
 	// Impl serves the tokens (plugin process only).
-	Impl Provider
+	Impl Tokens
 	// Classify sorts Impl's errors into the sentinels, and so into gRPC
 	// codes; nil means Impl's errors wrap the sentinels themselves.
 	Classify Classifier
@@ -42,12 +42,12 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, conn 
 	return &GRPCClient{client: dtcredentialv1.NewTokenProviderClient(conn)}, nil
 }
 
-// GRPCServer is the gRPC service over a Provider.
+// GRPCServer is the gRPC service over the plugin process's Tokens.
 type GRPCServer struct {
 	dtcredentialv1.UnimplementedTokenProviderServer
 
 	// Impl, Classify, Clock and Logger are as in GRPCPlugin.
-	Impl     Provider
+	Impl     Tokens
 	Classify Classifier
 	Clock    Clock
 	Logger   hclog.Logger

@@ -17,7 +17,7 @@ import (
 
 // connect serves f in-process over a real gRPC connection, as go-plugin
 // would across processes, and returns the host's side.
-func connect(t *testing.T, f Provider) TokenProvider {
+func connect(t *testing.T, f Tokens) TokenProvider {
 	t.Helper()
 	client, server := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{
 		Name: &GRPCPlugin{Impl: f, Classify: testClassify},

@@ -23,7 +23,7 @@ import (
 )
 
 // The process tests re-execute this test binary as the plugin: TestMain
-// serves a fakeProvider (see fake_test.go) through Serve when it finds the
+// serves a fakeTokens (see fake_test.go) through Serve when it finds the
 // magic cookie, exactly as `dt-credential-helper plugin` will serve the
 // CLI's cached source. The lead's tests cover the real binary.
 const (

@@ -32,7 +32,7 @@ func IsPluginProcess(getenv func(string) string) bool {
 // On Unix the process's socket is private whatever the umask, and the
 // process removes it and exits when told to (SIGTERM, SIGHUP) or when its
 // host is gone, killed before it could stop the plugin.
-func Serve(p Provider, classify Classifier, logger hclog.Logger) error {
+func Serve(p Tokens, classify Classifier, logger hclog.Logger) error {
 	if !IsPluginProcess(os.Getenv) {
 		return ErrNotPluginProcess
 	}

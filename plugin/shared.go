@@ -41,7 +41,7 @@ var Handshake = goplugin.HandshakeConfig{
 }
 
 // PluginMap is the plugin set a host dispenses from. The plugin process
-// serves its own set with the provider filled in (see Serve).
+// serves its own set with its Tokens filled in (see Serve).
 var PluginMap = map[string]goplugin.Plugin{
 	Name: &GRPCPlugin{},
 }
@@ -66,9 +66,11 @@ type TokenProvider interface {
 	WatchToken(ctx context.Context, profile string) iter.Seq2[*oauth2.Token, error]
 }
 
-// Provider is what the plugin process serves: the CLI's cached token source
-// per profile, so a token fetched by the CLI is served to hosts and back.
-type Provider interface {
+// Tokens is what the plugin process serves: it gives a profile's token and
+// forgets one. The plugin program implements it over the CLI's cached token
+// source, so a token fetched by the CLI is served to hosts and back. Hosts
+// see the gRPC service instead, as a [TokenProvider].
+type Tokens interface {
 	// Token returns a valid token for profile, refreshing first when force
 	// is set.
 	Token(ctx context.Context, profile string, force bool) (*oauth2.Token, error)

@@ -25,7 +25,7 @@ const (
 	// watcher fetches the next one: 3/4, so a one-hour DT token is replaced
 	// with 15 minutes to spare, and a network failure has time to pass.
 	refreshAtNum, refreshAtDen = 3, 4
-	// minWait keeps a provider that hands out nearly expired tokens from
+	// minWait keeps a Tokens that hands out nearly expired tokens from
 	// being asked in a busy loop.
 	minWait = time.Second
 	// retryMin and retryMax bound the backoff after a failed refresh.
@@ -33,14 +33,15 @@ const (
 	retryMax = 30 * time.Second
 )
 
-// errNoToken guards against a Provider returning neither token nor error.
+// errNoToken guards against a Tokens implementation returning neither token
+// nor error.
 var errNoToken = errors.New("the provider returned no token")
 
 // watcher sends a profile's current token, then a fresh one before each
 // expiry. It lives in the plugin, next to the cache, so a host never waits
 // on the identity service.
 type watcher struct {
-	p        Provider
+	p        Tokens
 	classify Classifier
 	clock    Clock
 	log      hclog.Logger

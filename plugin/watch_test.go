@@ -51,7 +51,7 @@ func TestWatcherPacing(t *testing.T) {
 
 	// takeWait takes the watcher's next wait and checks it; fire lets that
 	// much time pass. Between the two the watcher is parked, so the test
-	// can change the provider without racing it.
+	// can change the fake Tokens without racing it.
 	takeWait := func(want time.Duration) fakeWait {
 		t.Helper()
 		select {

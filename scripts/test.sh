@@ -35,6 +35,11 @@ if [ -z "${DT_TEST_BAO:-}" ] && [ -f "$shared" ]; then
 	DT_TEST_BAO=$(bash "$shared")
 	export DT_TEST_BAO
 fi
+if [ -n "${CI:-}" ] && [ -z "${DT_TEST_BAO:-}" ]; then
+	# In CI the Vault end-to-end tests must run, not skip.
+	echo "no OpenBao: $shared is missing and DT_TEST_BAO is not set" >&2
+	exit 1
+fi
 echo "DT_TEST_BAO=${DT_TEST_BAO:-(none: the Vault end-to-end tests skip)}"
 
 echo "== go test -race (real Secret Service)"

@@ -26,7 +26,7 @@ func classify(err error) error {
 		return plugin.ErrUnknownProfile
 	case auth.IsRejected(err):
 		return plugin.ErrRejected
-	case auth.IsTransient(err), errors.Is(err, keyring.ErrUnavailable):
+	case auth.IsTransient(err), errors.Is(err, keyring.ErrUnreachable):
 		// An unreachable keyring (under --cache keyring) may come back, as
 		// a network may.
 		return plugin.ErrUnavailable

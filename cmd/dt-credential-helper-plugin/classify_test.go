@@ -26,7 +26,7 @@ func TestClassify(t *testing.T) {
 		{"transient", &auth.Error{Kind: auth.Transient, Endpoint: "https://id.example/token", KeyID: "k1", Err: errors.New("connection refused")}, plugin.ErrUnavailable},
 		{"unknown profile", &auth.ConfigError{Msg: unknown.Error(), Err: unknown}, plugin.ErrUnknownProfile},
 		{"missing config", &auth.ConfigError{Msg: "missing key id: set DT_SERVICE_ACCOUNT_KEY_ID"}, plugin.ErrConfig},
-		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnavailable), plugin.ErrUnavailable},
+		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnreachable), plugin.ErrUnavailable},
 		{"bad response", &auth.Error{Kind: auth.BadResponse, Endpoint: "https://id.example/token", KeyID: "k1"}, nil},
 		{"canceled: the plugin package maps it", fmt.Errorf("keyring: %w", context.Canceled), nil},
 		{"temporary (a Vault outage)", temporaryError{}, plugin.ErrUnavailable},

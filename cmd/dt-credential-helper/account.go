@@ -110,7 +110,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if err := secrets.Set(profile.SecretKey(name), []byte(secret)); err != nil {
-		if errors.Is(err, keyring.ErrUnavailable) {
+		if errors.Is(err, keyring.ErrUnreachable) {
 			return fmt.Errorf("login: no OS keyring is available to keep the secret of profile %q, nothing was stored (%w); "+
 				"on a machine without one, keep it in a private file instead: add --store file", name, err)
 		}

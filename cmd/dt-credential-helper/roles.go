@@ -19,7 +19,8 @@ const (
 	dockerHelperName = "docker-credential-dt"
 )
 
-// helperTokens adapts the provider to the git and docker protocols.
+// helperTokens is the provider as the git and docker protocols' Tokens
+// (gitcred.Tokens, dockercred.Tokens).
 type helperTokens struct {
 	p       *provider.Provider
 	refresh bool

@@ -145,11 +145,11 @@ func logoutVault(ctx context.Context, e env, p *provider.Provider, path, name st
 func onlyUnavailable(err error) bool {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
-			if !errors.Is(e, keyring.ErrUnavailable) {
+			if !errors.Is(e, keyring.ErrUnreachable) {
 				return false
 			}
 		}
 		return true
 	}
-	return errors.Is(err, keyring.ErrUnavailable)
+	return errors.Is(err, keyring.ErrUnreachable)
 }

@@ -36,9 +36,9 @@ const (
 	MaxInputBytes = 1 << 20
 )
 
-// Provider hands out the tokens of a profile ("" is the default profile).
-// The caller implements it over the cached token source.
-type Provider interface {
+// Tokens gives a profile's token and forgets one ("" is the default
+// profile). The caller implements it over the cached token source.
+type Tokens interface {
 	// Token returns a valid token of profile.
 	Token(ctx context.Context, profile string) (*oauth2.Token, error)
 	// Invalidate drops profile's cached token if it equals token; token ""
@@ -64,13 +64,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // Handle runs one docker credential helper action, reading its input from in
 // and writing its answer to out; nothing is written to out on error. Only hosts
 // in set get a token, over plain http only when they are loopback hosts, and
-// Provider is not called at all for other servers.
+// p is not called at all for other servers.
 // version is printed by the version action. Every error is an *Error.
 //
 // For a server that gets no token, log (if not nil) is told why at Info
 // level: the protocol's answer is only "credentials not found", so the
 // caller logs when asked to.
-func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string, log *slog.Logger) error {
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, version string, log *slog.Logger) error {
 	var err error
 	switch action {
 	case credentials.ActionGet:
@@ -94,7 +94,7 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 
 // Run is Handle plus the protocol's error convention: it prints the error on
 // out and returns the exit status (0 or 1).
-func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, version string, log *slog.Logger) int {
+func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, version string, log *slog.Logger) int {
 	err := Handle(ctx, action, in, out, set, p, version, log)
 	if err == nil {
 		return 0
@@ -108,7 +108,7 @@ func WriteError(w io.Writer, err error) {
 	_, _ = fmt.Fprintln(w, err)
 }
 
-func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Provider, log *slog.Logger) error {
+func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, log *slog.Logger) error {
 	serverURL, profile, err := readRoute(in, set, credentials.ActionGet, log)
 	if err != nil {
 		return err
@@ -174,7 +174,7 @@ func jsonError(err error) error {
 // erase drops the cached token of the host's profile, which makes the next
 // get fetch a new one; for servers get would not hand a token to it reports
 // "not found" like any helper asked to erase what it does not have.
-func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Provider, log *slog.Logger) error {
+func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Tokens, log *slog.Logger) error {
 	_, profile, err := readRoute(in, set, credentials.ActionErase, log)
 	if err != nil {
 		return err

@@ -23,9 +23,9 @@ import (
 
 const secretToken = "tok-SECRET-1234567890"
 
-// newProvider is a fake Provider that hands out secretToken and records calls.
-func newProvider() *testutil.FakeProvider {
-	return &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken, Expiry: time.Unix(1893456000, 0)}}
+// newTokens is a fake Tokens that hands out secretToken and records calls.
+func newTokens() *testutil.FakeTokens {
+	return &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken, Expiry: time.Unix(1893456000, 0)}}
 }
 
 func testSet(t testing.TB) *hosts.Set {
@@ -66,7 +66,7 @@ func TestGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, "v1", nil); err != nil {
 				t.Fatalf("Handle: %v", err)
@@ -103,7 +103,7 @@ func TestGetNotFound(t *testing.T) {
 		"https://api.d21s.com/\xa6", // not UTF-8: cannot be echoed in JSON
 	} {
 		t.Run(in, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), p, "v1", nil)
 			if !credentials.IsErrCredentialsNotFound(err) {
@@ -165,7 +165,7 @@ func TestGetPorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			err := Handle(context.Background(), "get", strings.NewReader(tt.url), &out, set, p, "v1", nil)
 			if tt.want {
@@ -176,7 +176,7 @@ func TestGetPorts(t *testing.T) {
 				t.Errorf("get: error %v, output %q, Token calls %v; want credentials not found and no token", err, out.String(), p.TokenCalls)
 			}
 			// erase routes the same way.
-			p = newProvider()
+			p = newTokens()
 			err = Handle(context.Background(), "erase", strings.NewReader(tt.url), io.Discard, set, p, "v1", nil)
 			if erased := err == nil && len(p.Invalidated) == 1; erased != tt.want {
 				t.Errorf("erase: error %v, Invalidate calls %v; want erased %v", err, p.Invalidated, tt.want)
@@ -210,7 +210,7 @@ func TestGetPlainHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			code := Run(context.Background(), "get", strings.NewReader(tt.url+"\n"), &out, set, p, "v1", nil)
 			want, wantCode, wantCalls := "credentials not found in native keychain\n", 1, 0
@@ -243,7 +243,7 @@ func TestLogsWhyNoToken(t *testing.T) {
 		for _, action := range []string{"get", "erase"} {
 			t.Run(action+" "+tt.url, func(t *testing.T) {
 				var out, log bytes.Buffer
-				p := newProvider()
+				p := newTokens()
 				err := Handle(context.Background(), action, strings.NewReader(tt.url), &out, testSet(t), p, "v1", slog.New(slog.NewTextHandler(&log, nil)))
 				if !credentials.IsErrCredentialsNotFound(err) || out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
 					t.Errorf("err %v, output %q, Token calls %v, invalidated %v; want not found and nothing else", err, out.String(), p.TokenCalls, p.Invalidated)
@@ -263,11 +263,11 @@ func TestLogsWhyNoToken(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	tests := []struct {
-		name     string
-		action   string
-		in       io.Reader
-		provider *testutil.FakeProvider
-		wantErr  string
+		name    string
+		action  string
+		in      io.Reader
+		tokens  *testutil.FakeTokens
+		wantErr string
 	}{
 		{name: "get empty", action: "get", in: strings.NewReader(""), wantErr: "no credentials server URL"},
 		{name: "get blank", action: "get", in: strings.NewReader(" \n\t\n"), wantErr: "no credentials server URL"},
@@ -277,11 +277,11 @@ func TestErrors(t *testing.T) {
 		{name: "erase plain http", action: "erase", in: strings.NewReader("http://api.d21s.com"), wantErr: "credentials not found in native keychain"},
 		{
 			name: "provider error", action: "get", in: strings.NewReader("api.d21s.com"),
-			provider: &testutil.FakeProvider{Err: errors.New("token endpoint unreachable")},
-			wantErr:  "token endpoint unreachable",
+			tokens:  &testutil.FakeTokens{Err: errors.New("token endpoint unreachable")},
+			wantErr: "token endpoint unreachable",
 		},
-		{name: "empty token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &testutil.FakeProvider{Tok: &oauth2.Token{}}, wantErr: "empty token"},
-		{name: "nil token", action: "get", in: strings.NewReader("api.d21s.com"), provider: &testutil.FakeProvider{}, wantErr: "empty token"},
+		{name: "empty token", action: "get", in: strings.NewReader("api.d21s.com"), tokens: &testutil.FakeTokens{Tok: &oauth2.Token{}}, wantErr: "empty token"},
+		{name: "nil token", action: "get", in: strings.NewReader("api.d21s.com"), tokens: &testutil.FakeTokens{}, wantErr: "empty token"},
 		{name: "store not JSON", action: "store", in: strings.NewReader(`{"ServerURL":"x","Secret":"` + secretToken + `\q"}`), wantErr: "invalid credentials JSON at byte offset"},
 		{name: "store truncated", action: "store", in: strings.NewReader(`{"ServerURL":"x","Secret":"` + secretToken), wantErr: "invalid credentials JSON"},
 		{name: "store empty", action: "store", in: strings.NewReader(""), wantErr: "invalid credentials JSON"},
@@ -295,15 +295,15 @@ func TestErrors(t *testing.T) {
 		{name: "unknown action", action: "frobnicate", in: strings.NewReader(""), wantErr: "docker-credential-dt: unknown action: frobnicate"},
 		{
 			name: "erase provider error", action: "erase", in: strings.NewReader("api.d21s.com"),
-			provider: &testutil.FakeProvider{Err: errors.New("cache locked")},
-			wantErr:  "cache locked",
+			tokens:  &testutil.FakeTokens{Err: errors.New("cache locked")},
+			wantErr: "cache locked",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := tt.provider
+			p := tt.tokens
 			if p == nil {
-				p = newProvider()
+				p = newTokens()
 			}
 			var out bytes.Buffer
 			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, "v1", nil)
@@ -329,7 +329,7 @@ func TestStore(t *testing.T) {
 		`{"ServerURL":"https://api.d21s.com","Username":"oauth2accesstoken","Secret":"` + secretToken + `"}`,
 		"{\n  \"ServerURL\": \"registry.example.com\",\n  \"Username\": \"u\",\n  \"Secret\": \"p\",\n  \"Extra\": true\n}\n",
 	} {
-		p := newProvider()
+		p := newTokens()
 		var out bytes.Buffer
 		if err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1", nil); err != nil {
 			t.Errorf("store %q: %v", in, err)
@@ -349,7 +349,7 @@ func TestErase(t *testing.T) {
 		{"STAGING.example.com\n", [][2]string{{"staging", ""}}},
 	}
 	for _, tt := range tests {
-		p := newProvider()
+		p := newTokens()
 		var out bytes.Buffer
 		if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, "v1", nil); err != nil {
 			t.Fatalf("erase %q: %v", tt.in, err)
@@ -364,7 +364,7 @@ func TestErase(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	p := newProvider()
+	p := newTokens()
 	var out bytes.Buffer
 	if err := Handle(context.Background(), "list", strings.NewReader("ignored"), &out, testSet(t), p, "v1", nil); err != nil {
 		t.Fatal(err)
@@ -398,7 +398,7 @@ func TestList(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	if err := Handle(context.Background(), "version", strings.NewReader(""), &out, testSet(t), newProvider(), "v1.2.3", nil); err != nil {
+	if err := Handle(context.Background(), "version", strings.NewReader(""), &out, testSet(t), newTokens(), "v1.2.3", nil); err != nil {
 		t.Fatal(err)
 	}
 	want := "docker-credential-dt (github.com/dt-credential-helper/dt-credential-helper) v1.2.3\n"
@@ -423,7 +423,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			code := Run(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), newProvider(), "v1", nil)
+			code := Run(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), newTokens(), "v1", nil)
 			if diff := cmp.Diff([]any{tt.wantOut, tt.wantCode}, []any{out.String(), code}); diff != "" {
 				t.Errorf("Run (-want +got):\n%s", diff)
 			}
@@ -477,7 +477,7 @@ func FuzzGet(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := newProvider()
+		p := newTokens()
 		var out bytes.Buffer
 		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, "v1", nil)
 		if err != nil {
@@ -517,7 +517,7 @@ func FuzzStore(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		p := newProvider()
+		p := newTokens()
 		var out bytes.Buffer
 		err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1", nil)
 		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {

@@ -22,9 +22,9 @@ import (
 // same name.
 const Username = "oauth2accesstoken"
 
-// Provider hands out the tokens of a profile ("" is the default profile).
-// The caller implements it over the cached token source.
-type Provider interface {
+// Tokens gives a profile's token and forgets one ("" is the default
+// profile). The caller implements it over the cached token source.
+type Tokens interface {
 	// Token returns a valid token of profile.
 	Token(ctx context.Context, profile string) (*oauth2.Token, error)
 	// Invalidate drops profile's cached token if it equals token, so the
@@ -34,14 +34,14 @@ type Provider interface {
 }
 
 // Handle runs one git credential action, reading git's attributes from in and
-// writing the answer to out. Only hosts in set get a token, and Provider is
-// not called at all for any other host. Actions other than get, store and
+// writing the answer to out. Only hosts in set get a token, and p is not
+// called at all for any other host. Actions other than get, store and
 // erase are ignored, as git asks of helpers. On error nothing is written to
 // out; the caller reports the error on stderr.
 //
 // For a host that gets no token, log (if not nil) is told why at Info level:
 // git wants silence from the helper, so the caller logs only when asked to.
-func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Provider, log *slog.Logger) error {
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, log *slog.Logger) error {
 	switch action {
 	case "get", "store", "erase":
 	default:
@@ -93,7 +93,7 @@ func route(attrs Attributes, set *hosts.Set) (profile, why string) {
 	return profile, ""
 }
 
-func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Provider) error {
+func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Tokens) error {
 	tok, err := p.Token(ctx, profile)
 	if err != nil {
 		return fmt.Errorf("git credential get: %w", err)
@@ -140,7 +140,7 @@ func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p
 
 // erase is what git calls when the server rejected the credential it was
 // given: drop that token, if it is still the cached one.
-func erase(ctx context.Context, attrs Attributes, profile string, p Provider) error {
+func erase(ctx context.Context, attrs Attributes, profile string, p Tokens) error {
 	token := attrs.Get("credential")
 	if token == "" {
 		token = attrs.Get("password")

@@ -23,9 +23,9 @@ const secretToken = "tok-SECRET-1234567890"
 
 var expiry = time.Unix(1893456000, 0) // 2030-01-01
 
-// newProvider is a fake Provider that hands out secretToken and records calls.
-func newProvider() *testutil.FakeProvider {
-	return &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken, TokenType: "Bearer", Expiry: expiry}}
+// newTokens is a fake Tokens that hands out secretToken and records calls.
+func newTokens() *testutil.FakeTokens {
+	return &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken, TokenType: "Bearer", Expiry: expiry}}
 }
 
 func testSet(t *testing.T) *hosts.Set {
@@ -119,7 +119,7 @@ func TestHandleGet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
@@ -178,7 +178,7 @@ func TestHandleGetAuthtype(t *testing.T) {
 				in += "wwwauth[]=" + w + "\n"
 			}
 			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newProvider(), nil); err != nil {
+			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newTokens(), nil); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
@@ -226,7 +226,7 @@ func TestHandleGetPorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.protocol+"://"+tt.host, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			in := "protocol=" + tt.protocol + "\nhost=" + tt.host + "\n"
 			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil); err != nil {
@@ -237,7 +237,7 @@ func TestHandleGetPorts(t *testing.T) {
 				t.Errorf("token handed out: %v (Token calls %v), want %v", got, p.TokenCalls, tt.want)
 			}
 			// erase routes the same way.
-			p = newProvider()
+			p = newTokens()
 			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p, nil); err != nil {
 				t.Fatalf("Handle erase: %v", err)
 			}
@@ -268,7 +268,7 @@ func TestHandleLogsWhyNoToken(t *testing.T) {
 		for _, action := range []string{"get", "erase"} {
 			t.Run(action+" "+tt.in, func(t *testing.T) {
 				var out, log bytes.Buffer
-				p := newProvider()
+				p := newTokens()
 				l := slog.New(slog.NewTextHandler(&log, nil))
 				if err := Handle(context.Background(), action, strings.NewReader(tt.in+"password=x\n"), &out, testSet(t), p, l); err != nil {
 					t.Fatalf("Handle: %v", err)
@@ -291,18 +291,18 @@ func TestHandleLogsWhyNoToken(t *testing.T) {
 	}
 	// store is ignored for every host: nothing to explain.
 	var storeLog bytes.Buffer
-	if err := Handle(context.Background(), "store", strings.NewReader("protocol=https\nhost=git.example.com\npassword=x\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&storeLog, nil))); err != nil || storeLog.Len() != 0 {
+	if err := Handle(context.Background(), "store", strings.NewReader("protocol=https\nhost=git.example.com\npassword=x\n"), io.Discard, testSet(t), newTokens(), slog.New(slog.NewTextHandler(&storeLog, nil))); err != nil || storeLog.Len() != 0 {
 		t.Errorf("store for another host: err %v, log %q", err, storeLog.String())
 	}
 	// A served host is not logged about.
 	var log bytes.Buffer
-	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), io.Discard, testSet(t), newProvider(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
+	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), io.Discard, testSet(t), newTokens(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
 		t.Errorf("served host: err %v, log %q", err, log.String())
 	}
 }
 
 func TestHandleGetNoExpiry(t *testing.T) {
-	p := &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken}}
+	p := &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken}}
 	var out bytes.Buffer
 	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p, nil); err != nil {
 		t.Fatal(err)
@@ -316,11 +316,11 @@ func TestHandleGetNoExpiry(t *testing.T) {
 func TestHandleErrors(t *testing.T) {
 	dt := "protocol=https\nhost=api.d21s.com\n"
 	tests := []struct {
-		name     string
-		action   string
-		in       io.Reader
-		provider *testutil.FakeProvider
-		wantErr  string
+		name    string
+		action  string
+		in      io.Reader
+		tokens  *testutil.FakeTokens
+		wantErr string
 	}{
 		{name: "missing =", action: "get", in: strings.NewReader(dt + "garbage\n"), wantErr: `line 3: no "="`},
 		{name: "empty key", action: "get", in: strings.NewReader("=x\n" + dt), wantErr: "empty attribute name"},
@@ -357,35 +357,35 @@ func TestHandleErrors(t *testing.T) {
 		{name: "erase validates", action: "erase", in: strings.NewReader(dt + "nope\n"), wantErr: `no "="`},
 		{
 			name: "provider error", action: "get", in: strings.NewReader(dt),
-			provider: &testutil.FakeProvider{Err: errors.New("token endpoint unreachable")},
-			wantErr:  "token endpoint unreachable",
+			tokens:  &testutil.FakeTokens{Err: errors.New("token endpoint unreachable")},
+			wantErr: "token endpoint unreachable",
 		},
 		{
 			name: "empty token", action: "get", in: strings.NewReader(dt),
-			provider: &testutil.FakeProvider{Tok: &oauth2.Token{}},
-			wantErr:  "empty token",
+			tokens:  &testutil.FakeTokens{Tok: &oauth2.Token{}},
+			wantErr: "empty token",
 		},
 		{
 			name: "nil token", action: "get", in: strings.NewReader(dt),
-			provider: &testutil.FakeProvider{},
-			wantErr:  "empty token",
+			tokens:  &testutil.FakeTokens{},
+			wantErr: "empty token",
 		},
 		{
 			name: "token with newline", action: "get", in: strings.NewReader(dt),
-			provider: &testutil.FakeProvider{Tok: &oauth2.Token{AccessToken: secretToken + "\nusername=evil"}},
-			wantErr:  "contains a newline",
+			tokens:  &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken + "\nusername=evil"}},
+			wantErr: "contains a newline",
 		},
 		{
 			name: "invalidate error", action: "erase", in: strings.NewReader(dt + "password=" + secretToken + "\n"),
-			provider: &testutil.FakeProvider{Err: errors.New("cache locked")},
-			wantErr:  "cache locked",
+			tokens:  &testutil.FakeTokens{Err: errors.New("cache locked")},
+			wantErr: "cache locked",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := tt.provider
+			p := tt.tokens
 			if p == nil {
-				p = newProvider()
+				p = newTokens()
 			}
 			var out bytes.Buffer
 			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, nil)
@@ -435,7 +435,7 @@ func TestHandleStoreAndOtherActions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
@@ -471,7 +471,7 @@ func TestHandleErase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProvider()
+			p := newTokens()
 			var out bytes.Buffer
 			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
 				t.Fatalf("Handle: %v", err)
@@ -591,7 +591,7 @@ func FuzzHandleGet(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := newProvider()
+		p := newTokens()
 		var out bytes.Buffer
 		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // EnvProfile selects a profile when --profile is not given.

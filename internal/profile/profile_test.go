@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 func TestValidateName(t *testing.T) {

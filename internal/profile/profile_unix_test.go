@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // privateDir is a directory of ours that others cannot get into, as the

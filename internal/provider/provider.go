@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/privatefile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 	"golang.org/x/oauth2"
 )
 
@@ -320,7 +320,7 @@ func (p *Provider) ForgetTokens(account auth.Credentials) error {
 	if k, err := keyring.OpenStore(keyring.ModeKernel, keyring.StoreConfig{}); err == nil {
 		// A kernel keyring this process may not use (keyctl refused)
 		// holds none of its tokens either.
-		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnavailable) {
+		if err := k.Delete(key); err != nil && !errors.Is(err, keyring.ErrUnreachable) {
 			errs = append(errs, fmt.Errorf("from the kernel keyring: %w", err))
 		}
 	}

@@ -3,8 +3,10 @@
 // real directory of ours that others cannot get into, and never re-moded),
 // atomic writes of 0600 files, reads and locks that neither follow a final
 // symlink nor block on a FIFO, and the check a reader applies before
-// trusting a file. The token cache and the profiles file share it, so
-// both follow one rule.
+// trusting a file. The token cache's file store and lock use it, and so does
+// the helper's profiles file, so both follow one rule. It lives under keyring,
+// not internal/, because keyring is public and a public package must not
+// import internal/; it imports nothing of this module.
 package privatefile
 
 import (

@@ -1,0 +1,156 @@
+// Package stack_test keeps the package stack one-way, as
+// docs/architecture.md draws it: each package imports only what is below it,
+// and what a host or a Go program links is what it asked for. Each check runs
+// for every platform the helper builds for, since platform files (the kernel
+// keyring, the D-Bus store, the plugin's process guard) import differently.
+package stack_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/dt-credential-helper/dt-credential-helper"
+
+// platforms are the GOOS values the helper builds for.
+func platforms() []string { return []string{"linux", "darwin", "windows"} }
+
+// mintOnly are what minting a DT token takes and caching one does not: the
+// exchange, its JWT library and the HTTP retries.
+func mintOnly() []string {
+	return []string{module + "/auth", "github.com/golang-jwt", "github.com/hashicorp/go-retryablehttp"}
+}
+
+// helperOnly are the helper's own dependencies, which a host that only
+// launches the plugin must not link.
+func helperOnly() []string {
+	return []string{
+		"github.com/godbus", "github.com/zalando/go-keyring", "github.com/gofrs/flock",
+		"github.com/golang-jwt", "github.com/hashicorp/go-retryablehttp",
+		module + "/auth", module + "/keyring", module + "/internal",
+	}
+}
+
+// under reports whether package p is name or inside it.
+func under(p, name string) bool { return p == name || strings.HasPrefix(p, name+"/") }
+
+// list runs `go list` for goos with a template over pkgs and returns its
+// output's lines.
+func list(t *testing.T, goos, format string, pkgs ...string) []string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-f", format}, pkgs...)...)
+	cmd.Env = append(os.Environ(), "GOOS="+goos)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("GOOS=%s go list %v: %v\n%s", goos, pkgs, err, ee.Stderr)
+		}
+		t.Fatalf("GOOS=%s go list %v: %v", goos, pkgs, err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+// deps is every package pkg links on goos, itself included, tests excluded.
+func deps(t *testing.T, goos, pkg string) []string {
+	return strings.Fields(strings.Join(list(t, goos, `{{join .Deps " "}} {{.ImportPath}}`, pkg), " "))
+}
+
+// onEachPlatform runs check as a parallel subtest per platform.
+func onEachPlatform(t *testing.T, check func(t *testing.T, goos string)) {
+	for _, goos := range platforms() {
+		t.Run(goos, func(t *testing.T) {
+			t.Parallel()
+			check(t, goos)
+		})
+	}
+}
+
+func TestPublicPackagesImportNoInternal(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		// One line per package: its path, then everything it links.
+		for _, line := range list(t, goos, `{{.ImportPath}} {{join .Deps " "}}`, "./...") {
+			pkg, linked, _ := strings.Cut(line, " ")
+			if strings.Contains(pkg, "/internal") || strings.Contains(pkg, "/cmd/") || strings.Contains(pkg, "/scripts/") || strings.Contains(pkg, "/examples/") || pkg == module {
+				continue
+			}
+			for _, d := range strings.Fields(linked) {
+				if strings.HasPrefix(d, module+"/") && strings.Contains(d[len(module):], "/internal") {
+					t.Errorf("public package %s links %s", pkg, d)
+				}
+			}
+		}
+	})
+}
+
+func TestAuthImportsNothingOfOurs(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range deps(t, goos, "./auth") {
+			if strings.HasPrefix(d, module+"/") && d != module+"/auth" {
+				t.Errorf("auth links %s", d)
+			}
+		}
+	})
+}
+
+func TestKeyringDoesNotMintTokens(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range deps(t, goos, "./keyring") {
+			for _, bad := range mintOnly() {
+				if under(d, bad) {
+					t.Errorf("keyring links %s: it caches tokens, it does not mint them", d)
+				}
+			}
+		}
+	})
+}
+
+// TestPluginIsGlue: plugin imports only go-plugin (with its logger), gRPC,
+// protobuf, the generated proto and oauth2, besides the standard library.
+func TestPluginIsGlue(t *testing.T) {
+	allowed := []string{
+		"github.com/hashicorp/go-plugin", "github.com/hashicorp/go-hclog",
+		"google.golang.org/grpc", "google.golang.org/protobuf",
+		"golang.org/x/oauth2", "golang.org/x/sys/unix", module + "/proto",
+	}
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, imp := range strings.Fields(strings.Join(list(t, goos, `{{join .Imports " "}}`, "./plugin"), " ")) {
+			if !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+				continue // the standard library
+			}
+			if !slices.ContainsFunc(allowed, func(a string) bool { return under(imp, a) }) {
+				t.Errorf("plugin imports %s", imp)
+			}
+		}
+	})
+}
+
+// TestHostLinksNoHelper: a host that launches the plugin links none of the
+// helper's own dependencies.
+func TestHostLinksNoHelper(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range deps(t, goos, "./examples/plugin-host") {
+			for _, bad := range helperOnly() {
+				if under(d, bad) {
+					t.Errorf("examples/plugin-host links %s", d)
+				}
+			}
+		}
+	})
+}
+
+// TestForbiddenNamesAreLinked: every name the checks above forbid is linked
+// by some package of the module, so a misspelt or renamed one cannot make a
+// check pass by looking for nothing.
+func TestForbiddenNamesAreLinked(t *testing.T) {
+	all := list(t, "linux", `{{join .Deps "\n"}}`, "./...")
+	for _, name := range slices.Concat(mintOnly(), helperOnly()) {
+		if !slices.ContainsFunc(all, func(p string) bool { return under(p, name) }) {
+			t.Errorf("no package of the module links %s: the checks look for a name that is not there", name)
+		}
+	}
+}
