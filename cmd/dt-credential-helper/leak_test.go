@@ -231,6 +231,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		// class changes the emulator's fault.
 		t.Run(f.name, func(t *testing.T) {
 			for _, c := range cmds {
+				short := c.name
 				c.name = f.name + ": " + c.name
 				c.env = fenv
 				// A transient failure under --force-refresh serves the
@@ -239,7 +240,7 @@ func TestNoSecretLeaks(t *testing.T) {
 				if !c.tokenOut {
 					c.want = -2 // any failure
 				}
-				t.Run(c.name, func(t *testing.T) {
+				t.Run(short, func(t *testing.T) {
 					t.Parallel()
 					rec.run(t, c)
 				})
