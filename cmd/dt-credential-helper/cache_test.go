@@ -636,6 +636,7 @@ func TestCacheHungKeyring(t *testing.T) {
 // transient reason while the cached token still works serves that token with
 // one warning; a rejection is an error.
 func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
+	t.Parallel()
 	needKeyringSession(t)
 	f := newCacheFixture(t)
 	cached := f.token(t)

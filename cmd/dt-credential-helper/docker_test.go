@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -146,10 +143,10 @@ func TestDockerClientOnlyInTests(t *testing.T) {
 // command line is reported there too, with exit status 1, whether the binary
 // runs as "dt-credential-helper docker" or as docker-credential-dt.
 func TestDockerUsageErrors(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	env := baseEnv(t, idp.TokenURL())
-	link := filepath.Join(helperLinks(t), dockerHelperName)
 	wantAction := func(n int) string {
 		return fmt.Sprintf("docker: want one action (get, store, erase, list or version), got %d arguments\n", n)
 	}
@@ -168,23 +165,28 @@ func TestDockerUsageErrors(t *testing.T) {
 		{name: "helper no action", asHelper: true, args: nil, wantStdout: wantAction(0)},
 		{name: "helper extra argument", asHelper: true, args: []string{"get", "https://api.d21s.com"}, wantStdout: wantAction(2)},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var r result
-			if tt.asHelper {
-				r = runPath(t, link, env, "https://api.d21s.com\n", tt.args...)
-			} else {
-				r = runBinary(t, env, "https://api.d21s.com\n", append([]string{"docker"}, tt.args...)...)
-			}
-			if diff := cmp.Diff(result{code: 1, stdout: tt.wantStdout}, r, cmp.AllowUnexported(result{})); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				var r result
+				if tt.asHelper {
+					r = runInProcessAs(t, dockerHelperName, env, "https://api.d21s.com\n", tt.args...)
+				} else {
+					r = runInProcess(t, env, "https://api.d21s.com\n", append([]string{"docker"}, tt.args...)...)
+				}
+				if diff := cmp.Diff(result{code: 1, stdout: tt.wantStdout}, r, cmp.AllowUnexported(result{})); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
 	// --help is no error: usage on stdout, exit 0.
 	for _, r := range []result{
-		runBinary(t, env, "", "docker", "--help"),
-		runPath(t, link, env, "", "--help"),
+		runInProcess(t, env, "", "docker", "--help"),
+		runInProcessAs(t, dockerHelperName, env, "", "--help"),
 	} {
 		if r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: ") || r.stderr != "" {
 			t.Errorf("--help: exit %d, stdout %q, stderr %q; want usage on stdout, exit 0", r.code, r.stdout, r.stderr)
@@ -193,21 +195,4 @@ func TestDockerUsageErrors(t *testing.T) {
 	if n := idp.Requests(); n != 0 {
 		t.Errorf("%d token requests for bad command lines, want 0", n)
 	}
-}
-
-// runPath is runBinary for the executable at path, such as a helper link.
-func runPath(t *testing.T, path string, env []string, stdin string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("running %s: %v", path, err)
-	}
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	checkNoLeak(t, r)
-	return r
 }

@@ -177,6 +177,7 @@ func TestExecKilledBySignal(t *testing.T) {
 }
 
 func TestExecUsage(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	env := baseEnv(t, idp.TokenURL())
@@ -193,17 +194,22 @@ func TestExecUsage(t *testing.T) {
 		{"argument before --", []string{"exec", "stray", "--", "true"}, 2},
 		{"command not found", []string{"exec", "--", "dt-no-such-command-x"}, 127},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := runBinary(t, env, "", tt.args...)
-			if r.code != tt.code || r.stdout != "" {
-				t.Errorf("exit %d, stdout %q; want exit %d, no stdout", r.code, r.stdout, tt.code)
-			}
-			if strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, prog+": exec") {
-				t.Errorf("stderr is not one %q line: %q", prog+": exec...", r.stderr)
-			}
-		})
-	}
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				r := runInProcess(t, env, "", tt.args...)
+				if r.code != tt.code || r.stdout != "" {
+					t.Errorf("exit %d, stdout %q; want exit %d, no stdout", r.code, r.stdout, tt.code)
+				}
+				if strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, prog+": exec") {
+					t.Errorf("stderr is not one %q line: %q", prog+": exec...", r.stderr)
+				}
+			})
+		}
+	})
 	// None of these needed a token, so none was fetched.
 	if n := idp.Requests(); n != 0 {
 		t.Errorf("%d token requests for commands that never ran, want 0", n)

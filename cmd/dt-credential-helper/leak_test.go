@@ -216,7 +216,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			srv.InjectAlways(*f.fault)
 		}
 		fenv := withEnv(env, f.env...)
-		for _, c := range []leakCmd{
+		cmds := []leakCmd{
 			{name: "token --cache none", path: self, args: []string{"token", "-o", "token", "--verbose", "--timeout", "2s", "--cache", "none"}},
 			{name: "token --force-refresh", path: self, args: []string{"token", "-o", "token", "--verbose", "--timeout", "2s", "--force-refresh"}, tokenOut: true},
 			{name: gitHelperName + " get", path: gitLink, args: []string{"--verbose", "--timeout", "2s", "--cache", "none", "get"}, stdin: gitGet},
@@ -224,17 +224,28 @@ func TestNoSecretLeaks(t *testing.T) {
 			{name: "exec", path: self, args: []string{"exec", "--verbose", "--timeout", "2s", "--cache", "none", "--", "sh", "-c", "true"}},
 			{name: "login", path: self, args: []string{"login", "--verbose", "--timeout", "2s", "--profile", "leak-unverified", "--key-id", acct.KeyID, "--email", acct.Email,
 				"--token-endpoint", envValue(fenv, "DT_TOKEN_ENDPOINT")}, stdin: envValue(fenv, "DT_SERVICE_ACCOUNT_SECRET") + "\n"},
-		} {
-			c.name = f.name + ": " + c.name
-			c.env = fenv
-			// A transient failure under --force-refresh serves the cached
-			// token; anything else fails.
-			c.want = -1
-			if !c.tokenOut {
-				c.want = -2 // any failure
-			}
-			rec.run(t, c)
 		}
+		// A class's commands run at once: each waits out its deadline on
+		// a transient failure, and none depends on another (one refreshes
+		// the cache, the rest bypass it). The group ends before the next
+		// class changes the emulator's fault.
+		t.Run(f.name, func(t *testing.T) {
+			for _, c := range cmds {
+				short := c.name
+				c.name = f.name + ": " + c.name
+				c.env = fenv
+				// A transient failure under --force-refresh serves the
+				// cached token; anything else fails.
+				c.want = -1
+				if !c.tokenOut {
+					c.want = -2 // any failure
+				}
+				t.Run(short, func(t *testing.T) {
+					t.Parallel()
+					rec.run(t, c)
+				})
+			}
+		})
 	}
 	srv.ClearFaults()
 	if len(echo.seen()) == 0 {

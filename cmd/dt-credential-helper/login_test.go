@@ -305,6 +305,7 @@ func TestLoginWrongSecret(t *testing.T) {
 
 // TestLoginUsage needs no keyring: every case fails before touching it.
 func TestLoginUsage(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	env := withoutEnv(baseEnv(t, srv.TokenURL()),
@@ -328,15 +329,20 @@ func TestLoginUsage(t *testing.T) {
 		{"bad host", append([]string{"--profile", "usage", "--hosts", "registry.example, bad host!"}, account...), testSecret + "\n", []string{"--hosts"}},
 		{"bad host port", append([]string{"--profile", "usage", "--hosts", "registry.example:99999"}, account...), testSecret + "\n", []string{"--hosts"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := runFor(t, runLimit, env, tt.stdin, append([]string{"login"}, tt.args...)...)
-			if r.code != 2 || r.stdout != "" {
-				t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
-			}
-			oneStderrLine(t, r.stderr, tt.contains...)
-		})
-	}
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				r := runInProcess(t, env, tt.stdin, append([]string{"login"}, tt.args...)...)
+				if r.code != 2 || r.stdout != "" {
+					t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
+				}
+				oneStderrLine(t, r.stderr, tt.contains...)
+			})
+		}
+	})
 	if n := srv.Requests(); n != 0 {
 		t.Errorf("usage errors made %d token requests", n)
 	}
@@ -423,6 +429,7 @@ func TestLoginConcurrent(t *testing.T) {
 // to any host. The token command refuses it (exit 2, naming the file) rather
 // than serve from it, and a FIFO in its place does not hang.
 func TestProfilesFileUntrusted(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	content := fmt.Sprintf(`{"version":1,"profiles":{"p":{"key_id":%q,"email":%q,"token_endpoint":%q,"hosts":["evil.example"]}}}`,
@@ -460,21 +467,29 @@ func TestProfilesFileUntrusted(t *testing.T) {
 			mkfifo(t, path)
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := baseEnv(t, srv.TokenURL())
-			path := profilesPath(t, env)
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			tt.plant(t, path)
-			r := runFor(t, runLimit, env, "", "token", "--profile", "p", "-o", "token")
-			if r.code != 2 || r.stdout != "" {
-				t.Errorf("token --profile p: exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
-			}
-			oneStderrLine(t, r.stderr, path)
-		})
-	}
+	// In-process and in parallel: each case is refused on reading the
+	// profiles file, before any keyring. The status run below stays a
+	// process: status asks the keyring, which finds its D-Bus session
+	// through this process's environment.
+	t.Run("refused", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				env := baseEnv(t, srv.TokenURL())
+				path := profilesPath(t, env)
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				tt.plant(t, path)
+				r := runInProcess(t, env, "", "token", "--profile", "p", "-o", "token")
+				if r.code != 2 || r.stdout != "" {
+					t.Errorf("token --profile p: exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
+				}
+				oneStderrLine(t, r.stderr, path)
+			})
+		}
+	})
+
 	// A private file of ours with the same content is used: the refusals
 	// above are about who could have written it, not what it says.
 	env := withEnv(baseEnv(t, srv.TokenURL()), "DT_SERVICE_ACCOUNT_SECRET=")
@@ -587,6 +602,7 @@ func TestLogoutIgnoresHungMarker(t *testing.T) {
 // timeout and says nothing was removed (exit 1), keeping the profile so it
 // can be run again.
 func TestLogoutHungKeyring(t *testing.T) {
+	t.Parallel()
 	hung := keyringtest.StartHungService(t)
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()

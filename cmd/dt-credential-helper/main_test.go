@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	raiseParallel()
 	binary = filepath.Join(dir, prog)
 	// The plugin's own program next to the helper, as installed: the
 	// helper hands a host's launch over to it.
@@ -54,6 +58,26 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// testParallel is how many parallel tests run at once unless -parallel says
+// otherwise. The default, GOMAXPROCS, is 2 on a small machine, but these
+// tests spend their time waiting, not computing: on retry backoffs, token
+// deadlines, hung keyrings and child processes. Run two at a time, the fault
+// matrix alone waits half a minute in line.
+const testParallel = 8
+
+// raiseParallel sets -test.parallel to testParallel when the command line
+// did not set it. Flags are parsed here, before m.Run, to see whether it did.
+func raiseParallel() {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given && runtime.GOMAXPROCS(0) < testParallel {
+		if err := flag.Set("test.parallel", strconv.Itoa(testParallel)); err != nil {
+			fmt.Fprintln(os.Stderr, "setting -test.parallel:", err)
+		}
+	}
 }
 
 var testAccount = authtest.Account{KeyID: "e2e-key", Email: "e2e@project.serviceaccount.d21s.com", Secret: testSecret}
@@ -147,12 +171,13 @@ func withEnv(env []string, kv ...string) []string {
 }
 
 func TestTokenFormats(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	env := baseEnv(t, srv.TokenURL())
 
 	t.Run("json", func(t *testing.T) {
-		r := runBinary(t, env, "", "token", "-o", "json")
+		r := runInProcess(t, env, "", "token", "-o", "json")
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -179,7 +204,7 @@ func TestTokenFormats(t *testing.T) {
 		}
 	})
 	// The token from the first run is cached: every format shows the same one.
-	want := strings.TrimSpace(runBinary(t, env, "", "token", "-o", "token").stdout)
+	want := strings.TrimSpace(runInProcess(t, env, "", "token", "-o", "token").stdout)
 	if !srv.Valid(want) {
 		t.Fatalf("-o token printed %q, not a valid token", want)
 	}
@@ -194,7 +219,7 @@ func TestTokenFormats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runBinary(t, withEnv(env, tt.extra...), "", append([]string{"token"}, tt.args...)...)
+			r := runInProcess(t, withEnv(env, tt.extra...), "", append([]string{"token"}, tt.args...)...)
 			if r.code != 0 || r.stdout != strings.ReplaceAll(tt.stdout, "TOKEN", want) {
 				t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 			}
@@ -213,7 +238,7 @@ func TestTokenFormats(t *testing.T) {
 			if tt.execInfo != "" {
 				e = withEnv(env, "KUBERNETES_EXEC_INFO="+tt.execInfo)
 			}
-			r := runBinary(t, e, "", append([]string{"token"}, strings.Fields(tt.args)...)...)
+			r := runInProcess(t, e, "", append([]string{"token"}, strings.Fields(tt.args)...)...)
 			var ec struct {
 				Kind       string `json:"kind"`
 				APIVersion string `json:"apiVersion"`
@@ -242,8 +267,9 @@ func TestTokenFormats(t *testing.T) {
 }
 
 func TestTokenErrors(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the parallel cases
 	env := baseEnv(t, srv.TokenURL())
 	tests := []struct {
 		name     string
@@ -267,11 +293,12 @@ func TestTokenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := tt.env
 			if e == nil {
 				e = env
 			}
-			r := runBinary(t, e, "", tt.args...)
+			r := runInProcess(t, e, "", tt.args...)
 			if r.code != tt.code {
 				t.Errorf("exit %d, want %d (stderr %q)", r.code, tt.code, r.stderr)
 			}
@@ -291,6 +318,7 @@ func TestTokenErrors(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
 	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token")
 	type helpCase struct {
 		args []string
@@ -309,7 +337,8 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			r := runBinary(t, env, "", tc.args...)
+			t.Parallel()
+			r := runInProcess(t, env, "", tc.args...)
 			first, _, _ := strings.Cut(r.stdout, "\n")
 			w := strings.Fields(first)
 			if r.code != 0 || len(w) < 3 || w[0] != "Usage:" || w[1] != prog || w[2] != tc.name || r.stderr != "" {
@@ -318,24 +347,25 @@ func TestHelpAndVersion(t *testing.T) {
 		})
 	}
 	// The overview names every command.
-	r := runBinary(t, env, "", "--help")
+	r := runInProcess(t, env, "", "--help")
 	for _, name := range names {
 		if !strings.Contains(r.stdout, "\n  "+name+" ") {
 			t.Errorf("--help does not list %q:\n%s", name, r.stdout)
 		}
 	}
-	r = runBinary(t, env, "", "version")
+	r = runInProcess(t, env, "", "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, prog+" ") || !strings.Contains(r.stdout, "go1.") {
 		t.Errorf("version: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
 
 func TestVerboseLogsStepsWithoutSecrets(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	env := baseEnv(t, srv.TokenURL())
 	srv.Inject(authtest.Fault{Status: 503, Body: "{}", RetryAfter: "0"})
-	r := runBinary(t, env, "", "token", "-o", "token", "--verbose")
+	r := runInProcess(t, env, "", "token", "-o", "token", "--verbose")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -354,11 +384,12 @@ func TestVerboseLogsStepsWithoutSecrets(t *testing.T) {
 // refresh once for everyone, so no lock file either (concurrent uncached
 // calls have no lock to queue behind): the cache directory is never created.
 func TestCacheNoneTouchesNoDisk(t *testing.T) {
+	t.Parallel()
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
 	env := baseEnv(t, srv.TokenURL())
 	for range 2 {
-		if r := runBinary(t, env, "", "token", "--cache", "none", "-o", "token"); r.code != 0 {
+		if r := runInProcess(t, env, "", "token", "--cache", "none", "-o", "token"); r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 	}

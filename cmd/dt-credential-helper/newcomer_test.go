@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,30 +8,13 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 )
 
-// runAs runs the built binary under another name (git-credential-dt,
-// docker-credential-dt), as git and docker run it.
-func runAs(t *testing.T, name string, env []string, stdin string, args ...string) result {
-	t.Helper()
-	link := filepath.Join(helperLinks(t), name)
-	cmd := exec.Command(link, args...)
-	cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatalf("running %s: %v", name, err)
-	}
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	checkNoLeak(t, r)
-	return r
-}
-
 // TestHelperSaysWhyNoToken: git and docker ask a helper about every host; for
 // one it does not serve, the protocols want silence (git: nothing, exit 0;
 // docker: "credentials not found", exit 1). Under --verbose the helper says
 // on stderr why it gave no token and how to add the host, which is the first
 // thing a newcomer with a registry on a custom port needs to know.
 func TestHelperSaysWhyNoToken(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	env := withEnv(baseEnv(t, idp.TokenURL()), "DT_CREDENTIAL_HOSTS=registry.dt.example:5000")
@@ -59,33 +40,38 @@ func TestHelperSaysWhyNoToken(t *testing.T) {
 		{"docker credentials in the URL", dockerHelperName, "https://user:pa55word@registry.example.com",
 			[]string{"user information"}, []string{"pa55word", "user:"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			wantCode, wantStdout := 0, ""
-			if tt.helper == dockerHelperName {
-				wantCode, wantStdout = 1, "credentials not found in native keychain\n"
-			}
-			quiet := runAs(t, tt.helper, env, tt.stdin, "get")
-			if quiet.code != wantCode || quiet.stdout != wantStdout || quiet.stderr != "" {
-				t.Errorf("without --verbose: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, no stderr",
-					quiet.code, quiet.stdout, quiet.stderr, wantCode, wantStdout)
-			}
-			loud := runAs(t, tt.helper, env, tt.stdin, "--verbose", "get")
-			if loud.code != wantCode || loud.stdout != wantStdout {
-				t.Errorf("with --verbose: exit %d, stdout %q; want the same answer as without", loud.code, loud.stdout)
-			}
-			for _, w := range tt.wantWhy {
-				if !strings.Contains(loud.stderr, w) {
-					t.Errorf("--verbose stderr does not say %q:\n%s", w, loud.stderr)
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				wantCode, wantStdout := 0, ""
+				if tt.helper == dockerHelperName {
+					wantCode, wantStdout = 1, "credentials not found in native keychain\n"
 				}
-			}
-			for _, w := range tt.notInLogs {
-				if strings.Contains(loud.stderr, w) {
-					t.Errorf("--verbose stderr shows %q:\n%s", w, loud.stderr)
+				quiet := runInProcessAs(t, tt.helper, env, tt.stdin, "get")
+				if quiet.code != wantCode || quiet.stdout != wantStdout || quiet.stderr != "" {
+					t.Errorf("without --verbose: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, no stderr",
+						quiet.code, quiet.stdout, quiet.stderr, wantCode, wantStdout)
 				}
-			}
-		})
-	}
+				loud := runInProcessAs(t, tt.helper, env, tt.stdin, "--verbose", "get")
+				if loud.code != wantCode || loud.stdout != wantStdout {
+					t.Errorf("with --verbose: exit %d, stdout %q; want the same answer as without", loud.code, loud.stdout)
+				}
+				for _, w := range tt.wantWhy {
+					if !strings.Contains(loud.stderr, w) {
+						t.Errorf("--verbose stderr does not say %q:\n%s", w, loud.stderr)
+					}
+				}
+				for _, w := range tt.notInLogs {
+					if strings.Contains(loud.stderr, w) {
+						t.Errorf("--verbose stderr shows %q:\n%s", w, loud.stderr)
+					}
+				}
+			})
+		}
+	})
 	if n := idp.Requests(); n != 0 {
 		t.Errorf("%d token requests for hosts that get no token, want 0", n)
 	}
@@ -109,6 +95,7 @@ func helpFlags(help string) []string {
 // version none at all). Commands others are extending (login) are checked
 // for what they must not list.
 func TestCommandHelpShowsOwnFlags(t *testing.T) {
+	t.Parallel()
 	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token") // never reached
 	// A Vault path (and its login) stands in for a DT account anywhere one
 	// is named.
@@ -152,7 +139,7 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 	}{command: "plugin", want: without(fetch, "force-refresh"), exact: true})
 	for _, tt := range tests {
 		t.Run(tt.command, func(t *testing.T) {
-			r := runBinary(t, env, "", tt.command, "--help")
+			r := runInProcess(t, env, "", tt.command, "--help")
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
@@ -182,6 +169,7 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 // instead, without the generic "flag provided but not defined", and without
 // echoing the value.
 func TestSecretFlag(t *testing.T) {
+	t.Parallel()
 	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token") // never reached
 	const value = "cmdline-" + testSecret
 	for _, args := range [][]string{
@@ -198,7 +186,8 @@ func TestSecretFlag(t *testing.T) {
 		{"version", "--secret", value},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			r := runBinary(t, env, "", args...)
+			t.Parallel()
+			r := runInProcess(t, env, "", args...)
 			if r.code != 2 || r.stdout != "" {
 				t.Errorf("exit %d, stdout %q; want exit 2, no stdout", r.code, r.stdout)
 			}
@@ -217,7 +206,7 @@ func TestSecretFlag(t *testing.T) {
 	}
 	// docker-credential-dt reports on stdout with exit 1, as its protocol
 	// wants for every error, a bad command line included.
-	r := runAs(t, dockerHelperName, env, "", "--secret", value, "get")
+	r := runInProcessAs(t, dockerHelperName, env, "", "--secret", value, "get")
 	if r.code != 1 || !strings.Contains(r.stdout, "DT_SERVICE_ACCOUNT_SECRET") || strings.Contains(r.stdout, "cmdline-") {
 		t.Errorf("%s --secret: exit %d, stdout %q", dockerHelperName, r.code, r.stdout)
 	}
@@ -226,12 +215,13 @@ func TestSecretFlag(t *testing.T) {
 // TestHelpSaysNoCommandIsToken: run bare, the program prints a token, which
 // surprises whoever runs it to see what it does; --help says so.
 func TestHelpSaysNoCommandIsToken(t *testing.T) {
+	t.Parallel()
 	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token")
-	r := runBinary(t, env, "", "--help")
+	r := runInProcess(t, env, "", "--help")
 	if !strings.Contains(r.stdout, "Without a COMMAND") || !strings.Contains(r.stdout, "runs 'token'") {
 		t.Errorf("--help does not say what no command does:\n%s", r.stdout)
 	}
-	r = runBinary(t, env, "", "token", "--help")
+	r = runInProcess(t, env, "", "token", "--help")
 	if !strings.Contains(r.stdout, "no command") {
 		t.Errorf("token --help does not say it is what no command runs:\n%s", r.stdout)
 	}

@@ -242,6 +242,7 @@ func TestPluginWatchTokenRenewsBeforeExpiry(t *testing.T) {
 }
 
 func TestPluginErrors(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	down := authtest.NewServer(testAccount)
@@ -269,43 +270,47 @@ func TestPluginErrors(t *testing.T) {
 			code: codes.FailedPrecondition, sentinel: plugin.ErrConfig},
 	}
 	sentinels := []error{plugin.ErrRejected, plugin.ErrUnavailable, plugin.ErrUnknownProfile, plugin.ErrConfig, plugin.ErrExited}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, logs := mustLaunchPlugin(t, plugin.LaunchConfig{
-				Env:  withEnv(pluginEnv(t, idp.TokenURL()), tt.env...),
-				Args: append([]string{"plugin"}, tt.args...),
+	// A group, so the parallel cases finish before the emulator closes.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				p, logs := mustLaunchPlugin(t, plugin.LaunchConfig{
+					Env:  withEnv(pluginEnv(t, idp.TokenURL()), tt.env...),
+					Args: append([]string{"plugin"}, tt.args...),
+				})
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				start := time.Now()
+				tok, err := p.GetToken(ctx, tt.profile, false)
+				if err == nil {
+					t.Fatalf("GetToken = %q, want an error", tok.AccessToken)
+				}
+				t.Logf("GetToken after %v: %v", time.Since(start).Round(time.Millisecond), err)
+				if got := status.Code(err); got != tt.code {
+					t.Errorf("status.Code = %v, want %v", got, tt.code)
+				}
+				for _, s := range sentinels {
+					if got, want := errors.Is(err, s), s == tt.sentinel; got != want {
+						t.Errorf("errors.Is(err, %q) = %v, want %v", s, got, want)
+					}
+				}
+				if ctx.Err() != nil {
+					t.Errorf("GetToken only failed at the host's deadline")
+				}
+				// The plugin survives a failed call: it is the request that
+				// failed, not the process.
+				if _, err := p.GetToken(ctx, tt.profile, false); errors.Is(err, plugin.ErrExited) || status.Code(err) != tt.code {
+					t.Errorf("second GetToken = %v, want the same %v failure", err, tt.code)
+				}
+				for name, s := range map[string]string{"error": err.Error(), "host log": logs.String()} {
+					if strings.Contains(s, testSecret) || looksLikeJWT(s) {
+						t.Errorf("%s shows the secret or an assertion: %q", name, s)
+					}
+				}
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			start := time.Now()
-			tok, err := p.GetToken(ctx, tt.profile, false)
-			if err == nil {
-				t.Fatalf("GetToken = %q, want an error", tok.AccessToken)
-			}
-			t.Logf("GetToken after %v: %v", time.Since(start).Round(time.Millisecond), err)
-			if got := status.Code(err); got != tt.code {
-				t.Errorf("status.Code = %v, want %v", got, tt.code)
-			}
-			for _, s := range sentinels {
-				if got, want := errors.Is(err, s), s == tt.sentinel; got != want {
-					t.Errorf("errors.Is(err, %q) = %v, want %v", s, got, want)
-				}
-			}
-			if ctx.Err() != nil {
-				t.Errorf("GetToken only failed at the host's deadline")
-			}
-			// The plugin survives a failed call: it is the request that
-			// failed, not the process.
-			if _, err := p.GetToken(ctx, tt.profile, false); errors.Is(err, plugin.ErrExited) || status.Code(err) != tt.code {
-				t.Errorf("second GetToken = %v, want the same %v failure", err, tt.code)
-			}
-			for name, s := range map[string]string{"error": err.Error(), "host log": logs.String()} {
-				if strings.Contains(s, testSecret) || looksLikeJWT(s) {
-					t.Errorf("%s shows the secret or an assertion: %q", name, s)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestPluginKilledMidCall(t *testing.T) {
@@ -799,30 +804,36 @@ func TestPluginCookieKey(t *testing.T) {
 // TestPluginByHand: `plugin` without the magic cookie (or with a wrong
 // value) explains itself on stderr, prints nothing on stdout and exits 1.
 func TestPluginByHand(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
-	for _, tt := range []struct {
-		name string
-		env  []string
-		args []string
-	}{
-		{name: "no cookie", args: []string{"plugin"}},
-		{name: "no cookie verbose", args: []string{"plugin", "--verbose"}},
-		{name: "wrong cookie", env: []string{plugin.Handshake.MagicCookieKey + "=something-else"}, args: []string{"plugin"}},
-		{name: "empty cookie", env: []string{plugin.Handshake.MagicCookieKey + "="}, args: []string{"plugin"}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			env := withEnv(pluginEnv(t, idp.TokenURL()), tt.env...)
-			r := runFor(t, runLimit, env, "", tt.args...)
-			if r.code != 1 {
-				t.Errorf("exit %d, want 1", r.code)
-			}
-			if r.stdout != "" {
-				t.Errorf("stdout %q, want nothing", r.stdout)
-			}
-			oneStderrLine(t, r.stderr, "go-plugin", plugin.Handshake.MagicCookieKey, "not meant to be run by hand")
-		})
-	}
+	// A group, so the parallel cases finish before the checks below and
+	// the cleanup.
+	t.Run("cases", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			env  []string
+			args []string
+		}{
+			{name: "no cookie", args: []string{"plugin"}},
+			{name: "no cookie verbose", args: []string{"plugin", "--verbose"}},
+			{name: "wrong cookie", env: []string{plugin.Handshake.MagicCookieKey + "=something-else"}, args: []string{"plugin"}},
+			{name: "empty cookie", env: []string{plugin.Handshake.MagicCookieKey + "="}, args: []string{"plugin"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				env := withEnv(pluginEnv(t, idp.TokenURL()), tt.env...)
+				r := runInProcess(t, env, "", tt.args...)
+				if r.code != 1 {
+					t.Errorf("exit %d, want 1", r.code)
+				}
+				if r.stdout != "" {
+					t.Errorf("stdout %q, want nothing", r.stdout)
+				}
+				oneStderrLine(t, r.stderr, "go-plugin", plugin.Handshake.MagicCookieKey, "not meant to be run by hand")
+			})
+		}
+	})
 	if n := idp.Requests(); n != 0 {
 		t.Errorf("%d token requests from plugins run by hand, want 0", n)
 	}
@@ -863,6 +874,7 @@ func testClientCert(t *testing.T) (certPEM []byte, cert tls.Certificate) {
 // holds the handshake line and nothing else; and nothing reaches the stdout
 // go-plugin relays over its stdio stream (os.Stdout after Serve) either.
 func TestPluginStdoutQuietDuringRPCs(t *testing.T) {
+	t.Parallel()
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	idp.SetTokenTTL(3 * time.Second)

@@ -210,6 +210,7 @@ func loopbackAlias(t *testing.T) string {
 }
 
 func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
+	t.Parallel()
 	alias := loopbackAlias(t)
 	names := []string{proxiedHost}
 	if alias != "" {

@@ -83,6 +83,7 @@ func TestShortLivedTokensRefreshOnce(t *testing.T) {
 // and one of the previous format. Each call refreshes once, prints the new
 // token and caches it over the planted entry.
 func TestCacheEntriesNotBelieved(t *testing.T) {
+	t.Parallel()
 	const planted = "planted-token-Jx8Qw2"
 	far := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
@@ -123,7 +124,7 @@ func TestCacheEntriesNotBelieved(t *testing.T) {
 			if err := store.Set(key, c.entry(acct)); err != nil {
 				t.Fatal(err)
 			}
-			r := runFor(t, runLimit, env, "", "token", "-o", "header")
+			r := runInProcess(t, env, "", "token", "-o", "header")
 			tok, ok := strings.CutPrefix(strings.TrimSuffix(r.stdout, "\n"), "Authorization: Bearer ")
 			if r.code != 0 || r.stderr != "" || !ok || !srv.Valid(tok) || strings.Count(r.stdout, "\n") != 1 {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want the header with a new token", r.code, r.stdout, r.stderr)
