@@ -36,6 +36,11 @@ func guard(logger hclog.Logger) (release func(), err error) {
 			_ = os.RemoveAll(dir)
 		}
 	}
+	// A host that died may leave the plugin logging into a pipe nobody
+	// reads (go-plugin and gRPC log as connections break) before the watch
+	// below cleans up; such a write must fail, not end the process with
+	// SIGPIPE and leave its socket directory behind.
+	signal.Ignore(syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGTERM, syscall.SIGHUP}, parentDeathSignals()...)...)
 	if err := setParentDeathSignal(); err != nil {
@@ -59,8 +64,7 @@ func guard(logger hclog.Logger) (release func(), err error) {
 		}
 		cleanup()
 		if sig == nil {
-			// Nobody reads the plugin's logs any more; writing to a closed
-			// pipe would only end it with SIGPIPE.
+			// Nobody reads the plugin's logs any more: nothing to say.
 			os.Exit(0)
 		}
 		die(sig)

@@ -32,6 +32,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if code, ok := testChild(); ok {
+		os.Exit(code)
+	}
 	if IsPluginProcess(os.Getenv) || os.Getenv(envByHand) != "" {
 		logger := NewLogger(hclog.Debug)
 		f := newFake(time.Hour, time.Minute)
