@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -149,8 +150,8 @@ var redactors = sync.OnceValue(func() (r struct{ jwt, opaque, json, form *regexp
 	// The sensitive fields' values where the body is not a JSON object that
 	// can be rewritten (malformed or cut-off JSON, a nested member, a
 	// form-encoded body).
-	r.json = regexp.MustCompile(`("(?:` + strings.Join(sensitiveFields, "|") + `)"\s*:\s*)"(?:[^"\\]|\\.)*"?`)
-	r.form = regexp.MustCompile(`\b((?:` + strings.Join(sensitiveFields, "|") + `)=)[^&\s]*`)
+	r.json = regexp.MustCompile(`(?i)("(?:` + strings.Join(sensitiveFields, "|") + `)"\s*:\s*)"(?:[^"\\]|\\.)*"?`)
+	r.form = regexp.MustCompile(`(?i)\b((?:` + strings.Join(sensitiveFields, "|") + `)=)[^&\s]*`)
 	return r
 })
 
@@ -160,8 +161,11 @@ func sanitize(body []byte, secrets ...string) string {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(body, &obj) == nil {
 		changed := false
-		for _, k := range sensitiveFields {
-			if _, ok := obj[k]; ok {
+		for k := range obj {
+			// Case-insensitively, as encoding/json matched the member to
+			// the token response's field: {"ACCess_token": …} is read as
+			// the access token too.
+			if slices.ContainsFunc(sensitiveFields, func(f string) bool { return strings.EqualFold(k, f) }) {
 				obj[k] = json.RawMessage(`"[redacted]"`)
 				changed = true
 			}
