@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -342,16 +343,28 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("the token source returned no access token")
 	}
+	// Whatever the upstream (DT's exchange checks this itself; Vault's
+	// answer is only as good as the engine behind it): a token that is not
+	// a bearer token's characters could inject into the header, git and
+	// docker output it is printed into, so it is never handed out.
+	if err := checkToken(tok.AccessToken); err != nil {
+		return nil, fmt.Errorf("the token source's access token %w; it was not used", err)
+	}
+	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer") {
+		return nil, errors.New("the token source returned a token that is not a bearer token")
+	}
 	now := s.now()
 	e := NewEntry(tok, s.account, now)
+	// Served with the expiry as cached: a lifetime capped at a day, so
+	// the first call shows what every later one will.
+	tok = e.Token()
 	if buffer := s.bufferFor(ctx, e.LifetimeDuration()); !fresh(tok, buffer, now) {
 		// Hand it out anyway rather than refresh in a loop.
 		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", buffer)
 	}
 	if err := e.Check(); err != nil {
 		// Written, it would never be read back: every call would refresh
-		// and rewrite it. The upstream source is not DT's exchange, which
-		// refuses such tokens.
+		// and rewrite it (a token already expired, say).
 		s.log.DebugContext(ctx, "not caching the token", "error", err)
 		return tok, nil
 	}

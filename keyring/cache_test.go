@@ -908,3 +908,51 @@ func TestCacheHelperProcess(t *testing.T) {
 	fmt.Println("token " + tok.AccessToken)
 	os.Exit(0)
 }
+
+// upstreamFunc is an Upstream answering with whatever a test needs.
+type upstreamFunc func(context.Context) (*oauth2.Token, error)
+
+func (f upstreamFunc) TokenContext(ctx context.Context) (*oauth2.Token, error) { return f(ctx) }
+
+// TestCacheRefusesUpstreamAnswers: whatever the upstream (a Vault engine's
+// answer is only as good as the engine), a token that is not a bearer
+// token's characters, or not a bearer token, is never handed out; one that
+// claims to live past a day is served with the day's cap it is cached with.
+func TestCacheRefusesUpstreamAnswers(t *testing.T) {
+	now := func() time.Time { return t0 }
+	acct := Account{Endpoint: "vault:https://vault.example/v1/dt/token/prod", KeyID: "k", Email: "e"}
+	for _, tc := range []struct {
+		name    string
+		tok     *oauth2.Token
+		wantErr string
+	}{
+		{"header injection", &oauth2.Token{AccessToken: "abc\r\nX-Injected: 1", TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "character"},
+		{"not bearer", &oauth2.Token{AccessToken: "abc", TokenType: "mac", Expiry: t0.Add(time.Hour)}, "not a bearer token"},
+		{"over long", &oauth2.Token{AccessToken: strings.Repeat("a", maxTokenSize+1), TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "bytes long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newTestMapStore()
+			c := NewCache(upstreamFunc(func(context.Context) (*oauth2.Token, error) { return tc.tok, nil }),
+				CacheConfig{Store: store, Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
+			tok, err := c.TokenContext(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || tok != nil {
+				t.Fatalf("TokenContext = %v, %v; want no token and an error saying %q", tok, err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "X-Injected") {
+				t.Errorf("the error quotes the token: %v", err)
+			}
+			if len(store.m) != 0 {
+				t.Errorf("something was cached")
+			}
+		})
+	}
+	t.Run("a lifetime past a day is capped", func(t *testing.T) {
+		c := NewCache(upstreamFunc(func(context.Context) (*oauth2.Token, error) {
+			return &oauth2.Token{AccessToken: "abc", TokenType: "Bearer", Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
+		}), CacheConfig{Store: newTestMapStore(), Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
+		tok, err := c.TokenContext(context.Background())
+		if err != nil || !tok.Expiry.Equal(t0.Add(maxLifetime)) {
+			t.Fatalf("TokenContext = %v, %v; want the expiry capped at %v", tok, err, t0.Add(maxLifetime))
+		}
+	})
+}
