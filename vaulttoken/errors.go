@@ -36,7 +36,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-// Unwrap returns the underlying error, an *api.ResponseError when Vault answered.
+// Unwrap returns the underlying error: the transport's when Vault did not
+// answer; none when it did, whose raw text may echo the request.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Temporary reports whether trying again later may succeed; the keyring

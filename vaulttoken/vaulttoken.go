@@ -31,11 +31,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
 // DefaultAuthMount is where Vault's JWT auth method is usually enabled.
@@ -143,6 +148,13 @@ func (s *Source) setup() error {
 		if conf.Error != nil {
 			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + conf.Error.Error(), Err: conf.Error}
 		}
+		if err := checkAddress(conf.Address); err != nil {
+			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: VAULT_ADDR " + err.Error(), Err: err}
+		}
+		// The client would follow a 307 (a standby's redirect to the
+		// active node) anywhere, Vault token and JWT included: a Vault that
+		// answers one is named directly instead.
+		conf.DisableRedirects = true
 		c, err := api.NewClient(conf)
 		if err != nil {
 			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + err.Error(), Err: err}
@@ -186,10 +198,28 @@ func tokenFile() (string, error) {
 	return tok, nil
 }
 
+// checkAddress applies to the Vault address the rule a credential follows
+// everywhere in this project (auth.MayCarry): https, or plain http only to a
+// loopback host, since the Vault token and the JWT go there; and no user
+// name or password in it, which logs and errors would show.
+func checkAddress(addr string) error {
+	u, err := url.Parse(addr)
+	switch {
+	case err != nil || u.Host == "":
+		return errors.New("is not a URL such as https://vault.example.com:8200")
+	case u.User != nil:
+		return errors.New("must not hold a user name or password")
+	case !auth.MayCarry(u.Scheme, u.Hostname()):
+		return fmt.Errorf("%s is not https: the Vault token would cross the network in clear text (plain http is allowed only to a loopback host)", u.Redacted())
+	}
+	return nil
+}
+
 // readBounded reads at most limit bytes of a regular file; its errors never
-// quote the content.
+// quote the content. It follows a symlink, as a Kubernetes projected token
+// is one, but does not block on a FIFO planted under the name.
 func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +314,7 @@ func (s *Source) login(ctx context.Context) error {
 	start := s.now()
 	secret, err := s.client.Logical().WriteWithContext(ctx, loginPath, map[string]any{"role": s.role, "jwt": jwt})
 	if err != nil {
-		return s.classify(ctx, fmt.Sprintf("logging in at %s as role %s", loginPath, s.role), err)
+		return s.classify(ctx, fmt.Sprintf("logging in at %s as role %s", loginPath, s.role), err, jwt)
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: fmt.Sprintf("vault: logging in at %s as role %s: the response has no token", loginPath, s.role)}
@@ -339,12 +369,14 @@ func statusOf(err error) int {
 }
 
 // classify names what failed and whether trying again may help.
-func (s *Source) classify(ctx context.Context, doing string, err error) error {
+func (s *Source) classify(ctx context.Context, doing string, err error, secrets ...string) error {
 	e := &Error{Path: s.path, Addr: s.addr, Err: err}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
+		// Not kept: its raw text is Vault's, which may echo the request.
+		e.Err = nil
 		e.Status = re.StatusCode
-		detail := strings.Join(re.Errors, "; ")
+		detail := clean(strings.Join(re.Errors, "; "), append(secrets, s.client.Token())...)
 		switch {
 		case re.StatusCode == http.StatusForbidden:
 			e.Kind = Denied
@@ -386,4 +418,34 @@ func (s *Source) classify(ctx context.Context, doing string, err error) error {
 		e.Msg = fmt.Sprintf("vault: %s at %s: %v", doing, e.Addr, cause)
 	}
 	return e
+}
+
+// maxDetail bounds how much of Vault's error text an error repeats.
+const maxDetail = 300
+
+// clean makes Vault's error text fit for a one-line error: the secrets
+// given (the Vault token, the JWT) and anything shaped like a JWT removed,
+// control characters (a terminal's escape sequences) turned into spaces,
+// and at most maxDetail bytes kept.
+func clean(detail string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			detail = strings.ReplaceAll(detail, sec, "[redacted]")
+		}
+	}
+	detail = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`).ReplaceAllString(detail, "[redacted]")
+	detail = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, detail)), " ")
+	if len(detail) > maxDetail {
+		cut := maxDetail
+		for cut > 0 && !utf8.RuneStart(detail[cut]) {
+			cut--
+		}
+		detail = detail[:cut] + "…"
+	}
+	return detail
 }

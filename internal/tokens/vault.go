@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -67,6 +68,12 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 // account.
 func VaultAccount(v profile.Vault, getenv func(string) string) auth.Credentials {
 	addr := cmp.Or(getenv("VAULT_AGENT_ADDR"), getenv("VAULT_ADDR"), defaultVaultAddr)
+	if u, err := url.Parse(addr); err == nil && u.User != nil {
+		// Never recorded, logged or shown; the Vault client refuses such
+		// an address anyway.
+		u.User = nil
+		addr = u.String()
+	}
 	path := strings.Trim(strings.TrimSpace(v.Path), "/")
 	full := path
 	if ns := strings.Trim(getenv("VAULT_NAMESPACE"), "/"); ns != "" {

@@ -92,3 +92,12 @@ func TestVaultSettings(t *testing.T) {
 		})
 	}
 }
+
+// A password in VAULT_ADDR is never part of the account a cache entry
+// records, status shows and --verbose logs.
+func TestVaultAccountDropsUserInfo(t *testing.T) {
+	a := VaultAccount(profile.Vault{Path: "dt/token/prod"}, mapEnv(map[string]string{"VAULT_ADDR": "https://user:hunter2@vault.example:8200"}))
+	if strings.Contains(a.TokenEndpoint, "hunter2") || strings.Contains(a.TokenEndpoint, "user") {
+		t.Errorf("endpoint %q holds the address's user information", a.TokenEndpoint)
+	}
+}

@@ -1,0 +1,9 @@
+//go:build unix
+
+package vaulttoken
+
+import "syscall"
+
+// openNonBlocking keeps a FIFO planted as a JWT or token file from blocking
+// the open; on a regular file it has no effect.
+const openNonBlocking = syscall.O_NONBLOCK
