@@ -31,8 +31,8 @@ func runExec(ctx context.Context, e env, args []string) error {
 	fs.about = `Runs COMMAND with a valid access token in DT_ACCESS_TOKEN and its expiry
 in DT_ACCESS_TOKEN_EXPIRES_AT (RFC 3339, UTC); the token is fetched once, at
 the start. The command gets the rest of the environment, except
-` + auth.EnvSecret + ` (it is handed a token, not the service account) and
-` + pluginCookieKey + `.
+` + auth.EnvSecret + ` (it is handed a token, not the service account),
+VAULT_TOKEN when the token comes from Vault, and ` + pluginCookieKey + `.
 
 ` + execAbout
 	tf.register(fs)
@@ -60,12 +60,22 @@ the start. The command gets the rest of the environment, except
 	if err != nil {
 		return err
 	}
-	sources := tokens.New(cfg, profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log))
+	repo := profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
+	sources := tokens.New(cfg, repo)
 	tok, err := sources.Token(ctx, "", tf.forceRefresh) // --timeout bounds a refresh
 	if err != nil {
 		return err
 	}
-	envv := append(childEnv(e.environ()),
+	environ := childEnv(e.environ())
+	if a, err := tokens.Resolve(cfg, repo, cfg.Profile); err == nil && a.Vault != nil {
+		// The Vault token is what mints DT tokens here: like the DT
+		// secret, it stays with us.
+		environ = slices.DeleteFunc(environ, func(kv string) bool {
+			name, _, _ := strings.Cut(kv, "=")
+			return sameVar(name, "VAULT_TOKEN")
+		})
+	}
+	envv := append(environ,
 		envAccessToken+"="+tok.AccessToken,
 		envExpiresAt+"="+tok.Expiry.UTC().Format(time.RFC3339))
 	return execCommand(e, path, argv, envv)

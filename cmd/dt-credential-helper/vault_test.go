@@ -420,3 +420,17 @@ func TestVaultUnavailable(t *testing.T) {
 	proxy.Close()
 	served(t, "unreachable")
 }
+
+// TestVaultExecKeepsVaultToken: exec with a Vault profile hands the command
+// a DT token, not the Vault token that mints them.
+func TestVaultExecKeepsVaultToken(t *testing.T) {
+	f := newVaultFleet(t)
+	env := withEnv(f.env, "VAULT_TOKEN="+f.vaultToken(t, "dt-prod"))
+	if r := runBinary(t, env, "", "login", "--profile", "fleet", "--vault-path", "dt/token/prod"); r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	r := runBinary(t, env, "", "exec", "--profile", "fleet", "--", "sh", "-c", `echo "VT=${VAULT_TOKEN-unset} AT=${DT_ACCESS_TOKEN:+set}"`)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "VT=unset AT=set" {
+		t.Fatalf("exec: exit %d, stdout %q, stderr %q; want the DT token and no VAULT_TOKEN", r.code, r.stdout, r.stderr)
+	}
+}
