@@ -168,6 +168,28 @@ func TestAccountsCRUDNeverReturnsTheSecret(t *testing.T) {
 	}
 }
 
+// TestAccountsSecretStaysWithItsEndpoint: whoever may update an account
+// without knowing its secret cannot point the stored secret at another
+// endpoint or key id.
+func TestAccountsSecretStaysWithItsEndpoint(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	for _, change := range []map[string]any{
+		{"token_endpoint": "https://attacker.example/oauth2/token"},
+		{"key_id": "another-key"},
+	} {
+		if _, err := h.request(t, logical.UpdateOperation, "accounts/prod", change); err == nil || !strings.Contains(err.Error(), "needs the secret again") {
+			t.Errorf("update %v without the secret: error %v, want a refusal", change, err)
+		}
+	}
+	a, err := h.b.getAccount(context.Background(), h.storage, "prod")
+	if err != nil || a.KeyID != keyID || a.TokenEndpoint != h.srv.URL+authtest.TokenPath {
+		t.Fatalf("after the refused updates: %v, key id %q, endpoint %q", err, a.KeyID, a.TokenEndpoint)
+	}
+	// With the secret, the change is the owner's to make.
+	h.writeAccount(t, "prod", map[string]any{"key_id": "another-key", "secret": secret})
+}
+
 func TestAccountsWriteValidation(t *testing.T) {
 	h := newHarness(t)
 	for _, tc := range []struct {

@@ -94,7 +94,8 @@ endpoint, and audit logs show it HMAC'd. The token endpoint defaults to DT's;
 it must be https (or http on a loopback host, for an emulator), as the
 dt-credential-helper command line requires.
 
-Updating an account keeps the fields not given, the secret included, and
+Updating an account keeps the fields not given, the secret included (but a
+new key_id or token_endpoint needs the secret written again), and
 drops its cached token; so does deleting it.
 `
 
@@ -147,14 +148,23 @@ func (b *Backend) writeAccount(ctx context.Context, req *logical.Request, d *fra
 	if a == nil {
 		a = &account{TokenEndpoint: auth.DefaultTokenEndpoint}
 	}
+	old := *a
 	for field, dst := range map[string]*string{"key_id": &a.KeyID, "email": &a.Email, "token_endpoint": &a.TokenEndpoint} {
 		if v, ok := d.GetOk(field); ok {
 			*dst = strings.TrimSpace(v.(string))
 		}
 	}
 	// Not trimmed: a secret is what it is.
-	if v, ok := d.GetOk("secret"); ok {
-		a.Secret = v.(string)
+	_, newSecret := d.GetOk("secret")
+	if newSecret {
+		a.Secret = d.Get("secret").(string)
+	}
+	// The stored secret stays with the key and the endpoint it was written
+	// for: whoever may update an account but does not know its secret must
+	// not have assertions signed with it sent to an endpoint of their
+	// choosing.
+	if old.Secret != "" && !newSecret && (a.KeyID != old.KeyID || a.TokenEndpoint != old.TokenEndpoint) {
+		return logical.ErrorResponse("changing key_id or token_endpoint needs the secret again: write secret too"), nil
 	}
 	var missing []string
 	for _, f := range []struct{ name, value string }{{"key_id", a.KeyID}, {"email", a.Email}, {"secret", a.Secret}} {
