@@ -96,9 +96,11 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	// Read now, so an untrusted or broken profiles file (a configuration
 	// error) stops login before the network and the keyring; the write
 	// below reads it again under its lock.
-	if _, err := profiles.File(); err != nil {
+	before, err := profiles.File()
+	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
+	_, existed := before.Profiles[name]
 	if !noVerify {
 		// Check the credentials before storing anything: a typo must not
 		// replace a working profile.
@@ -121,6 +123,20 @@ func runLogin(ctx context.Context, e env, args []string) error {
 		}
 		return fmt.Errorf("login: storing the secret of profile %q in the %s: %w", name, store, err)
 	}
+	// Under the file's lock: concurrent logins each add their profile.
+	err = profiles.Update(ctx, func(f *profile.File) (bool, error) {
+		f.Profiles[name] = prof
+		return true, nil
+	})
+	if err != nil {
+		if !existed {
+			// A secret no profile names is a secret nobody will remove.
+			if secrets.Delete(profile.SecretKey(name)) == nil {
+				return fmt.Errorf("login: the profile %q could not be saved, nothing was stored: %w", name, err)
+			}
+		}
+		return fmt.Errorf("login: the secret of profile %q is in the %s, but the profile could not be saved: %w", name, store, err)
+	}
 	// A login that moves the secret leaves no copy where it was. Best
 	// effort: a keyring that is missing answers at once, a hung one within
 	// its bound, and either way the new secret is stored.
@@ -130,14 +146,6 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	}
 	if old, err := profiles.Secrets(other); err == nil {
 		_ = old.Delete(profile.SecretKey(name))
-	}
-	// Under the file's lock: concurrent logins each add their profile.
-	err = profiles.Update(ctx, func(f *profile.File) (bool, error) {
-		f.Profiles[name] = prof
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("login: the secret of profile %q is in the %s, but the profile could not be saved: %w", name, store, err)
 	}
 	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
 	return nil

@@ -707,3 +707,23 @@ func TestLoginStoreFile(t *testing.T) {
 		t.Errorf("logout left the profile")
 	}
 }
+
+// TestLoginLeavesNoStraySecret: a login whose profile cannot be saved (a
+// FIFO planted as the profiles file's lock) takes its new secret back, so no
+// secret is left that no profile names.
+func TestLoginLeavesNoStraySecret(t *testing.T) {
+	f := newLoginFixture(t)
+	path := profilesPath(t, f.env)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mkfifo(t, path+".lock")
+	r := runFor(t, runLimit, f.env, testSecret+"\n", append(f.loginArgs(f.profile), "--no-verify", "--store", "file")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing was stored") {
+		t.Errorf("login: exit %d, stderr %q; want 1 saying nothing was stored", r.code, r.stderr)
+	}
+	secretPath := filepath.Join(profile.SecretsDir(path), profile.SecretKey(f.profile))
+	if _, err := os.Lstat(secretPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the secret file is left behind (%v)", err)
+	}
+}
