@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"

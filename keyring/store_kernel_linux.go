@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -168,6 +169,11 @@ func (s *KernelStore) Set(key string, data []byte) error {
 }
 
 func (s *KernelStore) finishSet(id int, data []byte) error {
+	// A process keyring hangs off the credentials of the thread that
+	// installs it, and Linux credentials are per thread: the link below and
+	// the retry after it must run on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err := s.sys.setperm(id, kernelKeyPerm)
 	if errors.Is(err, unix.EACCES) {
 		// The new key's default permissions give setattr only to its

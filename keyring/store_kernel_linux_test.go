@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -378,6 +379,10 @@ func TestKernelHelperProcess(t *testing.T) {
 }
 
 func kernelQuotaChild(t *testing.T, s *KernelStore, key, dir string) {
+	// The process keyring below belongs to the credentials of the thread
+	// that installs it (Linux credentials are per thread): every keyctl on
+	// the filler keyring must come from that thread, or it gets EACCES.
+	runtime.LockOSThread()
 	// The filler keys go into a keyring of their own in the process keyring,
 	// so they go when this process does.
 	fill, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_PROCESS_KEYRING, 1, 0, 0)
