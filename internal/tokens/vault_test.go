@@ -8,6 +8,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -90,5 +91,13 @@ func TestVaultSettings(t *testing.T) {
 				t.Fatalf("got %+v, %v, %v; want %+v", got, ok, err, tc.want)
 			}
 		})
+	}
+}
+
+// The default JWT mount named in a Vault account's identity is the one
+// Vault's client logs in at.
+func TestDefaultAuthMount(t *testing.T) {
+	if defaultAuthMount != vaulttoken.DefaultAuthMount {
+		t.Errorf("defaultAuthMount %q, vaulttoken.DefaultAuthMount %q", defaultAuthMount, vaulttoken.DefaultAuthMount)
 	}
 }
