@@ -15,11 +15,13 @@ package vaultproc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -163,7 +165,10 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	cmd.Stderr = s.cfg.Stderr // nil: /dev/null
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
-		return nil, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: reading %s: no answer within the deadline", path), Err: ctx.Err()}
+		// The child was killed before it could say; named as Vault's
+		// client names it (VAULT_AGENT_ADDR over VAULT_ADDR).
+		addr := cmp.Or(lookup(cmd.Env, "VAULT_AGENT_ADDR"), lookup(cmd.Env, "VAULT_ADDR"), defaultAddr)
+		return nil, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: reading %s at %s: no answer within the deadline", path, addr), Err: ctx.Err()}
 	}
 	var r Reply
 	dec := json.NewDecoder(bytes.NewReader(out.buf.Bytes()))
@@ -194,6 +199,31 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		tok.ExpiresIn = int64(left / time.Second)
 	}
 	return tok, nil
+}
+
+// defaultAddr is Vault's client's address when the environment names none.
+const defaultAddr = "https://127.0.0.1:8200"
+
+// waitDelay bounds the wait for the child's output once ctx has ended it:
+// a grandchild holding its stdout open must not hold the caller.
+const waitDelay = time.Second
+
+// commandContext is the child's command, killed when ctx ends.
+func commandContext(ctx context.Context, prog string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, prog, Subcommand)
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+// lookup is the last value of name in env.
+func lookup(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
 }
 
 // env is the child's environment.

@@ -74,7 +74,7 @@ func TestUnusableReplies(t *testing.T) {
 // TestDeadline: a child that does not answer in time is killed, and that
 // is transient.
 func TestDeadline(t *testing.T) {
-	src, err := NewSource(Config{Vault: profile.Vault{Path: "dt/token/prod"}, Program: child(t, "exec sleep 30")})
+	src, err := NewSource(Config{Vault: profile.Vault{Path: "dt/token/prod"}, Program: child(t, "exec sleep 30"), Environ: []string{"VAULT_ADDR=https://vault.example:8200"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestDeadline(t *testing.T) {
 	defer cancel()
 	_, err = src.TokenContext(ctx)
 	var e *Error
-	if !errors.As(err, &e) || !e.Temporary() || !strings.Contains(err.Error(), "deadline") {
+	if !errors.As(err, &e) || !e.Temporary() || !strings.Contains(err.Error(), "vault: reading dt/token/prod at https://vault.example:8200: no answer within the deadline") {
 		t.Errorf("got %v, want a transient deadline error", err)
 	}
 }
