@@ -154,3 +154,32 @@ func TestForbiddenNamesAreLinked(t *testing.T) {
 		}
 	}
 }
+
+// vaultClient are Vault's client and what its initialisers cost most in
+// every process that links it: dt-credential-helper, started for each
+// kubectl, git and docker call, reads Vault through
+// dt-credential-helper-plugin run as a child instead.
+func vaultClient() []string {
+	return []string{"github.com/hashicorp/vault/api", "github.com/hashicorp/go-sockaddr"}
+}
+
+// TestHelperLinksNoVaultClient: the helper links none of vaultClient, and
+// the plugin's program, which reads Vault for it, links them all (so the
+// check looks where they would be).
+func TestHelperLinksNoVaultClient(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range deps(t, goos, "./cmd/dt-credential-helper") {
+			for _, bad := range vaultClient() {
+				if under(d, bad) {
+					t.Errorf("cmd/dt-credential-helper links %s", d)
+				}
+			}
+		}
+		served := deps(t, goos, "./cmd/dt-credential-helper-plugin")
+		for _, name := range vaultClient() {
+			if !slices.ContainsFunc(served, func(p string) bool { return under(p, name) }) {
+				t.Errorf("cmd/dt-credential-helper-plugin does not link %s: is the name right?", name)
+			}
+		}
+	})
+}

@@ -5,10 +5,14 @@
 // host's process is this one). It lives apart so that go-plugin, gRPC and
 // protobuf, whose package initialisers run in every process that links
 // them, are not paid for by each kubectl, git and docker call of
-// dt-credential-helper.
+// dt-credential-helper. For the same reason it reads Vault for the helper:
+// `dt-credential-helper-plugin vault-token`, run by the helper as a child
+// on a cache miss of a Vault account (package vaultproc), so that the
+// helper does not link Vault's client either.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +24,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
@@ -39,6 +44,11 @@ func main() {
 // already (help, --secret, bad values, the cookie) before handing over; this
 // program still refuses what it cannot serve, for whoever runs it by hand.
 func run(args []string, getenv func(string) string) error {
+	if len(args) == 1 && args[0] == vaultproc.Subcommand {
+		// dt-credential-helper reading a Vault path on a cache miss; it
+		// bounds this process's life and kills it at its deadline.
+		return vaultToken(context.Background(), os.Stdout, os.Stderr, getenv)
+	}
 	if len(args) > 0 && args[0] == "plugin" {
 		args = args[1:]
 	}
@@ -74,6 +84,7 @@ func run(args []string, getenv func(string) string) error {
 	}
 	// The wiring: the profiles repository, the token sources over it, and
 	// the plugin serving them, their errors classified by classify.
+	cfg.VaultUpstream = vaultUpstream(cfg.Log)
 	sources := tokens.New(cfg, profile.NewRepository(getenv, cfg.KeyringTimeout, cfg.Log))
 	return plugin.Serve(sources, classify, logger)
 }

@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
 // tokenFlags are the flags of every command that fetches a token: those
@@ -127,6 +129,9 @@ func (f *tokenFlags) config(e env, log *slog.Logger) (tokens.Config, error) {
 	cfg, err := f.Config(e.getenv, log)
 	if err != nil {
 		return tokens.Config{}, usagef("%v", err)
+	}
+	cfg.VaultUpstream = func(v profile.Vault) (keyring.Upstream, error) {
+		return vaultChild(e, v, f.Verbose)
 	}
 	return cfg, nil
 }

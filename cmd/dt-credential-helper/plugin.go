@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 )
 
 // The plugin is served by a program of its own, installed next to this one,
@@ -60,40 +57,12 @@ func runPlugin(_ context.Context, e env, args []string) error {
 // serving program's. On Windows it runs as a child with this process's
 // stdin, stdout and stderr, and its exit status is passed on.
 func handOver(e env) error {
-	path, err := pluginPath()
+	// The program is handed the host's environment, secret included:
+	// sibling refuses one that others could have put or changed there.
+	path, err := sibling.Path(pluginProg, "serving the plugin")
 	if err != nil {
 		return err
 	}
 	argv := append([]string{path}, e.args[1:]...)
 	return execCommand(e, path, argv, e.environ())
-}
-
-// pluginPath finds the serving program next to this one, and refuses one
-// that someone other than root or this user could have put or changed
-// there: it is handed the host's environment, secret included.
-func pluginPath() (string, error) {
-	self, err := os.Executable()
-	if err == nil {
-		self, err = filepath.EvalSymlinks(self)
-	}
-	if err != nil {
-		return "", fmt.Errorf("serving the plugin: finding this program's own path: %w", err)
-	}
-	name := pluginProg
-	if runtime.GOOS == "windows" {
-		name += ".exe"
-	}
-	path := filepath.Join(filepath.Dir(self), name)
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("serving the plugin needs %s next to this program, at %s, and it is not there: "+
-			"install both (scripts/install.sh, or go install .../cmd/...@latest)", pluginProg, path)
-	}
-	if err != nil {
-		return "", fmt.Errorf("serving the plugin: %w", err)
-	}
-	if err := trustedProgram(fi); err != nil {
-		return "", fmt.Errorf("refusing to run %s: %w", path, err)
-	}
-	return path, nil
 }

@@ -4,14 +4,59 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
-	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
+	"golang.org/x/oauth2"
 )
+
+// vaultChild is the upstream of Vault account v: on a miss, a read by
+// dt-credential-helper-plugin run as a child (package vaultproc), so that
+// this program, started for every kubectl, git and docker call, does not
+// link Vault's client. The child's log is shown under verbose only.
+func vaultChild(e env, v profile.Vault, verbose bool) (keyring.Upstream, error) {
+	var stderr io.Writer
+	if verbose {
+		stderr = e.stderr
+	}
+	src, err := vaultproc.NewSource(vaultproc.Config{
+		Vault: v,
+		// Found and checked at each read: the child is handed the Vault
+		// identity, and a cached call never looks for it.
+		Program: func() (string, error) { return sibling.Path(pluginProg, "reading tokens from Vault") },
+		Environ: e.environ(),
+		Stderr:  stderr,
+	})
+	if err != nil {
+		return nil, vaultError(err)
+	}
+	return vaultUpstream{src}, nil
+}
+
+// vaultUpstream is a vaultproc.Source whose configuration errors are
+// *auth.ConfigError, as a DT account's are: the command exits 2 on them.
+// Its other errors keep their Temporary(), so the cache serves a token it
+// holds while Vault is down.
+type vaultUpstream struct{ src *vaultproc.Source }
+
+func (v vaultUpstream) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := v.src.TokenContext(ctx)
+	return tok, vaultError(err)
+}
+
+func vaultError(err error) error {
+	var ve *vaultproc.Error
+	if errors.As(err, &ve) && ve.Kind == vaultproc.Misconfigured {
+		return &auth.ConfigError{Msg: ve.Error(), Err: err}
+	}
+	return err
+}
 
 // loginVault stores a fleet profile: a Vault path to read tokens from,
 // and how to log in to Vault. There is no DT secret to read or store;
@@ -33,8 +78,7 @@ func loginVault(ctx context.Context, e env, profiles *profile.Repository, name s
 		}
 		v.JWTFile = abs
 	}
-	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount,
-		Log: newLogger(e.stderr, tf.Verbose)})
+	src, err := vaultChild(e, v, tf.Verbose)
 	if err != nil {
 		return usagef("login: %v", err)
 	}
@@ -53,8 +97,8 @@ func loginVault(ctx context.Context, e env, profiles *profile.Repository, name s
 		cancel()
 		if err != nil {
 			err = fmt.Errorf("login: the Vault path %s could not be read, nothing was stored (use --no-verify to store the profile anyway): %w", v.Path, err)
-			var ve *vaulttoken.Error
-			if errors.As(err, &ve) && ve.Kind == vaulttoken.Misconfigured {
+			var ce *auth.ConfigError
+			if errors.As(err, &ce) {
 				return auth.NewConfigError(err)
 			}
 			return err

@@ -4,7 +4,6 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
-	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
 // Account is the account a profile, or the flags and environment, resolve
@@ -19,7 +18,7 @@ type Account struct {
 
 	profile string           // the profile whose secret a refresh reads; "" = none
 	creds   auth.Credentials // with the environment's secret when profile is ""
-	vault   *vaulttoken.Source
+	vault   keyring.Upstream // reads a Vault account's tokens
 }
 
 // Key is the account's key in the token cache.
@@ -46,9 +45,12 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 	if v, ok, err := vaultSettings(cfg, name, vault); err != nil {
 		return Account{}, err
 	} else if ok {
-		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: cfg.Log})
+		if cfg.VaultUpstream == nil {
+			return Account{}, &auth.ConfigError{Msg: "this program does not read tokens from Vault"}
+		}
+		src, err := cfg.VaultUpstream(v)
 		if err != nil {
-			return Account{}, vaultError(err)
+			return Account{}, err
 		}
 		return Account{Credentials: VaultAccount(v, cfg.Getenv), Vault: &v, vault: src}, nil
 	}

@@ -2,7 +2,7 @@
 // the command line's flags, the environment, the profiles repository
 // (package profile) and a Vault path into a keyring.Cache over the upstream
 // that mints the tokens, the DT exchange (package auth) or a Vault read
-// (package vaulttoken). Every mode of the program that serves tokens (the
+// (the upstream Config.VaultUpstream makes). Every mode of the program that serves tokens (the
 // token command, exec, git, docker, the plugin) asks Sources; none
 // re-implements refresh logic. login, logout and status do not build
 // sources: they use the profiles repository, and Forget and OpenCache here.
@@ -51,6 +51,14 @@ type Config struct {
 	// variables name the Vault path to read tokens from instead of a DT
 	// account; for a Vault profile they override its fields.
 	Vault profile.Vault
+	// VaultUpstream makes the upstream that reads a Vault account's tokens,
+	// chosen by the program: the plugin's program reads in process (a
+	// long-running server keeps its Vault login in memory), the helper
+	// runs that program as a child so that it does not link Vault's
+	// client. Its errors say what a DT account's do: an *auth.ConfigError
+	// for a configuration error, Temporary() for a failure that may pass.
+	// nil: Vault paths are refused.
+	VaultUpstream func(profile.Vault) (keyring.Upstream, error)
 }
 
 // The environment variables that name a Vault path for calls without a
@@ -157,7 +165,7 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 // from the profiles repository at the first refresh.
 func (s *Sources) upstream(a Account) keyring.Upstream {
 	if a.vault != nil {
-		return vaultSource{a.vault}
+		return a.vault
 	}
 	opts := []auth.Option{auth.WithTimeout(s.cfg.Timeout), auth.WithLogger(s.cfg.Log), auth.WithHTTPClient(s.httpClient())}
 	return &profileExchange{profiles: s.profiles, profile: a.profile, creds: a.creds, opts: opts}

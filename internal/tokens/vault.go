@@ -2,17 +2,12 @@ package tokens
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	"golang.org/x/oauth2"
-
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
-	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
 // vaultScheme starts the recorded endpoint of a Vault account, so that its
@@ -22,6 +17,11 @@ const vaultScheme = "vault:"
 // defaultVaultAddr is the Vault client's address when the environment
 // names none (api.DefaultAddress).
 const defaultVaultAddr = "https://127.0.0.1:8200"
+
+// defaultAuthMount is where Vault's JWT auth method is usually enabled
+// (vaulttoken.DefaultAuthMount, which is not linked here: the helper does
+// not link Vault's client).
+const defaultAuthMount = "jwt"
 
 // vaultSettings decides whether profile name (prof its Vault settings, nil
 // for a DT profile) reads tokens from Vault, and where: a Vault profile's
@@ -82,32 +82,11 @@ func VaultAccount(v profile.Vault, getenv func(string) string) auth.Credentials 
 	}
 	identity := "vault token"
 	if v.Role != "" {
-		identity = fmt.Sprintf("role %s at auth/%s", v.Role, cmp.Or(strings.Trim(v.AuthMount, "/"), vaulttoken.DefaultAuthMount))
+		identity = fmt.Sprintf("role %s at auth/%s", v.Role, cmp.Or(strings.Trim(v.AuthMount, "/"), defaultAuthMount))
 	}
 	return auth.Credentials{
 		TokenEndpoint: vaultScheme + strings.TrimRight(addr, "/") + "/v1/" + full,
 		KeyID:         path,
 		Email:         identity,
 	}
-}
-
-// vaultSource is a vaulttoken.Source whose configuration errors are
-// *auth.ConfigError, as a DT account's are: the command exits 2 on them,
-// and the plugin answers FailedPrecondition. Its other errors keep their
-// Temporary(), so the cache serves a token it holds while Vault is down.
-type vaultSource struct{ src *vaulttoken.Source }
-
-func (v vaultSource) Token() (*oauth2.Token, error) { return v.TokenContext(context.Background()) }
-
-func (v vaultSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	tok, err := v.src.TokenContext(ctx)
-	return tok, vaultError(err)
-}
-
-func vaultError(err error) error {
-	var ve *vaulttoken.Error
-	if errors.As(err, &ve) && ve.Kind == vaulttoken.Misconfigured {
-		return &auth.ConfigError{Msg: ve.Error(), Err: err}
-	}
-	return err
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package sibling
 
 import (
 	"errors"
@@ -10,10 +10,10 @@ import (
 	"syscall"
 )
 
-// trustedProgram refuses a program file that is not a regular file, is
+// Trusted refuses a program file that is not a regular file, is
 // owned by neither root nor this user, or that group or others may write:
 // the rule of the other files this program trusts.
-func trustedProgram(fi fs.FileInfo) error {
+func Trusted(fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("it is not a regular file (%v)", fi.Mode().Type())
 	}

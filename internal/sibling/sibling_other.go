@@ -1,16 +1,16 @@
 //go:build !unix
 
-package main
+package sibling
 
 import (
 	"fmt"
 	"io/fs"
 )
 
-// trustedProgram refuses a program file that is not a regular file; owner
+// Trusted refuses a program file that is not a regular file; owner
 // and mode bits mean nothing here, and the install directory's ACL is what
 // guards it.
-func trustedProgram(fi fs.FileInfo) error {
+func Trusted(fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("it is not a regular file (%v)", fi.Mode().Type())
 	}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
+	"golang.org/x/oauth2"
+)
+
+// vaultUpstream reads a Vault account's tokens in this process: a plugin
+// server lives as long as its host, and keeps its Vault login in memory
+// between reads.
+func vaultUpstream(log *slog.Logger) func(profile.Vault) (keyring.Upstream, error) {
+	return func(v profile.Vault) (keyring.Upstream, error) {
+		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
+		if err != nil {
+			return nil, vaultError(err)
+		}
+		return vaultSource{src: src, path: v.Path}, nil
+	}
+}
+
+// vaultSource is a vaulttoken.Source whose configuration errors are
+// *auth.ConfigError, as a DT account's are: the plugin answers
+// FailedPrecondition on them. Its other errors keep their Temporary(), so
+// the cache serves a token it holds while Vault is down.
+// A token that is not a bearer token is refused, as the helper's child
+// refuses it.
+type vaultSource struct {
+	src  *vaulttoken.Source
+	path string
+}
+
+func (v vaultSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := v.src.TokenContext(ctx)
+	if err != nil {
+		return nil, vaultError(err)
+	}
+	return checked(tok, v.path)
+}
+
+// checked refuses tok unless it passes the rule the token cache holds every
+// token to (RFC 6750 b64token); the error never quotes the token.
+func checked(tok *oauth2.Token, path string) (*oauth2.Token, error) {
+	if err := auth.CheckToken(tok.AccessToken); err != nil {
+		return nil, fmt.Errorf("vault: %s: the access token Vault returned is refused: it %w", path, err)
+	}
+	return tok, nil
+}
+
+func vaultError(err error) error {
+	var ve *vaulttoken.Error
+	if errors.As(err, &ve) && ve.Kind == vaulttoken.Misconfigured {
+		return &auth.ConfigError{Msg: ve.Error(), Err: err}
+	}
+	return err
+}
+
+// vaultToken is the `vault-token` subcommand, which dt-credential-helper
+// runs on a cache miss of a Vault account (package vaultproc): one read of
+// the path DT_VAULT_PATH and the rest name, its reply one JSON object on
+// stdout, its steps logged to stderr (which the helper shows only under
+// --verbose). A token that is not a bearer token is refused here, unprinted.
+func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) error {
+	v := vaultproc.FromEnv(getenv)
+	// As the helper's own --verbose log, whose stderr this is then.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	tok, err := readVault(ctx, v, log)
+	return vaultproc.WriteReply(stdout, tok, replyKind(err), err)
+}
+
+func readVault(ctx context.Context, v profile.Vault, log *slog.Logger) (*oauth2.Token, error) {
+	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	tok, err := src.TokenContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return checked(tok, v.Path)
+}
+
+// replyKind sorts a vaulttoken failure into the reply's kinds.
+func replyKind(err error) vaultproc.Kind {
+	var ve *vaulttoken.Error
+	if !errors.As(err, &ve) {
+		return vaultproc.Other
+	}
+	switch ve.Kind {
+	case vaulttoken.Misconfigured:
+		return vaultproc.Misconfigured
+	case vaulttoken.Denied:
+		return vaultproc.Permission
+	case vaulttoken.Transient:
+		return vaultproc.Transient
+	}
+	return vaultproc.Other
+}

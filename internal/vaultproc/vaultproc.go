@@ -1,0 +1,278 @@
+// Package vaultproc reads a DT token from Vault in a child process, so that
+// the program calling it does not link Vault's client: dt-credential-helper
+// is started for each kubectl, git and docker call, and the initialisers of
+// github.com/hashicorp/vault/api and what it pulls in would run in every one
+// of them, cache hits included. The child is dt-credential-helper-plugin
+// run as `dt-credential-helper-plugin vault-token`, which links the client
+// anyway.
+//
+// The protocol: the Vault reference is in the child's environment
+// (DT_VAULT_PATH, DT_VAULT_ROLE, DT_VAULT_JWT_FILE, DT_VAULT_AUTH_MOUNT,
+// with the VAULT_* environment inherited), never on its command line; its
+// stdin is empty; it writes one JSON [Reply] to stdout: the token, or an
+// error with its [Kind]. Its stderr carries its log.
+package vaultproc
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+)
+
+// Subcommand is the child program's only argument.
+const Subcommand = "vault-token"
+
+// The child's environment variables naming the Vault reference: the
+// names that name a Vault path without a profile, here holding what the
+// parent resolved (flags over profile over environment).
+const (
+	EnvPath      = "DT_VAULT_PATH"
+	EnvRole      = "DT_VAULT_ROLE"
+	EnvJWTFile   = "DT_VAULT_JWT_FILE"
+	EnvAuthMount = "DT_VAULT_AUTH_MOUNT"
+)
+
+// envSecret is the DT secret's variable: the child reads from Vault and
+// has no use for it.
+const envSecret = "DT_SERVICE_ACCOUNT_SECRET"
+
+// maxReply bounds what is read of the child's stdout: a token is at most
+// 32 KiB.
+const maxReply = 256 << 10
+
+// Kind sorts a failure by what the caller does about it.
+type Kind string
+
+const (
+	// Misconfigured: the reference or the Vault environment is wrong (no
+	// Vault token, a bad path, an untrusted CA); exit 2, as for a DT
+	// account's.
+	Misconfigured Kind = "misconfigured"
+	// Permission: Vault refused this identity the path.
+	Permission Kind = "permission"
+	// Transient: Vault unreachable, sealed, 5xx, or no answer in time; a
+	// token still cached may be served.
+	Transient Kind = "transient"
+	// Other: anything else (nothing at the path, a rejected login, a bad
+	// response).
+	Other Kind = "other"
+)
+
+// Reply is the child's one line on stdout: a token, or Error.
+type Reply struct {
+	AccessToken string      `json:"access_token,omitempty"`
+	TokenType   string      `json:"token_type,omitempty"`
+	ExpiresAt   time.Time   `json:"expires_at,omitzero"`
+	Error       *ReplyError `json:"error,omitempty"`
+}
+
+// ReplyError is a failure as the child reports it. Message never holds a
+// token, a JWT or a Vault token.
+type ReplyError struct {
+	Message string `json:"message"`
+	Kind    Kind   `json:"kind"`
+}
+
+// Error is a failed read.
+type Error struct {
+	Kind Kind
+	Msg  string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the cause, when there is one on this side.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed, by the
+// convention keyring.Cache reads: it then serves a token it still holds.
+func (e *Error) Temporary() bool { return e.Kind == Transient }
+
+// Check refuses the references that Vault's client refuses before asking
+// Vault (the checks of vaulttoken.NewSource, with its messages), so that
+// they are configuration errors when a profile is resolved, not at a miss.
+func Check(v profile.Vault) error {
+	path := strings.Trim(strings.TrimSpace(v.Path), "/")
+	switch {
+	case path == "":
+		return &Error{Kind: Misconfigured, Msg: "vault: no token path given (such as dt/token/prod)"}
+	case strings.HasPrefix(path, "v1/"):
+		return &Error{Kind: Misconfigured, Msg: fmt.Sprintf("vault: path %q must not start with v1/: give it as for `vault read`, such as dt/token/prod", path)}
+	case (v.JWTFile == "") != (v.Role == ""):
+		return &Error{Kind: Misconfigured, Msg: "vault: a JWT login needs both a JWT file and a role"}
+	}
+	return nil
+}
+
+// FromEnv is the Vault reference in the child's environment.
+func FromEnv(getenv func(string) string) profile.Vault {
+	return profile.Vault{Path: getenv(EnvPath), Role: getenv(EnvRole), JWTFile: getenv(EnvJWTFile), AuthMount: getenv(EnvAuthMount)}
+}
+
+// Config is how the parent runs the child.
+type Config struct {
+	Vault profile.Vault
+	// Program finds the child's program (sibling.Path); it is called at
+	// each read, so a cached call never looks for it.
+	Program func() (string, error)
+	// Environ is the environment the child starts from (os.Environ); the
+	// DT_VAULT_* variables are replaced by Vault's fields and the DT
+	// secret is dropped.
+	Environ []string
+	// Stderr receives the child's log; nil drops it.
+	Stderr io.Writer
+}
+
+// Source reads tokens by running the child. It is a keyring.Upstream.
+type Source struct{ cfg Config }
+
+// NewSource checks cfg.Vault and returns a Source; it starts nothing.
+func NewSource(cfg Config) (*Source, error) {
+	if err := Check(cfg.Vault); err != nil {
+		return nil, err
+	}
+	return &Source{cfg: cfg}, nil
+}
+
+// Token implements oauth2.TokenSource.
+func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext runs the child once, bounded by ctx, and returns its token.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	path := strings.Trim(strings.TrimSpace(s.cfg.Vault.Path), "/")
+	prog, err := s.cfg.Program()
+	if err != nil {
+		return nil, &Error{Kind: Other, Msg: err.Error(), Err: err}
+	}
+	cmd := commandContext(ctx, prog)
+	cmd.Env = s.env()
+	// Stdin stays nil: the child reads /dev/null.
+	out := &capped{limit: maxReply}
+	cmd.Stdout = out
+	cmd.Stderr = s.cfg.Stderr // nil: /dev/null
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		// The child was killed before it could say; named as Vault's
+		// client names it (VAULT_AGENT_ADDR over VAULT_ADDR).
+		addr := cmp.Or(lookup(cmd.Env, "VAULT_AGENT_ADDR"), lookup(cmd.Env, "VAULT_ADDR"), defaultAddr)
+		return nil, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: reading %s at %s: no answer within the deadline", path, addr), Err: ctx.Err()}
+	}
+	var r Reply
+	dec := json.NewDecoder(bytes.NewReader(out.buf.Bytes()))
+	if out.over || dec.Decode(&r) != nil {
+		// What it wrote is not quoted: it may be part of a token.
+		why := "no reply"
+		if runErr != nil {
+			why = runErr.Error()
+		}
+		return nil, &Error{Kind: Other, Msg: fmt.Sprintf("vault: reading %s: %s %s gave no usable answer (%s)", path, prog, Subcommand, why), Err: runErr}
+	}
+	if e := r.Error; e != nil {
+		kind := e.Kind
+		if !slices.Contains([]Kind{Misconfigured, Permission, Transient}, kind) {
+			kind = Other
+		}
+		msg := e.Message
+		if msg == "" {
+			msg = fmt.Sprintf("vault: reading %s failed", path)
+		}
+		return nil, &Error{Kind: kind, Msg: msg}
+	}
+	if r.AccessToken == "" || r.ExpiresAt.IsZero() {
+		return nil, &Error{Kind: Other, Msg: fmt.Sprintf("vault: reading %s: %s %s answered without a token or its expiry", path, prog, Subcommand)}
+	}
+	tok := &oauth2.Token{AccessToken: r.AccessToken, TokenType: "Bearer", Expiry: r.ExpiresAt}
+	if left := time.Until(r.ExpiresAt); left > 0 {
+		tok.ExpiresIn = int64(left / time.Second)
+	}
+	return tok, nil
+}
+
+// defaultAddr is Vault's client's address when the environment names none.
+const defaultAddr = "https://127.0.0.1:8200"
+
+// waitDelay bounds the wait for the child's output once ctx has ended it:
+// a grandchild holding its stdout open must not hold the caller.
+const waitDelay = time.Second
+
+// commandContext is the child's command, killed when ctx ends.
+func commandContext(ctx context.Context, prog string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, prog, Subcommand)
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+// lookup is the last value of name in env.
+func lookup(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
+}
+
+// env is the child's environment.
+func (s *Source) env() []string {
+	v := s.cfg.Vault
+	env := slices.DeleteFunc(slices.Clone(s.cfg.Environ), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case EnvPath, EnvRole, EnvJWTFile, EnvAuthMount, envSecret:
+			return true
+		}
+		return false
+	})
+	env = append(env, EnvPath+"="+v.Path)
+	for _, kv := range [][2]string{{EnvRole, v.Role}, {EnvJWTFile, v.JWTFile}, {EnvAuthMount, v.AuthMount}} {
+		if kv[1] != "" {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	return env
+}
+
+// WriteReply writes the child's reply: tok, or err as the child sorted it.
+func WriteReply(w io.Writer, tok *oauth2.Token, kind Kind, err error) error {
+	var r Reply
+	if err != nil {
+		r.Error = &ReplyError{Message: err.Error(), Kind: kind}
+	} else {
+		r = Reply{AccessToken: tok.AccessToken, TokenType: "Bearer", ExpiresAt: tok.Expiry}
+	}
+	data, merr := json.Marshal(r)
+	if merr != nil {
+		return merr
+	}
+	_, werr := w.Write(append(data, '\n'))
+	return werr
+}
+
+// capped keeps the first limit bytes written to it and notes the rest.
+type capped struct {
+	buf   bytes.Buffer
+	limit int
+	over  bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.buf.Len()+len(p) > c.limit {
+		c.over = true
+		return 0, errors.New("the reply is too long")
+	}
+	return c.buf.Write(p)
+}

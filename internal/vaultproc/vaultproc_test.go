@@ -1,0 +1,137 @@
+//go:build unix
+
+package vaultproc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+)
+
+// child writes a shell script standing in for the child program.
+func child(t *testing.T, script string) func() (string, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "child")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+script+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return func() (string, error) { return path, nil }
+}
+
+func read(t *testing.T, script string, environ ...string) error {
+	t.Helper()
+	src, err := NewSource(Config{Vault: profile.Vault{Path: "dt/token/prod"}, Program: child(t, script), Environ: environ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = src.TokenContext(ctx)
+	return err
+}
+
+// TestReplyKinds: each kind the child reports comes back as that kind, and
+// only transient says Temporary; an unknown kind is other.
+func TestReplyKinds(t *testing.T) {
+	for _, k := range []Kind{Misconfigured, Permission, Transient, Other, "novel"} {
+		err := read(t, `echo '{"error":{"message":"vault: it failed","kind":"`+string(k)+`"}}'`)
+		var e *Error
+		want := k
+		if k == "novel" {
+			want = Other
+		}
+		if !errors.As(err, &e) || e.Kind != want || e.Error() != "vault: it failed" || e.Temporary() != (k == Transient) {
+			t.Errorf("kind %s: got %#v", k, err)
+		}
+	}
+}
+
+// TestUnusableReplies: what is not a reply is an error that quotes none of
+// it (it may be part of a token).
+func TestUnusableReplies(t *testing.T) {
+	for name, script := range map[string]string{
+		"garbage":   `echo 'tok-Zq81 is not json'`,
+		"nothing":   `exit 3`,
+		"no expiry": `echo '{"access_token":"tok-Zq81"}'`,
+		"too long":  `head -c 400000 /dev/zero | tr '\0' a; echo tok-Zq81`,
+		"no token":  `echo '{"expires_at":"2030-01-01T00:00:00Z"}'`,
+	} {
+		err := read(t, script)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != Other || strings.Contains(err.Error(), "tok-Zq81") || strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+// TestDeadline: a child that does not answer in time is killed, and that
+// is transient.
+func TestDeadline(t *testing.T) {
+	src, err := NewSource(Config{Vault: profile.Vault{Path: "dt/token/prod"}, Program: child(t, "exec sleep 30"), Environ: []string{"VAULT_ADDR=https://vault.example:8200"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = src.TokenContext(ctx)
+	var e *Error
+	if !errors.As(err, &e) || !e.Temporary() || !strings.Contains(err.Error(), "vault: reading dt/token/prod at https://vault.example:8200: no answer within the deadline") {
+		t.Errorf("got %v, want a transient deadline error", err)
+	}
+}
+
+// TestChildEnvironment: the reference goes in the environment, over
+// whatever DT_VAULT_* the caller had, the DT secret does not, and the
+// command line is the subcommand alone.
+func TestChildEnvironment(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "seen")
+	src, err := NewSource(Config{
+		Vault:   profile.Vault{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt"},
+		Program: child(t, `{ echo "$@"; env; } > `+out+`; echo '{"access_token":"tok","expires_at":"2030-01-01T00:00:00Z"}'`),
+		Environ: []string{"VAULT_ADDR=http://vault", "DT_VAULT_PATH=dt/token/other", "DT_VAULT_AUTH_MOUNT=k8s", "DT_SERVICE_ACCOUNT_SECRET=s3cret"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.TokenContext(context.Background())
+	if err != nil || tok.AccessToken != "tok" || !tok.Expiry.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("got %v, %v", tok, err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	if lines[0] != Subcommand {
+		t.Errorf("arguments %q, want %q", lines[0], Subcommand)
+	}
+	for _, want := range []string{"VAULT_ADDR=http://vault", "DT_VAULT_PATH=dt/token/prod", "DT_VAULT_ROLE=fleet", "DT_VAULT_JWT_FILE=/jwt"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("the child's environment lacks %s", want)
+		}
+	}
+	for _, bad := range []string{"s3cret", "dt/token/other", "DT_VAULT_AUTH_MOUNT"} {
+		if strings.Contains(string(data), bad) {
+			t.Errorf("the child's environment holds %s", bad)
+		}
+	}
+}
+
+// TestCheck: the references Vault's client refuses are refused before a
+// child runs, as misconfigured.
+func TestCheck(t *testing.T) {
+	for _, v := range []profile.Vault{{}, {Path: "/v1/dt/token/x"}, {Path: "dt/token/x", Role: "r"}, {Path: "dt/token/x", JWTFile: "/j"}} {
+		_, err := NewSource(Config{Vault: v})
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != Misconfigured {
+			t.Errorf("%+v: got %v, want misconfigured", v, err)
+		}
+	}
+}
