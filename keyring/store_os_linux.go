@@ -70,8 +70,7 @@ func getSecret(addr, key string, deadline time.Time) ([]byte, error) {
 	defer cancel()
 
 	svc := conn.Object(ssName, ssPath)
-	var unlocked, locked []dbus.ObjectPath
-	err = svc.CallWithContext(ctx, ssService+".SearchItems", 0, map[string]string{"username": key, "service": Service}).Store(&unlocked, &locked)
+	unlocked, locked, err := searchItems(ctx, conn, key)
 	if err != nil {
 		return nil, unavailable("searching the Secret Service", err)
 	}
@@ -119,8 +118,7 @@ func (s *OSStore) del(key string) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
-	var unlocked, locked []dbus.ObjectPath
-	err = conn.Object(ssName, ssPath).CallWithContext(ctx, ssService+".SearchItems", 0, map[string]string{"username": key, "service": Service}).Store(&unlocked, &locked)
+	unlocked, locked, err := searchItems(ctx, conn, key)
 	if err != nil {
 		return unavailable("searching the Secret Service", err)
 	}
@@ -138,6 +136,26 @@ func (s *OSStore) del(key string) error {
 		}
 	}
 	return nil
+}
+
+// searchItems finds key's items, unlocked and locked. gnome-keyring 42 was
+// seen, rarely and only under heavy load, to answer a SearchItems with
+// UnknownMethod ("Method SearchItems is not implemented on interface
+// org.freedesktop.Secret.Service"), which it does implement; that answer is
+// asked again once.
+func searchItems(ctx context.Context, conn *dbus.Conn, key string) (unlocked, locked []dbus.ObjectPath, err error) {
+	for try := 0; ; try++ {
+		err = conn.Object(ssName, ssPath).CallWithContext(ctx, ssService+".SearchItems", 0, map[string]string{"username": key, "service": Service}).Store(&unlocked, &locked)
+		var derr dbus.Error
+		if try > 0 || !errors.As(err, &derr) || derr.Name != "org.freedesktop.DBus.Error.UnknownMethod" {
+			return unlocked, locked, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // missing explains a search that found nothing. Only here, off the hot path
