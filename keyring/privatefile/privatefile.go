@@ -96,23 +96,19 @@ func checkDir(dir string, fi fs.FileInfo) error {
 // Where owner and mode bits mean nothing (not unix), only the type is
 // checked and uid is ignored.
 func Check(path string, mode fs.FileMode, uid int) error {
-	switch {
-	case !mode.IsRegular():
-		return &PermissionError{Path: path, Mode: mode, Why: "file is not a regular file"}
-	case !checkModes:
-		return nil
-	case uid != os.Geteuid():
-		return &PermissionError{Path: path, Mode: mode, Why: "file is owned by another user"}
-	case mode.Perm()&0o077 != 0:
-		return &PermissionError{Path: path, Mode: mode, Why: "file is accessible to group or others"}
-	}
-	return nil
+	return check(path, mode, uid, 0o077, "accessible to group or others")
 }
 
 // CheckOwned is [Check] for a file that holds no secret (the profiles file,
 // a lock file): others may read it, but it must be a regular file of ours
 // that group and others cannot write, or they could steer what it says.
 func CheckOwned(path string, mode fs.FileMode, uid int) error {
+	return check(path, mode, uid, 0o022, "writable by group or others")
+}
+
+// check is Check and CheckOwned: a regular file of ours with none of the
+// deny bits, which say what it would be (why).
+func check(path string, mode fs.FileMode, uid int, deny fs.FileMode, why string) error {
 	switch {
 	case !mode.IsRegular():
 		return &PermissionError{Path: path, Mode: mode, Why: "file is not a regular file"}
@@ -120,8 +116,8 @@ func CheckOwned(path string, mode fs.FileMode, uid int) error {
 		return nil
 	case uid != os.Geteuid():
 		return &PermissionError{Path: path, Mode: mode, Why: "file is owned by another user"}
-	case mode.Perm()&0o022 != 0:
-		return &PermissionError{Path: path, Mode: mode, Why: "file is writable by group or others"}
+	case mode.Perm()&deny != 0:
+		return &PermissionError{Path: path, Mode: mode, Why: "file is " + why}
 	}
 	return nil
 }
