@@ -354,7 +354,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 				t.Fatalf("read: %v", err)
 			}
 		}
-		logins := func() int { return countAudit(t, srv, "request", "auth/jwt/login") }
+		logins := func() int { return srv.CountAudit(t, "request", "auth/jwt/login") }
 		before := logins()
 		read()
 		read()
@@ -388,7 +388,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: lockDir,
 			Now: func() time.Time { return clock },
 		})
-		before := countAudit(t, srv, "request", "dt/token/other")
+		before := srv.CountAudit(t, "request", "dt/token/other")
 		var first string
 		for i := range 10 {
 			tok, err := cache.TokenContext(context.Background())
@@ -397,7 +397,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 			}
 			first = tok.AccessToken
 		}
-		if n := countAudit(t, srv, "request", "dt/token/other") - before; n != 1 {
+		if n := srv.CountAudit(t, "request", "dt/token/other") - before; n != 1 {
 			t.Fatalf("10 cached calls made %d Vault reads, want 1", n)
 		}
 		// Vault unreachable (a closed port) while the cached token is due
@@ -568,27 +568,6 @@ func TestClientAgainstOpenBao(t *testing.T) {
 			t.Fatalf("error %v, want a transient 503", err)
 		}
 	})
-}
-
-// countAudit counts the audit log's entries of type typ (request or
-// response) for path.
-func countAudit(t *testing.T, srv *baotest.Server, typ, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(srv.AuditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for line := range strings.Lines(string(b)) {
-		var e struct {
-			Type    string
-			Request struct{ Path string }
-		}
-		if json.Unmarshal([]byte(line), &e) == nil && e.Type == typ && e.Request.Path == path {
-			n++
-		}
-	}
-	return n
 }
 
 func checkDenied(t *testing.T, err error, path string) {
