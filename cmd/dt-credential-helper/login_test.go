@@ -727,3 +727,34 @@ func TestLoginLeavesNoStraySecret(t *testing.T) {
 		t.Errorf("the secret file is left behind (%v)", err)
 	}
 }
+
+// TestProfileDirsCheckedOnRead: a secret file and the profiles file are
+// trusted only in directories of ours that nobody else can get into, on
+// read as on write; whoever can write the directory could swap the files.
+func TestProfileDirsCheckedOnRead(t *testing.T) {
+	f := newLoginFixture(t)
+	env := withEnv(f.env, "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus", "DT_TOKEN_CACHE=none")
+	path := profilesPath(t, env)
+	if r := runFor(t, runLimit, env, testSecret+"\n", append(f.loginArgs(f.profile), "--store", "file", "--no-verify")...); r.code != 0 {
+		t.Fatalf("login --store file: exit %d, stderr %q", r.code, r.stderr)
+	}
+	token := func() result {
+		t.Helper()
+		return runFor(t, runLimit, env, "", "token", "--profile", f.profile, "-o", "token")
+	}
+	if r := token(); r.code != 0 {
+		t.Fatalf("token with private directories: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, dir := range []string{profile.SecretsDir(path), filepath.Dir(path)} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Chmod(dir, 0o700)
+			r := token()
+			if r.code == 0 || !strings.Contains(r.stderr, dir) || strings.Contains(r.stdout+r.stderr, testSecret) {
+				t.Errorf("token with %s open to all: exit %d, stderr %q; want a refusal naming it", dir, r.code, r.stderr)
+			}
+		})
+	}
+}

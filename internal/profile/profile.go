@@ -142,6 +142,12 @@ func DefaultPath(getenv func(string) string) (string, error) {
 // not followed and a FIFO does not block the read: each is refused with a
 // [*privatefile.PermissionError].
 func Load(path string) (*File, error) {
+	if err := privatefile.CheckDir(filepath.Dir(path)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &File{Version: fileVersion, Profiles: map[string]Profile{}}, nil
+		}
+		return nil, fmt.Errorf("profiles directory not trusted: %w", err)
+	}
 	data, err := privatefile.ReadFile(path, maxFile, privatefile.CheckOwned)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &File{Version: fileVersion, Profiles: map[string]Profile{}}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -177,6 +178,19 @@ func (r *Repository) Update(ctx context.Context, change func(*File) (changed boo
 type secretFiles struct {
 	*keyring.FileStore
 	dir string
+}
+
+// Get reads key's secret file, once its directory is known to be a
+// private one of ours: the file's own checks do not stop whoever can write
+// the directory from swapping files in it.
+func (s secretFiles) Get(key string) ([]byte, error) {
+	if err := privatefile.CheckDir(s.dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", s.dir, keyring.ErrNotFound)
+		}
+		return nil, err
+	}
+	return s.FileStore.Get(key)
 }
 
 func (s secretFiles) Set(key string, data []byte) error {

@@ -72,6 +72,20 @@ func EnsureDir(dir string, parents bool) error {
 	return checkDir(dir, fi)
 }
 
+// CheckDir applies [EnsureDir]'s rule to an existing dir without creating
+// or changing anything, for a reader: a file checked on its descriptor is
+// still only as safe as the directory it sits in, whose owner (or anyone
+// who can write to it) can swap it for another. A missing dir is an error
+// wrapping fs.ErrNotExist.
+func CheckDir(dir string) error {
+	dir = filepath.Clean(dir)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	return checkDir(dir, fi)
+}
+
 // checkDir applies EnsureDir's rule to what Lstat said of dir.
 func checkDir(dir string, fi fs.FileInfo) error {
 	switch {
