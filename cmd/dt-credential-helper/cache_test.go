@@ -297,28 +297,7 @@ func TestCacheKeyringConcurrentColdCalls(t *testing.T) {
 	// still refreshing.
 	f.srv.InjectAlways(authtest.Fault{Delay: 300 * time.Millisecond})
 	const n = 32
-	var (
-		wg     sync.WaitGroup
-		start  = make(chan struct{})
-		tokens = make([]string, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			r, err := execBounded(f.env, "", runLimit, "token", "-o", "token")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			checkNoLeak(t, r)
-			if r.code != 0 || r.stderr != "" {
-				t.Errorf("process %d: exit %d, stderr %q", i, r.code, r.stderr)
-			}
-			tokens[i] = strings.TrimSuffix(r.stdout, "\n")
-		})
-	}
-	close(start)
-	wg.Wait()
+	tokens := concurrentTokens(t, f.env, n)
 	f.wantRequests(t, 1, fmt.Sprintf("%d concurrent cold calls", n))
 	for i, tok := range tokens {
 		if !f.srv.Valid(tok) || tok != tokens[0] {
@@ -940,4 +919,33 @@ func TestCredentialsFileFIFO(t *testing.T) {
 		t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
 	}
 	oneStderrLine(t, r.stderr, fifo, "not a regular file")
+}
+
+// concurrentTokens starts n `token -o token` processes at once and returns
+// what each printed; each must succeed, quietly, without leaking.
+func concurrentTokens(t *testing.T, env []string, n int) []string {
+	t.Helper()
+	var (
+		wg     sync.WaitGroup
+		start  = make(chan struct{})
+		tokens = make([]string, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			r, err := execBounded(env, "", runLimit, "token", "-o", "token")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			checkNoLeak(t, r)
+			if r.code != 0 || r.stderr != "" {
+				t.Errorf("process %d: exit %d, stderr %q", i, r.code, r.stderr)
+			}
+			tokens[i] = strings.TrimSuffix(r.stdout, "\n")
+		})
+	}
+	close(start)
+	wg.Wait()
+	return tokens
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,28 +32,7 @@ func TestShortLivedTokensRefreshOnce(t *testing.T) {
 	srv.InjectAlways(authtest.Fault{Delay: 300 * time.Millisecond})
 	env := baseEnv(t, srv.TokenURL())
 	const n = 8
-	var (
-		wg     sync.WaitGroup
-		start  = make(chan struct{})
-		tokens = make([]string, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			r, err := execBounded(env, "", runLimit, "token", "-o", "token")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			checkNoLeak(t, r)
-			if r.code != 0 || r.stderr != "" {
-				t.Errorf("process %d: exit %d, stderr %q", i, r.code, r.stderr)
-			}
-			tokens[i] = strings.TrimSuffix(r.stdout, "\n")
-		})
-	}
-	close(start)
-	wg.Wait()
+	tokens := concurrentTokens(t, env, n)
 	if got := srv.Requests(); got != 1 {
 		t.Errorf("%d parallel calls with 30 s tokens made %d token requests, want 1", n, got)
 	}
