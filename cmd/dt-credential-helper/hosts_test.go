@@ -35,19 +35,7 @@ func TestProfileHosts(t *testing.T) {
 		t.Fatal("login output shows the profile's secret")
 	}
 
-	git := func(host string) string {
-		t.Helper()
-		r := runBinary(t, env, "protocol=https\nhost="+host+"\n\n", "git", "get")
-		if r.code != 0 {
-			t.Fatalf("git get %s: exit %d: %s", host, r.code, r.stderr)
-		}
-		for _, l := range strings.Split(r.stdout, "\n") {
-			if v, ok := strings.CutPrefix(l, "password="); ok {
-				return v
-			}
-		}
-		return ""
-	}
+	git := func(host string) string { return gitPassword(t, env, host) }
 	if tok := git("api.d21s.com"); !defaultIdP.Valid(tok) || stagingIdP.Valid(tok) {
 		t.Errorf("api.d21s.com did not get the default account's token")
 	}
@@ -87,23 +75,27 @@ func TestProfileListsDTHost(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
 	}
-	password := func(host string) string {
-		t.Helper()
-		r := runBinary(t, env, "protocol=https\nhost="+host+"\n\n", "git", "get")
-		if r.code != 0 {
-			t.Fatalf("git get %s: exit %d: %s", host, r.code, r.stderr)
-		}
-		for _, l := range strings.Split(r.stdout, "\n") {
-			if v, ok := strings.CutPrefix(l, "password="); ok {
-				return v
-			}
-		}
-		return ""
-	}
+	password := func(host string) string { return gitPassword(t, env, host) }
 	if tok := password("api.d21s.com"); !prodIdP.Valid(tok) {
 		t.Errorf("api.d21s.com, listed by profile %s, did not get that profile's token", name)
 	}
 	if tok := password("api.disruptive-technologies.com"); !defaultIdP.Valid(tok) {
 		t.Errorf("api.disruptive-technologies.com did not get the default account's token")
 	}
+}
+
+// gitPassword is the password `git get` answers for https://host, "" for
+// none.
+func gitPassword(t *testing.T, env []string, host string) string {
+	t.Helper()
+	r := runBinary(t, env, "protocol=https\nhost="+host+"\n\n", "git", "get")
+	if r.code != 0 {
+		t.Fatalf("git get %s: exit %d: %s", host, r.code, r.stderr)
+	}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if v, ok := strings.CutPrefix(l, "password="); ok {
+			return v
+		}
+	}
+	return ""
 }
