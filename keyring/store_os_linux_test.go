@@ -145,7 +145,8 @@ func TestKeyringNoBus(t *testing.T) {
 			t.Errorf("%s without a bus = %v, want ErrUnreachable", op, err)
 		}
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	// Well within the one-second bound each call would otherwise wait out.
+	if d := time.Since(start); d > 900*time.Millisecond {
 		t.Errorf("failing without a bus took %v; it should not try anything", d)
 	}
 }
@@ -458,12 +459,8 @@ func TestAutoRemembersHungKeyring(t *testing.T) {
 
 	// The next process goes straight to the files.
 	next := open()
-	start := time.Now()
 	if _, err := next.Get("token-x"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("next process: Get = %v, want ErrNotFound", err)
-	}
-	if d := time.Since(start); d > 200*time.Millisecond {
-		t.Errorf("next process took %v: it waited for the hung keyring again", d)
 	}
 	if hung.Calls() != calls {
 		t.Errorf("next process asked the hung keyring")

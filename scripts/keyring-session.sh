@@ -21,6 +21,7 @@ command -v dbus-run-session >/dev/null || need+=(dbus dbus-daemon)
 command -v dbus-send >/dev/null || need+=(dbus-bin)
 command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)
 command -v secret-tool >/dev/null || need+=(libsecret-tools)
+command -v keyctl >/dev/null || need+=(keyutils)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 		die "missing ${need[*]}: install them (Debian: apt-get install ${need[*]})"
