@@ -19,8 +19,9 @@ const module = "github.com/dt-credential-helper/dt-credential-helper"
 // platforms are the GOOS values the helper builds for.
 func platforms() []string { return []string{"linux", "darwin", "windows"} }
 
-// mintOnly are what minting a DT token takes and caching one does not: the
-// exchange, its JWT library and the HTTP retries.
+// mintOnly are what minting a token takes and caching one does not: the DT
+// exchange, its JWT library, and go-retryablehttp, which the exchange no
+// longer uses but Vault's client does.
 func mintOnly() []string {
 	return []string{module + "/auth", "github.com/golang-jwt", "github.com/hashicorp/go-retryablehttp"}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
 // In-process tests of login and status over the profiles repository: they
@@ -74,9 +75,11 @@ func TestLoginTimeoutCheckedBeforeSecret(t *testing.T) {
 }
 
 // status says where each profile's secret is kept without reading it: a
-// profile whose secret is not stored anywhere shows where it would be.
+// profile whose secret is not stored anywhere shows where it would be, and
+// the keyring, a hung one that counts what it is asked, is never asked.
 func TestStatusReadsNoSecret(t *testing.T) {
-	environ := withEnv(wiredEnv(t), "DT_TOKEN_CACHE=file")
+	hung := keyringtest.StartHungService(t)
+	environ := withEnv(wiredEnv(t), "DT_TOKEN_CACHE=file", "DBUS_SESSION_BUS_ADDRESS="+hung.Addr)
 	path, err := profile.DefaultPath(func(k string) string { return envValue(environ, k) })
 	if err != nil {
 		t.Fatal(err)
@@ -89,9 +92,14 @@ func TestStatusReadsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runWired(t, environ, "", "status")
+	// A process, not in-process: the keyring reads the process's own
+	// DBUS_SESSION_BUS_ADDRESS.
+	r := runFor(t, runLimit, environ, "", "status")
 	if r.code != 0 {
 		t.Fatalf("status: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if n := hung.Calls(); n != 0 {
+		t.Errorf("status asked the keyring %d times", n)
 	}
 	for name, where := range map[string]string{"in-keyring": "keyring", "in-file": "file"} {
 		if !regexp.MustCompile(`(?m)^` + name + ` .* ` + where + ` +none$`).MatchString(r.stdout) {
