@@ -36,6 +36,10 @@ type AutoStore struct {
 	// hungMarker, when set, is a file whose recent modification time says a
 	// keyring call hung in some process; see checkHung.
 	hungMarker string
+	// promote says an entry found only in the fallback is copied into the
+	// primary, so later reads are served by the primary alone: for a
+	// primary whose writes are cheap and cannot hang (the kernel keyring).
+	promote bool
 
 	mu sync.Mutex
 	// until is when the keyring is asked again; the fallback is in use
@@ -147,6 +151,19 @@ func (s *AutoStore) Get(key string) ([]byte, error) {
 			s.fallBack(err)
 		case !errors.Is(err, ErrNotFound):
 			return nil, err
+		case s.promote:
+			// An entry from a fallback period, or one that outlived the
+			// kernel's keys (a reboot): without the copy every call would
+			// pay a primary miss and a fallback read until the next
+			// refresh. The fallback's copy stays; the refresh's Set
+			// removes it.
+			data, err := s.fallback.Get(key)
+			if err == nil {
+				if perr := s.primary.Set(key, data); perr != nil {
+					s.log.Debug("copying the cached entry into the "+s.primary.Name()+" store failed", "error", perr)
+				}
+			}
+			return data, err
 		}
 	}
 	return s.fallback.Get(key)

@@ -82,7 +82,9 @@ func OpenStore(mode Mode, cfg StoreConfig) (Store, error) {
 			// The kernel keyring never hangs, so no hung marker for it;
 			// the Secret Service below keeps its own. A kernel miss reads
 			// the Secret Service and the files, once per refresh.
-			return NewAutoStore(k, a, cfg.Log), nil
+			auto := NewAutoStore(k, a, cfg.Log)
+			auto.promote = true
+			return auto, nil
 		}
 		return a, nil
 	}

@@ -509,3 +509,38 @@ func TestAutoStoreHungMarkerExpires(t *testing.T) {
 		t.Errorf("FallbackReason() = %q after the marker went stale", r)
 	}
 }
+
+// TestAutoPromotesFallbackEntry: under the kernel tier, an entry found only
+// in the fallback (written during a fallback period, or after a reboot
+// emptied the kernel's keys) is copied into the kernel store, so later
+// reads are served by it alone; a primary that may hang gets no such copy.
+func TestAutoPromotesFallbackEntry(t *testing.T) {
+	for _, promote := range []bool{true, false} {
+		primary, fallback := newTestMapStore(), newTestMapStore()
+		fallback.m["token-x"] = []byte("entry")
+		a := NewAutoStore(primary, fallback, nil)
+		a.promote = promote
+		got, err := a.Get("token-x")
+		if err != nil || string(got) != "entry" {
+			t.Fatalf("promote=%v: Get = %q, %v", promote, got, err)
+		}
+		if _, copied := primary.m["token-x"]; copied != promote {
+			t.Errorf("promote=%v: the primary holds a copy: %v", promote, copied)
+		}
+	}
+}
+
+// The auto mode promotes into the kernel tier, where there is one.
+func TestOpenAutoPromotesIntoKernel(t *testing.T) {
+	s, err := OpenStore(ModeAuto, StoreConfig{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := s.(*AutoStore)
+	if !ok {
+		t.Fatalf("OpenStore(auto) = %T, want *AutoStore", s)
+	}
+	if want := kernelTier() != nil; a.promote != want {
+		t.Errorf("auto store promote = %v, want %v (kernel tier present: %v)", a.promote, want, want)
+	}
+}

@@ -50,6 +50,12 @@ func (s *OSStore) Get(key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	// Before the timer: a process without a session bus (a kernel keyring
+	// miss on a headless machine) arms none, which would start Go's network
+	// poller for nothing.
+	if err := canReachKeyring(); err != nil {
+		return nil, err
+	}
 	return bounded(s.timeout, "read", func() ([]byte, error) { return s.get(key) })
 }
 
