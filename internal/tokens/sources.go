@@ -17,7 +17,6 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -42,8 +41,6 @@ type Config struct {
 	Timeout time.Duration
 	Getenv  func(string) string
 	Log     *slog.Logger
-	// HTTPClient is used for token requests; nil means http.DefaultClient.
-	HTTPClient *http.Client
 	// KeyringTimeout bounds each keyring call; zero means the store's default.
 	KeyringTimeout time.Duration
 	// Vault is the Vault path and login the flags give (--vault-path and
@@ -167,15 +164,8 @@ func (s *Sources) upstream(a Account) keyring.Upstream {
 	if a.vault != nil {
 		return a.vault
 	}
-	opts := []auth.Option{auth.WithTimeout(s.cfg.Timeout), auth.WithLogger(s.cfg.Log), auth.WithHTTPClient(s.httpClient())}
+	opts := []auth.Option{auth.WithTimeout(s.cfg.Timeout), auth.WithLogger(s.cfg.Log)}
 	return &profileExchange{profiles: s.profiles, profile: a.profile, creds: a.creds, opts: opts}
-}
-
-func (s *Sources) httpClient() *http.Client {
-	if s.cfg.HTTPClient != nil {
-		return s.cfg.HTTPClient
-	}
-	return http.DefaultClient
 }
 
 // profileExchange is the DT exchange of one account. For a profile, the
