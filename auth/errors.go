@@ -155,8 +155,13 @@ var redactors = sync.OnceValue(func() (r struct{ jwt, opaque, json, form *regexp
 	return r
 })
 
-// sanitize makes a short, printable excerpt of a response body with tokens,
-// JWTs and the given secrets removed.
+// Sanitize makes a short (at most 200 bytes), printable, one-line excerpt of
+// a server's answer, with tokens, JWTs, secret-named JSON and form fields,
+// and the given secrets removed: what an error may repeat of text a server
+// chose. Another upstream (Vault) uses it for its server's answers too.
+func Sanitize(body []byte, secrets ...string) string { return sanitize(body, secrets...) }
+
+// sanitize is [Sanitize].
 func sanitize(body []byte, secrets ...string) string {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(body, &obj) == nil {

@@ -31,11 +31,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/oauth2"
@@ -376,7 +373,7 @@ func (s *Source) classify(ctx context.Context, doing string, err error, secrets 
 		// Not kept: its raw text is Vault's, which may echo the request.
 		e.Err = nil
 		e.Status = re.StatusCode
-		detail := clean(strings.Join(re.Errors, "; "), append(secrets, s.client.Token())...)
+		detail := auth.Sanitize([]byte(strings.Join(re.Errors, "; ")), append(secrets, s.client.Token())...)
 		switch {
 		case re.StatusCode == http.StatusForbidden:
 			e.Kind = Denied
@@ -418,34 +415,4 @@ func (s *Source) classify(ctx context.Context, doing string, err error, secrets 
 		e.Msg = fmt.Sprintf("vault: %s at %s: %v", doing, e.Addr, cause)
 	}
 	return e
-}
-
-// maxDetail bounds how much of Vault's error text an error repeats.
-const maxDetail = 300
-
-// clean makes Vault's error text fit for a one-line error: the secrets
-// given (the Vault token, the JWT) and anything shaped like a JWT removed,
-// control characters (a terminal's escape sequences) turned into spaces,
-// and at most maxDetail bytes kept.
-func clean(detail string, secrets ...string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			detail = strings.ReplaceAll(detail, sec, "[redacted]")
-		}
-	}
-	detail = regexp.MustCompile(`[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`).ReplaceAllString(detail, "[redacted]")
-	detail = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, detail)), " ")
-	if len(detail) > maxDetail {
-		cut := maxDetail
-		for cut > 0 && !utf8.RuneStart(detail[cut]) {
-			cut--
-		}
-		detail = detail[:cut] + "…"
-	}
-	return detail
 }
