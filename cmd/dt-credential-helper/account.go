@@ -356,7 +356,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" ||
-		tf.Vault.Path != "" || e.getenv(tokens.EnvVaultPath) != "" {
+		tf.Vault.Path != "" || e.getenv(profile.EnvVaultPath) != "" {
 		line("", "environment")
 	}
 	for _, n := range files.Names() {

@@ -51,6 +51,21 @@ type Profile struct {
 	Vault *Vault `json:"vault,omitempty"`
 }
 
+// The environment variables that name a Vault path without a profile, as
+// the --vault-* flags do; the helper also hands a Vault reference to the
+// plugin program's `vault-token` child in them.
+const (
+	EnvVaultPath      = "DT_VAULT_PATH"
+	EnvVaultRole      = "DT_VAULT_ROLE"
+	EnvVaultJWTFile   = "DT_VAULT_JWT_FILE"
+	EnvVaultAuthMount = "DT_VAULT_AUTH_MOUNT"
+)
+
+// VaultFromEnv is the Vault reference the DT_VAULT_* variables name.
+func VaultFromEnv(getenv func(string) string) Vault {
+	return Vault{Path: getenv(EnvVaultPath), Role: getenv(EnvVaultRole), JWTFile: getenv(EnvVaultJWTFile), AuthMount: getenv(EnvVaultAuthMount)}
+}
+
 // Vault is where a fleet profile reads its tokens and how it authenticates
 // to Vault. The Vault address, namespace and TLS settings come from the
 // standard Vault environment (VAULT_ADDR and the like) at each call.

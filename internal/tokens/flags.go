@@ -73,10 +73,10 @@ func (f *Flags) RegisterVault(fs *flag.FlagSet, withEnv bool) {
 		}
 		return ""
 	}
-	fs.StringVar(&f.Vault.Path, "vault-path", "", "read tokens from this Vault path of vault-plugin-secrets-dt, such as dt/token/prod, instead of a DT account"+env(EnvVaultPath))
-	fs.StringVar(&f.Vault.Role, "vault-role", "", "log in to Vault with this JWT auth role (with --vault-jwt-file) instead of VAULT_TOKEN"+env(EnvVaultRole))
-	fs.StringVar(&f.Vault.JWTFile, "vault-jwt-file", "", "the JWT to log in to Vault with, read at each login"+env(EnvVaultJWTFile))
-	fs.StringVar(&f.Vault.AuthMount, "vault-auth-mount", "", "where Vault's JWT auth method is mounted (default jwt)"+env(EnvVaultAuthMount))
+	fs.StringVar(&f.Vault.Path, "vault-path", "", "read tokens from this Vault path of vault-plugin-secrets-dt, such as dt/token/prod, instead of a DT account"+env(profile.EnvVaultPath))
+	fs.StringVar(&f.Vault.Role, "vault-role", "", "log in to Vault with this JWT auth role (with --vault-jwt-file) instead of VAULT_TOKEN"+env(profile.EnvVaultRole))
+	fs.StringVar(&f.Vault.JWTFile, "vault-jwt-file", "", "the JWT to log in to Vault with, read at each login"+env(profile.EnvVaultJWTFile))
+	fs.StringVar(&f.Vault.AuthMount, "vault-auth-mount", "", "where Vault's JWT auth method is mounted (default jwt)"+env(profile.EnvVaultAuthMount))
 }
 
 // Config returns the configuration the flags and the environment describe,

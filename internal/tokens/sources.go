@@ -58,15 +58,6 @@ type Config struct {
 	VaultUpstream func(profile.Vault) (keyring.Upstream, error)
 }
 
-// The environment variables that name a Vault path for calls without a
-// profile, below the flags as DT_SERVICE_ACCOUNT_* are.
-const (
-	EnvVaultPath      = "DT_VAULT_PATH"
-	EnvVaultRole      = "DT_VAULT_ROLE"
-	EnvVaultJWTFile   = "DT_VAULT_JWT_FILE"
-	EnvVaultAuthMount = "DT_VAULT_AUTH_MOUNT"
-)
-
 func (c Config) withDefaults() Config {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

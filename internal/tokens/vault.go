@@ -40,7 +40,7 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 		v = *prof
 	default:
 		getenv := cfg.Getenv
-		v = profile.Vault{Path: getenv(EnvVaultPath), Role: getenv(EnvVaultRole), JWTFile: getenv(EnvVaultJWTFile), AuthMount: getenv(EnvVaultAuthMount)}
+		v = profile.VaultFromEnv(getenv)
 	}
 	v = profile.Vault{
 		Path:      cmp.Or(flags.Path, v.Path),
@@ -50,7 +50,7 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 	}
 	if v.Path == "" {
 		if v.Role != "" || v.JWTFile != "" {
-			return v, false, &auth.ConfigError{Msg: "a Vault role or JWT file is given without a Vault path (--vault-path or " + EnvVaultPath + ")"}
+			return v, false, &auth.ConfigError{Msg: "a Vault role or JWT file is given without a Vault path (--vault-path or " + profile.EnvVaultPath + ")"}
 		}
 		return v, false, nil
 	}

@@ -56,7 +56,7 @@ func TestVaultAccountsNeverShareAnEntry(t *testing.T) {
 }
 
 func TestVaultSettings(t *testing.T) {
-	env := map[string]string{EnvVaultPath: "dt/token/env", EnvVaultRole: "envrole", EnvVaultJWTFile: "/env.jwt"}
+	env := map[string]string{profile.EnvVaultPath: "dt/token/env", profile.EnvVaultRole: "envrole", profile.EnvVaultJWTFile: "/env.jwt"}
 	prof := &profile.Vault{Path: "dt/token/prof"}
 	for _, tc := range []struct {
 		name    string
@@ -75,7 +75,7 @@ func TestVaultSettings(t *testing.T) {
 		{name: "a DT profile ignores the environment", profile: "prod", env: env},
 		{name: "a DT profile refuses --vault-path", profile: "prod", flags: profile.Vault{Path: "dt/token/x"}, err: "DT service account profile"},
 		{name: "a DT account and a path", env: env, dt: auth.Settings{KeyID: "k"}, err: "not both"},
-		{name: "a role without a path", env: map[string]string{EnvVaultRole: "r"}, err: "without a Vault path"},
+		{name: "a role without a path", env: map[string]string{profile.EnvVaultRole: "r"}, err: "without a Vault path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Getenv: mapEnv(tc.env), Vault: tc.flags, Settings: tc.dt}

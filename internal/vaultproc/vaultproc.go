@@ -28,25 +28,16 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 )
 
 // Subcommand is the child program's only argument.
 const Subcommand = "vault-token"
 
-// The child's environment variables naming the Vault reference: the
-// names that name a Vault path without a profile, here holding what the
-// parent resolved (flags over profile over environment).
-const (
-	EnvPath      = "DT_VAULT_PATH"
-	EnvRole      = "DT_VAULT_ROLE"
-	EnvJWTFile   = "DT_VAULT_JWT_FILE"
-	EnvAuthMount = "DT_VAULT_AUTH_MOUNT"
-)
-
-// envSecret is the DT secret's variable: the child reads from Vault and
-// has no use for it.
-const envSecret = "DT_SERVICE_ACCOUNT_SECRET"
+// The child gets the Vault reference in profile.EnvVault*, the variables
+// that name a Vault path without a profile, here holding what the parent
+// resolved (flags over profile over environment).
 
 // maxReply bounds what is read of the child's stdout: a token is at most
 // 32 KiB.
@@ -119,7 +110,7 @@ func Check(v profile.Vault) error {
 
 // FromEnv is the Vault reference in the child's environment.
 func FromEnv(getenv func(string) string) profile.Vault {
-	return profile.Vault{Path: getenv(EnvPath), Role: getenv(EnvRole), JWTFile: getenv(EnvJWTFile), AuthMount: getenv(EnvAuthMount)}
+	return profile.VaultFromEnv(getenv)
 }
 
 // Config is how the parent runs the child.
@@ -232,13 +223,13 @@ func (s *Source) env() []string {
 	env := slices.DeleteFunc(slices.Clone(s.cfg.Environ), func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
 		switch strings.ToUpper(name) {
-		case EnvPath, EnvRole, EnvJWTFile, EnvAuthMount, envSecret:
+		case profile.EnvVaultPath, profile.EnvVaultRole, profile.EnvVaultJWTFile, profile.EnvVaultAuthMount, auth.EnvSecret:
 			return true
 		}
 		return false
 	})
-	env = append(env, EnvPath+"="+v.Path)
-	for _, kv := range [][2]string{{EnvRole, v.Role}, {EnvJWTFile, v.JWTFile}, {EnvAuthMount, v.AuthMount}} {
+	env = append(env, profile.EnvVaultPath+"="+v.Path)
+	for _, kv := range [][2]string{{profile.EnvVaultRole, v.Role}, {profile.EnvVaultJWTFile, v.JWTFile}, {profile.EnvVaultAuthMount, v.AuthMount}} {
 		if kv[1] != "" {
 			env = append(env, kv[0]+"="+kv[1])
 		}
