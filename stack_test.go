@@ -61,6 +61,18 @@ func deps(t *testing.T, goos, pkg string) []string {
 	return strings.Fields(strings.Join(list(t, goos, `{{join .Deps " "}} {{.ImportPath}}`, pkg), " "))
 }
 
+// forbid fails t for each package of bad that pkg links on goos, saying why.
+func forbid(t *testing.T, goos, pkg string, bad []string, why string) {
+	t.Helper()
+	for _, d := range deps(t, goos, pkg) {
+		for _, b := range bad {
+			if under(d, b) {
+				t.Errorf("%s links %s%s", pkg, d, why)
+			}
+		}
+	}
+}
+
 // onEachPlatform runs check as a parallel subtest per platform.
 func onEachPlatform(t *testing.T, check func(t *testing.T, goos string)) {
 	for _, goos := range platforms() {
@@ -100,13 +112,7 @@ func TestAuthImportsNothingOfOurs(t *testing.T) {
 
 func TestKeyringDoesNotMintTokens(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
-		for _, d := range deps(t, goos, "./keyring") {
-			for _, bad := range mintOnly() {
-				if under(d, bad) {
-					t.Errorf("keyring links %s: it caches tokens, it does not mint them", d)
-				}
-			}
-		}
+		forbid(t, goos, "./keyring", mintOnly(), ": it caches tokens, it does not mint them")
 	})
 }
 
@@ -134,13 +140,7 @@ func TestPluginIsGlue(t *testing.T) {
 // helper's own dependencies.
 func TestHostLinksNoHelper(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
-		for _, d := range deps(t, goos, "./examples/plugin-host") {
-			for _, bad := range helperOnly() {
-				if under(d, bad) {
-					t.Errorf("examples/plugin-host links %s", d)
-				}
-			}
-		}
+		forbid(t, goos, "./examples/plugin-host", helperOnly(), "")
 	})
 }
 
@@ -169,13 +169,7 @@ func vaultClient() []string {
 // check looks where they would be).
 func TestHelperLinksNoVaultClient(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
-		for _, d := range deps(t, goos, "./cmd/dt-credential-helper") {
-			for _, bad := range vaultClient() {
-				if under(d, bad) {
-					t.Errorf("cmd/dt-credential-helper links %s", d)
-				}
-			}
-		}
+		forbid(t, goos, "./cmd/dt-credential-helper", vaultClient(), "")
 		served := deps(t, goos, "./cmd/dt-credential-helper-plugin")
 		for _, name := range vaultClient() {
 			if !slices.ContainsFunc(served, func(p string) bool { return under(p, name) }) {
