@@ -1,11 +1,8 @@
 package keyring
 
 import (
-	"errors"
 	"fmt"
 	"time"
-
-	gokeyring "github.com/zalando/go-keyring"
 )
 
 // DefaultOSTimeout bounds every call of an [OSStore]. A Secret Service that shows an
@@ -16,16 +13,22 @@ const DefaultOSTimeout = 3 * time.Second
 // OSStore keeps entries in the OS keyring (the Secret Service on Linux, the
 // Keychain on macOS, the Credential Manager on Windows) under service
 // [Service], with the key as the user name. It is what --cache keyring and
-// profile secrets use. Writes go through github.com/zalando/go-keyring;
-// on Linux, Get and Delete talk to the Secret Service over a plain godbus
-// connection of their own, because go-keyring's Get and Delete unlock the
-// collection (which can prompt) and cannot be bounded by a socket deadline.
-// Each reads what the other wrote.
+// profile secrets use.
+//
+// On Linux every call talks to the Secret Service over a plain godbus
+// connection of its own, made for the call, and only to a session bus of
+// our own user: the bus's socket is checked before anything is sent
+// (sessionbus_linux.go), and a bus that fails the check counts as none
+// ([ErrNoSession]). The entries are go-keyring's (same attributes, label
+// and collection), so each reads what the other wrote, but no call unlocks
+// a collection or waits for a prompt. Elsewhere the calls go through
+// github.com/zalando/go-keyring.
 //
 // Every call is bounded by the store's timeout and then fails with an error
-// wrapping [ErrUnreachable]. go-keyring cannot be cancelled, so a call that
-// hangs (an unanswerable prompt) leaves a goroutine blocked until the process
-// exits; for a short-lived command that is harmless.
+// wrapping [ErrUnreachable]. go-keyring cannot be cancelled, so on macOS and
+// Windows a call that hangs leaves a goroutine blocked until the process
+// exits; for a short-lived command that is harmless. On Linux the socket
+// carries the deadline, so nothing is left behind.
 type OSStore struct {
 	timeout time.Duration
 }
@@ -50,13 +53,14 @@ func (s *OSStore) Get(key string) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	// Before the timer: a process without a session bus (a kernel keyring
-	// miss on a headless machine) arms none, which would start Go's network
-	// poller for nothing.
-	if err := canReachKeyring(); err != nil {
+	// Before the timer: a process without a session bus of its own (a
+	// kernel keyring miss on a headless machine) arms none, which would
+	// start Go's network poller for nothing.
+	k, err := locateKeyring()
+	if err != nil {
 		return nil, err
 	}
-	return bounded(s.timeout, "read", func() ([]byte, error) { return s.get(key) })
+	return bounded(s.timeout, "read", func() ([]byte, error) { return s.get(k, key) })
 }
 
 // Set implements [Store].
@@ -64,12 +68,11 @@ func (s *OSStore) Set(key string, data []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := canReachKeyring(); err != nil {
+	k, err := locateKeyring()
+	if err != nil {
 		return err
 	}
-	_, err := bounded(s.timeout, "write", func() (struct{}, error) {
-		return struct{}{}, mapError("write", gokeyring.Set(Service, key, string(data)))
-	})
+	_, err = bounded(s.timeout, "write", func() (struct{}, error) { return struct{}{}, s.set(k, key, data) })
 	return err
 }
 
@@ -78,17 +81,18 @@ func (s *OSStore) Delete(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := canReachKeyring(); err != nil {
+	k, err := locateKeyring()
+	if err != nil {
 		return err
 	}
-	_, err := bounded(s.timeout, "delete", func() (struct{}, error) { return struct{}{}, s.del(key) })
+	_, err = bounded(s.timeout, "delete", func() (struct{}, error) { return struct{}{}, s.del(k, key) })
 	return err
 }
 
 // ErrNoSession is wrapped by the keyring store's errors when there is no
-// keyring to talk to at all (on Linux, no D-Bus session bus): such a keyring
-// holds nothing this process could reach, unlike one that did not answer.
-// It wraps [ErrUnreachable].
+// keyring to talk to at all (on Linux, no D-Bus session bus, or only one
+// that is not our own user's): such a keyring holds nothing this process
+// could reach, unlike one that did not answer. It wraps [ErrUnreachable].
 var ErrNoSession = fmt.Errorf("%w: no D-Bus session bus", ErrUnreachable)
 
 // errNoAnswer is a keyring call that hung: it wraps ErrUnreachable.
@@ -115,23 +119,5 @@ func bounded[T any](timeout time.Duration, op string, f func() (T, error)) (T, e
 	case <-timer.C:
 		var zero T
 		return zero, fmt.Errorf("%w: %s did not answer within %v (a locked keyring waiting for a prompt?)", errNoAnswer, op, timeout)
-	}
-}
-
-// mapError translates go-keyring's errors. Anything but "not found" and "too
-// big" means the keyring could not do the job (no bus, no Secret Service, a
-// locked or missing collection, a D-Bus error), which is what ErrUnreachable
-// stands for. The messages come from the keyring service and never contain
-// the secret.
-func mapError(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, gokeyring.ErrNotFound):
-		return fmt.Errorf("keyring %s: %w", op, ErrNotFound)
-	case errors.Is(err, gokeyring.ErrSetDataTooBig):
-		return fmt.Errorf("keyring %s: %w", op, ErrTooBig)
-	default:
-		return fmt.Errorf("%w: %s failed: %w", ErrUnreachable, op, err)
 	}
 }

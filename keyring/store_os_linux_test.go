@@ -572,6 +572,17 @@ func TestKeyringLockedCollection(t *testing.T) {
 		}
 	}
 
+	// Nor does a write: go-keyring's Set unlocked the collection first,
+	// which waits for a prompt.
+	start := time.Now()
+	err = s.Set(uniqueKeyringKey(t, "token-"), []byte("into-a-locked-collection"))
+	if !errors.Is(err, ErrUnreachable) || errors.Is(err, errNoAnswer) || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("Set into a locked collection = %v; want ErrUnreachable saying it is locked, without waiting for a prompt", err)
+	}
+	if d := time.Since(start); d > DefaultOSTimeout/2 {
+		t.Errorf("Set into a locked collection took %v: it waited for something", d)
+	}
+
 	// Delete, which the auto store calls after every write elsewhere, must
 	// not unlock (a prompt nobody answers) either.
 	err = s.Delete(key)
