@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,7 +147,7 @@ func (b *ForeignBus) start(t testing.TB, cmd *exec.Cmd, stdin string) {
 		cmd.Wait()
 	})
 	if stdin != "" {
-		go bufio.NewReader(out).WriteTo(devNull{})
+		go io.Copy(io.Discard, out)
 		return
 	}
 	line := make(chan string, 1)
@@ -163,10 +164,6 @@ func (b *ForeignBus) start(t testing.TB, cmd *exec.Cmd, stdin string) {
 		t.Fatalf("%s printed nothing within 10s", cmd.Path)
 	}
 }
-
-type devNull struct{}
-
-func (devNull) Write(p []byte) (int, error) { return len(p), nil }
 
 // waitUnlocked waits (10s at most) until the other user's Secret Service
 // answers for its login collection, unlocked.
