@@ -54,7 +54,7 @@ and ` + envVaultToken + `; nor does it get ` + pluginCookieKey + `.
 	// Find the command before fetching a token for it.
 	path, err := lookPath(argv[0], e.getenv("PATH"))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "%s: exec: %v\n", prog, err)
+		fmt.Fprintf(e.stderr, "%s: exec: %s\n", prog, oneLine(err))
 		return &exitStatus{code: exitNotFound}
 	}
 	cfg, err := tf.config(e, nil)
