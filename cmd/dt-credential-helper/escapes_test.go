@@ -155,7 +155,8 @@ func TestServerEscapesNeverReachTheTerminal(t *testing.T) {
 		{name: "kubectl", args: []string{"token", "--cache", "none", "--timeout", "5s"}, env: []string{kubeInfo}},
 		{name: "git get", args: []string{"git", "--cache", "none", "--timeout", "5s", "get"}, stdin: "protocol=https\nhost=api.disruptive-technologies.com\n\n"},
 		{name: "docker get", args: []string{"docker", "--cache", "none", "--timeout", "5s", "get"}, stdin: "https://api.disruptive-technologies.com\n"},
-		{name: "exec", args: []string{"exec", "--cache", "none", "--timeout", "5s", "--", "true"}},
+		// A command found on every platform; the token fails before it runs.
+		{name: "exec", args: []string{"exec", "--cache", "none", "--timeout", "5s", "--", binary, "version"}},
 	}
 	for _, h := range hostileEnvs(t) {
 		for _, role := range roles {
