@@ -197,13 +197,25 @@ func sanitize(body []byte, secrets ...string) string {
 		}
 		return m
 	})
+	return truncate(OneLine(s), maxExcerpt)
+}
+
+// OneLine makes s one printable line: every rune a terminal could act on
+// becomes a space (C0 and C1 controls such as ESC, BEL, CR and newline,
+// DEL, format characters such as the bidi overrides, any other rune that
+// is not printable, and bytes that are not UTF-8), then each run of white
+// space one space, with none at either end. It is the rule [Sanitize]
+// applies to a server's answer, for every line a program writes that may
+// carry text from outside: an error quoting a certificate's names or a
+// proxy's refusal, a log line, the message a plugin host is given.
+func OneLine(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
 			return ' '
 		}
 		return r
 	}, s)
-	return truncate(strings.Join(strings.Fields(s), " "), maxExcerpt)
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // truncate cuts s to at most n bytes, at a rune boundary, and marks the cut.

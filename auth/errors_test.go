@@ -51,3 +51,23 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("long excerpt not cut at a rune boundary: %d bytes", len(got))
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain text is kept", "token request failed: HTTP 400", "token request failed: HTTP 400"},
+		{"OSC 52 clipboard write", "valid for dt\x1b]52;c;cHduZWQ=\x07.example", "valid for dt ]52;c;cHduZWQ= .example"},
+		{"title and cursor up", "\x1b]0;owned\x07\x1b[1Aline", "]0;owned [1Aline"},
+		{"C1 CSI and DEL", "a\u009b2Jb\x7fc", "a 2Jb c"},
+		{"bidi override and isolate", "x\u202eevil\u2066y", "x evil y"},
+		{"bytes that are not UTF-8", "a\xff\xfeb", "a b"},
+		{"newlines, tabs and runs of spaces", "  one\r\ntwo\t\tthree  ", "one two three"},
+		{"non-ASCII text is kept", "échec: 証明書", "échec: 証明書"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := OneLine(tt.in); got != tt.want {
+				t.Errorf("OneLine(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -37,6 +37,10 @@ func TestClassify(t *testing.T) {
 		if got := classify(tt.err); got != tt.want {
 			t.Errorf("%s: classify = %v, want %v", tt.name, got, tt.want)
 		}
+		// As the plugin serves it, its message made printable.
+		if got := classify(printable(tt.err)); got != tt.want {
+			t.Errorf("%s, made printable: classify = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

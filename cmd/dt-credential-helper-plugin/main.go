@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
@@ -33,8 +34,8 @@ const prog = "dt-credential-helper-plugin"
 func main() {
 	if err := run(os.Args[1:], os.Getenv); err != nil {
 		// Stdout is go-plugin's handshake channel: errors go to stderr,
-		// where the host logs them.
-		fmt.Fprintf(os.Stderr, "%s: %v\n", prog, err)
+		// where the host logs them, as one printable line.
+		fmt.Fprintf(os.Stderr, "%s: %s\n", prog, auth.OneLine(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -78,13 +79,14 @@ func run(args []string, getenv func(string) string) error {
 	// The cache's steps go to the host's log too, at their own levels. An
 	// empty token to InvalidateToken drops whatever is cached: a host that
 	// lost track of its token can still make the next GetToken fetch anew.
-	cfg, err := f.Config(getenv, slog.New(plugin.SlogHandler(os.Stderr, slogLevel)))
+	cfg, err := f.Config(getenv, newLog(os.Stderr, slogLevel))
 	if err != nil {
 		return err
 	}
 	// The wiring: the profiles repository, the token sources over it, and
-	// the plugin serving them, their errors classified by classify.
+	// the plugin serving them, their errors classified by classify and
+	// their messages made printable (printable.go).
 	cfg.VaultUpstream = vaultUpstream(cfg.Log)
 	sources := tokens.New(cfg, profile.NewRepository(getenv, cfg.KeyringTimeout, cfg.Log))
-	return plugin.Serve(sources, classify, logger)
+	return plugin.Serve(printableTokens{sources}, classify, logger)
 }

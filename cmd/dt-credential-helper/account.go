@@ -405,5 +405,3 @@ func cachedState(ctx context.Context, cache tokens.Cache, a tokens.Account, now 
 		return fmt.Sprintf("valid until %s (%s left)", tok.Expiry.UTC().Format(time.RFC3339), tok.Expiry.Sub(now).Truncate(time.Second))
 	}
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

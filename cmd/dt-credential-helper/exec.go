@@ -30,9 +30,10 @@ func runExec(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "exec", "exec [FLAGS] -- COMMAND [ARGS...]")
 	fs.about = `Runs COMMAND with a valid access token in DT_ACCESS_TOKEN and its expiry
 in DT_ACCESS_TOKEN_EXPIRES_AT (RFC 3339, UTC); the token is fetched once, at
-the start. The command gets the rest of the environment, except
-` + auth.EnvSecret + ` (it is handed a token, not the service account),
-VAULT_TOKEN when the token comes from Vault, and ` + pluginCookieKey + `.
+the start. The command gets the rest of the environment, except what holds
+a secret or names where one is (it is handed a token, not what mints them):
+` + auth.EnvSecret + `, ` + auth.EnvCredentialsFile + `, ` + profile.EnvVaultJWTFile + `
+and ` + envVaultToken + `; nor does it get ` + pluginCookieKey + `.
 
 ` + execAbout
 	tf.register(fs)
@@ -53,7 +54,7 @@ VAULT_TOKEN when the token comes from Vault, and ` + pluginCookieKey + `.
 	// Find the command before fetching a token for it.
 	path, err := lookPath(argv[0], e.getenv("PATH"))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "%s: exec: %v\n", prog, err)
+		fmt.Fprintf(e.stderr, "%s: exec: %s\n", prog, oneLine(err))
 		return &exitStatus{code: exitNotFound}
 	}
 	cfg, err := tf.config(e, nil)
@@ -66,38 +67,47 @@ VAULT_TOKEN when the token comes from Vault, and ` + pluginCookieKey + `.
 	if err != nil {
 		return err
 	}
-	environ := childEnv(e.environ())
-	if a, err := tokens.Resolve(cfg, repo, cfg.Profile); err == nil && a.Vault != nil {
-		// The Vault token is what mints DT tokens here: like the DT
-		// secret, it stays with us.
-		environ = slices.DeleteFunc(environ, func(kv string) bool {
-			name, _, _ := strings.Cut(kv, "=")
-			return sameVar(name, "VAULT_TOKEN")
-		})
-	}
-	envv := append(environ,
+	envv := append(childEnv(e.environ()),
 		envAccessToken+"="+tok.AccessToken,
 		envExpiresAt+"="+tok.Expiry.UTC().Format(time.RFC3339))
 	return execCommand(e, path, argv, envv)
 }
 
-// childEnv is environ without the service account secret, the go-plugin
-// cookie and any token a caller's exec set (execve, unlike exec.Cmd, passes
-// duplicates on, and getenv returns the first, the stale one). The command is given a token that expires; the secret, which mints
-// tokens for as long as the key lives, stays with us. The cookie is meant
-// for the one process a go-plugin host starts; passed on, it would make this
-// helper, run by the command with no arguments, serve a plugin instead of
-// printing a token. The key id and email are not secret and stay, as does
-// everything else.
+// envVaultToken is Vault's client's token variable.
+const envVaultToken = "VAULT_TOKEN"
+
+// withheld reports whether exec keeps the variable name from its command:
+//   - what mints DT tokens, or names where it is: the DT secret, the
+//     credentials file holding it, the JWT a Vault login presents, a Vault
+//     token (which, for a Vault account, is what reads the DT tokens, and
+//     for any other is still the user's Vault identity). The command is
+//     given a token that expires; these stay with us. The key id, email and
+//     Vault path are not secret and stay, as does everything else;
+//   - the go-plugin cookie, meant for the one process a go-plugin host
+//     starts: passed on, it would make this helper, run by the command with
+//     no arguments, serve a plugin instead of printing a token;
+//   - any token a caller's exec set, replaced by ours (execve, unlike
+//     exec.Cmd, passes duplicates on, and getenv returns the first, the
+//     stale one).
+func withheld(name string) bool {
+	for _, w := range [...]string{
+		auth.EnvSecret, auth.EnvCredentialsFile, profile.EnvVaultJWTFile, envVaultToken,
+		pluginCookieKey, envAccessToken, envExpiresAt,
+	} {
+		if sameVar(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// childEnv is environ without the variables exec withholds.
 func childEnv(environ []string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if sameVar(name, auth.EnvSecret) || sameVar(name, pluginCookieKey) ||
-			sameVar(name, envAccessToken) || sameVar(name, envExpiresAt) {
-			continue
+		if name, _, _ := strings.Cut(kv, "="); !withheld(name) {
+			out = append(out, kv)
 		}
-		out = append(out, kv)
 	}
 	return out
 }

@@ -6,10 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
 // newLogger logs every step under --verbose, and otherwise only warnings,
-// as single "dt-credential-helper: warning: ..." lines.
+// as single "dt-credential-helper: warning: ..." lines. Neither lets a
+// control character through: slog's text handler quotes a value or message
+// holding one (strconv.Quote: ESC shows as \x1b), and warnHandler makes its
+// line printable.
 func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	if verbose {
 		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
@@ -44,8 +49,9 @@ func (h *warnHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
-	b.WriteByte('\n')
-	_, err := io.WriteString(h.w, strings.ReplaceAll(b.String()[:b.Len()-1], "\n", " ")+"\n")
+	// One printable line: a warning may quote a server (the error a cached
+	// token is served through), whose escapes must not reach a terminal.
+	_, err := io.WriteString(h.w, auth.OneLine(b.String())+"\n")
 	return err
 }
 

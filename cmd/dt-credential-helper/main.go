@@ -147,6 +147,12 @@ func run(ctx context.Context, e env) int {
 	return report(e.stderr, err)
 }
 
+// oneLine is err's message as one printable line (auth.OneLine): errors
+// quote what servers chose (a certificate's names, a proxy's refusal, a
+// Vault error), which must not reach a terminal as escapes. Every line that
+// shows an error goes through it.
+func oneLine(err error) string { return auth.OneLine(err.Error()) }
+
 // report prints err as one stderr line and returns the exit code for it.
 func report(stderr io.Writer, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {

@@ -103,9 +103,12 @@ func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *h
 	return 1
 }
 
-// WriteError prints err on w (the helper's stdout) the way docker expects it.
+// WriteError prints err on w (the helper's stdout) the way docker expects
+// it: one line, which docker shows the user. The line is made printable
+// (auth.OneLine): the error may quote a server, a certificate's names or a
+// proxy's refusal, whose escapes must not reach a terminal.
 func WriteError(w io.Writer, err error) {
-	_, _ = fmt.Fprintln(w, err)
+	_, _ = fmt.Fprintln(w, auth.OneLine(err.Error()))
 }
 
 func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, log *slog.Logger) error {
