@@ -1,7 +1,6 @@
 package vaultenv
 
 import (
-	"errors"
 	"io"
 	"net/http"
 )
@@ -11,8 +10,13 @@ import (
 const MaxResponseBody = 1 << 20
 
 // ErrResponseTooLarge is what reading a response body past its bound
-// returns.
-var ErrResponseTooLarge = errors.New("the response is larger than 1 MiB")
+// returns. (Not errors.New: the helper links this package, and this way
+// its every start allocates nothing for it.)
+var ErrResponseTooLarge error = responseTooLarge{}
+
+type responseTooLarge struct{}
+
+func (responseTooLarge) Error() string { return "the response is larger than 1 MiB" }
 
 // BoundBodies wraps rt so that every response body it returns fails with
 // [ErrResponseTooLarge] once more than [MaxResponseBody] bytes would be
