@@ -178,3 +178,24 @@ func TestHelperLinksNoVaultClient(t *testing.T) {
 		}
 	})
 }
+
+// TestVaultEnvIsALeaf: vaulttoken/vaultenv, the Vault rules both the helper
+// (which links no Vault client) and vaulttoken (which does) apply, links
+// none of vaultClient, and of this module only packages that themselves
+// import nothing of it: it stays a leaf both can stand on.
+func TestVaultEnvIsALeaf(t *testing.T) {
+	const pkg = "./vaulttoken/vaultenv"
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		forbid(t, goos, pkg, vaultClient(), "")
+		for _, d := range deps(t, goos, pkg) {
+			if !strings.HasPrefix(d, module+"/") || d == module+"/vaulttoken/vaultenv" {
+				continue
+			}
+			for _, dd := range deps(t, goos, d) {
+				if strings.HasPrefix(dd, module+"/") && dd != d {
+					t.Errorf("%s links %s, which links %s: not a leaf", pkg, d, dd)
+				}
+			}
+		}
+	})
+}

@@ -15,10 +15,13 @@ const (
 	Rejected
 	// NotFound means nothing is at the path.
 	NotFound
-	// BadResponse means the path answered with something that is not a token.
+	// BadResponse means the path answered with something that is not a
+	// token, or with more than vaultenv.MaxResponseBody.
 	BadResponse
 	// Misconfigured means the Source's configuration or environment is wrong: no
-	// path, no Vault token, an unreadable JWT file.
+	// path, no Vault token, an unreadable JWT file, or an address, proxy,
+	// listener or ~/.vault-token that package vaultenv's rules (or
+	// privatefile's) refuse, in which case nothing was sent.
 	Misconfigured
 )
 

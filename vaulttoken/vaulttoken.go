@@ -10,9 +10,14 @@
 //	...
 //	tok, err := src.TokenContext(ctx)
 //
-// The Vault client takes the standard Vault environment: VAULT_ADDR,
+// The Vault client takes the standard Vault environment: VAULT_ADDR (or
+// VAULT_AGENT_ADDR, a Vault agent's, unix:// included), VAULT_PROXY_ADDR,
 // VAULT_CACERT (and the other VAULT_* TLS variables), VAULT_NAMESPACE, and a
-// token from VAULT_TOKEN or else ~/.vault-token, as the vault CLI does. A
+// token from VAULT_TOKEN or else ~/.vault-token (a private file of the
+// user's), as the vault CLI does. Before a Vault token or a JWT is sent, the
+// rules of package vaultenv are applied to the address and proxy the client
+// really uses and to whom each connection reaches, and every response body
+// is bounded. A
 // machine with no Vault token but a JWT it already holds (a Kubernetes
 // projected service-account token, a CI system's OIDC token) logs in with
 // Vault's JWT auth method instead: set [Config.JWTFile] and [Config.Role].
@@ -26,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -38,10 +44,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // DefaultAuthMount is where Vault's JWT auth method is usually enabled.
-const DefaultAuthMount = "jwt"
+const DefaultAuthMount = vaultenv.DefaultAuthMount
 
 // maxJWT bounds how much of a JWT file is read; real ones are a few KiB.
 const maxJWT = 64 << 10
@@ -62,8 +70,9 @@ type Config struct {
 	// [DefaultAuthMount].
 	AuthMount string
 
-	// Client is the Vault client to use; nil means one made from the
-	// standard Vault environment. The Source sets its token.
+	// Client is the Vault client to use, as it is; nil means one made from
+	// the standard Vault environment, held to package vaultenv's rules.
+	// The Source sets its token.
 	Client *api.Client
 	// Now is the clock deciding when a Vault token from a login is due;
 	// nil means time.Now.
@@ -100,15 +109,9 @@ type Source struct {
 // TokenContext, so that a process whose token cache serves the call pays
 // nothing for Vault, and a Vault that is down is reported then, as transient.
 func NewSource(cfg Config) (*Source, error) {
-	path := strings.Trim(strings.TrimSpace(cfg.Path), "/")
-	if path == "" {
-		return nil, &Error{Kind: Misconfigured, Msg: "vault: no token path given (such as dt/token/prod)"}
-	}
-	if strings.HasPrefix(path, "v1/") {
-		return nil, &Error{Kind: Misconfigured, Path: path, Msg: fmt.Sprintf("vault: path %q must not start with v1/: give it as for `vault read`, such as dt/token/prod", path)}
-	}
-	if (cfg.JWTFile == "") != (cfg.Role == "") {
-		return nil, &Error{Kind: Misconfigured, Path: path, Msg: "vault: a JWT login needs both a JWT file and a role"}
+	path, err := vaultenv.CheckReference(cfg.Path, cfg.JWTFile, cfg.Role)
+	if err != nil {
+		return nil, &Error{Kind: Misconfigured, Path: path, Msg: err.Error()}
 	}
 	s := &Source{
 		path:      path,
@@ -139,24 +142,13 @@ func (s *Source) setup() error {
 		return nil
 	}
 	if s.client == nil {
-		// DefaultConfig reads VAULT_ADDR, VAULT_CACERT and the other TLS
-		// variables; NewClient reads VAULT_TOKEN and VAULT_NAMESPACE.
-		conf := api.DefaultConfig()
-		if conf.Error != nil {
-			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + conf.Error.Error(), Err: conf.Error}
-		}
-		if err := checkAddress(conf.Address); err != nil {
-			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: VAULT_ADDR " + err.Error(), Err: err}
-		}
-		// The client would follow a 307 (a standby's redirect to the
-		// active node) anywhere, Vault token and JWT included: a Vault that
-		// answers one is named directly instead.
-		conf.DisableRedirects = true
-		c, err := api.NewClient(conf)
+		c, addr, err := newClient()
 		if err != nil {
-			return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the Vault environment: " + err.Error(), Err: err}
+			return &Error{Kind: Misconfigured, Path: s.path, Msg: err.Error(), Err: err}
 		}
-		s.client = c
+		s.client, s.addr = c, addr
+	} else {
+		s.addr = s.client.Address()
 	}
 	if s.jwtFile != "" {
 		// The environment's token is not ours to use when a login is asked
@@ -165,51 +157,127 @@ func (s *Source) setup() error {
 	} else if s.client.Token() == "" {
 		tok, err := tokenFile()
 		if err != nil {
-			return &Error{Kind: Misconfigured, Path: s.path, Addr: s.client.Address(), Msg: "vault: " + err.Error(), Err: err}
+			return &Error{Kind: Misconfigured, Path: s.path, Addr: s.addr, Msg: "vault: " + err.Error(), Err: err}
 		}
 		s.client.SetToken(tok)
 	}
-	s.addr = s.client.Address()
 	s.ready = true
 	return nil
 }
 
+// newClient makes a Vault client from the standard environment, held to
+// package vaultenv's rules, and returns it with the address it uses as the
+// environment spells it (a unix:// one included), for messages.
+func newClient() (*api.Client, string, error) {
+	// Checked first, to name the variable at fault.
+	if err := vaultenv.Check(os.Getenv); err != nil {
+		return nil, "", err
+	}
+	// DefaultConfig reads VAULT_ADDR, VAULT_AGENT_ADDR, the proxy and TLS
+	// variables; NewClient reads VAULT_TOKEN and VAULT_NAMESPACE.
+	conf := api.DefaultConfig()
+	if conf.Error != nil {
+		return nil, "", fmt.Errorf("vault: the Vault environment: %w", conf.Error)
+	}
+	// The client would follow a 307 (a standby's redirect to the active
+	// node) anywhere, Vault token and JWT included: a Vault that answers
+	// one is named directly instead.
+	conf.DisableRedirects = true
+	// A refusal stays a refusal: asking again would only wait longer.
+	conf.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		var re *vaultenv.RefusedError
+		if errors.As(err, &re) {
+			return false, err
+		}
+		return api.DefaultRetryPolicy(ctx, resp, err)
+	}
+	c, err := api.NewClient(conf)
+	if err != nil {
+		return nil, "", fmt.Errorf("vault: the Vault environment: %w", err)
+	}
+	if err := holdToRules(c, conf); err != nil {
+		return nil, "", err
+	}
+	return c, conf.Address, nil
+}
+
+// holdToRules checks what the built client c (made from conf) really
+// uses, its address and the proxy for it, so that Vault's client's own
+// reading of the environment cannot diverge from vaultenv's; then it makes
+// each connection check whom it reaches, and bounds each response body.
+func holdToRules(c *api.Client, conf *api.Config) error {
+	// NewClient leaves in conf.Address the address it parsed.
+	if want := vaultenv.Address(os.Getenv); conf.Address != want {
+		return fmt.Errorf("vault: Vault's client chose the address %s, not %s as the environment says", conf.Address, want)
+	}
+	_, socket, err := vaultenv.ParseAddress(conf.Address)
+	if err != nil {
+		return fmt.Errorf("vault: the address: %w", err)
+	}
+	u, err := url.Parse(c.Address())
+	if err != nil {
+		return fmt.Errorf("vault: the client's address: %w", err)
+	}
+	if err := vaultenv.CheckAddress(u); err != nil {
+		return fmt.Errorf("vault: the client's address %w", err)
+	}
+	t, ok := conf.HttpClient.Transport.(*http.Transport)
+	if !ok {
+		return fmt.Errorf("vault: the Vault client's transport is a %T", conf.HttpClient.Transport)
+	}
+	if socket != "" {
+		// Every connection goes to the socket: a proxy would only change
+		// the request's form.
+		t.Proxy = nil
+	}
+	if t.Proxy != nil {
+		proxy, err := t.Proxy(&http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}})
+		if err != nil {
+			return fmt.Errorf("vault: the proxy for %s: %w", u.Redacted(), err)
+		}
+		if err := vaultenv.CheckProxy(u, proxy); err != nil {
+			return fmt.Errorf("vault: the client's proxy %w", err)
+		}
+	}
+	t.DialContext = vaultenv.Dialer(u, socket, t.DialContext)
+	conf.HttpClient.Transport = vaultenv.BoundBodies(t)
+	return nil
+}
+
 // tokenFile reads ~/.vault-token, where `vault login` leaves the token.
+// It holds a secret, so it is trusted only as a private file of the
+// user's (privatefile's rule for secrets: a regular file of ours, opened
+// without following a symlink or blocking on a FIFO, that group and others
+// cannot read or write).
 func tokenFile() (string, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", errors.New("no Vault token: set VAULT_TOKEN, run `vault login`, or log in with a JWT")
 	}
 	path := filepath.Join(home, ".vault-token")
-	data, err := readBounded(path, maxJWT)
-	if errors.Is(err, os.ErrNotExist) {
+	owner := -1
+	data, err := privatefile.ReadFile(path, maxJWT, func(path string, mode fs.FileMode, uid int) error {
+		owner = uid
+		return privatefile.Check(path, mode, uid)
+	})
+	var pe *privatefile.PermissionError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return "", errors.New("no Vault token: set VAULT_TOKEN, run `vault login` (which writes " + path + "), or log in with a JWT")
-	}
-	if err != nil {
+	case errors.As(err, &pe) && owner == os.Geteuid() && pe.Mode.IsRegular():
+		return "", fmt.Errorf("the Vault token file is not trusted: %w: chmod 600 %s", err, path)
+	case errors.As(err, &pe):
+		return "", fmt.Errorf("the Vault token file is not trusted: %w: remove it and run `vault login`, or set VAULT_TOKEN", err)
+	case err != nil:
 		return "", fmt.Errorf("reading the Vault token: %w", err)
+	case len(data) > maxJWT:
+		return "", fmt.Errorf("the Vault token file %s is larger than %d bytes", path, maxJWT)
 	}
 	tok := strings.TrimSpace(string(data))
 	if tok == "" {
 		return "", fmt.Errorf("no Vault token: %s is empty", path)
 	}
 	return tok, nil
-}
-
-// checkAddress applies to the Vault address the rule a credential follows
-// everywhere in this project (auth.MayCarry): https, or plain http only to a
-// loopback host, since the Vault token and the JWT go there; and no user
-// name or password in it, which logs and errors would show.
-func checkAddress(addr string) error {
-	u, err := url.Parse(addr)
-	switch {
-	case err != nil || u.Host == "":
-		return errors.New("is not a URL such as https://vault.example.com:8200")
-	case u.User != nil:
-		return errors.New("must not hold a user name or password")
-	case !auth.MayCarry(u.Scheme, u.Hostname()):
-		return fmt.Errorf("%s is not https: the Vault token would cross the network in clear text (plain http is allowed only to a loopback host)", u.Redacted())
-	}
-	return nil
 }
 
 // readBounded reads at most limit bytes of a regular file; its errors never
@@ -368,6 +436,20 @@ func statusOf(err error) int {
 // classify names what failed and whether trying again may help.
 func (s *Source) classify(ctx context.Context, doing string, err error, secrets ...string) error {
 	e := &Error{Path: s.path, Addr: s.addr, Err: err}
+	var refusal *vaultenv.RefusedError
+	if errors.As(err, &refusal) {
+		// Nothing was sent: a connection reached whom the rules do not
+		// trust.
+		e.Kind = Misconfigured
+		e.Msg = refusal.Msg
+		return e
+	}
+	if errors.Is(err, vaultenv.ErrResponseTooLarge) {
+		// The same Vault will answer the same: not worth retrying.
+		e.Kind = BadResponse
+		e.Msg = fmt.Sprintf("vault: %s at %s: %v", doing, e.Addr, vaultenv.ErrResponseTooLarge)
+		return e
+	}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		// Not kept: its raw text is Vault's, which may echo the request.

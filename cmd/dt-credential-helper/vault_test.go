@@ -43,7 +43,13 @@ type vaultFleet struct {
 
 func newVaultFleet(t *testing.T) *vaultFleet {
 	t.Helper()
-	srv := baotest.Start(t, baotest.Options{})
+	return newVaultFleetWith(t, baotest.Options{})
+}
+
+// newVaultFleetWith is newVaultFleet with a server started with opts.
+func newVaultFleetWith(t *testing.T, opts baotest.Options) *vaultFleet {
+	t.Helper()
+	srv := baotest.Start(t, opts)
 	idp := authtest.NewServer(testAccount)
 	t.Cleanup(idp.Close)
 	srv.CLI(t, testSecret, "write", "dt/accounts/prod", "key_id="+testAccount.KeyID, "email="+testAccount.Email,
@@ -432,5 +438,65 @@ func TestVaultExecKeepsVaultToken(t *testing.T) {
 	r := runBinary(t, env, "", "exec", "--profile", "fleet", "--", "sh", "-c", `echo "VT=${VAULT_TOKEN-unset} AT=${DT_ACCESS_TOKEN:+set}"`)
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "VT=unset AT=set" {
 		t.Fatalf("exec: exit %d, stdout %q, stderr %q; want the DT token and no VAULT_TOKEN", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestVaultAgentUnixSocket: a Vault agent's unix listener (OpenBao's own
+// listener "unix" here) serves the helper, its child and the plugin's
+// program through VAULT_AGENT_ADDR=unix://…, over a VAULT_ADDR that points
+// elsewhere; a socket in a directory others can write is refused, and
+// nothing is read.
+func TestVaultAgentUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	f := newVaultFleetWith(t, baotest.Options{Unix: sock})
+	env := withEnv(f.env, "VAULT_ADDR=https://vault.invalid:8200", "VAULT_AGENT_ADDR=unix://"+sock,
+		"VAULT_TOKEN="+f.vaultToken(t, "dt-prod"))
+	r := runBinary(t, env, "", "login", "--profile", "fleet", "--vault-path", "dt/token/prod")
+	if r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	for range 2 {
+		r := runBinary(t, env, "", "token", "--profile", "fleet", "-o", "token")
+		if r.code != 0 || !f.idp.Valid(strings.TrimSpace(r.stdout)) {
+			t.Fatalf("token: exit %d, a token the emulator does not accept: %s", r.code, r.stderr)
+		}
+	}
+	if n := f.tokenReads(t, "dt/token/prod"); n != 2 {
+		t.Errorf("%d reads through the socket for login and 2 calls, want 2 (login's check, then cached)", n)
+	}
+	r = runBinary(t, env, "", "status")
+	if !strings.Contains(r.stdout, "vault:unix://"+sock+"/v1/dt/token/prod") {
+		t.Errorf("status does not name the socket:\n%s", r.stdout)
+	}
+
+	// The plugin's program reads in process, through the socket too.
+	p, stop, err := plugin.Launch(plugin.LaunchConfig{Path: binary, Env: withEnv(env, "DT_VAULT_PATH=dt/token/prod"),
+		Logger: hclog.NewNullLogger(), StartTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if tok, err := p.GetToken(ctx, "", true); err != nil || !f.idp.Valid(tok.AccessToken) {
+		t.Fatalf("plugin GetToken, forced: %v", err)
+	}
+	if n := f.tokenReads(t, "dt/token/prod"); n != 3 {
+		t.Errorf("%d reads through the socket after the plugin's forced refresh, want 3", n)
+	}
+
+	// Whoever can write the socket's directory can put another socket in
+	// its place.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	r = runBinary(t, env, "", "token", "--profile", "fleet", "--cache", "none")
+	if r.code != 2 || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q; want exit 2 and nothing printed", r.code, r.stdout)
+	}
+	oneStderrLine(t, r.stderr, sock, "writable by group or others")
+	if n := f.tokenReads(t, "dt/token/prod"); n != 3 {
+		t.Errorf("%d reads, want still 3", n)
 	}
 }

@@ -8,20 +8,12 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // vaultScheme starts the recorded endpoint of a Vault account, so that its
 // cache entries never mix with a DT account's.
 const vaultScheme = "vault:"
-
-// defaultVaultAddr is the Vault client's address when the environment
-// names none (api.DefaultAddress).
-const defaultVaultAddr = "https://127.0.0.1:8200"
-
-// defaultAuthMount is where Vault's JWT auth method is usually enabled
-// (vaulttoken.DefaultAuthMount, which is not linked here: the helper does
-// not link Vault's client).
-const defaultAuthMount = "jwt"
 
 // vaultSettings decides whether profile name (prof its Vault settings, nil
 // for a DT profile) reads tokens from Vault, and where: a Vault profile's
@@ -61,20 +53,20 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 }
 
 // VaultAccount is the account v's tokens are cached under: the URL of the
-// path at the Vault of the environment (VAULT_AGENT_ADDR or VAULT_ADDR, and
-// VAULT_NAMESPACE, as the Vault client reads them) as the endpoint, the
+// path at the Vault of the environment (the address Vault's client uses,
+// vaultenv.Address, and VAULT_NAMESPACE) as the endpoint, the
 // path as the key id, and the Vault identity as the email. Two Vaults,
 // namespaces or roles never share an entry, and none shares one with a DT
 // account.
 func VaultAccount(v profile.Vault, getenv func(string) string) auth.Credentials {
-	addr := cmp.Or(getenv("VAULT_AGENT_ADDR"), getenv("VAULT_ADDR"), defaultVaultAddr)
+	addr := vaultenv.Address(getenv)
 	if u, err := url.Parse(addr); err == nil && u.User != nil {
 		// Never recorded, logged or shown; the Vault client refuses such
 		// an address anyway.
 		u.User = nil
 		addr = u.String()
 	}
-	path := strings.Trim(strings.TrimSpace(v.Path), "/")
+	path := vaultenv.TokenPath(v.Path)
 	full := path
 	if ns := strings.Trim(getenv("VAULT_NAMESPACE"), "/"); ns != "" {
 		// Vault reads /v1/<namespace>/<path> as <path> in that namespace.
@@ -82,7 +74,7 @@ func VaultAccount(v profile.Vault, getenv func(string) string) auth.Credentials 
 	}
 	identity := "vault token"
 	if v.Role != "" {
-		identity = fmt.Sprintf("role %s at auth/%s", v.Role, cmp.Or(strings.Trim(v.AuthMount, "/"), defaultAuthMount))
+		identity = fmt.Sprintf("role %s at auth/%s", v.Role, cmp.Or(strings.Trim(v.AuthMount, "/"), vaultenv.DefaultAuthMount))
 	}
 	return auth.Credentials{
 		TokenEndpoint: vaultScheme + strings.TrimRight(addr, "/") + "/v1/" + full,

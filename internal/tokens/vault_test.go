@@ -8,7 +8,6 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
-	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -100,13 +99,5 @@ func TestVaultAccountDropsUserInfo(t *testing.T) {
 	a := VaultAccount(profile.Vault{Path: "dt/token/prod"}, mapEnv(map[string]string{"VAULT_ADDR": "https://user:hunter2@vault.example:8200"}))
 	if strings.Contains(a.TokenEndpoint, "hunter2") || strings.Contains(a.TokenEndpoint, "user") {
 		t.Errorf("endpoint %q holds the address's user information", a.TokenEndpoint)
-	}
-}
-
-// The default JWT mount named in a Vault account's identity is the one
-// Vault's client logs in at.
-func TestDefaultAuthMount(t *testing.T) {
-	if defaultAuthMount != vaulttoken.DefaultAuthMount {
-		t.Errorf("defaultAuthMount %q, vaulttoken.DefaultAuthMount %q", defaultAuthMount, vaulttoken.DefaultAuthMount)
 	}
 }

@@ -15,7 +15,6 @@ package vaultproc
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // Subcommand is the child program's only argument.
@@ -92,22 +92,6 @@ func (e *Error) Unwrap() error { return e.Err }
 // convention keyring.Cache reads: it then serves a token it still holds.
 func (e *Error) Temporary() bool { return e.Kind == Transient }
 
-// Check refuses the references that Vault's client refuses before asking
-// Vault (the checks of vaulttoken.NewSource, with its messages), so that
-// they are configuration errors when a profile is resolved, not at a miss.
-func Check(v profile.Vault) error {
-	path := strings.Trim(strings.TrimSpace(v.Path), "/")
-	switch {
-	case path == "":
-		return &Error{Kind: Misconfigured, Msg: "vault: no token path given (such as dt/token/prod)"}
-	case strings.HasPrefix(path, "v1/"):
-		return &Error{Kind: Misconfigured, Msg: fmt.Sprintf("vault: path %q must not start with v1/: give it as for `vault read`, such as dt/token/prod", path)}
-	case (v.JWTFile == "") != (v.Role == ""):
-		return &Error{Kind: Misconfigured, Msg: "vault: a JWT login needs both a JWT file and a role"}
-	}
-	return nil
-}
-
 // FromEnv is the Vault reference in the child's environment.
 func FromEnv(getenv func(string) string) profile.Vault {
 	return profile.VaultFromEnv(getenv)
@@ -128,14 +112,20 @@ type Config struct {
 }
 
 // Source reads tokens by running the child. It is a keyring.Upstream.
-type Source struct{ cfg Config }
+type Source struct {
+	cfg  Config
+	path string // as the child reads it, for messages
+}
 
-// NewSource checks cfg.Vault and returns a Source; it starts nothing.
+// NewSource checks cfg.Vault as the child would (vaultenv.CheckReference),
+// so that a bad reference is a configuration error when a profile is
+// resolved, not at a miss, and returns a Source; it starts nothing.
 func NewSource(cfg Config) (*Source, error) {
-	if err := Check(cfg.Vault); err != nil {
-		return nil, err
+	path, err := vaultenv.CheckReference(cfg.Vault.Path, cfg.Vault.JWTFile, cfg.Vault.Role)
+	if err != nil {
+		return nil, &Error{Kind: Misconfigured, Msg: err.Error(), Err: err}
 	}
-	return &Source{cfg: cfg}, nil
+	return &Source{cfg: cfg, path: path}, nil
 }
 
 // Token implements oauth2.TokenSource.
@@ -143,13 +133,20 @@ func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.
 
 // TokenContext runs the child once, bounded by ctx, and returns its token.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	path := strings.Trim(strings.TrimSpace(s.cfg.Vault.Path), "/")
+	path := s.path
+	env := s.env()
+	getenv := func(name string) string { return lookup(env, name) }
+	// The child checks again, and what its client really uses; this spares
+	// it the start when the environment's address or proxy is refused.
+	if err := vaultenv.Check(getenv); err != nil {
+		return nil, &Error{Kind: Misconfigured, Msg: err.Error(), Err: err}
+	}
 	prog, err := s.cfg.Program()
 	if err != nil {
 		return nil, &Error{Kind: Other, Msg: err.Error(), Err: err}
 	}
 	cmd := commandContext(ctx, prog)
-	cmd.Env = s.env()
+	cmd.Env = env
 	// Stdin stays nil: the child reads /dev/null.
 	out := &capped{limit: maxReply}
 	cmd.Stdout = out
@@ -157,9 +154,8 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
 		// The child was killed before it could say; named as Vault's
-		// client names it (VAULT_AGENT_ADDR over VAULT_ADDR).
-		addr := cmp.Or(lookup(cmd.Env, "VAULT_AGENT_ADDR"), lookup(cmd.Env, "VAULT_ADDR"), defaultAddr)
-		return nil, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: reading %s at %s: no answer within the deadline", path, addr), Err: ctx.Err()}
+		// client names it.
+		return nil, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: reading %s at %s: no answer within the deadline", path, vaultenv.Address(getenv)), Err: ctx.Err()}
 	}
 	var r Reply
 	dec := json.NewDecoder(bytes.NewReader(out.buf.Bytes()))
@@ -191,9 +187,6 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	return tok, nil
 }
-
-// defaultAddr is Vault's client's address when the environment names none.
-const defaultAddr = "https://127.0.0.1:8200"
 
 // waitDelay bounds the wait for the child's output once ctx has ended it:
 // a grandchild holding its stdout open must not hold the caller.

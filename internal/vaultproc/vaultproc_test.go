@@ -95,7 +95,7 @@ func TestChildEnvironment(t *testing.T) {
 	src, err := NewSource(Config{
 		Vault:   profile.Vault{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt"},
 		Program: child(t, `{ echo "$@"; env; } > `+out+`; echo '{"access_token":"tok","expires_at":"2030-01-01T00:00:00Z"}'`),
-		Environ: []string{"VAULT_ADDR=http://vault", "DT_VAULT_PATH=dt/token/other", "DT_VAULT_AUTH_MOUNT=k8s", "DT_SERVICE_ACCOUNT_SECRET=s3cret"},
+		Environ: []string{"VAULT_ADDR=https://vault", "DT_VAULT_PATH=dt/token/other", "DT_VAULT_AUTH_MOUNT=k8s", "DT_SERVICE_ACCOUNT_SECRET=s3cret"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestChildEnvironment(t *testing.T) {
 	if lines[0] != Subcommand {
 		t.Errorf("arguments %q, want %q", lines[0], Subcommand)
 	}
-	for _, want := range []string{"VAULT_ADDR=http://vault", "DT_VAULT_PATH=dt/token/prod", "DT_VAULT_ROLE=fleet", "DT_VAULT_JWT_FILE=/jwt"} {
+	for _, want := range []string{"VAULT_ADDR=https://vault", "DT_VAULT_PATH=dt/token/prod", "DT_VAULT_ROLE=fleet", "DT_VAULT_JWT_FILE=/jwt"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("the child's environment lacks %s", want)
 		}
@@ -124,14 +124,33 @@ func TestChildEnvironment(t *testing.T) {
 	}
 }
 
-// TestCheck: the references Vault's client refuses are refused before a
+// TestReferenceChecked: the references Vault's client refuses are refused before a
 // child runs, as misconfigured.
-func TestCheck(t *testing.T) {
+func TestReferenceChecked(t *testing.T) {
 	for _, v := range []profile.Vault{{}, {Path: "/v1/dt/token/x"}, {Path: "dt/token/x", Role: "r"}, {Path: "dt/token/x", JWTFile: "/j"}} {
 		_, err := NewSource(Config{Vault: v})
 		var e *Error
 		if !errors.As(err, &e) || e.Kind != Misconfigured {
 			t.Errorf("%+v: got %v, want misconfigured", v, err)
 		}
+	}
+}
+
+// TestEnvironmentRefusedBeforeTheChild: an address or proxy the child
+// would refuse is refused here, as misconfigured, without starting it.
+func TestEnvironmentRefusedBeforeTheChild(t *testing.T) {
+	ran := filepath.Join(t.TempDir(), "ran")
+	for _, environ := range [][]string{
+		{"VAULT_ADDR=https://vault.example:8200", "VAULT_AGENT_ADDR=http://10.1.2.3:8100"},
+		{"VAULT_ADDR=http://127.0.0.1:8200", "VAULT_PROXY_ADDR=http://proxy.example:3128"},
+	} {
+		err := read(t, "touch "+ran, environ...)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != Misconfigured || !strings.Contains(err.Error(), "clear text") {
+			t.Errorf("%v: got %v, want misconfigured", environ, err)
+		}
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the child ran")
 	}
 }
