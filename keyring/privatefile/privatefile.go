@@ -105,24 +105,27 @@ func checkDir(dir string, fi fs.FileInfo) error {
 
 // Check refuses the file at path, whose type and permission bits are mode
 // and whose owner is uid, unless it is a regular file of ours that group and
-// others cannot access. Callers pass what they read from the open file, not
-// the name, so nothing can be swapped in between the check and the read.
-// Where owner and mode bits mean nothing (not unix), only the type is
-// checked and uid is ignored.
+// others cannot access: it holds a secret. One they can is refused, as
+// OpenSSH refuses a private key others can read, with the advice to make it
+// private (chmod 600): it is the user's own file, not a directory others
+// may share. Callers pass what they read from the open file, not the name,
+// so nothing can be swapped in between the check and the read. Where owner
+// and mode bits mean nothing (not unix), only the type is checked and uid
+// is ignored.
 func Check(path string, mode fs.FileMode, uid int) error {
-	return check(path, mode, uid, 0o077, "accessible to group or others")
+	return check(path, mode, uid, 0o077)
 }
 
 // CheckOwned is [Check] for a file that holds no secret (the profiles file,
 // a lock file): others may read it, but it must be a regular file of ours
 // that group and others cannot write, or they could steer what it says.
 func CheckOwned(path string, mode fs.FileMode, uid int) error {
-	return check(path, mode, uid, 0o022, "writable by group or others")
+	return check(path, mode, uid, 0o022)
 }
 
-// check is Check and CheckOwned: a regular file of ours with none of the
-// deny bits, which say what it would be (why).
-func check(path string, mode fs.FileMode, uid int, deny fs.FileMode, why string) error {
+// check is Check (deny 077) and CheckOwned (deny 022): a regular file of
+// ours with none of the deny bits.
+func check(path string, mode fs.FileMode, uid int, deny fs.FileMode) error {
 	switch {
 	case !mode.IsRegular():
 		return &PermissionError{Path: path, Mode: mode, Why: "file is not a regular file"}
@@ -130,10 +133,12 @@ func check(path string, mode fs.FileMode, uid int, deny fs.FileMode, why string)
 		return nil
 	case uid != os.Geteuid():
 		return &PermissionError{Path: path, Mode: mode, Why: "file is owned by another user"}
-	case mode.Perm()&deny != 0:
-		return &PermissionError{Path: path, Mode: mode, Why: "file is " + why}
+	case mode.Perm()&deny == 0:
+		return nil
+	case deny&0o044 != 0:
+		return &PermissionError{Path: path, Mode: mode, Why: "file is accessible to group or others: chmod 600 " + path}
 	}
-	return nil
+	return &PermissionError{Path: path, Mode: mode, Why: "file is writable by group or others"}
 }
 
 // Write replaces the file at path with data atomically: it makes sure the
