@@ -135,7 +135,8 @@ type credentialsFile struct {
 // It holds the secret, so it is trusted as OpenSSH trusts a private key:
 // only a regular file of ours that group and others cannot access (the
 // advice for one they can is chmod 600), named without a final symlink (on
-// unix). A FIFO in its place is refused,
+// unix), looked up only through directories that are ours or root's and
+// that others cannot write unless sticky. A FIFO in its place is refused,
 // never waited on. The rules are keyring/privatefile's, the ones every file
 // the program trusts follows. Errors never quote the file's content.
 func ReadCredentialsFile(path string) (Credentials, error) {

@@ -66,8 +66,11 @@ func TestCredentialsFileNotRegular(t *testing.T) {
 
 // The credentials file holds the secret: it is trusted as OpenSSH trusts a
 // private key, only when it is a file of ours that group and others cannot
-// read (the advice is chmod 600, the user's own file). Each refusal is a
-// *ConfigError (exit 2) naming the culprit, and quotes nothing of the file.
+// read (the advice is chmod 600, the user's own file), and only when the
+// directories it is looked up through are ours or root's and closed to
+// others' writes unless sticky (no advice to re-mode those: the program
+// did not make them). Each refusal is a *ConfigError (exit 2) naming the
+// culprit, and quotes nothing of the file.
 func TestCredentialsFileTrust(t *testing.T) {
 	const content = `{"serviceAccount":{"keyId":"k","secret":"s3cr3t-value","email":"e"}}`
 	write := func(t *testing.T, dir string, mode os.FileMode) string {
@@ -130,6 +133,19 @@ func TestCredentialsFileTrust(t *testing.T) {
 		{name: "in a sticky world-writable directory, as /tmp", setup: func(t *testing.T, base string) (string, string) {
 			return write(t, mkdir(t, filepath.Join(base, "tmp"), os.ModeSticky|0o777), 0o600), ""
 		}},
+		{name: "under a group-writable directory", setup: func(t *testing.T, base string) (string, string) {
+			shared := mkdir(t, filepath.Join(base, "shared"), 0o775)
+			return write(t, mkdir(t, filepath.Join(shared, "me"), 0o755), 0o600), shared
+		}, want: "group or others can write", wantNot: "chmod"},
+		{name: "in a directory of another user's", setup: func(t *testing.T, base string) (string, string) {
+			needRoot(t)
+			theirs := mkdir(t, filepath.Join(base, "theirs"), 0o755)
+			p := write(t, theirs, 0o600)
+			if err := os.Chown(theirs, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return p, theirs
+		}, want: "uid 65534", wantNot: "chmod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
