@@ -137,8 +137,8 @@ type credentialsFile struct {
 // advice for one they can is chmod 600), named without a final symlink (on
 // unix), looked up only through directories that are ours or root's and
 // that others cannot write unless sticky. A FIFO in its place is refused,
-// never waited on. The rules are keyring/privatefile's, the ones every file
-// the program trusts follows. Errors never quote the file's content.
+// never waited on. The rules are keyring/privatefile's, the ones every
+// file the program trusts follows. Errors never quote the file's content.
 func ReadCredentialsFile(path string) (Credentials, error) {
 	data, err := privatefile.ReadFile(path, maxCredentialsFile, privatefile.Check)
 	var perr *privatefile.PermissionError

@@ -59,9 +59,10 @@ func (c Cache) Cached(ctx context.Context, a Account) (*oauth2.Token, error) {
 // its parents, an explicit DT_CACHE_DIR only its last component. It is
 // checked here, on every call, so that a directory the cache must not use
 // (a symlink, a shared or another user's directory, a file, one under a
-// directory others can write) is a configuration error naming it, rather than a refresh that quietly goes without its lock. The
-// keyring mode can do without a directory when none can be found (no HOME):
-// its refreshes then take no lock.
+// directory others can write) is a configuration error naming it, rather
+// than a refresh that quietly goes without its lock. The keyring mode can
+// do without a directory when none can be found (no HOME): its refreshes
+// then take no lock.
 func cacheDirectory(cfg Config) (string, error) {
 	explicit := cfg.Getenv("DT_CACHE_DIR") != ""
 	dir, err := keyring.DefaultDir(cfg.Getenv)
