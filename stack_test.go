@@ -100,12 +100,43 @@ func TestPublicPackagesImportNoInternal(t *testing.T) {
 	})
 }
 
-func TestAuthImportsNothingOfOurs(t *testing.T) {
+// authLeaves are the only packages of ours auth may link: leaves, which
+// link nothing of ours, holding a rule auth shares with the rest of the
+// module (keyring/privatefile: when a file holding a secret, the
+// credentials file, is trusted).
+func authLeaves() []string { return []string{module + "/keyring/privatefile"} }
+
+// oursBeyond lists the packages of ours that pkg links on goos besides
+// itself and allowed.
+func oursBeyond(t *testing.T, goos, pkg string, allowed []string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range deps(t, goos, pkg) {
+		if strings.HasPrefix(d, module+"/") && d != module+"/"+strings.TrimPrefix(pkg, "./") && !slices.Contains(allowed, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestAuthImportsOnlyLeaves(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
-		for _, d := range deps(t, goos, "./auth") {
-			if strings.HasPrefix(d, module+"/") && d != module+"/auth" {
-				t.Errorf("auth links %s", d)
+		for _, d := range oursBeyond(t, goos, "./auth", authLeaves()) {
+			t.Errorf("auth links %s", d)
+		}
+		for _, leaf := range authLeaves() {
+			rel := "./" + strings.TrimPrefix(leaf, module+"/")
+			for _, d := range oursBeyond(t, goos, rel, nil) {
+				t.Errorf("%s, which auth may link as a leaf, links %s", leaf, d)
 			}
+			if !slices.Contains(deps(t, goos, "./auth"), leaf) {
+				t.Errorf("auth does not link %s: is the name right?", leaf)
+			}
+		}
+		// A positive control: the check sees what a package above auth
+		// links, so it cannot pass by looking at nothing.
+		if got := oursBeyond(t, goos, "./internal/profile", authLeaves()); !slices.Contains(got, module+"/auth") {
+			t.Errorf("internal/profile links %v beyond the leaves, which misses auth: the check sees nothing", got)
 		}
 	})
 }

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // DefaultTokenEndpoint is DT's token endpoint.
@@ -129,36 +130,24 @@ type credentialsFile struct {
 	} `json:"serviceAccount"`
 }
 
-// errSymlink is what openInput returns for a final symlink.
-var errSymlink = errors.New("is a symbolic link, which is not followed: name the file itself")
-
 // ReadCredentialsFile reads DT's SDK credentials file,
 // {"serviceAccount":{"keyId","secret","email","algorithm","tokenEndpoint"}}.
-// The file must be a regular file of at most 1 MiB, named without a final
-// symlink (on unix); a FIFO in its place is refused, never waited on.
-// Errors never quote the file's content.
+// It holds the secret, so it is trusted as OpenSSH trusts a private key:
+// only a regular file of ours that group and others cannot access (the
+// advice for one they can is chmod 600), named without a final symlink (on
+// unix), looked up only through directories that are ours or root's and
+// that others cannot write unless sticky. A FIFO in its place is refused,
+// never waited on. The rules are keyring/privatefile's, the ones every
+// file the program trusts follows. Errors never quote the file's content.
 func ReadCredentialsFile(path string) (Credentials, error) {
-	f, err := openInput(path)
-	if errors.Is(err, errSymlink) {
-		return Credentials{}, NewConfigError(fmt.Errorf("credentials file %s %w", path, err))
-	}
-	if err != nil {
+	data, err := privatefile.ReadFile(path, maxCredentialsFile, privatefile.Check)
+	var perr *privatefile.PermissionError
+	switch {
+	case errors.As(err, &perr):
+		return Credentials{}, NewConfigError(fmt.Errorf("credentials file not trusted: %w", err))
+	case err != nil:
 		return Credentials{}, NewConfigError(fmt.Errorf("credentials file: %w", err))
-	}
-	defer f.Close()
-	// Checked on the open file, so nothing can be swapped in between.
-	fi, err := f.Stat()
-	if err != nil {
-		return Credentials{}, NewConfigError(fmt.Errorf("credentials file %s: %w", path, err))
-	}
-	if !fi.Mode().IsRegular() {
-		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is not a regular file", path)}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
-	if err != nil {
-		return Credentials{}, NewConfigError(fmt.Errorf("credentials file %s: %w", path, err))
-	}
-	if len(data) > maxCredentialsFile {
+	case len(data) > maxCredentialsFile:
 		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is larger than 1 MiB", path)}
 	}
 	return ParseCredentialsFile(data, path)

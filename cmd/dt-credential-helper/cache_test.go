@@ -720,9 +720,13 @@ func dirListing(t *testing.T, root string) []string {
 }
 
 // An existing cache directory is used only when it is a real directory of
-// ours that group and others cannot get into; the program never re-modes
-// it, never follows a symlink to one, and writes nothing into one it
-// refuses: exit 2, naming the path. A relative DT_CACHE_DIR is refused too.
+// ours that group and others cannot get into, looked up only through
+// directories that are ours or root's and that others cannot write unless
+// sticky; the program never re-modes it, never follows a symlink to one,
+// and writes nothing into one it refuses: exit 2, naming the path. Its
+// advice is to pick a directory of one's own, never to chmod one (the user
+// named it: it may be shared, /tmp itself). A relative DT_CACHE_DIR is
+// refused too.
 func TestCacheDirRules(t *testing.T) {
 	srv := authtest.NewServer(testAccount)
 	defer srv.Close()
@@ -737,11 +741,32 @@ func TestCacheDirRules(t *testing.T) {
 		{"shared sticky directory (mkdir -m1777)", func(t *testing.T, tmp string) (string, string) {
 			d := mkdirMode(t, filepath.Join(tmp, "shared"), os.ModeSticky|0o777)
 			return d, d
-		}, "chmod 700"},
+		}, "for example DT_CACHE_DIR=~/.cache/dt-credential-helper"},
+		// Refused before anything is written: as root, /tmp is "ours".
+		{"/tmp itself", func(t *testing.T, tmp string) (string, string) {
+			return "/tmp", tmp
+		}, "for example DT_CACHE_DIR=~/.cache/dt-credential-helper"},
 		{"our directory, group-readable", func(t *testing.T, tmp string) (string, string) {
 			d := mkdirMode(t, filepath.Join(tmp, "ours"), 0o750)
 			return d, d
-		}, "chmod 700"},
+		}, "for example DT_CACHE_DIR=~/.cache/dt-credential-helper"},
+		{"private, under a group-writable directory", func(t *testing.T, tmp string) (string, string) {
+			shared := mkdirMode(t, filepath.Join(tmp, "shared"), 0o775)
+			return mkdirMode(t, filepath.Join(shared, "cache"), 0o700), shared
+		}, "group or others can write"},
+		{"missing, under a world-writable directory", func(t *testing.T, tmp string) (string, string) {
+			shared := mkdirMode(t, filepath.Join(tmp, "shared"), 0o777)
+			return filepath.Join(shared, "cache"), shared
+		}, "group or others can write"},
+		{"private, under another user's directory", func(t *testing.T, tmp string) (string, string) {
+			needRoot(t)
+			theirs := mkdirMode(t, filepath.Join(tmp, "theirs"), 0o755)
+			d := mkdirMode(t, filepath.Join(theirs, "cache"), 0o700)
+			if err := os.Chown(theirs, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return d, theirs
+		}, "uid 65534"},
 		{"symlink planted by another user in a public directory", func(t *testing.T, tmp string) (string, string) {
 			needRoot(t)
 			target := mkdirMode(t, filepath.Join(tmp, "root-owned"), 0o700)
@@ -770,7 +795,7 @@ func TestCacheDirRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			return d, d
-		}, "another directory"},
+		}, "directory of your own"},
 		{"a file", func(t *testing.T, tmp string) (string, string) {
 			f := filepath.Join(tmp, "file")
 			if err := os.WriteFile(f, nil, 0o600); err != nil {
@@ -794,6 +819,9 @@ func TestCacheDirRules(t *testing.T) {
 					t.Errorf("exit %d, stdout %q; want 2 and nothing", r.code, r.stdout)
 				}
 				oneStderrLine(t, r.stderr, strings.TrimSuffix(dir, "/"), tt.hint)
+				if strings.Contains(r.stderr, "chmod") {
+					t.Errorf("stderr %q advises re-moding a directory the program did not create", r.stderr)
+				}
 				if diff := cmp.Diff(before, dirListing(t, watch)); diff != "" {
 					t.Errorf("the refused directory changed (-before +after):\n%s", diff)
 				}

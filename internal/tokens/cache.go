@@ -54,13 +54,15 @@ func (c Cache) Cached(ctx context.Context, a Account) (*oauth2.Token, error) {
 }
 
 // cacheDirectory finds the cache directory and makes sure it is a private
-// directory of ours, creating it when missing: the default with its
-// parents, an explicit DT_CACHE_DIR only its last component. It is checked
-// here, on every call, so that a directory the cache must not use (a
-// symlink, a shared or another user's directory, a file) is a configuration
-// error naming it, rather than a refresh that quietly goes without its lock. The
-// keyring mode can do without a directory when none can be found (no HOME):
-// its refreshes then take no lock.
+// directory of ours, looked up through directories only we or root can
+// write (privatefile.EnsureDir), creating it when missing: the default with
+// its parents, an explicit DT_CACHE_DIR only its last component. It is
+// checked here, on every call, so that a directory the cache must not use
+// (a symlink, a shared or another user's directory, a file, one under a
+// directory others can write) is a configuration error naming it, rather
+// than a refresh that quietly goes without its lock. The keyring mode can
+// do without a directory when none can be found (no HOME): its refreshes
+// then take no lock.
 func cacheDirectory(cfg Config) (string, error) {
 	explicit := cfg.Getenv("DT_CACHE_DIR") != ""
 	dir, err := keyring.DefaultDir(cfg.Getenv)
@@ -73,7 +75,15 @@ func cacheDirectory(cfg Config) (string, error) {
 	err = privatefile.EnsureDir(dir, !explicit)
 	var perr *privatefile.PermissionError
 	if errors.As(err, &perr) {
-		return "", auth.NewConfigError(fmt.Errorf("cache directory %w; or set DT_CACHE_DIR to another directory", err))
+		// The way out is another directory, never re-moding this one or
+		// one above it: the program cannot know it made them, and a
+		// directory the user named may be shared (/tmp) or serve other
+		// things.
+		advice := "or set DT_CACHE_DIR to a directory of your own"
+		if explicit {
+			advice = "for example DT_CACHE_DIR=~/.cache/dt-credential-helper"
+		}
+		return "", auth.NewConfigError(fmt.Errorf("cache directory not trusted: %w; %s", err, advice))
 	}
 	if err != nil {
 		// A directory that cannot be made (read-only or full file system, a

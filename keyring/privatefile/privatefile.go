@@ -3,10 +3,16 @@
 // real directory of ours that others cannot get into, and never re-moded),
 // atomic writes of 0600 files, reads and locks that neither follow a final
 // symlink nor block on a FIFO, and the check a reader applies before
-// trusting a file. The token cache's file store and lock use it, and so does
-// the helper's profiles file, so both follow one rule. It lives under keyring,
-// not internal/, because keyring is public and a public package must not
-// import internal/; it imports nothing of this module.
+// trusting a file. Every directory a trusted file or directory is looked up
+// through is checked too, as OpenSSH's StrictModes does: ours or root's,
+// and not writable by group or others unless sticky. Its advice never says
+// to re-mode a directory: it cannot know the program made it.
+//
+// Every file the program trusts follows this one rule: the token cache's
+// file store and lock, the helper's profiles file and secret files, and
+// auth's credentials file. It lives under keyring, not internal/, because
+// keyring and auth are public and a public package must not import
+// internal/; it imports nothing of this module, so any package may.
 package privatefile
 
 import (
@@ -48,17 +54,33 @@ func (e *PermissionError) Unwrap() error { return ErrInsecure }
 // (which is never followed: another user may have planted it), owned by the
 // effective uid, with no group or other permission bits; anything else is a
 // [*PermissionError] that says what is wrong and what to do.
+//
+// What dir is looked up through is checked first, as OpenSSH's StrictModes
+// does: every directory above it must be owned by us or root and not
+// writable by group or others unless sticky, and a symlink on the way must
+// be ours or root's (it is followed, and where it leads is checked the
+// same way). Nothing is created under a directory that fails.
 func EnsureDir(dir string, parents bool) error {
 	// Clean drops a trailing slash, which would make Lstat follow a
 	// symlink at the last component.
 	dir = filepath.Clean(dir)
+	err := checkLookup(filepath.Dir(dir), dir)
+	if parents && errors.Is(err, fs.ErrNotExist) {
+		// Everything above the missing directory passed: what is made
+		// under it is ours and private, and is checked again below.
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return fmt.Errorf("creating directory: %w", err)
+		}
+		err = checkLookup(filepath.Dir(dir), dir)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("creating directory %s: %w", dir, err)
+	}
+	if err != nil {
+		return err
+	}
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		if parents {
-			if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-				return fmt.Errorf("creating directory: %w", err)
-			}
-		}
 		// EEXIST: another process made it meanwhile; the checks below
 		// decide, as for any existing directory.
 		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -72,13 +94,17 @@ func EnsureDir(dir string, parents bool) error {
 	return checkDir(dir, fi)
 }
 
-// CheckDir applies [EnsureDir]'s rule to an existing dir without creating
-// or changing anything, for a reader: a file checked on its descriptor is
-// still only as safe as the directory it sits in, whose owner (or anyone
-// who can write to it) can swap it for another. A missing dir is an error
+// CheckDir applies [EnsureDir]'s rule, ancestors included, to an existing
+// dir without creating or changing anything, for a reader: a file checked
+// on its descriptor is still only as safe as the directories it is looked
+// up through, whose owners (or anyone who can write to them) can swap it
+// for another. A missing dir, or a missing directory above it, is an error
 // wrapping fs.ErrNotExist.
 func CheckDir(dir string) error {
 	dir = filepath.Clean(dir)
+	if err := checkLookup(filepath.Dir(dir), dir); err != nil {
+		return err
+	}
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return err
@@ -97,32 +123,40 @@ func checkDir(dir string, fi fs.FileInfo) error {
 		return nil
 	case owner(fi) != os.Geteuid():
 		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: fmt.Sprintf("directory is owned by uid %d, not by this user (uid %d): use a directory of your own", owner(fi), os.Geteuid())}
+	case fi.Mode().Perm()&0o077 != 0 && fi.Mode()&fs.ModeSticky != 0:
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "directory is shared (sticky, accessible to group or others): use a private directory of your own"}
 	case fi.Mode().Perm()&0o077 != 0:
-		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: fmt.Sprintf("directory is accessible to group or others: chmod 700 %s", dir)}
+		// No chmod advice: this package cannot know whether the program
+		// made the directory, and re-moding one it did not make (a home,
+		// a project's directory) would break what else uses it.
+		return &PermissionError{Path: dir, Mode: fi.Mode(), Why: "directory is accessible to group or others: use a private directory of your own"}
 	}
 	return nil
 }
 
 // Check refuses the file at path, whose type and permission bits are mode
 // and whose owner is uid, unless it is a regular file of ours that group and
-// others cannot access. Callers pass what they read from the open file, not
-// the name, so nothing can be swapped in between the check and the read.
-// Where owner and mode bits mean nothing (not unix), only the type is
-// checked and uid is ignored.
+// others cannot access: it holds a secret. One they can is refused, as
+// OpenSSH refuses a private key others can read, with the advice to make it
+// private (chmod 600): it is the user's own file, not a directory others
+// may share. Callers pass what they read from the open file, not the name,
+// so nothing can be swapped in between the check and the read. Where owner
+// and mode bits mean nothing (not unix), only the type is checked and uid
+// is ignored.
 func Check(path string, mode fs.FileMode, uid int) error {
-	return check(path, mode, uid, 0o077, "accessible to group or others")
+	return check(path, mode, uid, 0o077)
 }
 
 // CheckOwned is [Check] for a file that holds no secret (the profiles file,
 // a lock file): others may read it, but it must be a regular file of ours
 // that group and others cannot write, or they could steer what it says.
 func CheckOwned(path string, mode fs.FileMode, uid int) error {
-	return check(path, mode, uid, 0o022, "writable by group or others")
+	return check(path, mode, uid, 0o022)
 }
 
-// check is Check and CheckOwned: a regular file of ours with none of the
-// deny bits, which say what it would be (why).
-func check(path string, mode fs.FileMode, uid int, deny fs.FileMode, why string) error {
+// check is Check (deny 077) and CheckOwned (deny 022): a regular file of
+// ours with none of the deny bits.
+func check(path string, mode fs.FileMode, uid int, deny fs.FileMode) error {
 	switch {
 	case !mode.IsRegular():
 		return &PermissionError{Path: path, Mode: mode, Why: "file is not a regular file"}
@@ -130,10 +164,12 @@ func check(path string, mode fs.FileMode, uid int, deny fs.FileMode, why string)
 		return nil
 	case uid != os.Geteuid():
 		return &PermissionError{Path: path, Mode: mode, Why: "file is owned by another user"}
-	case mode.Perm()&deny != 0:
-		return &PermissionError{Path: path, Mode: mode, Why: "file is " + why}
+	case mode.Perm()&deny == 0:
+		return nil
+	case deny&0o044 != 0:
+		return &PermissionError{Path: path, Mode: mode, Why: "file is accessible to group or others: chmod 600 " + path}
 	}
-	return nil
+	return &PermissionError{Path: path, Mode: mode, Why: "file is writable by group or others"}
 }
 
 // Write replaces the file at path with data atomically: it makes sure the

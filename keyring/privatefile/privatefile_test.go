@@ -69,6 +69,11 @@ func TestEnsureDir(t *testing.T) {
 				if !strings.Contains(err.Error(), dir) {
 					t.Errorf("error %q does not name %s", err, dir)
 				}
+				// The program cannot know it made an existing directory:
+				// the advice is never to re-mode one.
+				if strings.Contains(err.Error(), "chmod") {
+					t.Errorf("error %q advises re-moding a directory", err)
+				}
 				// Nothing was created or re-moded, here or through a link.
 				if before != nil {
 					if diff := cmp.Diff(before, states(t, filepath.Dir(dir))); diff != "" {
@@ -168,6 +173,7 @@ func TestCheck(t *testing.T) {
 		{"private", 0o600, me, true},
 		{"read-only", 0o400, me, true},
 		{"group-readable", 0o640, me, false},
+		{"readable by all", 0o644, me, false},
 		{"world-writable", 0o602, me, false},
 		{"another user's", 0o600, me + 1, false},
 		{"not regular", fs.ModeIrregular | 0o600, me, false},
@@ -179,6 +185,12 @@ func TestCheck(t *testing.T) {
 			var perr *PermissionError
 			if tt.ok != (err == nil) || (err != nil && !errors.As(err, &perr)) {
 				t.Fatalf("Check(%v, uid %d) = %v, want ok %v or a *PermissionError", tt.mode, tt.uid, err, tt.ok)
+			}
+			// A secret file of ours that others can get at: the advice is
+			// OpenSSH's, to make it private, and only then.
+			want := tt.mode.IsRegular() && tt.uid == me && tt.mode.Perm()&0o077 != 0
+			if got := err != nil && strings.Contains(err.Error(), "chmod 600 /p"); got != want {
+				t.Errorf("Check(%v, uid %d) = %v: advises chmod 600: %v, want %v", tt.mode, tt.uid, err, got, want)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // ReadFile reads the file at path, at most limit+1 bytes (a result longer
@@ -14,6 +15,9 @@ import (
 // no no-follow open here, and on Windows the directory's ACL keeps others
 // from planting one.
 func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, uid int) error) ([]byte, error) {
+	if err := checkLookup(filepath.Dir(path), path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -4,15 +4,19 @@ package privatefile
 
 import (
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"syscall"
 )
 
 // ReadFile reads the file at path, at most limit+1 bytes (a result longer
-// than limit tells the caller the file is too large). It refuses a symlink
+// than limit tells the caller the file is too large). It refuses a file
+// looked up through a directory that others could write or that another
+// user owns (the rule [EnsureDir] applies above a directory), a symlink
 // (the open does not follow one) and whatever check refuses ([Check] or
 // [CheckOwned]), checked on the open descriptor, not the name, so nothing
-// can be swapped in between the check and the read.
+// can be swapped in between the check and the read. A missing file, or a
+// missing directory above it, is an error wrapping fs.ErrNotExist.
 //
 // It uses system calls directly rather than package os: an *os.File
 // registers with Go's network poller, and the first registration sets the
@@ -21,6 +25,9 @@ import (
 // O_NONBLOCK keeps a FIFO planted under the name from blocking the open;
 // the descriptor is used for one regular-file read, where it has no effect.
 func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, uid int) error) ([]byte, error) {
+	if err := checkLookup(filepath.Dir(path), path); err != nil {
+		return nil, err
+	}
 	var fd int
 	var err error
 	for {
@@ -30,7 +37,7 @@ func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, 
 		}
 	}
 	if err == syscall.ELOOP {
-		return nil, &PermissionError{Path: path, Mode: fs.ModeSymlink, Why: "a symbolic link, which is not followed"}
+		return nil, &PermissionError{Path: path, Mode: fs.ModeSymlink, Why: "a symbolic link, which is not followed: name the file itself"}
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
