@@ -66,6 +66,12 @@ type CacheConfig struct {
 	// a miss (a cache file renamed onto this key's name must not serve
 	// another account's token).
 	Endpoint, KeyID, Email string
+	// Identity is who asks (see [Identity]): its digest is recorded in
+	// the entries this Cache writes, and an entry recording another is a
+	// miss, never served, not even through a failed refresh. The zero
+	// Identity is served any entry of the account and records none; with
+	// [NoIdentity] no entry is served and none is written.
+	Identity Identity
 
 	// Buffer is how much lifetime a cached token must have left to be
 	// served. Zero means [DefaultRefreshBuffer]; a negative value means
@@ -125,7 +131,7 @@ func NewCache(upstream Upstream, cfg CacheConfig) *Cache {
 		upstream: upstream,
 		store:    cfg.Store,
 		key:      cfg.Key,
-		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email},
+		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email, Identity: cfg.Identity},
 		buffer:   cfg.Buffer,
 		lockDir:  cfg.LockDir,
 		lockWait: cfg.LockWait,
@@ -257,7 +263,8 @@ func (s *Cache) bufferFor(ctx context.Context, lifetime time.Duration) time.Dura
 }
 
 // read returns the cached entry, reporting false for anything unusable:
-// missing, unreadable, corrupt, foreign or of another version. Such entries
+// missing, unreadable, corrupt, foreign, obtained by another identity or of
+// another version. Such entries
 // are replaced by the next write, so none of this is an error. A store that
 // cannot be reached at all ([ErrUnreachable]) is: only an explicitly chosen
 // keyring lets that through (the auto store falls back to files), and going
@@ -366,6 +373,12 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 		// Written, it would never be read back: every call would refresh
 		// and rewrite it (a token already expired, say).
 		s.log.DebugContext(ctx, "not caching the token", "error", err)
+		return tok, nil
+	}
+	if s.account.Identity.None() {
+		// Nothing would say whose it is: it would be served to the next
+		// caller that proves nothing either.
+		s.log.DebugContext(ctx, "not caching the token: the caller proves no identity")
 		return tok, nil
 	}
 	if err := s.store.Set(s.key, e.Encode()); err != nil {
