@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -28,9 +29,10 @@ const maxSecret = 64 << 10
 // runLogin stores a profile: it checks the command line, reads the secret
 // (stdin or a prompt), checks it with one token request unless
 // --no-verify, stores it in the profiles repository's secret store (the OS
-// keyring, or a file with --store file), and adds the profile to the
-// profiles file under its lock. It builds no token source: the token cache
-// and its configuration play no part. A Vault profile goes to loginVault.
+// keyring, or a file with --store file), adds the profile to the profiles
+// file under its lock, and removes the tokens cached for its account
+// (forgetCached). It builds no token source. A Vault profile goes to
+// loginVault.
 func runLogin(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	var hosts string
@@ -147,8 +149,48 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if old, err := profiles.Secrets(other); err == nil {
 		_ = old.Delete(profile.SecretKey(name))
 	}
+	if err := forgetCached(ctx, e, tf, log, profiles, name, creds); err != nil {
+		if !onlyUnavailable(err) {
+			return fmt.Errorf("login: profile %q stored, but a token its earlier secret obtained may still be served: "+
+				"the tokens cached for its account could not be removed: %w; run login again", name, err)
+		}
+		// A keyring this process cannot reach serves no token to it
+		// either, and a token there expires within the hour.
+		fmt.Fprintf(e.stderr, "%s: warning: %s\n", prog, oneLine(err))
+	}
 	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
 	return nil
+}
+
+// forgetCached removes the tokens cached for profile name's account, which
+// a login has just given a secret (verified: the account it checked): the
+// account as the token command resolves the profile here, and as login
+// gave it. A profile's cached token is served without reading its secret
+// (a hit never reads the Secret Service), so a token an earlier secret
+// obtained must go with it: the new secret may be wrong (--no-verify).
+func forgetCached(ctx context.Context, e env, tf tokenFlags, log *slog.Logger, profiles *profile.Repository, name string, verified auth.Credentials) error {
+	// Whatever DT_TOKEN_CACHE says: tokens.Forget clears every store.
+	tf.Cache = string(keyring.ModeAuto)
+	cfg, err := tf.config(e, log)
+	if err != nil {
+		return err
+	}
+	verified.Secret = ""
+	accounts := []auth.Credentials{verified}
+	if a, err := tokens.Resolve(cfg, profiles, name); err == nil && a.Vault == nil && a.Key() != keyring.Key(verified.TokenEndpoint, verified.KeyID, verified.Email) {
+		accounts = append(accounts, a.Credentials)
+	}
+	var errs []error
+	for _, acct := range accounts {
+		err := tokens.Forget(ctx, cfg, acct)
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			// One list, so that onlyUnavailable sees each store's error.
+			errs = append(errs, j.Unwrap()...)
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // readSecret reads the secret from a no-echo prompt on a terminal, else from
@@ -277,7 +319,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		err = fmt.Errorf("the profile is not in %s, so its account is not known: run logout again with --key-id and --email (its tokens expire within the hour anyway)", path)
 	}
 	if err == nil {
-		err = tokens.Forget(cfg, account)
+		err = tokens.Forget(ctx, cfg, account)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("its cached tokens were not removed: %w", err))
@@ -397,6 +439,9 @@ func cachedState(ctx context.Context, cache tokens.Cache, a tokens.Account, now 
 	switch {
 	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
 		return "none"
+	case errors.Is(err, keyring.ErrOtherIdentity):
+		// Another secret or Vault identity obtained it: not this caller's.
+		return "none (cached for another identity)"
 	case err != nil:
 		return "unreadable: " + oneLine(err)
 	case !tok.Expiry.After(now):
