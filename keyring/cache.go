@@ -338,14 +338,7 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.account.Endpoint, "key_id", s.account.KeyID, "forced", force)
 	tok, err := s.upstream.TokenContext(ctx)
 	if err != nil {
-		if haveCached && transient(err) && cached.Expiry.After(s.now()) {
-			// Better a token that still works for a while than no token: the
-			// caller's request may well complete before it expires.
-			s.log.WarnContext(ctx, fmt.Sprintf("refresh failed (%v); serving the cached token, valid until %s",
-				err, cached.Expiry.UTC().Format(time.RFC3339)))
-			return cached.Token(), nil
-		}
-		return nil, err
+		return s.failed(ctx, err, cached, haveCached)
 	}
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("the token source returned no access token")
@@ -369,25 +362,45 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 		// Hand it out anyway rather than refresh in a loop.
 		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", buffer)
 	}
+	s.write(ctx, e)
+	return tok, nil
+}
+
+// failed is what a refresh that failed with err serves: the cached entry
+// (read for this account and identity), when the failure may pass and its
+// token has not expired, with a warning; otherwise err.
+func (s *Cache) failed(ctx context.Context, err error, cached Entry, haveCached bool) (*oauth2.Token, error) {
+	if haveCached && transient(err) && cached.Expiry.After(s.now()) {
+		// Better a token that still works for a while than no token: the
+		// caller's request may well complete before it expires.
+		s.log.WarnContext(ctx, fmt.Sprintf("refresh failed (%v); serving the cached token, valid until %s",
+			err, cached.Expiry.UTC().Format(time.RFC3339)))
+		return cached.Token(), nil
+	}
+	return nil, err
+}
+
+// write caches e, the entry of a token just obtained, unless it would do
+// no good: an entry that would not read back, or one nobody could be told
+// the owner of. A failure costs only the next invocation a refresh.
+func (s *Cache) write(ctx context.Context, e Entry) {
 	if err := e.Check(); err != nil {
 		// Written, it would never be read back: every call would refresh
 		// and rewrite it (a token already expired, say).
 		s.log.DebugContext(ctx, "not caching the token", "error", err)
-		return tok, nil
+		return
 	}
 	if s.account.Identity.None() {
 		// Nothing would say whose it is: it would be served to the next
 		// caller that proves nothing either.
 		s.log.DebugContext(ctx, "not caching the token: the caller proves no identity")
-		return tok, nil
+		return
 	}
 	if err := s.store.Set(s.key, e.Encode()); err != nil {
-		// The token is good; only the next invocation pays for this.
 		s.log.DebugContext(ctx, "caching the token failed", "store", s.store.Name(), "error", err)
-	} else {
-		s.log.DebugContext(ctx, "token cached", "store", s.store.Name(), "expires_at", tok.Expiry.UTC().Format(time.RFC3339))
+		return
 	}
-	return tok, nil
+	s.log.DebugContext(ctx, "token cached", "store", s.store.Name(), "expires_at", e.Expiry.UTC().Format(time.RFC3339))
 }
 
 // transient reports whether a refresh failure may go away by itself, so that
