@@ -66,6 +66,12 @@ type CacheConfig struct {
 	// a miss (a cache file renamed onto this key's name must not serve
 	// another account's token).
 	Endpoint, KeyID, Email string
+	// Identity is who asks (see [Identity]): its digest is recorded in
+	// the entries this Cache writes, and an entry recording another is a
+	// miss, never served, not even through a failed refresh. The zero
+	// Identity is served any entry of the account and records none; with
+	// [NoIdentity] no entry is served and none is written.
+	Identity Identity
 
 	// Buffer is how much lifetime a cached token must have left to be
 	// served. Zero means [DefaultRefreshBuffer]; a negative value means
@@ -125,7 +131,7 @@ func NewCache(upstream Upstream, cfg CacheConfig) *Cache {
 		upstream: upstream,
 		store:    cfg.Store,
 		key:      cfg.Key,
-		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email},
+		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email, Identity: cfg.Identity},
 		buffer:   cfg.Buffer,
 		lockDir:  cfg.LockDir,
 		lockWait: cfg.LockWait,
@@ -257,7 +263,8 @@ func (s *Cache) bufferFor(ctx context.Context, lifetime time.Duration) time.Dura
 }
 
 // read returns the cached entry, reporting false for anything unusable:
-// missing, unreadable, corrupt, foreign or of another version. Such entries
+// missing, unreadable, corrupt, foreign, obtained by another identity or of
+// another version. Such entries
 // are replaced by the next write, so none of this is an error. A store that
 // cannot be reached at all ([ErrUnreachable]) is: only an explicitly chosen
 // keyring lets that through (the auto store falls back to files), and going
@@ -331,14 +338,7 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.account.Endpoint, "key_id", s.account.KeyID, "forced", force)
 	tok, err := s.upstream.TokenContext(ctx)
 	if err != nil {
-		if haveCached && transient(err) && cached.Expiry.After(s.now()) {
-			// Better a token that still works for a while than no token: the
-			// caller's request may well complete before it expires.
-			s.log.WarnContext(ctx, fmt.Sprintf("refresh failed (%v); serving the cached token, valid until %s",
-				err, cached.Expiry.UTC().Format(time.RFC3339)))
-			return cached.Token(), nil
-		}
-		return nil, err
+		return s.failed(ctx, err, cached, haveCached)
 	}
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("the token source returned no access token")
@@ -362,19 +362,45 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 		// Hand it out anyway rather than refresh in a loop.
 		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", buffer)
 	}
+	s.write(ctx, e)
+	return tok, nil
+}
+
+// failed is what a refresh that failed with err serves: the cached entry
+// (read for this account and identity), when the failure may pass and its
+// token has not expired, with a warning; otherwise err.
+func (s *Cache) failed(ctx context.Context, err error, cached Entry, haveCached bool) (*oauth2.Token, error) {
+	if haveCached && transient(err) && cached.Expiry.After(s.now()) {
+		// Better a token that still works for a while than no token: the
+		// caller's request may well complete before it expires.
+		s.log.WarnContext(ctx, fmt.Sprintf("refresh failed (%v); serving the cached token, valid until %s",
+			err, cached.Expiry.UTC().Format(time.RFC3339)))
+		return cached.Token(), nil
+	}
+	return nil, err
+}
+
+// write caches e, the entry of a token just obtained, unless it would do
+// no good: an entry that would not read back, or one nobody could be told
+// the owner of. A failure costs only the next invocation a refresh.
+func (s *Cache) write(ctx context.Context, e Entry) {
 	if err := e.Check(); err != nil {
 		// Written, it would never be read back: every call would refresh
 		// and rewrite it (a token already expired, say).
 		s.log.DebugContext(ctx, "not caching the token", "error", err)
-		return tok, nil
+		return
+	}
+	if s.account.Identity.None() {
+		// Nothing would say whose it is: it would be served to the next
+		// caller that proves nothing either.
+		s.log.DebugContext(ctx, "not caching the token: the caller proves no identity")
+		return
 	}
 	if err := s.store.Set(s.key, e.Encode()); err != nil {
-		// The token is good; only the next invocation pays for this.
 		s.log.DebugContext(ctx, "caching the token failed", "store", s.store.Name(), "error", err)
-	} else {
-		s.log.DebugContext(ctx, "token cached", "store", s.store.Name(), "expires_at", tok.Expiry.UTC().Format(time.RFC3339))
+		return
 	}
-	return tok, nil
+	s.log.DebugContext(ctx, "token cached", "store", s.store.Name(), "expires_at", e.Expiry.UTC().Format(time.RFC3339))
 }
 
 // transient reports whether a refresh failure may go away by itself, so that

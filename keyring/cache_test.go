@@ -276,8 +276,8 @@ func TestCacheTokenContext(t *testing.T) {
 		{name: "truncated entry is replaced", stored: fresh[:len(fresh)/2], wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed, logHas: "unusable cache entry"},
 		{name: "non-JSON entry is replaced", stored: "\x00\xffgarbage", wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "foreign entry is replaced", stored: `{"username":"x","password":"y"}`, wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
-		{name: "old version is replaced", stored: strings.Replace(fresh, `"v":2`, `"v":1`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
-		{name: "newer version is replaced", stored: strings.Replace(fresh, `"v":2`, `"v":3`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
+		{name: "old version is replaced", stored: strings.Replace(fresh, `"v":3`, `"v":2`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
+		{name: "newer version is replaced", stored: strings.Replace(fresh, `"v":3`, `"v":4`, 1), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed},
 		{name: "store read error is a miss", stored: fresh, getErr: errors.New("secret service did not answer"), wantTok: tokenPrefix + "new-1", calls: 1, after: refreshed, logHas: "cache read failed"},
 		// Under an explicit --cache keyring the store returns ErrUnreachable
 		// (AutoStore never does): the call fails without a token request.

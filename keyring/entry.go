@@ -1,11 +1,13 @@
 package keyring
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,18 +61,33 @@ func checkToken(tok string) error {
 // nothing about the account is readable from the keyring or file names, and
 // never derived from the secret.
 func Key(endpoint, keyID, email string) string {
-	h := sha256.New()
 	// Length-prefixed, so no two triples collide by shifting separators.
-	for _, s := range []string{endpoint, keyID, email} {
-		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	// Built by hand rather than with fmt: every cached call computes it.
+	sum := sha256.Sum256(lengthPrefixed(endpoint, keyID, email))
+	return "token-" + hex.EncodeToString(sum[:16])
+}
+
+// lengthPrefixed encodes parts as "<len>:<part>;" each, so that no two
+// lists of parts encode alike.
+func lengthPrefixed(parts ...string) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 22 // the length's digits, ':' and ';'
 	}
-	return "token-" + hex.EncodeToString(h.Sum(nil))[:32]
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(append(append(b, ':'), p...), ';')
+	}
+	return b
 }
 
 // entryVersion is the format version of [Entry]; entries of other versions
 // are ignored and replaced. Version 2 added the email, when the token was
-// obtained and its lifetime.
-const entryVersion = 2
+// obtained and its lifetime; version 3 the identity that obtained it, so
+// that an entry of version 2, which names none, is never served to a
+// caller that must prove one.
+const entryVersion = 3
 
 // MaxClockStep is how far the clock may have been set back since an entry
 // was written before the entry is distrusted: an entry obtained more than
@@ -89,20 +106,92 @@ const maxAccountField = 1 << 10
 
 // maxEncodedEntry is the largest encoded entry: the token (b64token
 // characters, which JSON does not escape), the three account fields (up to 6
-// bytes each for a byte JSON escapes as \u00XX), and the member names, times
-// and numbers, well under 512 bytes.
+// bytes each for a byte JSON escapes as \u00XX), and the member names, times,
+// numbers and the identity digest, well under 512 bytes.
 const maxEncodedEntry = maxTokenSize + 3*6*maxAccountField + 512
 
 // An entry holding the longest token is readable back: this fails to compile
 // if maxEncodedEntry exceeds MaxEntrySize.
 var _ [MaxEntrySize - maxEncodedEntry]struct{}
 
-// Account is the service account (and token endpoint) a token belongs to.
-// An entry records it and is served only to the same account: the cache key
-// is a hash of it, but a file can be renamed.
+// Account is the service account (and token endpoint) a token belongs to,
+// and the identity that obtained it or asks for it. An entry records both
+// and is served only to the same account (the cache key is a hash of it,
+// but a file can be renamed) presenting the same identity.
 type Account struct {
 	Endpoint, KeyID, Email string
+	// Identity is who obtained the token (recorded in the entry) or asks
+	// for it (checked against the entry's); the zero Identity records none
+	// and is served any entry of the account.
+	Identity Identity
 }
+
+// Identity is who asks a [Cache] for tokens, by what it proves itself with
+// to the upstream: the DT secret of an account given in the environment, a
+// Vault token, a JWT's issuer and subject with the role it logs in as. An
+// entry records a one-way digest of the identity that obtained its token
+// and is served only to a caller presenting the same, so that a secret or
+// Vault token the upstream would refuse is not handed the token another
+// one obtained. Working it out must cost the hot path no store, keyring or
+// network round trip: see [NewIdentity].
+//
+// The zero Identity is any identity: the account alone decides. It is for a
+// caller whose proof lives in a store the hot path must not read (a
+// profile's secret in the Secret Service): whatever changes that proof
+// removes the account's entries instead.
+type Identity struct {
+	digest string // hex HMAC-SHA256 (see NewIdentity); "" when any or none
+	none   bool   // the caller proves no identity
+}
+
+// identityLabel keys the identity digest, with the cache key, so that it
+// is worth nothing outside the cache: not the HMAC or hash of the same
+// secret anywhere else, nor the digest of the same proof for another entry.
+const identityLabel = "dt-credential-helper cache identity v1\x00"
+
+// identityDigestLen is the length of a recorded identity digest: hex of
+// SHA-256.
+const identityDigestLen = 2 * sha256.Size
+
+// NewIdentity returns the identity proof establishes when asking for the
+// tokens cached under key. Only a digest is kept: HMAC-SHA256 keyed with a
+// label and key, of the proof's parts, each length-prefixed so that no two
+// lists collide by shifting a separator. It is one-way (the DT secret and
+// the Vault token cannot be got back from an entry), and cheap: a cached
+// call pays a microsecond for it.
+func NewIdentity(key string, proof ...string) Identity {
+	mac := hmac.New(sha256.New, []byte(identityLabel+key))
+	mac.Write(lengthPrefixed(proof...))
+	var sum [sha256.Size]byte
+	return Identity{digest: hex.EncodeToString(mac.Sum(sum[:0]))}
+}
+
+// NoIdentity is a caller that proves no identity (no Vault token, a JWT
+// file it cannot read): it is served no entry, and a token it obtains
+// anyway (the file appeared meanwhile) is not cached, since nothing says
+// whose it is.
+func NoIdentity() Identity { return Identity{none: true} }
+
+// None reports whether id proves no identity (see [NoIdentity]).
+func (id Identity) None() bool { return id.none }
+
+// admits reports whether an entry recording digest may be served to id.
+func (id Identity) admits(digest string) bool {
+	switch {
+	case id.none:
+		return false
+	case id.digest == "":
+		return true
+	}
+	// Not a secret to compare in constant time: the entry holds it, and
+	// whoever can time this could read the entry.
+	return id.digest == digest
+}
+
+// ErrOtherIdentity says a cache entry is not served because the caller does
+// not present the identity that obtained it (another DT secret or Vault
+// token, another JWT subject), or presents none.
+var ErrOtherIdentity = errors.New("cache entry was obtained by another identity (another secret, Vault token or JWT subject)")
 
 // Entry is a cached token as stored: versioned JSON.
 type Entry struct {
@@ -121,11 +210,15 @@ type Entry struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	KeyID    string `json:"key_id,omitempty"`
 	Email    string `json:"email,omitempty"`
+	// Identity is the digest of the identity that obtained the token (see
+	// [Identity]), in hex; empty when none was presented (a profile's).
+	Identity string `json:"identity,omitempty"`
 }
 
-// NewEntry makes the entry for tok, obtained by acct at obtained (now, when
-// it is cached right after the exchange). A token said to live longer than
-// a day (maxLifetime) from obtained is recorded as expiring then.
+// NewEntry makes the entry for tok, obtained by acct (and its identity) at
+// obtained (now, when it is cached right after the exchange). A token said
+// to live longer than a day (maxLifetime) from obtained is recorded as
+// expiring then.
 func NewEntry(tok *oauth2.Token, acct Account, obtained time.Time) Entry {
 	obtained = obtained.UTC()
 	expiry := tok.Expiry.UTC()
@@ -140,7 +233,7 @@ func NewEntry(tok *oauth2.Token, acct Account, obtained time.Time) Entry {
 	return Entry{
 		Version: entryVersion, AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: expiry,
 		Obtained: obtained, Lifetime: seconds,
-		Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email,
+		Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Identity: acct.Identity.digest,
 	}
 }
 
@@ -201,11 +294,27 @@ func (e Entry) Check() error {
 		return errors.New("cache entry expires later than its lifetime allows")
 	case len(e.Endpoint) > maxAccountField || len(e.KeyID) > maxAccountField || len(e.Email) > maxAccountField:
 		return fmt.Errorf("cache entry has an endpoint, key id or email longer than %d bytes", maxAccountField)
+	case e.Identity != "" && !isDigest(e.Identity):
+		return errors.New("cache entry has an identity that is not a digest")
 	}
 	if err := checkToken(e.AccessToken); err != nil {
 		return fmt.Errorf("the token in the cache entry %w", err)
 	}
 	return nil
+}
+
+// isDigest reports whether s is an identity digest as [NewIdentity] writes
+// it: lowercase hex of SHA-256.
+func isDigest(s string) bool {
+	if len(s) != identityDigestLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // encodable reports whether t can be written as JSON (RFC 3339).
@@ -215,7 +324,9 @@ func encodable(t time.Time) bool {
 }
 
 // CheckFor reports whether e may be served to acct at now: it must be
-// acct's entry, and its times must be believable on now's clock. An entry
+// acct's entry, obtained by the identity acct presents (the error then
+// wraps [ErrOtherIdentity]), and its times must be believable on now's
+// clock. An entry
 // obtained more than [MaxClockStep] in the future, or expiring more than
 // that beyond its lifetime from now, was written by a clock that has since
 // been set back (or by someone else): its expiry means nothing.
@@ -223,6 +334,10 @@ func (e Entry) CheckFor(acct Account, now time.Time) error {
 	switch {
 	case e.Endpoint != acct.Endpoint || e.KeyID != acct.KeyID || e.Email != acct.Email:
 		return errors.New("cache entry belongs to another account")
+	case acct.Identity.none:
+		return fmt.Errorf("%w: this caller proves none (no Vault token, or a JWT it cannot read)", ErrOtherIdentity)
+	case !acct.Identity.admits(e.Identity):
+		return ErrOtherIdentity
 	case e.Obtained.Sub(now) > MaxClockStep:
 		return fmt.Errorf("cache entry was obtained %v in the future: the clock was ahead when it was written", e.Obtained.Sub(now).Round(time.Second))
 	case e.Expiry.Sub(now) > e.LifetimeDuration()+MaxClockStep:

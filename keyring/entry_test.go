@@ -219,14 +219,14 @@ func shift(e *Entry, d time.Duration) {
 
 // TestLargestEntryReadsBack: the longest token the exchange accepts, with
 // the longest account fields an entry takes, all escaped by JSON where they
-// can be, makes an entry that each store writes and reads back. Today a
+// can be, and an identity digest, makes an entry that each store writes and reads back. Today a
 // token that did not fit was written and never read back, so every call
 // refreshed.
 func TestLargestEntryReadsBack(t *testing.T) {
 	// Control characters and '<' are escaped as \u00XX by encoding/json: 6
 	// bytes each, the worst case.
 	field := strings.Repeat("\x01<", maxAccountField/2)
-	acct := Account{Endpoint: field, KeyID: field, Email: field}
+	acct := Account{Endpoint: field, KeyID: field, Email: field, Identity: NewIdentity(testKey, "secret")}
 	tok := strings.Repeat("A", auth.MaxTokenSize-2) + "=="
 	e := NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, acct, t0)
 	if err := e.Check(); err != nil {

@@ -20,6 +20,7 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte(`{"v":2,"access_token":"a\r\nX: 1","token_type":"Bearer","expiry":"2030-01-01T01:00:00Z","obtained":"2030-01-01T00:00:00Z","lifetime":3600}`))
 	f.Add([]byte(`{"v":2,"access_token":"x","expiry":"2099-01-01T00:00:00Z","obtained":"2030-01-01T00:00:00Z","lifetime":86400}`))
 	f.Add([]byte(`{"v":2,"access_token":"x","expiry":"2030-01-01T00:00:00Z","obtained":"2030-01-01T00:00:00Z","lifetime":-1}`))
+	f.Add([]byte(`{"v":3,"access_token":"x","expiry":"2030-01-01T01:00:00Z","obtained":"2030-01-01T00:00:00Z","lifetime":3600,"identity":"0123"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := DecodeEntry(data)
 		if err != nil {
@@ -37,6 +38,11 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		if e.CheckFor(Account{Endpoint: e.Endpoint + "x", KeyID: e.KeyID, Email: e.Email}, now) == nil {
 			t.Fatalf("served to another account")
+		}
+		for _, id := range []Identity{NoIdentity(), NewIdentity("token-fuzz", "a proof no entry was written with")} {
+			if e.CheckFor(Account{Endpoint: e.Endpoint, KeyID: e.KeyID, Email: e.Email, Identity: id}, now) == nil {
+				t.Fatalf("served to an identity that did not obtain it")
+			}
 		}
 		again, err := DecodeEntry(e.Encode())
 		if err != nil || again.AccessToken != e.AccessToken || !again.Expiry.Equal(e.Expiry) {

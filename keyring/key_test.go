@@ -15,6 +15,11 @@ func TestKey(t *testing.T) {
 	if a, b := key(base), key(base); a != b {
 		t.Fatalf("Key is not stable: %q, %q", a, b)
 	}
+	// The key of an account must not change between versions: every
+	// cached token would be fetched again.
+	if got, want := key(base), "token-5ba2ab51a43e6a131015b59362eac6c0"; got != want {
+		t.Errorf("Key = %q, want %q as before", got, want)
+	}
 	if got := key(base); checkKey(got) != nil {
 		t.Errorf("Key = %q is not a valid store key: %v", got, checkKey(got))
 	}

@@ -344,6 +344,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.capToVaultToken(ctx, tok)
 	s.log.DebugContext(ctx, "token read from vault", "path", s.path, "expires_at", tok.Expiry.UTC().Format(time.RFC3339))
 	return tok, nil
 }

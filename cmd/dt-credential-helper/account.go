@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -28,57 +29,24 @@ const maxSecret = 64 << 10
 // runLogin stores a profile: it checks the command line, reads the secret
 // (stdin or a prompt), checks it with one token request unless
 // --no-verify, stores it in the profiles repository's secret store (the OS
-// keyring, or a file with --store file), and adds the profile to the
-// profiles file under its lock. It builds no token source: the token cache
-// and its configuration play no part. A Vault profile goes to loginVault.
+// keyring, or a file with --store file), adds the profile to the profiles
+// file under its lock, and removes the tokens cached for its account
+// (forgetCached). It builds no token source. A Vault profile goes to
+// loginVault.
 func runLogin(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	var hosts string
-	var noVerify bool
-	var store string
-	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret\n   or: "+prog+" login --profile NAME --vault-path PATH [--vault-role ROLE --vault-jwt-file FILE]")
-	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
-	tf.RegisterAccount(fs.FlagSet)
-	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
-	tf.RegisterVault(fs.FlagSet, false)
-	fs.BoolVar(&noVerify, "no-verify", false, "store the profile without fetching a token to check it")
-	fs.StringVar(&store, "store", profile.SecretInKeyring, "where the secret is kept: keyring (the OS keyring) or file (a private file under the config directory, for machines without a keyring)")
-	fs.DurationVar(&tf.Timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
-	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
-	if err := parse(fs, args, false); err != nil {
+	l, err := parseLogin(e, args)
+	if err != nil {
 		return err
 	}
-	name := cmp.Or(tf.Profile, e.getenv(profile.EnvProfile))
-	if name == "" {
-		return usagef("login: --profile is required")
-	}
-	if err := profile.ValidateName(name); err != nil {
-		return usagef("login: %v", err)
-	}
-	if store != profile.SecretInKeyring && store != profile.SecretInFile {
-		return usagef("login: --store %.40q: want keyring or file", store)
-	}
-	// Before the secret is read: a bad command line costs no typing.
-	if tf.Timeout <= 0 {
-		return usagef("login: --timeout must be positive")
-	}
+	tf, name := l.tf, l.name
 	log := newLogger(e.stderr, tf.Verbose)
 	profiles := profile.NewRepository(e.getenv, 0, log)
-	prof := profile.Profile{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: tf.TokenEndpoint}
-	if store == profile.SecretInFile {
+	prof := profile.Profile{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: tf.TokenEndpoint, Hosts: l.hosts}
+	if l.store == profile.SecretInFile {
 		prof.SecretStore = profile.SecretInFile
 	}
-	// Checked now, as the git and docker helpers will read them: one bad
-	// entry stored would fail every later git and docker call.
-	routes, err := dthosts.ParseList(hosts, name)
-	if err != nil {
-		return usagef("login: --hosts: %v", err)
-	}
-	for _, r := range routes {
-		prof.Hosts = append(prof.Hosts, r.String())
-	}
 	if tf.Vault != (profile.Vault{}) {
-		return loginVault(ctx, e, profiles, name, tf, prof.Hosts, noVerify)
+		return loginVault(ctx, e, profiles, name, tf, prof.Hosts, l.noVerify)
 	}
 	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: cmp.Or(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
 	if err := creds.ValidateAccount(); err != nil {
@@ -101,7 +69,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("login: %w", err)
 	}
 	_, existed := before.Profiles[name]
-	if !noVerify {
+	if !l.noVerify {
 		// Check the credentials before storing anything: a typo must not
 		// replace a working profile.
 		src, err := auth.NewSource(creds, auth.WithTimeout(tf.Timeout), auth.WithLogger(log))
@@ -112,6 +80,78 @@ func runLogin(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("login: the credentials could not be checked, nothing was stored (use --no-verify to store them anyway): %w", err)
 		}
 	}
+	if err := storeProfile(ctx, profiles, name, prof, l.store, secret, existed); err != nil {
+		return err
+	}
+	if err := forgetCached(ctx, e, tf, log, profiles, name, creds); err != nil {
+		if !onlyUnavailable(err) {
+			return fmt.Errorf("login: profile %q stored, but a token its earlier secret obtained may still be served: "+
+				"the tokens cached for its account could not be removed: %w; run login again", name, err)
+		}
+		// A keyring this process cannot reach serves no token to it
+		// either, and a token there expires within the hour.
+		fmt.Fprintf(e.stderr, "%s: warning: %s\n", prog, oneLine(err))
+	}
+	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
+	return nil
+}
+
+// loginCommand is login's command line, checked.
+type loginCommand struct {
+	tf       tokenFlags
+	name     string   // the profile
+	hosts    []string // --hosts, each checked
+	noVerify bool
+	store    string // where the secret goes: profile.SecretInKeyring or SecretInFile
+}
+
+// parseLogin parses and checks login's command line, before the secret is
+// read: a bad command line costs no typing.
+func parseLogin(e env, args []string) (loginCommand, error) {
+	var l loginCommand
+	var hosts string
+	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret\n   or: "+prog+" login --profile NAME --vault-path PATH [--vault-role ROLE --vault-jwt-file FILE]")
+	fs.StringVar(&l.tf.Profile, "profile", "", "profile name (required)")
+	l.tf.RegisterAccount(fs.FlagSet)
+	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
+	l.tf.RegisterVault(fs.FlagSet, false)
+	fs.BoolVar(&l.noVerify, "no-verify", false, "store the profile without fetching a token to check it")
+	fs.StringVar(&l.store, "store", profile.SecretInKeyring, "where the secret is kept: keyring (the OS keyring) or file (a private file under the config directory, for machines without a keyring)")
+	fs.DurationVar(&l.tf.Timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
+	fs.BoolVar(&l.tf.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
+	if err := parse(fs, args, false); err != nil {
+		return l, err
+	}
+	l.name = cmp.Or(l.tf.Profile, e.getenv(profile.EnvProfile))
+	if l.name == "" {
+		return l, usagef("login: --profile is required")
+	}
+	if err := profile.ValidateName(l.name); err != nil {
+		return l, usagef("login: %v", err)
+	}
+	if l.store != profile.SecretInKeyring && l.store != profile.SecretInFile {
+		return l, usagef("login: --store %.40q: want keyring or file", l.store)
+	}
+	if l.tf.Timeout <= 0 {
+		return l, usagef("login: --timeout must be positive")
+	}
+	// Checked now, as the git and docker helpers will read them: one bad
+	// entry stored would fail every later git and docker call.
+	routes, err := dthosts.ParseList(hosts, l.name)
+	if err != nil {
+		return l, usagef("login: --hosts: %v", err)
+	}
+	for _, r := range routes {
+		l.hosts = append(l.hosts, r.String())
+	}
+	return l, nil
+}
+
+// storeProfile stores secret in store and then prof as profile name (which
+// existed before or not), taking the secret back when the profile cannot
+// be saved and it did not exist, and removing a copy of the secret from
+// the other store.
+func storeProfile(ctx context.Context, profiles *profile.Repository, name string, prof profile.Profile, store, secret string, existed bool) error {
 	secrets, err := profiles.Secrets(store)
 	if err != nil {
 		return err
@@ -147,8 +187,38 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if old, err := profiles.Secrets(other); err == nil {
 		_ = old.Delete(profile.SecretKey(name))
 	}
-	fmt.Fprintf(e.stderr, "%s: profile %q stored (key id %s); use it with --profile %s or %s=%s\n", prog, name, prof.KeyID, name, profile.EnvProfile, name)
 	return nil
+}
+
+// forgetCached removes the tokens cached for profile name's account, which
+// a login has just given a secret (verified: the account it checked): the
+// account as the token command resolves the profile here, and as login
+// gave it. A profile's cached token is served without reading its secret
+// (a hit never reads the Secret Service), so a token an earlier secret
+// obtained must go with it: the new secret may be wrong (--no-verify).
+func forgetCached(ctx context.Context, e env, tf tokenFlags, log *slog.Logger, profiles *profile.Repository, name string, verified auth.Credentials) error {
+	// Whatever DT_TOKEN_CACHE says: tokens.Forget clears every store.
+	tf.Cache = string(keyring.ModeAuto)
+	cfg, err := tf.config(e, log)
+	if err != nil {
+		return err
+	}
+	verified.Secret = ""
+	accounts := []auth.Credentials{verified}
+	if a, err := tokens.Resolve(cfg, profiles, name); err == nil && a.Vault == nil && a.Key() != keyring.Key(verified.TokenEndpoint, verified.KeyID, verified.Email) {
+		accounts = append(accounts, a.Credentials)
+	}
+	var errs []error
+	for _, acct := range accounts {
+		err := tokens.Forget(ctx, cfg, acct)
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			// One list, so that onlyUnavailable sees each store's error.
+			errs = append(errs, j.Unwrap()...)
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // readSecret reads the secret from a no-echo prompt on a terminal, else from
@@ -277,7 +347,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		err = fmt.Errorf("the profile is not in %s, so its account is not known: run logout again with --key-id and --email (its tokens expire within the hour anyway)", path)
 	}
 	if err == nil {
-		err = tokens.Forget(cfg, account)
+		err = tokens.Forget(ctx, cfg, account)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("its cached tokens were not removed: %w", err))
@@ -397,6 +467,9 @@ func cachedState(ctx context.Context, cache tokens.Cache, a tokens.Account, now 
 	switch {
 	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
 		return "none"
+	case errors.Is(err, keyring.ErrOtherIdentity):
+		// Another secret or Vault identity obtained it: not this caller's.
+		return "none (cached for another identity)"
 	case err != nil:
 		return "unreadable: " + oneLine(err)
 	case !tok.Expiry.After(now):

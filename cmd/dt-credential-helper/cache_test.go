@@ -332,7 +332,7 @@ func TestCacheRefreshBuffer(t *testing.T) {
 	// to 45s) and served under a 20s one. The binary's clock cannot be
 	// moved, so the entry is written as it would have been a minute ago.
 	now := time.Now()
-	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email}
+	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email, Identity: keyring.NewIdentity(f.key, testSecret)}
 	aged := keyring.NewEntry(&oauth2.Token{AccessToken: first, TokenType: "Bearer", Expiry: now.Add(30 * time.Second)}, acct, now.Add(-60*time.Second))
 	if err := keyring.NewOSStore(10*time.Second).Set(f.key, aged.Encode()); err != nil {
 		t.Fatal(err)
@@ -619,7 +619,7 @@ func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
 	needKeyringSession(t)
 	f := newCacheFixture(t)
 	cached := f.token(t)
-	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email}
+	acct := keyring.Account{Endpoint: f.srv.TokenURL(), KeyID: f.keyID, Email: testAccount.Email, Identity: keyring.NewIdentity(f.key, testSecret)}
 	tests := []struct {
 		name  string
 		fault authtest.Fault

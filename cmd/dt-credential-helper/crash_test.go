@@ -567,7 +567,7 @@ func TestCrashClockSkew(t *testing.T) {
 				// rejected refresh, though it has not expired yet.
 				srv.SetClock(nil)
 				tok := crashToken(t, srv, env)
-				acct := keyring.Account{Endpoint: srv.TokenURL(), KeyID: testAccount.KeyID, Email: testAccount.Email}
+				acct := keyring.Account{Endpoint: srv.TokenURL(), KeyID: testAccount.KeyID, Email: testAccount.Email, Identity: keyring.NewIdentity(key, testSecret)}
 				cached := writeDueEntry(t, keyring.NewFileStore(dir), key, acct, tok, 30*time.Second)
 				srv.SetClock(skewed)
 				rejected(crashRun(t, env, "token", "-o", "token"))

@@ -589,7 +589,7 @@ func faultFillCache(t *testing.T, target faultTarget, srv *authtest.Server, env 
 		tok := &oauth2.Token{AccessToken: "seeded-token-7fK2qW", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
 		store := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR"))
 		key := keyring.Key(endpoint, testAccount.KeyID, testAccount.Email)
-		acct := keyring.Account{Endpoint: endpoint, KeyID: testAccount.KeyID, Email: testAccount.Email}
+		acct := keyring.Account{Endpoint: endpoint, KeyID: testAccount.KeyID, Email: testAccount.Email, Identity: keyring.NewIdentity(key, testSecret)}
 		if err := store.Set(key, keyring.NewEntry(tok, acct, time.Now()).Encode()); err != nil {
 			t.Fatal(err)
 		}

@@ -56,7 +56,8 @@ func TestShortLivedTokensRefreshOnce(t *testing.T) {
 
 // TestCacheEntriesNotBelieved plants entries in the file cache under the
 // account's key that must not be served: another account's entry (as if its
-// file had been renamed onto this account's name), one written by a clock
+// file had been renamed onto this account's name), one another secret of the
+// account obtained, one written by a clock
 // far ahead (expiring in 2099), one holding a token with a header injection,
 // and one of the previous format. Each call refreshes once, prints the new
 // token and caches it over the planted entry.
@@ -80,6 +81,10 @@ func TestCacheEntriesNotBelieved(t *testing.T) {
 			acct.Endpoint = auth.DefaultTokenEndpoint
 			return keyring.NewEntry(&oauth2.Token{AccessToken: planted, TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, acct, time.Now()).Encode()
 		}},
+		{"another secret's", func(acct keyring.Account) []byte {
+			acct.Identity = keyring.NewIdentity(keyring.Key(acct.Endpoint, acct.KeyID, acct.Email), "another-secret")
+			return keyring.NewEntry(&oauth2.Token{AccessToken: planted, TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, acct, time.Now()).Encode()
+		}},
 		{"expiring in 2099", func(acct keyring.Account) []byte {
 			return keyring.NewEntry(&oauth2.Token{AccessToken: planted, TokenType: "Bearer", Expiry: far}, acct, far.Add(-time.Hour)).Encode()
 		}},
@@ -99,6 +104,9 @@ func TestCacheEntriesNotBelieved(t *testing.T) {
 			acct := keyring.Account{Endpoint: srv.TokenURL(), KeyID: testAccount.KeyID, Email: testAccount.Email}
 			store := keyring.NewFileStore(envValue(env, "DT_CACHE_DIR"))
 			key := keyring.Key(acct.Endpoint, acct.KeyID, acct.Email)
+			// As this environment's secret would have obtained it: each
+			// entry is refused for its own reason.
+			acct.Identity = keyring.NewIdentity(key, testSecret)
 			if err := store.Set(key, c.entry(acct)); err != nil {
 				t.Fatal(err)
 			}

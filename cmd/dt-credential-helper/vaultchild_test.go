@@ -26,12 +26,16 @@ import (
 // child (package vaultproc). These tests need no OpenBao: a fake Vault
 // answers the child, or nothing is asked at all.
 
-// fakeVault answers every token read with access_token, and counts reads.
+// fakeVault answers every token read with access_token, and counts reads
+// (of the token path: a read is followed by the Vault token's lookup-self,
+// answered alike, which says it lives an hour).
 func fakeVault(t *testing.T, access string) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var reads atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reads.Add(1)
+		if strings.HasPrefix(r.URL.Path, "/v1/dt/token/") {
+			reads.Add(1)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"data":{"access_token":%q,"token_type":"Bearer","expires_at":%q,"ttl":3600}}`,
 			access, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))

@@ -149,7 +149,7 @@ func forgetSecret(e env, profiles *profile.Repository, name string) {
 func logoutVault(ctx context.Context, e env, cfg tokens.Config, profiles *profile.Repository, name string) error {
 	account, err := tokens.Resolve(cfg, profiles, name)
 	if err == nil {
-		err = tokens.Forget(cfg, account.Credentials)
+		err = tokens.Forget(ctx, cfg, account.Credentials)
 		if err != nil && onlyUnavailable(err) {
 			// A fleet machine often has no OS keyring at all; a token
 			// cached in one this process cannot reach expires within the

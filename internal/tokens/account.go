@@ -1,6 +1,8 @@
 package tokens
 
 import (
+	"time"
+
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
@@ -19,6 +21,12 @@ type Account struct {
 	profile string           // the profile whose secret a refresh reads; "" = none
 	creds   auth.Credentials // with the environment's secret when profile is ""
 	vault   keyring.Upstream // reads a Vault account's tokens
+	// identity is who asks for the account's tokens: the digest of the
+	// environment's DT secret, or of the Vault identity (vaultIdentity);
+	// any for a profile's DT account, whose secret, in a store, is not
+	// read to serve a cached token: login and logout remove the profile's
+	// cached tokens instead.
+	identity keyring.Identity
 }
 
 // Key is the account's key in the token cache.
@@ -29,8 +37,9 @@ func (a Account) Key() string {
 // Resolve returns the account profile name stands for under cfg, its
 // secret unread: the profile's fields under the flags, the environment and
 // a credentials file; a Vault path; or, for name "", the flags and
-// environment alone. It reads no secret but the environment's, and opens
-// no store.
+// environment alone. It reads no secret but the environment's (and for a
+// Vault path, the Vault token or JWT that says who reads), and opens no
+// store.
 func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, error) {
 	cfg = cfg.withDefaults()
 	var layer auth.Credentials
@@ -52,7 +61,9 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 		if err != nil {
 			return Account{}, err
 		}
-		return Account{Credentials: VaultAccount(v, cfg.Getenv), Vault: &v, vault: src}, nil
+		a := Account{Credentials: VaultAccount(v, cfg.Getenv), Vault: &v, vault: src}
+		a.identity = vaultIdentity(v, cfg.Getenv, a.Key(), time.Now())
+		return a, nil
 	}
 	creds, err := auth.Layers(cfg.Settings, layer, cfg.Getenv)
 	if err != nil {
@@ -71,5 +82,9 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 	}
 	account := creds
 	account.Secret = ""
-	return Account{Credentials: account, profile: name, creds: creds}, nil
+	a := Account{Credentials: account, profile: name, creds: creds}
+	if name == "" {
+		a.identity = keyring.NewIdentity(a.Key(), creds.Secret)
+	}
+	return a, nil
 }

@@ -50,6 +50,7 @@ func (c Cache) Cached(ctx context.Context, a Account) (*oauth2.Token, error) {
 		Endpoint: a.Credentials.TokenEndpoint,
 		KeyID:    a.Credentials.KeyID,
 		Email:    a.Credentials.Email,
+		Identity: a.identity,
 	}).Cached(ctx)
 }
 
@@ -98,11 +99,26 @@ func cacheDirectory(cfg Config) (string, error) {
 // the kernel keyring (Linux), the OS keyring and the file cache, whatever
 // the cache mode and whatever the memory of a hung keyring says: logout
 // must not leave a token behind because an earlier call found the keyring
-// slow. Each OS keyring call is bounded by cfg's keyring timeout. The error
-// names every store the token could not be removed from.
-func Forget(cfg Config, account auth.Credentials) error {
+// slow, nor login one that an earlier secret obtained. It holds the key's
+// lock meanwhile (when it can be had within its usual wait), so that a
+// refresh already under way, perhaps with the earlier secret, writes its
+// token before, not after, the removal. Each OS keyring call is bounded by
+// cfg's keyring timeout. The error names every store the token could not
+// be removed from.
+func Forget(ctx context.Context, cfg Config, account auth.Credentials) error {
 	cfg = cfg.withDefaults()
 	key := keyring.Key(account.TokenEndpoint, account.KeyID, account.Email)
+	cfg.Cache = keyring.ModeAuto // the file cache's directory, whatever the mode
+	dir, dirErr := cacheDirectory(cfg)
+	if dirErr == nil && dir != "" {
+		unlock, err := keyring.Lock(ctx, dir, key, 0)
+		if err != nil {
+			// As a refresh does: better removed without the lock than not.
+			cfg.Log.Debug("forgetting the cached token without the cache lock", "error", err)
+		} else {
+			defer unlock()
+		}
+	}
 	var errs []error
 	if k, err := keyring.OpenStore(keyring.ModeKernel, keyring.StoreConfig{}); err == nil {
 		// A kernel keyring this process may not use (keyctl refused)
@@ -116,8 +132,7 @@ func Forget(cfg Config, account auth.Credentials) error {
 	if err := keyring.NewOSStore(cfg.KeyringTimeout).Delete(key); err != nil && !errors.Is(err, keyring.ErrNoSession) {
 		errs = append(errs, fmt.Errorf("from the keyring: %w", err))
 	}
-	cfg.Cache = keyring.ModeAuto // the file cache's directory, whatever the mode
-	dir, err := cacheDirectory(cfg)
+	err := dirErr
 	if err == nil && dir != "" {
 		err = keyring.NewFileStore(dir).Delete(key)
 	}

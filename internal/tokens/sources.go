@@ -139,12 +139,17 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 		Endpoint: a.Credentials.TokenEndpoint,
 		KeyID:    a.Credentials.KeyID,
 		Email:    a.Credentials.Email,
+		Identity: a.identity,
 		Buffer:   noZero(s.cfg.RefreshBuffer),
 		LockDir:  s.cache.LockDir,
 		Timeout:  s.cfg.Timeout,
 		Log:      s.cfg.Log,
 	})
-	s.sources[name] = src
+	if !a.identity.None() {
+		// Not kept when it proves no identity (a JWT file not there yet):
+		// the next call works it out again, and once there is one, caches.
+		s.sources[name] = src
+	}
 	return src, nil
 }
 
