@@ -55,6 +55,15 @@ func (b *Backend) readToken(ctx context.Context, req *logical.Request, d *framew
 	if a == nil {
 		return logical.ErrorResponse("account %q does not exist", name), nil
 	}
+	// Again at each read: dt/config may have changed since the account was
+	// written.
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.allows(a.TokenEndpoint); err != nil {
+		return logical.ErrorResponse("account %s: %s", name, err.Error()), nil
+	}
 	tok, err := b.token(ctx, name, a.credentials())
 	if err != nil {
 		return nil, err
