@@ -7,8 +7,10 @@
 // token/<name> returns an access token and its expiry, with no lease (a DT
 // token cannot be revoked, so there is nothing for a lease to do). Tokens
 // are cached per account in the engine's memory and refreshed once for all
-// concurrent readers, so a fleet reading token/<name> costs DT one token
-// request per token lifetime, far under DT's documented rate limit.
+// concurrent readers, and on a cluster only by the active node, which shares
+// each one through the engine's replicated storage (see shared.go); so a
+// fleet reading token/<name> through any node costs DT one token request
+// per token lifetime, far under DT's documented rate limit.
 package backend
 
 import (
@@ -77,7 +79,7 @@ func New(opts Options) *Backend {
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
-			SealWrapStorage: []string{accountPrefix},
+			SealWrapStorage: []string{accountPrefix, tokenPrefix},
 		},
 		Paths: []*framework.Path{
 			b.pathConfig(),
@@ -158,10 +160,12 @@ func fresh(tok *oauth2.Token, now time.Time) bool {
 	return auth.Fresh(tok, buffer, now)
 }
 
-// token returns a fresh token for the account, refreshing it once for all
-// concurrent callers; on a transient failure a cached token that has not yet
-// expired is served.
-func (b *Backend) token(ctx context.Context, name string, creds auth.Credentials) (*oauth2.Token, error) {
+// token returns a fresh token for the account: from memory, else from the
+// token the active node shared, else (on the active node only) from DT, once
+// for all concurrent callers, shared with the other nodes. A standby that
+// has no fresh token asks Vault to forward the read to the active node. On
+// a transient failure a cached token that has not yet expired is served.
+func (b *Backend) token(ctx context.Context, s logical.Storage, name string, creds auth.Credentials) (*oauth2.Token, error) {
 	c := b.cache(name, creds)
 	if tok := c.get(); tok != nil && fresh(tok, b.now()) {
 		return tok, nil
@@ -175,6 +179,15 @@ func (b *Backend) token(ctx context.Context, name string, creds auth.Credentials
 	cached := c.get()
 	if cached != nil && fresh(cached, b.now()) {
 		return cached, nil // another reader refreshed it while we waited
+	}
+	if shared := b.loadShared(ctx, s, name, creds); shared != nil && (cached == nil || shared.Expiry.After(cached.Expiry)) {
+		c.set(shared)
+		if cached = shared; fresh(cached, b.now()) {
+			return cached, nil
+		}
+	}
+	if b.standby() {
+		return nil, fmt.Errorf("account %s: the active node refreshes its token: %w", name, errForward)
 	}
 	src, err := auth.NewSource(creds, b.opts.SourceOptions...)
 	if err != nil {
@@ -190,6 +203,7 @@ func (b *Backend) token(ctx context.Context, name string, creds auth.Credentials
 		return nil, b.classify(name, err)
 	}
 	c.set(tok)
+	b.share(ctx, s, name, creds, tok)
 	return tok, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -90,21 +91,44 @@ func newHarnessOn(t *testing.T, srv *authtest.Server) *harness {
 	c := &clock{t: time.Now()}
 	srv.SetClock(c.now)
 	h := &harness{srv: srv, clock: c, storage: &logical.InmemStorage{}, logs: &syncBuffer{}}
-	h.b = New(Options{
+	h.b = h.engine(t, h.storage, consts.ReplicationPerformancePrimary)
+	return h
+}
+
+// engine sets up an engine instance on storage, as a cluster node whose
+// replication state is state, sharing the harness's emulator, clock and log.
+func (h *harness) engine(t *testing.T, storage logical.Storage, state consts.ReplicationState) *Backend {
+	t.Helper()
+	b := New(Options{
 		SourceOptions: []auth.Option{
-			auth.WithHTTPClient(srv.Client()),
-			auth.WithClock(c.now),
+			auth.WithHTTPClient(h.srv.Client()),
+			auth.WithClock(h.clock.now),
 			auth.WithRetries(2, time.Millisecond, 5*time.Millisecond),
 		},
-		Now: c.now,
+		Now: h.clock.now,
 	})
 	conf := logical.TestBackendConfig()
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace})
-	conf.StorageView = h.storage
-	if err := h.b.Setup(context.Background(), conf); err != nil {
+	conf.StorageView = storage
+	conf.System.(*logical.StaticSystemView).ReplicationStateVal = state
+	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return b
+}
+
+// node is another node of the harness's cluster: its own engine instance
+// (empty memory) on storage, a standby or the active node.
+func (h *harness) node(t *testing.T, storage logical.Storage, standby bool) *harness {
+	t.Helper()
+	state := consts.ReplicationPerformancePrimary
+	if standby {
+		state = consts.ReplicationPerformanceStandby
+	}
+	n := *h
+	n.storage = storage
+	n.b = h.engine(t, storage, state)
+	return &n
 }
 
 // request runs one request through the framework as Vault would, returning
@@ -348,6 +372,7 @@ func TestAccountChangeInvalidatesToken(t *testing.T) {
 			h.writeAccount(t, "prod", h.account())
 		}},
 		{"changed on another node", func(t *testing.T, h *harness) {
+			h.node(t, h.storage, false).writeAccount(t, "prod", map[string]any{"email": email})
 			h.b.invalidate(context.Background(), "accounts/prod")
 		}},
 	} {
@@ -478,9 +503,9 @@ func TestEveryPathHasHelp(t *testing.T) {
 	}
 }
 
-func TestSealWrapsAccounts(t *testing.T) {
+func TestSealWrapsAccountsAndTokens(t *testing.T) {
 	h := newHarness(t)
-	if diff := cmp.Diff([]string{"accounts/"}, h.b.SpecialPaths().SealWrapStorage); diff != "" {
+	if diff := cmp.Diff([]string{"accounts/", "tokens/"}, h.b.SpecialPaths().SealWrapStorage); diff != "" {
 		t.Errorf("SealWrapStorage (-want +got):\n%s", diff)
 	}
 }

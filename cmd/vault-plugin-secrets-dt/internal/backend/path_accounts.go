@@ -181,8 +181,14 @@ func (b *Backend) writeAccount(ctx context.Context, req *logical.Request, d *fra
 	if err := req.Storage.Put(ctx, e); err != nil {
 		return nil, err
 	}
+	return nil, b.dropToken(ctx, req.Storage, name)
+}
+
+// dropToken forgets the token of account name, in memory and in storage,
+// after the account changed.
+func (b *Backend) dropToken(ctx context.Context, s logical.Storage, name string) error {
 	b.forget(name)
-	return nil, nil
+	return s.Delete(ctx, tokenKey(name))
 }
 
 // checkAccount returns the refusal of an account that is incomplete or whose
@@ -222,6 +228,5 @@ func (b *Backend) deleteAccount(ctx context.Context, req *logical.Request, d *fr
 	if err := req.Storage.Delete(ctx, storageKey(name)); err != nil {
 		return nil, err
 	}
-	b.forget(name)
-	return nil, nil
+	return nil, b.dropToken(ctx, req.Storage, name)
 }
