@@ -23,7 +23,10 @@ import (
 // which Vault replicates: a standby serves the stored token while it is
 // fresh and forwards the read to the active node otherwise, and a node that
 // becomes active after a failover starts from the stored token rather than
-// from empty memory.
+// from empty memory. Vault's invalidation of a tokens/ key needs no action:
+// a node reads the stored token whenever its memory copy is due, and a
+// changed account (whose invalidation drops the memory copy) no longer
+// matches the stored token's digest.
 
 // tokenPrefix is the storage prefix of the shared tokens. It is seal-wrapped
 // like the accounts: an access token is a credential for up to an hour.
