@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -222,7 +221,7 @@ func forgetCached(ctx context.Context, e env, tf tokenFlags, log *slog.Logger, p
 }
 
 // readSecret reads the secret from a no-echo prompt on a terminal, else from
-// all of stdin (one trailing newline removed).
+// all of stdin (one line end at its end removed).
 func readSecret(e env) (string, error) {
 	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(e.stderr, "Service account secret: ")
@@ -240,17 +239,17 @@ func readSecret(e env) (string, error) {
 	if len(b) > maxSecret {
 		return "", usagef("login: the secret on stdin is longer than %d bytes", maxSecret)
 	}
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	b = bytes.TrimSuffix(b, []byte("\r"))
 	return validSecret(string(b))
 }
 
+// validSecret applies auth.CleanSecret, the rule the Vault engine applies too.
 func validSecret(s string) (string, error) {
-	if strings.TrimSpace(s) == "" {
+	s, err := auth.CleanSecret(s)
+	if errors.Is(err, auth.ErrNoSecret) {
 		return "", usagef("login: no secret given: pipe it on stdin or type it at the prompt")
 	}
-	if strings.ContainsAny(s, "\x00\n") {
-		return "", usagef("login: the secret must be one line without NUL bytes")
+	if err != nil {
+		return "", usagef("login: %v", err)
 	}
 	return s, nil
 }

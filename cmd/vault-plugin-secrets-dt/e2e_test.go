@@ -11,10 +11,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,6 +226,104 @@ func TestEngineInOpenBao(t *testing.T) {
 			if strings.Contains(string(log), tok) {
 				t.Error("the audit log holds an access token in plain text")
 			}
+		}
+	})
+}
+
+// TestEngineEndpointRulesInOpenBao: dt/config, the operator's, decides where
+// the engine may send token requests; a reader never sees what an endpoint
+// answered; a secret written from a file loses its line end.
+func TestEngineEndpointRulesInOpenBao(t *testing.T) {
+	srv := baotest.Start(t, baotest.Options{DefaultConfig: true})
+	dt := authtest.NewServer(authtest.Account{KeyID: keyID, Email: email, Secret: secret})
+	t.Cleanup(dt.Close)
+	endpoint := dt.URL + authtest.TokenPath
+
+	// A service only the Vault host can reach, which records its requests.
+	var internal atomic.Int32
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		internal.Add(1)
+		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"internal-service-marker"}`))
+	}))
+	t.Cleanup(svc.Close)
+
+	// A team's writer may write its own accounts and read their tokens,
+	// and nothing else, dt/config included.
+	srv.CLI(t, `path "dt/accounts/team-*" { capabilities = ["create", "update", "read"] }
+path "dt/token/team-*" { capabilities = ["read"] }`, "policy", "write", "team", "-")
+	var created struct {
+		Auth struct {
+			ClientToken string `json:"client_token"`
+		}
+	}
+	if err := json.Unmarshal([]byte(srv.CLI(t, "", "token", "create", "-policy=team", "-format=json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	team := created.Auth.ClientToken
+	ctx := context.Background()
+
+	t.Run("a loopback endpoint is refused by default and gets no request", func(t *testing.T) {
+		for _, ep := range []string{svc.URL + "/oauth2/token", strings.Replace(svc.URL, "http:", "https:", 1) + "/oauth2/token"} {
+			_, errs, err := srv.Run(ctx, team, secret, "write", "dt/accounts/team-x", "key_id="+keyID, "email="+email, "token_endpoint="+ep, "secret=-")
+			if err == nil || !strings.Contains(errs, "Code: 400") || !strings.Contains(errs, "dt/config") {
+				t.Errorf("team write of token_endpoint=%s: %v\n%s", ep, err, errs)
+			}
+			if out, errs, err := srv.Run(ctx, team, "", "read", "dt/token/team-x"); err == nil || strings.Contains(out+errs, "internal-service-marker") {
+				t.Errorf("token read of an account at %s: %v\n%s%s", ep, err, out, errs)
+			}
+		}
+		if n := internal.Load(); n != 0 {
+			t.Fatalf("the loopback service got %d requests", n)
+		}
+		if _, errs, err := srv.Run(ctx, team, "", "write", "dt/config", "allow_loopback_http=true"); err == nil || !strings.Contains(errs, "permission denied") {
+			t.Fatalf("the team's token wrote dt/config: %v\n%s", err, errs)
+		}
+		data := readJSON(t, srv, "dt/config")
+		if hosts, _ := data["allowed_token_endpoint_hosts"].([]any); len(hosts) != 1 || hosts[0] != "identity.disruptive-technologies.com" || data["allow_loopback_http"] != false {
+			t.Errorf("dt/config as it comes: %v", data)
+		}
+	})
+
+	t.Run("allowed by the operator, the emulator works", func(t *testing.T) {
+		srv.CLI(t, "", "write", "dt/config", "allow_loopback_http=true")
+		srv.CLI(t, secret, "write", "dt/accounts/team-x", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
+		if tok, _ := readJSON(t, srv, "dt/token/team-x")["access_token"].(string); !dt.Valid(tok) {
+			t.Fatal("the token is not valid at the emulator")
+		}
+	})
+
+	t.Run("a secret written from a file with its line end works", func(t *testing.T) {
+		srv.CLI(t, secret+"\n", "write", "dt/accounts/team-file", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
+		if tok, _ := readJSON(t, srv, "dt/token/team-file")["access_token"].(string); !dt.Valid(tok) {
+			t.Fatal("the token is not valid at the emulator")
+		}
+		_, errs, err := srv.Run(ctx, "", " "+secret+"\n", "write", "dt/accounts/team-space", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
+		if err == nil || !strings.Contains(errs, "Code: 400") || !strings.Contains(errs, "whitespace") || strings.Contains(errs, secret) {
+			t.Fatalf("a secret with a leading space: %v\n%s", err, errs)
+		}
+	})
+
+	t.Run("an error answer's body reaches the server log only, sanitized and bounded", func(t *testing.T) {
+		const opaque = "Zm9vYmFyQkFaUVVYb3BhcXVlVG9rZW5MaWtlU3RyaW5n"
+		dt.InjectAlways(authtest.Fault{Status: 404, ContentType: "text/html", Body: "<html>e2e-body-marker " + opaque + " " + strings.Repeat("x", 5000) + "</html>"})
+		defer dt.ClearFaults()
+		srv.CLI(t, secret, "write", "dt/accounts/team-err", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
+		out, errs, err := srv.Run(ctx, team, "", "read", "dt/token/team-err")
+		if err == nil || !strings.Contains(errs, "HTTP 404") {
+			t.Fatalf("bao read: %v\n%s%s", err, out, errs)
+		}
+		if strings.Contains(out+errs, "e2e-body-marker") || strings.Contains(out+errs, "html") {
+			t.Errorf("bao read shows the endpoint's answer:\n%s%s", out, errs)
+		}
+		log, err := os.ReadFile(srv.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(log), "e2e-body-marker") {
+			t.Errorf("the server log lacks the answer (%d bytes)", len(log))
+		}
+		if strings.Contains(string(log), opaque) || strings.Contains(string(log), strings.Repeat("x", 300)) {
+			t.Error("the server log holds the answer unsanitized or unbounded")
 		}
 	})
 }
@@ -520,6 +621,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 	t.Run("VAULT_NAMESPACE", func(t *testing.T) {
 		srv.CLI(t, "", "namespace", "create", "team")
 		srv.CLI(t, "", "secrets", "enable", "-ns=team", "-path=dt", baotest.PluginName)
+		srv.CLI(t, "", "write", "-ns=team", "dt/config", "allow_loopback_http=true")
 		srv.CLI(t, secret, "write", "-ns=team", "dt/accounts/teamacct", "key_id="+keyID, "email="+email, "token_endpoint="+endpoint, "secret=-")
 		vaultEnv(t, srv, baotest.RootToken)
 		t.Setenv("VAULT_NAMESPACE", "team")

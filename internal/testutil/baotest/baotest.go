@@ -3,7 +3,10 @@
 // Package baotest runs a real OpenBao dev server (OpenBao is the open-source
 // fork of HashiCorp Vault: same HTTP API, same plugin protocol) with the DT
 // secrets engine, vault-plugin-secrets-dt, built from this module, registered
-// and mounted at dt/, and a file audit device, for end-to-end tests.
+// and mounted at dt/, and a file audit device, for end-to-end tests; or a
+// three-node cluster with integrated storage (StartCluster), to test the
+// engine under high availability: standbys, failover, sealed nodes,
+// upgrades.
 //
 // The bao binary is not served by the module proxy; scripts/test.sh builds it
 // with ../shared/tools/openbao/build.sh and exports its path as DT_TEST_BAO.
@@ -14,6 +17,7 @@ package baotest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -64,6 +68,9 @@ type Server struct {
 	CACert string
 
 	client *http.Client
+	// root is the root token: RootToken for a dev server, the one a
+	// cluster's initialisation gave for a cluster node.
+	root string
 }
 
 // Options change the server Start runs.
@@ -74,6 +81,11 @@ type Options struct {
 	// too (the listener "unix" stanza): what a Vault agent's unix listener
 	// is to its clients, for VAULT_AGENT_ADDR=unix://…
 	Unix string
+	// DefaultConfig leaves the engine's dt/config as it comes, which
+	// refuses the emulator's plain-http loopback endpoint; otherwise Start
+	// sets allow_loopback_http, as an operator testing with the emulator
+	// would.
+	DefaultConfig bool
 }
 
 // Binary returns the bao binary to test with, skipping tb when there is none.
@@ -90,8 +102,9 @@ func Binary(tb testing.TB) string {
 	return bao
 }
 
-// Start builds the engine, starts a dev server with it mounted at dt/, and
-// stops the server when tb ends.
+// Start builds the engine, starts a dev server with it mounted at dt/ (its
+// dt/config allowing the emulator unless opts.DefaultConfig), and stops the
+// server when tb ends.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	bao := Binary(tb)
@@ -127,7 +140,32 @@ func Start(tb testing.TB, opts Options) *Server {
 		s.Addr = "https://127.0.0.1:" + port
 		s.CACert = filepath.Join(certDir, "vault-ca.pem")
 	}
-	logf, err := os.Create(s.Log)
+	p := startProcess(tb, bao, args, s.Log)
+	tb.Cleanup(p.stop)
+	s.waitReady(tb, p.exited)
+
+	sum, err := fileSHA256(plugin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.CLI(tb, "", "plugin", "register", "-sha256="+sum, "secret", PluginName)
+	s.CLI(tb, "", "secrets", "enable", "-path="+Mount, PluginName)
+	if !opts.DefaultConfig {
+		s.CLI(tb, "", "write", Mount+"/config", "allow_loopback_http=true")
+	}
+	return s
+}
+
+// process is a running bao server.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startProcess starts bao with args, its output appended to log.
+func startProcess(tb testing.TB, bao string, args []string, log string) *process {
+	tb.Helper()
+	logf, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -141,26 +179,27 @@ func Start(tb testing.TB, opts Options) *Server {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("starting %s: %v", bao, err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	})
-	s.waitReady(tb, exited)
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p
+}
 
-	sum, err := fileSHA256(plugin)
-	if err != nil {
-		tb.Fatal(err)
+// stop stops the server and the engine processes it started: SIGTERM,
+// then SIGKILL if it has not exited within 15 s.
+func (p *process) stop() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.kill()
 	}
-	s.CLI(tb, "", "plugin", "register", "-sha256="+sum, "secret", PluginName)
-	s.CLI(tb, "", "secrets", "enable", "-path="+Mount, PluginName)
-	return s
+}
+
+// kill ends the server and its engine processes at once (SIGKILL), as a
+// crash or a lost machine would, and waits for the server to be gone.
+func (p *process) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
 }
 
 // buildEngine builds cmd/vault-plugin-secrets-dt into out.
@@ -253,7 +292,7 @@ func (s *Server) tail() string {
 // empty) with stdin, returning its stdout, stderr and error.
 func (s *Server) Run(ctx context.Context, token, stdin string, args ...string) (stdout, stderr string, err error) {
 	if token == "" {
-		token = RootToken
+		token = cmp.Or(s.root, RootToken)
 	}
 	cmd := exec.CommandContext(ctx, s.Bao, args...)
 	cmd.Env = append(cleanEnv(), "VAULT_ADDR="+s.Addr, "VAULT_TOKEN="+token, "HOME="+os.TempDir())

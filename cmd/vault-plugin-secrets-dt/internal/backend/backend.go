@@ -7,12 +7,18 @@
 // token/<name> returns an access token and its expiry, with no lease (a DT
 // token cannot be revoked, so there is nothing for a lease to do). Tokens
 // are cached per account in the engine's memory and refreshed once for all
-// concurrent readers, so a fleet reading token/<name> costs DT one token
-// request per token lifetime, far under DT's documented rate limit.
+// concurrent readers, and on a cluster only by the active node, which shares
+// each one through the engine's replicated storage (see shared.go); so a
+// fleet reading token/<name> through any node costs DT one token request
+// per token lifetime, far under DT's documented rate limit.
 package backend
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -57,6 +63,10 @@ type Backend struct {
 
 	mu     sync.Mutex
 	tokens map[string]*tokenCache // by account name
+	// cfg is dt/config as last read, nil when it must be read again;
+	// cfgGen counts its changes, so that a read racing a change is not kept.
+	cfg    *engineConfig
+	cfgGen uint64
 }
 
 // New returns an engine not yet set up; call its Setup, as Factory does.
@@ -69,9 +79,10 @@ func New(opts Options) *Backend {
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
-			SealWrapStorage: []string{accountPrefix},
+			SealWrapStorage: []string{accountPrefix, tokenPrefix},
 		},
 		Paths: []*framework.Path{
+			b.pathConfig(),
 			b.pathAccountsList(),
 			b.pathAccounts(),
 			b.pathToken(),
@@ -83,10 +94,13 @@ func New(opts Options) *Backend {
 
 // invalidate is called by Vault when a storage key changed elsewhere (another
 // node of a cluster wrote it): a changed account must not serve the token of
-// its old credentials.
+// its old credentials, and a changed dt/config applies at once.
 func (b *Backend) invalidate(_ context.Context, key string) {
 	if name, ok := strings.CutPrefix(key, accountPrefix); ok {
 		b.forget(name)
+	}
+	if key == configKey {
+		b.forgetConfig()
 	}
 }
 
@@ -146,10 +160,12 @@ func fresh(tok *oauth2.Token, now time.Time) bool {
 	return auth.Fresh(tok, buffer, now)
 }
 
-// token returns a fresh token for the account, refreshing it once for all
-// concurrent callers; on a transient failure a cached token that has not yet
-// expired is served.
-func (b *Backend) token(ctx context.Context, name string, creds auth.Credentials) (*oauth2.Token, error) {
+// token returns a fresh token for the account: from memory, else from the
+// token the active node shared, else (on the active node only) from DT, once
+// for all concurrent callers, shared with the other nodes. A standby that
+// has no fresh token asks Vault to forward the read to the active node. On
+// a transient failure a cached token that has not yet expired is served.
+func (b *Backend) token(ctx context.Context, s logical.Storage, name string, creds auth.Credentials) (*oauth2.Token, error) {
 	c := b.cache(name, creds)
 	if tok := c.get(); tok != nil && fresh(tok, b.now()) {
 		return tok, nil
@@ -164,6 +180,15 @@ func (b *Backend) token(ctx context.Context, name string, creds auth.Credentials
 	if cached != nil && fresh(cached, b.now()) {
 		return cached, nil // another reader refreshed it while we waited
 	}
+	if shared := b.loadShared(ctx, s, name, creds); shared != nil && (cached == nil || shared.Expiry.After(cached.Expiry)) {
+		c.set(shared)
+		if cached = shared; fresh(cached, b.now()) {
+			return cached, nil
+		}
+	}
+	if b.standby() {
+		return nil, fmt.Errorf("account %s: the active node refreshes its token: %w", name, errForward)
+	}
 	src, err := auth.NewSource(creds, b.opts.SourceOptions...)
 	if err != nil {
 		return nil, logical.CodedError(http.StatusBadRequest, "account "+name+": "+err.Error())
@@ -175,19 +200,22 @@ func (b *Backend) token(ctx context.Context, name string, creds auth.Credentials
 				"account", name, "key_id", creds.KeyID, "expires_at", cached.Expiry.UTC().Format(time.RFC3339), "error", err.Error())
 			return cached, nil
 		}
-		return nil, classify(name, err)
+		return nil, b.classify(name, err)
 	}
 	c.set(tok)
+	b.share(ctx, s, name, creds, tok)
 	return tok, nil
 }
 
-// classify turns a token request failure into the HTTP status a Vault user
-// expects. The *auth.Error message names the key id and the endpoint and
-// never the secret, the assertion or a token. Coded errors are returned
-// unwrapped: the plugin protocol carries the code only of an error that is
-// itself a logical.HTTPCodedError.
-func classify(name string, err error) error {
-	msg := "account " + name + ": " + err.Error()
+// classify turns a token request failure into the error a reader of
+// token/<name> gets, with the HTTP status a Vault user expects, and logs the
+// failure in full. Coded errors are returned unwrapped: the plugin protocol
+// carries the code only of an error that is itself a logical.HTTPCodedError.
+func (b *Backend) classify(name string, err error) error {
+	// The full error holds a sanitized, bounded excerpt of the answer (auth
+	// makes it with auth.Sanitize): for the operator's log only.
+	b.Logger().Warn("token request failed", "account", name, "error", err.Error())
+	msg := "account " + name + ": " + readerMessage(err)
 	switch {
 	case auth.IsRejected(err):
 		return logical.CodedError(http.StatusBadRequest, msg)
@@ -197,6 +225,72 @@ func classify(name string, err error) error {
 		// DT answered with something that is not a token: a bad gateway.
 		return logical.CodedError(http.StatusBadGateway, msg)
 	}
+}
+
+// readerMessage describes a failed token request to a reader of
+// token/<name>: the endpoint, the key id, the HTTP status and a standard
+// OAuth error code, never a word of what the endpoint wrote. Whoever may
+// write an account chooses its endpoint, and an answer repeated to them
+// would make the engine a way to read services only Vault can reach.
+func readerMessage(err error) string {
+	var e *auth.Error
+	if !errors.As(err, &e) {
+		return "the token request failed (the Vault server's log has the details)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "token request to %s for key id %s failed", e.Endpoint, e.KeyID)
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	switch r := e.Retrieve; {
+	case r != nil && r.Response != nil:
+		fmt.Fprintf(&b, ": HTTP %d", r.Response.StatusCode)
+		if oauthErrorCodes[r.ErrorCode] {
+			b.WriteString(" " + r.ErrorCode)
+		}
+	case e.Err != nil:
+		b.WriteString(": " + transportProblem(e.Err))
+	}
+	switch e.Kind {
+	case auth.Rejected:
+		b.WriteString(": the credentials were rejected, check the key id, email and secret, and the Vault host's clock")
+	case auth.BadResponse:
+		if r := e.Retrieve; r != nil && r.Response != nil && r.Response.StatusCode == http.StatusOK {
+			b.WriteString(": the answer is not a usable token")
+		}
+	}
+	b.WriteString(" (the Vault server's log has the details)")
+	return b.String()
+}
+
+// oauthErrorCodes are the error codes of RFC 6749 (sections 4.1.2.1 and
+// 5.2): the only ones a reader is told, as any other string is the
+// endpoint's own text.
+var oauthErrorCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+	"access_denied": true, "unsupported_response_type": true,
+	"server_error": true, "temporarily_unavailable": true,
+}
+
+// transportProblem names what went wrong with a request that got no whole
+// answer, in words of its own: Go's messages may quote what the peer sent
+// (a malformed response's first line, a certificate's names).
+func transportProblem(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "no answer in time"
+	case errors.As(err, &dnsErr):
+		return "the host name did not resolve"
+	case errors.As(err, &certErr):
+		return "its certificate did not verify"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "could not connect"
+	}
+	return "the connection failed"
 }
 
 const backendHelp = `

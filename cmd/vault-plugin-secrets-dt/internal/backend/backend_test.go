@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -57,28 +58,77 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// newHarness is an engine whose dt/config allows the emulator's plain-http
+// loopback endpoint, as an operator testing against it would set it.
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := newDefaultHarness(t)
+	h.configure(t, map[string]any{"allow_loopback_http": true})
+	return h
+}
+
+// configure writes dt/config.
+func (h *harness) configure(t *testing.T, data map[string]any) {
+	t.Helper()
+	if _, err := h.request(t, logical.UpdateOperation, "config", data); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+}
+
+// newDefaultHarness is an engine with dt/config as it comes: DT's identity
+// host only, no plain-http loopback endpoint.
+func newDefaultHarness(t *testing.T) *harness {
 	t.Helper()
 	srv := authtest.NewServer(authtest.Account{KeyID: keyID, Email: email, Secret: secret})
 	t.Cleanup(srv.Close)
+	return newHarnessOn(t, srv)
+}
+
+// newHarnessOn is an engine with dt/config as it comes whose token requests
+// go through srv's client (the emulator's, trusting its certificate).
+func newHarnessOn(t *testing.T, srv *authtest.Server) *harness {
+	t.Helper()
 	c := &clock{t: time.Now()}
 	srv.SetClock(c.now)
 	h := &harness{srv: srv, clock: c, storage: &logical.InmemStorage{}, logs: &syncBuffer{}}
-	h.b = New(Options{
+	h.b = h.engine(t, h.storage, consts.ReplicationPerformancePrimary)
+	return h
+}
+
+// engine sets up an engine instance on storage, as a cluster node whose
+// replication state is state, sharing the harness's emulator, clock and log.
+func (h *harness) engine(t *testing.T, storage logical.Storage, state consts.ReplicationState) *Backend {
+	t.Helper()
+	b := New(Options{
 		SourceOptions: []auth.Option{
-			auth.WithHTTPClient(srv.Client()),
-			auth.WithClock(c.now),
+			auth.WithHTTPClient(h.srv.Client()),
+			auth.WithClock(h.clock.now),
 			auth.WithRetries(2, time.Millisecond, 5*time.Millisecond),
 		},
-		Now: c.now,
+		Now: h.clock.now,
 	})
 	conf := logical.TestBackendConfig()
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace})
-	conf.StorageView = h.storage
-	if err := h.b.Setup(context.Background(), conf); err != nil {
+	conf.StorageView = storage
+	conf.System.(*logical.StaticSystemView).ReplicationStateVal = state
+	if err := b.Setup(context.Background(), conf); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return b
+}
+
+// node is another node of the harness's cluster: its own engine instance
+// (empty memory) on storage, a standby or the active node.
+func (h *harness) node(t *testing.T, storage logical.Storage, standby bool) *harness {
+	t.Helper()
+	state := consts.ReplicationPerformancePrimary
+	if standby {
+		state = consts.ReplicationPerformanceStandby
+	}
+	n := *h
+	n.storage = storage
+	n.b = h.engine(t, storage, state)
+	return &n
 }
 
 // request runs one request through the framework as Vault would, returning
@@ -88,18 +138,20 @@ func (h *harness) request(t *testing.T, op logical.Operation, path string, data 
 	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: h.storage}
 	if op == logical.UpdateOperation || op == logical.CreateOperation {
 		// Vault asks the existence check to choose between the two.
-		_, exists, err := h.b.HandleExistenceCheck(context.Background(), req)
+		// (a path without an existence check gets updates only).
+		checked, exists, err := h.b.HandleExistenceCheck(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Operation = logical.UpdateOperation
-		if !exists {
+		if checked && !exists {
 			req.Operation = logical.CreateOperation
 		}
 	}
 	resp, err := h.b.HandleRequest(context.Background(), req)
 	if err == nil && resp != nil && resp.IsError() {
-		err = resp.Error()
+		// Vault answers an error response without a code with a 400.
+		err = logical.CodedError(http.StatusBadRequest, resp.Error().Error())
 	}
 	return resp, err
 }
@@ -320,6 +372,7 @@ func TestAccountChangeInvalidatesToken(t *testing.T) {
 			h.writeAccount(t, "prod", h.account())
 		}},
 		{"changed on another node", func(t *testing.T, h *harness) {
+			h.node(t, h.storage, false).writeAccount(t, "prod", map[string]any{"email": email})
 			h.b.invalidate(context.Background(), "accounts/prod")
 		}},
 	} {
@@ -439,7 +492,7 @@ func TestEveryPathHasHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"accounts/prod", "accounts/", "token/prod"} {
+	for _, path := range []string{"config", "accounts/prod", "accounts/", "token/prod"} {
 		resp, err := h.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: path, Storage: h.storage})
 		if err != nil {
 			t.Fatalf("help %s: %v", path, err)
@@ -450,9 +503,91 @@ func TestEveryPathHasHelp(t *testing.T) {
 	}
 }
 
-func TestSealWrapsAccounts(t *testing.T) {
+func TestSealWrapsAccountsAndTokens(t *testing.T) {
 	h := newHarness(t)
-	if diff := cmp.Diff([]string{"accounts/"}, h.b.SpecialPaths().SealWrapStorage); diff != "" {
+	if diff := cmp.Diff([]string{"accounts/", "tokens/"}, h.b.SpecialPaths().SealWrapStorage); diff != "" {
 		t.Errorf("SealWrapStorage (-want +got):\n%s", diff)
+	}
+}
+
+// TestTokenErrorsCarryNoResponseBody: a reader of token/<name> learns the
+// status and the OAuth error code, never what the endpoint wrote; that goes
+// to the server's log, sanitized and bounded.
+func TestTokenErrorsCarryNoResponseBody(t *testing.T) {
+	const opaque = "Zm9vYmFyQkFaUVVYb3BhcXVlVG9rZW5MaWtlU3RyaW5n" // mixed case: redacted
+	for _, tc := range []struct {
+		name   string
+		fault  authtest.Fault
+		code   int
+		say    string // what the reader's error must say
+		hidden string // what only the log may hold
+	}{
+		{"an OAuth error", authtest.ErrorFault(400, "invalid_grant", "description-marker"), 400, "HTTP 400 invalid_grant", "description-marker"},
+		{"an unknown error code", authtest.ErrorFault(400, "code-marker-of-a-hostile-service", "x"), 400, "HTTP 400", "code-marker-of-a-hostile-service"},
+		{"an HTML page", authtest.Fault{Status: 500, ContentType: "text/html", Body: "<html>page-marker " + opaque + " " + strings.Repeat("x", 5000) + "</html>"}, 503, "HTTP 500", "page-marker"},
+		{"a 200 that is not a token", authtest.Fault{Status: 200, Body: `{"note":"body-marker"}`}, 502, "HTTP 200", "body-marker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.writeAccount(t, "prod", h.account())
+			h.srv.InjectAlways(tc.fault)
+			_, err := h.request(t, logical.ReadOperation, "token/prod", nil)
+			if code := codeOf(err); code != tc.code || !strings.Contains(err.Error(), tc.say) {
+				t.Fatalf("error %v (code %d), want a %d saying %q", err, code, tc.code, tc.say)
+			}
+			if strings.Contains(err.Error(), tc.hidden) || strings.Contains(err.Error(), "html") {
+				t.Errorf("the reader's error holds the response body: %v", err)
+			}
+			logs := h.logs.String()
+			if !strings.Contains(logs, tc.hidden) {
+				t.Errorf("the server log lacks the response (%q):\n%s", tc.hidden, logs)
+			}
+			if strings.Contains(logs, opaque) || strings.Contains(logs, strings.Repeat("x", 300)) {
+				t.Errorf("the server log holds the body unsanitized or unbounded:\n%.2000s", logs)
+			}
+		})
+	}
+}
+
+// TestAccountsSecretLineEnd: a secret written from a file (secret=- < file,
+// secret=@file) ends with the file's line end, which is not part of it; any
+// other whitespace or control character is a mistake, refused at once
+// rather than at every token read as invalid_grant.
+func TestAccountsSecretLineEnd(t *testing.T) {
+	for _, written := range []string{secret + "\n", secret + "\r\n"} {
+		t.Run(strings.ReplaceAll(strings.ReplaceAll(written[len(secret):], "\r", `\r`), "\n", `\n`), func(t *testing.T) {
+			h := newHarness(t)
+			acct := h.account()
+			acct["secret"] = written
+			h.writeAccount(t, "prod", acct)
+			if tok := h.readToken(t, "prod")["access_token"].(string); !h.srv.Valid(tok) {
+				t.Fatal("the token is not valid")
+			}
+		})
+	}
+	for _, tc := range []struct{ name, secret, want string }{
+		{"two line ends", secret + "\n\n", "whitespace"},
+		{"leading space", " " + secret, "whitespace"},
+		{"trailing space", secret + " \n", "whitespace"},
+		{"trailing tab", secret + "\t", "whitespace"},
+		{"a NUL inside", "engine\x00secret", "control character"},
+		{"a line end inside", "engine\nsecret", "control character"},
+		{"only a line end", "\n", "missing secret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			acct := h.account()
+			acct["secret"] = tc.secret
+			_, err := h.request(t, logical.UpdateOperation, "accounts/prod", acct)
+			if err == nil || codeOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("secret %q: error %v (code %d), want a 400 saying %q", tc.name, err, codeOf(err), tc.want)
+			}
+			if strings.Contains(err.Error(), "engine") || strings.Contains(err.Error(), secret) {
+				t.Errorf("the error quotes the secret: %v", err)
+			}
+			if a, _ := h.b.getAccount(context.Background(), h.storage, "prod"); a != nil {
+				t.Error("the refused account was stored")
+			}
+		})
 	}
 }

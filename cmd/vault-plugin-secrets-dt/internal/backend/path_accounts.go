@@ -48,7 +48,7 @@ func accountFields() map[string]*framework.FieldSchema {
 		},
 		"token_endpoint": {
 			Type:        framework.TypeString,
-			Description: "Token endpoint of the DT identity service. Must be https, or http on a loopback host.",
+			Description: "Token endpoint of the DT identity service: https to a host dt/config allows (DT's by default), or plain http on a loopback host when dt/config allows it.",
 			Default:     auth.DefaultTokenEndpoint,
 		},
 	}
@@ -154,10 +154,15 @@ func (b *Backend) writeAccount(ctx context.Context, req *logical.Request, d *fra
 			*dst = strings.TrimSpace(v.(string))
 		}
 	}
-	// Not trimmed: a secret is what it is.
+	// The CLI's rule: the line end a file leaves (secret=- < file) is not
+	// part of the secret; any other whitespace is a mistake to refuse now
+	// rather than meet at every token read as invalid_grant.
 	_, newSecret := d.GetOk("secret")
 	if newSecret {
-		a.Secret = d.Get("secret").(string)
+		a.Secret, err = auth.CleanSecret(d.Get("secret").(string))
+		if err != nil && !errors.Is(err, auth.ErrNoSecret) {
+			return logical.ErrorResponse("%s", err.Error()), nil
+		}
 	}
 	// The stored secret stays with the key and the endpoint it was written
 	// for: whoever may update an account but does not know its secret must
@@ -166,6 +171,29 @@ func (b *Backend) writeAccount(ctx context.Context, req *logical.Request, d *fra
 	if old.Secret != "" && !newSecret && (a.KeyID != old.KeyID || a.TokenEndpoint != old.TokenEndpoint) {
 		return logical.ErrorResponse("changing key_id or token_endpoint needs the secret again: write secret too"), nil
 	}
+	if refusal, err := b.checkAccount(ctx, req.Storage, a); refusal != nil || err != nil {
+		return refusal, err
+	}
+	e, err := logical.StorageEntryJSON(storageKey(name), a)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Storage.Put(ctx, e); err != nil {
+		return nil, err
+	}
+	return nil, b.dropToken(ctx, req.Storage, name)
+}
+
+// dropToken forgets the token of account name, in memory and in storage,
+// after the account changed.
+func (b *Backend) dropToken(ctx context.Context, s logical.Storage, name string) error {
+	b.forget(name)
+	return s.Delete(ctx, tokenKey(name))
+}
+
+// checkAccount returns the refusal of an account that is incomplete or whose
+// token endpoint the command line's rule or dt/config does not allow.
+func (b *Backend) checkAccount(ctx context.Context, s logical.Storage, a *account) (*logical.Response, error) {
 	var missing []string
 	for _, f := range []struct{ name, value string }{{"key_id", a.KeyID}, {"email", a.Email}, {"secret", a.Secret}} {
 		if f.value == "" {
@@ -178,21 +206,20 @@ func (b *Backend) writeAccount(ctx context.Context, req *logical.Request, d *fra
 	if err := auth.ValidateEndpoint(a.TokenEndpoint); err != nil {
 		return logical.ErrorResponse("%s", err.Error()), nil
 	}
-	if err := a.credentials().Validate(); err != nil {
-		var cfg *auth.ConfigError
-		if errors.As(err, &cfg) {
-			return logical.ErrorResponse("%s", cfg.Error()), nil
-		}
-		return nil, err
-	}
-	e, err := logical.StorageEntryJSON(storageKey(name), a)
+	cfg, err := b.config(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if err := req.Storage.Put(ctx, e); err != nil {
+	if err := cfg.allows(a.TokenEndpoint); err != nil {
+		return logical.ErrorResponse("%s", err.Error()), nil
+	}
+	if err := a.credentials().Validate(); err != nil {
+		var ce *auth.ConfigError
+		if errors.As(err, &ce) {
+			return logical.ErrorResponse("%s", ce.Error()), nil
+		}
 		return nil, err
 	}
-	b.forget(name)
 	return nil, nil
 }
 
@@ -201,6 +228,5 @@ func (b *Backend) deleteAccount(ctx context.Context, req *logical.Request, d *fr
 	if err := req.Storage.Delete(ctx, storageKey(name)); err != nil {
 		return nil, err
 	}
-	b.forget(name)
-	return nil, nil
+	return nil, b.dropToken(ctx, req.Storage, name)
 }

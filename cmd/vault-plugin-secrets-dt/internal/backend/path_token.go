@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -38,7 +39,11 @@ Access tokens are not leased and cannot be revoked: they expire on their own,
 about an hour after DT issued them. The engine caches each account's token and
 returns the same token to every reader until less than a minute (at most half
 its lifetime) is left, then gets a new one, once for all concurrent readers;
-so a fleet costs DT one token request per token lifetime. If DT cannot be
+so a fleet costs DT one token request per token lifetime. On a cluster only
+the active node asks DT and it shares each token, seal-wrapped, through
+Vault's replicated storage: a standby returns that token, and forwards the
+read to the active node when it has no fresh one (or does not see the
+account yet); a node that becomes active starts from it. If DT cannot be
 reached, a cached token that has not yet expired is still returned.
 
 Errors: a service account DT rejects is a 400 naming its key id; DT
@@ -53,9 +58,23 @@ func (b *Backend) readToken(ctx context.Context, req *logical.Request, d *framew
 		return nil, err
 	}
 	if a == nil {
+		if b.standby() {
+			// Written through the active node, perhaps, and not
+			// replicated here yet: the active node knows.
+			return nil, fmt.Errorf("account %s is not on this standby: %w", name, errForward)
+		}
 		return logical.ErrorResponse("account %q does not exist", name), nil
 	}
-	tok, err := b.token(ctx, name, a.credentials())
+	// Again at each read: dt/config may have changed since the account was
+	// written.
+	cfg, err := b.config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.allows(a.TokenEndpoint); err != nil {
+		return logical.ErrorResponse("account %s: %s", name, err.Error()), nil
+	}
+	tok, err := b.token(ctx, req.Storage, name, a.credentials())
 	if err != nil {
 		return nil, err
 	}
