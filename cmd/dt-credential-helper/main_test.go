@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
@@ -55,7 +56,9 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// Built above with the user's Go settings; the tests run with none of
+	// the user's own.
+	code := testutil.RunIsolated(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
