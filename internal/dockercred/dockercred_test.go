@@ -544,7 +544,7 @@ func FuzzGet(f *testing.F) {
 
 // storeErr is the shape of every store error: fixed text and numbers only,
 // never a piece of the input.
-var storeErr = regexp.MustCompile(`^(invalid credentials JSON( at byte offset \d+)?(: want an object with string fields ServerURL, Username and Secret)?|no credentials server URL|no credentials username|input longer than \d+ bytes|`+regexp.QuoteMeta(ErrStoreNotServed.Error())+`)$`)
+var storeErr = regexp.MustCompile(`^(invalid credentials JSON( at byte offset \d+)?(: want an object with string fields ServerURL, Username and Secret)?|no credentials server URL|no credentials username|input longer than \d+ bytes|` + regexp.QuoteMeta(ErrStoreNotServed.Error()) + `)$`)
 
 func FuzzStore(f *testing.F) {
 	for _, s := range []string{
