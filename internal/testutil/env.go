@@ -22,7 +22,8 @@ var userSettings string
 // envPrivateDir names the private directory RunIsolated made. A test
 // process that inherits it together with the HOME inside it (a child a
 // test starts with os.Environ()) keeps its parent's private directories.
-// It is a DT_TEST_* name, so clearing the user's settings keeps it.
+// It is a test knob's name (DT_TEST_*), which clearing the user's settings
+// keeps.
 const envPrivateDir = "DT_TEST_PRIVATE_DIR"
 
 // IsUserSetting reports whether the environment variable name is one of a
