@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(testutil.RunIsolated(m))
 }
 
 // launch starts this test binary as the plugin; logs holds what the host

@@ -2,9 +2,28 @@
 # The main job, end to end, against a local DT identity emulator (no real DT
 # account needed): build, start the emulator on a free loopback port, fetch a
 # token, fetch it again from the cache, and print it as kubectl reads it.
+#
+#   scripts/demo.sh [--cache file|kernel]   (default file)
+#
+# It runs in a private environment whatever the shell holds (see
+# private-env.sh): a HOME and XDG directories of its own, and none of your
+# DT_*, VAULT_* or proxy settings, so it never reads your profiles, secrets or
+# caches and never sends anything to an endpoint or proxy they name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
+
+cache=file
+case "${1:-}" in
+"") ;;
+--cache)
+	cache=${2:?--cache needs a store: file or kernel}
+	;;
+*)
+	echo "usage: scripts/demo.sh [--cache file|kernel]" >&2
+	exit 2
+	;;
+esac
 
 work=$(mktemp -d)
 emu_pid=
@@ -15,7 +34,12 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building"
+# With your Go settings (a module download may need your proxy); nothing
+# after this does.
 CGO_ENABLED=0 go build -trimpath -o "$work/bin/" ./cmd/dt-credential-helper ./cmd/dt-identity-emulator
+
+. scripts/private-env.sh
+private_env "$work/env"
 
 # A demo service account. The emulator takes secrets on its command line only
 # because it is a local test tool; dt-credential-helper never does.
@@ -33,7 +57,7 @@ export DT_SERVICE_ACCOUNT_EMAIL=demo@project.serviceaccount.d21s.com
 export DT_SERVICE_ACCOUNT_SECRET="$demo_secret"
 export DT_TOKEN_ENDPOINT="$token_url"
 export DT_CACHE_DIR="$work/cache"
-export DT_TOKEN_CACHE="${DT_TOKEN_CACHE:-file}"
+export DT_TOKEN_CACHE="$cache"
 
 echo "== dt-credential-helper token (fetches a token)"
 "$work/bin/dt-credential-helper" token

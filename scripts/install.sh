@@ -7,29 +7,45 @@
 #   PREFIX/bin/dt-credential-helper-plugin
 #   PREFIX/bin/git-credential-dt      -> dt-credential-helper
 #   PREFIX/bin/docker-credential-dt   -> dt-credential-helper
+#   PREFIX/bin/dt-identity-emulator   (with --emulator only)
 #
-# Usage: scripts/install.sh [PREFIX]
+# Usage: scripts/install.sh [--emulator] [PREFIX]
 #
 # PREFIX defaults to /usr/local when run as root, else $HOME/.local (the XDG
 # place for per-user programs, so no sudo is needed). Needs Go 1.26+ on PATH.
 # Re-running replaces each binary atomically, even while it is in use.
+# --emulator also installs PREFIX/bin/dt-identity-emulator, a local stand-in
+# for the DT token endpoint, for trying the helper by hand without a DT
+# account (README.md, "Try it by hand, without a DT account").
 set -euo pipefail
 
 usage() {
-	sed -n 's/^# \{0,1\}//; 11,15p' "$0"
+	sed -n 's/^# \{0,1\}//; 12,19p' "$0"
 }
 
-case "${1:-}" in
--h | --help)
-	usage
-	exit 0
-	;;
--*)
-	echo "install.sh: unknown option $1" >&2
-	usage >&2
-	exit 2
-	;;
-esac
+emulator=false
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--emulator)
+		emulator=true
+		shift
+		;;
+	--)
+		shift
+		break
+		;;
+	-*)
+		echo "install.sh: unknown option $1" >&2
+		usage >&2
+		exit 2
+		;;
+	*) break ;;
+	esac
+done
 if [ $# -gt 1 ]; then
 	usage >&2
 	exit 2
@@ -63,9 +79,14 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 # a plugin's program they could have changed.
 tmp=$(mktemp -d "$bindir/.dt-credential-helper.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp/" \
-	./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin
-for prog in dt-credential-helper-plugin dt-credential-helper; do
+progs=(dt-credential-helper-plugin dt-credential-helper)
+pkgs=(./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin)
+if $emulator; then
+	progs+=(dt-identity-emulator)
+	pkgs+=(./cmd/dt-identity-emulator)
+fi
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp/" "${pkgs[@]}"
+for prog in "${progs[@]}"; do
 	chmod 0755 "$tmp/$prog"
 	mv -f "$tmp/$prog" "$bindir/$prog"
 done
@@ -80,6 +101,9 @@ echo "  $bindir/dt-credential-helper"
 echo "  $bindir/dt-credential-helper-plugin"
 echo "  $bindir/git-credential-dt -> dt-credential-helper"
 echo "  $bindir/docker-credential-dt -> dt-credential-helper"
+if $emulator; then
+	echo "  $bindir/dt-identity-emulator"
+fi
 case ":$PATH:" in
 *":$bindir:"*) ;;
 *)

@@ -5,11 +5,17 @@
 #
 #   bash scripts/keyring-session.sh go test -race ./keyring/
 #
-# The keyring lives in a temporary XDG_DATA_HOME that is removed afterwards,
-# so the user's own keyring is never touched. CMD sees
-# DT_TEST_SECRET_SERVICE=1, which the tests take as "a real Secret Service is
-# here". Missing packages are installed when run as root on Debian/Ubuntu.
-# Quiet on success; CMD's exit status is the script's.
+# CMD runs in a private environment (private-env.sh): a temporary HOME and
+# XDG directories, removed afterwards, which hold the keyring too, and none
+# of the user's DT_*, VAULT_*, proxy or other settings; so the user's own
+# keyring, profiles and caches are never touched. Go's caches stay where
+# they are; a module download would go without your proxy, so on a fresh
+# clone behind one, run `go mod download` first (scripts/test.sh does). CMD
+# sees DT_TEST_SECRET_SERVICE=1, which the tests take as "a real Secret
+# Service is here". Missing packages (dbus, dbus-daemon, dbus-bin,
+# gnome-keyring, libsecret-tools, keyutils) are installed with apt-get when
+# run as root on Debian/Ubuntu. Quiet on success; CMD's exit status is the
+# script's.
 set -euo pipefail
 
 die() { echo "keyring-session.sh: $*" >&2; exit 1; }
@@ -37,7 +43,8 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keyring-session.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-mkdir -m 0700 -p "$tmp/data" "$tmp/config" "$tmp/runtime"
+. "$(dirname "${BASH_SOURCE[0]}")/private-env.sh"
+private_env "$tmp"
 
 # A bus of our own, with no service directories: nothing on it can be
 # activated, so a client that calls org.freedesktop.secrets too early gets an
@@ -49,7 +56,7 @@ cat >"$tmp/bus.conf" <<CONF
 <busconfig>
   <type>session</type>
   <keep_umask/>
-  <listen>unix:dir=$tmp/runtime</listen>
+  <listen>unix:dir=$XDG_RUNTIME_DIR</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
@@ -93,8 +100,7 @@ exec "$@"
 '
 
 export KS_TMP="$tmp"
-export XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="$tmp/runtime"
 export DT_TEST_SECRET_SERVICE=1
-# Only the keyring's files are isolated; HOME and XDG_CACHE_HOME stay, so the
-# Go build and module caches keep working. Not exec'd: the trap cleans up.
+# dbus-run-session gives CMD the private bus's address. Not exec'd: the trap
+# cleans up.
 dbus-run-session --config-file="$tmp/bus.conf" --dbus-daemon="$tmp/dbus-daemon" -- bash -c "$inner" keyring-session "$@"

@@ -1,7 +1,25 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, vet, and every Go test with the race
-# detector inside a private D-Bus session with a real, unlocked gnome-keyring
-# (installed when missing), so the keyring tests run against the real thing.
+# detector inside a private D-Bus session with a real, unlocked gnome-keyring,
+# so the keyring tests run against the real thing.
+#
+# What it installs or changes on the machine (README.md, "Set up", says the
+# same for people):
+#   - Debian packages, with apt-get, when run as root and they are missing:
+#     dbus, dbus-daemon, dbus-bin, gnome-keyring, libsecret-tools and
+#     keyutils (keyring-session.sh), protobuf-compiler and libprotobuf-dev
+#     (gen-proto.sh).
+#   - Go modules into Go's module cache (go env GOMODCACHE): about 850 MB
+#     for this module, and about 1.8 GB more for OpenBao; Go's build cache
+#     grows too. protoc-gen-go and protoc-gen-go-grpc are built into a
+#     temporary directory.
+#   - An OpenBao server for the Vault tests, built once from the source in
+#     ../shared/tools/openbao (when that exists) into
+#     ${XDG_CACHE_HOME:-~/.cache}/openbao-2.6.2/bao, about 119 MB (about 12
+#     minutes on 2 cores with empty Go caches).
+# Nothing else: no system file is edited, and the tests and the demo run in a
+# private HOME with none of your settings (private-env.sh); everything they
+# write goes to temporary directories they remove.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +32,9 @@ if [ -n "$unformatted" ]; then
 	echo "$unformatted" >&2
 	exit 1
 fi
+
+echo "== Go modules (with your Go and proxy settings; the tests get none)"
+go mod download
 
 echo "== go vet"
 go vet ./...
@@ -42,11 +63,17 @@ if [ -n "${CI:-}" ] && [ -z "${DT_TEST_BAO:-}" ]; then
 fi
 echo "DT_TEST_BAO=${DT_TEST_BAO:-(none: the Vault end-to-end tests skip)}"
 
-# The NO_PROXY tests need a name for a loopback address other than
-# localhost, which Go never proxies; add one where there is none.
-if [ "$(id -u)" = 0 ] && ! awk '$1 ~ /^127\./ { for (i = 2; i <= NF; i++) if ($i != "localhost" && $i !~ /\.localhost$/) f = 1 } END { exit !f }' /etc/hosts; then
-	echo "127.0.0.2 dt-test-loopback" >>/etc/hosts
-fi
+# Install keyring-session.sh's packages now, while apt-get still has your
+# proxy settings.
+bash scripts/keyring-session.sh true
+
+# From here on: a private HOME and XDG directories, and none of your DT_*,
+# VAULT_*, proxy or other settings (the tests isolate themselves too).
+fuzz_budget=${DT_FUZZ_BUDGET:-20000x}
+private=$(mktemp -d "${TMPDIR:-/tmp}/dt-test.XXXXXX")
+trap 'rm -rf "$private"' EXIT
+. scripts/private-env.sh
+private_env "$private"
 
 echo "== go test -race (real Secret Service)"
 bash scripts/keyring-session.sh go test -race -count=1 -timeout 30m ./...
@@ -57,4 +84,4 @@ bash scripts/demo.sh
 echo "== fuzz targets, briefly"
 # A count budget, not a duration: a duration races Go's fuzz coordinator at
 # its deadline (go.dev/issue/75804) and fails with no crasher.
-bash scripts/fuzz.sh "${DT_FUZZ_BUDGET:-20000x}"
+bash scripts/fuzz.sh "$fuzz_budget"

@@ -104,6 +104,16 @@ func TestDockerClient(t *testing.T) {
 	if got := get(t, "https://api.d21s.com"); got != first {
 		t.Errorf("Get after Store returned another token, want the cached one")
 	}
+	// A store for a registry the helper does not serve fails, so `docker
+	// login` with credsStore "dt" reports it instead of saying "Login
+	// Succeeded" and keeping nothing; the helper's message says what to do
+	// and quotes nothing of the login.
+	for _, serverURL := range []string{"https://registry.example.com", "http://api.d21s.com"} {
+		err := client.Store(helper, &credentials.Credentials{ServerURL: serverURL, Username: "someone", Secret: "registry-pa55word"})
+		if err == nil || !strings.Contains(err.Error(), "use credHelpers for DT hosts") || strings.Contains(err.Error(), "pa55word") {
+			t.Errorf("Store for %s: %v, want an error saying to use credHelpers for DT hosts", serverURL, err)
+		}
+	}
 	// client.Store flattens the error with %v; the helper's message is in it.
 	if err := client.Store(helper, &credentials.Credentials{ServerURL: "https://api.d21s.com", Secret: "x"}); err == nil ||
 		!strings.HasSuffix(err.Error(), "out: `no credentials username`") {

@@ -45,6 +45,10 @@ while kill -0 $pid 2>/dev/null; do wait $pid; done`
 // Real signals, a real pseudo-terminal and the real binary: only the kernel's
 // line discipline shows whether the command gets Ctrl-C once.
 func TestExecSIGINTReachesCommandOnce(t *testing.T) {
+	// The script's trap needs SIGINT not ignored on entry, whatever this
+	// test runs under (a background job of a non-interactive shell ignores
+	// it).
+	testutil.DefaultSignalsForChildren(t, syscall.SIGINT)
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	env := baseEnv(t, idp.TokenURL())

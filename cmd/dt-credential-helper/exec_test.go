@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 // The exec tests run `dt-credential-helper exec -- CMD` as a process; the DT
@@ -290,6 +291,9 @@ func TestExecSignalsReachCommand(t *testing.T) {
 	env := baseEnv(t, idp.TokenURL())
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
+			// The command's trap needs sig not ignored on entry, whatever
+			// this test runs under (nohup ignores SIGHUP).
+			testutil.DefaultSignalsForChildren(t, sig)
 			// The trap exits 42 (and stops the background sleep, so nothing
 			// outlives the test); only a signal that reached the command can
 			// trigger it.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
@@ -55,7 +56,9 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// Built above with the user's Go settings; the tests run with none of
+	// the user's own.
+	code := testutil.RunIsolated(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -111,6 +114,12 @@ func runBinary(t *testing.T, env []string, stdin string, args ...string) result 
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
+	return runCommand(t, cmd, stdin)
+}
+
+// runCommand runs cmd, the binary set up by the caller, with stdin.
+func runCommand(t *testing.T, cmd *exec.Cmd, stdin string) result {
+	t.Helper()
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -119,7 +128,7 @@ func runBinary(t *testing.T, env []string, stdin string, args ...string) result 
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("running %s: %v", binary, err)
+		t.Fatalf("running %s: %v", cmd.Path, err)
 	}
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	checkNoLeak(t, r)

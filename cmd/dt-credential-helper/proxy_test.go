@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 // These tests run the built binary, so HTTPS_PROXY, NO_PROXY and
@@ -176,47 +178,17 @@ func (p *connectProxy) seen() (connects, auths []string) {
 	return append([]string(nil), p.connects...), append([]string(nil), p.auths...)
 }
 
-// loopbackAlias returns a name /etc/hosts gives a loopback address, other
-// than "localhost": Go never proxies "localhost" or a loopback IP, whatever
-// the environment says, so NO_PROXY can only be seen at work on another name
-// that a direct connection reaches. "" if there is none.
-func loopbackAlias(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile("/etc/hosts")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		ip, err := netip.ParseAddr(f[0])
-		if err != nil || !ip.Is4() || !ip.IsLoopback() {
-			continue
-		}
-		for _, name := range f[1:] {
-			if strings.EqualFold(name, "localhost") || strings.HasSuffix(strings.ToLower(name), ".localhost") {
-				continue
-			}
-			// Resolved as the binary will resolve it.
-			if addrs, err := net.LookupHost(name); err == nil && len(addrs) > 0 && addrs[0] == f[0] {
-				return name
-			}
-		}
-	}
-	return ""
-}
+// directHost is a name for the emulator's loopback address that only the
+// binary's own /etc/hosts knows (testutil.WithHosts: a private mount
+// namespace; the machine's /etc/hosts is neither read nor changed). Go never
+// proxies "localhost" or a loopback IP, whatever the environment says, so
+// NO_PROXY can only be seen at work on another name that a direct
+// connection reaches.
+const directHost = "identity.dt-direct.test"
 
 func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 	t.Parallel()
-	alias := loopbackAlias(t)
-	names := []string{proxiedHost}
-	if alias != "" {
-		names = append(names, alias)
-	}
-	ca := newTestCA(t, names...)
+	ca := newTestCA(t, proxiedHost, directHost)
 	// No TokenURL: the emulator takes the audience from each request's
 	// host, so both names work.
 	idp := authtest.NewHandler(authtest.Options{Accounts: []authtest.Account{testAccount}})
@@ -228,7 +200,7 @@ func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
 	endpoint := func(host string) string { return "https://" + net.JoinHostPort(host, port) + authtest.TokenPath }
 
-	proxy := newConnectProxy(t, map[string]string{proxiedHost: "127.0.0.1"})
+	proxy := newConnectProxy(t, map[string]string{proxiedHost: "127.0.0.1", directHost: "127.0.0.1"})
 	proxyURL := strings.Replace(proxy.URL, "http://", "http://dtuser:pr0xy-pa55@", 1)
 	base := withEnv(baseEnv(t, endpoint(proxiedHost)),
 		"SSL_CERT_FILE="+ca.pemFile,
@@ -238,9 +210,21 @@ func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"} {
 		base = withEnv(base, k+"=")
 	}
-	token := func(t *testing.T, env []string) result {
+	// token runs the binary; with direct, where directHost resolves to
+	// 127.0.0.1.
+	token := func(t *testing.T, env []string, direct bool) result {
 		t.Helper()
-		return runBinary(t, env, "", "token", "--cache", "none", "--verbose", "--timeout", "10s", "-o", "token")
+		cmd := exec.Command(binary, "token", "--cache", "none", "--verbose", "--timeout", "10s", "-o", "token")
+		cmd.Env = env
+		if direct {
+			if err := testutil.WithHosts(t, cmd, "127.0.0.1 "+directHost+"\n"); err != nil {
+				if os.Getenv("CI") != "" {
+					t.Fatal(err) // in CI the NO_PROXY cases must run
+				}
+				t.Skip(err)
+			}
+		}
+		return runCommand(t, cmd, "")
 	}
 
 	tests := []struct {
@@ -252,24 +236,19 @@ func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 		{"HTTPS_PROXY", []string{"HTTPS_PROXY=" + proxyURL}, 1, proxy.URL},
 		{"https_proxy", []string{"https_proxy=" + proxyURL}, 1, proxy.URL},
 		// HTTP_PROXY is for http:// URLs only; the token endpoint is https.
-		{"HTTP_PROXY only", []string{"HTTP_PROXY=" + proxyURL, "DT_TOKEN_ENDPOINT=" + endpoint(alias)}, 0, "none"},
-		{"NO_PROXY names the host", []string{"HTTPS_PROXY=" + proxyURL, "NO_PROXY=example.com," + alias, "DT_TOKEN_ENDPOINT=" + endpoint(alias)}, 0, "none"},
-		{"no_proxy, lower case", []string{"https_proxy=" + proxyURL, "no_proxy=" + alias, "DT_TOKEN_ENDPOINT=" + endpoint(alias)}, 0, "none"},
-		// The control for the two above: without NO_PROXY the same host
+		{"HTTP_PROXY only", []string{"HTTP_PROXY=" + proxyURL, "DT_TOKEN_ENDPOINT=" + endpoint(directHost)}, 0, "none"},
+		{"NO_PROXY names the host", []string{"HTTPS_PROXY=" + proxyURL, "NO_PROXY=example.com," + directHost, "DT_TOKEN_ENDPOINT=" + endpoint(directHost)}, 0, "none"},
+		{"NO_PROXY names the domain", []string{"HTTPS_PROXY=" + proxyURL, "NO_PROXY=.dt-direct.test", "DT_TOKEN_ENDPOINT=" + endpoint(directHost)}, 0, "none"},
+		{"no_proxy, lower case", []string{"https_proxy=" + proxyURL, "no_proxy=" + directHost, "DT_TOKEN_ENDPOINT=" + endpoint(directHost)}, 0, "none"},
+		// The control for the three above: without NO_PROXY the same host
 		// goes through the proxy.
-		{"the NO_PROXY host without NO_PROXY", []string{"HTTPS_PROXY=" + proxyURL, "DT_TOKEN_ENDPOINT=" + endpoint(alias)}, 1, proxy.URL},
+		{"the NO_PROXY host without NO_PROXY", []string{"HTTPS_PROXY=" + proxyURL, "DT_TOKEN_ENDPOINT=" + endpoint(directHost)}, 1, proxy.URL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if alias == "" && strings.Contains(strings.Join(tt.env, " "), "DT_TOKEN_ENDPOINT") {
-				msg := "/etc/hosts names no loopback address but localhost, which Go never proxies: NO_PROXY cannot be seen at work"
-				if os.Getenv("CI") != "" {
-					t.Fatal(msg + " (scripts/test.sh adds one when run as root)")
-				}
-				t.Skip(msg)
-			}
+			direct := strings.Contains(strings.Join(tt.env, " "), endpoint(directHost))
 			before, _ := proxy.seen()
-			r := token(t, withEnv(base, tt.env...))
+			r := token(t, withEnv(base, tt.env...), direct)
 			after, auths := proxy.seen()
 			if r.code != 0 || !idp.Valid(strings.TrimSpace(r.stdout)) {
 				t.Fatalf("exit %d, valid token %v; stderr:\n%s", r.code, idp.Valid(strings.TrimSpace(r.stdout)), r.stderr)
@@ -292,7 +271,7 @@ func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 	t.Run("a malformed proxy setting is not quoted", func(t *testing.T) {
 		// net/http's error quotes the whole setting, password included.
 		env := withEnv(base, "HTTPS_PROXY=http://dtuser:pr0xy-pa55@bad host:3128")
-		r := token(t, env)
+		r := token(t, env, false)
 		if r.code != 1 || !strings.Contains(r.stderr, "proxy") {
 			t.Errorf("exit %d, stderr:\n%s\nwant exit 1 naming the proxy setting", r.code, r.stderr)
 		}
@@ -305,7 +284,7 @@ func TestTokenThroughProxyWithPrivateCA(t *testing.T) {
 		// Without SSL_CERT_FILE the system's CAs are used: the private CA is
 		// not among them, so the endpoint's certificate is refused.
 		env := withEnv(base, "HTTPS_PROXY="+proxyURL, "SSL_CERT_FILE=", "SSL_CERT_DIR=")
-		r := token(t, env)
+		r := token(t, env, false)
 		if r.code != 1 || !strings.Contains(r.stderr, "certificate") {
 			t.Errorf("without SSL_CERT_FILE: exit %d, stderr:\n%s\nwant exit 1 naming the certificate", r.code, r.stderr)
 		}

@@ -1,7 +1,8 @@
 // Package dockercred speaks the docker credential helper protocol
 // (github.com/docker/docker-credential-helpers, credentials.HandleCommand)
 // over a reader and a writer: get hands DT access tokens to DT hosts, and
-// every other host is "not found".
+// every other host is "not found"; store is accepted (and ignored) for DT
+// hosts only.
 //
 // The protocol reports errors on stdout, not stderr: the helper prints the
 // error message and exits 1, and docker recognises some messages verbatim
@@ -76,7 +77,7 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 	case credentials.ActionGet:
 		err = get(ctx, in, out, set, p, log)
 	case credentials.ActionStore:
-		err = store(in)
+		err = store(in, set, log)
 	case credentials.ActionErase:
 		err = erase(ctx, in, set, p, log)
 	case credentials.ActionList:
@@ -139,10 +140,18 @@ func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Tok
 	return nil
 }
 
-// store accepts and ignores credentials: DT tokens come from our own cache,
-// and storing whatever docker login was given would only go stale. The input
-// is still validated, as credentials.Store does.
-func store(in io.Reader) error {
+// ErrStoreNotServed is store's answer for a server the helper hands no
+// token to. Accepting such a store and keeping nothing would lose a docker
+// login silently (credsStore "dt" makes every registry's login a store);
+// failing makes docker report it, with this message, which says what to do.
+var ErrStoreNotServed = errors.New(Name + " keeps no logins: it serves DT tokens to DT hosts only, and this server is not one; use credHelpers for DT hosts, not credsStore")
+
+// store accepts and ignores credentials for a server the helper serves: DT
+// tokens come from our own cache, and storing whatever docker login was
+// given would only go stale. For any other server it fails with
+// ErrStoreNotServed, and log hears why. The input is validated first, as
+// credentials.Store does; no error quotes it (it holds a password).
+func store(in io.Reader, set *hosts.Set, log *slog.Logger) error {
 	b, err := readAll(in)
 	if err != nil {
 		return err
@@ -156,6 +165,12 @@ func store(in io.Reader) error {
 	}
 	if c.Username == "" {
 		return credentials.NewErrCredentialsMissingUsername()
+	}
+	if _, why := route(c.ServerURL, set); why != "" {
+		if log != nil {
+			log.Info(Name + " " + credentials.ActionStore + ": not kept: " + why)
+		}
+		return ErrStoreNotServed
 	}
 	return nil
 }

@@ -324,19 +324,57 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestStore: a store for a host the helper serves is accepted and ignored
+// (tokens come from the cache); any other store fails with a message that
+// says why, so that docker login with credsStore "dt" reports the failure
+// instead of losing the login.
 func TestStore(t *testing.T) {
-	for _, in := range []string{
-		`{"ServerURL":"https://api.d21s.com","Username":"oauth2accesstoken","Secret":"` + secretToken + `"}`,
-		"{\n  \"ServerURL\": \"registry.example.com\",\n  \"Username\": \"u\",\n  \"Secret\": \"p\",\n  \"Extra\": true\n}\n",
-	} {
-		p := newTokens()
-		var out bytes.Buffer
-		if err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1", nil); err != nil {
-			t.Errorf("store %q: %v", in, err)
-		}
-		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
-			t.Errorf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.TokenCalls, p.Invalidated)
-		}
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"DT host", `{"ServerURL":"https://api.d21s.com","Username":"oauth2accesstoken","Secret":"` + secretToken + `"}`, true},
+		{"DT host, bare, extra field", "{\n  \"ServerURL\": \"api.disruptive-technologies.com\",\n  \"Username\": \"u\",\n  \"Secret\": \"p\",\n  \"Extra\": true\n}\n", true},
+		{"a profile's host", `{"ServerURL":"https://staging.example.com","Username":"u","Secret":"p"}`, true},
+		{"loopback http host listed", `{"ServerURL":"http://localhost:8080","Username":"u","Secret":"p"}`, true},
+		{"another registry", `{"ServerURL":"registry.example.com","Username":"u","Secret":"` + secretToken + `"}`, false},
+		{"docker hub", `{"ServerURL":"https://index.docker.io/v1/","Username":"u","Secret":"p"}`, false},
+		{"DT host on another port", `{"ServerURL":"https://api.d21s.com:8443","Username":"u","Secret":"p"}`, false},
+		{"DT host over plain http", `{"ServerURL":"http://api.d21s.com","Username":"u","Secret":"p"}`, false},
+		{"a DT host as user name", `{"ServerURL":"https://api.d21s.com@registry.example.com","Username":"u","Secret":"p"}`, false},
+		{"not a URL", `{"ServerURL":"x y","Username":"u","Secret":"p"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newTokens()
+			var out, log bytes.Buffer
+			err := Handle(context.Background(), "store", strings.NewReader(tt.in), &out, testSet(t), p, "v1", slog.New(slog.NewTextHandler(&log, nil)))
+			if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+				t.Errorf("output %q, Token %v, Invalidate %v; want none", out.String(), p.TokenCalls, p.Invalidated)
+			}
+			if tt.ok {
+				if err != nil {
+					t.Errorf("store: %v, want accepted", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "use credHelpers for DT hosts") {
+				t.Fatalf("store: %v, want an error saying to use credHelpers for DT hosts", err)
+			}
+			if strings.Contains(err.Error(), secretToken) || strings.Contains(err.Error(), "registry.example.com") {
+				t.Errorf("store error quotes the input: %q", err)
+			}
+			// --verbose says why, as for get.
+			if !strings.Contains(log.String(), Name+" store: not kept: ") || strings.Contains(log.String(), secretToken) {
+				t.Errorf("log does not say why, or shows the secret:\n%s", log.String())
+			}
+			// Run prints it on stdout and exits 1, which docker login reports.
+			out.Reset()
+			if code := Run(context.Background(), "store", strings.NewReader(tt.in), &out, testSet(t), newTokens(), "v1", nil); code != 1 || out.String() != err.Error()+"\n" {
+				t.Errorf("Run: exit %d, stdout %q; want 1 and %q", code, out.String(), err.Error()+"\n")
+			}
+		})
 	}
 }
 
@@ -506,27 +544,37 @@ func FuzzGet(f *testing.F) {
 
 // storeErr is the shape of every store error: fixed text and numbers only,
 // never a piece of the input.
-var storeErr = regexp.MustCompile(`^(invalid credentials JSON( at byte offset \d+)?(: want an object with string fields ServerURL, Username and Secret)?|no credentials server URL|no credentials username|input longer than \d+ bytes)$`)
+var storeErr = regexp.MustCompile(`^(invalid credentials JSON( at byte offset \d+)?(: want an object with string fields ServerURL, Username and Secret)?|no credentials server URL|no credentials username|input longer than \d+ bytes|` + regexp.QuoteMeta(ErrStoreNotServed.Error()) + `)$`)
 
 func FuzzStore(f *testing.F) {
 	for _, s := range []string{
 		`{"ServerURL":"https://api.d21s.com","Username":"u","Secret":"s"}`,
+		`{"ServerURL":"registry.example.com","Username":"u","Secret":"s"}`,
 		`{"ServerURL":"x","Username":"u","Secret":"\q"}`, `{"ServerURL":1}`, `null`, `[]`, ``, `{`,
 		`{"ServerURL":"x","Username":"u"} trailing`, "{\"Username\":\"\u00e9\"}",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
+		set, err := hosts.Default("")
+		if err != nil {
+			t.Fatal(err)
+		}
 		p := newTokens()
 		var out bytes.Buffer
-		err := Handle(context.Background(), "store", strings.NewReader(in), &out, testSet(t), p, "v1", nil)
+		err = Handle(context.Background(), "store", strings.NewReader(in), &out, set, p, "v1", nil)
 		if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
 			t.Fatalf("store %q: output %q, Token %v, Invalidate %v; want none", in, out.String(), p.TokenCalls, p.Invalidated)
 		}
 		var c credentials.Credentials
 		valid := json.Unmarshal([]byte(in), &c) == nil && c.ServerURL != "" && c.Username != ""
-		if valid != (err == nil) {
-			t.Fatalf("store %q: error %v, but valid credentials JSON = %v", in, err, valid)
+		if valid && err != nil && !errors.Is(err, ErrStoreNotServed) {
+			t.Fatalf("store %q: error %v, but the credentials JSON is valid", in, err)
+		}
+		// Accepted only when valid and for a DT host: any other store must
+		// fail, or a docker login is lost silently.
+		if err == nil && (!valid || !urlHostIsDefault(c.ServerURL)) {
+			t.Fatalf("store %q accepted: valid JSON %v, DT host %v", in, valid, valid && urlHostIsDefault(c.ServerURL))
 		}
 		if err != nil && !storeErr.MatchString(err.Error()) {
 			t.Fatalf("store %q: error %q may quote the input", in, err)
