@@ -262,4 +262,3 @@ func TestPath(t *testing.T) {
 		t.Error("Path without HOME or DOCKER_CONFIG: no error")
 	}
 }
-
