@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -71,29 +72,33 @@ func Read(program, version, commit string) Info {
 		Dependencies: map[string]string{},
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if info.Version == "" {
-			info.Version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && info.Commit == "" {
-				info.Commit = s.Value
-			}
-		}
-		main := MainDependencies()
-		for _, m := range bi.Deps {
-			if m.Replace != nil {
-				m = m.Replace
-			}
-			for _, path := range main {
-				if m.Path == path {
-					info.Dependencies[path] = m.Version
-				}
-			}
-		}
+		fromBuild(&info, bi)
 	}
 	info.Version = cmp.Or(info.Version, "devel")
 	info.Commit = cmp.Or(info.Commit, "unknown")
 	return info
+}
+
+// fromBuild fills in what the linker flags left unset, and the main
+// dependencies, from the module's build information.
+func fromBuild(info *Info, bi *debug.BuildInfo) {
+	if info.Version == "" {
+		info.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && info.Commit == "" {
+			info.Commit = s.Value
+		}
+	}
+	main := MainDependencies()
+	for _, m := range bi.Deps {
+		if m.Replace != nil {
+			m = m.Replace
+		}
+		if slices.Contains(main, m.Path) {
+			info.Dependencies[m.Path] = m.Version
+		}
+	}
 }
 
 // Line is the one-line text report, as `version` prints it:
@@ -156,7 +161,7 @@ func Run(ctx context.Context, path string) (Info, error) {
 		return Info{}, fmt.Errorf("%s version: a report over %d bytes", path, maxReport)
 	}
 	var info Info
-	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
+	dec := json.NewDecoder(bytes.NewReader(stdout.buf.Bytes()))
 	if err := dec.Decode(&info); err != nil {
 		return Info{}, fmt.Errorf("%s version: not a JSON report: %w", path, err)
 	}
@@ -166,18 +171,20 @@ func Run(ctx context.Context, path string) (Info, error) {
 	return info, nil
 }
 
-// limitedBuffer keeps the first maxReport bytes written to it.
+// limitedBuffer keeps the first maxReport bytes written to it. It holds
+// its buffer in a field, not embedded: an embedded bytes.Buffer's ReadFrom
+// would let io.Copy write past the bound.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf  bytes.Buffer
 	over bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	n := len(p) // all of it taken, so the copy goes on to the end
-	if room := maxReport - b.Len(); len(p) > room {
+	if room := maxReport - b.buf.Len(); len(p) > room {
 		b.over = true
 		p = p[:max(room, 0)]
 	}
-	b.Buffer.Write(p)
+	b.buf.Write(p)
 	return n, nil
 }
