@@ -73,6 +73,7 @@ func runVersion(ctx context.Context, e env, args []string) error {
 Vault; a build of the two that differ is warned about). With -o json, also
 the versions of the main dependencies each one links.`
 	output := fs.String("o", "text", "output format: text or json")
+	fs.StringVar(output, "output", "text", "same as -o")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
