@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/buildinfo"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
@@ -44,11 +45,16 @@ func main() {
 // none, or "plugin" and the token flags. dt-credential-helper has checked it
 // already (help, --secret, bad values, the cookie) before handing over; this
 // program still refuses what it cannot serve, for whoever runs it by hand.
+// `version [-o json]` prints its build (dt-credential-helper's version and
+// doctor read it).
 func run(args []string, getenv func(string) string) error {
 	if len(args) == 1 && args[0] == vaultproc.Subcommand {
 		// dt-credential-helper reading a Vault path on a cache miss; it
 		// bounds this process's life and kills it at its deadline.
 		return vaultToken(context.Background(), os.Stdout, os.Stderr, getenv)
+	}
+	if len(args) > 0 && args[0] == "version" {
+		return runVersion(os.Stdout, args[1:])
 	}
 	if len(args) > 0 && args[0] == "plugin" {
 		args = args[1:]
@@ -76,6 +82,12 @@ func run(args []string, getenv func(string) string) error {
 	// Bind the real stderr before Serve redirects os.Stderr; stdout carries
 	// go-plugin's handshake and nothing else.
 	logger := plugin.NewLogger(level)
+	// The helper that handed over names its build: a different one may
+	// share the cache or the command line differently. The host's log is
+	// where whoever runs the host looks.
+	if warning := buildinfo.HandOverMismatch(getenv, build()); warning != "" {
+		logger.Warn(warning)
+	}
 	// The cache's steps go to the host's log too, at their own levels. An
 	// empty token to InvalidateToken drops whatever is cached: a host that
 	// lost track of its token can still make the next GetToken fetch anew.

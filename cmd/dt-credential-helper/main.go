@@ -92,15 +92,16 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"token":   {"print a valid access token", runToken},
-		"version": {"print the version", runVersion},
-		"login":   {"store a profile's secret in the keyring", runLogin},
-		"logout":  {"remove a profile's secret and cached tokens", runLogout},
-		"status":  {"show profiles, the cache in use and cached tokens", runStatus},
-		"git":     {"act as a git credential helper (also as " + gitHelperName + ")", runGit},
-		"docker":  {"act as a docker credential helper (also as " + dockerHelperName + ")", runDocker},
-		"exec":    {"run a command with DT_ACCESS_TOKEN set", runExec},
-		"plugin":  {"serve the go-plugin gRPC token provider (run by a host)", runPlugin},
+		"token":     {"print a valid access token", runToken},
+		"version":   {"print the version", runVersion},
+		"login":     {"store a profile's secret in the keyring", runLogin},
+		"logout":    {"remove a profile's secret and cached tokens", runLogout},
+		"status":    {"show profiles, the cache in use and cached tokens", runStatus},
+		"configure": {"wire git, docker or kubectl to this helper", runConfigure},
+		"git":       {"act as a git credential helper (also as " + gitHelperName + ")", runGit},
+		"docker":    {"act as a docker credential helper (also as " + dockerHelperName + ")", runDocker},
+		"exec":      {"run a command with DT_ACCESS_TOKEN set", runExec},
+		"plugin":    {"serve the go-plugin gRPC token provider (run by a host)", runPlugin},
 	}
 }
 
@@ -181,7 +182,7 @@ Without a COMMAND (or with flags only) it runs 'token': it prints a token.
 Commands:
 `, prog)
 	cmds := commands()
-	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "version"} {
+	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "configure", "version"} {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintf(w, `

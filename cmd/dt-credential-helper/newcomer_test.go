@@ -92,7 +92,7 @@ func helpFlags(help string) []string {
 
 // TestCommandHelpShowsOwnFlags: each command's --help lists the flags it
 // reads and none that would do nothing there (status takes no refresh flags,
-// version none at all). Commands others are extending (login) are checked
+// version only its output format). Commands others are extending (login) are checked
 // for what they must not list.
 func TestCommandHelpShowsOwnFlags(t *testing.T) {
 	t.Parallel()
@@ -122,7 +122,9 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 		{command: "exec", want: fetch, exact: true},
 		// status reads the cache, it refreshes nothing; it lists every profile.
 		{command: "status", want: append([]string{"key-id", "email", "token-endpoint", "credentials-file", "cache", "verbose"}, vault...), exact: true},
-		{command: "version", exact: true},
+		{command: "version", want: []string{"o", "output"}, exact: true},
+		// configure writes a tool's wiring; it fetches no token.
+		{command: "configure", want: []string{"profile", "hosts", "dry-run", "local", "file", "user", "kubeconfig"}, exact: true},
 		{command: "login", want: append([]string{"profile", "key-id", "email", "hosts", "verbose"}, vault...),
 			not: []string{"force-refresh", "refresh-buffer", "credentials-file", "cache", "secret"}},
 		// logout's account flags name whose cached tokens to remove when the

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 
+	"github.com/dt-credential-helper/dt-credential-helper/internal/buildinfo"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 )
 
@@ -64,5 +66,18 @@ func handOver(e env) error {
 		return err
 	}
 	argv := append([]string{path}, e.args[1:]...)
-	return execCommand(e, path, argv, e.environ())
+	return execCommand(e, path, argv, withBuild(e.environ()))
+}
+
+// withBuild is environ with this program's build in buildinfo.EnvHandOver
+// (any value there before replaced): the plugin's program warns in the
+// host's log when it is of another build.
+func withBuild(environ []string) []string {
+	out := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		if name, _, _ := strings.Cut(kv, "="); !sameVar(name, buildinfo.EnvHandOver) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, buildinfo.EnvHandOver+"="+buildinfo.Read(prog, version, commit).Build())
 }

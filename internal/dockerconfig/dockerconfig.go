@@ -1,0 +1,396 @@
+// Package dockerconfig edits the credHelpers of docker's client
+// configuration file (config.json), which docker, crane, oras and the
+// other docker-style tools read to find the credential helper of each
+// registry host.
+//
+// An edit keeps the file as it was in everything but the entries it sets:
+// every other field, known to this package or not, is written back as the
+// same JSON value (only white space changes: the file is indented with
+// tabs, as docker itself writes it), in its place; credHelpers keeps its
+// entries in order and gets new ones at its end. A file that is not a JSON
+// object, has a duplicate key, or a credHelpers that is not an object of
+// strings, is refused ([ErrInvalid]) and nothing is written. credsStore is
+// never set: it would send every registry's logins to one helper.
+//
+// The file is trusted, read and replaced on the rules of every file the
+// program trusts (keyring/privatefile): looked up through directories only
+// this user or root can write (or sticky ones), a regular file of this
+// user's that group and others cannot write, read without following a
+// symbolic link or blocking on a FIFO. A write is atomic (a temporary file
+// in the same directory, synced, given the old file's mode, renamed over
+// it) and is abandoned if the file changed since it was read.
+//
+// A config.json that is a symbolic link (a dotfiles manager's) is followed
+// only when the link is this user's own, and then its target is held to
+// the same rules and replaced in its own directory, leaving the link in
+// place, as docker itself writes through the link. A link of someone else's
+// (planted in a shared DOCKER_CONFIG) or one whose target is missing is
+// refused.
+package dockerconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
+)
+
+// EnvConfig is docker's variable naming its configuration directory.
+const EnvConfig = "DOCKER_CONFIG"
+
+// ErrInvalid is wrapped by errors for a file this package will not edit
+// because it cannot read it as docker's configuration.
+var ErrInvalid = errors.New("not a docker configuration file this program can edit")
+
+// maxFile bounds the file read: docker's configuration is small, but holds
+// every registry login (auths), so leave room.
+const maxFile = 4 << 20
+
+// Path returns the configuration file docker reads: config.json in
+// $DOCKER_CONFIG, else in .docker under the home directory.
+func Path(getenv func(string) string) (string, error) {
+	dir := getenv(EnvConfig)
+	if dir == "" {
+		home := getenv("HOME")
+		if runtime.GOOS == "windows" {
+			home = getenv("USERPROFILE")
+		}
+		if home == "" {
+			return "", errors.New("no home directory (HOME) to find docker's configuration in: set " + EnvConfig)
+		}
+		dir = filepath.Join(home, ".docker")
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return "", fmt.Errorf("docker configuration: %w", err)
+	}
+	return abs, nil
+}
+
+// member is one key of a JSON object and its value as written.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// File is a docker configuration file read for an edit.
+type File struct {
+	// Path is the file as named; Target the file written: Path, or where
+	// the symbolic link at Path leads.
+	Path, Target string
+	// CredsStore is the file's credsStore, "" when none.
+	CredsStore string
+
+	read    []byte      // the content read, to tell whether it changed since
+	exists  bool        // whether there was a file
+	mode    fs.FileMode // its permission bits, kept by Save
+	members []member    // the top level, in order
+	at      int         // index of credHelpers in members, -1 when absent
+	helpers []member    // credHelpers' entries, in order
+}
+
+// Load reads the file at path (see [Path]). A missing file is an empty
+// configuration, created by [File.Save] with mode 0600; a missing
+// directory is created 0700, as docker creates it, under a parent that
+// must exist.
+func Load(path string) (*File, error) {
+	f := &File{Path: path, Target: path, mode: 0o600, at: -1}
+	data, err := f.readTarget()
+	var perr *privatefile.PermissionError
+	if errors.As(err, &perr) && perr.Path == path && perr.Mode&fs.ModeSymlink != 0 {
+		if f.Target, err = followLink(path); err != nil {
+			return nil, fmt.Errorf("docker configuration: %w", err)
+		}
+		data, err = f.readTarget()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s is a symbolic link to %s, which is missing: create that file, or remove the link", path, f.Target)
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) && f.Target == path {
+		data, err = nil, makeDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("docker configuration: %w", err)
+	}
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("docker configuration %s is larger than %d MiB: %w", f.Target, maxFile>>20, ErrInvalid)
+	}
+	if err := f.parse(data); err != nil {
+		return nil, fmt.Errorf("docker configuration %s: %w: %w", f.Target, err, ErrInvalid)
+	}
+	return f, nil
+}
+
+// readTarget reads f.Target on the trusted-file rules, recording whether
+// it exists and its mode.
+func (f *File) readTarget() ([]byte, error) {
+	f.exists = false
+	data, err := privatefile.ReadFile(f.Target, maxFile, func(path string, mode fs.FileMode, uid int) error {
+		f.mode = mode.Perm()
+		return privatefile.CheckOwned(path, mode, uid)
+	})
+	if err == nil {
+		f.exists, f.read = true, data
+	}
+	return data, err
+}
+
+// followLink returns where the symbolic link at path leads, if the link is
+// this user's own: in a directory others may write to (sticky, as a shared
+// DOCKER_CONFIG could be) a link of theirs could send the write anywhere.
+func followLink(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return "", err
+	}
+	if uid, ok := linkOwner(fi); ok && uid != os.Geteuid() {
+		return "", &privatefile.PermissionError{Path: path, Mode: fi.Mode(),
+			Why: fmt.Sprintf("a symbolic link owned by uid %d, not by this user (uid %d), which is not followed", uid, os.Geteuid())}
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		dest, _ := os.Readlink(path)
+		return "", fmt.Errorf("%s is a symbolic link to %s, which is missing: create that file, or remove the link", path, dest)
+	}
+	if err != nil {
+		return "", err
+	}
+	return target, nil
+}
+
+// makeDir creates docker's configuration directory when it is missing
+// (only it, 0700, as docker does); its parent must exist.
+func makeDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return nil
+}
+
+// parse reads data as a JSON object, keeping its members in order, and its
+// credHelpers and credsStore. An empty file is an empty object, as docker
+// reads it.
+func (f *File) parse(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	members, err := parseObject(data)
+	if err != nil {
+		return err
+	}
+	f.members = members
+	for i, m := range members {
+		switch m.key {
+		case "credHelpers":
+			f.at = i
+			if string(m.value) == "null" {
+				continue
+			}
+			if f.helpers, err = parseObject(m.value); err != nil {
+				return fmt.Errorf("credHelpers: %w", err)
+			}
+			for _, h := range f.helpers {
+				var s string
+				if err := json.Unmarshal(h.value, &s); err != nil {
+					return fmt.Errorf("credHelpers: the helper of %q is not a string", h.key)
+				}
+			}
+		case "credsStore":
+			// Not a string: docker would refuse the file, but this
+			// edit does not touch it; only a string is reported.
+			_ = json.Unmarshal(m.value, &f.CredsStore)
+		}
+	}
+	return nil
+}
+
+// parseObject splits a JSON object into its members, in order, refusing
+// anything else, a duplicate key (which one a reader takes depends on the
+// reader) and anything after the object.
+func parseObject(data []byte) ([]member, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil {
+		return nil, err
+	} else if tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	var members []member
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key := tok.(string) // the decoder allows only a string here
+		if seen[key] {
+			return nil, fmt.Errorf("the key %q appears twice", key)
+		}
+		seen[key] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		members = append(members, member{key, value})
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("more after the JSON object")
+	}
+	return members, nil
+}
+
+// Helper returns the credential helper credHelpers names for host, and
+// whether it names one.
+func (f *File) Helper(host string) (string, bool) {
+	for _, h := range f.helpers {
+		if h.key == host {
+			var s string
+			_ = json.Unmarshal(h.value, &s) // parse checked it is a string
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// Change is one credHelpers entry an edit sets: Host's helper becomes New;
+// Old is the one it replaces, when HadOld.
+type Change struct {
+	Host, Old, New string
+	HadOld         bool
+}
+
+// Set makes credHelpers name helper for each of hosts, in memory (see
+// [File.Save]), and returns what changed: nothing for a host that already
+// has it. A host new to credHelpers is added at its end.
+func (f *File) Set(hosts []string, helper string) []Change {
+	var changes []Change
+	value := encode(helper)
+	for _, host := range hosts {
+		old, had := f.Helper(host)
+		if had && old == helper {
+			continue
+		}
+		changes = append(changes, Change{Host: host, Old: old, New: helper, HadOld: had})
+		if had {
+			for i := range f.helpers {
+				if f.helpers[i].key == host {
+					f.helpers[i].value = value
+				}
+			}
+			continue
+		}
+		f.helpers = append(f.helpers, member{host, value})
+	}
+	return changes
+}
+
+// Bytes returns the file's content as [File.Save] writes it.
+func (f *File) Bytes() ([]byte, error) {
+	members := append([]member(nil), f.members...)
+	if helpers := object(f.helpers); f.at >= 0 {
+		members[f.at].value = helpers
+	} else if len(f.helpers) > 0 {
+		members = append(members, member{"credHelpers", helpers})
+	}
+	// Indent changes only white space.
+	var out bytes.Buffer
+	if err := json.Indent(&out, object(members), "", "\t"); err != nil {
+		return nil, fmt.Errorf("docker configuration %s: %w", f.Target, err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// object writes members as a JSON object.
+func object(members []member) []byte {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(encode(m.key))
+		b.WriteByte(':')
+		b.Write(m.value)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// encode is s as a JSON string, without the HTML escapes encoding/json
+// adds by default (a key such as "a&b" stays as written).
+func encode(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// Save writes the file atomically: a temporary file next to the target,
+// with the old file's mode (0600 for a new one), synced, then renamed over
+// the target. It writes nothing, and says so, when the target changed
+// since [Load] read it: another program's edit is not lost.
+func (f *File) Save() error {
+	data, err := f.Bytes()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.Target)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Target)+".tmp-*") // created 0600
+	if err != nil {
+		return fmt.Errorf("writing docker configuration: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("writing docker configuration: %w", err)
+	}
+	if err := tmp.Chmod(f.mode); err != nil {
+		return fmt.Errorf("writing docker configuration: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing docker configuration: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing docker configuration: %w", err)
+	}
+	if err := f.unchanged(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), f.Target); err != nil {
+		return fmt.Errorf("writing docker configuration: %w", err)
+	}
+	done = true
+	return nil
+}
+
+// unchanged reports an error when the target is not what Load read.
+func (f *File) unchanged() error {
+	was, read := f.exists, f.read
+	data, err := f.readTarget()
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("docker configuration: %w", err)
+	}
+	if was != f.exists || !bytes.Equal(read, data) {
+		return fmt.Errorf("docker configuration %s changed while it was being edited; nothing was written: run again", f.Target)
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+//go:build unix
+
+package dockerconfig
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
+)
+
+// nobody is the uid of another user, for files that are not ours.
+const nobody = 65534
+
+// TestSymlinkedConfig: a config.json that is the user's own symbolic link
+// (a dotfiles manager's) is written through: its target is replaced in its
+// own directory and the link stays. A dangling one is refused.
+func TestSymlinkedConfig(t *testing.T) {
+	dotfiles := t.TempDir()
+	target := filepath.Join(dotfiles, "docker-config.json")
+	write(t, target, `{"auths": {}}`, 0o600)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	setAndSave(t, path, dtHosts, "dt")
+	if dest, err := os.Readlink(path); err != nil || dest != target {
+		t.Errorf("the link now %q, %v; want it left pointing at %s", dest, err, target)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := f.Helper("api.d21s.com"); !ok || h != "dt" || f.Target != target {
+		t.Errorf("through the link: helper %q %v, target %s", h, ok, f.Target)
+	}
+
+	dangling := filepath.Join(t.TempDir(), "config.json")
+	if err := os.Symlink(filepath.Join(dotfiles, "missing.json"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dangling); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("Load of a dangling link: %v; want an error saying its target is missing", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dotfiles, "missing.json")); err == nil {
+		t.Error("a file was created where a dangling link points")
+	}
+}
+
+// TestRefusesUntrusted: a file others could have written or planted is
+// refused on the rules of every trusted file, and nothing is written:
+// group-writable, another user's, a FIFO (without blocking), a link of
+// another user's in a shared directory, a directory others can write.
+func TestRefusesUntrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make files of another user")
+	}
+	shared := func(t *testing.T) string {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	cases := map[string]func(t *testing.T) string{
+		"group-writable": func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "config.json")
+			write(t, p, `{}`, 0o660)
+			return p
+		},
+		"another user's": func(t *testing.T) string {
+			p := filepath.Join(shared(t), "config.json")
+			write(t, p, `{}`, 0o644)
+			if err := os.Chown(p, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		},
+		"a FIFO": func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "config.json")
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		},
+		"another user's link": func(t *testing.T) string {
+			mine := filepath.Join(t.TempDir(), "mine.json")
+			write(t, mine, `{}`, 0o600)
+			p := filepath.Join(shared(t), "config.json")
+			if err := os.Symlink(mine, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Lchown(p, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		},
+		"a directory others can write": func(t *testing.T) string {
+			dir := t.TempDir()
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "config.json")
+			write(t, p, `{}`, 0o600)
+			return p
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := setup(t)
+			before, _ := os.Lstat(path)
+			done := make(chan error, 1)
+			go func() { _, err := Load(path); done <- err }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, privatefile.ErrInsecure) || !strings.Contains(err.Error(), filepath.Dir(path)) {
+					t.Errorf("Load: %v; want a refusal naming the file", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Load blocked")
+			}
+			after, _ := os.Lstat(path)
+			if !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+				t.Error("the file was replaced")
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+				t.Errorf("%d entries beside it, want none", len(entries)-1)
+			}
+		})
+	}
+}
