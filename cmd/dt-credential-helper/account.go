@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
@@ -324,7 +325,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		if !inFile && tf.KeyID == "" {
 			// Neither in the file nor in the keyring: most likely a typo.
 			_, err := files.Get(name)
-			return auth.NewConfigError(fmt.Errorf("logout: %w", err))
+			return misconfig.Wrap(fmt.Errorf("logout: %w", err))
 		}
 	case err != nil:
 		return fmt.Errorf("logout of profile %q: nothing was removed: the keyring could not be read: %w; run logout again when it answers", name, err)

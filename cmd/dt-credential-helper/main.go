@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
 const prog = "dt-credential-helper"
@@ -71,10 +72,14 @@ const (
 	exitUsage   = 2
 )
 
-// usageError is a bad command line: exit 2.
+// usageError is a bad command line: exit 2, as for every error that says
+// it is the caller's configuration (package misconfig).
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// Misconfigured reports true: a command line is the caller's to change.
+func (e *usageError) Misconfigured() bool { return true }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
@@ -163,9 +168,7 @@ func report(stderr io.Writer, err error) int {
 		return es.code
 	}
 	fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err))
-	var ue *usageError
-	var ce *auth.ConfigError
-	if errors.As(err, &ue) || errors.As(err, &ce) {
+	if misconfig.Is(err) {
 		return exitUsage
 	}
 	return exitFailure

@@ -7,19 +7,19 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
-	"golang.org/x/oauth2"
 )
 
 // vaultChild is the upstream of Vault account v: on a miss, a read by
 // dt-credential-helper-plugin run as a child (package vaultproc), so that
 // this program, started for every kubectl, git and docker call, does not
-// link Vault's client. The child's log is shown under verbose only.
+// link Vault's client. The child's log is shown under verbose only. Its
+// errors say Misconfigured() (exit 2) and Temporary() (a cached token is
+// served through them) as the child sorted them.
 func vaultChild(e env, v profile.Vault, verbose bool) (keyring.Upstream, error) {
 	var stderr io.Writer
 	if verbose {
@@ -34,28 +34,9 @@ func vaultChild(e env, v profile.Vault, verbose bool) (keyring.Upstream, error) 
 		Stderr:  stderr,
 	})
 	if err != nil {
-		return nil, vaultError(err)
+		return nil, err
 	}
-	return vaultUpstream{src}, nil
-}
-
-// vaultUpstream is a vaultproc.Source whose configuration errors are
-// *auth.ConfigError, as a DT account's are: the command exits 2 on them.
-// Its other errors keep their Temporary(), so the cache serves a token it
-// holds while Vault is down.
-type vaultUpstream struct{ src *vaultproc.Source }
-
-func (v vaultUpstream) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	tok, err := v.src.TokenContext(ctx)
-	return tok, vaultError(err)
-}
-
-func vaultError(err error) error {
-	var ve *vaultproc.Error
-	if errors.As(err, &ve) && ve.Kind == vaultproc.Misconfigured {
-		return &auth.ConfigError{Msg: ve.Error(), Err: err}
-	}
-	return err
+	return src, nil
 }
 
 // loginVault stores a fleet profile: a Vault path to read tokens from,
@@ -96,12 +77,7 @@ func loginVault(ctx context.Context, e env, profiles *profile.Repository, name s
 		_, err := src.TokenContext(rctx)
 		cancel()
 		if err != nil {
-			err = fmt.Errorf("login: the Vault path %s could not be read, nothing was stored (use --no-verify to store the profile anyway): %w", v.Path, err)
-			var ce *auth.ConfigError
-			if errors.As(err, &ce) {
-				return auth.NewConfigError(err)
-			}
-			return err
+			return fmt.Errorf("login: the Vault path %s could not be read, nothing was stored (use --no-verify to store the profile anyway): %w", v.Path, err)
 		}
 	}
 	var replaced *profile.Profile

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
@@ -69,8 +70,8 @@ type Account struct {
 func (r *Repository) Path() (string, error) { return DefaultPath(r.getenv) }
 
 // File returns the profiles file's content, read on the first call. An
-// unreadable, invalid or untrusted file is an [*auth.ConfigError]: the file
-// must be fixed first.
+// unreadable, invalid or untrusted file is a configuration error
+// (package misconfig): the file must be fixed first.
 func (r *Repository) File() (*File, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -83,17 +84,17 @@ func (r *Repository) File() (*File, error) {
 	}
 	f, err := Load(path)
 	if err != nil {
-		return nil, auth.NewConfigError(err)
+		return nil, misconfig.Wrap(err)
 	}
 	r.file = f
 	return f, nil
 }
 
 // Account returns profile name's account. A name that is not valid, or not
-// a configured profile, is an [*auth.ConfigError] wrapping [ErrUnknown].
+// a configured profile, is a configuration error wrapping [ErrUnknown].
 func (r *Repository) Account(name string) (Account, error) {
 	if err := ValidateName(name); err != nil {
-		return Account{}, &auth.ConfigError{Msg: err.Error(), Err: ErrUnknown}
+		return Account{}, misconfig.Wrap(notAProfile{err})
 	}
 	f, err := r.File()
 	if err != nil {
@@ -101,18 +102,23 @@ func (r *Repository) Account(name string) (Account, error) {
 	}
 	p, err := f.Get(name)
 	if err != nil {
-		return Account{}, auth.NewConfigError(err)
+		return Account{}, misconfig.Wrap(err)
 	}
+	return p.account(name), nil
+}
+
+// account is p's account as profile name.
+func (p Profile) account(name string) Account {
 	a := Account{Name: name, Vault: p.Vault, Hosts: p.Hosts}
 	if p.Vault == nil {
 		a.Credentials = auth.Credentials{KeyID: p.KeyID, Email: p.Email, TokenEndpoint: p.TokenEndpoint}
 		a.SecretIn = p.SecretIn()
 	}
-	return a, nil
+	return a
 }
 
 // Secret reads profile name's secret from where the profile keeps it. A
-// secret that is not there is an [*auth.ConfigError] saying to log in.
+// secret that is not there is a configuration error saying to log in.
 func (r *Repository) Secret(name string) (string, error) {
 	a, err := r.Account(name)
 	if err != nil {
@@ -124,7 +130,7 @@ func (r *Repository) Secret(name string) (string, error) {
 	}
 	b, err := store.Get(SecretKey(name))
 	if errors.Is(err, keyring.ErrNotFound) {
-		return "", &auth.ConfigError{Msg: fmt.Sprintf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, a.SecretIn, name)}
+		return "", misconfig.Errorf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, a.SecretIn, name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("reading the secret of profile %q from the %s: %w", name, a.SecretIn, err)
@@ -199,3 +205,9 @@ func (s secretFiles) Set(key string, data []byte) error {
 	}
 	return s.FileStore.Set(key, data)
 }
+
+// notAProfile is a name [ValidateName] refuses, asked for as a profile: no
+// profile has it, so it is [ErrUnknown], with ValidateName's message.
+type notAProfile struct{ error }
+
+func (e notAProfile) Is(target error) bool { return target == ErrUnknown }
