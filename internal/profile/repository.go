@@ -18,9 +18,11 @@ import (
 
 // Repository is a user's profiles: the profiles file, and each DT
 // profile's secret, in the OS keyring or, for a profile stored with
-// `login --store file`, in a private file in [SecretsDir]. login, logout and
-// status use it directly; the token sources use it to find a profile's
-// account, and read its secret only when a refresh needs it.
+// `login --store file`, in a private file in [SecretsDir]. It owns the
+// transactions that change them together: login saves a profile
+// ([Repository.Save]), logout removes one ([Repository.Remove]), status
+// lists them ([Repository.List]); the token sources use it to find a
+// profile's account, and read its secret only when a refresh needs it.
 //
 // Nothing is read until asked for: a token call without a profile, on a
 // machine without HOME, never looks for the profiles file. The file is read
@@ -115,6 +117,21 @@ func (p Profile) account(name string) Account {
 		a.SecretIn = p.SecretIn()
 	}
 	return a
+}
+
+// List returns every profile's account, in name order, for status: where
+// a DT profile's secret is kept, not whether it is there (nothing is read
+// but the profiles file).
+func (r *Repository) List() ([]Account, error) {
+	f, err := r.File()
+	if err != nil {
+		return nil, err
+	}
+	accounts := make([]Account, 0, len(f.Profiles))
+	for _, name := range f.Names() {
+		accounts = append(accounts, f.Profiles[name].account(name))
+	}
+	return accounts, nil
 }
 
 // Secret reads profile name's secret from where the profile keeps it. A
