@@ -6,7 +6,8 @@
 // runStatus, runPlugin) that reads its flags, opens the profiles repository
 // (internal/profile) and, when it serves tokens, builds the token sources
 // (internal/tokens), and hands them to the package that speaks its
-// protocol. This file picks the command.
+// protocol; login, logout and status call the repository's transactions.
+// This file picks the command, and maps an error to its exit code.
 package main
 
 import (
