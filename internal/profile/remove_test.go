@@ -20,36 +20,27 @@ import (
 // TestRemove: the tokens cached for the profile's account, its secret and
 // the profile all go.
 func TestRemove(t *testing.T) {
-	for _, where := range stores() {
-		t.Run(where, func(t *testing.T) {
-			needStore(t, where)
-			f := newTxFixture(t)
-			name := uniqueProfile(t, f)
-			p := dtProfile(where)
-			if _, err := f.repo.Save(t.Context(), name, p, "the-secret", f.forget); err != nil {
-				t.Fatal(err)
-			}
-			key := f.plantToken(t, p.account(name))
-			f.forgot = nil
+	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
+		p := f.saved(t, name, where)
+		key := f.plantToken(t, p.account(name))
 
-			warnings, err := f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
-			if err != nil || len(warnings) > 0 {
-				t.Fatalf("Remove: %v, warnings %v", err, warnings)
-			}
-			if _, ok := f.secret(t, where, name); ok {
-				t.Errorf("the secret is still in the %s", where)
-			}
-			if _, ok := f.stored(t, name); ok {
-				t.Error("the profile is still in the profiles file")
-			}
-			if f.cached(t, key) {
-				t.Error("the cached token is still there")
-			}
-			if diff := cmp.Diff([]Account{p.account(name)}, f.forgot); diff != "" {
-				t.Errorf("forget's accounts (-want +got):\n%s", diff)
-			}
-		})
-	}
+		warnings, err := f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
+		if err != nil || len(warnings) > 0 {
+			t.Fatalf("Remove: %v, warnings %v", err, warnings)
+		}
+		if _, ok := f.secret(t, where, name); ok {
+			t.Errorf("the secret is still in the %s", where)
+		}
+		if _, ok := f.stored(t, name); ok {
+			t.Error("the profile is still in the profiles file")
+		}
+		if f.cached(t, key) {
+			t.Error("the cached token is still there")
+		}
+		if diff := cmp.Diff([]Account{p.account(name)}, f.forgot); diff != "" {
+			t.Errorf("forget's accounts (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestRemoveNotInFile: a profile no longer in the profiles file (lost, or
@@ -61,43 +52,35 @@ func TestRemove(t *testing.T) {
 // profile, the caller's configuration (a typo, most likely). Moved down
 // from the command's TestLogoutProfileMissingFromFile.
 func TestRemoveNotInFile(t *testing.T) {
-	for _, where := range stores() {
-		t.Run(where, func(t *testing.T) {
-			needStore(t, where)
-			f := newTxFixture(t)
-			name := uniqueProfile(t, f)
-			p := dtProfile(where)
-			if _, err := f.repo.Save(t.Context(), name, p, "the-secret", f.forget); err != nil {
-				t.Fatal(err)
-			}
-			key := f.plantToken(t, p.account(name))
-			f.dropFromFile(t, name)
+	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
+		p := f.saved(t, name, where)
+		key := f.plantToken(t, p.account(name))
+		f.dropFromFile(t, name)
 
-			_, err := f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
-			if !errors.Is(err, ErrNoAccount) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "cached tokens were not removed") || misconfig.Is(err) {
-				t.Errorf("Remove without the account = %v; want an ErrNoAccount error naming the profile, not misconfigured", err)
-			}
-			if _, ok := f.secret(t, where, name); ok {
-				t.Errorf("the secret is still in the %s", where)
-			}
-			if !f.cached(t, key) {
-				t.Fatal("the cached token is gone though Remove could not know its account: the test checks nothing")
-			}
+		_, err := f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
+		if !errors.Is(err, ErrNoAccount) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "cached tokens were not removed") || misconfig.Is(err) {
+			t.Errorf("Remove without the account = %v; want an ErrNoAccount error naming the profile, not misconfigured", err)
+		}
+		if _, ok := f.secret(t, where, name); ok {
+			t.Errorf("the secret is still in the %s", where)
+		}
+		if !f.cached(t, key) {
+			t.Fatal("the cached token is gone though Remove could not know its account: the test checks nothing")
+		}
 
-			account := p.account(name).Credentials
-			if warnings, err := f.repo.Remove(t.Context(), name, account, f.forget); err != nil || len(warnings) > 0 {
-				t.Errorf("Remove with the account: %v, warnings %v", err, warnings)
-			}
-			if f.cached(t, key) {
-				t.Error("the cached token is still there after Remove with its account")
-			}
+		account := p.account(name).Credentials
+		if warnings, err := f.repo.Remove(t.Context(), name, account, f.forget); err != nil || len(warnings) > 0 {
+			t.Errorf("Remove with the account: %v, warnings %v", err, warnings)
+		}
+		if f.cached(t, key) {
+			t.Error("the cached token is still there after Remove with its account")
+		}
 
-			_, err = f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
-			if !errors.Is(err, ErrUnknown) || !misconfig.Is(err) || !strings.Contains(err.Error(), "unknown profile") {
-				t.Errorf("Remove of a profile that is nowhere = %v; want a configuration error wrapping ErrUnknown", err)
-			}
-		})
-	}
+		_, err = f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
+		if !errors.Is(err, ErrUnknown) || !misconfig.Is(err) || !strings.Contains(err.Error(), "unknown profile") {
+			t.Errorf("Remove of a profile that is nowhere = %v; want a configuration error wrapping ErrUnknown", err)
+		}
+	})
 }
 
 // TestRemoveHungKeyring: with a keyring that does not answer, Remove gives

@@ -21,33 +21,28 @@ import (
 // profile's cached token is served without reading its secret, so one its
 // earlier secret obtained must not outlive a new secret.
 func TestSave(t *testing.T) {
-	for _, where := range stores() {
-		t.Run(where, func(t *testing.T) {
-			needStore(t, where)
-			f := newTxFixture(t)
-			name := uniqueProfile(t, f)
-			p := dtProfile(where)
-			p.Hosts = []string{"registry.example"}
-			key := f.plantToken(t, p.account(name))
+	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
+		p := dtProfile(where)
+		p.Hosts = []string{"registry.example"}
+		key := f.plantToken(t, p.account(name))
 
-			warnings, err := f.repo.Save(t.Context(), name, p, "the-secret", f.forget)
-			if err != nil || len(warnings) > 0 {
-				t.Fatalf("Save: %v, warnings %v", err, warnings)
-			}
-			if got, ok := f.secret(t, where, name); got != "the-secret" {
-				t.Errorf("the %s holds %q (%v), want the secret", where, got, ok)
-			}
-			if got, ok := f.stored(t, name); !ok || !cmp.Equal(got, p) {
-				t.Errorf("profiles file holds %+v (%v), want %+v", got, ok, p)
-			}
-			if f.cached(t, key) {
-				t.Error("the token cached for the account is still there")
-			}
-			if diff := cmp.Diff([]Account{p.account(name)}, f.forgot); diff != "" {
-				t.Errorf("forget's accounts (-want +got):\n%s", diff)
-			}
-		})
-	}
+		warnings, err := f.repo.Save(t.Context(), name, p, "the-secret", f.forget)
+		if err != nil || len(warnings) > 0 {
+			t.Fatalf("Save: %v, warnings %v", err, warnings)
+		}
+		if got, ok := f.secret(t, where, name); got != "the-secret" {
+			t.Errorf("the %s holds %q (%v), want the secret", where, got, ok)
+		}
+		if got, ok := f.stored(t, name); !ok || !cmp.Equal(got, p) {
+			t.Errorf("profiles file holds %+v (%v), want %+v", got, ok, p)
+		}
+		if f.cached(t, key) {
+			t.Error("the token cached for the account is still there")
+		}
+		if diff := cmp.Diff([]Account{p.account(name)}, f.forgot); diff != "" {
+			t.Errorf("forget's accounts (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestSaveRemovesStrayCopy: a secret left in the other store by an earlier
@@ -103,31 +98,23 @@ func TestSaveForgetFailures(t *testing.T) {
 // asks for no cached token to be removed. Moved down from the command's
 // TestVaultLoginReplacesDTProfile.
 func TestSaveVault(t *testing.T) {
-	for _, where := range stores() {
-		t.Run(where, func(t *testing.T) {
-			needStore(t, where)
-			f := newTxFixture(t)
-			name := uniqueProfile(t, f)
-			if _, err := f.repo.Save(t.Context(), name, dtProfile(where), "the-secret", f.forget); err != nil {
-				t.Fatal(err)
-			}
-			f.forgot = nil
-			v := Profile{Vault: &Vault{Path: "dt/token/prod"}, Hosts: []string{"registry.example"}}
-			warnings, err := f.repo.Save(t.Context(), name, v, "", f.forget)
-			if err != nil || len(warnings) > 0 {
-				t.Fatalf("Save: %v, warnings %v", err, warnings)
-			}
-			if _, ok := f.secret(t, where, name); ok {
-				t.Errorf("the DT secret of the replaced profile is still in the %s", where)
-			}
-			if got, _ := f.stored(t, name); !cmp.Equal(got, v) {
-				t.Errorf("profiles file holds %+v, want %+v", got, v)
-			}
-			if len(f.forgot) > 0 {
-				t.Errorf("forget was called for %v", f.forgot)
-			}
-		})
-	}
+	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
+		f.saved(t, name, where)
+		v := Profile{Vault: &Vault{Path: "dt/token/prod"}, Hosts: []string{"registry.example"}}
+		warnings, err := f.repo.Save(t.Context(), name, v, "", f.forget)
+		if err != nil || len(warnings) > 0 {
+			t.Fatalf("Save: %v, warnings %v", err, warnings)
+		}
+		if _, ok := f.secret(t, where, name); ok {
+			t.Errorf("the DT secret of the replaced profile is still in the %s", where)
+		}
+		if got, _ := f.stored(t, name); !cmp.Equal(got, v) {
+			t.Errorf("profiles file holds %+v, want %+v", got, v)
+		}
+		if len(f.forgot) > 0 {
+			t.Errorf("forget was called for %v", f.forgot)
+		}
+	})
 }
 
 // TestSaveRefuses: a name that cannot be a profile is the caller's

@@ -24,34 +24,29 @@ import (
 // configuration (login exits 1). Moved down from the command's
 // TestLoginLeavesNoStraySecret and TestLoginProfilesLockFIFO.
 func TestSaveTakesSecretBack(t *testing.T) {
-	for _, where := range stores() {
-		t.Run(where, func(t *testing.T) {
-			needStore(t, where)
-			f := newTxFixture(t)
-			name := uniqueProfile(t, f)
-			lock := f.profilesPath(t) + ".lock"
-			if err := os.MkdirAll(filepath.Dir(lock), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := syscall.Mkfifo(lock, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, err := f.repo.Save(t.Context(), name, dtProfile(where), "the-secret", f.forget)
-			if err == nil || !strings.Contains(err.Error(), "nothing was stored") ||
-				!strings.Contains(err.Error(), lock) || !strings.Contains(err.Error(), "not a regular file") {
-				t.Fatalf("Save = %v; want an error saying nothing was stored, naming %s as not a regular file", err, lock)
-			}
-			if misconfig.Is(err) {
-				t.Error("a lock that is a FIFO is taken for the caller's configuration")
-			}
-			if _, ok := f.secret(t, where, name); ok {
-				t.Errorf("the secret is left in the %s", where)
-			}
-			if len(f.forgot) > 0 {
-				t.Error("cached tokens were removed for a profile that was not saved")
-			}
-		})
-	}
+	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
+		lock := f.profilesPath(t) + ".lock"
+		if err := os.MkdirAll(filepath.Dir(lock), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(lock, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.repo.Save(t.Context(), name, dtProfile(where), "the-secret", f.forget)
+		if err == nil || !strings.Contains(err.Error(), "nothing was stored") ||
+			!strings.Contains(err.Error(), lock) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("Save = %v; want an error saying nothing was stored, naming %s as not a regular file", err, lock)
+		}
+		if misconfig.Is(err) {
+			t.Error("a lock that is a FIFO is taken for the caller's configuration")
+		}
+		if _, ok := f.secret(t, where, name); ok {
+			t.Errorf("the secret is left in the %s", where)
+		}
+		if len(f.forgot) > 0 {
+			t.Error("cached tokens were removed for a profile that was not saved")
+		}
+	})
 }
 
 // TestSaveFailsWithSecretInPlace: a profile whose new secret replaced the

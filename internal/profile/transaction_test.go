@@ -200,3 +200,27 @@ func dtProfile(where string) Profile {
 	}
 	return p
 }
+
+// eachStore runs test once for each secret store, with a fixture and a
+// profile name of its own.
+func eachStore(t *testing.T, test func(t *testing.T, f *txFixture, where, name string)) {
+	for _, where := range stores() {
+		t.Run(where, func(t *testing.T) {
+			needStore(t, where)
+			f := newTxFixture(t)
+			test(t, f, where, uniqueProfile(t, f))
+		})
+	}
+}
+
+// saved saves profile name, a DT profile with its secret in where, and
+// returns it; forget's record starts afresh.
+func (f *txFixture) saved(t *testing.T, name, where string) Profile {
+	t.Helper()
+	p := dtProfile(where)
+	if _, err := f.repo.Save(t.Context(), name, p, "the-secret", f.forget); err != nil {
+		t.Fatal(err)
+	}
+	f.forgot = nil
+	return p
+}
