@@ -74,19 +74,19 @@ func (r *Repository) Remove(ctx context.Context, name string, account auth.Crede
 // would fail every removal after it, each after its own timeout, so nothing
 // is removed then. No profile, no secret and no account is an unknown
 // profile.
-func (r *Repository) findSecret(f *File, a Account, inFile bool) (where string, found bool, err error) {
-	where = a.SecretIn
+func (r *Repository) findSecret(f *File, a Account, inFile bool) (where place, found bool, err error) {
 	if !inFile {
-		where = SecretInKeyring
+		a.SecretIn = SecretInKeyring
 		if files, err := r.Secrets(SecretInFile); err == nil {
 			if _, err := files.Get(SecretKey(a.Name)); err == nil {
-				where = SecretInFile
+				a.SecretIn = SecretInFile
 			}
 		}
 	}
-	secrets, err := r.Secrets(where)
+	where = a.place()
+	secrets, err := r.Secrets(where.store)
 	if err == nil {
-		_, err = secrets.Get(SecretKey(a.Name))
+		_, err = secrets.Get(where.key)
 	}
 	if !inFile && errors.Is(err, keyring.ErrNoSession) {
 		// Only a guess, and there is no keyring at all here: it holds
@@ -101,7 +101,7 @@ func (r *Repository) findSecret(f *File, a Account, inFile bool) (where string, 
 		}
 		return where, false, nil
 	case err != nil:
-		return where, false, fmt.Errorf("profile %q: nothing was removed: the %s could not be read: %w; try again when it answers", a.Name, where, err)
+		return where, false, fmt.Errorf("profile %q: nothing was removed: the %s could not be read: %w; try again when it answers", a.Name, where.store, err)
 	}
 	return where, true, nil
 }
@@ -122,11 +122,11 @@ func forgotten(ctx context.Context, forget ForgetTokens, a Account) (warning err
 }
 
 // removeDT removes the tokens cached for DT account a, and its secret from
-// where (where it was found, if found) and from the other store.
-func (r *Repository) removeDT(ctx context.Context, a Account, where string, found bool, forget ForgetTokens) (warning error, errs []error) {
+// where (where it was found, if found) and a copy that may be elsewhere.
+func (r *Repository) removeDT(ctx context.Context, a Account, where place, found bool, forget ForgetTokens) (warning error, errs []error) {
 	warning, errs = forgotten(ctx, forget, a)
-	for _, w := range []string{where, otherStore(where)} {
-		if err := r.deleteSecret(a.Name, w, found && w == where); err != nil {
+	for _, pl := range []place{where, strayPlace(a.Name, where)} {
+		if err := r.deleteSecret(a.Name, pl, found && pl == where); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -141,11 +141,12 @@ func (r *Repository) Secret(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	store, err := r.Secrets(a.SecretIn)
+	pl := a.place()
+	store, err := r.Secrets(pl.store)
 	if err != nil {
 		return "", err
 	}
-	b, err := store.Get(SecretKey(name))
+	b, err := store.Get(pl.key)
 	if errors.Is(err, keyring.ErrNotFound) {
 		return "", misconfig.Errorf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, a.SecretIn, name)
 	}

@@ -48,18 +48,25 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 	if p.Vault != nil {
 		return r.saveVault(ctx, name, p, old, existed)
 	}
-	// Where the old profile kept its secret, if it had one.
-	was := ""
+	to := p.account(name).place()
+	var from place // where the old profile kept its secret, if it had one
 	if existed && old.Vault == nil {
-		was = old.SecretIn()
+		from = old.account(name).place()
 	}
-	if err := r.storeWithSecret(ctx, name, p, secret, was == p.SecretIn()); err != nil {
+	if err := r.storeWithSecret(ctx, name, p, secret, from == to); err != nil {
 		return nil, err
 	}
-	// The old copy, when the secret moved; else one left by an earlier
-	// move or a profile removed by hand.
-	if err := r.deleteSecret(name, otherStore(p.SecretIn()), was != "" && was != p.SecretIn()); err != nil {
-		warnings = append(warnings, err)
+	// The old copy, when the secret moved; a copy left by an earlier move
+	// or a profile removed by hand.
+	if from != (place{}) && from != to {
+		if err := r.deleteSecret(name, from, true); err != nil {
+			warnings = append(warnings, err)
+		}
+	}
+	if stray := strayPlace(name, to); stray != from {
+		if err := r.deleteSecret(name, stray, false); err != nil {
+			warnings = append(warnings, err)
+		}
 	}
 	warning, err := forgetting(ctx, forget, p.account(name))
 	if err != nil {
@@ -72,17 +79,17 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 	return warnings, nil
 }
 
-// storeWithSecret writes secret to p's store and then p as profile name.
+// storeWithSecret writes secret to p's place and then p as profile name.
 // overwrote says the old profile's secret was in the same place, so that
 // the new one cannot be taken back without losing both.
 func (r *Repository) storeWithSecret(ctx context.Context, name string, p Profile, secret string, overwrote bool) error {
-	where := p.SecretIn()
-	secrets, err := r.Secrets(where)
+	pl := p.account(name).place()
+	secrets, err := r.Secrets(pl.store)
 	if err == nil {
-		err = secrets.Set(SecretKey(name), []byte(secret))
+		err = secrets.Set(pl.key, []byte(secret))
 	}
 	if err != nil {
-		return &StoreError{Name: name, Store: where, Err: err}
+		return &StoreError{Name: name, Store: pl.store, Err: err}
 	}
 	// Under the file's lock: concurrent saves each add their profile.
 	err = r.Update(ctx, func(f *File) (bool, error) {
@@ -93,10 +100,10 @@ func (r *Repository) storeWithSecret(ctx context.Context, name string, p Profile
 		return nil
 	}
 	// A secret no profile names is a secret nobody will remove.
-	if !overwrote && secrets.Delete(SecretKey(name)) == nil {
+	if !overwrote && secrets.Delete(pl.key) == nil {
 		return fmt.Errorf("the profile %q could not be saved, nothing was stored: %w", name, err)
 	}
-	return fmt.Errorf("the secret of profile %q is in the %s, but the profile could not be saved: %w", name, where, err)
+	return fmt.Errorf("the secret of profile %q is in the %s, but the profile could not be saved: %w", name, pl.store, err)
 }
 
 // saveVault saves Vault profile p as name and removes the DT secret of the
@@ -113,14 +120,15 @@ func (r *Repository) saveVault(ctx context.Context, name string, p Profile, old 
 		return nil, nil
 	}
 	var errs []error
-	for _, where := range []string{old.SecretIn(), otherStore(old.SecretIn())} {
-		if err := r.deleteSecret(name, where, where == old.SecretIn()); err != nil {
+	was := old.account(name).place()
+	for _, pl := range []place{was, strayPlace(name, was)} {
+		if err := r.deleteSecret(name, pl, pl == was); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
 		return []error{fmt.Errorf("the DT secret profile %q had before is left behind: %w; "+
-			"run `secret-tool clear service %s username %s` or the like", name, errors.Join(errs...), keyring.Service, SecretKey(name))}, nil
+			"run `secret-tool clear service %s username %s` or the like", name, errors.Join(errs...), keyring.Service, was.key)}, nil
 	}
 	return nil, nil
 }

@@ -43,6 +43,21 @@ func forgetting(ctx context.Context, forget ForgetTokens, a Account) (warning, e
 	return err, nil
 }
 
+// place is where a DT profile's secret is kept: a store, and the entry's
+// name in it. Save writes a secret to its new place before the profile
+// names it, and removes the old place only after, so a secret that moves
+// is crash-safe at every step: the profiles file always names a place that
+// holds its secret. (A key replaced within one store would be crash-safe
+// the same way given a place of its own, an entry named for it.)
+type place struct{ store, key string }
+
+// place is where a keeps its secret.
+func (a Account) place() place { return place{a.SecretIn, SecretKey(a.Name)} }
+
+// strayPlace is where a copy of profile name's secret may be left outside
+// the place p it is kept in: the other store.
+func strayPlace(name string, p place) place { return place{otherStore(p.store), SecretKey(name)} }
+
 // otherStore is the secret store that is not where.
 func otherStore(where string) string {
 	if where == SecretInFile {
@@ -51,20 +66,20 @@ func otherStore(where string) string {
 	return SecretInFile
 }
 
-// deleteSecret removes profile name's secret from store where. known says
-// a profile named it there; otherwise a copy may have been left there (a
+// deleteSecret removes profile name's secret from pl. known says a
+// profile named it there; otherwise a copy may have been left there (a
 // login that moved the secret and could not remove it, a profile removed by
 // hand), and a keyring this process cannot reach is skipped: it holds
 // nothing this process could remove.
-func (r *Repository) deleteSecret(name, where string, known bool) error {
-	secrets, err := r.Secrets(where)
+func (r *Repository) deleteSecret(name string, pl place, known bool) error {
+	secrets, err := r.Secrets(pl.store)
 	if err == nil {
-		err = secrets.Delete(SecretKey(name))
+		err = secrets.Delete(pl.key)
 	}
 	if err == nil || (!known && errors.Is(err, keyring.ErrUnreachable)) {
 		return nil
 	}
-	return fmt.Errorf("the secret of profile %q was not removed from the %s: %w", name, where, err)
+	return fmt.Errorf("the secret of profile %q was not removed from the %s: %w", name, pl.store, err)
 }
 
 // StoreError is a secret its store would not take: [Repository.Save]
