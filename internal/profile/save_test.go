@@ -88,6 +88,13 @@ func TestSaveForgetFailures(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `profile "prod" stored, but a token its earlier secret obtained may still be served`) {
 		t.Errorf("Save with the token cache broken = %v; want an error saying the profile is stored", err)
 	}
+	// The same, one account's stores joined inside the accounts' join, as
+	// the command's forget gives them: a store that failed is found
+	// however deep.
+	nested := func(ctx context.Context, a Account) error { return errors.Join(broken(ctx, a), unreachable(ctx, a)) }
+	if _, err := f.repo.Save(t.Context(), "prod", dtProfile(SecretInFile), "other-secret", nested); err == nil {
+		t.Error("Save with the token cache broken, its errors nested: no error")
+	}
 	if got, _ := f.secret(t, SecretInFile, "prod"); got != "other-secret" {
 		t.Errorf("the secret file holds %q, want the new secret", got)
 	}

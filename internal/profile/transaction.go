@@ -31,16 +31,26 @@ func forgetting(ctx context.Context, forget ForgetTokens, a Account) (warning, e
 	if err == nil {
 		return nil, nil
 	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
+	for _, e := range joined(err) {
 		if !errors.Is(e, keyring.ErrUnreachable) {
 			return nil, err
 		}
 	}
 	return err, nil
+}
+
+// joined is what err joins (errors.Join), joins within it opened: one
+// error per store.
+func joined(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var errs []error
+	for _, e := range j.Unwrap() {
+		errs = append(errs, joined(e)...)
+	}
+	return errs
 }
 
 // place is where a DT profile's secret is kept: a store, and the entry's
