@@ -230,3 +230,16 @@ func TestVaultEnvIsALeaf(t *testing.T) {
 		}
 	})
 }
+
+// TestMisconfigIsALeaf: internal/misconfig, the rule by which every
+// program sorts configuration errors (exit 2, FailedPrecondition, a 400),
+// links nothing of this module, so that any layer can make and read them.
+// oursBeyond sees what a package links (TestAuthImportsOnlyLeaves' positive
+// control).
+func TestMisconfigIsALeaf(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range oursBeyond(t, goos, "./internal/misconfig", nil) {
+			t.Errorf("internal/misconfig links %s", d)
+		}
+	})
+}

@@ -144,9 +144,9 @@ func ReadCredentialsFile(path string) (Credentials, error) {
 	var perr *privatefile.PermissionError
 	switch {
 	case errors.As(err, &perr):
-		return Credentials{}, NewConfigError(fmt.Errorf("credentials file not trusted: %w", err))
+		return Credentials{}, newConfigError(fmt.Errorf("credentials file not trusted: %w", err))
 	case err != nil:
-		return Credentials{}, NewConfigError(fmt.Errorf("credentials file: %w", err))
+		return Credentials{}, newConfigError(fmt.Errorf("credentials file: %w", err))
 	case len(data) > maxCredentialsFile:
 		return Credentials{}, &ConfigError{Msg: fmt.Sprintf("credentials file %s is larger than 1 MiB", path)}
 	}

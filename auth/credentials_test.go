@@ -103,6 +103,10 @@ func TestResolveMissing(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("got %v, want a *ConfigError", err)
 			}
+			var m interface{ Misconfigured() bool }
+			if !errors.As(err, &m) || !m.Misconfigured() {
+				t.Error("the error does not say Misconfigured() through errors.As")
+			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not name %q", err, w)

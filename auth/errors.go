@@ -14,23 +14,30 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// ConfigError is a missing or invalid input: the command line or
-// configuration must change before a token can be had. Commands exit 2 on it.
+// ConfigError is a missing or invalid input to this package: credentials,
+// a token endpoint, a credentials file or a secret that must change before
+// a token can be had; asking again will not help.
 type ConfigError struct {
 	Msg string
 	Err error
 }
 
-// NewConfigError makes err a configuration error: its message is err's,
-// and errors.Is and errors.As still find err and what err wraps. Add context
-// with fmt.Errorf first: NewConfigError(fmt.Errorf("login: %w", err)). err
-// must not be nil.
-func NewConfigError(err error) *ConfigError { return &ConfigError{Msg: err.Error(), Err: err} }
+// newConfigError makes err a configuration error: its message is err's,
+// and errors.Is and errors.As still find err and what err wraps. err must
+// not be nil.
+func newConfigError(err error) *ConfigError { return &ConfigError{Msg: err.Error(), Err: err} }
 
 func (e *ConfigError) Error() string { return e.Msg }
 
 // Unwrap returns the underlying error, if any.
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Misconfigured reports true. It is the behaviour a caller reads to sort
+// errors without knowing their types, as [Error.Temporary] is:
+//
+//	var m interface{ Misconfigured() bool }
+//	if errors.As(err, &m) && m.Misconfigured() { /* the user's input must change */ }
+func (e *ConfigError) Misconfigured() bool { return true }
 
 // Kind classifies why a token request failed, for callers that branch on it
 // (retry later, ask for new credentials, report a bug in the server).

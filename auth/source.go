@@ -190,7 +190,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	newRequest := func() (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.creds.TokenEndpoint, strings.NewReader(form))
 		if err != nil {
-			return nil, NewConfigError(fmt.Errorf("token endpoint %s: %w", s.creds.TokenEndpoint, err))
+			return nil, newConfigError(fmt.Errorf("token endpoint %s: %w", s.creds.TokenEndpoint, err))
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")

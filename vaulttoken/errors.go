@@ -46,3 +46,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether trying again later may succeed; the keyring
 // cache serves a token it still holds on such a failure.
 func (e *Error) Temporary() bool { return e.Kind == Transient }
+
+// Misconfigured reports whether the Source's configuration or environment
+// is wrong (Kind Misconfigured): the behaviour a caller reads to sort errors
+// without knowing their types, as it reads Temporary.
+func (e *Error) Misconfigured() bool { return e.Kind == Misconfigured }

@@ -52,6 +52,11 @@ func TestNewSourceConfigErrors(t *testing.T) {
 			if !errors.As(err, &e) || e.Kind != Misconfigured || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want a configuration error containing %q", err, tc.want)
 			}
+			// What a caller that does not know the type reads.
+			var m interface{ Misconfigured() bool }
+			if !errors.As(err, &m) || !m.Misconfigured() {
+				t.Error("the error does not say Misconfigured() through errors.As")
+			}
 		})
 	}
 }
@@ -79,6 +84,9 @@ func TestUnreachableVaultIsTransient(t *testing.T) {
 	var temp interface{ Temporary() bool }
 	if !errors.As(err, &temp) || !temp.Temporary() {
 		t.Error("the error does not say Temporary() through errors.As")
+	}
+	if e.Misconfigured() {
+		t.Error("an unreachable Vault is taken for a configuration error")
 	}
 }
 

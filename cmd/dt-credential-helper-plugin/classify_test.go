@@ -7,9 +7,12 @@ import (
 	"testing"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
 )
 
 // TestClassify: the provider's errors reach hosts as the codes DESIGN.md
@@ -24,8 +27,12 @@ func TestClassify(t *testing.T) {
 	}{
 		{"rejected", &auth.Error{Kind: auth.Rejected, Endpoint: "https://id.example/token", KeyID: "k1"}, plugin.ErrRejected},
 		{"transient", &auth.Error{Kind: auth.Transient, Endpoint: "https://id.example/token", KeyID: "k1", Err: errors.New("connection refused")}, plugin.ErrUnavailable},
-		{"unknown profile", &auth.ConfigError{Msg: unknown.Error(), Err: unknown}, plugin.ErrUnknownProfile},
+		{"unknown profile", misconfig.Wrap(unknown), plugin.ErrUnknownProfile},
 		{"missing config", &auth.ConfigError{Msg: "missing key id: set DT_SERVICE_ACCOUNT_KEY_ID"}, plugin.ErrConfig},
+		{"profiles file not trusted", misconfig.Errorf("profiles file not trusted: %w", errors.New("mode 0666")), plugin.ErrConfig},
+		// Read in this process, unconverted: the behaviour says it.
+		{"no Vault token", &vaulttoken.Error{Kind: vaulttoken.Misconfigured, Msg: "vault: no Vault token"}, plugin.ErrConfig},
+		{"Vault denies the path", &vaulttoken.Error{Kind: vaulttoken.Denied, Msg: "vault: permission denied"}, nil},
 		{"keyring unavailable", fmt.Errorf("token cache: %w", keyring.ErrUnreachable), plugin.ErrUnavailable},
 		{"bad response", &auth.Error{Kind: auth.BadResponse, Endpoint: "https://id.example/token", KeyID: "k1"}, nil},
 		{"canceled: the plugin package maps it", fmt.Errorf("keyring: %w", context.Canceled), nil},
@@ -52,3 +59,27 @@ func (temporaryError) Error() string {
 	return "vault: reading dt/token/prod: HTTP 503: Vault is sealed"
 }
 func (temporaryError) Temporary() bool { return true }
+
+// TestReplyKind: the vault-token child's reply carries what the helper
+// sorts by (exit 2 on misconfigured, a cached token served on transient).
+func TestReplyKind(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want vaultproc.Kind
+	}{
+		{"no Vault token", &vaulttoken.Error{Kind: vaulttoken.Misconfigured}, vaultproc.Misconfigured},
+		{"wrapped", fmt.Errorf("reading: %w", &vaulttoken.Error{Kind: vaulttoken.Misconfigured}), vaultproc.Misconfigured},
+		{"the program's own", misconfig.Errorf("no path"), vaultproc.Misconfigured},
+		{"denied", &vaulttoken.Error{Kind: vaulttoken.Denied}, vaultproc.Permission},
+		{"sealed", &vaulttoken.Error{Kind: vaulttoken.Transient}, vaultproc.Transient},
+		{"nothing at the path", &vaulttoken.Error{Kind: vaulttoken.NotFound}, vaultproc.Other},
+		{"rejected", &vaulttoken.Error{Kind: vaulttoken.Rejected}, vaultproc.Other},
+		{"not a bearer token", errors.New("vault: dt/token/prod: the access token Vault returned is refused"), vaultproc.Other},
+	}
+	for _, tt := range tests {
+		if got := replyKind(tt.err); got != tt.want {
+			t.Errorf("%s: replyKind = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
@@ -22,18 +23,17 @@ func vaultUpstream(log *slog.Logger) func(profile.Vault) (keyring.Upstream, erro
 	return func(v profile.Vault) (keyring.Upstream, error) {
 		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
 		if err != nil {
-			return nil, vaultError(err)
+			return nil, err
 		}
 		return vaultSource{src: src, path: v.Path}, nil
 	}
 }
 
-// vaultSource is a vaulttoken.Source whose configuration errors are
-// *auth.ConfigError, as a DT account's are: the plugin answers
-// FailedPrecondition on them. Its other errors keep their Temporary(), so
-// the cache serves a token it holds while Vault is down.
-// A token that is not a bearer token is refused, as the helper's child
-// refuses it.
+// vaultSource is a vaulttoken.Source that refuses a token that is not a
+// bearer token, as the helper's child refuses it. Its errors are
+// vaulttoken's, whose Misconfigured() and Temporary() classify sorts (a
+// configuration error is FailedPrecondition) and the cache reads (it
+// serves a token it holds while Vault is down).
 type vaultSource struct {
 	src  *vaulttoken.Source
 	path string
@@ -42,7 +42,7 @@ type vaultSource struct {
 func (v vaultSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := v.src.TokenContext(ctx)
 	if err != nil {
-		return nil, vaultError(err)
+		return nil, err
 	}
 	return checked(tok, v.path)
 }
@@ -54,14 +54,6 @@ func checked(tok *oauth2.Token, path string) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("vault: %s: the access token Vault returned is refused: it %w", path, err)
 	}
 	return tok, nil
-}
-
-func vaultError(err error) error {
-	var ve *vaulttoken.Error
-	if errors.As(err, &ve) && ve.Kind == vaulttoken.Misconfigured {
-		return &auth.ConfigError{Msg: ve.Error(), Err: err}
-	}
-	return err
 }
 
 // vaultToken is the `vault-token` subcommand, which dt-credential-helper
@@ -97,18 +89,18 @@ func readVault(ctx context.Context, v profile.Vault, log *slog.Logger) (*oauth2.
 	return checked(tok, v.Path)
 }
 
-// replyKind sorts a vaulttoken failure into the reply's kinds.
+// replyKind sorts a failure into the reply's kinds by the behaviours the
+// helper reads back from them (Misconfigured, Temporary), and a Vault
+// refusal of the path, which has no behaviour of its own.
 func replyKind(err error) vaultproc.Kind {
 	var ve *vaulttoken.Error
-	if !errors.As(err, &ve) {
-		return vaultproc.Other
-	}
-	switch ve.Kind {
-	case vaulttoken.Misconfigured:
+	var temp interface{ Temporary() bool }
+	switch {
+	case misconfig.Is(err):
 		return vaultproc.Misconfigured
-	case vaulttoken.Denied:
+	case errors.As(err, &ve) && ve.Kind == vaulttoken.Denied:
 		return vaultproc.Permission
-	case vaulttoken.Transient:
+	case errors.As(err, &temp) && temp.Temporary():
 		return vaultproc.Transient
 	}
 	return vaultproc.Other

@@ -12,16 +12,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
 // Process-level tests of login, logout and status against the real
@@ -392,38 +388,6 @@ func profilesPath(t *testing.T, env []string) string {
 	return path
 }
 
-// Concurrent logins each add their profile: the profiles file is read,
-// changed and written under its lock (before, 6 parallel logins kept 1 or 2).
-func TestLoginConcurrent(t *testing.T) {
-	needKeyringSession(t)
-	f := newLoginFixture(t)
-	const n = 8
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s-%d", f.profile, i)
-		t.Cleanup(func() { secretToolClear(profile.SecretKey(names[i])) })
-	}
-	var wg sync.WaitGroup
-	results := make([]result, n)
-	errs := make([]error, n)
-	for i, name := range names {
-		wg.Go(func() {
-			results[i], errs[i] = execBounded(f.env, testSecret+"\n", runLimit, append(f.loginArgs(name), "--no-verify")...)
-		})
-	}
-	wg.Wait()
-	for i := range names {
-		if errs[i] != nil || results[i].code != 0 {
-			t.Errorf("login %s: %v, exit %d, stderr %q", names[i], errs[i], results[i].code, results[i].stderr)
-		}
-		checkNoLeak(t, results[i])
-	}
-	got := f.profiles(t).Names()
-	if diff := cmp.Diff(names, got); diff != "" {
-		t.Errorf("profiles after %d concurrent logins (-want +got):\n%s", n, diff)
-	}
-}
-
 // A profiles file that others could have written, or that is not a regular
 // file of ours, is not trusted: a profile in it could send the cached token
 // to any host. The token command refuses it (exit 2, naming the file) rather
@@ -504,70 +468,6 @@ func TestProfilesFileUntrusted(t *testing.T) {
 	}
 }
 
-// A FIFO in place of the profiles file's lock does not hang login: it is
-// refused, and login says the profile was not saved.
-func TestLoginProfilesLockFIFO(t *testing.T) {
-	needKeyringSession(t)
-	f := newLoginFixture(t)
-	path := profilesPath(t, f.env)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	mkfifo(t, path+".lock")
-	r := runFor(t, runLimit, f.env, testSecret+"\n", append(f.loginArgs(f.profile), "--no-verify")...)
-	if r.code != 1 {
-		t.Errorf("login: exit %d, stderr %q; want 1", r.code, r.stderr)
-	}
-	oneStderrLine(t, r.stderr, path+".lock", "not a regular file")
-}
-
-// Logout of a profile no longer in the profiles file (lost, or removed by
-// hand) still removes its secret, and says it could not find its cached
-// tokens (exit 1) instead of "removed"; given the account, it removes them.
-func TestLogoutProfileMissingFromFile(t *testing.T) {
-	needKeyringSession(t)
-	f := newLoginFixture(t)
-	if r := runFor(t, runLimit, f.env, testSecret+"\n", f.loginArgs(f.profile)...); r.code != 0 {
-		t.Fatalf("login: exit %d, stderr %q", r.code, r.stderr)
-	}
-	if r := runFor(t, runLimit, f.env, "", "token", "--profile", f.profile, "-o", "token"); r.code != 0 {
-		t.Fatalf("token: exit %d, stderr %q", r.code, r.stderr)
-	}
-	pf := f.profiles(t)
-	delete(pf.Profiles, f.profile)
-	if err := pf.Save(profilesPath(t, f.env)); err != nil {
-		t.Fatal(err)
-	}
-
-	r := runFor(t, runLimit, f.env, "", "logout", "--profile", f.profile)
-	if r.code != 1 || strings.Contains(r.stderr, "removed\n") {
-		t.Errorf("logout: exit %d, stderr %q; want 1 and no claim that all was removed", r.code, r.stderr)
-	}
-	oneStderrLine(t, r.stderr, f.profile, "cached tokens were not removed", "--key-id")
-	if _, ok := secretToolLookup(t, profile.SecretKey(f.profile)); ok {
-		t.Error("the secret is still in the keyring after logout")
-	}
-	if _, ok := secretToolLookup(t, f.key); !ok {
-		t.Fatal("the cached token is gone though logout could not know its account: the test checks nothing")
-	}
-
-	r = runFor(t, runLimit, f.env, "", "logout", "--profile", f.profile, "--key-id", f.keyID, "--email", testAccount.Email, "--token-endpoint", f.srv.TokenURL())
-	if r.code != 0 {
-		t.Errorf("logout with the account: exit %d, stderr %q", r.code, r.stderr)
-	}
-	oneStderrLine(t, r.stderr, f.profile, "removed")
-	if _, ok := secretToolLookup(t, f.key); ok {
-		t.Error("the cached token is still in the keyring after logout with its account")
-	}
-
-	// Nothing anywhere: a typo, as before.
-	r = runFor(t, runLimit, f.env, "", "logout", "--profile", f.profile)
-	if r.code != 2 {
-		t.Errorf("logout of an unknown profile: exit %d, stderr %q; want 2", r.code, r.stderr)
-	}
-	oneStderrLine(t, r.stderr, "unknown profile")
-}
-
 // The marker another process leaves when the keyring hung makes the token
 // path skip the keyring for a while; logout must not: it removes the cached
 // token from the keyring whatever the marker says (before, the token stayed
@@ -595,33 +495,6 @@ func TestLogoutIgnoresHungMarker(t *testing.T) {
 	}
 	if _, ok := secretToolLookup(t, f.key); ok {
 		t.Error("the cached token is still in the keyring after logout")
-	}
-}
-
-// With a keyring that does not answer, logout gives up within the keyring's
-// timeout and says nothing was removed (exit 1), keeping the profile so it
-// can be run again.
-func TestLogoutHungKeyring(t *testing.T) {
-	t.Parallel()
-	hung := keyringtest.StartHungService(t)
-	srv := authtest.NewServer(testAccount)
-	defer srv.Close()
-	env := withEnv(baseEnv(t, srv.TokenURL()), "DBUS_SESSION_BUS_ADDRESS="+hung.Addr)
-	path := profilesPath(t, env)
-	pf := &profile.File{Profiles: map[string]profile.Profile{"p": {KeyID: testAccount.KeyID, Email: testAccount.Email, TokenEndpoint: srv.TokenURL()}}}
-	if err := pf.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	r := runFor(t, runLimit, env, "", "logout", "--profile", "p")
-	if r.code != 1 {
-		t.Errorf("logout: exit %d, stderr %q; want 1", r.code, r.stderr)
-	}
-	oneStderrLine(t, r.stderr, "nothing was removed")
-	if hung.Calls() == 0 {
-		t.Error("the hung keyring was never asked")
-	}
-	if got, err := profile.Load(path); err != nil || len(got.Profiles) != 1 {
-		t.Errorf("profiles after a failed logout: %v, %v; want p kept", got, err)
 	}
 }
 
@@ -705,26 +578,6 @@ func TestLoginStoreFile(t *testing.T) {
 	}
 	if _, ok := f.profiles(t).Profiles[f.profile]; ok {
 		t.Errorf("logout left the profile")
-	}
-}
-
-// TestLoginLeavesNoStraySecret: a login whose profile cannot be saved (a
-// FIFO planted as the profiles file's lock) takes its new secret back, so no
-// secret is left that no profile names.
-func TestLoginLeavesNoStraySecret(t *testing.T) {
-	f := newLoginFixture(t)
-	path := profilesPath(t, f.env)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	mkfifo(t, path+".lock")
-	r := runFor(t, runLimit, f.env, testSecret+"\n", append(f.loginArgs(f.profile), "--no-verify", "--store", "file")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "nothing was stored") {
-		t.Errorf("login: exit %d, stderr %q; want 1 saying nothing was stored", r.code, r.stderr)
-	}
-	secretPath := filepath.Join(profile.SecretsDir(path), profile.SecretKey(f.profile))
-	if _, err := os.Lstat(secretPath); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the secret file is left behind (%v)", err)
 	}
 }
 

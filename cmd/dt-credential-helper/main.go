@@ -6,7 +6,8 @@
 // runStatus, runPlugin) that reads its flags, opens the profiles repository
 // (internal/profile) and, when it serves tokens, builds the token sources
 // (internal/tokens), and hands them to the package that speaks its
-// protocol. This file picks the command.
+// protocol; login, logout and status call the repository's transactions.
+// This file picks the command, and maps an error to its exit code.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
 const prog = "dt-credential-helper"
@@ -71,10 +73,14 @@ const (
 	exitUsage   = 2
 )
 
-// usageError is a bad command line: exit 2.
+// usageError is a bad command line: exit 2, as for every error that says
+// it is the caller's configuration (package misconfig).
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// Misconfigured reports true: a command line is the caller's to change.
+func (e *usageError) Misconfigured() bool { return true }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
@@ -164,9 +170,7 @@ func report(stderr io.Writer, err error) int {
 		return es.code
 	}
 	fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err))
-	var ue *usageError
-	var ce *auth.ConfigError
-	if errors.As(err, &ue) || errors.As(err, &ce) {
+	if misconfig.Is(err) {
 		return exitUsage
 	}
 	return exitFailure

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,9 +35,12 @@ func runWired(t *testing.T, environ []string, stdin string, args ...string) resu
 }
 
 // wiredEnv is an environment with no DT account, no keyring to reach, and
-// a token cache mode that does not exist.
+// a token cache mode that does not exist. The keyring is found through
+// this process's own environment, so that is set too: a test run outside
+// scripts/keyring-session.sh must not touch the user's keyring.
 func wiredEnv(t *testing.T) []string {
 	t.Helper()
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
 	home := t.TempDir()
 	return []string{
 		"PATH=" + os.Getenv("PATH"),
@@ -106,4 +111,74 @@ func TestStatusReadsNoSecret(t *testing.T) {
 			t.Errorf("status does not show profile %s's secret as kept in the %s, with no cached token:\n%s", name, where, r.stdout)
 		}
 	}
+}
+
+// loginArgs are login's arguments for profile name of testAccount at
+// endpoint, kept in a secret file without a check: in-process cases need
+// neither a keyring nor the network.
+func loginArgs(name, endpoint string) []string {
+	return []string{"login", "--profile", name, "--key-id", testAccount.KeyID, "--email", testAccount.Email,
+		"--token-endpoint", endpoint, "--store", "file", "--no-verify"}
+}
+
+// TestLoginSaveFails: a profile that cannot be saved (a FIFO planted as
+// the profiles file's lock, which must not hang login) is exit 1 and one
+// line naming the lock and saying nothing was stored. The rollback itself
+// is the repository's (profile.TestSaveTakesSecretBack); this was
+// TestLoginProfilesLockFIFO and TestLoginLeavesNoStraySecret, which ran
+// the binary.
+func TestLoginSaveFails(t *testing.T) {
+	environ := wiredEnv(t)
+	path := profilesPath(t, environ)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mkfifo(t, path+".lock")
+	r := runInProcess(t, environ, testSecret+"\n", loginArgs("p", "https://id.example/token")...)
+	if r.code != exitFailure || r.stdout != "" {
+		t.Errorf("login: exit %d, stdout %q; want 1 and nothing", r.code, r.stdout)
+	}
+	oneStderrLine(t, r.stderr, path+".lock", "not a regular file", "nothing was stored")
+	if _, err := os.Lstat(filepath.Join(profile.SecretsDir(path), profile.SecretKey("p"))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the secret file is left behind (%v)", err)
+	}
+}
+
+// TestLogoutOutcomes: logout's exit codes and words for a profile no
+// longer in the profiles file. Without its account the secret goes but
+// its cached tokens cannot be found: exit 1, saying so and what to give,
+// not "removed"; with the account, exit 0 and "removed"; with nothing left
+// anywhere, an unknown profile, exit 2. What is removed is the
+// repository's (profile.TestRemoveNotInFile); this was the command's
+// TestLogoutProfileMissingFromFile, which ran the binary.
+func TestLogoutOutcomes(t *testing.T) {
+	environ := wiredEnv(t)
+	const endpoint = "https://id.example/token"
+	if r := runInProcess(t, environ, testSecret+"\n", loginArgs("p", endpoint)...); r.code != 0 {
+		t.Fatalf("login: exit %d, stderr %q", r.code, r.stderr)
+	}
+	err := profile.Update(t.Context(), profilesPath(t, environ), func(f *profile.File) (bool, error) {
+		delete(f.Profiles, "p")
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runInProcess(t, environ, "", "logout", "--profile", "p")
+	if r.code != exitFailure || strings.Contains(r.stderr, "removed\n") {
+		t.Errorf("logout: exit %d, stderr %q; want 1 and no claim that all was removed", r.code, r.stderr)
+	}
+	oneStderrLine(t, r.stderr, `"p"`, "cached tokens were not removed", "--key-id", "--email")
+
+	r = runInProcess(t, environ, "", "logout", "--profile", "p", "--key-id", testAccount.KeyID, "--email", testAccount.Email, "--token-endpoint", endpoint)
+	if r.code != exitOK {
+		t.Errorf("logout with the account: exit %d, stderr %q", r.code, r.stderr)
+	}
+	oneStderrLine(t, r.stderr, `profile "p" removed`)
+
+	r = runInProcess(t, environ, "", "logout", "--profile", "p")
+	if r.code != exitUsage {
+		t.Errorf("logout of an unknown profile: exit %d, stderr %q; want 2", r.code, r.stderr)
+	}
+	oneStderrLine(t, r.stderr, "unknown profile")
 }

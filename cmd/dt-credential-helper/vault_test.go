@@ -21,7 +21,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil/baotest"
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
@@ -341,36 +340,6 @@ func regexpLine(out, prefix, suffix string) bool {
 		}
 	}
 	return false
-}
-
-// TestVaultLoginReplacesDTProfile: a DT profile turned into a Vault one
-// leaves no DT secret behind in the keyring.
-func TestVaultLoginReplacesDTProfile(t *testing.T) {
-	needKeyringSession(t)
-	idp := authtest.NewServer(testAccount)
-	defer idp.Close()
-	env := withEnv(withoutEnv(baseEnv(t, idp.TokenURL()), "DT_SERVICE_ACCOUNT_SECRET"),
-		"DBUS_SESSION_BUS_ADDRESS="+os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
-	name := uniqueName("vault")
-	t.Cleanup(func() { secretToolClear(profile.SecretKey(name)) })
-	r := runBinary(t, env, testSecret+"\n", "login", "--profile", name,
-		"--key-id", testAccount.KeyID, "--email", testAccount.Email, "--token-endpoint", idp.TokenURL())
-	if r.code != 0 {
-		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
-	}
-	if _, ok := secretToolLookup(t, profile.SecretKey(name)); !ok {
-		t.Fatal("login stored no secret in the keyring")
-	}
-	r = runBinary(t, env, "", "login", "--profile", name, "--vault-path", "dt/token/prod", "--no-verify")
-	if r.code != 0 {
-		t.Fatalf("login --vault-path: exit %d: %s", r.code, r.stderr)
-	}
-	if _, ok := secretToolLookup(t, profile.SecretKey(name)); ok {
-		t.Error("the DT secret of the replaced profile is still in the keyring")
-	}
-	if !regexpLine(runBinary(t, env, "", "status").stdout, name, "none") {
-		t.Error("status does not show the Vault profile")
-	}
 }
 
 // TestVaultUnavailable: Vault sealed or unreachable is a transient

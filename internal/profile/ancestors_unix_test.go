@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
@@ -96,9 +96,8 @@ func TestConfigUnderSharedDirectory(t *testing.T) {
 					t.Errorf("%s = %v: advises re-moding a directory the program did not create", what, err)
 				}
 			}
-			var ce *auth.ConfigError
-			if !errors.As(fileErr, &ce) {
-				t.Errorf("File = %v; want a *auth.ConfigError (exit 2)", fileErr)
+			if !misconfig.Is(fileErr) {
+				t.Errorf("File = %v; want a configuration error (exit 2)", fileErr)
 			}
 			if secret != "" {
 				t.Error("the secret was read")

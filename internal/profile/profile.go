@@ -2,9 +2,10 @@
 // profiles, their non-secret fields in a small JSON file under the user's
 // config directory (File, Load, Update), and each DT profile's secret in the
 // OS keyring or a private file next to it, never in the JSON file.
-// [Repository] puts the two together: it returns a profile's Account and
-// reads its secret, which is all that login, logout and status need, and
-// what the token sources read on a refresh.
+// [Repository] puts the two together: it saves, removes and lists profiles
+// with their secrets, in an order that leaves nothing half done behind, and
+// returns a profile's Account and secret, which the token sources read on a
+// refresh.
 package profile
 
 import (

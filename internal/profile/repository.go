@@ -11,15 +11,18 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // Repository is a user's profiles: the profiles file, and each DT
 // profile's secret, in the OS keyring or, for a profile stored with
-// `login --store file`, in a private file in [SecretsDir]. login, logout and
-// status use it directly; the token sources use it to find a profile's
-// account, and read its secret only when a refresh needs it.
+// `login --store file`, in a private file in [SecretsDir]. It owns the
+// transactions that change them together: login saves a profile
+// ([Repository.Save]), logout removes one ([Repository.Remove]), status
+// lists them ([Repository.List]); the token sources use it to find a
+// profile's account, and read its secret only when a refresh needs it.
 //
 // Nothing is read until asked for: a token call without a profile, on a
 // machine without HOME, never looks for the profiles file. The file is read
@@ -69,8 +72,8 @@ type Account struct {
 func (r *Repository) Path() (string, error) { return DefaultPath(r.getenv) }
 
 // File returns the profiles file's content, read on the first call. An
-// unreadable, invalid or untrusted file is an [*auth.ConfigError]: the file
-// must be fixed first.
+// unreadable, invalid or untrusted file is a configuration error
+// (package misconfig): the file must be fixed first.
 func (r *Repository) File() (*File, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -83,17 +86,17 @@ func (r *Repository) File() (*File, error) {
 	}
 	f, err := Load(path)
 	if err != nil {
-		return nil, auth.NewConfigError(err)
+		return nil, misconfig.Wrap(err)
 	}
 	r.file = f
 	return f, nil
 }
 
 // Account returns profile name's account. A name that is not valid, or not
-// a configured profile, is an [*auth.ConfigError] wrapping [ErrUnknown].
+// a configured profile, is a configuration error wrapping [ErrUnknown].
 func (r *Repository) Account(name string) (Account, error) {
 	if err := ValidateName(name); err != nil {
-		return Account{}, &auth.ConfigError{Msg: err.Error(), Err: ErrUnknown}
+		return Account{}, misconfig.Wrap(notAProfile{err})
 	}
 	f, err := r.File()
 	if err != nil {
@@ -101,30 +104,51 @@ func (r *Repository) Account(name string) (Account, error) {
 	}
 	p, err := f.Get(name)
 	if err != nil {
-		return Account{}, auth.NewConfigError(err)
+		return Account{}, misconfig.Wrap(err)
 	}
+	return p.account(name), nil
+}
+
+// account is p's account as profile name.
+func (p Profile) account(name string) Account {
 	a := Account{Name: name, Vault: p.Vault, Hosts: p.Hosts}
 	if p.Vault == nil {
 		a.Credentials = auth.Credentials{KeyID: p.KeyID, Email: p.Email, TokenEndpoint: p.TokenEndpoint}
 		a.SecretIn = p.SecretIn()
 	}
-	return a, nil
+	return a
+}
+
+// List returns every profile's account, in name order, for status: where
+// a DT profile's secret is kept, not whether it is there (nothing is read
+// but the profiles file).
+func (r *Repository) List() ([]Account, error) {
+	f, err := r.File()
+	if err != nil {
+		return nil, err
+	}
+	accounts := make([]Account, 0, len(f.Profiles))
+	for _, name := range f.Names() {
+		accounts = append(accounts, f.Profiles[name].account(name))
+	}
+	return accounts, nil
 }
 
 // Secret reads profile name's secret from where the profile keeps it. A
-// secret that is not there is an [*auth.ConfigError] saying to log in.
+// secret that is not there is a configuration error saying to log in.
 func (r *Repository) Secret(name string) (string, error) {
 	a, err := r.Account(name)
 	if err != nil {
 		return "", err
 	}
-	store, err := r.Secrets(a.SecretIn)
+	pl := a.place()
+	store, err := r.Secrets(pl.store)
 	if err != nil {
 		return "", err
 	}
-	b, err := store.Get(SecretKey(name))
+	b, err := store.Get(pl.key)
 	if errors.Is(err, keyring.ErrNotFound) {
-		return "", &auth.ConfigError{Msg: fmt.Sprintf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, a.SecretIn, name)}
+		return "", misconfig.Errorf("profile %q has no secret in the %s: run `dt-credential-helper login --profile %s`", name, a.SecretIn, name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("reading the secret of profile %q from the %s: %w", name, a.SecretIn, err)
@@ -199,3 +223,9 @@ func (s secretFiles) Set(key string, data []byte) error {
 	}
 	return s.FileStore.Set(key, data)
 }
+
+// notAProfile is a name [ValidateName] refuses, asked for as a profile: no
+// profile has it, so it is [ErrUnknown], with ValidateName's message.
+type notAProfile struct{ error }
+
+func (e notAProfile) Is(target error) bool { return target == ErrUnknown }

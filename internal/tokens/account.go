@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
@@ -55,7 +56,7 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 		return Account{}, err
 	} else if ok {
 		if cfg.VaultUpstream == nil {
-			return Account{}, &auth.ConfigError{Msg: "this program does not read tokens from Vault"}
+			return Account{}, misconfig.Errorf("this program does not read tokens from Vault")
 		}
 		src, err := cfg.VaultUpstream(v)
 		if err != nil {

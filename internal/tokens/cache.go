@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
@@ -35,7 +36,7 @@ func OpenCache(cfg Config) (Cache, error) {
 	}
 	s, err := keyring.OpenStore(cfg.Cache, keyring.StoreConfig{Dir: dir, Timeout: cfg.KeyringTimeout, Log: cfg.Log})
 	if err != nil {
-		return Cache{}, auth.NewConfigError(err)
+		return Cache{}, misconfig.Wrap(err)
 	}
 	return Cache{Store: s, LockDir: dir}, nil
 }
@@ -71,7 +72,7 @@ func cacheDirectory(cfg Config) (string, error) {
 		if (cfg.Cache == keyring.ModeKeyring || cfg.Cache == keyring.ModeKernel) && !explicit {
 			return "", nil
 		}
-		return "", auth.NewConfigError(err)
+		return "", misconfig.Wrap(err)
 	}
 	err = privatefile.EnsureDir(dir, !explicit)
 	var perr *privatefile.PermissionError
@@ -84,7 +85,7 @@ func cacheDirectory(cfg Config) (string, error) {
 		if explicit {
 			advice = "for example DT_CACHE_DIR=~/.cache/dt-credential-helper"
 		}
-		return "", auth.NewConfigError(fmt.Errorf("cache directory not trusted: %w; %s", err, advice))
+		return "", misconfig.Errorf("cache directory not trusted: %w; %s", err, advice)
 	}
 	if err != nil {
 		// A directory that cannot be made (read-only or full file system, a

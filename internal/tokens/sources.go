@@ -52,8 +52,9 @@ type Config struct {
 	// chosen by the program: the plugin's program reads in process (a
 	// long-running server keeps its Vault login in memory), the helper
 	// runs that program as a child so that it does not link Vault's
-	// client. Its errors say what a DT account's do: an *auth.ConfigError
-	// for a configuration error, Temporary() for a failure that may pass.
+	// client. Its errors say what a DT account's do: Misconfigured() (see
+	// package misconfig) for a configuration error, Temporary() for a
+	// failure that may pass.
 	// nil: Vault paths are refused.
 	VaultUpstream func(profile.Vault) (keyring.Upstream, error)
 }

@@ -2,13 +2,13 @@ package tokens
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 )
 
@@ -36,8 +36,7 @@ func TestProfileExchangeRetriesAFailedSecretRead(t *testing.T) {
 	x := &profileExchange{profiles: profiles, profile: "p",
 		creds: auth.Credentials{KeyID: acct.KeyID, Email: acct.Email, TokenEndpoint: srv.TokenURL()}}
 
-	var ce *auth.ConfigError
-	if _, err := x.TokenContext(context.Background()); !errors.As(err, &ce) {
+	if _, err := x.TokenContext(context.Background()); !misconfig.Is(err) {
 		t.Fatalf("first call, no secret stored: %v, want the repository's configuration error", err)
 	}
 	secrets, err := profiles.Secrets(profile.SecretInFile)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
@@ -25,7 +26,7 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 	switch {
 	case name != "" && prof == nil:
 		if flags.Path != "" {
-			return v, false, &auth.ConfigError{Msg: fmt.Sprintf("profile %q is a DT service account profile: --vault-path goes with a Vault profile or no profile", name)}
+			return v, false, misconfig.Errorf("profile %q is a DT service account profile: --vault-path goes with a Vault profile or no profile", name)
 		}
 		return v, false, nil
 	case name != "":
@@ -42,12 +43,12 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 	}
 	if v.Path == "" {
 		if v.Role != "" || v.JWTFile != "" {
-			return v, false, &auth.ConfigError{Msg: "a Vault role or JWT file is given without a Vault path (--vault-path or " + profile.EnvVaultPath + ")"}
+			return v, false, misconfig.Errorf("a Vault role or JWT file is given without a Vault path (--vault-path or %s)", profile.EnvVaultPath)
 		}
 		return v, false, nil
 	}
 	if s := cfg.Settings; s.KeyID != "" || s.Email != "" || s.TokenEndpoint != "" || s.CredentialsFile != "" {
-		return v, false, &auth.ConfigError{Msg: "give either a Vault path or a DT service account (--key-id, --email, --token-endpoint, --credentials-file), not both"}
+		return v, false, misconfig.Errorf("give either a Vault path or a DT service account (--key-id, --email, --token-endpoint, --credentials-file), not both")
 	}
 	return v, true, nil
 }

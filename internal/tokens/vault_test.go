@@ -1,11 +1,11 @@
 package tokens
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
@@ -79,9 +79,8 @@ func TestVaultSettings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Getenv: mapEnv(tc.env), Vault: tc.flags, Settings: tc.dt}
 			got, ok, err := vaultSettings(cfg, tc.profile, tc.prof)
-			var ce *auth.ConfigError
 			if tc.err != "" {
-				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.err) {
+				if !misconfig.Is(err) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want a configuration error containing %q", err, tc.err)
 				}
 				return

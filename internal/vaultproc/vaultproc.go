@@ -48,8 +48,8 @@ type Kind string
 
 const (
 	// Misconfigured: the reference or the Vault environment is wrong (no
-	// Vault token, a bad path, an untrusted CA); exit 2, as for a DT
-	// account's.
+	// Vault token, a bad path, an untrusted CA): the caller's
+	// configuration, as package misconfig says.
 	Misconfigured Kind = "misconfigured"
 	// Permission: Vault refused this identity the path.
 	Permission Kind = "permission"
@@ -91,6 +91,11 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether trying again later may succeed, by the
 // convention keyring.Cache reads: it then serves a token it still holds.
 func (e *Error) Temporary() bool { return e.Kind == Transient }
+
+// Misconfigured reports whether the reference or the Vault environment is
+// wrong (Kind Misconfigured), by the convention package misconfig reads:
+// the command exits 2 on it, as on a DT account's configuration error.
+func (e *Error) Misconfigured() bool { return e.Kind == Misconfigured }
 
 // FromEnv is the Vault reference in the child's environment.
 func FromEnv(getenv func(string) string) profile.Vault {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 )
 
@@ -37,8 +38,9 @@ func read(t *testing.T, script string, environ ...string) error {
 	return err
 }
 
-// TestReplyKinds: each kind the child reports comes back as that kind, and
-// only transient says Temporary; an unknown kind is other.
+// TestReplyKinds: each kind the child reports comes back as that kind;
+// only transient says Temporary and only misconfigured says Misconfigured
+// (read as package misconfig reads it); an unknown kind is other.
 func TestReplyKinds(t *testing.T) {
 	for _, k := range []Kind{Misconfigured, Permission, Transient, Other, "novel"} {
 		err := read(t, `echo '{"error":{"message":"vault: it failed","kind":"`+string(k)+`"}}'`)
@@ -47,7 +49,7 @@ func TestReplyKinds(t *testing.T) {
 		if k == "novel" {
 			want = Other
 		}
-		if !errors.As(err, &e) || e.Kind != want || e.Error() != "vault: it failed" || e.Temporary() != (k == Transient) {
+		if !errors.As(err, &e) || e.Kind != want || e.Error() != "vault: it failed" || e.Temporary() != (k == Transient) || misconfig.Is(err) != (k == Misconfigured) {
 			t.Errorf("kind %s: got %#v", k, err)
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
 // accountPrefix is the storage and API prefix of the service accounts. It
@@ -191,7 +192,7 @@ func (b *Backend) token(ctx context.Context, s logical.Storage, name string, cre
 	}
 	src, err := auth.NewSource(creds, b.opts.SourceOptions...)
 	if err != nil {
-		return nil, logical.CodedError(http.StatusBadRequest, "account "+name+": "+err.Error())
+		return nil, b.classify(name, err)
 	}
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
@@ -217,6 +218,11 @@ func (b *Backend) classify(name string, err error) error {
 	b.Logger().Warn("token request failed", "account", name, "error", err.Error())
 	msg := "account " + name + ": " + readerMessage(err)
 	switch {
+	case misconfig.Is(err):
+		// The account as written (package misconfig): what is wrong with
+		// it is the writer's to fix, and no endpoint answered, so the
+		// reader may see it.
+		return logical.CodedError(http.StatusBadRequest, "account "+name+": "+err.Error())
 	case auth.IsRejected(err):
 		return logical.CodedError(http.StatusBadRequest, msg)
 	case auth.IsTransient(err):

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
 const (
@@ -478,6 +480,36 @@ func TestTokenErrors(t *testing.T) {
 			t.Fatalf("a rejected refresh: %v, want a 400", err)
 		}
 	})
+}
+
+// TestClassify: a failure that says it is the account's configuration
+// (package misconfig: auth's ConfigError, or any error with the behaviour)
+// is a 400 that tells the reader what is wrong; the others keep their codes
+// and tell the reader nothing an endpoint wrote.
+func TestClassify(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+		says string
+	}{
+		{"auth's configuration error", &auth.ConfigError{Msg: "token endpoint \"x\" is not an absolute URL"}, http.StatusBadRequest, "not an absolute URL"},
+		{"any misconfigured error, wrapped", fmt.Errorf("refresh: %w", misconfig.Errorf("missing email")), http.StatusBadRequest, "missing email"},
+		{"rejected", &auth.Error{Kind: auth.Rejected, Endpoint: "https://id.example/token", KeyID: keyID}, http.StatusBadRequest, keyID},
+		{"transient", &auth.Error{Kind: auth.Transient, Endpoint: "https://id.example/token", KeyID: keyID}, http.StatusServiceUnavailable, keyID},
+		{"other", errors.New("the endpoint said <secret stuff>"), http.StatusBadGateway, "Vault server's log"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := h.b.classify("prod", tc.err)
+			if codeOf(err) != tc.code || !strings.Contains(err.Error(), "account prod: ") || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("classify = %v (code %d); want code %d saying %q", err, codeOf(err), tc.code, tc.says)
+			}
+			if strings.Contains(err.Error(), "secret stuff") {
+				t.Error("the reader is shown what the endpoint wrote")
+			}
+		})
+	}
 }
 
 func TestEveryPathHasHelp(t *testing.T) {

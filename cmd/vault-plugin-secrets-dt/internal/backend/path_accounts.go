@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
 // account is a stored service account. The secret is stored with it (the
@@ -214,9 +215,8 @@ func (b *Backend) checkAccount(ctx context.Context, s logical.Storage, a *accoun
 		return logical.ErrorResponse("%s", err.Error()), nil
 	}
 	if err := a.credentials().Validate(); err != nil {
-		var ce *auth.ConfigError
-		if errors.As(err, &ce) {
-			return logical.ErrorResponse("%s", ce.Error()), nil
+		if misconfig.Is(err) {
+			return logical.ErrorResponse("%s", err.Error()), nil
 		}
 		return nil, err
 	}

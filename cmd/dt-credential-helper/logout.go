@@ -1,0 +1,108 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+)
+
+// forgetConfig is the token configuration login and logout remove a
+// profile's cached tokens under: the flags' and the environment's, with
+// every store, whatever DT_TOKEN_CACHE says, since the profile's tokens may
+// be in any of them.
+func forgetConfig(e env, tf tokenFlags) (tokens.Config, error) {
+	tf.Cache = string(keyring.ModeAuto)
+	return tf.config(e, nil)
+}
+
+// forgetTokens is how the profiles repository removes the tokens cached for
+// a profile (profile.ForgetTokens): from every store (tokens.Forget), under
+// the account the profile names and under the one the token command
+// resolves the profile to here, which the flags and environment may make
+// another (a token endpoint); a Vault profile's account is only known
+// resolved.
+func forgetTokens(cfg tokens.Config, profiles *profile.Repository) profile.ForgetTokens {
+	return func(ctx context.Context, a profile.Account) error {
+		var accounts []auth.Credentials
+		if a.Vault == nil {
+			own := a.Credentials
+			own.TokenEndpoint = cmp.Or(own.TokenEndpoint, auth.DefaultTokenEndpoint)
+			accounts = append(accounts, own)
+		}
+		resolved, err := tokens.Resolve(cfg, profiles, a.Name)
+		switch {
+		case err != nil && a.Vault != nil:
+			return err
+		case err == nil && (a.Vault != nil || resolved.Key() != keyring.Key(accounts[0].TokenEndpoint, accounts[0].KeyID, accounts[0].Email)):
+			accounts = append(accounts, resolved.Credentials)
+		}
+		var errs []error
+		for _, acct := range accounts {
+			errs = append(errs, tokens.Forget(ctx, cfg, acct))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// printWarnings prints what a transaction of the profiles repository left
+// undone without failing, one line each.
+func printWarnings(e env, warnings []error) {
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "%s: warning: %s\n", prog, oneLine(w))
+	}
+}
+
+// runLogout removes a profile with the profiles repository
+// (profile.Repository.Remove): its cached tokens from every token store,
+// its secret from every store, and then the profile, which stays when
+// anything before failed, so that logout can be run again. The account
+// flags say whose cached tokens to remove for a profile that is no longer
+// in the profiles file.
+func runLogout(ctx context.Context, e env, args []string) error {
+	var tf tokenFlags
+	fs := newFlagSet(e, "logout", "logout --profile NAME [--key-id ID --email EMAIL [--token-endpoint URL]]")
+	fs.about = "Removes the profile from the profiles file, its secret from the keyring, and its cached\n" +
+		"tokens from the keyring and the file cache. The account flags are needed only for a\n" +
+		"profile that is no longer in the profiles file: they say whose cached tokens to remove."
+	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
+	tf.RegisterAccount(fs.FlagSet)
+	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	name, err := profileName(e, "logout", tf.Profile)
+	if err != nil {
+		return err
+	}
+	var account auth.Credentials
+	if tf.KeyID != "" || tf.Email != "" {
+		account = auth.Credentials{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: cmp.Or(tf.TokenEndpoint, auth.DefaultTokenEndpoint)}
+		if tf.KeyID == "" || tf.Email == "" {
+			return usagef("logout: --key-id and --email go together")
+		}
+		if err := account.ValidateAccount(); err != nil {
+			return usagef("logout: %v", err)
+		}
+	}
+	cfg, err := forgetConfig(e, tf)
+	if err != nil {
+		return err
+	}
+	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
+	warnings, err := profiles.Remove(ctx, name, account, forgetTokens(cfg, profiles))
+	printWarnings(e, warnings)
+	if errors.Is(err, profile.ErrNoAccount) {
+		err = fmt.Errorf("%w; run logout again with --key-id and --email (its tokens expire within the hour anyway)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "%s: profile %q removed\n", prog, name)
+	return nil
+}
