@@ -6,9 +6,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// FakeTokens stands in for the cached token source that the gitcred and
-// dockercred callers wire in as their Tokens; it records calls so tests
-// can prove that no token is requested for other hosts. It is not safe for
+// FakeTokens stands in for the cached token source that the git and docker
+// protocols are handed as their hosts.Tokens; it records calls so tests can
+// prove that no token is requested for other hosts. It is not safe for
 // concurrent use.
 type FakeTokens struct {
 	Tok         *oauth2.Token // what Token returns
