@@ -73,6 +73,18 @@ func forbid(t *testing.T, goos, pkg string, bad []string, why string) {
 	}
 }
 
+// linksAll fails t for each of names that pkg does not link on goos, per
+// linked (its deps): the positive control of a forbid, so that a check for
+// a misspelt or renamed name cannot pass by looking for nothing.
+func linksAll(t *testing.T, goos, pkg string, linked, names []string) {
+	t.Helper()
+	for _, name := range names {
+		if !slices.ContainsFunc(linked, func(p string) bool { return under(p, name) }) {
+			t.Errorf("GOOS=%s: %s does not link %s: is the name right?", goos, pkg, name)
+		}
+	}
+}
+
 // onEachPlatform runs check as a parallel subtest per platform.
 func onEachPlatform(t *testing.T, check func(t *testing.T, goos string)) {
 	for _, goos := range platforms() {
@@ -201,12 +213,8 @@ func vaultClient() []string {
 func TestHelperLinksNoVaultClient(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, "./cmd/dt-credential-helper", vaultClient(), "")
-		served := deps(t, goos, "./cmd/dt-credential-helper-plugin")
-		for _, name := range vaultClient() {
-			if !slices.ContainsFunc(served, func(p string) bool { return under(p, name) }) {
-				t.Errorf("cmd/dt-credential-helper-plugin does not link %s: is the name right?", name)
-			}
-		}
+		const served = "./cmd/dt-credential-helper-plugin"
+		linksAll(t, goos, served, deps(t, goos, served), vaultClient())
 	})
 }
 
@@ -242,4 +250,52 @@ func TestMisconfigIsALeaf(t *testing.T) {
 			t.Errorf("internal/misconfig links %s", d)
 		}
 	})
+}
+
+// pluginRuntime are go-plugin, gRPC and protobuf, whose initialisers make a
+// process that links them start slowly: the plugin's program links them,
+// the helper, started for each kubectl, git and docker call, must not.
+func pluginRuntime() []string {
+	return []string{"github.com/hashicorp/go-plugin", "google.golang.org/grpc", "google.golang.org/protobuf"}
+}
+
+// TestHelperLinksNoPluginRuntime: the helper links none of pluginRuntime,
+// and the plugin's program, which it hands a host over to, links them all.
+func TestHelperLinksNoPluginRuntime(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		forbid(t, goos, "./cmd/dt-credential-helper", pluginRuntime(), ": the plugin's program serves hosts")
+		const served = "./cmd/dt-credential-helper-plugin"
+		linksAll(t, goos, served, deps(t, goos, served), pluginRuntime())
+	})
+}
+
+// vaultSDK is the Vault engine's SDK, a large tree (Vault's logical and
+// framework packages, go-kms-wrapping, ...) that only the engine uses.
+func vaultSDK() []string { return []string{"github.com/hashicorp/vault/sdk"} }
+
+// TestOnlyTheEngineLinksTheVaultSDK: neither the helper nor the plugin's
+// program links vaultSDK, which the engine does.
+func TestOnlyTheEngineLinksTheVaultSDK(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, pkg := range []string{"./cmd/dt-credential-helper", "./cmd/dt-credential-helper-plugin"} {
+			forbid(t, goos, pkg, vaultSDK(), ": only the engine uses it")
+		}
+		const engine = "./cmd/vault-plugin-secrets-dt"
+		linksAll(t, goos, engine, deps(t, goos, engine), vaultSDK())
+	})
+}
+
+// dockerClient is the docker credential helpers' client library: for
+// driving a helper, which the helper itself never does.
+func dockerClient() []string {
+	return []string{"github.com/docker/docker-credential-helpers/client"}
+}
+
+// TestDockerClientOnlyInTests: the helper links dockerClient only in its
+// tests, which drive the built binary with it.
+func TestDockerClientOnlyInTests(t *testing.T) {
+	const helper = "./cmd/dt-credential-helper"
+	forbid(t, "linux", helper, dockerClient(), "; import it from _test.go files only")
+	tested := strings.Fields(strings.Join(list(t, "linux", `{{join .Deps " "}}`, "-test", helper), " "))
+	linksAll(t, "linux", helper+"'s tests", tested, dockerClient())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,16 +31,33 @@ const (
 	ModeNone Mode = "none"
 )
 
+// ModeChoices is every cache mode, in the order help lists them, separated
+// by "|" as a usage line writes them: the one list of modes. ParseMode,
+// [ModeNames] and --cache's help are built from it, and tests check that
+// [OpenStore] opens each and README's --cache line lists them all. A
+// constant, so that the help of the hot path's command costs nothing to
+// build.
+const ModeChoices = string(ModeAuto) + "|" + string(ModeKernel) + "|" + string(ModeKeyring) + "|" + string(ModeFile) + "|" + string(ModeNone)
+
+// ModeNames returns every cache mode's name, in the order help lists them.
+func ModeNames() []string { return strings.Split(ModeChoices, "|") }
+
 // ParseMode parses a --cache or DT_TOKEN_CACHE value; empty means
 // [ModeAuto].
 func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case "":
+	if s == "" {
 		return ModeAuto, nil
-	case ModeAuto, ModeKernel, ModeKeyring, ModeFile, ModeNone:
-		return m, nil
 	}
-	return "", fmt.Errorf("unknown cache mode %q: want auto, kernel, keyring, file or none", s)
+	for name := range strings.SplitSeq(ModeChoices, "|") {
+		if s == name {
+			return Mode(name), nil
+		}
+	}
+	return "", unknownMode(s)
+}
+
+func unknownMode(s string) error {
+	return fmt.Errorf("unknown cache mode %q: want one of %s", s, strings.Join(ModeNames(), ", "))
 }
 
 // StoreConfig configures [OpenStore]: where the stores of a mode keep their
@@ -88,7 +106,7 @@ func OpenStore(mode Mode, cfg StoreConfig) (Store, error) {
 		}
 		return a, nil
 	}
-	return nil, fmt.Errorf("unknown cache mode %q: want auto, kernel, keyring, file or none", string(mode))
+	return nil, unknownMode(string(mode))
 }
 
 // openOSAuto is the OS keyring with the file cache behind it: the whole

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseMode(t *testing.T) {
@@ -34,10 +36,13 @@ func TestParseMode(t *testing.T) {
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("ParseMode(%q) = %q, %v", tt.in, got, err)
 			}
-			if err != nil && !strings.Contains(err.Error(), "auto, kernel, keyring, file or none") {
+			if err != nil && !strings.HasSuffix(err.Error(), ": want one of auto, kernel, keyring, file, none") {
 				t.Errorf("error does not list the valid modes: %v", err)
 			}
 		})
+	}
+	if diff := cmp.Diff([]string{"auto", "kernel", "keyring", "file", "none"}, ModeNames()); diff != "" {
+		t.Errorf("ModeNames (-want +got):\n%s", diff)
 	}
 }
 
@@ -61,7 +66,9 @@ func TestOpen(t *testing.T) {
 		{ModeNone, "none", false},
 		{"bogus", "", true},
 	}
+	tested := map[Mode]bool{}
 	for _, tt := range tests {
+		tested[tt.mode] = true
 		t.Run(string(tt.mode), func(t *testing.T) {
 			s, err := OpenStore(tt.mode, StoreConfig{Dir: dir})
 			if (err != nil) != tt.wantErr {
@@ -71,6 +78,11 @@ func TestOpen(t *testing.T) {
 				t.Errorf("OpenStore(%q).Name() = %q, want %q", tt.mode, s.Name(), tt.wantName)
 			}
 		})
+	}
+	for _, m := range ModeNames() {
+		if !tested[Mode(m)] {
+			t.Errorf("mode %s has no case here", m)
+		}
 	}
 	t.Run("file store uses Dir", func(t *testing.T) {
 		s, err := OpenStore(ModeFile, StoreConfig{Dir: dir})

@@ -180,8 +180,8 @@ func wiredHosts(e env, profiles *profile.Repository, cf configureFlags) ([]strin
 		if slices.Contains(list, name) {
 			continue
 		}
-		routed, ok := set.Resolve("https", name)
-		if err := checkRoute(cf, name, routed, ok); err != nil {
+		routed, rerr := set.Resolve("https", name)
+		if err := checkRoute(cf, name, routed, rerr == nil); err != nil {
 			return nil, err
 		}
 		list = append(list, name)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -413,10 +414,10 @@ func crashMount(t *testing.T, opts string) string {
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput()
 	if err != nil {
 		msg := fmt.Sprintf("cannot mount a tmpfs (-o %s) here: %v: %s", opts, err, bytes.TrimSpace(out))
-		if os.Geteuid() == 0 && os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI runs as root, where mounting must work)")
+		if os.Geteuid() != 0 {
+			t.Skip(msg)
 		}
-		t.Skip(msg)
+		testutil.SkipOutsideCI(t, msg+"; CI runs as root, where mounting must work")
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {

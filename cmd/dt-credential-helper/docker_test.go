@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -132,20 +131,6 @@ func TestDockerClient(t *testing.T) {
 	}
 	if n := idp.Requests(); n != 2 {
 		t.Errorf("%d token requests after Erase and Get, want 2", n)
-	}
-}
-
-// TestDockerClientOnlyInTests: docker's client library is for driving
-// helpers, which the binary never does; it may only be a test dependency.
-func TestDockerClientOnlyInTests(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		if pkg == "github.com/docker/docker-credential-helpers/client" {
-			t.Errorf("the binary depends on %s; import it from _test.go files only", pkg)
-		}
 	}
 }
 

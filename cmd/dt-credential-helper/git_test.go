@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
 // These tests drive the real git against a local smart-HTTP server (git
@@ -190,7 +191,7 @@ func lookGit(t *testing.T) (string, [2]int) {
 	t.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
-		t.Skip("git is not installed: install it to run this test")
+		testutil.SkipOutsideCI(t, "git is not installed: install it to run this test")
 	}
 	return gitBin, gitVersion(t, gitBin, nil)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -24,10 +25,7 @@ import (
 // local HTTPS stand-in for a Kubernetes API server that accepts only tokens
 // the emulator issued.
 func TestKubectlExecPlugin(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed: install it to run this test")
-	}
+	kubectl := lookKubectl(t)
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 
@@ -102,10 +100,7 @@ func TestKubectlExecPlugin(t *testing.T) {
 // secret `login` put in the real keyring, and neither the kubeconfig nor
 // kubectl's environment holds any account detail or secret.
 func TestKubectlExecPluginProfile(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed: install it to run this test")
-	}
+	kubectl := lookKubectl(t)
 	needKeyringSession(t)
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
@@ -180,6 +175,16 @@ func TestKubectlExecPluginProfile(t *testing.T) {
 
 // kubeconfigYAML is a kubeconfig for one cluster at server (trusting ca)
 // whose user runs the built binary with args as an exec credential plugin.
+// lookKubectl finds kubectl; without it the test skips, and in CI fails.
+func lookKubectl(t *testing.T) string {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		testutil.SkipOutsideCI(t, "kubectl is not installed: install it to run this test")
+	}
+	return kubectl
+}
+
 func kubeconfigYAML(server string, ca []byte, args ...string) string {
 	quoted := make([]string, len(args))
 	for i, a := range args {

@@ -248,16 +248,9 @@ func TestTokenFormats(t *testing.T) {
 				e = withEnv(env, "KUBERNETES_EXEC_INFO="+tt.execInfo)
 			}
 			r := runInProcess(t, e, "", append([]string{"token"}, strings.Fields(tt.args)...)...)
-			var ec struct {
-				Kind       string `json:"kind"`
-				APIVersion string `json:"apiVersion"`
-				Spec       struct {
-					Interactive bool `json:"interactive"`
-				} `json:"spec"`
-				Status struct {
-					ExpirationTimestamp string `json:"expirationTimestamp"`
-					Token               string `json:"token"`
-				} `json:"status"`
+			var ec struct { // encoding/json matches the names without case
+				Kind, APIVersion string
+				Status           struct{ ExpirationTimestamp, Token string }
 			}
 			if err := json.Unmarshal([]byte(r.stdout), &ec); err != nil || r.code != 0 {
 				t.Fatalf("exit %d, stdout %q: %v", r.code, r.stdout, err)

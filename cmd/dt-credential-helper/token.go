@@ -16,12 +16,13 @@ import (
 func runToken(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	var output string
-	fs := newFlagSet(e, "token", "token [-o json|exec-credential|token|header] [FLAGS]")
+	fs := newFlagSet(e, "token", "token [-o "+format.Choices+"] [FLAGS]")
 	fs.about = `Prints a valid access token, from the cache while it has more than
 --refresh-buffer left. This is also what the program does
 when run with no command, or with flags only.`
 	tf.register(fs)
-	fs.StringVar(&output, "o", "", "output format: json, exec-credential, token or header (default exec-credential under kubectl, else json)")
+	fs.StringVar(&output, "o", "", "output format: "+format.Choices+
+		" (default "+string(format.ExecCredential)+" under kubectl, else "+string(format.JSON)+")")
 	fs.StringVar(&output, "output", "", "same as -o")
 	if err := parse(fs, args, false); err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -85,10 +84,7 @@ func (f *vaultFleet) tokenReads(t *testing.T, path string) int {
 // a machine holding only a Vault token, serves a real kubectl and a real
 // git clone, and caches: ten calls of the helper read Vault once.
 func TestVaultProfileServesKubectlAndGit(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed: install it to run this test")
-	}
+	kubectl := lookKubectl(t)
 	gitBin, _ := lookGit(t)
 	f := newVaultFleet(t)
 	env := withEnv(f.env, "VAULT_TOKEN="+f.vaultToken(t, "dt-prod"))

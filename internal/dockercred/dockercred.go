@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/docker/docker-credential-helpers/credentials"
-	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
@@ -36,16 +35,6 @@ const (
 	// MaxInputBytes bounds what is read from stdin.
 	MaxInputBytes = 1 << 20
 )
-
-// Tokens gives a profile's token and forgets one ("" is the default
-// profile). The caller implements it over the cached token source.
-type Tokens interface {
-	// Token returns a valid token of profile.
-	Token(ctx context.Context, profile string) (*oauth2.Token, error)
-	// Invalidate drops profile's cached token if it equals token; token ""
-	// drops it whatever it is.
-	Invalidate(ctx context.Context, profile, token string) error
-}
 
 // Error is the error Handle returns for every failure. Its message is exactly
 // the wrapped error's message, because docker compares some messages
@@ -71,7 +60,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // For a server that gets no token, log (if not nil) is told why at Info
 // level: the protocol's answer is only "credentials not found", so the
 // caller logs when asked to.
-func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, version string, log *slog.Logger) error {
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p hosts.Tokens, version string, log *slog.Logger) error {
 	var err error
 	switch action {
 	case credentials.ActionGet:
@@ -95,7 +84,7 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 
 // Run is Handle plus the protocol's error convention: it prints the error on
 // out and returns the exit status (0 or 1).
-func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, version string, log *slog.Logger) int {
+func Run(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p hosts.Tokens, version string, log *slog.Logger) int {
 	err := Handle(ctx, action, in, out, set, p, version, log)
 	if err == nil {
 		return 0
@@ -112,7 +101,7 @@ func WriteError(w io.Writer, err error) {
 	_, _ = fmt.Fprintln(w, auth.OneLine(err.Error()))
 }
 
-func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, log *slog.Logger) error {
+func get(ctx context.Context, in io.Reader, out io.Writer, set *hosts.Set, p hosts.Tokens, log *slog.Logger) error {
 	serverURL, profile, err := readRoute(in, set, credentials.ActionGet, log)
 	if err != nil {
 		return err
@@ -166,9 +155,9 @@ func store(in io.Reader, set *hosts.Set, log *slog.Logger) error {
 	if c.Username == "" {
 		return credentials.NewErrCredentialsMissingUsername()
 	}
-	if _, why := route(c.ServerURL, set); why != "" {
+	if _, why := route(c.ServerURL, set); why != nil {
 		if log != nil {
-			log.Info(Name + " " + credentials.ActionStore + ": not kept: " + why)
+			log.Info(Name + " " + credentials.ActionStore + ": not kept: " + why.Error())
 		}
 		return ErrStoreNotServed
 	}
@@ -192,7 +181,7 @@ func jsonError(err error) error {
 // erase drops the cached token of the host's profile, which makes the next
 // get fetch a new one; for servers get would not hand a token to it reports
 // "not found" like any helper asked to erase what it does not have.
-func erase(ctx context.Context, in io.Reader, set *hosts.Set, p Tokens, log *slog.Logger) error {
+func erase(ctx context.Context, in io.Reader, set *hosts.Set, p hosts.Tokens, log *slog.Logger) error {
 	_, profile, err := readRoute(in, set, credentials.ActionErase, log)
 	if err != nil {
 		return err
@@ -208,46 +197,24 @@ func readRoute(in io.Reader, set *hosts.Set, action string, log *slog.Logger) (s
 		return "", "", err
 	}
 	profile, why := route(serverURL, set)
-	if why != "" {
+	if why != nil {
 		if log != nil {
-			log.Info(Name + " " + action + ": no token for " + why)
+			log.Info(Name + " " + action + ": no token for " + why.Error())
 		}
 		return "", "", credentials.NewErrCredentialsNotFound()
 	}
 	return serverURL, profile, nil
 }
 
-// route returns the profile for a server URL, or why it gets no token (never
-// quoting the URL, which may hold a password), on the port its scheme implies
-// when it names none (https when it has no scheme, as docker means it), so
-// https://h:80 is not https://h. Plain http gets a token only for a loopback
-// host, as in git: a token sent in clear text over a network is a token
-// lost. A URL that is not valid UTF-8 cannot be echoed back unchanged in the
-// JSON answer, so it is refused too. Every other server is simply not ours,
-// whatever the reason.
-func route(serverURL string, set *hosts.Set) (profile, why string) {
+// route returns the profile for a server URL, or why it gets no token
+// (hosts.Set.ResolveURL, which never quotes the URL: it may hold a
+// password). A URL that is not valid UTF-8 cannot be echoed back unchanged
+// in the JSON answer, so it is refused too.
+func route(serverURL string, set *hosts.Set) (profile string, why error) {
 	if !utf8.ValidString(serverURL) {
-		return "", "a server url that is not valid UTF-8"
+		return "", errors.New("a server url that is not valid UTF-8")
 	}
-	scheme, host, port, err := hosts.ParseServerURL(serverURL)
-	if err != nil {
-		return "", "an " + err.Error()
-	}
-	hostport := host
-	if strings.Contains(host, ":") {
-		hostport = "[" + host + "]"
-	}
-	if port != "" {
-		hostport += ":" + port
-	}
-	if !auth.MayCarry(scheme, host) {
-		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", scheme, hostport)
-	}
-	profile, ok := set.ResolveURL(serverURL)
-	if !ok {
-		return "", fmt.Sprintf("%s://%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", scheme, hostport, hosts.EnvHosts)
-	}
-	return profile, ""
+	return set.ResolveURL(serverURL)
 }
 
 // list reports every DT host as an https server URL, the form docker stores

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -24,8 +25,16 @@ const (
 	Header         Format = "header"
 )
 
-// Formats lists every format, for help and errors.
-var Formats = []Format{JSON, ExecCredential, Token, Header}
+// Choices is every format, in the order help lists them, separated by "|"
+// as a usage line writes them: the one list of formats. Parse, Names, the
+// token command's usage line and -o help are built from it, and tests check
+// that Write has a case and README a line for each. A constant, so that
+// the help of the hot path's command costs nothing to build; adding a
+// format is its constant, its place here and its case in Write.
+const Choices = string(JSON) + "|" + string(ExecCredential) + "|" + string(Token) + "|" + string(Header)
+
+// Names returns every format's name, in the order help lists them.
+func Names() []string { return strings.Split(Choices, "|") }
 
 // EnvExecInfo is set by client-go when it runs an exec credential plugin.
 const EnvExecInfo = "KUBERNETES_EXEC_INFO"
@@ -42,12 +51,12 @@ const maxExecInfo = 1 << 20
 
 // Parse checks a -o value.
 func Parse(s string) (Format, error) {
-	for _, f := range Formats {
-		if Format(s) == f {
-			return f, nil
+	for name := range strings.SplitSeq(Choices, "|") {
+		if s == name {
+			return Format(name), nil
 		}
 	}
-	return "", fmt.Errorf("unknown output format %.40q: use one of json, exec-credential, token, header", s)
+	return "", fmt.Errorf("unknown output format %.40q: use one of %s", s, strings.Join(Names(), ", "))
 }
 
 // ExecInfo is what this program reads of KUBERNETES_EXEC_INFO.

@@ -24,6 +24,7 @@ func TestWrite(t *testing.T) {
 		{Token, "", "tok<&>\n"},
 		{Header, "", "Authorization: Bearer tok<&>\n"},
 	}
+	tested := map[string]bool{}
 	for _, tt := range tests {
 		var buf bytes.Buffer
 		if err := Write(&buf, tt.f, tok, tt.apiVersion, now); err != nil {
@@ -31,6 +32,12 @@ func TestWrite(t *testing.T) {
 		}
 		if diff := cmp.Diff(tt.want, buf.String()); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.f, diff)
+		}
+		tested[string(tt.f)] = true
+	}
+	for _, name := range Names() {
+		if !tested[name] {
+			t.Errorf("format %s has no case here", name)
 		}
 	}
 	var buf bytes.Buffer
@@ -42,6 +49,26 @@ func TestWrite(t *testing.T) {
 	_ = Write(&buf, JSON, &oauth2.Token{AccessToken: "t", Expiry: now.Add(-time.Minute)}, "", now)
 	if !strings.Contains(buf.String(), `"expires_in":0`) {
 		t.Errorf("expired token: %s", buf.String())
+	}
+}
+
+// TestParse: every listed format parses as itself, and an unknown one's
+// error names them all, in the order help lists them.
+func TestParse(t *testing.T) {
+	want := []string{"json", "exec-credential", "token", "header"}
+	if diff := cmp.Diff(want, Names()); diff != "" {
+		t.Errorf("Names (-want +got):\n%s", diff)
+	}
+	for _, name := range Names() {
+		if f, err := Parse(name); err != nil || string(f) != name {
+			t.Errorf("Parse(%q) = %q, %v", name, f, err)
+		}
+	}
+	for _, bad := range []string{"", "yaml", "JSON", "token "} {
+		_, err := Parse(bad)
+		if err == nil || !strings.HasSuffix(err.Error(), ": use one of json, exec-credential, token, header") {
+			t.Errorf("Parse(%q) error = %v, want one listing every format", bad, err)
+		}
 	}
 }
 

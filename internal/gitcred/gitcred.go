@@ -11,9 +11,6 @@ import (
 	"log/slog"
 	"strconv"
 
-	"golang.org/x/oauth2"
-
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 )
 
@@ -21,17 +18,6 @@ import (
 // take a bearer token as a password ignore it, and Google's helpers use the
 // same name.
 const Username = "oauth2accesstoken"
-
-// Tokens gives a profile's token and forgets one ("" is the default
-// profile). The caller implements it over the cached token source.
-type Tokens interface {
-	// Token returns a valid token of profile.
-	Token(ctx context.Context, profile string) (*oauth2.Token, error)
-	// Invalidate drops profile's cached token if it equals token, so the
-	// next Token call fetches a new one; a token that is not the cached one
-	// is ignored.
-	Invalidate(ctx context.Context, profile, token string) error
-}
 
 // Handle runs one git credential action, reading git's attributes from in and
 // writing the answer to out. Only hosts in set get a token, and p is not
@@ -41,7 +27,7 @@ type Tokens interface {
 //
 // For a host that gets no token, log (if not nil) is told why at Info level:
 // git wants silence from the helper, so the caller logs only when asked to.
-func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p Tokens, log *slog.Logger) error {
+func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set *hosts.Set, p hosts.Tokens, log *slog.Logger) error {
 	switch action {
 	case "get", "store", "erase":
 	default:
@@ -52,9 +38,9 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 		return fmt.Errorf("git credential %s: %w", action, err)
 	}
 	profile, why := route(attrs, set)
-	if why != "" {
+	if why != nil {
 		if log != nil && action != "store" { // store is ignored for every host
-			log.Info("git credential " + action + ": no token for " + why)
+			log.Info("git credential " + action + ": no token for " + why.Error())
 		}
 		return nil
 	}
@@ -68,32 +54,21 @@ func Handle(ctx context.Context, action string, in io.Reader, out io.Writer, set
 }
 
 // route returns the profile for the request's host, or why the host gets no
-// token. The host is checked exactly as git sends it ("host" or "host:port"),
-// on the port the protocol implies when git names none: https://h:80 is not
-// https://h. git only sends a host for protocols that have one. Only https
-// gets tokens, and plain http only for a loopback host: a token sent in clear
-// text over a network is a token lost.
-func route(attrs Attributes, set *hosts.Set) (profile, why string) {
+// token: git only sends a host for protocols that have one, and the host
+// set decides the rest (hosts.Set.Resolve), on the host exactly as git sends
+// it ("host" or "host:port").
+func route(attrs Attributes, set *hosts.Set) (profile string, why error) {
 	protocol, hostport := attrs.Get("protocol"), attrs.Get("host")
-	host, _, err := hosts.ParseEntry(hostport)
 	switch {
 	case hostport == "":
-		return "", "a request without a host"
+		return "", errors.New("a request without a host")
 	case protocol == "":
-		return "", "a request without a protocol"
-	case err != nil:
-		return "", fmt.Sprintf("an invalid host: %v", err)
-	case !auth.MayCarry(protocol, host):
-		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", protocol, hostport)
+		return "", errors.New("a request without a protocol")
 	}
-	profile, ok := set.Resolve(protocol, hostport)
-	if !ok {
-		return "", fmt.Sprintf("%s://%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", protocol, hostport, hosts.EnvHosts)
-	}
-	return profile, ""
+	return set.Resolve(protocol, hostport)
 }
 
-func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p Tokens) error {
+func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p hosts.Tokens) error {
 	tok, err := p.Token(ctx, profile)
 	if err != nil {
 		return fmt.Errorf("git credential get: %w", err)
@@ -140,7 +115,7 @@ func get(ctx context.Context, attrs Attributes, out io.Writer, profile string, p
 
 // erase is what git calls when the server rejected the credential it was
 // given: drop that token, if it is still the cached one.
-func erase(ctx context.Context, attrs Attributes, profile string, p Tokens) error {
+func erase(ctx context.Context, attrs Attributes, profile string, p hosts.Tokens) error {
 	token := attrs.Get("credential")
 	if token == "" {
 		token = attrs.Get("password")

@@ -2,136 +2,58 @@ package gitcred
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts/hoststest"
 )
 
-const secretToken = "tok-SECRET-1234567890"
-
-var expiry = time.Unix(1893456000, 0) // 2030-01-01
-
-// newTokens is a fake Tokens that hands out secretToken and records calls.
-func newTokens() *testutil.FakeTokens {
-	return &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken, TokenType: "Bearer", Expiry: expiry}}
-}
-
-func testSet(t *testing.T) *hosts.Set {
-	t.Helper()
-	staging, err := hosts.ParseList("staging.example.com", "staging")
-	if err != nil {
-		t.Fatal(err)
-	}
-	extra, err := hosts.ParseList("localhost:8080", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := hosts.NewSet(append(append(hosts.DefaultRoutes(), extra...), staging...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
+// basicAnswer is get's answer with hoststest's token as a password.
+const basicAnswer = "username=oauth2accesstoken\npassword=" + hoststest.Token + "\npassword_expiry_utc=1893456000\n"
 
 func TestHandleGet(t *testing.T) {
-	tests := []struct {
-		name        string
-		in          string
-		want        string
-		wantProfile []string
-	}{
+	tests := []hoststest.Case{
+		{Name: "password", In: "protocol=https\nhost=api.d21s.com\n\n", Want: basicAnswer, Profiles: []string{""}},
 		{
-			name:        "password",
-			in:          "protocol=https\nhost=api.d21s.com\n\n",
-			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
+			Name:     "username kept",
+			In:       "protocol=https\nhost=api.disruptive-technologies.com\nusername=alice\npath=v2/x\n",
+			Want:     "username=alice\npassword=" + hoststest.Token + "\npassword_expiry_utc=1893456000\n",
+			Profiles: []string{""},
 		},
 		{
-			name:        "username kept",
-			in:          "protocol=https\nhost=api.disruptive-technologies.com\nusername=alice\npath=v2/x\n",
-			want:        "username=alice\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
-		},
-		{
-			name: "authtype",
-			in: "capability[]=authtype\ncapability[]=state\nprotocol=https\nhost=emulator.disruptive-technologies.com\n" +
+			Name: "authtype",
+			In: "capability[]=authtype\ncapability[]=state\nprotocol=https\nhost=emulator.disruptive-technologies.com\n" +
 				"wwwauth[]=Bearer realm=\"x\"\nwwwauth[]=Basic\n",
-			want: "capability[]=authtype\nauthtype=Bearer\ncredential=" + secretToken +
+			Want: "capability[]=authtype\nauthtype=Bearer\ncredential=" + hoststest.Token +
 				"\nephemeral=1\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
+			Profiles: []string{""},
 		},
-		{
-			name:        "capability list cleared",
-			in:          "capability[]=authtype\ncapability[]=\nprotocol=https\nhost=api.d21s.com\n",
-			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
-		},
-		{
-			name:        "crlf, mixed case, port 443, unknown attributes",
-			in:          "protocol=https\r\nhost=API.D21S.com:443\r\nfuture_thing=1\r\n\r\n",
-			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
-		},
-		{
-			name:        "http with port from DT_CREDENTIAL_HOSTS",
-			in:          "protocol=http\nhost=localhost:8080\n",
-			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
-		},
-		{
-			name:        "profile host",
-			in:          "protocol=https\nhost=staging.example.com\n",
-			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{"staging"},
-		},
-		{
-			name:        "input after the blank line is not read",
-			in:          "protocol=https\nhost=api.d21s.com\n\nthis line has no equals sign\n",
-			want:        "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n",
-			wantProfile: []string{""},
-		},
-		// Not DT hosts: no output, no token request.
-		{name: "other host", in: "protocol=https\nhost=github.com\n"},
-		{name: "suffix trick", in: "protocol=https\nhost=api.d21s.com.evil.example\n"},
-		{name: "path trick", in: "protocol=https\nhost=evil.example\npath=api.d21s.com\n"},
-		{name: "userinfo trick", in: "protocol=https\nhost=api.d21s.com@evil.example\n"},
-		{name: "other port", in: "protocol=https\nhost=api.d21s.com:8443\n"},
-		{name: "https on port 80", in: "protocol=https\nhost=api.d21s.com:80\n"},
-		{name: "localhost default port", in: "protocol=http\nhost=localhost\n"},
-		{name: "ssh", in: "protocol=ssh\nhost=api.d21s.com\n"},
-		{name: "plain http to a DT host", in: "protocol=http\nhost=api.d21s.com\n"},
-		{name: "no protocol", in: "host=api.d21s.com\n"},
-		{name: "no host", in: "protocol=https\n"},
-		{name: "empty input", in: ""},
-		{name: "only blank line", in: "\n"},
+		{Name: "capability list cleared", In: "capability[]=authtype\ncapability[]=\nprotocol=https\nhost=api.d21s.com\n", Want: basicAnswer, Profiles: []string{""}},
+		{Name: "crlf, mixed case, port 443, unknown attributes", In: "protocol=https\r\nhost=API.D21S.com:443\r\nfuture_thing=1\r\n\r\n", Want: basicAnswer, Profiles: []string{""}},
+		{Name: "http with port from DT_CREDENTIAL_HOSTS", In: "protocol=http\nhost=localhost:8080\n", Want: basicAnswer, Profiles: []string{""}},
+		{Name: "profile host", In: "protocol=https\nhost=staging.example.com\n", Want: basicAnswer, Profiles: []string{"staging"}},
+		{Name: "input after the blank line is not read", In: "protocol=https\nhost=api.d21s.com\n\nthis line has no equals sign\n", Want: basicAnswer, Profiles: []string{""}},
+		// Hosts that get no token (which ones is package hosts' to say, and
+		// tested there): no output, no token request.
+		{Name: "other host", In: "protocol=https\nhost=github.com\n"},
+		{Name: "other port", In: "protocol=https\nhost=api.d21s.com:8443\n"},
+		{Name: "path trick", In: "protocol=https\nhost=evil.example\npath=api.d21s.com\n"},
+		{Name: "ssh", In: "protocol=ssh\nhost=api.d21s.com\n"},
+		{Name: "plain http to a DT host", In: "protocol=http\nhost=api.d21s.com\n"},
+		{Name: "no protocol", In: "host=api.d21s.com\n"},
+		{Name: "no host", In: "protocol=https\n"},
+		{Name: "empty input", In: ""},
+		{Name: "only blank line", In: "\n"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := newTokens()
-			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
-				t.Fatalf("Handle: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
-				t.Errorf("output (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantProfile, p.TokenCalls); diff != "" {
-				t.Errorf("Token calls (-want +got):\n%s", diff)
-			}
-		})
-	}
+	hoststest.Run(t, Handle, "get", tests)
 }
 
 // TestHandleGetAuthtype: git 2.46+ says it can take a bearer credential
@@ -142,8 +64,8 @@ func TestHandleGet(t *testing.T) {
 // Bearer header.
 func TestHandleGetAuthtype(t *testing.T) {
 	const (
-		bearer = "capability[]=authtype\nauthtype=Bearer\ncredential=" + secretToken + "\nephemeral=1\npassword_expiry_utc=1893456000\n"
-		basic  = "username=oauth2accesstoken\npassword=" + secretToken + "\npassword_expiry_utc=1893456000\n"
+		bearer = "capability[]=authtype\nauthtype=Bearer\ncredential=" + hoststest.Token + "\nephemeral=1\npassword_expiry_utc=1893456000\n"
+		basic  = basicAnswer
 	)
 	tests := []struct {
 		name    string
@@ -177,72 +99,12 @@ func TestHandleGetAuthtype(t *testing.T) {
 			for _, w := range tt.wwwauth {
 				in += "wwwauth[]=" + w + "\n"
 			}
-			var out bytes.Buffer
-			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, testSet(t), newTokens(), nil); err != nil {
+			out, err := hoststest.Call(t, Handle, "get", strings.NewReader(in), hoststest.NewTokens(), nil)
+			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
-			if diff := cmp.Diff(tt.want, out.String()); diff != "" {
+			if diff := cmp.Diff(tt.want, out); diff != "" {
 				t.Errorf("input %q: output (-want +got):\n%s", in, diff)
-			}
-		})
-	}
-}
-
-// TestHandleGetPorts: the port a request goes to is exact, and a request
-// without one goes to its protocol's default port (https 443, http 80).
-func TestHandleGetPorts(t *testing.T) {
-	set, err := hosts.Default("localhost:80, 127.0.0.1:8443, tls.example:443")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		protocol, host string
-		want           bool
-	}{
-		{"https", "api.d21s.com", true},
-		{"https", "api.d21s.com:443", true},
-		{"https", "api.d21s.com:0443", true},
-		{"https", "api.d21s.com:80", false},
-		{"https", "api.d21s.com:8443", false},
-		{"http", "api.d21s.com", false}, // plain http only to loopback
-		{"http", "api.d21s.com:80", false},
-		// localhost:80 is http's default port, and port 80 under https.
-		{"http", "localhost", true},
-		{"http", "localhost:80", true},
-		{"https", "localhost:80", true},
-		{"https", "localhost", false},
-		{"https", "localhost:443", false},
-		{"http", "localhost:443", false},
-		// 127.0.0.1:8443 is port 8443 only.
-		{"https", "127.0.0.1:8443", true},
-		{"http", "127.0.0.1:8443", true},
-		{"https", "127.0.0.1", false},
-		{"http", "127.0.0.1", false},
-		{"http", "127.0.0.1:80", false},
-		// tls.example:443 is https's default port.
-		{"https", "tls.example", true},
-		{"https", "tls.example:443", true},
-		{"https", "tls.example:80", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.protocol+"://"+tt.host, func(t *testing.T) {
-			p := newTokens()
-			var out bytes.Buffer
-			in := "protocol=" + tt.protocol + "\nhost=" + tt.host + "\n"
-			if err := Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil); err != nil {
-				t.Fatalf("Handle: %v", err)
-			}
-			got := strings.Contains(out.String(), "password="+secretToken+"\n")
-			if got != tt.want || got != (len(p.TokenCalls) == 1) {
-				t.Errorf("token handed out: %v (Token calls %v), want %v", got, p.TokenCalls, tt.want)
-			}
-			// erase routes the same way.
-			p = newTokens()
-			if err := Handle(context.Background(), "erase", strings.NewReader(in+"password="+secretToken+"\n"), io.Discard, set, p, nil); err != nil {
-				t.Fatalf("Handle erase: %v", err)
-			}
-			if erased := len(p.Invalidated) == 1; erased != tt.want {
-				t.Errorf("erase invalidated: %v, want %v", erased, tt.want)
 			}
 		})
 	}
@@ -255,26 +117,22 @@ func TestHandleLogsWhyNoToken(t *testing.T) {
 		in   string
 		want []string
 	}{
+		// Why a host is not served is package hosts' to say (and test):
+		// here, that its reason reaches the log.
 		{"protocol=https\nhost=git.example.com\npath=private/repo\nusername=alice\n",
-			[]string{"https://git.example.com: not an allowed host", hosts.EnvHosts, "login --hosts"}},
-		{"protocol=https\nhost=api.d21s.com:8443\n", []string{"https://api.d21s.com:8443: not an allowed host"}},
-		{"protocol=http\nhost=api.d21s.com\n", []string{"http://api.d21s.com", "only over https", "loopback"}},
-		{"protocol=ssh\nhost=api.d21s.com\n", []string{"ssh://api.d21s.com", "only over https"}},
-		{"protocol=https\n", []string{"without a host"}},
-		{"host=api.d21s.com\n", []string{"without a protocol"}},
-		{"protocol=https\nhost=a b\n", []string{"invalid host"}},
+			[]string{"no token for https://git.example.com: not an allowed host; " + hosts.EnvHosts}},
+		{"protocol=http\nhost=api.d21s.com\n", []string{"no token for http://api.d21s.com: tokens go only over https"}},
+		{"protocol=https\n", []string{"no token for a request without a host"}},
+		{"host=api.d21s.com\n", []string{"no token for a request without a protocol"}},
 	}
 	for _, tt := range tests {
 		for _, action := range []string{"get", "erase"} {
 			t.Run(action+" "+tt.in, func(t *testing.T) {
-				var out, log bytes.Buffer
-				p := newTokens()
-				l := slog.New(slog.NewTextHandler(&log, nil))
-				if err := Handle(context.Background(), action, strings.NewReader(tt.in+"password=x\n"), &out, testSet(t), p, l); err != nil {
-					t.Fatalf("Handle: %v", err)
-				}
-				if out.Len() != 0 || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
-					t.Errorf("output %q, Token calls %v, invalidated %v; want none", out.String(), p.TokenCalls, p.Invalidated)
+				var log bytes.Buffer
+				p := hoststest.NewTokens()
+				out, err := hoststest.Call(t, Handle, action, strings.NewReader(tt.in+"password=x\n"), p, slog.New(slog.NewTextHandler(&log, nil)))
+				if err != nil || out != "" || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+					t.Errorf("error %v, output %q, Token calls %v, invalidated %v; want none", err, out, p.TokenCalls, p.Invalidated)
 				}
 				for _, w := range append(tt.want, "git credential "+action) {
 					if !strings.Contains(log.String(), w) {
@@ -290,116 +148,90 @@ func TestHandleLogsWhyNoToken(t *testing.T) {
 		}
 	}
 	// store is ignored for every host: nothing to explain.
-	var storeLog bytes.Buffer
-	if err := Handle(context.Background(), "store", strings.NewReader("protocol=https\nhost=git.example.com\npassword=x\n"), io.Discard, testSet(t), newTokens(), slog.New(slog.NewTextHandler(&storeLog, nil))); err != nil || storeLog.Len() != 0 {
-		t.Errorf("store for another host: err %v, log %q", err, storeLog.String())
-	}
-	// A served host is not logged about.
-	var log bytes.Buffer
-	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), io.Discard, testSet(t), newTokens(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
-		t.Errorf("served host: err %v, log %q", err, log.String())
+	// A served host is not logged about either.
+	for action, in := range map[string]string{"store": "protocol=https\nhost=git.example.com\npassword=x\n", "get": "protocol=https\nhost=api.d21s.com\n"} {
+		var log bytes.Buffer
+		if _, err := hoststest.Call(t, Handle, action, strings.NewReader(in), hoststest.NewTokens(), slog.New(slog.NewTextHandler(&log, nil))); err != nil || log.Len() != 0 {
+			t.Errorf("%s %q: err %v, log %q", action, in, err, log.String())
+		}
 	}
 }
 
 func TestHandleGetNoExpiry(t *testing.T) {
-	p := &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken}}
-	var out bytes.Buffer
-	if err := Handle(context.Background(), "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), &out, testSet(t), p, nil); err != nil {
+	p := &hoststest.FakeTokens{Tok: &oauth2.Token{AccessToken: hoststest.Token}}
+	out, err := hoststest.Call(t, Handle, "get", strings.NewReader("protocol=https\nhost=api.d21s.com\n"), p, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := "username=oauth2accesstoken\npassword=" + secretToken + "\n"
-	if diff := cmp.Diff(want, out.String()); diff != "" {
+	want := "username=oauth2accesstoken\npassword=" + hoststest.Token + "\n"
+	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 }
 
 func TestHandleErrors(t *testing.T) {
 	dt := "protocol=https\nhost=api.d21s.com\n"
-	tests := []struct {
-		name    string
-		action  string
-		in      io.Reader
-		tokens  *testutil.FakeTokens
-		wantErr string
-	}{
-		{name: "missing =", action: "get", in: strings.NewReader(dt + "garbage\n"), wantErr: `line 3: no "="`},
-		{name: "empty key", action: "get", in: strings.NewReader("=x\n" + dt), wantErr: "empty attribute name"},
-		{name: "empty list key", action: "get", in: strings.NewReader("[]=x\n" + dt), wantErr: "empty attribute name"},
-		{name: "NUL", action: "get", in: strings.NewReader(dt + "password=a\x00b\n"), wantErr: "NUL"},
-		{name: "stray CR", action: "get", in: strings.NewReader(dt + "username=a\rb\n"), wantErr: "carriage return"},
-		{name: "CR at EOF", action: "get", in: strings.NewReader(dt + "username=a\r"), wantErr: "carriage return"},
+	tests := []hoststest.Failure{
+		{Name: "missing =", Action: "get", In: strings.NewReader(dt + "garbage\n"), WantErr: `line 3: no "="`},
+		{Name: "empty key", Action: "get", In: strings.NewReader("=x\n" + dt), WantErr: "empty attribute name"},
+		{Name: "empty list key", Action: "get", In: strings.NewReader("[]=x\n" + dt), WantErr: "empty attribute name"},
+		{Name: "NUL", Action: "get", In: strings.NewReader(dt + "password=a\x00b\n"), WantErr: "NUL"},
+		{Name: "stray CR", Action: "get", In: strings.NewReader(dt + "username=a\rb\n"), WantErr: "carriage return"},
+		{Name: "CR at EOF", Action: "get", In: strings.NewReader(dt + "username=a\r"), WantErr: "carriage return"},
 		{
-			name: "line of 65536 bytes", action: "get",
-			in:      strings.NewReader(dt + "username=" + strings.Repeat("a", MaxLineBytes+1-len("username=")) + "\n"),
-			wantErr: "longer than 65535 bytes",
+			Name: "line of 65536 bytes", Action: "get",
+			In:      strings.NewReader(dt + "username=" + strings.Repeat("a", MaxLineBytes+1-len("username=")) + "\n"),
+			WantErr: "longer than 65535 bytes",
 		},
 		{
-			name: "line of 65536 bytes at EOF", action: "get",
-			in:      strings.NewReader(dt + "username=" + strings.Repeat("a", MaxLineBytes+1-len("username="))),
-			wantErr: "longer than 65535 bytes",
+			Name: "line of 65536 bytes at EOF", Action: "get",
+			In:      strings.NewReader(dt + "username=" + strings.Repeat("a", MaxLineBytes+1-len("username="))),
+			WantErr: "longer than 65535 bytes",
 		},
 		{
-			name: "very long line", action: "get",
-			in:      strings.NewReader(dt + "username=" + strings.Repeat("a", 10*MaxLineBytes) + "\n"),
-			wantErr: "longer than 65535 bytes",
+			Name: "very long line", Action: "get",
+			In:      strings.NewReader(dt + "username=" + strings.Repeat("a", 10*MaxLineBytes) + "\n"),
+			WantErr: "longer than 65535 bytes",
 		},
 		{
-			name: "huge input", action: "get",
-			in:      io.MultiReader(strings.NewReader(dt), endless("x=yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n")),
-			wantErr: "input longer than 1048576 bytes",
+			Name: "huge input", Action: "get",
+			In:      io.MultiReader(strings.NewReader(dt), endless("x=yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n")),
+			WantErr: "input longer than 1048576 bytes",
 		},
 		{
-			name: "huge input, bad last line", action: "get",
-			in:      strings.NewReader(strings.Repeat("xy=z\n", MaxInputBytes/5) + "noequals\n"),
-			wantErr: "input longer than 1048576 bytes",
+			Name: "huge input, bad last line", Action: "get",
+			In:      strings.NewReader(strings.Repeat("xy=z\n", MaxInputBytes/5) + "noequals\n"),
+			WantErr: "input longer than 1048576 bytes",
 		},
-		{name: "store validates", action: "store", in: strings.NewReader(dt + "nope\n"), wantErr: `no "="`},
-		{name: "erase validates", action: "erase", in: strings.NewReader(dt + "nope\n"), wantErr: `no "="`},
+		{Name: "store validates", Action: "store", In: strings.NewReader(dt + "nope\n"), WantErr: `no "="`},
+		{Name: "erase validates", Action: "erase", In: strings.NewReader(dt + "nope\n"), WantErr: `no "="`},
 		{
-			name: "provider error", action: "get", in: strings.NewReader(dt),
-			tokens:  &testutil.FakeTokens{Err: errors.New("token endpoint unreachable")},
-			wantErr: "token endpoint unreachable",
-		},
-		{
-			name: "empty token", action: "get", in: strings.NewReader(dt),
-			tokens:  &testutil.FakeTokens{Tok: &oauth2.Token{}},
-			wantErr: "empty token",
+			Name: "provider error", Action: "get", In: strings.NewReader(dt),
+			Tokens:  &hoststest.FakeTokens{Err: errors.New("token endpoint unreachable")},
+			WantErr: "token endpoint unreachable",
 		},
 		{
-			name: "nil token", action: "get", in: strings.NewReader(dt),
-			tokens:  &testutil.FakeTokens{},
-			wantErr: "empty token",
+			Name: "empty token", Action: "get", In: strings.NewReader(dt),
+			Tokens:  &hoststest.FakeTokens{Tok: &oauth2.Token{}},
+			WantErr: "empty token",
 		},
 		{
-			name: "token with newline", action: "get", in: strings.NewReader(dt),
-			tokens:  &testutil.FakeTokens{Tok: &oauth2.Token{AccessToken: secretToken + "\nusername=evil"}},
-			wantErr: "contains a newline",
+			Name: "nil token", Action: "get", In: strings.NewReader(dt),
+			Tokens:  &hoststest.FakeTokens{},
+			WantErr: "empty token",
 		},
 		{
-			name: "invalidate error", action: "erase", in: strings.NewReader(dt + "password=" + secretToken + "\n"),
-			tokens:  &testutil.FakeTokens{Err: errors.New("cache locked")},
-			wantErr: "cache locked",
+			Name: "token with newline", Action: "get", In: strings.NewReader(dt),
+			Tokens:  &hoststest.FakeTokens{Tok: &oauth2.Token{AccessToken: hoststest.Token + "\nusername=evil"}},
+			WantErr: "contains a newline",
+		},
+		{
+			Name: "invalidate error", Action: "erase", In: strings.NewReader(dt + "password=" + hoststest.Token + "\n"),
+			Tokens:  &hoststest.FakeTokens{Err: errors.New("cache locked")},
+			WantErr: "cache locked",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := tt.tokens
-			if p == nil {
-				p = newTokens()
-			}
-			var out bytes.Buffer
-			err := Handle(context.Background(), tt.action, tt.in, &out, testSet(t), p, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Handle error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if strings.Contains(err.Error(), secretToken) {
-				t.Errorf("error %q contains the token", err)
-			}
-			if out.Len() != 0 {
-				t.Errorf("output on error: %q", out.String())
-			}
-		})
-	}
+	hoststest.RunFailures(t, Handle, tests, nil)
 }
 
 // endless repeats s forever, like a runaway writer on the other end of stdin.
@@ -427,7 +259,7 @@ func TestHandleStoreAndOtherActions(t *testing.T) {
 		action string
 		in     string
 	}{
-		{"store", "protocol=https\nhost=api.d21s.com\nusername=oauth2accesstoken\npassword=" + secretToken + "\n"},
+		{"store", "protocol=https\nhost=api.d21s.com\nusername=oauth2accesstoken\npassword=" + hoststest.Token + "\n"},
 		{"store", "protocol=https\nhost=github.com\nusername=u\npassword=p\n"},
 		{"frobnicate", "not even attributes"},
 		{"", ""},
@@ -435,55 +267,31 @@ func TestHandleStoreAndOtherActions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.action, func(t *testing.T) {
-			p := newTokens()
-			var out bytes.Buffer
-			if err := Handle(context.Background(), tt.action, strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
-				t.Fatalf("Handle: %v", err)
-			}
-			if out.Len() != 0 {
-				t.Errorf("output: %q", out.String())
-			}
-			if len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
-				t.Errorf("provider called: Token %v, Invalidate %v", p.TokenCalls, p.Invalidated)
+			p := hoststest.NewTokens()
+			out, err := hoststest.Call(t, Handle, tt.action, strings.NewReader(tt.in), p, nil)
+			if err != nil || out != "" || len(p.TokenCalls) != 0 || len(p.Invalidated) != 0 {
+				t.Errorf("error %v, output %q, Token calls %v, invalidated %v; want none", err, out, p.TokenCalls, p.Invalidated)
 			}
 		})
 	}
 }
 
 func TestHandleErase(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want [][2]string
-	}{
+	tests := []hoststest.Case{
 		{
-			name: "password",
-			in:   "protocol=https\nhost=api.d21s.com\nusername=oauth2accesstoken\npassword=" + secretToken + "\n",
-			want: [][2]string{{"", secretToken}},
+			Name:        "password",
+			In:          "protocol=https\nhost=api.d21s.com\nusername=oauth2accesstoken\npassword=" + hoststest.Token + "\n",
+			Invalidated: [][2]string{{"", hoststest.Token}},
 		},
 		{
-			name: "credential",
-			in:   "capability[]=authtype\nprotocol=https\nhost=staging.example.com\nauthtype=Bearer\ncredential=" + secretToken + "\n",
-			want: [][2]string{{"staging", secretToken}},
+			Name:        "credential",
+			In:          "capability[]=authtype\nprotocol=https\nhost=staging.example.com\nauthtype=Bearer\ncredential=" + hoststest.Token + "\n",
+			Invalidated: [][2]string{{"staging", hoststest.Token}},
 		},
-		{name: "no password", in: "protocol=https\nhost=api.d21s.com\nusername=x\n"},
-		{name: "other host", in: "protocol=https\nhost=github.com\npassword=" + secretToken + "\n"},
+		{Name: "no password", In: "protocol=https\nhost=api.d21s.com\nusername=x\n"},
+		{Name: "other host", In: "protocol=https\nhost=github.com\npassword=" + hoststest.Token + "\n"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := newTokens()
-			var out bytes.Buffer
-			if err := Handle(context.Background(), "erase", strings.NewReader(tt.in), &out, testSet(t), p, nil); err != nil {
-				t.Fatalf("Handle: %v", err)
-			}
-			if diff := cmp.Diff(tt.want, p.Invalidated); diff != "" {
-				t.Errorf("Invalidate calls (-want +got):\n%s", diff)
-			}
-			if out.Len() != 0 || len(p.TokenCalls) != 0 {
-				t.Errorf("output %q, Token calls %v; want none", out.String(), p.TokenCalls)
-			}
-		})
-	}
+	hoststest.Run(t, Handle, "erase", tests)
 }
 
 func TestParse(t *testing.T) {
@@ -587,57 +395,35 @@ func FuzzHandleGet(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		set, err := hosts.Default("")
+		set := hoststest.Set(t)
+		p := hoststest.NewTokens()
+		out, err := hoststest.Call(t, Handle, "get", strings.NewReader(in), p, nil)
 		if err != nil {
-			t.Fatal(err)
-		}
-		p := newTokens()
-		var out bytes.Buffer
-		err = Handle(context.Background(), "get", strings.NewReader(in), &out, set, p, nil)
-		if err != nil {
-			if out.Len() != 0 {
-				t.Fatalf("output on error: %q", out.String())
+			if out != "" {
+				t.Fatalf("output on error: %q", out)
 			}
 			return
+		}
+		// A token goes out exactly when the set serves the host git named,
+		// over the protocol it named (whether the set is right is
+		// FuzzResolve's to check, in package hosts).
+		a, _ := Parse(strings.NewReader(in))
+		_, why := set.Resolve(a.Get("protocol"), a.Get("host"))
+		if served := a.Get("protocol") != "" && why == nil; served != (len(p.TokenCalls) == 1) {
+			t.Fatalf("protocol %q host %q: Token calls %v, but the set says %v", a.Get("protocol"), a.Get("host"), p.TokenCalls, why)
 		}
 		if len(p.TokenCalls) == 0 {
-			if out.Len() != 0 {
-				t.Fatalf("output without a token: %q", out.String())
+			if out != "" {
+				t.Fatalf("output without a token: %q", out)
 			}
 			return
 		}
-		// A token went out: the host must really be a DT host.
-		a, _ := Parse(strings.NewReader(in))
-		if !isDefaultHostPort(a.Get("protocol"), a.Get("host")) {
-			t.Fatalf("token handed out for protocol %q host %q", a.Get("protocol"), a.Get("host"))
-		}
-		if !strings.Contains(out.String(), secretToken) {
-			t.Fatalf("answer without the token: %q", out.String())
+		if !strings.Contains(out, hoststest.Token) {
+			t.Fatalf("answer without the token: %q", out)
 		}
 		// Bearer only to a git that said it can take it.
-		if strings.Contains(out.String(), "authtype=Bearer\n") && !a.Has("capability", "authtype") {
+		if strings.Contains(out, "authtype=Bearer\n") && !a.Has("capability", "authtype") {
 			t.Fatalf("authtype=Bearer for a git without capability[]=authtype: %q", in)
 		}
 	})
-}
-
-// isDefaultHostPort is an oracle independent of package hosts: protocol is
-// https (DT hosts are not loopback, so never plain http) and host is a
-// default DT host, in any case, with at most a trailing dot and no port or
-// https's default port 443.
-func isDefaultHostPort(protocol, hostport string) bool {
-	if protocol != "https" {
-		return false
-	}
-	host, port, _ := strings.Cut(strings.ToLower(hostport), ":")
-	if n, err := strconv.Atoi(port); port != "" && (err != nil || n != 443) {
-		return false
-	}
-	host = strings.TrimSuffix(host, ".")
-	for _, d := range hosts.DefaultHosts() {
-		if host == d {
-			return true
-		}
-	}
-	return false
 }

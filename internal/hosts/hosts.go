@@ -16,11 +16,14 @@
 // 8080. Ports are compared as the numbers they are, so a request does not
 // get a token meant for another server that happens to share the host name.
 //
-// Whether plain http may carry a token at all is the helpers' decision, not
-// this package's (see auth.MayCarry).
+// Plain http carries a token only to a loopback host (auth.MayCarry): a
+// token sent in clear text over a network is a token lost. Set.Resolve and
+// Set.ResolveURL apply both rules, for the git and the docker protocol, and
+// say why a request gets no token.
 package hosts
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -29,7 +32,24 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
+
+// Tokens gives a profile's token and forgets one ("" is the default
+// profile): what the git and docker protocols hand to the hosts a Set
+// routes to a profile. The caller implements it over the cached token
+// source.
+type Tokens interface {
+	// Token returns a valid token of profile.
+	Token(ctx context.Context, profile string) (*oauth2.Token, error)
+	// Invalidate drops profile's cached token if it equals token, so the
+	// next Token call fetches a new one; a token that is not the cached one
+	// is ignored, and token "" drops it whatever it is.
+	Invalidate(ctx context.Context, profile, token string) error
+}
 
 // EnvHosts is the environment variable that lists extra hosts, comma
 // separated, each "host" or "host:port".
@@ -319,57 +339,66 @@ func (s *Set) Routes() []Route {
 	return append([]Route(nil), s.routes...)
 }
 
-// Match reports whether a request over scheme ("https" or "http") to host
-// (with or without brackets around an IPv6 address) and port ("" for the
-// scheme's default) gets tokens.
-func (s *Set) Match(scheme, host, port string) bool {
-	_, ok := s.lookup(scheme, strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), port)
-	return ok
-}
-
 // Resolve returns the profile whose token goes to a request over scheme
-// ("https" or "http", git's protocol attribute) to hostport, which is "host"
-// or "host:port" as git sends it in its host attribute. ok is false for a
-// host not in the set, one that is not a valid host at all, or another
-// scheme.
-func (s *Set) Resolve(scheme, hostport string) (profile string, ok bool) {
+// (git's protocol attribute) to hostport, which is "host" or "host:port" as
+// git sends it in its host attribute, or why the request gets none (see
+// route).
+func (s *Set) Resolve(scheme, hostport string) (profile string, err error) {
+	// Not ParseEntry, which trims: git's host is taken exactly as sent.
 	host, port, err := splitEntry(hostport)
 	if err != nil {
-		return "", false
+		return "", fmt.Errorf("an invalid host: host entry %q: %w", hostport, err)
 	}
-	return s.lookup(scheme, host, port)
+	return s.route(scheme, host, port)
 }
 
-// ResolveURL is Resolve for a server URL as docker sends it; a URL without a
-// scheme is https.
-func (s *Set) ResolveURL(serverURL string) (profile string, ok bool) {
+// ResolveURL is Resolve for a server URL as docker sends it (see
+// ParseServerURL: a URL without a scheme is https). Its errors never quote
+// the URL, which may hold a password.
+func (s *Set) ResolveURL(serverURL string) (profile string, err error) {
 	scheme, host, port, err := ParseServerURL(serverURL)
 	if err != nil {
-		return "", false
+		return "", fmt.Errorf("an %w", err)
 	}
-	return s.lookup(scheme, host, port)
+	return s.route(scheme, host, port)
 }
 
+// route returns the profile whose token goes to a request over scheme to
+// the canonical host and port, on the port the scheme implies when port is
+// "": https://h:80 is not https://h. Only https gets tokens, and plain http
+// only to a loopback host. Otherwise the error says why, in words that
+// follow "no token for ": the request in canonical form and the rule it
+// breaks, or how to add a host.
+func (s *Set) route(scheme, host, port string) (string, error) {
+	request := scheme + "://" + joinHostPort(host, port)
+	if !auth.MayCarry(scheme, host) {
+		return "", errors.New(request + ": tokens go only over https, or over plain http to a loopback address")
+	}
+	profile, ok := s.lookup(scheme, host, port)
+	if !ok {
+		return "", fmt.Errorf("%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", request, EnvHosts)
+	}
+	return profile, nil
+}
+
+// lookup returns the profile of the route a request over scheme to the
+// canonical host and port matches, if any.
 func (s *Set) lookup(scheme, host, port string) (string, bool) {
 	def := DefaultPort(scheme)
 	if s == nil || def == "" {
 		return "", false
 	}
-	h, p, err := canonical(host, port)
-	if err != nil {
-		return "", false
-	}
-	if p == "" {
-		p = def
+	if port == "" {
+		port = def
 	}
 	// An entry with this very port, and for the default port an entry
 	// without one: the first listed of the two wins.
 	best := -1
-	if i, ok := s.index[key{h, p}]; ok {
+	if i, ok := s.index[key{host, port}]; ok {
 		best = i
 	}
-	if p == def {
-		if i, ok := s.index[key{h, ""}]; ok && (best < 0 || i < best) {
+	if port == def {
+		if i, ok := s.index[key{host, ""}]; ok && (best < 0 || i < best) {
 			best = i
 		}
 	}

@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,32 +204,120 @@ func testSet(t *testing.T) *Set {
 	return set
 }
 
-func TestSetResolve(t *testing.T) {
+// asGit cuts a test URL into what git would send for it, its protocol and
+// host attributes, when it has no more than those; a URL without a scheme
+// is https.
+func asGit(u string) (scheme, hostport string, ok bool) {
+	scheme, hostport, ok = strings.Cut(u, "://")
+	if !ok {
+		scheme, hostport = "https", u
+	}
+	return scheme, hostport, hostport != "" && !strings.ContainsAny(u, "/?#@ \t\n")
+}
+
+// TestResolveURL: an entry without a port is the request's scheme's
+// default port; an entry with a port is that port only, whatever the
+// scheme; and plain http gets a token only on a loopback host. Each request
+// is asked as docker does (ResolveURL) and, when git could send it, as git
+// does (Resolve).
+func TestResolveURL(t *testing.T) {
+	set, err := Default("localhost:80, 127.0.0.1:8443, [::1]:443, tls.example:443, dev:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		url  string
+		want bool
+	}{
+		// A DT host, listed without a port; not loopback, so https only.
+		{"https://api.d21s.com", true},
+		{"https://API.D21S.com.", true},
+		{"https://api.d21s.com:443", true},
+		{"https://api.d21s.com:0443", true},
+		{"https://api.d21s.com:80", false},
+		{"https://api.d21s.com:8443", false},
+		{"http://api.d21s.com", false},
+		{"http://api.d21s.com:80", false},
+		{"http://api.d21s.com:443", false},
+		// localhost:80 is http's default port, and port 80 under https.
+		{"http://localhost", true},
+		{"http://LOCALHOST:80", true},
+		{"https://localhost:80", true},
+		{"https://localhost", false},
+		{"https://localhost:443", false},
+		{"http://localhost:443", false},
+		// 127.0.0.1:8443 is port 8443 only.
+		{"https://127.0.0.1:8443", true},
+		{"http://127.0.0.1:8443", true},
+		{"https://127.0.0.1", false},
+		{"http://127.0.0.1", false},
+		{"http://127.0.0.1:80", false},
+		// [::1]:443 is https's default port, and port 443 under http.
+		{"https://[::1]", true},
+		{"https://[0::1]:443", true},
+		{"http://[::1]:443", true},
+		{"http://[::1]", false},
+		{"https://[::2]:443", false},
+		// tls.example:443 is https's default port; not loopback.
+		{"https://tls.example", true},
+		{"https://tls.example:443", true},
+		{"https://tls.example:80", false},
+		{"http://tls.example:443", false},
+		// dev:80 is port 80 under https only: http://dev is not loopback.
+		{"https://dev:80", true},
+		{"http://dev", false},
+		{"http://dev:80", false},
+		{"https://dev", false},
+		{"https://dev:443", false},
+		// As docker sends a URL: https without a scheme, its path, query
+		// and fragment ignored, no user information.
+		{"api.d21s.com", true},
+		{"api.d21s.com:443", true},
+		{"api.d21s.com:80", false},
+		{"  https://API.D21S.com/v2/ \n", true},
+		{"https://api.d21s.com:443/v2/", true},
+		{"https://api.d21s.com.evil.example", false},
+		{"https://evil.example/api.d21s.com", false},
+		{"evil.example/api.d21s.com", false},
+		{"https://api.d21s.com@evil.example", false},
+		{"https://evil.example@api.d21s.com", false},
+		{"https://evil.example?api.d21s.com", false},
+		{"https://evil.example#api.d21s.com", false},
+		{"ftp://api.d21s.com", false},
+		{"https://api.d21s.com:badport", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			if _, err := set.ResolveURL(tt.url); (err == nil) != tt.want {
+				t.Errorf("ResolveURL(%q) error = %v, want a token %v", tt.url, err, tt.want)
+			}
+			if scheme, hostport, ok := asGit(tt.url); ok {
+				if _, err := set.Resolve(scheme, hostport); (err == nil) != tt.want {
+					t.Errorf("Resolve(%q, %q) error = %v, want a token %v", scheme, hostport, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestResolve: git's host attribute is a host entry taken exactly as sent,
+// and the scheme is git's protocol attribute; anything else gets no token.
+func TestResolve(t *testing.T) {
 	set := testSet(t)
 	tests := []struct {
 		scheme, hostport string
 		want             bool
 	}{
-		{"https", "api.d21s.com", true},
-		{"https", "API.D21S.com", true},
-		{"https", "api.d21s.com.", true},
-		{"https", "api.d21s.com:443", true},
-		{"https", "api.d21s.com:0443", true},
-		{"https", "api.d21s.com:80", false},
-		{"http", "api.d21s.com", true}, // whether http may carry it is the helper's call
-		{"http", "api.d21s.com:80", true},
-		{"http", "api.d21s.com:443", false},
 		{"https", "api.disruptive-technologies.com", true},
 		{"https", "emulator.disruptive-technologies.com", true},
 		{"https", "dt.example.com", true},
 		{"https", "localhost:8080", true},
 		{"http", "localhost:8080", true},
 		{"https", "[::1]:9000", true},
-		{"https", "[0::1]:9000", true},
 		{"ssh", "api.d21s.com", false},
 		{"HTTPS", "api.d21s.com", false},
 		{"", "api.d21s.com", false},
-		{"https", "api.d21s.com:8443", false},
 		{"https", "api.d21s.com.evil.example", false},
 		{"https", "evil.example", false},
 		{"https", "x.api.d21s.com", false},
@@ -238,114 +327,54 @@ func TestSetResolve(t *testing.T) {
 		{"https", "evil.example@api.d21s.com", false},
 		{"https", "api.d21s.com..", false},
 		{"https", "api.d21s.com ", false},
-		{"https", "localhost", false},
-		{"http", "localhost", false},
+		{"https", " api.d21s.com", false},
 		{"https", "localhost:8081", false},
-		{"https", "[::1]", false},
 		{"https", "::1:9000", false},
-		{"https", "[::2]:9000", false},
 		{"https", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scheme+"://"+tt.hostport, func(t *testing.T) {
-			_, got := set.Resolve(tt.scheme, tt.hostport)
-			if got != tt.want {
-				t.Errorf("Resolve(%q, %q) ok = %v, want %v", tt.scheme, tt.hostport, got, tt.want)
+			if _, err := set.Resolve(tt.scheme, tt.hostport); (err == nil) != tt.want {
+				t.Errorf("Resolve(%q, %q) error = %v, want a token %v", tt.scheme, tt.hostport, err, tt.want)
 			}
 		})
 	}
 }
 
-func TestSetResolveURL(t *testing.T) {
+// TestResolveWhy: a request that gets no token is told why, in words that
+// follow "no token for ": the request in canonical form and the rule, or how
+// to add a host; never a password of the URL.
+func TestResolveWhy(t *testing.T) {
 	set := testSet(t)
+	const notAllowed = ": not an allowed host; " + EnvHosts + " or 'dt-credential-helper login --hosts' adds one"
+	const notHTTPS = ": tokens go only over https, or over plain http to a loopback address"
 	tests := []struct {
-		url  string
-		want bool
+		scheme string // "" for a URL, as docker asks
+		host   string
+		want   string
 	}{
-		{"https://api.d21s.com", true},
-		{"api.d21s.com", true},
-		{"api.d21s.com:443", true},
-		{"https://API.D21S.com/v2/", true},
-		{"https://api.d21s.com:443/v2/", true},
-		{"http://api.d21s.com", true}, // whether http may carry it is the helper's call
-		{"http://api.d21s.com:80", true},
-		{"http://localhost:8080", true},
-		{"https://[::1]:9000/", true},
-		{"https://api.d21s.com:80", false},
-		{"api.d21s.com:80", false}, // no scheme is https
-		{"http://api.d21s.com:443", false},
-		{"https://api.d21s.com.evil.example", false},
-		{"https://evil.example/api.d21s.com", false},
-		{"https://api.d21s.com@evil.example", false},
-		{"https://evil.example@api.d21s.com", false},
-		{"https://evil.example?api.d21s.com", false},
-		{"https://evil.example#api.d21s.com", false},
-		{"https://api.d21s.com:8443", false},
-		{"ftp://api.d21s.com", false},
-		{"", false},
+		{"https", "git.example.com", "https://git.example.com" + notAllowed},
+		{"https", "API.D21S.com:08443", "https://api.d21s.com:8443" + notAllowed},
+		{"http", "api.d21s.com", "http://api.d21s.com" + notHTTPS},
+		{"ssh", "api.d21s.com", "ssh://api.d21s.com" + notHTTPS},
+		{"https", "a b", `an invalid host: host entry "a b": invalid character in host name`},
+		{"", "https://registry.example.com/v2/", "https://registry.example.com" + notAllowed},
+		{"", "registry.example.com:5000", "https://registry.example.com:5000" + notAllowed},
+		{"", "https://[2001:DB8::1]:5000", "https://[2001:db8::1]:5000" + notAllowed},
+		{"", "http://api.d21s.com:80/v2/", "http://api.d21s.com" + notHTTPS},
+		{"", "https://u:pa55word@api.d21s.com", "an invalid server url: user information is not allowed"},
+		{"", "ftp://api.d21s.com", "an invalid server url: scheme must be https or http"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			if _, got := set.ResolveURL(tt.url); got != tt.want {
-				t.Errorf("ResolveURL(%q) ok = %v, want %v", tt.url, got, tt.want)
+		t.Run(tt.scheme+" "+tt.host, func(t *testing.T) {
+			var err error
+			if tt.scheme == "" {
+				_, err = set.ResolveURL(tt.host)
+			} else {
+				_, err = set.Resolve(tt.scheme, tt.host)
 			}
-		})
-	}
-}
-
-// TestSetPorts: an entry without a port is the request's scheme's default
-// port; an entry with a port is that port only, whatever the scheme.
-func TestSetPorts(t *testing.T) {
-	set, err := Default("dev:80, alt:8443, tls:443")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		url  string
-		want bool
-	}{
-		// A DT host, listed without a port.
-		{"https://api.d21s.com", true},
-		{"https://api.d21s.com:443", true},
-		{"https://api.d21s.com:80", false},
-		{"http://api.d21s.com", true},
-		{"http://api.d21s.com:80", true},
-		{"http://api.d21s.com:443", false},
-		// dev:80 is http's default port, and port 80 under any scheme.
-		{"http://dev", true},
-		{"http://dev:80", true},
-		{"https://dev:80", true},
-		{"https://dev", false},
-		{"https://dev:443", false},
-		{"dev", false},
-		{"dev:80", true},
-		// alt:8443 is port 8443 only.
-		{"https://alt:8443", true},
-		{"http://alt:8443", true},
-		{"alt:8443", true},
-		{"https://alt", false},
-		{"http://alt", false},
-		{"https://alt:443", false},
-		{"http://alt:80", false},
-		// tls:443 is https's default port, and port 443 under any scheme.
-		{"https://tls", true},
-		{"https://tls:443", true},
-		{"http://tls:443", true},
-		{"http://tls", false},
-		{"http://tls:80", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.url, func(t *testing.T) {
-			if _, got := set.ResolveURL(tt.url); got != tt.want {
-				t.Errorf("ResolveURL(%q) ok = %v, want %v", tt.url, got, tt.want)
-			}
-			// Resolve, as git asks, must agree.
-			scheme, hostport, ok := strings.Cut(tt.url, "://")
-			if !ok {
-				scheme, hostport = "https", tt.url
-			}
-			if _, got := set.Resolve(scheme, hostport); got != tt.want {
-				t.Errorf("Resolve(%q, %q) ok = %v, want %v", scheme, hostport, got, tt.want)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error = %v, want %q", err, tt.want)
 			}
 		})
 	}
@@ -361,13 +390,13 @@ func TestSetPortPrecedence(t *testing.T) {
 	}{
 		{
 			name:   "no port first",
-			routes: []Route{{Host: "h", Profile: "a"}, {Host: "h", Port: "443", Profile: "b"}},
-			want:   map[string]string{"https://h": "a", "https://h:443": "a", "http://h": "a", "http://h:443": "b"},
+			routes: []Route{{Host: "localhost", Profile: "a"}, {Host: "localhost", Port: "443", Profile: "b"}},
+			want:   map[string]string{"https://localhost": "a", "https://localhost:443": "a", "http://localhost": "a", "http://localhost:443": "b"},
 		},
 		{
 			name:   "port first",
-			routes: []Route{{Host: "h", Port: "443", Profile: "b"}, {Host: "h", Profile: "a"}},
-			want:   map[string]string{"https://h": "b", "https://h:443": "b", "http://h": "a", "http://h:443": "b"},
+			routes: []Route{{Host: "localhost", Port: "443", Profile: "b"}, {Host: "localhost", Profile: "a"}},
+			want:   map[string]string{"https://localhost": "b", "https://localhost:443": "b", "http://localhost": "a", "http://localhost:443": "b"},
 		},
 	}
 	for _, tt := range tests {
@@ -378,7 +407,7 @@ func TestSetPortPrecedence(t *testing.T) {
 			}
 			got := map[string]string{}
 			for u := range tt.want {
-				if profile, ok := set.ResolveURL(u); ok {
+				if profile, err := set.ResolveURL(u); err == nil {
 					got[u] = profile
 				}
 			}
@@ -389,34 +418,10 @@ func TestSetPortPrecedence(t *testing.T) {
 	}
 }
 
-func TestSetMatch(t *testing.T) {
-	set := testSet(t)
-	tests := []struct {
-		scheme, host, port string
-		want               bool
-	}{
-		{"https", "api.d21s.com", "", true},
-		{"https", "API.d21s.COM.", "443", true},
-		{"https", "api.d21s.com", "80", false},
-		{"http", "api.d21s.com", "80", true},
-		{"http", "api.d21s.com", "443", false},
-		{"https", "api.d21s.com", "8080", false},
-		{"https", "localhost", "8080", true},
-		{"https", "localhost", "", false},
-		{"https", "::1", "9000", true},
-		{"https", "[::1]", "9000", true},
-		{"https", "api.d21s.com.evil.example", "", false},
-		{"https", "api.d21s.com", "x", false},
-		{"ftp", "api.d21s.com", "", false},
-	}
-	for _, tt := range tests {
-		if got := set.Match(tt.scheme, tt.host, tt.port); got != tt.want {
-			t.Errorf("Match(%q, %q, %q) = %v, want %v", tt.scheme, tt.host, tt.port, got, tt.want)
-		}
-	}
-	var nilSet *Set
-	if nilSet.Match("https", "api.d21s.com", "") {
-		t.Error("nil set matched")
+func TestNilSetResolvesNothing(t *testing.T) {
+	var set *Set
+	if profile, err := set.Resolve("https", "api.d21s.com"); err == nil {
+		t.Errorf("nil set resolved to profile %q", profile)
 	}
 }
 
@@ -442,8 +447,8 @@ func TestSetProfiles(t *testing.T) {
 		{"unknown.example.com", "", false},
 	}
 	for _, tt := range tests {
-		profile, ok := set.Resolve("https", tt.hostport)
-		if diff := cmp.Diff([]any{tt.wantProfile, tt.wantOK}, []any{profile, ok}); diff != "" {
+		profile, err := set.Resolve("https", tt.hostport)
+		if diff := cmp.Diff([]any{tt.wantProfile, tt.wantOK}, []any{profile, err == nil}); diff != "" {
 			t.Errorf("Resolve(%q) (-want +got):\n%s", tt.hostport, diff)
 		}
 	}
@@ -474,10 +479,10 @@ func TestDefaultRejectsBadExtra(t *testing.T) {
 	}
 }
 
-// urlIsDefaultHost is an independent oracle: net/url, in its most lenient
-// reading, sees a DT host (lower-cased, without a trailing dot) on its
-// scheme's default port in s.
-func urlIsDefaultHost(s string) bool {
+// urlIsDTOverHTTPS is an independent oracle: net/url, in its most lenient
+// reading, sees an https URL (explicitly or by having no scheme) to a DT
+// host (lower-cased, without a trailing dot) on port 443 in s.
+func urlIsDTOverHTTPS(s string) bool {
 	s = strings.TrimSpace(s)
 	if !strings.Contains(s, "://") && !strings.HasPrefix(s, "//") {
 		s = "//" + s
@@ -486,30 +491,22 @@ func urlIsDefaultHost(s string) bool {
 	if err != nil || u.User != nil {
 		return false
 	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme == "" {
-		scheme = "https"
+	if u.Scheme != "" && u.Scheme != "https" { // url.Parse lower-cases it
+		return false
 	}
-	return isDefaultHostPort(scheme, u.Hostname(), u.Port())
+	return isDTOverHTTPS("https", u.Hostname(), u.Port())
 }
 
-// isDefaultHostPort is the oracle's core: host is a DT host and port is
-// empty or the number of scheme's default port.
-func isDefaultHostPort(scheme, host, port string) bool {
-	def := map[string]int{"https": 443, "http": 80}[scheme]
-	if def == 0 {
+// isDTOverHTTPS is the oracle's core: the DT hosts are not loopback hosts,
+// so they get tokens over https only, and only on its default port.
+func isDTOverHTTPS(scheme, host, port string) bool {
+	if scheme != "https" {
 		return false
 	}
-	if n, err := strconv.Atoi(port); port != "" && (err != nil || n != def) {
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n != 443) {
 		return false
 	}
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	for _, d := range DefaultHosts() {
-		if host == d {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(DefaultHosts(), strings.TrimSuffix(strings.ToLower(host), "."))
 }
 
 func FuzzParseServerURL(f *testing.F) {
@@ -528,14 +525,15 @@ func FuzzParseServerURL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		scheme, host, port, err := ParseServerURL(s)
-		_, ok := set.ResolveURL(s)
+		_, why := set.ResolveURL(s)
+		ok := why == nil
 		if err != nil {
 			if ok {
 				t.Fatalf("ResolveURL(%q) matched a URL ParseServerURL rejects", s)
 			}
 			return
 		}
-		if ok && !urlIsDefaultHost(s) {
+		if ok && !urlIsDTOverHTTPS(s) {
 			t.Fatalf("ResolveURL(%q) matched, but net/url sees %s://%s port %q", s, scheme, host, port)
 		}
 		if port != "" && port == DefaultPort(scheme) {
@@ -550,8 +548,8 @@ func FuzzParseServerURL(f *testing.F) {
 		if scheme2 != scheme || host2 != host || port2 != port {
 			t.Fatalf("ParseServerURL(%q) = %q, %q, %q; want %q, %q, %q", canon, scheme2, host2, port2, scheme, host, port)
 		}
-		if _, ok2 := set.ResolveURL(canon); ok2 != ok {
-			t.Fatalf("ResolveURL(%q) = %v but ResolveURL(%q) = %v", s, ok, canon, ok2)
+		if _, why2 := set.ResolveURL(canon); (why2 == nil) != ok {
+			t.Fatalf("ResolveURL(%q): %v, but ResolveURL(%q): %v", s, why, canon, why2)
 		}
 	})
 }
@@ -570,13 +568,12 @@ func FuzzResolve(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, scheme, hostport string) {
-		_, ok := set.Resolve(scheme, hostport)
-		if !ok {
+		if _, err := set.Resolve(scheme, hostport); err != nil {
 			return
 		}
 		host, port, _ := strings.Cut(hostport, ":")
-		if !isDefaultHostPort(scheme, host, port) {
-			t.Fatalf("Resolve(%q, %q) matched a host that is not a DT host on %s's default port", scheme, hostport, scheme)
+		if !isDTOverHTTPS(scheme, host, port) {
+			t.Fatalf("Resolve(%q, %q) matched, but that is not a DT host over https on port 443", scheme, hostport)
 		}
 	})
 }
@@ -613,8 +610,8 @@ func TestDefaultProfileHostsWin(t *testing.T) {
 		{"env.example", ""},
 	}
 	for _, tt := range tests {
-		profile, ok := set.Resolve("https", tt.hostport)
-		if diff := cmp.Diff([]any{tt.wantProfile, true}, []any{profile, ok}); diff != "" {
+		profile, err := set.Resolve("https", tt.hostport)
+		if diff := cmp.Diff([]any{tt.wantProfile, nil}, []any{profile, err}); diff != "" {
 			t.Errorf("Resolve(%q) (-want +got):\n%s", tt.hostport, diff)
 		}
 	}

@@ -52,7 +52,7 @@ func (f *Flags) RegisterLookup(fs *flag.FlagSet) {
 	f.RegisterAccount(fs)
 	f.RegisterVault(fs, true)
 	fs.StringVar(&f.CredentialsFile, "credentials-file", "", "DT SDK credentials file (env "+auth.EnvCredentialsFile+")")
-	fs.StringVar(&f.Cache, "cache", "", "token cache: auto, kernel, keyring, file or none (env DT_TOKEN_CACHE; default auto)")
+	fs.StringVar(&f.Cache, "cache", "", "token cache: "+keyring.ModeChoices+" (env DT_TOKEN_CACHE; default "+string(keyring.ModeAuto)+")")
 	fs.BoolVar(&f.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
 }
 
