@@ -103,8 +103,9 @@ func TestPublicPackagesImportNoInternal(t *testing.T) {
 // authLeaves are the only packages of ours auth may link: leaves, which
 // link nothing of ours, holding a rule auth shares with the rest of the
 // module (keyring/privatefile: when a file holding a secret, the
-// credentials file, is trusted).
-func authLeaves() []string { return []string{module + "/keyring/privatefile"} }
+// credentials file, is trusted; bearer: what a token may be and where a
+// credential may go).
+func authLeaves() []string { return []string{module + "/keyring/privatefile", module + "/bearer"} }
 
 // oursBeyond lists the packages of ours that pkg links on goos besides
 // itself and allowed.
@@ -153,7 +154,7 @@ func TestPluginIsGlue(t *testing.T) {
 	allowed := []string{
 		"github.com/hashicorp/go-plugin", "github.com/hashicorp/go-hclog",
 		"google.golang.org/grpc", "google.golang.org/protobuf",
-		"golang.org/x/oauth2", "golang.org/x/sys/unix", module + "/proto",
+		"golang.org/x/oauth2", "golang.org/x/sys/unix", module + "/proto", module + "/bearer",
 	}
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		for _, imp := range strings.Fields(strings.Join(list(t, goos, `{{join .Imports " "}}`, "./plugin"), " ")) {
@@ -162,6 +163,47 @@ func TestPluginIsGlue(t *testing.T) {
 			}
 			if !slices.ContainsFunc(allowed, func(a string) bool { return under(imp, a) }) {
 				t.Errorf("plugin imports %s", imp)
+			}
+		}
+	})
+}
+
+// beyondStd lists what pkg links on goos besides the standard library and
+// allowed (import paths, or prefixes of them); itself is not counted.
+func beyondStd(t *testing.T, goos, pkg string, allowed []string) []string {
+	t.Helper()
+	self := module + "/" + strings.TrimPrefix(pkg, "./")
+	var out []string
+	for _, d := range deps(t, goos, pkg) {
+		if d == self || !strings.Contains(strings.SplitN(d, "/", 2)[0], ".") {
+			continue // itself, or the standard library
+		}
+		if !slices.ContainsFunc(allowed, func(a string) bool { return under(d, a) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestBearerIsALeaf: bearer, the token's own rules (what a token may be,
+// how long it is believed, when it is due, where it may go), links only
+// the standard library, so that every package that mints, caches or serves
+// tokens can stand on it: keyring without linking the exchange, a plugin
+// host without linking the helper.
+func TestBearerIsALeaf(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range beyondStd(t, goos, "./bearer", nil) {
+			t.Errorf("bearer links %s: it must link only the standard library", d)
+		}
+		// Positive controls: the check sees what a package links beyond
+		// the standard library (auth links bearer and golang-jwt), and
+		// bearer is what the packages above it link.
+		if got := beyondStd(t, goos, "./auth", nil); !slices.Contains(got, module+"/bearer") {
+			t.Errorf("auth links %v beyond the standard library, which misses bearer: the check sees nothing", got)
+		}
+		for _, above := range []string{"./auth", "./keyring", "./plugin", "./vaulttoken", "./vaulttoken/vaultenv", "./cmd/vault-plugin-secrets-dt"} {
+			if !slices.Contains(deps(t, goos, above), module+"/bearer") {
+				t.Errorf("%s does not link bearer: each user of the token's rules takes them from there", above)
 			}
 		}
 	})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
@@ -261,7 +262,7 @@ func runSourceCase(t *testing.T, c sourceCase, call func(*Cache, context.Context
 func TestCacheTokenContext(t *testing.T) {
 	fresh := entry(tokenPrefix+"cached", t0.Add(10*time.Minute))
 	inBuffer := entry(tokenPrefix+"cached", t0.Add(30*time.Second))
-	atBuffer := entry(tokenPrefix+"cached", t0.Add(auth.DefaultRefreshBuffer))
+	atBuffer := entry(tokenPrefix+"cached", t0.Add(bearer.DefaultRefreshBuffer))
 	expired := entry(tokenPrefix+"cached", t0.Add(-time.Second))
 	refreshed := entry(tokenPrefix+"new-1", t0.Add(time.Hour))
 	transient, rejected, bad := dtError(auth.Transient), dtError(auth.Rejected), dtError(auth.BadResponse)
@@ -386,8 +387,10 @@ func TestCacheCustomBuffer(t *testing.T) {
 	}{
 		{"5m buffer, 4m left", 5 * time.Minute, 4 * time.Minute, 1},
 		{"5m buffer, 6m left", 5 * time.Minute, 6 * time.Minute, 0},
-		{"no buffer, 1s left", -1, time.Second, 0},
-		{"no buffer, expired", -1, 0, 1},
+		{"no buffer, 1s left", bearer.NoBuffer, time.Second, 0},
+		{"no buffer, expired", bearer.NoBuffer, 0, 1},
+		{"zero is the default buffer, 61s left", 0, 61 * time.Second, 0},
+		{"zero is the default buffer, 59s left", 0, 59 * time.Second, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			store := newTestMapStore()
@@ -475,7 +478,7 @@ func TestCacheCached(t *testing.T) {
 		wantErr bool
 		notFnd  bool
 	}{
-		{name: "stale token is shown", stored: stale, want: &oauth2.Token{AccessToken: tokenPrefix + "cached", TokenType: "Bearer", Expiry: t0.Add(-time.Minute)}},
+		{name: "stale token is shown, with the lifetime it was granted", stored: stale, want: &oauth2.Token{AccessToken: tokenPrefix + "cached", TokenType: "Bearer", Expiry: t0.Add(-time.Minute), ExpiresIn: 3600}},
 		{name: "nothing cached", wantErr: true, notFnd: true},
 		{name: "corrupt entry", stored: "{", wantErr: true},
 		{name: "read error", stored: stale, getErr: errors.New("locked collection"), wantErr: true},
@@ -928,7 +931,7 @@ func TestCacheRefusesUpstreamAnswers(t *testing.T) {
 	}{
 		{"header injection", &oauth2.Token{AccessToken: "abc\r\nX-Injected: 1", TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "character"},
 		{"not bearer", &oauth2.Token{AccessToken: "abc", TokenType: "mac", Expiry: t0.Add(time.Hour)}, "not a bearer token"},
-		{"over long", &oauth2.Token{AccessToken: strings.Repeat("a", maxTokenSize+1), TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "bytes long"},
+		{"over long", &oauth2.Token{AccessToken: strings.Repeat("a", bearer.MaxSize+1), TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "bytes long"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newTestMapStore()
@@ -951,8 +954,8 @@ func TestCacheRefusesUpstreamAnswers(t *testing.T) {
 			return &oauth2.Token{AccessToken: "abc", TokenType: "Bearer", Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
 		}), CacheConfig{Store: newTestMapStore(), Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
 		tok, err := c.TokenContext(context.Background())
-		if err != nil || !tok.Expiry.Equal(t0.Add(maxLifetime)) {
-			t.Fatalf("TokenContext = %v, %v; want the expiry capped at %v", tok, err, t0.Add(maxLifetime))
+		if err != nil || !tok.Expiry.Equal(t0.Add(bearer.MaxLifetime)) {
+			t.Fatalf("TokenContext = %v, %v; want the expiry capped at %v", tok, err, t0.Add(bearer.MaxLifetime))
 		}
 	})
 }

@@ -44,6 +44,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
@@ -396,7 +397,8 @@ func (s *Source) login(ctx context.Context) error {
 	return nil
 }
 
-// parse turns the engine's response into a token.
+// parse turns the engine's response into a token, refusing one that is not
+// a bearer token (bearer.Check), whatever engine answered.
 func (s *Source) parse(secret *api.Secret) (*oauth2.Token, error) {
 	fail := func(msg string) error {
 		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: "vault: " + s.path + ": " + msg}
@@ -409,8 +411,13 @@ func (s *Source) parse(secret *api.Secret) (*oauth2.Token, error) {
 	if access == "" {
 		return nil, fail("the response has no access_token: is this a dt engine's token path?")
 	}
+	if err := bearer.Check(access); err != nil {
+		// Not quoted: it could inject into a header or a git or docker
+		// reply, and may be a secret all the same.
+		return nil, fail("the access token Vault returned is refused: it " + err.Error())
+	}
 	typ, _ := secret.Data["token_type"].(string)
-	if typ != "" && !strings.EqualFold(typ, "bearer") {
+	if !bearer.IsBearer(typ) {
 		return nil, fail("token_type is not Bearer")
 	}
 	at, _ := secret.Data["expires_at"].(string)

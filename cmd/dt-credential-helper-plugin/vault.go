@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -24,7 +23,7 @@ func vaultUpstream(log *slog.Logger) func(profile.Vault) (keyring.Upstream, erro
 		if err != nil {
 			return nil, vaultError(err)
 		}
-		return vaultSource{src: src, path: v.Path}, nil
+		return vaultSource{src: src}, nil
 	}
 }
 
@@ -32,26 +31,14 @@ func vaultUpstream(log *slog.Logger) func(profile.Vault) (keyring.Upstream, erro
 // *auth.ConfigError, as a DT account's are: the plugin answers
 // FailedPrecondition on them. Its other errors keep their Temporary(), so
 // the cache serves a token it holds while Vault is down.
-// A token that is not a bearer token is refused, as the helper's child
-// refuses it.
 type vaultSource struct {
-	src  *vaulttoken.Source
-	path string
+	src *vaulttoken.Source
 }
 
 func (v vaultSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := v.src.TokenContext(ctx)
 	if err != nil {
 		return nil, vaultError(err)
-	}
-	return checked(tok, v.path)
-}
-
-// checked refuses tok unless it passes the rule the token cache holds every
-// token to (RFC 6750 b64token); the error never quotes the token.
-func checked(tok *oauth2.Token, path string) (*oauth2.Token, error) {
-	if err := auth.CheckToken(tok.AccessToken); err != nil {
-		return nil, fmt.Errorf("vault: %s: the access token Vault returned is refused: it %w", path, err)
 	}
 	return tok, nil
 }
@@ -68,7 +55,8 @@ func vaultError(err error) error {
 // runs on a cache miss of a Vault account (package vaultproc): one read of
 // the path DT_VAULT_PATH and the rest name, its reply one JSON object on
 // stdout, its steps logged to stderr (which the helper shows only under
-// --verbose). A token that is not a bearer token is refused here, unprinted.
+// --verbose). A token that is not a bearer token is refused (by vaulttoken),
+// unprinted.
 func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) error {
 	v := vaultproc.FromEnv(getenv)
 	// As the helper's own --verbose log, whose stderr this is then.
@@ -90,11 +78,7 @@ func readVault(ctx context.Context, v profile.Vault, log *slog.Logger) (*oauth2.
 	if err != nil {
 		return nil, err
 	}
-	tok, err := src.TokenContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return checked(tok, v.Path)
+	return src.TokenContext(ctx)
 }
 
 // replyKind sorts a vaulttoken failure into the reply's kinds.

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 )
 
@@ -225,7 +226,7 @@ func route(serverURL string, set *hosts.Set) (profile, why string) {
 	if port != "" {
 		hostport += ":" + port
 	}
-	if !auth.MayCarry(scheme, host) {
+	if !bearer.MayCarry(scheme, host) {
 		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", scheme, hostport)
 	}
 	profile, ok := set.ResolveURL(serverURL)

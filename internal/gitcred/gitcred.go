@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 )
 
@@ -83,7 +83,7 @@ func route(attrs Attributes, set *hosts.Set) (profile, why string) {
 		return "", "a request without a protocol"
 	case err != nil:
 		return "", fmt.Sprintf("an invalid host: %v", err)
-	case !auth.MayCarry(protocol, host):
+	case !bearer.MayCarry(protocol, host):
 		return "", fmt.Sprintf("%s://%s: tokens go only over https, or over plain http to a loopback address", protocol, hostport)
 	}
 	profile, ok := set.Resolve(protocol, hostport)

@@ -17,7 +17,7 @@
 // get a token meant for another server that happens to share the host name.
 //
 // Whether plain http may carry a token at all is the helpers' decision, not
-// this package's (see auth.MayCarry).
+// this package's (see bearer.MayCarry).
 package hosts
 
 import (

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
@@ -41,7 +42,7 @@ func (f *Flags) RegisterServing(fs *flag.FlagSet) {
 	f.registered = true
 	fs.StringVar(&f.Profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
 	f.RegisterLookup(fs)
-	fs.DurationVar(&f.RefreshBuffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh a cached token with less than this left")
+	fs.DurationVar(&f.RefreshBuffer, "refresh-buffer", bearer.DefaultRefreshBuffer, "refresh a cached token with less than this left")
 	fs.DurationVar(&f.Timeout, "timeout", auth.DefaultTimeout, "give up fetching a token after this long")
 }
 
@@ -93,6 +94,12 @@ func (f *Flags) Config(getenv func(string) string, log *slog.Logger) (Config, er
 	if err != nil {
 		return Config{}, err
 	}
+	buffer := f.RefreshBuffer
+	if f.registered && buffer == 0 {
+		// On the command line 0 says no buffer, which a Config, as every
+		// buffer setting of the module, spells bearer.NoBuffer.
+		buffer = bearer.NoBuffer
+	}
 	return Config{
 		Profile: cmp.Or(f.Profile, getenv(profile.EnvProfile)),
 		Settings: auth.Settings{
@@ -102,7 +109,7 @@ func (f *Flags) Config(getenv func(string) string, log *slog.Logger) (Config, er
 			CredentialsFile: f.CredentialsFile,
 		},
 		Cache:         mode,
-		RefreshBuffer: f.RefreshBuffer,
+		RefreshBuffer: buffer,
 		Timeout:       f.Timeout,
 		Getenv:        getenv,
 		Log:           log,

@@ -33,8 +33,9 @@ type Config struct {
 	Settings auth.Settings
 	// Cache is the cache mode (auto, keyring, file, none).
 	Cache keyring.Mode
-	// RefreshBuffer: a cached token with less than this left is refreshed;
-	// zero means no buffer (callers pass auth.DefaultRefreshBuffer).
+	// RefreshBuffer: a cached token with less than this left is refreshed,
+	// by package bearer's rule and convention (zero: the default buffer;
+	// bearer.NoBuffer: none).
 	RefreshBuffer time.Duration
 	// Timeout bounds a refresh: the lock wait, the token request with its
 	// retries, and the write. Serving a cached token is not timed.
@@ -140,7 +141,7 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 		KeyID:    a.Credentials.KeyID,
 		Email:    a.Credentials.Email,
 		Identity: a.identity,
-		Buffer:   noZero(s.cfg.RefreshBuffer),
+		Buffer:   s.cfg.RefreshBuffer,
 		LockDir:  s.cache.LockDir,
 		Timeout:  s.cfg.Timeout,
 		Log:      s.cfg.Log,
@@ -206,13 +207,4 @@ func (x *profileExchange) TokenContext(ctx context.Context) (*oauth2.Token, erro
 	src := x.src
 	x.mu.Unlock()
 	return src.TokenContext(ctx)
-}
-
-// noZero maps a zero buffer to keyring.CacheConfig's "no buffer" (negative), since
-// there zero means the default.
-func noZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }

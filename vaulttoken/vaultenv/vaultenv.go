@@ -8,7 +8,7 @@
 //     client use ([Address], [Check]): VAULT_AGENT_ADDR over VAULT_ADDR,
 //     VAULT_PROXY_ADDR over VAULT_HTTP_PROXY, as Vault's client reads them;
 //   - where a credential may go: https, or plain http only to this machine
-//     (auth.MayCarry), directly or through a proxy on this machine, and no
+//     (bearer.MayCarry), directly or through a proxy on this machine, and no
 //     user name or password in an address ([CheckAddress], [CheckProxy]);
 //   - whom a connection reaches ([Dialer]): a plain-http connection must
 //     reach a loopback address whose listener, on Linux, belongs to this
@@ -16,7 +16,8 @@
 //     in a directory others cannot write, and so must its listener;
 //   - how much of a response is read ([BoundBodies]).
 //
-// It imports neither Vault's client nor anything of this module but auth.
+// It imports neither Vault's client nor anything of this module but the
+// leaf bearer (for MayCarry).
 package vaultenv
 
 import (
@@ -27,7 +28,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // DefaultAddress is Vault's client's address when the environment names
@@ -171,7 +172,7 @@ func CheckAddress(u *url.URL) error {
 	switch {
 	case u.User != nil:
 		return refused("must not hold a user name or password")
-	case !auth.MayCarry(u.Scheme, u.Hostname()):
+	case !bearer.MayCarry(u.Scheme, u.Hostname()):
 		return refused("%s is not https: the Vault token would cross the network in clear text (plain http is allowed only to a loopback host)", u.Redacted())
 	}
 	return nil
@@ -187,7 +188,7 @@ func CheckProxy(u, proxy *url.URL) error {
 	if proxy == nil || u.Scheme == "https" {
 		return nil
 	}
-	if host := proxy.Hostname(); !auth.MayCarry("http", host) {
+	if host := proxy.Hostname(); !bearer.MayCarry("http", host) {
 		return refused("%s is a proxy off this machine in front of the plain-http address %s: the Vault token would leave this machine and travel in clear text (a plain-http Vault address may be reached only directly or through a proxy on this machine)",
 			proxy.Redacted(), u.Redacted())
 	}
