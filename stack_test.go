@@ -252,23 +252,35 @@ func TestHelperLinksNoVaultClient(t *testing.T) {
 	})
 }
 
-// TestVaultEnvIsALeaf: vaulttoken/vaultenv, the Vault rules both the helper
-// (which links no Vault client) and vaulttoken (which does) apply, links
-// none of vaultClient, and of this module only auth (for MayCarry) and what
-// auth itself may link (TestAuthImportsOnlyLeaves): it stays low enough for
-// both to stand on.
+// vaultEnvLeaves are the only packages of ours vaulttoken/vaultenv may
+// link: leaves that link nothing of ours (bearer for where a credential
+// may go, keyring/privatefile for ~/.vault-token and the directory rule of
+// an agent's socket).
+func vaultEnvLeaves() []string {
+	return []string{module + "/bearer", module + "/keyring/privatefile"}
+}
+
+// TestVaultEnvIsALeaf: vaulttoken/vaultenv, the Vault reference and the
+// rules both the helper (which links no Vault client) and vaulttoken (which
+// does) apply, links none of vaultClient and of this module only its
+// leaves, not auth: it stays low enough for both to stand on.
 func TestVaultEnvIsALeaf(t *testing.T) {
 	const pkg = "./vaulttoken/vaultenv"
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, pkg, vaultClient(), "")
-		allowed := map[string]bool{module + "/vaulttoken/vaultenv": true, module + "/auth": true}
-		for _, d := range deps(t, goos, "./auth") {
-			allowed[d] = true
+		for _, d := range oursBeyond(t, goos, pkg, vaultEnvLeaves()) {
+			t.Errorf("%s links %s: only %v may be linked", pkg, d, vaultEnvLeaves())
 		}
-		for _, d := range deps(t, goos, pkg) {
-			if strings.HasPrefix(d, module+"/") && !allowed[d] {
-				t.Errorf("%s links %s: only auth and what auth links may be linked", pkg, d)
+		linked := deps(t, goos, pkg)
+		for _, leaf := range vaultEnvLeaves() {
+			if !slices.Contains(linked, leaf) {
+				t.Errorf("%s does not link %s: is the name right?", pkg, leaf)
 			}
+		}
+		// A positive control: the check sees what vaulttoken, above
+		// vaultenv, links beyond the leaves (auth, for Sanitize).
+		if got := oursBeyond(t, goos, "./vaulttoken", vaultEnvLeaves()); !slices.Contains(got, module+"/auth") {
+			t.Errorf("vaulttoken links %v beyond vaultenv's leaves, which misses auth: the check sees nothing", got)
 		}
 	})
 }

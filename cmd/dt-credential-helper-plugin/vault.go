@@ -7,19 +7,19 @@ import (
 	"log/slog"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 	"golang.org/x/oauth2"
 )
 
 // vaultUpstream reads a Vault account's tokens in this process: a plugin
 // server lives as long as its host, and keeps its Vault login in memory
 // between reads.
-func vaultUpstream(log *slog.Logger) func(profile.Vault) (keyring.Upstream, error) {
-	return func(v profile.Vault) (keyring.Upstream, error) {
-		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
+func vaultUpstream(log *slog.Logger) func(vaultenv.Reference) (keyring.Upstream, error) {
+	return func(v vaultenv.Reference) (keyring.Upstream, error) {
+		src, err := newVaultSource(v, log)
 		if err != nil {
 			return nil, vaultError(err)
 		}
@@ -58,7 +58,7 @@ func vaultError(err error) error {
 // --verbose). A token that is not a bearer token is refused (by vaulttoken),
 // unprinted.
 func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) error {
-	v := vaultproc.FromEnv(getenv)
+	v := vaultenv.FromEnv(getenv)
 	// As the helper's own --verbose log, whose stderr this is then.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
@@ -73,8 +73,8 @@ func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(strin
 	return vaultproc.WriteReply(stdout, tok, replyKind(err), err)
 }
 
-func readVault(ctx context.Context, v profile.Vault, log *slog.Logger) (*oauth2.Token, error) {
-	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
+func readVault(ctx context.Context, v vaultenv.Reference, log *slog.Logger) (*oauth2.Token, error) {
+	src, err := newVaultSource(v, log)
 	if err != nil {
 		return nil, err
 	}
@@ -96,4 +96,9 @@ func replyKind(err error) vaultproc.Kind {
 		return vaultproc.Transient
 	}
 	return vaultproc.Other
+}
+
+// newVaultSource is the Vault reader of v, logging to log.
+func newVaultSource(v vaultenv.Reference, log *slog.Logger) (*vaulttoken.Source, error) {
+	return vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // maxSecret bounds a secret read from stdin.
@@ -44,7 +45,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	if l.store == profile.SecretInFile {
 		prof.SecretStore = profile.SecretInFile
 	}
-	if tf.Vault != (profile.Vault{}) {
+	if tf.Vault != (vaultenv.Reference{}) {
 		return loginVault(ctx, e, profiles, name, tf, prof.Hosts, l.noVerify)
 	}
 	creds := auth.Credentials{KeyID: prof.KeyID, Email: prof.Email, TokenEndpoint: cmp.Or(prof.TokenEndpoint, auth.DefaultTokenEndpoint)}
@@ -425,7 +426,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" ||
-		tf.Vault.Path != "" || e.getenv(profile.EnvVaultPath) != "" {
+		tf.Vault.Path != "" || e.getenv(vaultenv.EnvPath) != "" {
 		line("", "environment")
 	}
 	for _, n := range files.Names() {

@@ -13,6 +13,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 	"golang.org/x/oauth2"
 )
 
@@ -20,7 +21,7 @@ import (
 // dt-credential-helper-plugin run as a child (package vaultproc), so that
 // this program, started for every kubectl, git and docker call, does not
 // link Vault's client. The child's log is shown under verbose only.
-func vaultChild(e env, v profile.Vault, verbose bool) (keyring.Upstream, error) {
+func vaultChild(e env, v vaultenv.Reference, verbose bool) (keyring.Upstream, error) {
 	var stderr io.Writer
 	if verbose {
 		stderr = e.stderr

@@ -6,6 +6,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // Account is the account a profile, or the flags and environment, resolve
@@ -16,7 +17,7 @@ type Account struct {
 	// under (see [VaultAccount]).
 	Credentials auth.Credentials
 	// Vault is the Vault path tokens are read from; nil for a DT account.
-	Vault *profile.Vault
+	Vault *vaultenv.Reference
 
 	profile string           // the profile whose secret a refresh reads; "" = none
 	creds   auth.Credentials // with the environment's secret when profile is ""
@@ -43,7 +44,7 @@ func (a Account) Key() string {
 func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, error) {
 	cfg = cfg.withDefaults()
 	var layer auth.Credentials
-	var vault *profile.Vault
+	var vault *vaultenv.Reference
 	if name != "" {
 		pa, err := profiles.Account(name)
 		if err != nil {

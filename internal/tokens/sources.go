@@ -23,6 +23,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 	"golang.org/x/oauth2"
 )
 
@@ -48,7 +49,7 @@ type Config struct {
 	// the like). Without a profile, these and then the DT_VAULT_*
 	// variables name the Vault path to read tokens from instead of a DT
 	// account; for a Vault profile they override its fields.
-	Vault profile.Vault
+	Vault vaultenv.Reference
 	// VaultUpstream makes the upstream that reads a Vault account's tokens,
 	// chosen by the program: the plugin's program reads in process (a
 	// long-running server keeps its Vault login in memory), the helper
@@ -56,7 +57,7 @@ type Config struct {
 	// client. Its errors say what a DT account's do: an *auth.ConfigError
 	// for a configuration error, Temporary() for a failure that may pass.
 	// nil: Vault paths are refused.
-	VaultUpstream func(profile.Vault) (keyring.Upstream, error)
+	VaultUpstream func(vaultenv.Reference) (keyring.Upstream, error)
 }
 
 func (c Config) withDefaults() Config {

@@ -22,7 +22,6 @@ package vaultenv
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -34,9 +33,6 @@ import (
 // DefaultAddress is Vault's client's address when the environment names
 // none (api.DefaultAddress).
 const DefaultAddress = "https://127.0.0.1:8200"
-
-// DefaultAuthMount is where Vault's JWT auth method is usually enabled.
-const DefaultAuthMount = "jwt"
 
 // The variables Vault's client reads for where it sends requests.
 const (
@@ -59,27 +55,6 @@ func (e *RefusedError) Error() string { return e.Msg }
 
 func refused(format string, args ...any) error {
 	return &RefusedError{Msg: fmt.Sprintf(format, args...)}
-}
-
-// TokenPath is a token path as it is read: "dt/token/prod" for
-// " /dt/token/prod/ ".
-func TokenPath(path string) string { return strings.Trim(strings.TrimSpace(path), "/") }
-
-// CheckReference refuses a token path reference Vault would not serve,
-// before anything is asked: no path, a path given with Vault's /v1/ prefix,
-// or a JWT file without a role (or a role without one). It returns the path
-// as it is read ([TokenPath]).
-func CheckReference(path, jwtFile, role string) (string, error) {
-	path = TokenPath(path)
-	switch {
-	case path == "":
-		return "", errors.New("vault: no token path given (such as dt/token/prod)")
-	case strings.HasPrefix(path, "v1/"):
-		return path, fmt.Errorf("vault: path %q must not start with v1/: give it as for `vault read`, such as dt/token/prod", path)
-	case (jwtFile == "") != (role == ""):
-		return path, errors.New("vault: a JWT login needs both a JWT file and a role")
-	}
-	return path, nil
 }
 
 // addressVar is the variable naming the address Vault's client uses and
