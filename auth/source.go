@@ -125,13 +125,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	form := url.Values{"grant_type": {grantType}, "assertion": {assertion}}.Encode()
 
-	// A shallow copy, so the caller's client is not changed: no redirects
-	// (a redirect would send the assertion elsewhere) and a per-attempt bound.
-	hc := *s.client
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if hc.Timeout == 0 || (s.attemptTimeout > 0 && s.attemptTimeout < hc.Timeout) {
-		hc.Timeout = s.attemptTimeout
-	}
+	hc := s.attemptClient()
 	// A new request for each attempt: a request once sent is the
 	// transport's until it is done with its body.
 	newRequest := func() (*http.Request, error) {
@@ -147,7 +141,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		// Once per exchange: the proxy is chosen by host, the same for
 		// every attempt.
 		if req, err := newRequest(); err == nil {
-			s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(&hc, req))
+			s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(hc, req))
 		}
 	}
 
@@ -163,7 +157,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 		sentAt := s.now()
 		s.log.Debug("requesting token", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "attempt", attempt)
-		resp, body, err := send(&hc, req)
+		resp, body, err := send(hc, req)
 
 		attrs := []any{"attempt", attempt}
 		if resp != nil {
@@ -186,6 +180,19 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return nil, s.transportError(ctx, attempt, err)
 		}
 	}
+}
+
+// attemptClient is the client each attempt is made with: a shallow copy of
+// the source's, so the caller's client is not changed, that follows no
+// redirect (a redirect would send the assertion elsewhere) and bounds each
+// attempt.
+func (s *Source) attemptClient() *http.Client {
+	hc := *s.client
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if hc.Timeout == 0 || (s.attemptTimeout > 0 && s.attemptTimeout < hc.Timeout) {
+		hc.Timeout = s.attemptTimeout
+	}
+	return &hc
 }
 
 // send makes one attempt and reads the response body within it, so a

@@ -23,25 +23,22 @@ type Upstream interface {
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
-// CacheConfig configures a [Cache]. Where its entries live is the [Store]'s
-// business ([OpenStore] and its [StoreConfig]).
+// CacheConfig configures a [Cache].
 type CacheConfig struct {
-	// Store holds the cached entry; required.
-	Store Store
-	// Key is the entry's key in Store, usually [Key] (endpoint, key id,
-	// email); required. It also names the lock file.
-	Key string
-	// Endpoint, KeyID and Email are the account the tokens belong to: they
-	// are recorded in the entry, and an entry recording another account is
-	// a miss (a cache file renamed onto this key's name must not serve
-	// another account's token).
-	Endpoint, KeyID, Email string
-	// Identity is who asks (see [Identity]): its digest is recorded in
-	// the entries this Cache writes, and an entry recording another is a
-	// miss, never served, not even through a failed refresh. The zero
-	// Identity is served any entry of the account and records none; with
-	// [NoIdentity] no entry is served and none is written.
-	Identity Identity
+	// Location is where the entries and the lock files are: the command's
+	// ([OpenLocation]), or a Store of your own; its Store is required.
+	Location Location
+	// Account is whose tokens these are: its entry's key in the store is
+	// derived from it (Account.Key, which also names the lock file), it is
+	// recorded in each entry, and an entry recording another account is a
+	// miss (a cache file renamed onto this key's name must not serve
+	// another account's token). Its Identity is who asks (see
+	// [Identity]): its digest is recorded in the entries this Cache
+	// writes, and an entry recording another is a miss, never served, not
+	// even through a failed refresh. The zero Identity is served any entry
+	// of the account and records none; with [NoIdentity] no entry is
+	// served and none is written.
+	Account Account
 
 	// Buffer is how much lifetime a cached token must have left to be
 	// served, by package bearer's rule and convention: zero means
@@ -49,9 +46,6 @@ type CacheConfig struct {
 	// until it expires; it is cut to half of each token's lifetime
 	// (bearer.Buffer), logged once at debug level.
 	Buffer time.Duration
-	// LockDir holds the per-key lock files that make concurrent processes
-	// refresh once. Empty means no cross-process lock.
-	LockDir string
 	// LockWait bounds the wait for the lock; zero means [DefaultLockWait].
 	// When it runs out, the refresh goes ahead without the lock.
 	LockWait time.Duration
@@ -100,11 +94,11 @@ var _ Upstream = (*Cache)(nil)
 func NewCache(upstream Upstream, cfg CacheConfig) *Cache {
 	s := &Cache{
 		upstream: upstream,
-		store:    cfg.Store,
-		key:      cfg.Key,
-		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email, Identity: cfg.Identity},
+		store:    cfg.Location.Store,
+		key:      cfg.Account.Key(),
+		account:  cfg.Account,
 		buffer:   cfg.Buffer,
-		lockDir:  cfg.LockDir,
+		lockDir:  cfg.Location.LockDir,
 		lockWait: cfg.LockWait,
 		timeout:  cfg.Timeout,
 		now:      cfg.Now,

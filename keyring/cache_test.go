@@ -25,10 +25,12 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
+// testKey is testAcct's key, where its entries are stored.
+var testKey = Key(testEndpoint, testKeyID, "")
+
 const (
 	testEndpoint = "https://identity.example.test/oauth2/token"
 	testKeyID    = "kid-1"
-	testKey      = "token-0123456789abcdef"
 	// Every access token in these tests starts with tokenPrefix, so a log
 	// can be checked for leaked tokens with one Contains.
 	tokenPrefix = "AT-"
@@ -227,7 +229,7 @@ func runSourceCase(t *testing.T, c sourceCase, call func(*Cache, context.Context
 	store.getErr, store.setErr = c.getErr, c.setErr
 	up := &countingSource{now: clock.Now, ttl: c.upTTL, err: c.upErr}
 	var log logCapture
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now, Log: log.Logger()})
 
 	tok, err := call(src, t.Context())
 
@@ -332,7 +334,7 @@ func TestCacheWarning(t *testing.T) {
 	store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(30*time.Second)))
 	var log logCapture
 	src := NewCache(&countingSource{now: clock.Now, err: dtError(auth.Transient)},
-		CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
+		CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now, Log: log.Logger()})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +353,7 @@ func TestCacheSequence(t *testing.T) {
 	clock := newStepClock(t0)
 	store := newTestMapStore()
 	up := &countingSource{now: clock.Now}
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now})
 
 	steps := []struct {
 		advance   time.Duration
@@ -397,7 +399,7 @@ func TestCacheCustomBuffer(t *testing.T) {
 			store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(c.left)))
 			clock := newStepClock(t0)
 			up := &countingSource{now: clock.Now}
-			src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Buffer: c.buffer, Now: clock.Now})
+			src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Buffer: c.buffer, Now: clock.Now})
 			if _, err := src.TokenContext(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -431,7 +433,7 @@ func TestCacheInvalidate(t *testing.T) {
 				store.m[testKey] = []byte(c.stored)
 			}
 			var log logCapture
-			src := NewCache(&countingSource{now: time.Now}, CacheConfig{Store: store, Key: testKey, LockDir: privateTempDir(t), Log: log.Logger()})
+			src := NewCache(&countingSource{now: time.Now}, CacheConfig{Location: Location{Store: store, LockDir: privateTempDir(t)}, Account: testAcct, Log: log.Logger()})
 			dropped, err := src.Invalidate(t.Context(), c.token)
 			if err != nil {
 				t.Fatal(err)
@@ -451,7 +453,7 @@ func TestCacheInvalidateThenRefresh(t *testing.T) {
 	store := newTestMapStore()
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now})
 	first, err := src.TokenContext(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +492,7 @@ func TestCacheCached(t *testing.T) {
 			}
 			store.getErr = c.getErr
 			up := &countingSource{now: time.Now}
-			src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID})
+			src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct})
 			got, err := src.Cached(t.Context())
 			if (err != nil) != c.wantErr || errors.Is(err, ErrNotFound) != c.notFnd {
 				t.Fatalf("error: got %v, want error %v (not found %v)", err, c.wantErr, c.notFnd)
@@ -514,7 +516,7 @@ func TestCacheHitIsCheap(t *testing.T) {
 	lockDir := filepath.Join(privateTempDir(t), "locks")
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, LockDir: lockDir, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store, LockDir: lockDir}, Account: testAcct, Now: clock.Now})
 
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
@@ -566,9 +568,9 @@ func TestCacheSingleFlight(t *testing.T) {
 				store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(time.Hour)))
 			}
 			up := &countingSource{now: clock.Now, delay: 100 * time.Millisecond}
-			cfg := CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}
+			cfg := CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now}
 			if c.lock {
-				cfg.LockDir = privateTempDir(t)
+				cfg.Location.LockDir = privateTempDir(t)
 			}
 			src := NewCache(up, cfg)
 
@@ -631,7 +633,7 @@ func TestCacheLockTimeoutProceeds(t *testing.T) {
 	store := newTestMapStore()
 	up := &countingSource{now: clock.Now}
 	var log logCapture
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, LockDir: lockDir, LockWait: 50 * time.Millisecond, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store, LockDir: lockDir}, Account: testAcct, LockWait: 50 * time.Millisecond, Now: clock.Now, Log: log.Logger()})
 
 	start := time.Now()
 	tok, err := src.TokenContext(t.Context())
@@ -659,7 +661,7 @@ func TestCacheContextEndsWhileWaiting(t *testing.T) {
 	defer unlock()
 
 	up := &countingSource{now: time.Now}
-	src := NewCache(up, CacheConfig{Store: newTestMapStore(), Key: testKey, LockDir: lockDir, LockWait: time.Minute})
+	src := NewCache(up, CacheConfig{Location: Location{Store: newTestMapStore(), LockDir: lockDir}, Account: testAcct, LockWait: time.Minute})
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -676,7 +678,7 @@ func TestCacheUnusableLockDirProceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := &countingSource{now: time.Now}
-	src := NewCache(up, CacheConfig{Store: newTestMapStore(), Key: testKey, LockDir: filepath.Join(file, "locks")})
+	src := NewCache(up, CacheConfig{Location: Location{Store: newTestMapStore(), LockDir: filepath.Join(file, "locks")}, Account: testAcct})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatalf("an unusable lock directory failed the call: %v", err)
 	}
@@ -704,10 +706,7 @@ func TestCacheWithEmulator(t *testing.T) {
 	}
 	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
-	src := NewCache(up, CacheConfig{
-		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
-	})
+	src := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(dir), LockDir: dir}, Account: Account{Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email}, Now: clock.Now, Log: log.Logger()})
 
 	const (
 		same  = "same token"
@@ -896,10 +895,7 @@ func TestCacheHelperProcess(t *testing.T) {
 	}
 	dir := os.Getenv(envSourceDir)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	src := NewCache(up, CacheConfig{
-		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Log: log,
-	})
+	src := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(dir), LockDir: dir}, Account: Account{Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email}, Log: log})
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		fail(err)
@@ -936,7 +932,7 @@ func TestCacheRefusesUpstreamAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newTestMapStore()
 			c := NewCache(upstreamFunc(func(context.Context) (*oauth2.Token, error) { return tc.tok, nil }),
-				CacheConfig{Store: store, Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
+				CacheConfig{Location: Location{Store: store}, Account: acct, Now: now})
 			tok, err := c.TokenContext(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || tok != nil {
 				t.Fatalf("TokenContext = %v, %v; want no token and an error saying %q", tok, err, tc.wantErr)
@@ -952,7 +948,7 @@ func TestCacheRefusesUpstreamAnswers(t *testing.T) {
 	t.Run("a lifetime past a day is capped", func(t *testing.T) {
 		c := NewCache(upstreamFunc(func(context.Context) (*oauth2.Token, error) {
 			return &oauth2.Token{AccessToken: "abc", TokenType: "Bearer", Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
-		}), CacheConfig{Store: newTestMapStore(), Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
+		}), CacheConfig{Location: Location{Store: newTestMapStore()}, Account: acct, Now: now})
 		tok, err := c.TokenContext(context.Background())
 		if err != nil || !tok.Expiry.Equal(t0.Add(bearer.MaxLifetime)) {
 			t.Fatalf("TokenContext = %v, %v; want the expiry capped at %v", tok, err, t0.Add(bearer.MaxLifetime))

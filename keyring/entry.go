@@ -71,9 +71,13 @@ type Account struct {
 	Endpoint, KeyID, Email string
 	// Identity is who obtained the token (recorded in the entry) or asks
 	// for it (checked against the entry's); the zero Identity records none
-	// and is served any entry of the account.
+	// and is served any entry of the account. Make it with
+	// NewIdentity(a.Key(), proof...).
 	Identity Identity
 }
+
+// Key is a's key in a store: [Key] of its endpoint, key id and email.
+func (a Account) Key() string { return Key(a.Endpoint, a.KeyID, a.Email) }
 
 // Identity is who asks a [Cache] for tokens, by what it proves itself with
 // to the upstream: the DT secret of an account given in the environment, a

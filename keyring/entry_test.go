@@ -22,7 +22,7 @@ type testAccount struct{ endpoint, keyID, email string }
 func (a testAccount) key() string { return Key(a.endpoint, a.keyID, a.email) }
 
 func (a testAccount) source(up *countingSource, store Store, clock *stepClock) *Cache {
-	return NewCache(up, CacheConfig{Store: store, Key: a.key(), Endpoint: a.endpoint, KeyID: a.keyID, Email: a.email, Now: clock.Now})
+	return NewCache(up, CacheConfig{Location: Location{Store: store}, Account: Account{Endpoint: a.endpoint, KeyID: a.keyID, Email: a.email}, Now: clock.Now})
 }
 
 // TestCacheServesOnlyItsAccount renames account A's cache file onto account
@@ -73,7 +73,7 @@ func plantedSource(t *testing.T, raw string, clock *stepClock) (*Cache, *countin
 	store := newTestMapStore()
 	store.m[testKey] = []byte(raw)
 	up := &countingSource{now: clock.Now}
-	return NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}), up, store
+	return NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now}), up, store
 }
 
 // TestCacheDistrustsFarExpiry: an entry whose expiry lies further ahead than
@@ -128,10 +128,7 @@ func TestCacheShortLivedTokens(t *testing.T) {
 	}
 	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
-	src := NewCache(up, CacheConfig{
-		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
-	})
+	src := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(dir), LockDir: dir}, Account: Account{Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email}, Now: clock.Now, Log: log.Logger()})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

@@ -197,20 +197,19 @@ func storeProfile(ctx context.Context, profiles *profile.Repository, name string
 // (a hit never reads the Secret Service), so a token an earlier secret
 // obtained must go with it: the new secret may be wrong (--no-verify).
 func forgetCached(ctx context.Context, e env, tf tokenFlags, log *slog.Logger, profiles *profile.Repository, name string, verified auth.Credentials) error {
-	// Whatever DT_TOKEN_CACHE says: tokens.Forget clears every store.
+	// Whatever DT_TOKEN_CACHE says: keyring.Forget clears every store.
 	tf.Cache = string(keyring.ModeAuto)
 	cfg, err := tf.config(e, log)
 	if err != nil {
 		return err
 	}
-	verified.Secret = ""
-	accounts := []auth.Credentials{verified}
-	if a, err := tokens.Resolve(cfg, profiles, name); err == nil && a.Vault == nil && a.Key() != keyring.Key(verified.TokenEndpoint, verified.KeyID, verified.Email) {
-		accounts = append(accounts, a.Credentials)
+	accounts := []keyring.Account{tokens.CacheAccount(verified)}
+	if a, err := tokens.Resolve(cfg, profiles, name); err == nil && a.Vault == nil && a.Cache.Key() != accounts[0].Key() {
+		accounts = append(accounts, a.Cache)
 	}
 	var errs []error
 	for _, acct := range accounts {
-		err := tokens.Forget(ctx, cfg, acct)
+		err := keyring.Forget(ctx, cfg.Location(), acct)
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			// One list, so that onlyUnavailable sees each store's error.
 			errs = append(errs, j.Unwrap()...)
@@ -256,7 +255,7 @@ func validSecret(s string) (string, error) {
 }
 
 // runLogout removes a profile: its cached tokens from every token store
-// (tokens.Forget), its secret from the profiles repository, and then the
+// (keyring.Forget), its secret from the profiles repository, and then the
 // profile from the profiles file, which stays when anything before failed,
 // so that logout can be run again. A Vault profile goes to logoutVault.
 func runLogout(ctx context.Context, e env, args []string) error {
@@ -282,7 +281,7 @@ func runLogout(ctx context.Context, e env, args []string) error {
 		return usagef("logout: --key-id and --email go together")
 	}
 	// Whatever DT_TOKEN_CACHE says: the profile's tokens may be in the
-	// keyring or in files, and tokens.Forget clears both.
+	// keyring or in files, and keyring.Forget clears both.
 	tf.Cache = string(keyring.ModeAuto)
 	cfg, err := tf.config(e, nil)
 	if err != nil {
@@ -332,22 +331,22 @@ func runLogout(ctx context.Context, e env, args []string) error {
 	}
 
 	var errs []error
-	var account auth.Credentials
+	var account keyring.Account
 	switch {
 	case inFile:
 		// The account the profile's tokens are cached under, as the
 		// token command resolves it.
 		var a tokens.Account
 		a, err = tokens.Resolve(cfg, profiles, name)
-		account = a.Credentials
+		account = a.Cache
 	case tf.KeyID != "":
-		account = auth.Credentials{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: cmp.Or(tf.TokenEndpoint, auth.DefaultTokenEndpoint)}
-		err = account.ValidateAccount()
+		given := auth.Credentials{KeyID: tf.KeyID, Email: tf.Email, TokenEndpoint: cmp.Or(tf.TokenEndpoint, auth.DefaultTokenEndpoint)}
+		account, err = tokens.CacheAccount(given), given.ValidateAccount()
 	default:
 		err = fmt.Errorf("the profile is not in %s, so its account is not known: run logout again with --key-id and --email (its tokens expire within the hour anyway)", path)
 	}
 	if err == nil {
-		err = tokens.Forget(ctx, cfg, account)
+		err = keyring.Forget(ctx, cfg.Location(), account)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("its cached tokens were not removed: %w", err))
@@ -398,7 +397,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
-	cache, err := tokens.OpenCache(cfg)
+	loc, err := tokens.OpenLocation(cfg)
 	if err != nil {
 		return err
 	}
@@ -418,8 +417,8 @@ func runStatus(ctx context.Context, e env, args []string) error {
 			// ENDPOINT the path's URL: there is no DT secret here.
 			secret = "vault"
 		}
-		c := a.Credentials
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.KeyID, c.Email, c.TokenEndpoint, secret, cachedState(ctx, cache, a, now))
+		c := a.Cache
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.KeyID, c.Email, c.Endpoint, secret, cachedState(ctx, loc, c, now))
 	}
 	files, err := profiles.File()
 	if err != nil {
@@ -436,7 +435,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		line(n, files.Profiles[n].SecretIn())
 	}
 	tw.Flush()
-	fmt.Fprintf(&out, "\nToken cache: %s\n", describeStore(cache.Store))
+	fmt.Fprintf(&out, "\nToken cache: %s\n", describeStore(loc.Store))
 	_, err = e.stdout.Write(out.Bytes())
 	return err
 }
@@ -461,9 +460,10 @@ func describeStore(store keyring.Store) string {
 	return name
 }
 
-// cachedState describes a's cached token without showing it.
-func cachedState(ctx context.Context, cache tokens.Cache, a tokens.Account, now time.Time) string {
-	tok, err := cache.Cached(ctx, a)
+// cachedState describes acct's cached token in loc without showing it.
+func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account, now time.Time) string {
+	// A cache without an upstream: Cached never refreshes.
+	tok, err := keyring.NewCache(nil, keyring.CacheConfig{Location: loc, Account: acct}).Cached(ctx)
 	switch {
 	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
 		return "none"

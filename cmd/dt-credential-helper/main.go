@@ -165,7 +165,9 @@ func report(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "%s: %s\n", prog, oneLine(err))
 	var ue *usageError
 	var ce *auth.ConfigError
-	if errors.As(err, &ue) || errors.As(err, &ce) {
+	// keyring.DirError says so: a cache directory logout cannot use.
+	var mc interface{ Misconfigured() bool }
+	if errors.As(err, &ue) || errors.As(err, &ce) || (errors.As(err, &mc) && mc.Misconfigured()) {
 		return exitUsage
 	}
 	return exitFailure

@@ -150,7 +150,7 @@ func forgetSecret(e env, profiles *profile.Repository, name string) {
 func logoutVault(ctx context.Context, e env, cfg tokens.Config, profiles *profile.Repository, name string) error {
 	account, err := tokens.Resolve(cfg, profiles, name)
 	if err == nil {
-		err = tokens.Forget(ctx, cfg, account.Credentials)
+		err = keyring.Forget(ctx, cfg.Location(), account.Cache)
 		if err != nil && onlyUnavailable(err) {
 			// A fleet machine often has no OS keyring at all; a token
 			// cached in one this process cannot reach expires within the

@@ -5,7 +5,8 @@
 // (the upstream Config.VaultUpstream makes). Every mode of the program that serves tokens (the
 // token command, exec, git, docker, the plugin) asks Sources; none
 // re-implements refresh logic. login, logout and status do not build
-// sources: they use the profiles repository, and Forget and OpenCache here.
+// sources: they use the profiles repository, keyring.Forget and the cache
+// OpenLocation opens here.
 //
 // A cached call is Sources.Token → keyring.Cache.TokenContext, which reads
 // the store and returns. A miss goes on to the upstream: for a profile,
@@ -78,9 +79,9 @@ type Sources struct {
 	cfg      Config
 	profiles *profile.Repository
 
-	mu      sync.Mutex
-	cache   *Cache // opened by the first source
-	sources map[string]*keyring.Cache
+	mu       sync.Mutex
+	location *keyring.Location // opened by the first source
+	sources  map[string]*keyring.Cache
 }
 
 // New returns the token sources of cfg, whose profiles are in profiles.
@@ -128,26 +129,21 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cache == nil {
-		c, err := OpenCache(s.cfg)
+	if s.location == nil {
+		loc, err := OpenLocation(s.cfg)
 		if err != nil {
 			return nil, err
 		}
-		s.cache = &c
+		s.location = &loc
 	}
 	src := keyring.NewCache(s.upstream(a), keyring.CacheConfig{
-		Store:    s.cache.Store,
-		Key:      a.Key(),
-		Endpoint: a.Credentials.TokenEndpoint,
-		KeyID:    a.Credentials.KeyID,
-		Email:    a.Credentials.Email,
-		Identity: a.identity,
+		Location: *s.location,
+		Account:  a.Cache,
 		Buffer:   s.cfg.RefreshBuffer,
-		LockDir:  s.cache.LockDir,
 		Timeout:  s.cfg.Timeout,
 		Log:      s.cfg.Log,
 	})
-	if !a.identity.None() {
+	if !a.Cache.Identity.None() {
 		// Not kept when it proves no identity (a JWT file not there yet):
 		// the next call works it out again, and once there is one, caches.
 		s.sources[name] = src

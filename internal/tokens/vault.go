@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
@@ -57,7 +58,7 @@ func vaultSettings(cfg Config, name string, prof *vaultenv.Reference) (vaultenv.
 // path as the key id, and the Vault identity as the email. Two Vaults,
 // namespaces or roles never share an entry, and none shares one with a DT
 // account.
-func VaultAccount(v vaultenv.Reference, getenv func(string) string) auth.Credentials {
+func VaultAccount(v vaultenv.Reference, getenv func(string) string) keyring.Account {
 	addr := vaultenv.Address(getenv)
 	if u, err := url.Parse(addr); err == nil && u.User != nil {
 		// Never recorded, logged or shown; the Vault client refuses such
@@ -75,9 +76,9 @@ func VaultAccount(v vaultenv.Reference, getenv func(string) string) auth.Credent
 	if v.Role != "" {
 		identity = fmt.Sprintf("role %s at auth/%s", v.Role, vaultenv.AuthMount(v.AuthMount))
 	}
-	return auth.Credentials{
-		TokenEndpoint: vaultScheme + strings.TrimRight(addr, "/") + "/v1/" + full,
-		KeyID:         path,
-		Email:         identity,
+	return keyring.Account{
+		Endpoint: vaultScheme + strings.TrimRight(addr, "/") + "/v1/" + full,
+		KeyID:    path,
+		Email:    identity,
 	}
 }

@@ -33,10 +33,10 @@ func TestVaultAccountsNeverShareAnEntry(t *testing.T) {
 	keys := map[string]string{keyring.Key(auth.DefaultTokenEndpoint, "dt/token/prod", "vault token"): "a DT account"}
 	for _, tc := range cases {
 		a := VaultAccount(tc.v, mapEnv(tc.env))
-		if !strings.HasPrefix(a.TokenEndpoint, vaultScheme) {
+		if !strings.HasPrefix(a.Endpoint, vaultScheme) {
 			t.Errorf("%s: %+v is not a Vault account", tc.name, a)
 		}
-		k := keyring.Key(a.TokenEndpoint, a.KeyID, a.Email)
+		k := a.Key()
 		if other, ok := keys[k]; ok {
 			t.Errorf("%s shares its cache entry with %s", tc.name, other)
 		}
@@ -44,13 +44,13 @@ func TestVaultAccountsNeverShareAnEntry(t *testing.T) {
 	}
 	// Spellings of the same path are the same entry.
 	a := VaultAccount(vaultenv.Reference{Path: " /dt/token/prod/ "}, mapEnv(map[string]string{"VAULT_ADDR": "https://vault.example:8200/"}))
-	if want := "vault:https://vault.example:8200/v1/dt/token/prod"; a.TokenEndpoint != want || a.KeyID != "dt/token/prod" {
+	if want := "vault:https://vault.example:8200/v1/dt/token/prod"; a.Endpoint != want || a.KeyID != "dt/token/prod" {
 		t.Errorf("account %+v, want endpoint %s", a, want)
 	}
 	// A namespace is a path prefix to Vault.
 	a = VaultAccount(v, mapEnv(map[string]string{"VAULT_NAMESPACE": "team"}))
-	if want := "vault:https://127.0.0.1:8200/v1/team/dt/token/prod"; a.TokenEndpoint != want {
-		t.Errorf("endpoint %s, want %s", a.TokenEndpoint, want)
+	if want := "vault:https://127.0.0.1:8200/v1/team/dt/token/prod"; a.Endpoint != want {
+		t.Errorf("endpoint %s, want %s", a.Endpoint, want)
 	}
 }
 
@@ -97,7 +97,7 @@ func TestVaultSettings(t *testing.T) {
 // records, status shows and --verbose logs.
 func TestVaultAccountDropsUserInfo(t *testing.T) {
 	a := VaultAccount(vaultenv.Reference{Path: "dt/token/prod"}, mapEnv(map[string]string{"VAULT_ADDR": "https://user:hunter2@vault.example:8200"}))
-	if strings.Contains(a.TokenEndpoint, "hunter2") || strings.Contains(a.TokenEndpoint, "user") {
-		t.Errorf("endpoint %q holds the address's user information", a.TokenEndpoint)
+	if strings.Contains(a.Endpoint, "hunter2") || strings.Contains(a.Endpoint, "user") {
+		t.Errorf("endpoint %q holds the address's user information", a.Endpoint)
 	}
 }

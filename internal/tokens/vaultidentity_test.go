@@ -185,19 +185,19 @@ func TestResolveIdentity(t *testing.T) {
 		t.Helper()
 		return resolveProfile(env, vault, "")
 	}
-	if p := resolveProfile(env, vaultenv.Reference{}, "p"); p.identity != (keyring.Identity{}) {
+	if p := resolveProfile(env, vaultenv.Reference{}, "p"); p.Cache.Identity != (keyring.Identity{}) {
 		t.Error("a profile's DT account presents an identity; its secret would have to be read on every call")
 	}
 	a := resolve(env, vaultenv.Reference{})
-	if a.identity != keyring.NewIdentity(a.Key(), "secret-a") {
+	if a.Cache.Identity != keyring.NewIdentity(a.Cache.Key(), "secret-a") {
 		t.Error("the environment's account does not present its secret")
 	}
 	env["DT_SERVICE_ACCOUNT_SECRET"] = "secret-b"
-	if b := resolve(env, vaultenv.Reference{}); b.Key() != a.Key() || b.identity == a.identity {
+	if b := resolve(env, vaultenv.Reference{}); b.Cache.Key() != a.Cache.Key() || b.Cache.Identity == a.Cache.Identity {
 		t.Error("another secret of the same account: another key, or the same identity")
 	}
 	v := resolve(map[string]string{"VAULT_TOKEN": "hvs.a"}, vaultenv.Reference{Path: "dt/token/prod"})
-	if v.identity.None() || v.identity != vaultIdentity(*v.Vault, mapEnv(map[string]string{"VAULT_TOKEN": "hvs.a"}), v.Key(), time.Now()) {
+	if v.Cache.Identity.None() || v.Cache.Identity != vaultIdentity(*v.Vault, mapEnv(map[string]string{"VAULT_TOKEN": "hvs.a"}), v.Cache.Key(), time.Now()) {
 		t.Error("a Vault account does not present its Vault identity")
 	}
 }
