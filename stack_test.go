@@ -61,15 +61,43 @@ func deps(t *testing.T, goos, pkg string) []string {
 	return strings.Fields(strings.Join(list(t, goos, `{{join .Deps " "}} {{.ImportPath}}`, pkg), " "))
 }
 
+// linkedOf lists the packages of bad (or inside them) that pkg links on
+// goos.
+func linkedOf(t *testing.T, goos, pkg string, bad []string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range deps(t, goos, pkg) {
+		if slices.ContainsFunc(bad, func(b string) bool { return under(d, b) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // forbid fails t for each package of bad that pkg links on goos, saying why.
 func forbid(t *testing.T, goos, pkg string, bad []string, why string) {
 	t.Helper()
-	for _, d := range deps(t, goos, pkg) {
-		for _, b := range bad {
-			if under(d, b) {
-				t.Errorf("%s links %s%s", pkg, d, why)
-			}
+	for _, d := range linkedOf(t, goos, pkg, bad) {
+		t.Errorf("%s links %s%s", pkg, d, why)
+	}
+}
+
+// control fails t unless pkg, a package above the one a check is about,
+// links on goos every name of bad that the module's programs link there
+// (some are one platform's: go-keyring is not linked on Linux, godbus only
+// there): the positive control that shows the check would see them.
+func control(t *testing.T, goos, pkg string, bad []string) {
+	t.Helper()
+	got := linkedOf(t, goos, pkg, bad)
+	programs := list(t, goos, `{{join .Deps "\n"}}`, "./cmd/...")
+	for _, b := range bad {
+		inPrograms := slices.ContainsFunc(programs, func(d string) bool { return under(d, b) })
+		if inPrograms && !slices.ContainsFunc(got, func(d string) bool { return under(d, b) }) {
+			t.Errorf("%s does not link %s, which the check looks for: the check could see nothing", pkg, b)
 		}
+	}
+	if len(got) == 0 {
+		t.Errorf("%s links none of %v: the check could see nothing", pkg, bad)
 	}
 }
 
@@ -145,6 +173,8 @@ func TestAuthImportsOnlyLeaves(t *testing.T) {
 func TestKeyringDoesNotMintTokens(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, "./keyring", mintOnly(), ": it caches tokens, it does not mint them")
+		// The plugin's program mints and caches: it links them all.
+		control(t, goos, "./cmd/dt-credential-helper-plugin", mintOnly())
 	})
 }
 
@@ -214,6 +244,9 @@ func TestBearerIsALeaf(t *testing.T) {
 func TestHostLinksNoHelper(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, "./examples/plugin-host", helperOnly(), "")
+		// The plugin's program is the helper behind the host: it links
+		// them all.
+		control(t, goos, "./cmd/dt-credential-helper-plugin", helperOnly())
 	})
 }
 
