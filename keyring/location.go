@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,14 +41,10 @@ type LocationConfig struct {
 }
 
 func (c LocationConfig) withDefaults() LocationConfig {
-	if c.Mode == "" {
-		c.Mode = ModeAuto
-	}
+	c.Mode = cmp.Or(c.Mode, ModeAuto)
+	c.Log = cmp.Or(c.Log, slog.New(slog.DiscardHandler))
 	if c.Getenv == nil {
 		c.Getenv = os.Getenv
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
