@@ -213,11 +213,10 @@ func (s *Cache) Cached(ctx context.Context) (*oauth2.Token, error) {
 // to half a token's lifetime, it says so at debug level.
 func (s *Cache) fresh(ctx context.Context, e Entry, now time.Time) bool {
 	life := e.LifetimeDuration()
-	if s.log.Enabled(ctx, slog.LevelDebug) {
-		if b, whole := bearer.Buffer(s.buffer, life), bearer.Buffer(s.buffer, 0); b != whole && s.clampLogged.CompareAndSwap(false, true) {
-			s.log.DebugContext(ctx, "refresh buffer clamped to half the token's lifetime", "buffer", whole,
-				"lifetime", life.Round(time.Second), "clamped", b.Round(time.Millisecond))
-		}
+	if b, whole := bearer.Buffer(s.buffer, life), bearer.Buffer(s.buffer, 0); b != whole &&
+		s.log.Enabled(ctx, slog.LevelDebug) && s.clampLogged.CompareAndSwap(false, true) {
+		s.log.DebugContext(ctx, "refresh buffer clamped to half the token's lifetime", "buffer", whole,
+			"lifetime", life.Round(time.Second), "clamped", b.Round(time.Millisecond))
 	}
 	return bearer.Fresh(e.Expiry, life, s.buffer, now)
 }
