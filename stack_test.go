@@ -61,15 +61,43 @@ func deps(t *testing.T, goos, pkg string) []string {
 	return strings.Fields(strings.Join(list(t, goos, `{{join .Deps " "}} {{.ImportPath}}`, pkg), " "))
 }
 
+// linkedOf lists the packages of bad (or inside them) that pkg links on
+// goos.
+func linkedOf(t *testing.T, goos, pkg string, bad []string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range deps(t, goos, pkg) {
+		if slices.ContainsFunc(bad, func(b string) bool { return under(d, b) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // forbid fails t for each package of bad that pkg links on goos, saying why.
 func forbid(t *testing.T, goos, pkg string, bad []string, why string) {
 	t.Helper()
-	for _, d := range deps(t, goos, pkg) {
-		for _, b := range bad {
-			if under(d, b) {
-				t.Errorf("%s links %s%s", pkg, d, why)
-			}
+	for _, d := range linkedOf(t, goos, pkg, bad) {
+		t.Errorf("%s links %s%s", pkg, d, why)
+	}
+}
+
+// control fails t unless pkg, a package above the one a check is about,
+// links on goos every name of bad that the module's programs link there
+// (some are one platform's: go-keyring is not linked on Linux, godbus only
+// there): the positive control that shows the check would see them.
+func control(t *testing.T, goos, pkg string, bad []string) {
+	t.Helper()
+	got := linkedOf(t, goos, pkg, bad)
+	programs := list(t, goos, `{{join .Deps "\n"}}`, "./cmd/...")
+	for _, b := range bad {
+		inPrograms := slices.ContainsFunc(programs, func(d string) bool { return under(d, b) })
+		if inPrograms && !slices.ContainsFunc(got, func(d string) bool { return under(d, b) }) {
+			t.Errorf("%s does not link %s, which the check looks for: the check could see nothing", pkg, b)
 		}
+	}
+	if len(got) == 0 {
+		t.Errorf("%s links none of %v: the check could see nothing", pkg, bad)
 	}
 }
 
@@ -115,8 +143,9 @@ func TestPublicPackagesImportNoInternal(t *testing.T) {
 // authLeaves are the only packages of ours auth may link: leaves, which
 // link nothing of ours, holding a rule auth shares with the rest of the
 // module (keyring/privatefile: when a file holding a secret, the
-// credentials file, is trusted).
-func authLeaves() []string { return []string{module + "/keyring/privatefile"} }
+// credentials file, is trusted; bearer: what a token may be and where a
+// credential may go).
+func authLeaves() []string { return []string{module + "/keyring/privatefile", module + "/bearer"} }
 
 // oursBeyond lists the packages of ours that pkg links on goos besides
 // itself and allowed.
@@ -156,6 +185,8 @@ func TestAuthImportsOnlyLeaves(t *testing.T) {
 func TestKeyringDoesNotMintTokens(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, "./keyring", mintOnly(), ": it caches tokens, it does not mint them")
+		// The plugin's program mints and caches: it links them all.
+		control(t, goos, "./cmd/dt-credential-helper-plugin", mintOnly())
 	})
 }
 
@@ -165,7 +196,7 @@ func TestPluginIsGlue(t *testing.T) {
 	allowed := []string{
 		"github.com/hashicorp/go-plugin", "github.com/hashicorp/go-hclog",
 		"google.golang.org/grpc", "google.golang.org/protobuf",
-		"golang.org/x/oauth2", "golang.org/x/sys/unix", module + "/proto",
+		"golang.org/x/oauth2", "golang.org/x/sys/unix", module + "/proto", module + "/bearer",
 	}
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		for _, imp := range strings.Fields(strings.Join(list(t, goos, `{{join .Imports " "}}`, "./plugin"), " ")) {
@@ -179,11 +210,55 @@ func TestPluginIsGlue(t *testing.T) {
 	})
 }
 
+// beyondStd lists what pkg links on goos besides the standard library and
+// allowed (import paths, or prefixes of them); itself is not counted.
+func beyondStd(t *testing.T, goos, pkg string, allowed []string) []string {
+	t.Helper()
+	self := module + "/" + strings.TrimPrefix(pkg, "./")
+	var out []string
+	for _, d := range deps(t, goos, pkg) {
+		if d == self || !strings.Contains(strings.SplitN(d, "/", 2)[0], ".") {
+			continue // itself, or the standard library
+		}
+		if !slices.ContainsFunc(allowed, func(a string) bool { return under(d, a) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestBearerIsALeaf: bearer, the token's own rules (what a token may be,
+// how long it is believed, when it is due, where it may go), links only
+// the standard library, so that every package that mints, caches or serves
+// tokens can stand on it: keyring without linking the exchange, a plugin
+// host without linking the helper.
+func TestBearerIsALeaf(t *testing.T) {
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range beyondStd(t, goos, "./bearer", nil) {
+			t.Errorf("bearer links %s: it must link only the standard library", d)
+		}
+		// Positive controls: the check sees what a package links beyond
+		// the standard library (auth links bearer and golang-jwt), and
+		// bearer is what the packages above it link.
+		if got := beyondStd(t, goos, "./auth", nil); !slices.Contains(got, module+"/bearer") {
+			t.Errorf("auth links %v beyond the standard library, which misses bearer: the check sees nothing", got)
+		}
+		for _, above := range []string{"./auth", "./keyring", "./plugin", "./vaulttoken", "./vaulttoken/vaultenv", "./cmd/vault-plugin-secrets-dt"} {
+			if !slices.Contains(deps(t, goos, above), module+"/bearer") {
+				t.Errorf("%s does not link bearer: each user of the token's rules takes them from there", above)
+			}
+		}
+	})
+}
+
 // TestHostLinksNoHelper: a host that launches the plugin links none of the
 // helper's own dependencies.
 func TestHostLinksNoHelper(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, "./examples/plugin-host", helperOnly(), "")
+		// The plugin's program is the helper behind the host: it links
+		// them all.
+		control(t, goos, "./cmd/dt-credential-helper-plugin", helperOnly())
 	})
 }
 
@@ -218,23 +293,35 @@ func TestHelperLinksNoVaultClient(t *testing.T) {
 	})
 }
 
-// TestVaultEnvIsALeaf: vaulttoken/vaultenv, the Vault rules both the helper
-// (which links no Vault client) and vaulttoken (which does) apply, links
-// none of vaultClient, and of this module only auth (for MayCarry) and what
-// auth itself may link (TestAuthImportsOnlyLeaves): it stays low enough for
-// both to stand on.
+// vaultEnvLeaves are the only packages of ours vaulttoken/vaultenv may
+// link: leaves that link nothing of ours (bearer for where a credential
+// may go, keyring/privatefile for ~/.vault-token and the directory rule of
+// an agent's socket).
+func vaultEnvLeaves() []string {
+	return []string{module + "/bearer", module + "/keyring/privatefile"}
+}
+
+// TestVaultEnvIsALeaf: vaulttoken/vaultenv, the Vault reference and the
+// rules both the helper (which links no Vault client) and vaulttoken (which
+// does) apply, links none of vaultClient and of this module only its
+// leaves, not auth: it stays low enough for both to stand on.
 func TestVaultEnvIsALeaf(t *testing.T) {
 	const pkg = "./vaulttoken/vaultenv"
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, pkg, vaultClient(), "")
-		allowed := map[string]bool{module + "/vaulttoken/vaultenv": true, module + "/auth": true}
-		for _, d := range deps(t, goos, "./auth") {
-			allowed[d] = true
+		for _, d := range oursBeyond(t, goos, pkg, vaultEnvLeaves()) {
+			t.Errorf("%s links %s: only %v may be linked", pkg, d, vaultEnvLeaves())
 		}
-		for _, d := range deps(t, goos, pkg) {
-			if strings.HasPrefix(d, module+"/") && !allowed[d] {
-				t.Errorf("%s links %s: only auth and what auth links may be linked", pkg, d)
+		linked := deps(t, goos, pkg)
+		for _, leaf := range vaultEnvLeaves() {
+			if !slices.Contains(linked, leaf) {
+				t.Errorf("%s does not link %s: is the name right?", pkg, leaf)
 			}
+		}
+		// A positive control: the check sees what vaulttoken, above
+		// vaultenv, links beyond the leaves (auth, for Sanitize).
+		if got := oursBeyond(t, goos, "./vaulttoken", vaultEnvLeaves()); !slices.Contains(got, module+"/auth") {
+			t.Errorf("vaulttoken links %v beyond vaultenv's leaves, which misses auth: the check sees nothing", got)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
@@ -99,7 +100,7 @@ func ValidateEndpoint(endpoint string) error {
 		return &ConfigError{Msg: "token endpoint must not contain user information"}
 	case u.RawQuery != "" || u.Fragment != "":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q must not have a query or fragment", endpoint)}
-	case MayCarry(u.Scheme, u.Hostname()):
+	case bearer.MayCarry(u.Scheme, u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return &ConfigError{Msg: fmt.Sprintf("token endpoint %q is plain http: use https (plain http is allowed only for loopback hosts)", endpoint)}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // FuzzParseResponse feeds token endpoint responses to the parser: it never
@@ -45,10 +47,10 @@ func FuzzParseResponse(f *testing.F) {
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}
 		tok, err := src.parse(resp, body, sent, 1)
 		if err == nil {
-			if status != 200 || tok.AccessToken == "" || !tok.Expiry.After(sent) || tok.Expiry.After(sent.Add(MaxLifetime)) || tok.TokenType != "Bearer" {
+			if status != 200 || tok.AccessToken == "" || !tok.Expiry.After(sent) || tok.Expiry.After(sent.Add(bearer.MaxLifetime)) || tok.TokenType != "Bearer" {
 				t.Fatalf("accepted %d %q as %+v", status, body, tok)
 			}
-			if err := CheckToken(tok.AccessToken); err != nil {
+			if err := bearer.Check(tok.AccessToken); err != nil {
 				t.Fatalf("accepted a token that %v", err)
 			}
 			var tr tokenResponse

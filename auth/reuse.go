@@ -6,19 +6,15 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
-// Fresh reports whether tok can be handed out at now: it has an access token
-// and more than buffer of its lifetime left.
-func Fresh(tok *oauth2.Token, buffer time.Duration, now time.Time) bool {
-	return tok != nil && tok.AccessToken != "" && tok.Expiry.Sub(now) > buffer
-}
-
 // ReuseSource keeps the last token in memory and asks its source for a new
-// one when less than the refresh buffer is left, as DT's example refreshes a
-// token with less than a minute to go. The buffer is cut to half the token's
-// lifetime (see [ClampBuffer]), so that tokens granted for less than the
-// buffer are still reused. Concurrent callers share one refresh.
+// one when the token is due by the rule every token of this module is
+// reused by (bearer.Fresh): less than the refresh buffer left, the buffer
+// cut to half the token's lifetime, so that tokens granted for less than
+// the buffer are still reused. Concurrent callers share one refresh.
 type ReuseSource struct {
 	src    ContextSource
 	buffer time.Duration
@@ -30,7 +26,9 @@ type ReuseSource struct {
 	life time.Duration
 }
 
-// NewReuseSource wraps src; buffer is usually [DefaultRefreshBuffer].
+// NewReuseSource wraps src. buffer follows package bearer's convention:
+// zero means bearer.DefaultRefreshBuffer (a minute, as DT's example
+// refreshes), bearer.NoBuffer none.
 func NewReuseSource(src ContextSource, buffer time.Duration) *ReuseSource {
 	return &ReuseSource{src: src, buffer: buffer, now: time.Now}
 }
@@ -48,7 +46,7 @@ func (r *ReuseSource) Token() (*oauth2.Token, error) { return r.TokenContext(con
 func (r *ReuseSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if Fresh(r.tok, ClampBuffer(r.buffer, r.life), r.now()) {
+	if r.tok != nil && r.tok.AccessToken != "" && bearer.Fresh(r.tok.Expiry, r.life, r.buffer, r.now()) {
 		return r.tok, nil
 	}
 	tok, err := r.src.TokenContext(ctx)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // countingSource stands in for the DT exchange (tested against the emulator
@@ -99,7 +100,7 @@ func TestReuseSourceShortLivedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := auth.NewReuseSource(src, auth.DefaultRefreshBuffer)
+	r := auth.NewReuseSource(src, 0)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -137,5 +138,38 @@ func TestReuseSourceClampedBuffer(t *testing.T) {
 		if up.calls != s.calls {
 			t.Errorf("step %d: %d upstream calls, want %d", i, up.calls, s.calls)
 		}
+	}
+}
+
+// The buffer follows bearer's convention, as every config of the module
+// does: zero is the default buffer, bearer.NoBuffer none.
+func TestReuseSourceBufferConvention(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		buffer time.Duration
+		left   time.Duration // at the second call
+		calls  int
+	}{
+		{"zero: the default buffer, 61 s left", 0, 61 * time.Second, 1},
+		{"zero: the default buffer, 59 s left", 0, 59 * time.Second, 2},
+		{"NoBuffer: a second left", bearer.NoBuffer, time.Second, 1},
+		{"NoBuffer: expired", bearer.NoBuffer, 0, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			up := &countingSource{now: clock, ttl: time.Hour}
+			r := auth.NewReuseSource(up, tt.buffer).WithClock(clock)
+			if _, err := r.Token(); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(time.Hour - tt.left)
+			if _, err := r.Token(); err != nil {
+				t.Fatal(err)
+			}
+			if up.calls != tt.calls {
+				t.Errorf("%d upstream calls, want %d", up.calls, tt.calls)
+			}
+		})
 	}
 }

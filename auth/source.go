@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // Defaults for [NewSource]; each has an option to change it.
@@ -24,7 +26,6 @@ const (
 	DefaultTimeout        = 30 * time.Second
 	DefaultAttemptTimeout = 10 * time.Second
 	DefaultRetries        = 4
-	DefaultRefreshBuffer  = 60 * time.Second
 
 	defaultMinWait = 250 * time.Millisecond
 	defaultMaxWait = 4 * time.Second
@@ -35,60 +36,6 @@ const (
 
 	grantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
-
-// Limits on what a token endpoint's answer may hold. The token cache
-// (keyring) applies the same limits when it reads an entry back, so a token
-// the exchange accepts is one the cache can hold and serve.
-const (
-	// MaxTokenSize is the longest access_token accepted, in bytes. DT's
-	// tokens are about 1 KiB; the limit leaves room for much larger ones
-	// while an entry holding one still fits in what a cache store reads back
-	// (keyring.MaxEntrySize, 64 KiB, which keyring checks at compile time).
-	MaxTokenSize = 32 << 10
-	// MaxLifetime caps a token's lifetime: a longer expires_in is cut to
-	// this, so a server (or a cache entry) cannot make a token be believed
-	// for longer than a day.
-	MaxLifetime = 24 * time.Hour
-)
-
-// CheckToken reports whether tok can be handed out as a bearer token: 1 to
-// [MaxTokenSize] bytes of RFC 6750 b64token, 1*( ALPHA / DIGIT / "-" / "." /
-// "_" / "~" / "+" / "/" ) *"=". Anything else could break, or inject into,
-// the Authorization header and the git and docker protocols the token is
-// printed into. The error never quotes the token.
-func CheckToken(tok string) error {
-	switch {
-	case tok == "":
-		return errors.New("is empty")
-	case len(tok) > MaxTokenSize:
-		return fmt.Errorf("is %d bytes long, more than the %d allowed", len(tok), MaxTokenSize)
-	}
-	body := strings.TrimRight(tok, "=")
-	if body == "" {
-		return errors.New("is only padding (=)")
-	}
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
-			return fmt.Errorf("has a character that a bearer token may not have (RFC 6750 b64token) at byte %d", i+1)
-		}
-	}
-	return nil
-}
-
-// ClampBuffer returns the refresh buffer to apply to a token granted for
-// lifetime: buffer, but at most half the lifetime. A buffer as long as the
-// token's life would make every call refresh (and a crowd of callers refresh
-// once each); half the life still refreshes well before expiry.
-func ClampBuffer(buffer, lifetime time.Duration) time.Duration {
-	if half := lifetime / 2; buffer > half {
-		return max(half, 0)
-	}
-	return buffer
-}
 
 // ContextSource is an oauth2.TokenSource whose calls can be bounded by a
 // context. Every source in this module implements it.
@@ -178,13 +125,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 	form := url.Values{"grant_type": {grantType}, "assertion": {assertion}}.Encode()
 
-	// A shallow copy, so the caller's client is not changed: no redirects
-	// (a redirect would send the assertion elsewhere) and a per-attempt bound.
-	hc := *s.client
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if hc.Timeout == 0 || (s.attemptTimeout > 0 && s.attemptTimeout < hc.Timeout) {
-		hc.Timeout = s.attemptTimeout
-	}
+	hc := s.attemptClient()
 	// A new request for each attempt: a request once sent is the
 	// transport's until it is done with its body.
 	newRequest := func() (*http.Request, error) {
@@ -200,7 +141,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		// Once per exchange: the proxy is chosen by host, the same for
 		// every attempt.
 		if req, err := newRequest(); err == nil {
-			s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(&hc, req))
+			s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(hc, req))
 		}
 	}
 
@@ -216,7 +157,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 		sentAt := s.now()
 		s.log.Debug("requesting token", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "attempt", attempt)
-		resp, body, err := send(&hc, req)
+		resp, body, err := send(hc, req)
 
 		attrs := []any{"attempt", attempt}
 		if resp != nil {
@@ -239,6 +180,19 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return nil, s.transportError(ctx, attempt, err)
 		}
 	}
+}
+
+// attemptClient is the client each attempt is made with: a shallow copy of
+// the source's, so the caller's client is not changed, that follows no
+// redirect (a redirect would send the assertion elsewhere) and bounds each
+// attempt.
+func (s *Source) attemptClient() *http.Client {
+	hc := *s.client
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if hc.Timeout == 0 || (s.attemptTimeout > 0 && s.attemptTimeout < hc.Timeout) {
+		hc.Timeout = s.attemptTimeout
+	}
+	return &hc
 }
 
 // send makes one attempt and reads the response body within it, so a
@@ -428,22 +382,22 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 	if tr.AccessToken == "" {
 		return nil, fail(BadResponse, errors.New("response has no access_token"))
 	}
-	if err := CheckToken(tr.AccessToken); err != nil {
+	if err := bearer.Check(tr.AccessToken); err != nil {
 		// Not even an excerpt of the body: it holds the token.
 		err := fail(BadResponse, fmt.Errorf("the access_token in the response %w", err)).(*Error)
 		err.Retrieve.Body = nil
 		return nil, err
 	}
-	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
+	if !bearer.IsBearer(tr.TokenType) {
 		return nil, fail(BadResponse, fmt.Errorf("token_type %q is not bearer", truncate(sanitize([]byte(tr.TokenType), s.creds.Secret), 32)))
 	}
 	lifetime, err := parseExpiresIn(tr.ExpiresIn)
 	if err != nil {
 		return nil, fail(BadResponse, err)
 	}
-	if lifetime > MaxLifetime {
-		s.log.Debug("capping token lifetime", "expires_in", truncate(string(tr.ExpiresIn), 32), "cap", MaxLifetime)
-		lifetime = MaxLifetime
+	if lifetime > bearer.MaxLifetime {
+		s.log.Debug("capping token lifetime", "expires_in", truncate(string(tr.ExpiresIn), 32), "cap", bearer.MaxLifetime)
+		lifetime = bearer.MaxLifetime
 	}
 	tok := &oauth2.Token{
 		AccessToken: tr.AccessToken,
@@ -458,13 +412,13 @@ func (s *Source) parse(resp *http.Response, body []byte, sentAt time.Time, attem
 // parseExpiresIn returns the lifetime expires_in grants: a JSON number, or a
 // string of decimal digits (some servers quote it), that is positive. Go's
 // float parser alone would also take "NaN", "+Inf", "0x1p4" and "1_000" from
-// a string. A value beyond [MaxLifetime] is returned as just over it, for the
-// caller to cap.
+// a string. A value beyond bearer.MaxLifetime is returned as just over it,
+// for the caller to cap.
 func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, errors.New("response has no expires_in")
 	}
-	tooLong := MaxLifetime + time.Second
+	tooLong := bearer.MaxLifetime + time.Second
 	if raw[0] == '"' {
 		var str string
 		if json.Unmarshal(raw, &str) != nil {
@@ -475,7 +429,7 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 		}
 		n, err := strconv.ParseUint(str, 10, 64)
 		switch {
-		case err != nil || n > uint64(MaxLifetime/time.Second):
+		case err != nil || n > uint64(bearer.MaxLifetime/time.Second):
 			// Only a range error is possible: too many digits.
 			return tooLong, nil
 		case n == 0:
@@ -496,7 +450,7 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 		return 0, fmt.Errorf("expires_in is %s, not positive", truncate(n.String(), 20))
 	case f <= 0:
 		return 0, fmt.Errorf("expires_in is %s, not positive", truncate(n.String(), 20))
-	case f > MaxLifetime.Seconds():
+	case f > bearer.MaxLifetime.Seconds():
 		// Compared as seconds: an absurd expires_in overflows a Duration.
 		return tooLong, nil
 	}

@@ -446,7 +446,7 @@ func TestSourceTokenType(t *testing.T) {
 // hold: anything else is a bad response that names the endpoint and never
 // shows the token.
 func TestSourceTokenContents(t *testing.T) {
-	const limit = 32 << 10 // auth.MaxTokenSize
+	const limit = 32 << 10 // bearer.MaxSize
 	tests := []struct {
 		name  string
 		token string

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // Upstream is where a [Cache] gets a new token: the DT exchange
@@ -22,65 +23,29 @@ type Upstream interface {
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
-// DefaultRefreshBuffer is the refresh buffer of a [Cache] whose
-// [CacheConfig] gives none: a cached token with less than a minute left is
-// refreshed, as DT's own example does. It equals auth.DefaultRefreshBuffer,
-// the buffer of the exchange's in-memory reuse; fresh says why it is
-// restated.
-const DefaultRefreshBuffer = 60 * time.Second
-
-// fresh reports whether tok can be handed out at now: it has an access
-// token and more than buffer of its lifetime left.
-//
-// fresh and clampBuffer restate auth.Fresh and auth.ClampBuffer, as
-// DefaultRefreshBuffer restates its namesake: the cache must not import
-// auth (it caches tokens of any source, and importing the exchange would
-// link its JWT and HTTP libraries into everything that caches), and auth
-// imports nothing of this module. They are a line each; keyring's tests
-// hold the two copies to the same answers.
-func fresh(tok *oauth2.Token, buffer time.Duration, now time.Time) bool {
-	return tok != nil && tok.AccessToken != "" && tok.Expiry.Sub(now) > buffer
-}
-
-// clampBuffer returns the refresh buffer to apply to a token granted for
-// lifetime: buffer, but at most half the lifetime. A buffer as long as the
-// token's life would make every call refresh (and a crowd of callers
-// refresh once each); half the life still refreshes well before expiry.
-func clampBuffer(buffer, lifetime time.Duration) time.Duration {
-	if half := lifetime / 2; buffer > half {
-		return max(half, 0)
-	}
-	return buffer
-}
-
-// CacheConfig configures a [Cache]. Where its entries live is the [Store]'s
-// business ([OpenStore] and its [StoreConfig]).
+// CacheConfig configures a [Cache].
 type CacheConfig struct {
-	// Store holds the cached entry; required.
-	Store Store
-	// Key is the entry's key in Store, usually [Key] (endpoint, key id,
-	// email); required. It also names the lock file.
-	Key string
-	// Endpoint, KeyID and Email are the account the tokens belong to: they
-	// are recorded in the entry, and an entry recording another account is
-	// a miss (a cache file renamed onto this key's name must not serve
-	// another account's token).
-	Endpoint, KeyID, Email string
-	// Identity is who asks (see [Identity]): its digest is recorded in
-	// the entries this Cache writes, and an entry recording another is a
-	// miss, never served, not even through a failed refresh. The zero
-	// Identity is served any entry of the account and records none; with
-	// [NoIdentity] no entry is served and none is written.
-	Identity Identity
+	// Location is where the entries and the lock files are: the command's
+	// ([OpenLocation]), or a Store of your own; its Store is required.
+	Location Location
+	// Account is whose tokens these are: its entry's key in the store is
+	// derived from it (Account.Key, which also names the lock file), it is
+	// recorded in each entry, and an entry recording another account is a
+	// miss (a cache file renamed onto this key's name must not serve
+	// another account's token). Its Identity is who asks (see
+	// [Identity]): its digest is recorded in the entries this Cache
+	// writes, and an entry recording another is a miss, never served, not
+	// even through a failed refresh. The zero Identity is served any entry
+	// of the account and records none; with [NoIdentity] no entry is
+	// served and none is written.
+	Account Account
 
 	// Buffer is how much lifetime a cached token must have left to be
-	// served. Zero means [DefaultRefreshBuffer]; a negative value means
-	// none, serving a token until it expires. It is cut to half of each
-	// token's lifetime, logged once at debug level.
+	// served, by package bearer's rule and convention: zero means
+	// bearer.DefaultRefreshBuffer, bearer.NoBuffer none, serving a token
+	// until it expires; it is cut to half of each token's lifetime
+	// (bearer.Buffer), logged once at debug level.
 	Buffer time.Duration
-	// LockDir holds the per-key lock files that make concurrent processes
-	// refresh once. Empty means no cross-process lock.
-	LockDir string
 	// LockWait bounds the wait for the lock; zero means [DefaultLockWait].
 	// When it runs out, the refresh goes ahead without the lock.
 	LockWait time.Duration
@@ -129,22 +94,16 @@ var _ Upstream = (*Cache)(nil)
 func NewCache(upstream Upstream, cfg CacheConfig) *Cache {
 	s := &Cache{
 		upstream: upstream,
-		store:    cfg.Store,
-		key:      cfg.Key,
-		account:  Account{Endpoint: cfg.Endpoint, KeyID: cfg.KeyID, Email: cfg.Email, Identity: cfg.Identity},
+		store:    cfg.Location.Store,
+		key:      cfg.Account.Key(),
+		account:  cfg.Account,
 		buffer:   cfg.Buffer,
-		lockDir:  cfg.LockDir,
+		lockDir:  cfg.Location.LockDir,
 		lockWait: cfg.LockWait,
 		timeout:  cfg.Timeout,
 		now:      cfg.Now,
 		log:      cfg.Log,
 		sem:      make(chan struct{}, 1),
-	}
-	switch {
-	case s.buffer == 0:
-		s.buffer = DefaultRefreshBuffer
-	case s.buffer < 0:
-		s.buffer = 0
 	}
 	if s.lockWait <= 0 {
 		s.lockWait = DefaultLockWait
@@ -175,16 +134,14 @@ func (s *Cache) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		return nil, err
 	}
 	if ok {
-		tok := e.Token()
-		buffer := s.bufferFor(ctx, e.LifetimeDuration())
-		if fresh(tok, buffer, s.now()) {
+		if s.fresh(ctx, e, s.now()) {
 			if s.log.Enabled(ctx, slog.LevelDebug) {
 				s.log.DebugContext(ctx, "cache hit", "store", s.store.Name(), "expires_at", e.Expiry.Format(time.RFC3339))
 			}
-			return tok, nil
+			return e.Token(), nil
 		}
 		s.log.DebugContext(ctx, "cached token is due for refresh", "store", s.store.Name(),
-			"expires_at", e.Expiry.Format(time.RFC3339), "buffer", buffer)
+			"expires_at", e.Expiry.Format(time.RFC3339), "buffer", bearer.Buffer(s.buffer, e.LifetimeDuration()))
 	}
 	return s.refresh(ctx, false)
 }
@@ -251,15 +208,17 @@ func (s *Cache) Cached(ctx context.Context) (*oauth2.Token, error) {
 	return e.Token(), nil
 }
 
-// bufferFor is the refresh buffer for a token granted for lifetime: the
-// configured one, cut to half the lifetime, which is logged the first time.
-func (s *Cache) bufferFor(ctx context.Context, lifetime time.Duration) time.Duration {
-	b := clampBuffer(s.buffer, lifetime)
-	if b != s.buffer && s.log.Enabled(ctx, slog.LevelDebug) && s.clampLogged.CompareAndSwap(false, true) {
-		s.log.DebugContext(ctx, "refresh buffer clamped to half the token's lifetime", "buffer", s.buffer,
-			"lifetime", lifetime.Round(time.Second), "clamped", b.Round(time.Millisecond))
+// fresh reports whether e's token may be served at now, by the rule every
+// reuse of a token follows (bearer.Fresh). The first time the buffer is cut
+// to half a token's lifetime, it says so at debug level.
+func (s *Cache) fresh(ctx context.Context, e Entry, now time.Time) bool {
+	life := e.LifetimeDuration()
+	if b, whole := bearer.Buffer(s.buffer, life), bearer.Buffer(s.buffer, 0); b != whole &&
+		s.log.Enabled(ctx, slog.LevelDebug) && s.clampLogged.CompareAndSwap(false, true) {
+		s.log.DebugContext(ctx, "refresh buffer clamped to half the token's lifetime", "buffer", whole,
+			"lifetime", life.Round(time.Second), "clamped", b.Round(time.Millisecond))
 	}
-	return b
+	return bearer.Fresh(e.Expiry, life, s.buffer, now)
 }
 
 // read returns the cached entry, reporting false for anything unusable:
@@ -326,13 +285,10 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	if err != nil {
 		return nil, err
 	}
-	if haveCached {
-		tok := cached.Token()
-		if fresh(tok, s.bufferFor(ctx, cached.LifetimeDuration()), s.now()) && (!force || cached.AccessToken != seen) {
-			s.log.DebugContext(ctx, "token was refreshed by another caller while we waited", "store", s.store.Name(),
-				"expires_at", cached.Expiry.Format(time.RFC3339))
-			return tok, nil
-		}
+	if haveCached && s.fresh(ctx, cached, s.now()) && (!force || cached.AccessToken != seen) {
+		s.log.DebugContext(ctx, "token was refreshed by another caller while we waited", "store", s.store.Name(),
+			"expires_at", cached.Expiry.Format(time.RFC3339))
+		return cached.Token(), nil
 	}
 
 	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.account.Endpoint, "key_id", s.account.KeyID, "forced", force)
@@ -347,10 +303,10 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	// answer is only as good as the engine behind it): a token that is not
 	// a bearer token's characters could inject into the header, git and
 	// docker output it is printed into, so it is never handed out.
-	if err := checkToken(tok.AccessToken); err != nil {
+	if err := bearer.Check(tok.AccessToken); err != nil {
 		return nil, fmt.Errorf("the token source's access token %w; it was not used", err)
 	}
-	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer") {
+	if !bearer.IsBearer(tok.TokenType) {
 		return nil, errors.New("the token source returned a token that is not a bearer token")
 	}
 	now := s.now()
@@ -358,9 +314,10 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	// Served with the expiry as cached: a lifetime capped at a day, so
 	// the first call shows what every later one will.
 	tok = e.Token()
-	if buffer := s.bufferFor(ctx, e.LifetimeDuration()); !fresh(tok, buffer, now) {
+	if !s.fresh(ctx, e, now) {
 		// Hand it out anyway rather than refresh in a loop.
-		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339), "buffer", buffer)
+		s.log.DebugContext(ctx, "new token has less than the refresh buffer left", "expires_at", tok.Expiry.UTC().Format(time.RFC3339),
+			"buffer", bearer.Buffer(s.buffer, e.LifetimeDuration()))
 	}
 	s.write(ctx, e)
 	return tok, nil

@@ -21,13 +21,16 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
+
+// testKey is testAcct's key, where its entries are stored.
+var testKey = Key(testEndpoint, testKeyID, "")
 
 const (
 	testEndpoint = "https://identity.example.test/oauth2/token"
 	testKeyID    = "kid-1"
-	testKey      = "token-0123456789abcdef"
 	// Every access token in these tests starts with tokenPrefix, so a log
 	// can be checked for leaked tokens with one Contains.
 	tokenPrefix = "AT-"
@@ -226,7 +229,7 @@ func runSourceCase(t *testing.T, c sourceCase, call func(*Cache, context.Context
 	store.getErr, store.setErr = c.getErr, c.setErr
 	up := &countingSource{now: clock.Now, ttl: c.upTTL, err: c.upErr}
 	var log logCapture
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now, Log: log.Logger()})
 
 	tok, err := call(src, t.Context())
 
@@ -261,7 +264,7 @@ func runSourceCase(t *testing.T, c sourceCase, call func(*Cache, context.Context
 func TestCacheTokenContext(t *testing.T) {
 	fresh := entry(tokenPrefix+"cached", t0.Add(10*time.Minute))
 	inBuffer := entry(tokenPrefix+"cached", t0.Add(30*time.Second))
-	atBuffer := entry(tokenPrefix+"cached", t0.Add(auth.DefaultRefreshBuffer))
+	atBuffer := entry(tokenPrefix+"cached", t0.Add(bearer.DefaultRefreshBuffer))
 	expired := entry(tokenPrefix+"cached", t0.Add(-time.Second))
 	refreshed := entry(tokenPrefix+"new-1", t0.Add(time.Hour))
 	transient, rejected, bad := dtError(auth.Transient), dtError(auth.Rejected), dtError(auth.BadResponse)
@@ -331,7 +334,7 @@ func TestCacheWarning(t *testing.T) {
 	store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(30*time.Second)))
 	var log logCapture
 	src := NewCache(&countingSource{now: clock.Now, err: dtError(auth.Transient)},
-		CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now, Log: log.Logger()})
+		CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now, Log: log.Logger()})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +353,7 @@ func TestCacheSequence(t *testing.T) {
 	clock := newStepClock(t0)
 	store := newTestMapStore()
 	up := &countingSource{now: clock.Now}
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now})
 
 	steps := []struct {
 		advance   time.Duration
@@ -386,15 +389,17 @@ func TestCacheCustomBuffer(t *testing.T) {
 	}{
 		{"5m buffer, 4m left", 5 * time.Minute, 4 * time.Minute, 1},
 		{"5m buffer, 6m left", 5 * time.Minute, 6 * time.Minute, 0},
-		{"no buffer, 1s left", -1, time.Second, 0},
-		{"no buffer, expired", -1, 0, 1},
+		{"no buffer, 1s left", bearer.NoBuffer, time.Second, 0},
+		{"no buffer, expired", bearer.NoBuffer, 0, 1},
+		{"zero is the default buffer, 61s left", 0, 61 * time.Second, 0},
+		{"zero is the default buffer, 59s left", 0, 59 * time.Second, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			store := newTestMapStore()
 			store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(c.left)))
 			clock := newStepClock(t0)
 			up := &countingSource{now: clock.Now}
-			src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Buffer: c.buffer, Now: clock.Now})
+			src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Buffer: c.buffer, Now: clock.Now})
 			if _, err := src.TokenContext(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -428,7 +433,7 @@ func TestCacheInvalidate(t *testing.T) {
 				store.m[testKey] = []byte(c.stored)
 			}
 			var log logCapture
-			src := NewCache(&countingSource{now: time.Now}, CacheConfig{Store: store, Key: testKey, LockDir: privateTempDir(t), Log: log.Logger()})
+			src := NewCache(&countingSource{now: time.Now}, CacheConfig{Location: Location{Store: store, LockDir: privateTempDir(t)}, Account: testAcct, Log: log.Logger()})
 			dropped, err := src.Invalidate(t.Context(), c.token)
 			if err != nil {
 				t.Fatal(err)
@@ -448,7 +453,7 @@ func TestCacheInvalidateThenRefresh(t *testing.T) {
 	store := newTestMapStore()
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now})
 	first, err := src.TokenContext(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -475,7 +480,7 @@ func TestCacheCached(t *testing.T) {
 		wantErr bool
 		notFnd  bool
 	}{
-		{name: "stale token is shown", stored: stale, want: &oauth2.Token{AccessToken: tokenPrefix + "cached", TokenType: "Bearer", Expiry: t0.Add(-time.Minute)}},
+		{name: "stale token is shown, with the lifetime it was granted", stored: stale, want: &oauth2.Token{AccessToken: tokenPrefix + "cached", TokenType: "Bearer", Expiry: t0.Add(-time.Minute), ExpiresIn: 3600}},
 		{name: "nothing cached", wantErr: true, notFnd: true},
 		{name: "corrupt entry", stored: "{", wantErr: true},
 		{name: "read error", stored: stale, getErr: errors.New("locked collection"), wantErr: true},
@@ -487,7 +492,7 @@ func TestCacheCached(t *testing.T) {
 			}
 			store.getErr = c.getErr
 			up := &countingSource{now: time.Now}
-			src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID})
+			src := NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct})
 			got, err := src.Cached(t.Context())
 			if (err != nil) != c.wantErr || errors.Is(err, ErrNotFound) != c.notFnd {
 				t.Fatalf("error: got %v, want error %v (not found %v)", err, c.wantErr, c.notFnd)
@@ -511,7 +516,7 @@ func TestCacheHitIsCheap(t *testing.T) {
 	lockDir := filepath.Join(privateTempDir(t), "locks")
 	clock := newStepClock(t0)
 	up := &countingSource{now: clock.Now}
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, LockDir: lockDir, Now: clock.Now})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store, LockDir: lockDir}, Account: testAcct, Now: clock.Now})
 
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatal(err)
@@ -563,9 +568,9 @@ func TestCacheSingleFlight(t *testing.T) {
 				store.m[testKey] = []byte(entry(tokenPrefix+"cached", t0.Add(time.Hour)))
 			}
 			up := &countingSource{now: clock.Now, delay: 100 * time.Millisecond}
-			cfg := CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}
+			cfg := CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now}
 			if c.lock {
-				cfg.LockDir = privateTempDir(t)
+				cfg.Location.LockDir = privateTempDir(t)
 			}
 			src := NewCache(up, cfg)
 
@@ -628,7 +633,7 @@ func TestCacheLockTimeoutProceeds(t *testing.T) {
 	store := newTestMapStore()
 	up := &countingSource{now: clock.Now}
 	var log logCapture
-	src := NewCache(up, CacheConfig{Store: store, Key: testKey, LockDir: lockDir, LockWait: 50 * time.Millisecond, Now: clock.Now, Log: log.Logger()})
+	src := NewCache(up, CacheConfig{Location: Location{Store: store, LockDir: lockDir}, Account: testAcct, LockWait: 50 * time.Millisecond, Now: clock.Now, Log: log.Logger()})
 
 	start := time.Now()
 	tok, err := src.TokenContext(t.Context())
@@ -656,7 +661,7 @@ func TestCacheContextEndsWhileWaiting(t *testing.T) {
 	defer unlock()
 
 	up := &countingSource{now: time.Now}
-	src := NewCache(up, CacheConfig{Store: newTestMapStore(), Key: testKey, LockDir: lockDir, LockWait: time.Minute})
+	src := NewCache(up, CacheConfig{Location: Location{Store: newTestMapStore(), LockDir: lockDir}, Account: testAcct, LockWait: time.Minute})
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -673,7 +678,7 @@ func TestCacheUnusableLockDirProceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := &countingSource{now: time.Now}
-	src := NewCache(up, CacheConfig{Store: newTestMapStore(), Key: testKey, LockDir: filepath.Join(file, "locks")})
+	src := NewCache(up, CacheConfig{Location: Location{Store: newTestMapStore(), LockDir: filepath.Join(file, "locks")}, Account: testAcct})
 	if _, err := src.TokenContext(t.Context()); err != nil {
 		t.Fatalf("an unusable lock directory failed the call: %v", err)
 	}
@@ -701,10 +706,7 @@ func TestCacheWithEmulator(t *testing.T) {
 	}
 	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
-	src := NewCache(up, CacheConfig{
-		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
-	})
+	src := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(dir), LockDir: dir}, Account: Account{Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email}, Now: clock.Now, Log: log.Logger()})
 
 	const (
 		same  = "same token"
@@ -893,10 +895,7 @@ func TestCacheHelperProcess(t *testing.T) {
 	}
 	dir := os.Getenv(envSourceDir)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	src := NewCache(up, CacheConfig{
-		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Log: log,
-	})
+	src := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(dir), LockDir: dir}, Account: Account{Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email}, Log: log})
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		fail(err)
@@ -928,12 +927,12 @@ func TestCacheRefusesUpstreamAnswers(t *testing.T) {
 	}{
 		{"header injection", &oauth2.Token{AccessToken: "abc\r\nX-Injected: 1", TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "character"},
 		{"not bearer", &oauth2.Token{AccessToken: "abc", TokenType: "mac", Expiry: t0.Add(time.Hour)}, "not a bearer token"},
-		{"over long", &oauth2.Token{AccessToken: strings.Repeat("a", maxTokenSize+1), TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "bytes long"},
+		{"over long", &oauth2.Token{AccessToken: strings.Repeat("a", bearer.MaxSize+1), TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, "bytes long"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newTestMapStore()
 			c := NewCache(upstreamFunc(func(context.Context) (*oauth2.Token, error) { return tc.tok, nil }),
-				CacheConfig{Store: store, Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
+				CacheConfig{Location: Location{Store: store}, Account: acct, Now: now})
 			tok, err := c.TokenContext(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || tok != nil {
 				t.Fatalf("TokenContext = %v, %v; want no token and an error saying %q", tok, err, tc.wantErr)
@@ -949,10 +948,10 @@ func TestCacheRefusesUpstreamAnswers(t *testing.T) {
 	t.Run("a lifetime past a day is capped", func(t *testing.T) {
 		c := NewCache(upstreamFunc(func(context.Context) (*oauth2.Token, error) {
 			return &oauth2.Token{AccessToken: "abc", TokenType: "Bearer", Expiry: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
-		}), CacheConfig{Store: newTestMapStore(), Key: "token-test", Endpoint: acct.Endpoint, KeyID: acct.KeyID, Email: acct.Email, Now: now})
+		}), CacheConfig{Location: Location{Store: newTestMapStore()}, Account: acct, Now: now})
 		tok, err := c.TokenContext(context.Background())
-		if err != nil || !tok.Expiry.Equal(t0.Add(maxLifetime)) {
-			t.Fatalf("TokenContext = %v, %v; want the expiry capped at %v", tok, err, t0.Add(maxLifetime))
+		if err != nil || !tok.Expiry.Equal(t0.Add(bearer.MaxLifetime)) {
+			t.Fatalf("TokenContext = %v, %v; want the expiry capped at %v", tok, err, t0.Add(bearer.MaxLifetime))
 		}
 	})
 }

@@ -27,7 +27,7 @@ func (u blockingUpstream) TokenContext(ctx context.Context) (*oauth2.Token, erro
 // CacheConfig.Timeout bounds a refresh that the caller's context does not.
 func TestCacheTimeoutBoundsRefresh(t *testing.T) {
 	up := blockingUpstream{deadline: make(chan time.Time, 1)}
-	s := NewCache(up, CacheConfig{Store: NewFileStore(privateTempDir(t)), Key: "k", LockDir: privateTempDir(t), Timeout: 200 * time.Millisecond})
+	s := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(privateTempDir(t)), LockDir: privateTempDir(t)}, Timeout: 200 * time.Millisecond})
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {

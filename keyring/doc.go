@@ -21,4 +21,11 @@
 //     stores hold bytes (the kernel store only reads an entry's expiry, to
 //     let the kernel drop the key then), which is why profile secrets can
 //     live in them too.
+//
+// [OpenLocation] (location.go) opens the cache the dt-credential-helper
+// command uses, deriving the store, the cache directory and the lock files
+// from the environment as the command does, so that a Go program shares
+// its tokens; [Forget] removes an account's tokens from every store. The
+// token's own rules (its characters, the day cap, when it is due) are
+// package bearer's, which the cache applies to what it reads and writes.
 package keyring

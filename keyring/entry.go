@@ -8,54 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
-)
 
-// The limits and the token check below are the exchange's (auth.MaxTokenSize,
-// auth.MaxLifetime, auth.CheckToken), restated because keyring must not
-// import auth and auth imports nothing of this module (see fresh). They
-// must stay equal: a token the exchange accepts is one the cache holds and
-// serves back, and a cache entry is untrusted input (anyone who could write
-// the store could have written it), so a token read back is held to the
-// rule a token from the wire is. keyring's tests compare them with auth's.
-const (
-	// maxTokenSize is the longest access token an entry may hold, in bytes.
-	maxTokenSize = 32 << 10
-	// maxLifetime caps a cached token's lifetime: an entry cannot make a
-	// token be believed for longer than a day.
-	maxLifetime = 24 * time.Hour
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
-
-// checkToken reports whether tok can be handed out as a bearer token: 1 to
-// maxTokenSize bytes of RFC 6750 b64token, 1*( ALPHA / DIGIT / "-" / "." /
-// "_" / "~" / "+" / "/" ) *"=". Anything else could break, or inject into,
-// the Authorization header and the git and docker protocols the token is
-// printed into. The error never quotes the token.
-func checkToken(tok string) error {
-	switch {
-	case tok == "":
-		return errors.New("is empty")
-	case len(tok) > maxTokenSize:
-		return fmt.Errorf("is %d bytes long, more than the %d allowed", len(tok), maxTokenSize)
-	}
-	body := strings.TrimRight(tok, "=")
-	if body == "" {
-		return errors.New("is only padding (=)")
-	}
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
-			return fmt.Errorf("has a character that a bearer token may not have (RFC 6750 b64token) at byte %d", i+1)
-		}
-	}
-	return nil
-}
 
 // Key is the cache key of a service account at a token endpoint: a hash, so
 // nothing about the account is readable from the keyring or file names, and
@@ -89,17 +47,8 @@ func lengthPrefixed(parts ...string) []byte {
 // caller that must prove one.
 const entryVersion = 3
 
-// MaxClockStep is how far the clock may have been set back since an entry
-// was written before the entry is distrusted: an entry obtained more than
-// this in the future, or expiring more than this beyond its lifetime from
-// now, is a miss. NTP corrects small offsets by slewing, so a step this
-// large is a real correction; and with the default refresh buffer (also a
-// minute), a token written by a clock ahead by up to this much is still
-// never served past its real expiry.
-const MaxClockStep = time.Minute
-
 // maxAccountField bounds each of an entry's endpoint, key id and email, in
-// bytes. With maxTokenSize it bounds the encoded entry (see
+// bytes. With bearer.MaxSize it bounds the encoded entry (see
 // maxEncodedEntry): a token the exchange accepts always fits in an entry the
 // stores read back.
 const maxAccountField = 1 << 10
@@ -108,7 +57,7 @@ const maxAccountField = 1 << 10
 // characters, which JSON does not escape), the three account fields (up to 6
 // bytes each for a byte JSON escapes as \u00XX), and the member names, times,
 // numbers and the identity digest, well under 512 bytes.
-const maxEncodedEntry = maxTokenSize + 3*6*maxAccountField + 512
+const maxEncodedEntry = bearer.MaxSize + 3*6*maxAccountField + 512
 
 // An entry holding the longest token is readable back: this fails to compile
 // if maxEncodedEntry exceeds MaxEntrySize.
@@ -122,9 +71,13 @@ type Account struct {
 	Endpoint, KeyID, Email string
 	// Identity is who obtained the token (recorded in the entry) or asks
 	// for it (checked against the entry's); the zero Identity records none
-	// and is served any entry of the account.
+	// and is served any entry of the account. Make it with
+	// NewIdentity(a.Key(), proof...).
 	Identity Identity
 }
+
+// Key is a's key in a store: [Key] of its endpoint, key id and email.
+func (a Account) Key() string { return Key(a.Endpoint, a.KeyID, a.Email) }
 
 // Identity is who asks a [Cache] for tokens, by what it proves itself with
 // to the upstream: the DT secret of an account given in the environment, a
@@ -217,14 +170,14 @@ type Entry struct {
 
 // NewEntry makes the entry for tok, obtained by acct (and its identity) at
 // obtained (now, when it is cached right after the exchange). A token said
-// to live longer than a day (maxLifetime) from obtained is recorded as
-// expiring then.
+// to live longer than bearer.MaxLifetime (a day) from obtained is recorded
+// as expiring then.
 func NewEntry(tok *oauth2.Token, acct Account, obtained time.Time) Entry {
 	obtained = obtained.UTC()
 	expiry := tok.Expiry.UTC()
 	life := expiry.Sub(obtained)
-	if life > maxLifetime {
-		life, expiry = maxLifetime, obtained.Add(maxLifetime)
+	if life > bearer.MaxLifetime {
+		life, expiry = bearer.MaxLifetime, obtained.Add(bearer.MaxLifetime)
 	}
 	seconds := int64(life / time.Second)
 	if life%time.Second > 0 {
@@ -243,9 +196,12 @@ func (e Entry) Encode() []byte {
 	return b
 }
 
-// Token returns the token e holds.
+// Token returns the token e holds. Its ExpiresIn is the lifetime it was
+// granted (Lifetime), as the exchange's tokens carry it, so that whoever
+// is handed the token can tell when it is due (bearer.Fresh) as the cache
+// does.
 func (e Entry) Token() *oauth2.Token {
-	return &oauth2.Token{AccessToken: e.AccessToken, TokenType: e.TokenType, Expiry: e.Expiry}
+	return &oauth2.Token{AccessToken: e.AccessToken, TokenType: e.TokenType, Expiry: e.Expiry, ExpiresIn: e.Lifetime}
 }
 
 // LifetimeDuration is e's granted lifetime.
@@ -280,7 +236,7 @@ func (e Entry) Check() error {
 		return fmt.Errorf("cache entry has version %d, want %d", e.Version, entryVersion)
 	case e.AccessToken == "":
 		return errors.New("cache entry has no token")
-	case e.TokenType != "" && !strings.EqualFold(e.TokenType, "bearer"):
+	case !bearer.IsBearer(e.TokenType):
 		return errors.New("cache entry holds a token that is not a bearer token")
 	case e.Expiry.IsZero():
 		return errors.New("cache entry has no expiry")
@@ -288,8 +244,8 @@ func (e Entry) Check() error {
 		return errors.New("cache entry does not say when its token was obtained")
 	case !encodable(e.Expiry) || !encodable(e.Obtained):
 		return errors.New("cache entry has a time outside the years 1 to 9999")
-	case e.Lifetime <= 0 || e.Lifetime > int64(maxLifetime/time.Second):
-		return fmt.Errorf("cache entry has a lifetime of %d seconds, not 1 to %d", e.Lifetime, int64(maxLifetime/time.Second))
+	case e.Lifetime <= 0 || e.Lifetime > int64(bearer.MaxLifetime/time.Second):
+		return fmt.Errorf("cache entry has a lifetime of %d seconds, not 1 to %d", e.Lifetime, int64(bearer.MaxLifetime/time.Second))
 	case e.Expiry.After(e.Obtained.Add(e.LifetimeDuration())):
 		return errors.New("cache entry expires later than its lifetime allows")
 	case len(e.Endpoint) > maxAccountField || len(e.KeyID) > maxAccountField || len(e.Email) > maxAccountField:
@@ -297,7 +253,7 @@ func (e Entry) Check() error {
 	case e.Identity != "" && !isDigest(e.Identity):
 		return errors.New("cache entry has an identity that is not a digest")
 	}
-	if err := checkToken(e.AccessToken); err != nil {
+	if err := bearer.Check(e.AccessToken); err != nil {
 		return fmt.Errorf("the token in the cache entry %w", err)
 	}
 	return nil
@@ -326,10 +282,10 @@ func encodable(t time.Time) bool {
 // CheckFor reports whether e may be served to acct at now: it must be
 // acct's entry, obtained by the identity acct presents (the error then
 // wraps [ErrOtherIdentity]), and its times must be believable on now's
-// clock. An entry
-// obtained more than [MaxClockStep] in the future, or expiring more than
-// that beyond its lifetime from now, was written by a clock that has since
-// been set back (or by someone else): its expiry means nothing.
+// clock. An entry obtained more than bearer.MaxClockStep in the future, or
+// expiring more than that beyond its lifetime from now, was written by a
+// clock that has since been set back (or by someone else): its expiry
+// means nothing.
 func (e Entry) CheckFor(acct Account, now time.Time) error {
 	switch {
 	case e.Endpoint != acct.Endpoint || e.KeyID != acct.KeyID || e.Email != acct.Email:
@@ -338,9 +294,9 @@ func (e Entry) CheckFor(acct Account, now time.Time) error {
 		return fmt.Errorf("%w: this caller proves none (no Vault token, or a JWT it cannot read)", ErrOtherIdentity)
 	case !acct.Identity.admits(e.Identity):
 		return ErrOtherIdentity
-	case e.Obtained.Sub(now) > MaxClockStep:
+	case e.Obtained.Sub(now) > bearer.MaxClockStep:
 		return fmt.Errorf("cache entry was obtained %v in the future: the clock was ahead when it was written", e.Obtained.Sub(now).Round(time.Second))
-	case e.Expiry.Sub(now) > e.LifetimeDuration()+MaxClockStep:
+	case e.Expiry.Sub(now) > e.LifetimeDuration()+bearer.MaxClockStep:
 		return errors.New("cache entry expires further ahead than its lifetime allows: the clock was ahead when it was written")
 	}
 	return nil

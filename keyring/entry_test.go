@@ -13,6 +13,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // account is one side of TestCacheServesOnlyItsAccount.
@@ -21,7 +22,7 @@ type testAccount struct{ endpoint, keyID, email string }
 func (a testAccount) key() string { return Key(a.endpoint, a.keyID, a.email) }
 
 func (a testAccount) source(up *countingSource, store Store, clock *stepClock) *Cache {
-	return NewCache(up, CacheConfig{Store: store, Key: a.key(), Endpoint: a.endpoint, KeyID: a.keyID, Email: a.email, Now: clock.Now})
+	return NewCache(up, CacheConfig{Location: Location{Store: store}, Account: Account{Endpoint: a.endpoint, KeyID: a.keyID, Email: a.email}, Now: clock.Now})
 }
 
 // TestCacheServesOnlyItsAccount renames account A's cache file onto account
@@ -72,7 +73,7 @@ func plantedSource(t *testing.T, raw string, clock *stepClock) (*Cache, *countin
 	store := newTestMapStore()
 	store.m[testKey] = []byte(raw)
 	up := &countingSource{now: clock.Now}
-	return NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Now: clock.Now}), up, store
+	return NewCache(up, CacheConfig{Location: Location{Store: store}, Account: testAcct, Now: clock.Now}), up, store
 }
 
 // TestCacheDistrustsFarExpiry: an entry whose expiry lies further ahead than
@@ -127,10 +128,7 @@ func TestCacheShortLivedTokens(t *testing.T) {
 	}
 	dir := filepath.Join(privateTempDir(t), "cache")
 	var log logCapture
-	src := NewCache(up, CacheConfig{
-		Store: NewFileStore(dir), Key: Key(creds.TokenEndpoint, creds.KeyID, creds.Email),
-		Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email, LockDir: dir, Now: clock.Now, Log: log.Logger(),
-	})
+	src := NewCache(up, CacheConfig{Location: Location{Store: NewFileStore(dir), LockDir: dir}, Account: Account{Endpoint: creds.TokenEndpoint, KeyID: creds.KeyID, Email: creds.Email}, Now: clock.Now, Log: log.Logger()})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -176,16 +174,16 @@ func TestEntryChecks(t *testing.T) {
 		{"another key id", func(*Entry) {}, Account{Endpoint: testEndpoint, KeyID: "kid-2"}, true, false},
 		{"another email", func(*Entry) {}, Account{Endpoint: testEndpoint, KeyID: testKeyID, Email: "b@example.test"}, true, false},
 		{"obtained a little ahead (clock set back 30s)", func(e *Entry) { shift(e, 30*time.Minute+30*time.Second) }, testAcct, true, true},
-		{"obtained MaxClockStep ahead", func(e *Entry) { shift(e, 30*time.Minute+MaxClockStep) }, testAcct, true, true},
-		{"obtained more than MaxClockStep ahead", func(e *Entry) { shift(e, 30*time.Minute+MaxClockStep+time.Second) }, testAcct, true, false},
+		{"obtained MaxClockStep ahead", func(e *Entry) { shift(e, 30*time.Minute+bearer.MaxClockStep) }, testAcct, true, true},
+		{"obtained more than MaxClockStep ahead", func(e *Entry) { shift(e, 30*time.Minute+bearer.MaxClockStep+time.Second) }, testAcct, true, false},
 		{"obtained years ahead", func(e *Entry) { shift(e, 73*365*24*time.Hour) }, testAcct, true, false},
 		{"expiry beyond obtained+lifetime", func(e *Entry) { e.Expiry = e.Expiry.Add(time.Second) }, testAcct, false, false},
 		{"lifetime over a day", func(e *Entry) { e.Lifetime = 86401 }, testAcct, false, false},
 		{"lifetime zero", func(e *Entry) { e.Lifetime = 0 }, testAcct, false, false},
 		{"no obtained time", func(e *Entry) { e.Obtained = time.Time{} }, testAcct, false, false},
 		{"token with CRLF", func(e *Entry) { e.AccessToken = "abc\r\nX-Injected: 1" }, testAcct, false, false},
-		{"token over the limit", func(e *Entry) { e.AccessToken = strings.Repeat("a", auth.MaxTokenSize+1) }, testAcct, false, false},
-		{"token at the limit", func(e *Entry) { e.AccessToken = strings.Repeat("a", auth.MaxTokenSize) }, testAcct, true, true},
+		{"token over the limit", func(e *Entry) { e.AccessToken = strings.Repeat("a", bearer.MaxSize+1) }, testAcct, false, false},
+		{"token at the limit", func(e *Entry) { e.AccessToken = strings.Repeat("a", bearer.MaxSize) }, testAcct, true, true},
 		{"mac token type", func(e *Entry) { e.TokenType = "mac" }, testAcct, false, false},
 		{"version 1", func(e *Entry) { e.Version = 1 }, testAcct, false, false},
 		{"long email", func(e *Entry) { e.Email = strings.Repeat("e", maxAccountField+1) }, Account{}, false, false},
@@ -227,7 +225,7 @@ func TestLargestEntryReadsBack(t *testing.T) {
 	// bytes each, the worst case.
 	field := strings.Repeat("\x01<", maxAccountField/2)
 	acct := Account{Endpoint: field, KeyID: field, Email: field, Identity: NewIdentity(testKey, "secret")}
-	tok := strings.Repeat("A", auth.MaxTokenSize-2) + "=="
+	tok := strings.Repeat("A", bearer.MaxSize-2) + "=="
 	e := NewEntry(&oauth2.Token{AccessToken: tok, TokenType: "Bearer", Expiry: t0.Add(time.Hour)}, acct, t0)
 	if err := e.Check(); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // FuzzDecodeEntry: a cache entry from disk or the keyring is outside input.
@@ -26,14 +26,14 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if e.AccessToken == "" || e.Expiry.IsZero() || e.Version != entryVersion || auth.CheckToken(e.AccessToken) != nil ||
-			e.Lifetime <= 0 || e.LifetimeDuration() > auth.MaxLifetime || e.Expiry.After(e.Obtained.Add(e.LifetimeDuration())) {
+		if e.AccessToken == "" || e.Expiry.IsZero() || e.Version != entryVersion || bearer.Check(e.AccessToken) != nil ||
+			e.Lifetime <= 0 || e.LifetimeDuration() > bearer.MaxLifetime || e.Expiry.After(e.Obtained.Add(e.LifetimeDuration())) {
 			t.Fatalf("accepted unusable entry %+v", e)
 		}
 		// Whatever it says of its times, it is never served for longer than
 		// its lifetime (and the clock-step allowance) from now.
 		now := e.Obtained
-		if e.CheckFor(Account{Endpoint: e.Endpoint, KeyID: e.KeyID, Email: e.Email}, now) == nil && e.Expiry.Sub(now) > e.LifetimeDuration()+MaxClockStep {
+		if e.CheckFor(Account{Endpoint: e.Endpoint, KeyID: e.KeyID, Email: e.Email}, now) == nil && e.Expiry.Sub(now) > e.LifetimeDuration()+bearer.MaxClockStep {
 			t.Fatalf("believed an expiry %v ahead with a lifetime of %ds", e.Expiry.Sub(now), e.Lifetime)
 		}
 		if e.CheckFor(Account{Endpoint: e.Endpoint + "x", KeyID: e.KeyID, Email: e.Email}, now) == nil {

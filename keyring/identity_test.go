@@ -13,7 +13,7 @@ import (
 
 // identitySource is a Cache of testAcct presenting id, over store.
 func identitySource(up *countingSource, store Store, clock *stepClock, id Identity) *Cache {
-	return NewCache(up, CacheConfig{Store: store, Key: testKey, Endpoint: testEndpoint, KeyID: testKeyID, Identity: id, Now: clock.Now})
+	return NewCache(up, CacheConfig{Location: Location{Store: store}, Account: Account{Endpoint: testEndpoint, KeyID: testKeyID, Identity: id}, Now: clock.Now})
 }
 
 // TestCacheServesOnlyItsIdentity: an entry is served only to a caller

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // The session bus, and the rule every connection to it follows: the program
@@ -30,9 +32,10 @@ import (
 //     can be asked for its uid; tcp:, nonce-tcp:, unixexec:, launchd:,
 //     autolaunch: and the rest are refused;
 //   - a path socket must be a socket (not a symlink) owned by the effective
-//     uid, in a directory owned by that uid or root that nobody else can
-//     write unless it is sticky (/tmp): checked before dialling, so that
-//     another user's socket is not even connected to;
+//     uid, found through directories owned by that uid or root that nobody
+//     else can write unless they are sticky (/tmp), the rule of
+//     privatefile.CheckLookup: checked before dialling, so that another
+//     user's socket is not even connected to;
 //   - on the connected socket, SO_PEERCRED must give the effective uid: the
 //     check that decides, for abstract sockets the only one, and for path
 //     sockets the one that holds if the path changed hands after the lstat.
@@ -119,7 +122,7 @@ func unixSocket(addr string) (string, error) {
 }
 
 // checkSocketPath checks, without following a symlink, that path is a
-// socket of euid's in a directory only euid or root controls.
+// socket of euid's found through directories only euid or root controls.
 func checkSocketPath(path string, euid int) error {
 	fi, err := os.Lstat(path)
 	switch {
@@ -133,16 +136,8 @@ func checkSocketPath(path string, euid int) error {
 	if uid := fileOwner(fi); uid != euid {
 		return fmt.Errorf("the socket %s belongs to uid %d, not to us (uid %d)", path, uid, euid)
 	}
-	dir := filepath.Dir(path)
-	di, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("the socket's directory cannot be checked: %w", err)
-	}
-	if uid := fileOwner(di); uid != euid && uid != 0 {
-		return fmt.Errorf("the socket's directory %s belongs to uid %d, neither us (uid %d) nor root", dir, uid, euid)
-	}
-	if di.Mode().Perm()&0o022 != 0 && di.Mode()&fs.ModeSticky == 0 {
-		return fmt.Errorf("the socket's directory %s can be written by others and is not sticky: the socket could be swapped", dir)
+	if err := privatefile.CheckLookup(filepath.Dir(path), path); err != nil {
+		return fmt.Errorf("the socket could be swapped: %w", err)
 	}
 	return nil
 }

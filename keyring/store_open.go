@@ -73,47 +73,84 @@ type StoreConfig struct {
 	Log *slog.Logger
 }
 
-// OpenStore returns the store for mode. It touches neither the keyring nor the
-// disk: the first Get is the first D-Bus call, so the hot path pays for
-// nothing it does not use.
+// OpenStore returns the store for mode: one of the tiers, or for the auto
+// mode the tiers stacked, each falling back to the next. It touches neither
+// the keyring nor the disk: the first Get is the first D-Bus call, so the
+// hot path pays for nothing it does not use.
 func OpenStore(mode Mode, cfg StoreConfig) (Store, error) {
 	switch mode {
 	case ModeNone:
 		return NoneStore{}, nil
-	case ModeKernel:
-		k := kernelTier()
-		if k == nil {
-			return nil, errors.New("cache mode kernel: the kernel keyring is Linux only")
-		}
-		return k, nil
-	case ModeKeyring:
-		return NewOSStore(cfg.Timeout), nil
 	case ModeFile, ModeAuto, "":
 		if cfg.Dir == "" {
 			return nil, fmt.Errorf("cache mode %s needs a cache directory", cmp.Or(mode, ModeAuto))
 		}
-		if mode == ModeFile {
-			return NewFileStore(cfg.Dir), nil
+	}
+	ts := tiers(cfg.Dir, cfg.Timeout)
+	switch mode {
+	case ModeKernel, ModeKeyring, ModeFile:
+		for _, t := range ts {
+			if t.mode == mode {
+				return t.store, nil
+			}
 		}
-		a := openOSAuto(cfg)
-		if k := kernelTier(); k != nil {
-			// The kernel keyring never hangs, so no hung marker for it;
-			// the Secret Service below keeps its own. A kernel miss reads
-			// the Secret Service and the files, once per refresh.
-			auto := NewAutoStore(k, a, cfg.Log)
-			auto.promote = true
-			return auto, nil
-		}
-		return a, nil
+		return nil, errors.New("cache mode kernel: the kernel keyring is Linux only")
+	case ModeAuto, "":
+		return stackAuto(ts, cfg), nil
 	}
 	return nil, unknownMode(string(mode))
 }
 
-// openOSAuto is the OS keyring with the file cache behind it: the whole
-// auto mode where there is no kernel keyring, its second and third tiers
-// where there is.
-func openOSAuto(cfg StoreConfig) *AutoStore {
-	a := NewAutoStore(NewOSStore(cfg.Timeout), NewFileStore(cfg.Dir), cfg.Log)
+// tier is one store entries can be in, as a mode of its own uses it.
+type tier struct {
+	mode  Mode
+	store Store
+	what  string // for errors: "kernel keyring", "keyring", "file cache"
+	// holdsNone reports whether a failure to reach the store means that
+	// it holds nothing of this process's: a kernel keyring keyctl refuses,
+	// a keyring with no session bus of ours.
+	holdsNone func(error) bool
+}
+
+// tiers are every store a cache mode keeps entries in, in the auto mode's
+// order: the kernel keyring (Linux), the OS keyring, and the files in dir
+// (left out when dir is ""). Every mode's store is one of them or stacks
+// them (auto), so that [Forget], which deletes a key from each, cannot
+// leave a token behind in a store added here; a store a mode used without
+// being here would be, and TestForgetLeavesNothingInAnyMode says so.
+func tiers(dir string, timeout time.Duration) []tier {
+	var ts []tier
+	if k := kernelTier(); k != nil {
+		ts = append(ts, tier{ModeKernel, k, "kernel keyring", func(err error) bool { return errors.Is(err, ErrUnreachable) }})
+	}
+	ts = append(ts, tier{ModeKeyring, NewOSStore(timeout), "keyring", func(err error) bool { return errors.Is(err, ErrNoSession) }})
+	if dir != "" {
+		ts = append(ts, tier{ModeFile, NewFileStore(dir), "file cache", func(error) bool { return false }})
+	}
+	return ts
+}
+
+// stackAuto is the auto mode over ts (kernel keyring, OS keyring, files):
+// the OS keyring with the files behind it, remembering a hung keyring in
+// the cache directory; where there is a kernel keyring, it over those, an
+// entry found only below it copied up. The kernel keyring never hangs, so
+// it needs no hung marker; a kernel miss reads the Secret Service and the
+// files, once per refresh.
+func stackAuto(ts []tier, cfg StoreConfig) Store {
+	n := len(ts)
+	a := osAuto(ts[n-2].store, ts[n-1].store, cfg)
+	if n == 2 {
+		return a
+	}
+	auto := NewAutoStore(ts[0].store, a, cfg.Log)
+	auto.promote = true
+	return auto
+}
+
+// osAuto is the OS keyring store over the file store, remembering a hung
+// keyring in the cache directory (see hungMarkerName).
+func osAuto(osStore, files Store, cfg StoreConfig) *AutoStore {
+	a := NewAutoStore(osStore, files, cfg.Log)
 	a.hungMarker = filepath.Join(cfg.Dir, hungMarkerName)
 	return a
 }

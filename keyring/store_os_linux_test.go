@@ -590,3 +590,8 @@ func TestKeyringLockedCollection(t *testing.T) {
 		t.Errorf("Delete from a locked collection = %v; want ErrUnreachable saying it is locked, without waiting for a prompt", err)
 	}
 }
+
+// openOSAuto is the auto mode's OS keyring over the files of cfg.Dir.
+func openOSAuto(cfg StoreConfig) *AutoStore {
+	return osAuto(NewOSStore(cfg.Timeout), NewFileStore(cfg.Dir), cfg)
+}

@@ -377,7 +377,7 @@ func TestBusPeerCheck(t *testing.T) {
 		{name: "escaped path", addr: "unix:path=" + dbusEscape(ours) + ",guid=0123", sockets: []string{ours}, peerUID: -1},
 		{name: "socket owned by another user, served by us", addr: "unix:path=" + listen("given", 0o700, euid, nobody),
 			refused: "belongs to uid 65534", peer: filepath.Join(top, "given", "bus"), peerUID: -1},
-		{name: "in another user's directory", addr: "unix:path=" + listen("their-dir", 0o755, nobody, euid), refused: "directory " + filepath.Join(top, "their-dir") + " belongs to uid 65534"},
+		{name: "in another user's directory", addr: "unix:path=" + listen("their-dir", 0o755, nobody, euid), refused: filepath.Join(top, "their-dir") + " (drwxr-xr-x): a directory above " + filepath.Join(top, "their-dir", "bus") + " owned by uid 65534"},
 		{name: "in a directory others may write", addr: "unix:path=" + listen("open-dir", 0o777, euid, euid), refused: "not sticky"},
 		{name: "in a sticky directory others may write", addr: "unix:path=" + listen("sticky", 0o777|os.ModeSticky, 0, euid),
 			sockets: []string{filepath.Join(top, "sticky", "bus")}, peerUID: -1},

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // DefaultBinary is the plugin binary Launch starts when LaunchConfig.Path is
@@ -135,21 +137,21 @@ func (l *launched) check(err error) error {
 	return err
 }
 
-// reuseBuffer is how long before its expiry Source stops handing out a
-// token. The plugin serves tokens with at least its refresh buffer (60s by
-// default) left, so this never makes Source ask for every request.
-const reuseBuffer = 10 * time.Second
-
 // Source is an oauth2.TokenSource over a TokenProvider for one profile. It
-// reuses a token until shortly before its expiry, and Invalidate drops a
-// token the API refused both here and in the plugin's cache.
+// reuses a token until it is due by the rule the plugin's cache refreshes
+// by (bearer.Fresh, with the default buffer), so that it asks the plugin
+// again exactly when the cache has a new token for it, and Invalidate drops
+// a token the API refused both here and in the plugin's cache.
 type Source struct {
 	ctx     context.Context
 	p       TokenProvider
 	profile string
+	now     func() time.Time
 
 	mu  sync.Mutex
 	tok *oauth2.Token
+	// life is tok's lifetime as far as the host can tell (see lifetimeOf).
+	life time.Duration
 }
 
 // TokenSource returns profile's token source; ctx bounds every call to the
@@ -157,22 +159,35 @@ type Source struct {
 // oauth2.NewClient works too, but wraps it in a ReuseTokenSource that keeps
 // an invalidated token until its expiry.
 func TokenSource(ctx context.Context, p TokenProvider, profile string) *Source {
-	return &Source{ctx: ctx, p: p, profile: profile}
+	return &Source{ctx: ctx, p: p, profile: profile, now: time.Now}
 }
 
 // Token returns the reused token, or a new one from the plugin.
 func (s *Source) Token() (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tok != nil && (s.tok.Expiry.IsZero() || time.Until(s.tok.Expiry) > reuseBuffer) {
+	if s.tok != nil && (s.tok.Expiry.IsZero() || bearer.Fresh(s.tok.Expiry, s.life, 0, s.now())) {
 		return s.tok, nil
 	}
 	tok, err := s.p.GetToken(s.ctx, s.profile, false)
 	if err != nil {
 		return nil, err
 	}
-	s.tok = tok
+	s.tok, s.life = tok, lifetimeOf(tok, s.now())
 	return tok, nil
+}
+
+// lifetimeOf is how long tok was granted for, which cuts the refresh
+// buffer of a short-lived token (bearer.Buffer): its ExpiresIn, as the
+// cache and the exchange fill it in, or else what it had left when it was
+// received at received. That is never longer than the real lifetime, so a
+// token is never thought due before the cache would refresh it, and asking
+// then always brings a new one.
+func lifetimeOf(tok *oauth2.Token, received time.Time) time.Duration {
+	if tok.ExpiresIn > 0 {
+		return time.Duration(tok.ExpiresIn) * time.Second
+	}
+	return tok.Expiry.Sub(received)
 }
 
 // Invalidate forgets accessToken and has the plugin drop it from its cache,

@@ -10,14 +10,16 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // fakeTokens stands in for the CLI's cached token source
 // (internal/tokens' Sources, which cmd/dt-credential-helper-plugin wires
 // in): no identity service runs here, and these tests are about the
 // plugin glue. Like the real cache it keeps one token per profile, serves it
-// while more than buffer is left and mints a new one otherwise or when
-// forced.
+// while it is fresh (bearer.Fresh with buffer) and mints a new one otherwise
+// or when forced, and a token it hands out says its lifetime in ExpiresIn.
 type fakeTokens struct {
 	ttl, buffer time.Duration
 	now         func() time.Time
@@ -56,7 +58,7 @@ func (f *fakeTokens) Token(ctx context.Context, profile string, force bool) (*oa
 	if force {
 		f.forced++
 	}
-	if tok := f.cache[profile]; tok != nil && !force && tok.Expiry.Sub(f.now()) > f.buffer {
+	if tok := f.cache[profile]; tok != nil && !force && bearer.Fresh(tok.Expiry, f.ttl, f.buffer, f.now()) {
 		return tok, nil
 	}
 	return f.mintLocked(profile), nil
@@ -75,6 +77,7 @@ func (f *fakeTokens) mintLocked(profile string) *oauth2.Token {
 		AccessToken: fmt.Sprintf("tok-%d", f.minted),
 		TokenType:   "bearer",
 		Expiry:      f.now().Add(f.ttl),
+		ExpiresIn:   int64(f.ttl / time.Second),
 	}
 	f.cache[profile] = tok
 	return tok

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"time"
 
 	dtcredentialv1 "github.com/dt-credential-helper/dt-credential-helper/proto/dtcredential/v1"
 	"github.com/hashicorp/go-hclog"
@@ -29,11 +30,15 @@ type GRPCPlugin struct {
 	Clock Clock
 	// Logger receives WatchToken's retries; nil discards them.
 	Logger hclog.Logger
+	// RefreshBuffer is Impl's refresh buffer, by package bearer's
+	// convention (zero: the default): WatchToken sends a token's successor
+	// when the token is due by it, as Impl refreshes.
+	RefreshBuffer time.Duration
 }
 
 // GRPCServer registers the Go implementation as the gRPC service.
 func (p *GRPCPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	dtcredentialv1.RegisterTokenProviderServer(s, &GRPCServer{Impl: p.Impl, Classify: p.Classify, Clock: p.Clock, Logger: p.Logger})
+	dtcredentialv1.RegisterTokenProviderServer(s, &GRPCServer{Impl: p.Impl, Classify: p.Classify, Clock: p.Clock, Logger: p.Logger, RefreshBuffer: p.RefreshBuffer})
 	return nil
 }
 
@@ -46,11 +51,13 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, conn 
 type GRPCServer struct {
 	dtcredentialv1.UnimplementedTokenProviderServer
 
-	// Impl, Classify, Clock and Logger are as in GRPCPlugin.
-	Impl     Tokens
-	Classify Classifier
-	Clock    Clock
-	Logger   hclog.Logger
+	// Impl, Classify, Clock, Logger and RefreshBuffer are as in
+	// GRPCPlugin.
+	Impl          Tokens
+	Classify      Classifier
+	Clock         Clock
+	Logger        hclog.Logger
+	RefreshBuffer time.Duration
 }
 
 // GetToken implements the GetToken RPC.
@@ -76,7 +83,7 @@ func (s *GRPCServer) InvalidateToken(ctx context.Context, req *dtcredentialv1.In
 // WatchToken implements the WatchToken RPC; see watch for the pacing.
 func (s *GRPCServer) WatchToken(req *dtcredentialv1.WatchTokenRequest, stream grpc.ServerStreamingServer[dtcredentialv1.GetTokenResponse]) error {
 	ctx := stream.Context()
-	w := watcher{p: s.Impl, classify: s.Classify, clock: s.Clock, log: s.Logger}
+	w := watcher{p: s.Impl, classify: s.Classify, clock: s.Clock, log: s.Logger, buffer: s.RefreshBuffer}
 	err := w.run(ctx, req.GetProfile(), func(tok *oauth2.Token) error {
 		return stream.Send(toProto(tok))
 	})

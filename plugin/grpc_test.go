@@ -13,6 +13,8 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // connect serves f in-process over a real gRPC connection, as go-plugin
@@ -263,5 +265,35 @@ func TestSourceReusesAndInvalidates(t *testing.T) {
 	c, err := src.Token()
 	if err != nil || c.AccessToken == a.AccessToken {
 		t.Errorf("Token after Invalidate = %v, %v; want a new token", c, err)
+	}
+}
+
+// TestSourceAsksWhenDue: a host's Source asks the plugin again exactly when
+// the plugin's cache refreshes (bearer's rule, the default buffer), never
+// earlier, so each ask it makes brings a new token.
+func TestSourceAsksWhenDue(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	f := newFake(time.Hour, bearer.DefaultRefreshBuffer)
+	f.now = func() time.Time { return now }
+	src := TokenSource(context.Background(), connect(t, f), "")
+	src.now = f.now
+	for _, step := range []struct {
+		at     time.Duration
+		minted int
+	}{
+		{0, 1},
+		{58 * time.Minute, 1},
+		{59*time.Minute - time.Nanosecond, 1},
+		{59 * time.Minute, 2}, // due: the cache has refreshed it too
+		{60 * time.Minute, 2},
+	} {
+		now = t0.Add(step.at)
+		if _, err := src.Token(); err != nil {
+			t.Fatal(err)
+		}
+		if minted, _ := f.counts(); minted != step.minted {
+			t.Errorf("at %v: the plugin minted %d tokens, want %d", step.at, minted, step.minted)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -32,7 +33,7 @@ func IsPluginProcess(getenv func(string) string) bool {
 // On Unix the process's socket is private whatever the umask, and the
 // process removes it and exits when told to (SIGTERM, SIGHUP) or when its
 // host is gone, killed before it could stop the plugin.
-func Serve(p Tokens, classify Classifier, logger hclog.Logger) error {
+func Serve(p Tokens, classify Classifier, logger hclog.Logger, opts ...ServeOption) error {
 	if !IsPluginProcess(os.Getenv) {
 		return ErrNotPluginProcess
 	}
@@ -41,15 +42,28 @@ func Serve(p Tokens, classify Classifier, logger hclog.Logger) error {
 		return err
 	}
 	defer release()
+	gp := &GRPCPlugin{Impl: p, Classify: classify, Logger: logger}
+	for _, o := range opts {
+		o(gp)
+	}
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins: goplugin.PluginSet{
-			Name: &GRPCPlugin{Impl: p, Classify: classify, Logger: logger},
+			Name: gp,
 		},
 		GRPCServer: goplugin.DefaultGRPCServer,
 		Logger:     logger,
 	})
 	return nil
+}
+
+// ServeOption configures what [Serve] serves.
+type ServeOption func(*GRPCPlugin)
+
+// WithRefreshBuffer tells Serve the refresh buffer p's cache refreshes by
+// (see GRPCPlugin.RefreshBuffer); without it, the default.
+func WithRefreshBuffer(d time.Duration) ServeOption {
+	return func(gp *GRPCPlugin) { gp.RefreshBuffer = d }
 }
 
 // NewLogger returns the plugin process's logger: hclog JSON on stderr, which

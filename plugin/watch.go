@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // Clock is the time WatchToken paces itself by, so tests need not sleep.
@@ -21,10 +23,6 @@ func (systemClock) Now() time.Time                         { return time.Now() }
 func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 const (
-	// refreshAt is the share of a token's remaining lifetime after which the
-	// watcher fetches the next one: 3/4, so a one-hour DT token is replaced
-	// with 15 minutes to spare, and a network failure has time to pass.
-	refreshAtNum, refreshAtDen = 3, 4
 	// minWait keeps a Tokens that hands out nearly expired tokens from
 	// being asked in a busy loop.
 	minWait = time.Second
@@ -38,13 +36,18 @@ const (
 var errNoToken = errors.New("the provider returned no token")
 
 // watcher sends a profile's current token, then a fresh one before each
-// expiry. It lives in the plugin, next to the cache, so a host never waits
-// on the identity service.
+// expiry: when the token is due by the rule the cache refreshes by
+// (bearer.DueAt with the cache's buffer), so that the watch and the CLI
+// refresh at the same moment and the cache's transient-failure fallback
+// covers the watch too. It lives in the plugin, next to the cache, so a
+// host never waits on the identity service.
 type watcher struct {
 	p        Tokens
 	classify Classifier
 	clock    Clock
 	log      hclog.Logger
+	// buffer is the cache's refresh buffer, by bearer's convention.
+	buffer time.Duration
 }
 
 // run sends the current token, then keeps sending fresh ones until ctx is
@@ -68,6 +71,7 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 	if err := send(tok); err != nil {
 		return err
 	}
+	life := lifetimeOf(tok, clock.Now())
 	var backoff time.Duration
 	for {
 		wait := backoff
@@ -77,7 +81,7 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 				<-ctx.Done()
 				return nil
 			}
-			wait = max(tok.Expiry.Sub(clock.Now())*refreshAtNum/refreshAtDen, minWait)
+			wait = max(bearer.DueAt(tok.Expiry, life, w.buffer).Sub(clock.Now()), minWait)
 		}
 		select {
 		case <-ctx.Done():
@@ -103,14 +107,15 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 				return err
 			}
 		}
-		tok = next
+		tok, life = next, lifetimeOf(next, clock.Now())
 	}
 }
 
-// next returns cur's successor. The cache serves cur until only its refresh
-// buffer is left, which is later than the watcher wants it; then a forced
-// refresh fetches a new one. Asking the cache first picks up a token another
-// process (the CLI, another host) already fetched.
+// next returns cur's successor, asked for when cur is due: the cache then
+// refreshes it, or serves the token another process (the CLI, another host)
+// already fetched. Should the cache still serve cur (a cache configured
+// with a shorter buffer than the watcher's), a forced refresh fetches a
+// new one.
 func (w *watcher) next(ctx context.Context, profile string, cur *oauth2.Token) (*oauth2.Token, error) {
 	tok, err := w.p.Token(ctx, profile, false)
 	if err == nil && tok != nil && tok.AccessToken == cur.AccessToken {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // fakeClock hands each After call to the test, which moves time on and
@@ -36,99 +38,152 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-func TestWatcherPacing(t *testing.T) {
+// watchHarness runs a watcher over f on a fake clock and lets a test take
+// and fire each of its waits.
+type watchHarness struct {
+	t     *testing.T
+	clock *fakeClock
+	sent  chan *oauth2.Token
+	done  chan error
+}
+
+func startWatch(t *testing.T, f *fakeTokens, buffer time.Duration) *watchHarness {
+	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waits: make(chan fakeWait)}
-	f := newFake(time.Hour, time.Minute)
 	f.now = clock.Now
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sent := make(chan *oauth2.Token, 10)
-	done := make(chan error, 1)
-	w := watcher{p: f, clock: clock}
+	t.Cleanup(cancel)
+	h := &watchHarness{t: t, clock: clock, sent: make(chan *oauth2.Token, 10), done: make(chan error, 1)}
+	w := watcher{p: f, clock: clock, buffer: buffer}
 	go func() {
-		done <- w.run(ctx, "", func(tok *oauth2.Token) error { sent <- tok; return nil })
+		h.done <- w.run(ctx, "", func(tok *oauth2.Token) error { h.sent <- tok; return nil })
 	}()
+	return h
+}
 
-	// takeWait takes the watcher's next wait and checks it; fire lets that
-	// much time pass. Between the two the watcher is parked, so the test
-	// can change the fake Tokens without racing it.
-	takeWait := func(want time.Duration) fakeWait {
-		t.Helper()
-		select {
-		case w := <-clock.waits:
-			if w.d != want {
-				t.Fatalf("watcher waits %v, want %v", w.d, want)
-			}
-			return w
-		case err := <-done:
-			t.Fatalf("watcher ended early: %v", err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("watcher is not waiting")
+// takeWait takes the watcher's next wait and checks it. Until it is fired
+// the watcher is parked, so the test can change the fake Tokens and the
+// clock without racing it.
+func (h *watchHarness) takeWait(want time.Duration) fakeWait {
+	h.t.Helper()
+	select {
+	case w := <-h.clock.waits:
+		if w.d != want {
+			h.t.Fatalf("watcher waits %v, want %v", w.d, want)
 		}
-		return fakeWait{}
+		return w
+	case err := <-h.done:
+		h.t.Fatalf("watcher ended early: %v", err)
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("watcher is not waiting")
 	}
-	fire := func(w fakeWait) {
-		clock.mu.Lock()
-		clock.now = clock.now.Add(w.d)
-		now := clock.now
-		clock.mu.Unlock()
-		w.fire <- now
-	}
-	expectWait := func(want time.Duration) {
-		t.Helper()
-		fire(takeWait(want))
-	}
-	expectSent := func(want string) {
-		t.Helper()
-		select {
-		case tok := <-sent:
-			if tok.AccessToken != want {
-				t.Fatalf("sent %s, want %s", tok.AccessToken, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no token sent, want %s", want)
+	return fakeWait{}
+}
+
+// advance moves the fake clock on by d.
+func (h *watchHarness) advance(d time.Duration) time.Time {
+	h.clock.mu.Lock()
+	defer h.clock.mu.Unlock()
+	h.clock.now = h.clock.now.Add(d)
+	return h.clock.now
+}
+
+// fire lets the rest of w pass (elapsed of it has, by advance) and wakes
+// the watcher.
+func (h *watchHarness) fire(w fakeWait, elapsed time.Duration) { w.fire <- h.advance(w.d - elapsed) }
+
+func (h *watchHarness) expectWait(want time.Duration) { h.t.Helper(); h.fire(h.takeWait(want), 0) }
+
+func (h *watchHarness) expectSent(want string) {
+	h.t.Helper()
+	select {
+	case tok := <-h.sent:
+		if tok.AccessToken != want {
+			h.t.Fatalf("sent %s, want %s", tok.AccessToken, want)
 		}
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("no token sent, want %s", want)
+	}
+}
+
+// TestWatcherPacing: the watcher asks for a token's successor exactly when
+// the cache would refresh it (bearer.DueAt with the cache's buffer), so the
+// cache refreshes then and no refresh is forced.
+func TestWatcherPacing(t *testing.T) {
+	f := newFake(time.Hour, time.Minute)
+	h := startWatch(t, f, time.Minute)
+
+	h.expectSent("tok-1")
+	// Due with a minute left of the hour: the cache refreshes, unforced.
+	h.expectWait(59 * time.Minute)
+	h.expectSent("tok-2")
+	if minted, forced := f.counts(); minted != 2 || forced != 0 {
+		t.Errorf("minted %d, forced %d refreshes; want 2 and 0", minted, forced)
 	}
 
-	expectSent("tok-1")
-	// 45 of 60 minutes: the cache still serves tok-1, so the watcher forces.
-	expectWait(45 * time.Minute)
-	expectSent("tok-2")
-	if _, forced := f.counts(); forced != 1 {
-		t.Errorf("forced %d refreshes, want 1", forced)
-	}
-
-	// Another process refreshed the shared cache meanwhile: no forced
-	// refresh. It did so at tok-2's start, so tok-3 has 15 minutes left.
-	w45 := takeWait(45 * time.Minute)
+	// Another process refreshed the shared cache half-way through tok-2:
+	// its token is picked up, nothing is minted or forced, and the watcher
+	// paces itself by that token's expiry.
+	w := h.takeWait(59 * time.Minute)
+	h.advance(30 * time.Minute)
 	f.mint("")
-	fire(w45)
-	expectSent("tok-3")
-	if _, forced := f.counts(); forced != 1 {
-		t.Errorf("forced %d refreshes, want still 1", forced)
+	h.fire(w, 30*time.Minute)
+	h.expectSent("tok-3")
+	if minted, forced := f.counts(); minted != 3 || forced != 0 {
+		t.Errorf("minted %d, forced %d refreshes; want 3 and 0", minted, forced)
 	}
 
 	// Transient failures back off and keep the watch open.
-	w15 := takeWait(15 * time.Minute * 3 / 4)
+	w = h.takeWait(30 * time.Minute)
 	f.setErr("", fmt.Errorf("connection refused: %w", ErrUnavailable))
-	fire(w15)
-	expectWait(1 * time.Second)
-	expectWait(2 * time.Second)
-	w4 := takeWait(4 * time.Second)
+	h.fire(w, 0)
+	h.expectWait(1 * time.Second)
+	h.expectWait(2 * time.Second)
+	w = h.takeWait(4 * time.Second)
 	f.setErr("", nil)
-	fire(w4)
-	expectSent("tok-4")
+	h.fire(w, 0)
+	h.expectSent("tok-4")
 	// The new token's whole hour is left: back to pacing by expiry.
-	w45 = takeWait(45 * time.Minute)
+	w = h.takeWait(59 * time.Minute)
 	f.setErr("", fmt.Errorf("token request: %w", ErrRejected))
-	fire(w45)
+	h.fire(w, 0)
 	select {
-	case err := <-done:
+	case err := <-h.done:
 		if !errors.Is(err, ErrRejected) {
 			t.Errorf("watcher ended with %v, want the rejection", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("watcher did not stop on rejected credentials")
+	}
+}
+
+// TestWatcherPacingFollowsTheRule: the wait is bearer's, whatever the
+// buffer and the token's life: cut to half a short life, none for
+// bearer.NoBuffer; and a cache that still serves the due token (its buffer
+// shorter than the watcher's) is made to refresh.
+func TestWatcherPacingFollowsTheRule(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		ttl, cache, watch time.Duration
+		wait              time.Duration
+		forced            int
+	}{
+		{"the default buffer", time.Hour, time.Minute, 0, 59 * time.Minute, 0},
+		{"a five-minute buffer", time.Hour, 5 * time.Minute, 5 * time.Minute, 55 * time.Minute, 0},
+		{"a short life cuts the buffer to half", 30 * time.Second, time.Minute, time.Minute, 15 * time.Second, 0},
+		{"no buffer", time.Hour, bearer.NoBuffer, bearer.NoBuffer, time.Hour, 0},
+		{"a cache with a shorter buffer is forced", time.Hour, time.Minute, 5 * time.Minute, 55 * time.Minute, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(tc.ttl, tc.cache)
+			h := startWatch(t, f, tc.watch)
+			h.expectSent("tok-1")
+			h.expectWait(tc.wait)
+			h.expectSent("tok-2")
+			if _, forced := f.counts(); forced != tc.forced {
+				t.Errorf("forced %d refreshes, want %d", forced, tc.forced)
+			}
+		})
 	}
 }
 

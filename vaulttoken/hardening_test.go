@@ -3,11 +3,13 @@ package vaulttoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestRedirectNotFollowed: a Vault answering 307 does not get the Vault
@@ -116,4 +118,49 @@ func quoteJSON(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// TestTokenRuleApplied: a token Vault returns is held to the rule every
+// token of the module follows (bearer.Check), whatever engine answered:
+// one that could inject into a header or a git or docker reply is a bad
+// response that does not quote it.
+func TestTokenRuleApplied(t *testing.T) {
+	for _, tc := range []struct {
+		name, token, err string
+	}{
+		{"a good token", "Vault.Token-0K_~+/==", ""},
+		{"a token with a line break", "bad token\npassword=leaked", "the access token Vault returned is refused: it has a character that a bearer token may not have (RFC 6750 b64token) at byte 4"},
+		{"an oversized token", strings.Repeat("A", 32<<10+1), "is 32769 bytes long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vault := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/v1/dt/token/prod" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"data":{"access_token":%s,"token_type":"Bearer","expires_at":%q}}`,
+					quoteJSON(tc.token), time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+			}))
+			defer vault.Close()
+			src, err := NewSource(Config{Client: client(t, vault.URL), Path: "dt/token/prod"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := src.TokenContext(context.Background())
+			if tc.err == "" {
+				if err != nil || tok.AccessToken != tc.token {
+					t.Fatalf("TokenContext = token %t, error %v; want the token", tok != nil, err)
+				}
+				return
+			}
+			var ve *Error
+			if !errors.As(err, &ve) || ve.Kind != BadResponse || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("TokenContext = token %t, error %v; want a bad response saying %q", tok != nil, err, tc.err)
+			}
+			if strings.Contains(err.Error(), "leaked") || strings.Contains(err.Error(), "AAAAAAAA") {
+				t.Errorf("the error quotes the token: %v", err)
+			}
+		})
+	}
 }

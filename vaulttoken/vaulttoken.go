@@ -30,13 +30,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,15 +41,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
-
-// DefaultAuthMount is where Vault's JWT auth method is usually enabled.
-const DefaultAuthMount = vaultenv.DefaultAuthMount
-
-// maxJWT bounds how much of a JWT file is read; real ones are a few KiB.
-const maxJWT = 64 << 10
 
 // Config says where the token is read and how the Source authenticates.
 type Config struct {
@@ -67,7 +58,7 @@ type Config struct {
 	// Role is the JWT auth method's role to log in as; required with JWTFile.
 	Role string
 	// AuthMount is the JWT auth method's mount path; empty means
-	// [DefaultAuthMount].
+	// vaultenv.DefaultAuthMount.
 	AuthMount string
 
 	// Client is the Vault client to use, as it is; nil means one made from
@@ -117,14 +108,11 @@ func NewSource(cfg Config) (*Source, error) {
 		path:      path,
 		jwtFile:   cfg.JWTFile,
 		role:      cfg.Role,
-		authMount: strings.Trim(cfg.AuthMount, "/"),
+		authMount: vaultenv.AuthMount(cfg.AuthMount),
 		client:    cfg.Client,
 		now:       cfg.Now,
 		log:       cfg.Log,
 		sem:       make(chan struct{}, 1),
-	}
-	if s.authMount == "" {
-		s.authMount = DefaultAuthMount
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -155,7 +143,7 @@ func (s *Source) setup() error {
 		// for: a stray VAULT_TOKEN would otherwise decide who reads.
 		s.client.ClearToken()
 	} else if s.client.Token() == "" {
-		tok, err := tokenFile()
+		tok, err := vaultenv.TokenFile(os.Getenv)
 		if err != nil {
 			return &Error{Kind: Misconfigured, Path: s.path, Addr: s.addr, Msg: "vault: " + err.Error(), Err: err}
 		}
@@ -244,66 +232,6 @@ func holdToRules(c *api.Client, conf *api.Config) error {
 	return nil
 }
 
-// tokenFile reads ~/.vault-token, where `vault login` leaves the token.
-// It holds a secret, so it is trusted only as a private file of the
-// user's (privatefile's rule for secrets: a regular file of ours, opened
-// without following a symlink or blocking on a FIFO, that group and others
-// cannot read or write).
-func tokenFile() (string, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", errors.New("no Vault token: set VAULT_TOKEN, run `vault login`, or log in with a JWT")
-	}
-	path := filepath.Join(home, ".vault-token")
-	owner := -1
-	data, err := privatefile.ReadFile(path, maxJWT, func(path string, mode fs.FileMode, uid int) error {
-		owner = uid
-		return privatefile.Check(path, mode, uid)
-	})
-	var pe *privatefile.PermissionError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", errors.New("no Vault token: set VAULT_TOKEN, run `vault login` (which writes " + path + "), or log in with a JWT")
-	case errors.As(err, &pe) && owner == os.Geteuid() && pe.Mode.IsRegular():
-		return "", fmt.Errorf("the Vault token file is not trusted: %w: chmod 600 %s", err, path)
-	case errors.As(err, &pe):
-		return "", fmt.Errorf("the Vault token file is not trusted: %w: remove it and run `vault login`, or set VAULT_TOKEN", err)
-	case err != nil:
-		return "", fmt.Errorf("reading the Vault token: %w", err)
-	case len(data) > maxJWT:
-		return "", fmt.Errorf("the Vault token file %s is larger than %d bytes", path, maxJWT)
-	}
-	tok := strings.TrimSpace(string(data))
-	if tok == "" {
-		return "", fmt.Errorf("no Vault token: %s is empty", path)
-	}
-	return tok, nil
-}
-
-// readBounded reads at most limit bytes of a regular file; its errors never
-// quote the content. It follows a symlink, as a Kubernetes projected token
-// is one, but does not block on a FIFO planted under the name.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
-}
-
 // Token implements oauth2.TokenSource.
 func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
@@ -367,12 +295,11 @@ func (s *Source) loginDue() bool {
 func (s *Source) login(ctx context.Context) error {
 	s.client.ClearToken()
 	s.loginToken = false
-	data, err := readBounded(s.jwtFile, maxJWT)
+	jwt, err := vaultenv.ReadJWT(s.jwtFile)
 	if err != nil {
 		// err names the file, never its content.
 		return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: reading the JWT: " + err.Error(), Err: err}
 	}
-	jwt := strings.TrimSpace(string(data))
 	if jwt == "" {
 		return &Error{Kind: Misconfigured, Path: s.path, Msg: "vault: the JWT file " + s.jwtFile + " is empty"}
 	}
@@ -396,7 +323,8 @@ func (s *Source) login(ctx context.Context) error {
 	return nil
 }
 
-// parse turns the engine's response into a token.
+// parse turns the engine's response into a token, refusing one that is not
+// a bearer token (bearer.Check), whatever engine answered.
 func (s *Source) parse(secret *api.Secret) (*oauth2.Token, error) {
 	fail := func(msg string) error {
 		return &Error{Kind: BadResponse, Path: s.path, Addr: s.addr, Msg: "vault: " + s.path + ": " + msg}
@@ -409,8 +337,13 @@ func (s *Source) parse(secret *api.Secret) (*oauth2.Token, error) {
 	if access == "" {
 		return nil, fail("the response has no access_token: is this a dt engine's token path?")
 	}
+	if err := bearer.Check(access); err != nil {
+		// Not quoted: it could inject into a header or a git or docker
+		// reply, and may be a secret all the same.
+		return nil, fail("the access token Vault returned is refused: it " + err.Error())
+	}
 	typ, _ := secret.Data["token_type"].(string)
-	if typ != "" && !strings.EqualFold(typ, "bearer") {
+	if !bearer.IsBearer(typ) {
 		return nil, fail("token_type is not Bearer")
 	}
 	at, _ := secret.Data["expires_at"].(string)

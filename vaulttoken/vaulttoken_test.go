@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // A Source is an upstream that keyring.NewCache caches.
@@ -97,7 +98,7 @@ func TestJWTFileErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := filepath.Join(dir, "big")
-	if err := os.WriteFile(big, []byte(strings.Repeat("eyJhbGciOi", maxJWT/10+1)), 0o600); err != nil {
+	if err := os.WriteFile(big, []byte(strings.Repeat("eyJhbGciOi", vaultenv.MaxCredentialFile/10+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ name, file, want string }{

@@ -100,5 +100,5 @@ func run(args []string, getenv func(string) string) error {
 	// their messages made printable (printable.go).
 	cfg.VaultUpstream = vaultUpstream(cfg.Log)
 	sources := tokens.New(cfg, profile.NewRepository(getenv, cfg.KeyringTimeout, cfg.Log))
-	return plugin.Serve(printableTokens{sources}, classify, logger)
+	return plugin.Serve(printableTokens{sources}, classify, logger, plugin.WithRefreshBuffer(cfg.RefreshBuffer))
 }

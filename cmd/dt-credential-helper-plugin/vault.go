@@ -3,55 +3,42 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 	"golang.org/x/oauth2"
 )
 
 // vaultUpstream reads a Vault account's tokens in this process: a plugin
 // server lives as long as its host, and keeps its Vault login in memory
 // between reads.
-func vaultUpstream(log *slog.Logger) func(profile.Vault) (keyring.Upstream, error) {
-	return func(v profile.Vault) (keyring.Upstream, error) {
-		src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
+func vaultUpstream(log *slog.Logger) func(vaultenv.Reference) (keyring.Upstream, error) {
+	return func(v vaultenv.Reference) (keyring.Upstream, error) {
+		src, err := newVaultSource(v, log)
 		if err != nil {
 			return nil, err
 		}
-		return vaultSource{src: src, path: v.Path}, nil
+		return vaultSource{src: src}, nil
 	}
 }
 
-// vaultSource is a vaulttoken.Source that refuses a token that is not a
-// bearer token, as the helper's child refuses it. Its errors are
-// vaulttoken's, whose Misconfigured() and Temporary() classify sorts (a
-// configuration error is FailedPrecondition) and the cache reads (it
-// serves a token it holds while Vault is down).
+// vaultSource is a vaulttoken.Source, whose token vaulttoken holds to the
+// bearer-token rule. Its errors are vaulttoken's, whose Misconfigured() and
+// Temporary() classify sorts (a configuration error is FailedPrecondition)
+// and the cache reads (it serves a token it holds while Vault is down).
 type vaultSource struct {
-	src  *vaulttoken.Source
-	path string
+	src *vaulttoken.Source
 }
 
 func (v vaultSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	tok, err := v.src.TokenContext(ctx)
 	if err != nil {
 		return nil, err
-	}
-	return checked(tok, v.path)
-}
-
-// checked refuses tok unless it passes the rule the token cache holds every
-// token to (RFC 6750 b64token); the error never quotes the token.
-func checked(tok *oauth2.Token, path string) (*oauth2.Token, error) {
-	if err := auth.CheckToken(tok.AccessToken); err != nil {
-		return nil, fmt.Errorf("vault: %s: the access token Vault returned is refused: it %w", path, err)
 	}
 	return tok, nil
 }
@@ -60,9 +47,10 @@ func checked(tok *oauth2.Token, path string) (*oauth2.Token, error) {
 // runs on a cache miss of a Vault account (package vaultproc): one read of
 // the path DT_VAULT_PATH and the rest name, its reply one JSON object on
 // stdout, its steps logged to stderr (which the helper shows only under
-// --verbose). A token that is not a bearer token is refused here, unprinted.
+// --verbose). A token that is not a bearer token is refused (by vaulttoken),
+// unprinted.
 func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) error {
-	v := vaultproc.FromEnv(getenv)
+	v := vaultenv.FromEnv(getenv)
 	// As the helper's own --verbose log, whose stderr this is then.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
@@ -77,16 +65,12 @@ func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(strin
 	return vaultproc.WriteReply(stdout, tok, replyKind(err), err)
 }
 
-func readVault(ctx context.Context, v profile.Vault, log *slog.Logger) (*oauth2.Token, error) {
-	src, err := vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
+func readVault(ctx context.Context, v vaultenv.Reference, log *slog.Logger) (*oauth2.Token, error) {
+	src, err := newVaultSource(v, log)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := src.TokenContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return checked(tok, v.Path)
+	return src.TokenContext(ctx)
 }
 
 // replyKind sorts a failure into the reply's kinds by the behaviours the
@@ -104,4 +88,9 @@ func replyKind(err error) vaultproc.Kind {
 		return vaultproc.Transient
 	}
 	return vaultproc.Other
+}
+
+// newVaultSource is the Vault reader of v, logging to log.
+func newVaultSource(v vaultenv.Reference, log *slog.Logger) (*vaulttoken.Source, error) {
+	return vaulttoken.NewSource(vaulttoken.Config{Path: v.Path, Role: v.Role, JWTFile: v.JWTFile, AuthMount: v.AuthMount, Log: log})
 }

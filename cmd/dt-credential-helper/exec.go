@@ -11,6 +11,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // exitNotFound is the shell's status for a command that cannot be found.
@@ -32,7 +33,7 @@ func runExec(ctx context.Context, e env, args []string) error {
 in DT_ACCESS_TOKEN_EXPIRES_AT (RFC 3339, UTC); the token is fetched once, at
 the start. The command gets the rest of the environment, except what holds
 a secret or names where one is (it is handed a token, not what mints them):
-` + auth.EnvSecret + `, ` + auth.EnvCredentialsFile + `, ` + profile.EnvVaultJWTFile + `
+` + auth.EnvSecret + `, ` + auth.EnvCredentialsFile + `, ` + vaultenv.EnvJWTFile + `
 and ` + envVaultToken + `; nor does it get ` + pluginCookieKey + `.
 
 ` + execAbout
@@ -91,7 +92,7 @@ const envVaultToken = "VAULT_TOKEN"
 //     stale one).
 func withheld(name string) bool {
 	for _, w := range [...]string{
-		auth.EnvSecret, auth.EnvCredentialsFile, profile.EnvVaultJWTFile, envVaultToken,
+		auth.EnvSecret, auth.EnvCredentialsFile, vaultenv.EnvJWTFile, envVaultToken,
 		pluginCookieKey, envAccessToken, envExpiresAt,
 	} {
 		if sameVar(name, w) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -56,7 +57,7 @@ const (
 	// faultMaxBody is the largest response body accepted.
 	faultMaxBody = 1 << 20
 	// faultMaxLifetime caps the lifetime of a token (exported by auth).
-	faultMaxLifetime = auth.MaxLifetime
+	faultMaxLifetime = bearer.MaxLifetime
 )
 
 // faultBackoffWait is the shortest and the longest backoff wait after failed
@@ -302,12 +303,12 @@ func faultCases() []faultCase {
 		{name: "access-token-header-injection", class: "200 with an `access_token` that holds a line break and a header: `…\\r\\nX-Injected: 1`",
 			inject: faultAlways(faultBody(map[string]any{"access_token": faultToken + "\r\nX-Injected: 1"})),
 			kind:   auth.BadResponse, stderr: "the access_token in the response has a character that a bearer token may not have", attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
-		{name: "access-token-at-limit", class: fmt.Sprintf("200 with an `access_token` of exactly %s", faultKiB(auth.MaxTokenSize)),
-			inject: faultAlways(faultBody(map[string]any{"access_token": faultLongToken(auth.MaxTokenSize)})),
-			token:  faultLongToken(auth.MaxTokenSize), attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry, got: "the token, cached and served from the cache"},
-		{name: "access-token-over-limit", class: fmt.Sprintf("200 with an `access_token` of %s and 1 byte", faultKiB(auth.MaxTokenSize)),
-			inject: faultAlways(faultBody(map[string]any{"access_token": faultLongToken(auth.MaxTokenSize + 1)})),
-			kind:   auth.BadResponse, stderr: fmt.Sprintf("the access_token in the response is %d bytes long, more than the %d allowed", auth.MaxTokenSize+1, auth.MaxTokenSize),
+		{name: "access-token-at-limit", class: fmt.Sprintf("200 with an `access_token` of exactly %s", faultKiB(bearer.MaxSize)),
+			inject: faultAlways(faultBody(map[string]any{"access_token": faultLongToken(bearer.MaxSize)})),
+			token:  faultLongToken(bearer.MaxSize), attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry, got: "the token, cached and served from the cache"},
+		{name: "access-token-over-limit", class: fmt.Sprintf("200 with an `access_token` of %s and 1 byte", faultKiB(bearer.MaxSize)),
+			inject: faultAlways(faultBody(map[string]any{"access_token": faultLongToken(bearer.MaxSize + 1)})),
+			kind:   auth.BadResponse, stderr: fmt.Sprintf("the access_token in the response is %d bytes long, more than the %d allowed", bearer.MaxSize+1, bearer.MaxSize),
 			attempts: 1, maxTime: 3 * time.Second, retries: faultNoRetry},
 		{name: "no-expires-in", class: "200 without `expires_in`",
 			inject: faultAlways(faultBody(map[string]any{"expires_in": nil})),
@@ -879,7 +880,7 @@ func faultDocToken() string {
 		"is capped at %s: a longer `expires_in` is cached and reported as %s.\n"+
 		"Anything else is a bad response, exit 1, and is not retried. An error about\n"+
 		"the `access_token` never shows it.\n",
-		faultMiB(faultMaxBody), faultKiB(auth.MaxTokenSize), faultHours(faultMaxLifetime), faultHours(faultMaxLifetime))
+		faultMiB(faultMaxBody), faultKiB(bearer.MaxSize), faultHours(faultMaxLifetime), faultHours(faultMaxLifetime))
 }
 
 func faultDocRefreshBuffer() string {
@@ -891,7 +892,7 @@ func faultDocRefreshBuffer() string {
 		"After that, or with `--force-refresh`, the program asks for a new one. If that\n"+
 		"fails for a **transient** reason (see Retries) and the cached token has not\n"+
 		"yet expired, the cached token is printed after all, exit 0, with one line on\n"+
-		"stderr:\n", faultDur(auth.DefaultRefreshBuffer))
+		"stderr:\n", faultDur(bearer.DefaultRefreshBuffer))
 }
 
 // faultDocTime is the wall-time bound of a row, as the doc says it.
@@ -932,6 +933,6 @@ func faultDocTable(cases []faultCase) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", tc.class, outcome, exit, see, requests, faultDocTime(tc), fallback)
 	}
 	fmt.Fprintf(&b, "\nThe rows ran with `--timeout %s` unless they say otherwise. \"Wall time\" is the bound the test holds the whole call to, with room for a loaded machine; a lower bound shows that the waits between attempts happened. A token printed is also checked to be the one cached, and to be served from the cache by a second call without a token request. Defaults (from the `auth` package): `--timeout` %s, each attempt at most %s, %d attempts in all (%d retries), `--refresh-buffer` %s.\n",
-		faultDur(faultTimeout), faultDur(auth.DefaultTimeout), faultDur(auth.DefaultAttemptTimeout), 1+auth.DefaultRetries, auth.DefaultRetries, faultDur(auth.DefaultRefreshBuffer))
+		faultDur(faultTimeout), faultDur(auth.DefaultTimeout), faultDur(auth.DefaultAttemptTimeout), 1+auth.DefaultRetries, auth.DefaultRetries, faultDur(bearer.DefaultRefreshBuffer))
 	return b.String()
 }

@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // tokenFlags are the flags of every command that fetches a token: those
@@ -130,7 +130,7 @@ func (f *tokenFlags) config(e env, log *slog.Logger) (tokens.Config, error) {
 	if err != nil {
 		return tokens.Config{}, usagef("%v", err)
 	}
-	cfg.VaultUpstream = func(v profile.Vault) (keyring.Upstream, error) {
+	cfg.VaultUpstream = func(v vaultenv.Reference) (keyring.Upstream, error) {
 		return vaultChild(e, v, f.Verbose)
 	}
 	return cfg, nil

@@ -12,6 +12,7 @@ import (
 	dthosts "github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // runLogin stores a profile: a DT service account with its secret (read
@@ -111,7 +112,7 @@ func parseLogin(e env, args []string) (loginCommand, error) {
 	for _, r := range routes {
 		l.prof.Hosts = append(l.prof.Hosts, r.String())
 	}
-	if l.tf.Vault != (profile.Vault{}) {
+	if l.tf.Vault != (vaultenv.Reference{}) {
 		return l, l.checkVault(e)
 	}
 	return l, l.checkAccount()

@@ -22,29 +22,29 @@ func forgetConfig(e env, tf tokenFlags) (tokens.Config, error) {
 }
 
 // forgetTokens is how the profiles repository removes the tokens cached for
-// a profile (profile.ForgetTokens): from every store (tokens.Forget), under
+// a profile (profile.ForgetTokens): from every store (keyring.Forget), under
 // the account the profile names and under the one the token command
 // resolves the profile to here, which the flags and environment may make
 // another (a token endpoint); a Vault profile's account is only known
 // resolved.
 func forgetTokens(cfg tokens.Config, profiles *profile.Repository) profile.ForgetTokens {
 	return func(ctx context.Context, a profile.Account) error {
-		var accounts []auth.Credentials
+		var accounts []keyring.Account
 		if a.Vault == nil {
 			own := a.Credentials
 			own.TokenEndpoint = cmp.Or(own.TokenEndpoint, auth.DefaultTokenEndpoint)
-			accounts = append(accounts, own)
+			accounts = append(accounts, tokens.CacheAccount(own))
 		}
 		resolved, err := tokens.Resolve(cfg, profiles, a.Name)
 		switch {
 		case err != nil && a.Vault != nil:
 			return err
-		case err == nil && (a.Vault != nil || resolved.Key() != keyring.Key(accounts[0].TokenEndpoint, accounts[0].KeyID, accounts[0].Email)):
-			accounts = append(accounts, resolved.Credentials)
+		case err == nil && (a.Vault != nil || resolved.Cache.Key() != accounts[0].Key()):
+			accounts = append(accounts, resolved.Cache)
 		}
 		var errs []error
 		for _, acct := range accounts {
-			errs = append(errs, tokens.Forget(ctx, cfg, acct))
+			errs = append(errs, keyring.Forget(ctx, cfg.Location(), acct))
 		}
 		return errors.Join(errs...)
 	}

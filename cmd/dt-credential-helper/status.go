@@ -14,6 +14,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // probeKey is a cache key no account has (keys are "token-" and a hash):
@@ -35,7 +36,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	profiles := profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
-	cache, err := tokens.OpenCache(cfg)
+	loc, err := tokens.OpenLocation(cfg)
 	if err != nil {
 		return err
 	}
@@ -46,13 +47,13 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	now := time.Now()
 	var rows []statusRow
 	if namesAccount(e, tf) {
-		rows = append(rows, newStatusRow(ctx, cfg, profiles, cache, "", "environment", now))
+		rows = append(rows, newStatusRow(ctx, cfg, profiles, loc, "", "environment", now))
 	}
 	for _, a := range accounts {
-		rows = append(rows, newStatusRow(ctx, cfg, profiles, cache, a.Name, a.SecretIn, now))
+		rows = append(rows, newStatusRow(ctx, cfg, profiles, loc, a.Name, a.SecretIn, now))
 	}
 	var out bytes.Buffer
-	writeStatus(&out, rows, describeStore(cache.Store))
+	writeStatus(&out, rows, describeStore(loc.Store))
 	_, err = e.stdout.Write(out.Bytes())
 	return err
 }
@@ -61,7 +62,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 // account of their own (status then lists it first).
 func namesAccount(e env, tf tokenFlags) bool {
 	return auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" ||
-		tf.Vault.Path != "" || e.getenv(profile.EnvVaultPath) != ""
+		tf.Vault.Path != "" || e.getenv(vaultenv.EnvPath) != ""
 }
 
 // statusRow is what status says of one account: a profile's, or (Name
@@ -84,7 +85,7 @@ type statusRow struct {
 
 // newStatusRow resolves profile name ("" for the flags and environment),
 // whose secret is kept where secret says, and looks up its cached token.
-func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repository, cache tokens.Cache, name, secret string, now time.Time) statusRow {
+func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repository, loc keyring.Location, name, secret string, now time.Time) statusRow {
 	r := statusRow{Name: name, Secret: secret}
 	a, err := tokens.Resolve(cfg, profiles, name)
 	if err != nil {
@@ -94,9 +95,9 @@ func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repo
 	if a.Vault != nil {
 		r.Secret = "vault"
 	}
-	c := a.Credentials
-	r.KeyID, r.Email, r.TokenEndpoint = c.KeyID, c.Email, c.TokenEndpoint
-	r.Cached = cachedState(ctx, cache, a, now)
+	c := a.Cache
+	r.KeyID, r.Email, r.TokenEndpoint = c.KeyID, c.Email, c.Endpoint
+	r.Cached = cachedState(ctx, loc, c, now)
 	return r
 }
 
@@ -132,9 +133,10 @@ func describeStore(store keyring.Store) string {
 	return name
 }
 
-// cachedState describes a's cached token without showing it.
-func cachedState(ctx context.Context, cache tokens.Cache, a tokens.Account, now time.Time) string {
-	tok, err := cache.Cached(ctx, a)
+// cachedState describes acct's cached token in loc without showing it.
+func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account, now time.Time) string {
+	// A cache without an upstream: Cached never refreshes.
+	tok, err := keyring.NewCache(nil, keyring.CacheConfig{Location: loc, Account: acct}).Cached(ctx)
 	switch {
 	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
 		return "none"

@@ -3,10 +3,10 @@ package main
 import (
 	"io"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/vaultproc"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // vaultChild is the upstream of Vault account v: on a miss, a read by
@@ -15,7 +15,7 @@ import (
 // link Vault's client. The child's log is shown under verbose only. Its
 // errors say Misconfigured() (exit 2) and Temporary() (a cached token is
 // served through them) as the child sorted them.
-func vaultChild(e env, v profile.Vault, verbose bool) (keyring.Upstream, error) {
+func vaultChild(e env, v vaultenv.Reference, verbose bool) (keyring.Upstream, error) {
 	var stderr io.Writer
 	if verbose {
 		stderr = e.stderr

@@ -489,7 +489,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 		// The file cache writes and locks only in private directories.
 		storeDir, lockDir := privateDir(t), privateDir(t)
 		cache := keyring.NewCache(src, keyring.CacheConfig{
-			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e", LockDir: lockDir,
+			Location: keyring.Location{Store: keyring.NewFileStore(storeDir), LockDir: lockDir}, Account: keyring.Account{KeyID: "vault-e2e"},
 			Now: func() time.Time { return clock },
 		})
 		before := srv.CountAudit(t, "request", "dt/token/other")
@@ -512,7 +512,7 @@ func TestClientAgainstOpenBao(t *testing.T) {
 			t.Fatal(err)
 		}
 		stale := keyring.NewCache(down, keyring.CacheConfig{
-			Store: keyring.NewFileStore(storeDir), Key: "vault-e2e",
+			Location: keyring.Location{Store: keyring.NewFileStore(storeDir)}, Account: keyring.Account{KeyID: "vault-e2e"},
 			Now: func() time.Time { return clock.Add(59*time.Minute + 30*time.Second) },
 		})
 		if tok, err := stale.TokenContext(context.Background()); err != nil || tok.AccessToken != first {

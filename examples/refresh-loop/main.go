@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 type config struct {
@@ -33,7 +34,7 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.apiURL, "api-url", "https://api.disruptive-technologies.com/v2/projects", "API URL to call")
 	flag.DurationVar(&cfg.interval, "interval", 5*time.Second, "time between API calls")
-	flag.DurationVar(&cfg.buffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh when less than this is left")
+	flag.DurationVar(&cfg.buffer, "refresh-buffer", bearer.DefaultRefreshBuffer, "refresh when less than this is left")
 	flag.IntVar(&cfg.iterations, "iterations", 0, "stop after this many calls (0: run until interrupted)")
 	flag.Parse()
 

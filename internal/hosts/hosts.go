@@ -16,7 +16,7 @@
 // 8080. Ports are compared as the numbers they are, so a request does not
 // get a token meant for another server that happens to share the host name.
 //
-// Plain http carries a token only to a loopback host (auth.MayCarry): a
+// Plain http carries a token only to a loopback host (bearer.MayCarry): a
 // token sent in clear text over a network is a token lost. Set.Resolve and
 // Set.ResolveURL apply both rules, for the git and the docker protocol, and
 // say why a request gets no token.
@@ -35,7 +35,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // Tokens gives a profile's token and forgets one ("" is the default
@@ -371,7 +371,7 @@ func (s *Set) ResolveURL(serverURL string) (profile string, err error) {
 // breaks, or how to add a host.
 func (s *Set) route(scheme, host, port string) (string, error) {
 	request := scheme + "://" + joinHostPort(host, port)
-	if !auth.MayCarry(scheme, host) {
+	if !bearer.MayCarry(scheme, host) {
 		return "", errors.New(request + ": tokens go only over https, or over plain http to a loopback address")
 	}
 	profile, ok := s.lookup(scheme, host, port)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // EnvProfile selects a profile when --profile is not given.
@@ -49,35 +50,7 @@ type Profile struct {
 	// Vault, when set, makes this a fleet profile: its tokens are read
 	// from a Vault path served by vault-plugin-secrets-dt, and it has no
 	// key id, email or secret of its own.
-	Vault *Vault `json:"vault,omitempty"`
-}
-
-// The environment variables that name a Vault path without a profile, as
-// the --vault-* flags do; the helper also hands a Vault reference to the
-// plugin program's `vault-token` child in them.
-const (
-	EnvVaultPath      = "DT_VAULT_PATH"
-	EnvVaultRole      = "DT_VAULT_ROLE"
-	EnvVaultJWTFile   = "DT_VAULT_JWT_FILE"
-	EnvVaultAuthMount = "DT_VAULT_AUTH_MOUNT"
-)
-
-// VaultFromEnv is the Vault reference the DT_VAULT_* variables name.
-func VaultFromEnv(getenv func(string) string) Vault {
-	return Vault{Path: getenv(EnvVaultPath), Role: getenv(EnvVaultRole), JWTFile: getenv(EnvVaultJWTFile), AuthMount: getenv(EnvVaultAuthMount)}
-}
-
-// Vault is where a fleet profile reads its tokens and how it authenticates
-// to Vault. The Vault address, namespace and TLS settings come from the
-// standard Vault environment (VAULT_ADDR and the like) at each call.
-type Vault struct {
-	// Path is the engine's token path, mount included: "dt/token/prod".
-	Path string `json:"path"`
-	// Role and JWTFile, when set, log in with Vault's JWT auth method
-	// (mounted at AuthMount, default "jwt") instead of using a Vault token.
-	Role      string `json:"role,omitempty"`
-	JWTFile   string `json:"jwt_file,omitempty"`
-	AuthMount string `json:"auth_mount,omitempty"`
+	Vault *vaultenv.Reference `json:"vault,omitempty"`
 }
 
 // Where a profile's secret can be kept (login --store).

@@ -15,6 +15,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // TestRemove: the tokens cached for the profile's account, its secret and
@@ -183,7 +184,7 @@ func TestRemoveStrayCopy(t *testing.T) {
 func TestRemoveVault(t *testing.T) {
 	noKeyring(t)
 	f := newTxFixture(t)
-	v := Profile{Vault: &Vault{Path: "dt/token/prod"}}
+	v := Profile{Vault: &vaultenv.Reference{Path: "dt/token/prod"}}
 	if _, err := f.repo.Save(t.Context(), "fleet", v, "", f.forget); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestList(t *testing.T) {
 	err := f.repo.Update(t.Context(), func(pf *File) (bool, error) {
 		pf.Profiles["b-file"] = dtProfile(SecretInFile)
 		pf.Profiles["a-keyring"] = dtProfile(SecretInKeyring)
-		pf.Profiles["c-vault"] = Profile{Vault: &Vault{Path: "dt/token/prod"}}
+		pf.Profiles["c-vault"] = Profile{Vault: &vaultenv.Reference{Path: "dt/token/prod"}}
 		return true, nil
 	})
 	if err != nil {
@@ -227,7 +228,7 @@ func TestList(t *testing.T) {
 	want := []Account{
 		{Name: "a-keyring", Credentials: creds, SecretIn: SecretInKeyring},
 		{Name: "b-file", Credentials: creds, SecretIn: SecretInFile},
-		{Name: "c-vault", Vault: &Vault{Path: "dt/token/prod"}},
+		{Name: "c-vault", Vault: &vaultenv.Reference{Path: "dt/token/prod"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)

@@ -14,6 +14,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // Repository is a user's profiles: the profiles file, and each DT
@@ -59,7 +60,7 @@ type Account struct {
 	Credentials auth.Credentials
 	// Vault is the fleet profile's Vault path and login; nil for a DT
 	// service account.
-	Vault *Vault
+	Vault *vaultenv.Reference
 	// Hosts are the extra hosts the git and docker helpers give the
 	// profile's tokens to.
 	Hosts []string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // TestSave: a DT profile's secret goes to the store it names, the profile
@@ -107,7 +108,7 @@ func TestSaveForgetFailures(t *testing.T) {
 func TestSaveVault(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
 		f.saved(t, name, where)
-		v := Profile{Vault: &Vault{Path: "dt/token/prod"}, Hosts: []string{"registry.example"}}
+		v := Profile{Vault: &vaultenv.Reference{Path: "dt/token/prod"}, Hosts: []string{"registry.example"}}
 		warnings, err := f.repo.Save(t.Context(), name, v, "", f.forget)
 		if err != nil || len(warnings) > 0 {
 			t.Fatalf("Save: %v, warnings %v", err, warnings)
@@ -137,7 +138,7 @@ func TestSaveRefuses(t *testing.T) {
 	}{
 		{"bad name", "../x", "s", dtProfile(SecretInFile), true},
 		{"DT without a secret", "prod", "", dtProfile(SecretInFile), false},
-		{"Vault with a secret", "prod", "s", Profile{Vault: &Vault{Path: "dt/token/prod"}}, false},
+		{"Vault with a secret", "prod", "s", Profile{Vault: &vaultenv.Reference{Path: "dt/token/prod"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.repo.Save(t.Context(), tc.profile, tc.p, tc.secret, f.forget)

@@ -7,32 +7,28 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
-// Account is the account a profile, or the flags and environment, resolve
-// to: whose tokens are cached, and what mints them.
+// Account is what a profile, or the flags and environment, resolve to:
+// whose tokens are cached (the cache's account, keyring.Account, the one
+// account type without a secret), and what mints them.
 type Account struct {
-	// Credentials names the account without its secret: a DT service
-	// account, or for a Vault path the identity its tokens are cached
-	// under (see [VaultAccount]).
-	Credentials auth.Credentials
+	// Cache is the account the tokens are cached under and who asks for
+	// them: a DT service account (its endpoint, key id and email), or for
+	// a Vault path the identity its tokens are cached under (see
+	// [VaultAccount]). Its Identity is the digest of the environment's DT
+	// secret, or of the Vault identity (vaultIdentity); any for a
+	// profile's DT account, whose secret, in a store, is not read to serve
+	// a cached token: login and logout remove the profile's cached tokens
+	// instead.
+	Cache keyring.Account
 	// Vault is the Vault path tokens are read from; nil for a DT account.
-	Vault *profile.Vault
+	Vault *vaultenv.Reference
 
 	profile string           // the profile whose secret a refresh reads; "" = none
 	creds   auth.Credentials // with the environment's secret when profile is ""
 	vault   keyring.Upstream // reads a Vault account's tokens
-	// identity is who asks for the account's tokens: the digest of the
-	// environment's DT secret, or of the Vault identity (vaultIdentity);
-	// any for a profile's DT account, whose secret, in a store, is not
-	// read to serve a cached token: login and logout remove the profile's
-	// cached tokens instead.
-	identity keyring.Identity
-}
-
-// Key is the account's key in the token cache.
-func (a Account) Key() string {
-	return keyring.Key(a.Credentials.TokenEndpoint, a.Credentials.KeyID, a.Credentials.Email)
 }
 
 // Resolve returns the account profile name stands for under cfg, its
@@ -44,7 +40,7 @@ func (a Account) Key() string {
 func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, error) {
 	cfg = cfg.withDefaults()
 	var layer auth.Credentials
-	var vault *profile.Vault
+	var vault *vaultenv.Reference
 	if name != "" {
 		pa, err := profiles.Account(name)
 		if err != nil {
@@ -62,8 +58,8 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 		if err != nil {
 			return Account{}, err
 		}
-		a := Account{Credentials: VaultAccount(v, cfg.Getenv), Vault: &v, vault: src}
-		a.identity = vaultIdentity(v, cfg.Getenv, a.Key(), time.Now())
+		a := Account{Cache: VaultAccount(v, cfg.Getenv), Vault: &v, vault: src}
+		a.Cache.Identity = vaultIdentity(v, cfg.Getenv, a.Cache.Key(), time.Now())
 		return a, nil
 	}
 	creds, err := auth.Layers(cfg.Settings, layer, cfg.Getenv)
@@ -81,11 +77,15 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 	if err != nil {
 		return Account{}, err
 	}
-	account := creds
-	account.Secret = ""
-	a := Account{Credentials: account, profile: name, creds: creds}
+	a := Account{Cache: CacheAccount(creds), profile: name, creds: creds}
 	if name == "" {
-		a.identity = keyring.NewIdentity(a.Key(), creds.Secret)
+		a.Cache.Identity = keyring.NewIdentity(a.Cache.Key(), creds.Secret)
 	}
 	return a, nil
+}
+
+// CacheAccount is the account a DT service account's tokens are cached
+// under: its endpoint, key id and email, never its secret.
+func CacheAccount(c auth.Credentials) keyring.Account {
+	return keyring.Account{Endpoint: c.TokenEndpoint, KeyID: c.KeyID, Email: c.Email}
 }

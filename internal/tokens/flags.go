@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // Flags are the command-line flags that say which account, which cache and
@@ -28,7 +30,7 @@ type Flags struct {
 	Timeout         time.Duration
 	Verbose         bool
 	// Vault names a Vault path to read tokens from instead of a DT account.
-	Vault profile.Vault
+	Vault vaultenv.Reference
 	// registered says RegisterServing ran: --refresh-buffer and --timeout
 	// exist and their values are the user's to check.
 	registered bool
@@ -41,7 +43,7 @@ func (f *Flags) RegisterServing(fs *flag.FlagSet) {
 	f.registered = true
 	fs.StringVar(&f.Profile, "profile", "", "profile stored with 'login' (env "+profile.EnvProfile+")")
 	f.RegisterLookup(fs)
-	fs.DurationVar(&f.RefreshBuffer, "refresh-buffer", auth.DefaultRefreshBuffer, "refresh a cached token with less than this left")
+	fs.DurationVar(&f.RefreshBuffer, "refresh-buffer", bearer.DefaultRefreshBuffer, "refresh a cached token with less than this left")
 	fs.DurationVar(&f.Timeout, "timeout", auth.DefaultTimeout, "give up fetching a token after this long")
 }
 
@@ -73,10 +75,10 @@ func (f *Flags) RegisterVault(fs *flag.FlagSet, withEnv bool) {
 		}
 		return ""
 	}
-	fs.StringVar(&f.Vault.Path, "vault-path", "", "read tokens from this Vault path of vault-plugin-secrets-dt, such as dt/token/prod, instead of a DT account"+env(profile.EnvVaultPath))
-	fs.StringVar(&f.Vault.Role, "vault-role", "", "log in to Vault with this JWT auth role (with --vault-jwt-file) instead of VAULT_TOKEN"+env(profile.EnvVaultRole))
-	fs.StringVar(&f.Vault.JWTFile, "vault-jwt-file", "", "the JWT to log in to Vault with, read at each login"+env(profile.EnvVaultJWTFile))
-	fs.StringVar(&f.Vault.AuthMount, "vault-auth-mount", "", "where Vault's JWT auth method is mounted (default jwt)"+env(profile.EnvVaultAuthMount))
+	fs.StringVar(&f.Vault.Path, "vault-path", "", "read tokens from this Vault path of vault-plugin-secrets-dt, such as dt/token/prod, instead of a DT account"+env(vaultenv.EnvPath))
+	fs.StringVar(&f.Vault.Role, "vault-role", "", "log in to Vault with this JWT auth role (with --vault-jwt-file) instead of VAULT_TOKEN"+env(vaultenv.EnvRole))
+	fs.StringVar(&f.Vault.JWTFile, "vault-jwt-file", "", "the JWT to log in to Vault with, read at each login"+env(vaultenv.EnvJWTFile))
+	fs.StringVar(&f.Vault.AuthMount, "vault-auth-mount", "", "where Vault's JWT auth method is mounted (default jwt)"+env(vaultenv.EnvAuthMount))
 }
 
 // Config returns the configuration the flags and the environment describe,
@@ -93,6 +95,12 @@ func (f *Flags) Config(getenv func(string) string, log *slog.Logger) (Config, er
 	if err != nil {
 		return Config{}, err
 	}
+	buffer := f.RefreshBuffer
+	if f.registered && buffer == 0 {
+		// On the command line 0 says no buffer, which a Config, as every
+		// buffer setting of the module, spells bearer.NoBuffer.
+		buffer = bearer.NoBuffer
+	}
 	return Config{
 		Profile: cmp.Or(f.Profile, getenv(profile.EnvProfile)),
 		Settings: auth.Settings{
@@ -102,7 +110,7 @@ func (f *Flags) Config(getenv func(string) string, log *slog.Logger) (Config, er
 			CredentialsFile: f.CredentialsFile,
 		},
 		Cache:         mode,
-		RefreshBuffer: f.RefreshBuffer,
+		RefreshBuffer: buffer,
 		Timeout:       f.Timeout,
 		Getenv:        getenv,
 		Log:           log,

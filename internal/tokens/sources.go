@@ -5,7 +5,8 @@
 // (the upstream Config.VaultUpstream makes). Every mode of the program that serves tokens (the
 // token command, exec, git, docker, the plugin) asks Sources; none
 // re-implements refresh logic. login, logout and status do not build
-// sources: they use the profiles repository, and Forget and OpenCache here.
+// sources: they use the profiles repository, keyring.Forget and the cache
+// OpenLocation opens here.
 //
 // A cached call is Sources.Token → keyring.Cache.TokenContext, which reads
 // the store and returns. A miss goes on to the upstream: for a profile,
@@ -23,6 +24,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 	"golang.org/x/oauth2"
 )
 
@@ -33,8 +35,9 @@ type Config struct {
 	Settings auth.Settings
 	// Cache is the cache mode (auto, keyring, file, none).
 	Cache keyring.Mode
-	// RefreshBuffer: a cached token with less than this left is refreshed;
-	// zero means no buffer (callers pass auth.DefaultRefreshBuffer).
+	// RefreshBuffer: a cached token with less than this left is refreshed,
+	// by package bearer's rule and convention (zero: the default buffer;
+	// bearer.NoBuffer: none).
 	RefreshBuffer time.Duration
 	// Timeout bounds a refresh: the lock wait, the token request with its
 	// retries, and the write. Serving a cached token is not timed.
@@ -47,7 +50,7 @@ type Config struct {
 	// the like). Without a profile, these and then the DT_VAULT_*
 	// variables name the Vault path to read tokens from instead of a DT
 	// account; for a Vault profile they override its fields.
-	Vault profile.Vault
+	Vault vaultenv.Reference
 	// VaultUpstream makes the upstream that reads a Vault account's tokens,
 	// chosen by the program: the plugin's program reads in process (a
 	// long-running server keeps its Vault login in memory), the helper
@@ -56,7 +59,7 @@ type Config struct {
 	// package misconfig) for a configuration error, Temporary() for a
 	// failure that may pass.
 	// nil: Vault paths are refused.
-	VaultUpstream func(profile.Vault) (keyring.Upstream, error)
+	VaultUpstream func(vaultenv.Reference) (keyring.Upstream, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -77,9 +80,9 @@ type Sources struct {
 	cfg      Config
 	profiles *profile.Repository
 
-	mu      sync.Mutex
-	cache   *Cache // opened by the first source
-	sources map[string]*keyring.Cache
+	mu       sync.Mutex
+	location *keyring.Location // opened by the first source
+	sources  map[string]*keyring.Cache
 }
 
 // New returns the token sources of cfg, whose profiles are in profiles.
@@ -127,26 +130,21 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cache == nil {
-		c, err := OpenCache(s.cfg)
+	if s.location == nil {
+		loc, err := OpenLocation(s.cfg)
 		if err != nil {
 			return nil, err
 		}
-		s.cache = &c
+		s.location = &loc
 	}
 	src := keyring.NewCache(s.upstream(a), keyring.CacheConfig{
-		Store:    s.cache.Store,
-		Key:      a.Key(),
-		Endpoint: a.Credentials.TokenEndpoint,
-		KeyID:    a.Credentials.KeyID,
-		Email:    a.Credentials.Email,
-		Identity: a.identity,
-		Buffer:   noZero(s.cfg.RefreshBuffer),
-		LockDir:  s.cache.LockDir,
+		Location: *s.location,
+		Account:  a.Cache,
+		Buffer:   s.cfg.RefreshBuffer,
 		Timeout:  s.cfg.Timeout,
 		Log:      s.cfg.Log,
 	})
-	if !a.identity.None() {
+	if !a.Cache.Identity.None() {
 		// Not kept when it proves no identity (a JWT file not there yet):
 		// the next call works it out again, and once there is one, caches.
 		s.sources[name] = src
@@ -207,13 +205,4 @@ func (x *profileExchange) TokenContext(ctx context.Context) (*oauth2.Token, erro
 	src := x.src
 	x.mu.Unlock()
 	return src.TokenContext(ctx)
-}
-
-// noZero maps a zero buffer to keyring.CacheConfig's "no buffer" (negative), since
-// there zero means the default.
-func noZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }

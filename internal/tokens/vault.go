@@ -6,9 +6,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
@@ -20,9 +19,9 @@ const vaultScheme = "vault:"
 // for a DT profile) reads tokens from Vault, and where: a Vault profile's
 // settings under the flags; without a profile, the flags over the DT_VAULT_*
 // environment.
-func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault, bool, error) {
+func vaultSettings(cfg Config, name string, prof *vaultenv.Reference) (vaultenv.Reference, bool, error) {
 	flags := cfg.Vault
-	var v profile.Vault
+	var v vaultenv.Reference
 	switch {
 	case name != "" && prof == nil:
 		if flags.Path != "" {
@@ -33,9 +32,9 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 		v = *prof
 	default:
 		getenv := cfg.Getenv
-		v = profile.VaultFromEnv(getenv)
+		v = vaultenv.FromEnv(getenv)
 	}
-	v = profile.Vault{
+	v = vaultenv.Reference{
 		Path:      cmp.Or(flags.Path, v.Path),
 		Role:      cmp.Or(flags.Role, v.Role),
 		JWTFile:   cmp.Or(flags.JWTFile, v.JWTFile),
@@ -43,7 +42,7 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 	}
 	if v.Path == "" {
 		if v.Role != "" || v.JWTFile != "" {
-			return v, false, misconfig.Errorf("a Vault role or JWT file is given without a Vault path (--vault-path or %s)", profile.EnvVaultPath)
+			return v, false, misconfig.Errorf("a Vault role or JWT file is given without a Vault path (--vault-path or %s)", vaultenv.EnvPath)
 		}
 		return v, false, nil
 	}
@@ -59,7 +58,7 @@ func vaultSettings(cfg Config, name string, prof *profile.Vault) (profile.Vault,
 // path as the key id, and the Vault identity as the email. Two Vaults,
 // namespaces or roles never share an entry, and none shares one with a DT
 // account.
-func VaultAccount(v profile.Vault, getenv func(string) string) auth.Credentials {
+func VaultAccount(v vaultenv.Reference, getenv func(string) string) keyring.Account {
 	addr := vaultenv.Address(getenv)
 	if u, err := url.Parse(addr); err == nil && u.User != nil {
 		// Never recorded, logged or shown; the Vault client refuses such
@@ -75,11 +74,11 @@ func VaultAccount(v profile.Vault, getenv func(string) string) auth.Credentials 
 	}
 	identity := "vault token"
 	if v.Role != "" {
-		identity = fmt.Sprintf("role %s at auth/%s", v.Role, cmp.Or(strings.Trim(v.AuthMount, "/"), vaultenv.DefaultAuthMount))
+		identity = fmt.Sprintf("role %s at auth/%s", v.Role, vaultenv.AuthMount(v.AuthMount))
 	}
-	return auth.Credentials{
-		TokenEndpoint: vaultScheme + strings.TrimRight(addr, "/") + "/v1/" + full,
-		KeyID:         path,
-		Email:         identity,
+	return keyring.Account{
+		Endpoint: vaultScheme + strings.TrimRight(addr, "/") + "/v1/" + full,
+		KeyID:    path,
+		Email:    identity,
 	}
 }

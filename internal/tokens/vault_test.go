@@ -6,8 +6,8 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -16,65 +16,65 @@ func mapEnv(m map[string]string) func(string) string { return func(k string) str
 // none is a DT account's.
 func TestVaultAccountsNeverShareAnEntry(t *testing.T) {
 	base := map[string]string{"VAULT_ADDR": "https://vault.example:8200"}
-	v := profile.Vault{Path: "dt/token/prod"}
+	v := vaultenv.Reference{Path: "dt/token/prod"}
 	cases := []struct {
 		name string
-		v    profile.Vault
+		v    vaultenv.Reference
 		env  map[string]string
 	}{
 		{"base", v, base},
 		{"other address", v, map[string]string{"VAULT_ADDR": "https://vault2.example:8200"}},
 		{"agent address", v, map[string]string{"VAULT_ADDR": "https://vault.example:8200", "VAULT_AGENT_ADDR": "http://127.0.0.1:8100"}},
 		{"namespace", v, map[string]string{"VAULT_ADDR": "https://vault.example:8200", "VAULT_NAMESPACE": "team/"}},
-		{"other path", profile.Vault{Path: "dt/token/staging"}, base},
-		{"role", profile.Vault{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt"}, base},
-		{"role at another mount", profile.Vault{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt", AuthMount: "k8s"}, base},
+		{"other path", vaultenv.Reference{Path: "dt/token/staging"}, base},
+		{"role", vaultenv.Reference{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt"}, base},
+		{"role at another mount", vaultenv.Reference{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt", AuthMount: "k8s"}, base},
 	}
 	keys := map[string]string{keyring.Key(auth.DefaultTokenEndpoint, "dt/token/prod", "vault token"): "a DT account"}
 	for _, tc := range cases {
 		a := VaultAccount(tc.v, mapEnv(tc.env))
-		if !strings.HasPrefix(a.TokenEndpoint, vaultScheme) {
+		if !strings.HasPrefix(a.Endpoint, vaultScheme) {
 			t.Errorf("%s: %+v is not a Vault account", tc.name, a)
 		}
-		k := keyring.Key(a.TokenEndpoint, a.KeyID, a.Email)
+		k := a.Key()
 		if other, ok := keys[k]; ok {
 			t.Errorf("%s shares its cache entry with %s", tc.name, other)
 		}
 		keys[k] = tc.name
 	}
 	// Spellings of the same path are the same entry.
-	a := VaultAccount(profile.Vault{Path: " /dt/token/prod/ "}, mapEnv(map[string]string{"VAULT_ADDR": "https://vault.example:8200/"}))
-	if want := "vault:https://vault.example:8200/v1/dt/token/prod"; a.TokenEndpoint != want || a.KeyID != "dt/token/prod" {
+	a := VaultAccount(vaultenv.Reference{Path: " /dt/token/prod/ "}, mapEnv(map[string]string{"VAULT_ADDR": "https://vault.example:8200/"}))
+	if want := "vault:https://vault.example:8200/v1/dt/token/prod"; a.Endpoint != want || a.KeyID != "dt/token/prod" {
 		t.Errorf("account %+v, want endpoint %s", a, want)
 	}
 	// A namespace is a path prefix to Vault.
 	a = VaultAccount(v, mapEnv(map[string]string{"VAULT_NAMESPACE": "team"}))
-	if want := "vault:https://127.0.0.1:8200/v1/team/dt/token/prod"; a.TokenEndpoint != want {
-		t.Errorf("endpoint %s, want %s", a.TokenEndpoint, want)
+	if want := "vault:https://127.0.0.1:8200/v1/team/dt/token/prod"; a.Endpoint != want {
+		t.Errorf("endpoint %s, want %s", a.Endpoint, want)
 	}
 }
 
 func TestVaultSettings(t *testing.T) {
-	env := map[string]string{profile.EnvVaultPath: "dt/token/env", profile.EnvVaultRole: "envrole", profile.EnvVaultJWTFile: "/env.jwt"}
-	prof := &profile.Vault{Path: "dt/token/prof"}
+	env := map[string]string{vaultenv.EnvPath: "dt/token/env", vaultenv.EnvRole: "envrole", vaultenv.EnvJWTFile: "/env.jwt"}
+	prof := &vaultenv.Reference{Path: "dt/token/prof"}
 	for _, tc := range []struct {
 		name    string
 		profile string
-		prof    *profile.Vault
-		flags   profile.Vault
+		prof    *vaultenv.Reference
+		flags   vaultenv.Reference
 		dt      auth.Settings
 		env     map[string]string
-		want    profile.Vault // Path "" for not Vault
+		want    vaultenv.Reference // Path "" for not Vault
 		err     string
 	}{
 		{name: "none", env: map[string]string{}},
-		{name: "environment", env: env, want: profile.Vault{Path: "dt/token/env", Role: "envrole", JWTFile: "/env.jwt"}},
-		{name: "flags over environment", env: env, flags: profile.Vault{Path: "dt/token/flag"}, want: profile.Vault{Path: "dt/token/flag", Role: "envrole", JWTFile: "/env.jwt"}},
+		{name: "environment", env: env, want: vaultenv.Reference{Path: "dt/token/env", Role: "envrole", JWTFile: "/env.jwt"}},
+		{name: "flags over environment", env: env, flags: vaultenv.Reference{Path: "dt/token/flag"}, want: vaultenv.Reference{Path: "dt/token/flag", Role: "envrole", JWTFile: "/env.jwt"}},
 		{name: "a Vault profile ignores the environment", profile: "fleet", prof: prof, env: env, want: *prof},
 		{name: "a DT profile ignores the environment", profile: "prod", env: env},
-		{name: "a DT profile refuses --vault-path", profile: "prod", flags: profile.Vault{Path: "dt/token/x"}, err: "DT service account profile"},
+		{name: "a DT profile refuses --vault-path", profile: "prod", flags: vaultenv.Reference{Path: "dt/token/x"}, err: "DT service account profile"},
 		{name: "a DT account and a path", env: env, dt: auth.Settings{KeyID: "k"}, err: "not both"},
-		{name: "a role without a path", env: map[string]string{profile.EnvVaultRole: "r"}, err: "without a Vault path"},
+		{name: "a role without a path", env: map[string]string{vaultenv.EnvRole: "r"}, err: "without a Vault path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Getenv: mapEnv(tc.env), Vault: tc.flags, Settings: tc.dt}
@@ -95,8 +95,8 @@ func TestVaultSettings(t *testing.T) {
 // A password in VAULT_ADDR is never part of the account a cache entry
 // records, status shows and --verbose logs.
 func TestVaultAccountDropsUserInfo(t *testing.T) {
-	a := VaultAccount(profile.Vault{Path: "dt/token/prod"}, mapEnv(map[string]string{"VAULT_ADDR": "https://user:hunter2@vault.example:8200"}))
-	if strings.Contains(a.TokenEndpoint, "hunter2") || strings.Contains(a.TokenEndpoint, "user") {
-		t.Errorf("endpoint %q holds the address's user information", a.TokenEndpoint)
+	a := VaultAccount(vaultenv.Reference{Path: "dt/token/prod"}, mapEnv(map[string]string{"VAULT_ADDR": "https://user:hunter2@vault.example:8200"}))
+	if strings.Contains(a.Endpoint, "hunter2") || strings.Contains(a.Endpoint, "user") {
+		t.Errorf("endpoint %q holds the address's user information", a.Endpoint)
 	}
 }

@@ -1,25 +1,14 @@
 package tokens
 
 import (
-	"cmp"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
-	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
-
-// maxVaultCredential bounds how much of a JWT or Vault token file is read,
-// as vaulttoken bounds it: real ones are a few KiB.
-const maxVaultCredential = 64 << 10
 
 // vaultIdentity is who reads v's tokens from Vault, as the Vault client
 // will present itself (vaulttoken's setup), worked out without running it
@@ -37,7 +26,7 @@ const maxVaultCredential = 64 << 10
 //     missing Vault token as on a cold cache.
 //
 // It reads at most one small file.
-func vaultIdentity(v profile.Vault, getenv func(string) string, key string, now time.Time) keyring.Identity {
+func vaultIdentity(v vaultenv.Reference, getenv func(string) string, key string, now time.Time) keyring.Identity {
 	if v.JWTFile != "" {
 		// The client drops any Vault token of the environment for a login.
 		return jwtIdentity(v, key, now)
@@ -52,41 +41,26 @@ func vaultIdentity(v profile.Vault, getenv func(string) string, key string, now 
 }
 
 // vaultToken is the Vault token the Vault client will use: VAULT_TOKEN, or
-// else the one `vault login` left in ~/.vault-token, read under the rules
-// of a private file (vaulttoken reads it so too). ok is false when there
-// is none that can be read.
+// else the one `vault login` left in ~/.vault-token, read as the client
+// reads it (vaultenv.TokenFile). ok is false when there is none that can be
+// read.
 func vaultToken(getenv func(string) string) (tok string, ok bool) {
 	if tok := getenv("VAULT_TOKEN"); tok != "" {
 		return tok, true
 	}
-	// As os.UserHomeDir, from getenv.
-	home := getenv("HOME")
-	switch runtime.GOOS {
-	case "windows":
-		home = getenv("USERPROFILE")
-	case "plan9":
-		home = getenv("home")
-	}
-	if home == "" {
-		return "", false
-	}
-	data, err := privatefile.ReadFile(filepath.Join(home, ".vault-token"), maxVaultCredential, privatefile.Check)
-	if err != nil || len(data) > maxVaultCredential {
-		return "", false
-	}
-	tok = strings.TrimSpace(string(data))
-	return tok, tok != ""
+	tok, err := vaultenv.TokenFile(getenv)
+	return tok, err == nil
 }
 
 // jwtIdentity is the identity of v's JWT login (see vaultIdentity). The JWT
 // is decoded, not verified: Vault verifies it at the login that fills the
 // cache, and a caller able to forge the file could read the cache anyway.
-func jwtIdentity(v profile.Vault, key string, now time.Time) keyring.Identity {
-	jwt, err := readJWT(v.JWTFile)
+func jwtIdentity(v vaultenv.Reference, key string, now time.Time) keyring.Identity {
+	jwt, err := vaultenv.ReadJWT(v.JWTFile)
 	if err != nil || jwt == "" {
 		return keyring.NoIdentity()
 	}
-	mount := cmp.Or(strings.Trim(v.AuthMount, "/"), vaultenv.DefaultAuthMount)
+	mount := vaultenv.AuthMount(v.AuthMount)
 	claims, ok := jwtClaims(jwt)
 	if !ok || claims.Sub == "" || (claims.Exp != nil && !time.Unix(int64(*claims.Exp), 0).After(now)) {
 		// Only Vault can say what this JWT is worth: it is its own
@@ -94,29 +68,6 @@ func jwtIdentity(v profile.Vault, key string, now time.Time) keyring.Identity {
 		return keyring.NewIdentity(key, "jwt", jwt, v.Role, mount)
 	}
 	return keyring.NewIdentity(key, "jwt claims", claims.Iss, claims.Sub, string(claims.Aud), v.Role, mount)
-}
-
-// readJWT reads the JWT file as vaulttoken does: through a symlink (a
-// Kubernetes projected token is one), without blocking on a FIFO, a regular
-// file of at most maxVaultCredential bytes.
-func readJWT(path string) (string, error) {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return "", err
-	}
-	data, err := privatefile.ReadFile(target, maxVaultCredential, func(path string, mode fs.FileMode, _ int) error {
-		if !mode.IsRegular() {
-			return errors.New(path + " is not a regular file")
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	if len(data) > maxVaultCredential {
-		return "", errors.New(path + " is too large")
-	}
-	return strings.TrimSpace(string(data)), nil
 }
 
 // claims are the JWT claims that say whose it is. Aud stays raw JSON: a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // testJWT is a compact JWS with claims; its signature is not one, as
@@ -43,7 +44,7 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) string {
 func TestVaultIdentityOfAVaultToken(t *testing.T) {
 	const key = "token-vault-test"
 	now := time.Now()
-	v := profile.Vault{Path: "dt/token/prod"}
+	v := vaultenv.Reference{Path: "dt/token/prod"}
 	home := t.TempDir()
 	homeVar := "HOME"
 	if runtime.GOOS == "windows" {
@@ -104,7 +105,7 @@ func TestVaultIdentityOfAJWT(t *testing.T) {
 		return map[string]any{"iss": "https://k8s.example", "sub": sub, "aud": "dt-fleet", "iat": iat.Unix(), "exp": iat.Add(time.Hour).Unix()}
 	}
 	n := 0
-	id := func(jwt string, v profile.Vault, env map[string]string) keyring.Identity {
+	id := func(jwt string, v vaultenv.Reference, env map[string]string) keyring.Identity {
 		n++
 		v.Path = "dt/token/prod"
 		v.JWTFile = writeFile(t, filepath.Join(dir, "jwt-"+string(rune('a'+n))), jwt, 0o644)
@@ -112,31 +113,31 @@ func TestVaultIdentityOfAJWT(t *testing.T) {
 		return vaultIdentity(v, mapEnv(env), key, now)
 	}
 	const sub = "system:serviceaccount:gateways:collector"
-	base := id(testJWT(t, claims(sub, now)), profile.Vault{}, nil)
+	base := id(testJWT(t, claims(sub, now)), vaultenv.Reference{}, nil)
 	if base.None() {
 		t.Fatal("a readable JWT gives no identity")
 	}
-	if got := id(testJWT(t, claims(sub, now.Add(-10*time.Minute))), profile.Vault{}, map[string]string{"VAULT_TOKEN": "hvs.x"}); got != base {
+	if got := id(testJWT(t, claims(sub, now.Add(-10*time.Minute))), vaultenv.Reference{}, map[string]string{"VAULT_TOKEN": "hvs.x"}); got != base {
 		t.Error("a rotated JWT of the same subject (and a VAULT_TOKEN the login ignores) is another identity")
 	}
 	expired := testJWT(t, claims(sub, now.Add(-2*time.Hour)))
 	noSub := testJWT(t, map[string]any{"iss": "https://k8s.example", "aud": "dt-fleet"})
 	others := map[string]keyring.Identity{
-		"another subject":    id(testJWT(t, claims("system:serviceaccount:other:intruder", now)), profile.Vault{}, nil),
-		"another issuer":     id(testJWT(t, map[string]any{"iss": "https://other.example", "sub": sub, "aud": "dt-fleet"}), profile.Vault{}, nil),
-		"another audience":   id(testJWT(t, map[string]any{"iss": "https://k8s.example", "sub": sub, "aud": "vault"}), profile.Vault{}, nil),
-		"another role":       id(testJWT(t, claims(sub, now)), profile.Vault{Role: "other"}, nil),
-		"another auth mount": id(testJWT(t, claims(sub, now)), profile.Vault{AuthMount: "k8s"}, nil),
-		"expired":            id(expired, profile.Vault{}, nil),
-		"no subject":         id(noSub, profile.Vault{}, nil),
-		"not a JWT":          id("not-a-jwt", profile.Vault{}, nil),
+		"another subject":    id(testJWT(t, claims("system:serviceaccount:other:intruder", now)), vaultenv.Reference{}, nil),
+		"another issuer":     id(testJWT(t, map[string]any{"iss": "https://other.example", "sub": sub, "aud": "dt-fleet"}), vaultenv.Reference{}, nil),
+		"another audience":   id(testJWT(t, map[string]any{"iss": "https://k8s.example", "sub": sub, "aud": "vault"}), vaultenv.Reference{}, nil),
+		"another role":       id(testJWT(t, claims(sub, now)), vaultenv.Reference{Role: "other"}, nil),
+		"another auth mount": id(testJWT(t, claims(sub, now)), vaultenv.Reference{AuthMount: "k8s"}, nil),
+		"expired":            id(expired, vaultenv.Reference{}, nil),
+		"no subject":         id(noSub, vaultenv.Reference{}, nil),
+		"not a JWT":          id("not-a-jwt", vaultenv.Reference{}, nil),
 	}
 	for name, got := range others {
 		if got.None() || got == base {
 			t.Errorf("%s: none, or the identity of the first JWT", name)
 		}
 	}
-	if id(expired, profile.Vault{}, nil) != others["expired"] || id(noSub, profile.Vault{}, nil) == id(noSub+"x", profile.Vault{}, nil) {
+	if id(expired, vaultenv.Reference{}, nil) != others["expired"] || id(noSub, vaultenv.Reference{}, nil) == id(noSub+"x", vaultenv.Reference{}, nil) {
 		t.Error("a JWT Vault decides on is not exactly its own identity")
 	}
 
@@ -145,7 +146,7 @@ func TestVaultIdentityOfAJWT(t *testing.T) {
 	if err := os.Symlink(writeFile(t, filepath.Join(dir, "target"), testJWT(t, claims(sub, now)), 0o600), link); err != nil {
 		t.Fatal(err)
 	}
-	v := profile.Vault{Path: "dt/token/prod", Role: "fleet", JWTFile: link}
+	v := vaultenv.Reference{Path: "dt/token/prod", Role: "fleet", JWTFile: link}
 	if got := vaultIdentity(v, mapEnv(nil), key, now); got != base {
 		t.Error("a JWT behind a symlink is another identity")
 	}
@@ -171,32 +172,32 @@ func TestResolveIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolveProfile := func(env map[string]string, vault profile.Vault, name string) Account {
+	resolveProfile := func(env map[string]string, vault vaultenv.Reference, name string) Account {
 		t.Helper()
-		cfg := Config{Getenv: mapEnv(env), Vault: vault, VaultUpstream: func(profile.Vault) (keyring.Upstream, error) { return nil, nil }}
+		cfg := Config{Getenv: mapEnv(env), Vault: vault, VaultUpstream: func(vaultenv.Reference) (keyring.Upstream, error) { return nil, nil }}
 		a, err := Resolve(cfg, profiles, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
-	resolve := func(env map[string]string, vault profile.Vault) Account {
+	resolve := func(env map[string]string, vault vaultenv.Reference) Account {
 		t.Helper()
 		return resolveProfile(env, vault, "")
 	}
-	if p := resolveProfile(env, profile.Vault{}, "p"); p.identity != (keyring.Identity{}) {
+	if p := resolveProfile(env, vaultenv.Reference{}, "p"); p.Cache.Identity != (keyring.Identity{}) {
 		t.Error("a profile's DT account presents an identity; its secret would have to be read on every call")
 	}
-	a := resolve(env, profile.Vault{})
-	if a.identity != keyring.NewIdentity(a.Key(), "secret-a") {
+	a := resolve(env, vaultenv.Reference{})
+	if a.Cache.Identity != keyring.NewIdentity(a.Cache.Key(), "secret-a") {
 		t.Error("the environment's account does not present its secret")
 	}
 	env["DT_SERVICE_ACCOUNT_SECRET"] = "secret-b"
-	if b := resolve(env, profile.Vault{}); b.Key() != a.Key() || b.identity == a.identity {
+	if b := resolve(env, vaultenv.Reference{}); b.Cache.Key() != a.Cache.Key() || b.Cache.Identity == a.Cache.Identity {
 		t.Error("another secret of the same account: another key, or the same identity")
 	}
-	v := resolve(map[string]string{"VAULT_TOKEN": "hvs.a"}, profile.Vault{Path: "dt/token/prod"})
-	if v.identity.None() || v.identity != vaultIdentity(*v.Vault, mapEnv(map[string]string{"VAULT_TOKEN": "hvs.a"}), v.Key(), time.Now()) {
+	v := resolve(map[string]string{"VAULT_TOKEN": "hvs.a"}, vaultenv.Reference{Path: "dt/token/prod"})
+	if v.Cache.Identity.None() || v.Cache.Identity != vaultIdentity(*v.Vault, mapEnv(map[string]string{"VAULT_TOKEN": "hvs.a"}), v.Cache.Key(), time.Now()) {
 		t.Error("a Vault account does not present its Vault identity")
 	}
 }

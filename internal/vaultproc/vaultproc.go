@@ -28,16 +28,16 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // Subcommand is the child program's only argument.
 const Subcommand = "vault-token"
 
-// The child gets the Vault reference in profile.EnvVault*, the variables
-// that name a Vault path without a profile, here holding what the parent
-// resolved (flags over profile over environment).
+// The child gets the Vault reference in the DT_VAULT_* variables
+// (vaultenv.Reference.Environ, which vaultenv.FromEnv reads back), the
+// variables that name a Vault path without a profile, here holding what the
+// parent resolved (flags over profile over environment).
 
 // maxReply bounds what is read of the child's stdout: a token is at most
 // 32 KiB.
@@ -97,14 +97,9 @@ func (e *Error) Temporary() bool { return e.Kind == Transient }
 // the command exits 2 on it, as on a DT account's configuration error.
 func (e *Error) Misconfigured() bool { return e.Kind == Misconfigured }
 
-// FromEnv is the Vault reference in the child's environment.
-func FromEnv(getenv func(string) string) profile.Vault {
-	return profile.VaultFromEnv(getenv)
-}
-
 // Config is how the parent runs the child.
 type Config struct {
-	Vault profile.Vault
+	Vault vaultenv.Reference
 	// Program finds the child's program (sibling.Path); it is called at
 	// each read, so a cached call never looks for it.
 	Program func() (string, error)
@@ -122,11 +117,11 @@ type Source struct {
 	path string // as the child reads it, for messages
 }
 
-// NewSource checks cfg.Vault as the child would (vaultenv.CheckReference),
+// NewSource checks cfg.Vault as the child would (vaultenv.Reference.Check),
 // so that a bad reference is a configuration error when a profile is
 // resolved, not at a miss, and returns a Source; it starts nothing.
 func NewSource(cfg Config) (*Source, error) {
-	path, err := vaultenv.CheckReference(cfg.Vault.Path, cfg.Vault.JWTFile, cfg.Vault.Role)
+	path, err := cfg.Vault.Check()
 	if err != nil {
 		return nil, &Error{Kind: Misconfigured, Msg: err.Error(), Err: err}
 	}
@@ -215,24 +210,15 @@ func lookup(env []string, name string) string {
 	return v
 }
 
-// env is the child's environment.
+// env is the child's environment: the parent's, without the DT secret and
+// with the reference's variables in place of any it had.
 func (s *Source) env() []string {
-	v := s.cfg.Vault
 	env := slices.DeleteFunc(slices.Clone(s.cfg.Environ), func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(name) {
-		case profile.EnvVaultPath, profile.EnvVaultRole, profile.EnvVaultJWTFile, profile.EnvVaultAuthMount, auth.EnvSecret:
-			return true
-		}
-		return false
+		name = strings.ToUpper(name)
+		return name == auth.EnvSecret || slices.Contains(vaultenv.EnvNames(), name)
 	})
-	env = append(env, profile.EnvVaultPath+"="+v.Path)
-	for _, kv := range [][2]string{{profile.EnvVaultRole, v.Role}, {profile.EnvVaultJWTFile, v.JWTFile}, {profile.EnvVaultAuthMount, v.AuthMount}} {
-		if kv[1] != "" {
-			env = append(env, kv[0]+"="+kv[1])
-		}
-	}
-	return env
+	return append(env, s.cfg.Vault.Environ()...)
 }
 
 // WriteReply writes the child's reply: tok, or err as the child sorted it.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
-	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
 // child writes a shell script standing in for the child program.
@@ -28,7 +28,7 @@ func child(t *testing.T, script string) func() (string, error) {
 
 func read(t *testing.T, script string, environ ...string) error {
 	t.Helper()
-	src, err := NewSource(Config{Vault: profile.Vault{Path: "dt/token/prod"}, Program: child(t, script), Environ: environ})
+	src, err := NewSource(Config{Vault: vaultenv.Reference{Path: "dt/token/prod"}, Program: child(t, script), Environ: environ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestUnusableReplies(t *testing.T) {
 // TestDeadline: a child that does not answer in time is killed, and that
 // is transient.
 func TestDeadline(t *testing.T) {
-	src, err := NewSource(Config{Vault: profile.Vault{Path: "dt/token/prod"}, Program: child(t, "exec sleep 30"), Environ: []string{"VAULT_ADDR=https://vault.example:8200"}})
+	src, err := NewSource(Config{Vault: vaultenv.Reference{Path: "dt/token/prod"}, Program: child(t, "exec sleep 30"), Environ: []string{"VAULT_ADDR=https://vault.example:8200"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestDeadline(t *testing.T) {
 func TestChildEnvironment(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "seen")
 	src, err := NewSource(Config{
-		Vault:   profile.Vault{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt"},
+		Vault:   vaultenv.Reference{Path: "dt/token/prod", Role: "fleet", JWTFile: "/jwt"},
 		Program: child(t, `{ echo "$@"; env; } > `+out+`; echo '{"access_token":"tok","expires_at":"2030-01-01T00:00:00Z"}'`),
 		Environ: []string{"VAULT_ADDR=https://vault", "DT_VAULT_PATH=dt/token/other", "DT_VAULT_AUTH_MOUNT=k8s", "DT_SERVICE_ACCOUNT_SECRET=s3cret"},
 	})
@@ -129,7 +129,7 @@ func TestChildEnvironment(t *testing.T) {
 // TestReferenceChecked: the references Vault's client refuses are refused before a
 // child runs, as misconfigured.
 func TestReferenceChecked(t *testing.T) {
-	for _, v := range []profile.Vault{{}, {Path: "/v1/dt/token/x"}, {Path: "dt/token/x", Role: "r"}, {Path: "dt/token/x", JWTFile: "/j"}} {
+	for _, v := range []vaultenv.Reference{{}, {Path: "/v1/dt/token/x"}, {Path: "dt/token/x", Role: "r"}, {Path: "dt/token/x", JWTFile: "/j"}} {
 		_, err := NewSource(Config{Vault: v})
 		var e *Error
 		if !errors.As(err, &e) || e.Kind != Misconfigured {

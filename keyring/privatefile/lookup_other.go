@@ -2,6 +2,6 @@
 
 package privatefile
 
-// checkLookup checks nothing here: there are no Unix owners or mode bits,
+// CheckLookup checks nothing here: there are no Unix owners or mode bits,
 // and a directory under the user profile is private by its ACL.
-func checkLookup(dir, trusted string) error { return nil }
+func CheckLookup(dir, trusted string) error { return nil }

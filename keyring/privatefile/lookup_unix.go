@@ -15,13 +15,18 @@ import (
 // own limit (40 on Linux) does: a loop is an error, not a hang.
 const maxLinks = 40
 
-// checkLookup checks what a lookup of dir relies on, as OpenSSH's
+// CheckLookup checks what a lookup of dir relies on, as OpenSSH's
 // StrictModes checks the directories above ~/.ssh: every directory the
 // lookup passes through, dir included, must be owned by this user or root
 // and not writable by group or others unless it is sticky (as /tmp is);
 // whoever else could write one could rename what is below it and put
-// another copy, or an older one, in its place. trusted is the file or
-// directory whose trust rests on dir, named in errors.
+// another copy, or an older one, in its place. trusted is the file,
+// directory or socket whose trust rests on dir, named in errors. It is the
+// one rule for every directory something trusted is found in: the files
+// and directories of this package, and the sockets the program connects
+// to (the session bus's, a Vault agent's), which whoever can write their
+// directory could replace with their own. A failure is a
+// [*PermissionError].
 //
 // Symbolic links on the way are followed as the kernel follows them (/home
 // is one on some systems, /tmp on macOS), one at a time, and what they
@@ -34,7 +39,7 @@ const maxLinks = 40
 // A missing component is an error wrapping fs.ErrNotExist, once what lies
 // above it has passed. Without symbolic links this costs one lstat per
 // component and allocates nothing but the system call's copy of each name.
-func checkLookup(dir, trusted string) error {
+func CheckLookup(dir, trusted string) error {
 	if !filepath.IsAbs(dir) {
 		abs, err := filepath.Abs(dir)
 		if err != nil {

@@ -64,14 +64,14 @@ func EnsureDir(dir string, parents bool) error {
 	// Clean drops a trailing slash, which would make Lstat follow a
 	// symlink at the last component.
 	dir = filepath.Clean(dir)
-	err := checkLookup(filepath.Dir(dir), dir)
+	err := CheckLookup(filepath.Dir(dir), dir)
 	if parents && errors.Is(err, fs.ErrNotExist) {
 		// Everything above the missing directory passed: what is made
 		// under it is ours and private, and is checked again below.
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 			return fmt.Errorf("creating directory: %w", err)
 		}
-		err = checkLookup(filepath.Dir(dir), dir)
+		err = CheckLookup(filepath.Dir(dir), dir)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("creating directory %s: %w", dir, err)
@@ -102,7 +102,7 @@ func EnsureDir(dir string, parents bool) error {
 // wrapping fs.ErrNotExist.
 func CheckDir(dir string) error {
 	dir = filepath.Clean(dir)
-	if err := checkLookup(filepath.Dir(dir), dir); err != nil {
+	if err := CheckLookup(filepath.Dir(dir), dir); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(dir)

@@ -15,7 +15,7 @@ import (
 // no no-follow open here, and on Windows the directory's ACL keeps others
 // from planting one.
 func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, uid int) error) ([]byte, error) {
-	if err := checkLookup(filepath.Dir(path), path); err != nil {
+	if err := CheckLookup(filepath.Dir(path), path); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)

@@ -25,7 +25,7 @@ import (
 // O_NONBLOCK keeps a FIFO planted under the name from blocking the open;
 // the descriptor is used for one regular-file read, where it has no effect.
 func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, uid int) error) ([]byte, error) {
-	if err := checkLookup(filepath.Dir(path), path); err != nil {
+	if err := CheckLookup(filepath.Dir(path), path); err != nil {
 		return nil, err
 	}
 	var fd int

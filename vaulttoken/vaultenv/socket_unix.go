@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // checkSocket refuses the Vault agent socket at path unless it is a socket
-// of this user's or root's, in a directory of this user's or root's that
-// group and others cannot write (or that is sticky, so that they cannot
-// rename or remove what is not theirs): whoever can write the directory
+// of this user's or root's, found through directories that only this user
+// or root controls (privatefile.CheckLookup: theirs, and not writable by
+// group or others unless sticky): whoever can write the socket's directory
 // can put another socket in its place. The socket's own mode says who may
 // connect to the agent, the agent's business, and is not checked. A
 // missing socket is the error Lstat gives (an agent that is down).
@@ -27,16 +29,8 @@ func checkSocket(path string) error {
 	if uid := ownerOf(fi); !trusted(uid) {
 		return refused("vault: refusing the Vault agent socket %s: it belongs to uid %d, not to this user (uid %d) or root", path, uid, os.Geteuid())
 	}
-	dir := filepath.Dir(path)
-	di, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if uid := ownerOf(di); !trusted(uid) {
-		return refused("vault: refusing the Vault agent socket %s: its directory %s belongs to uid %d, not to this user (uid %d) or root", path, dir, uid, os.Geteuid())
-	}
-	if di.Mode().Perm()&0o022 != 0 && di.Mode()&fs.ModeSticky == 0 {
-		return refused("vault: refusing the Vault agent socket %s: its directory %s (%v) is writable by group or others, who could put another socket in its place: let the agent listen in a directory only you (or root) can write", path, dir, di.Mode())
+	if err := privatefile.CheckLookup(filepath.Dir(path), path); err != nil {
+		return refused("vault: refusing the Vault agent socket %s: whoever can write a directory it is found through (another user's, or one writable by group or others and not sticky) could put another socket in its place: %v", path, err)
 	}
 	return nil
 }

@@ -66,7 +66,8 @@ func TestUnixAgentSocket(t *testing.T) {
 		{"directory others can write", func(t *testing.T, dir, _ string) { chmod(t, dir, 0o777) }, "writable by group or others"},
 		{"directory group can write", func(t *testing.T, dir, _ string) { chmod(t, dir, 0o770) }, "writable by group or others"},
 		{"socket of another user", func(t *testing.T, _, sock string) { chown(t, sock, 65534) }, "belongs to uid 65534"},
-		{"directory of another user", func(t *testing.T, dir, _ string) { chown(t, dir, 65534) }, "belongs to uid 65534"},
+		{"directory of another user", func(t *testing.T, dir, _ string) { chown(t, dir, 65534) }, "owned by uid 65534"},
+		{"a directory above it others can write", func(t *testing.T, dir, _ string) { chmod(t, filepath.Dir(dir), 0o777) }, "group or others can write, and not sticky"},
 		{"not a socket", func(t *testing.T, _, sock string) {
 			os.Remove(sock)
 			if err := os.WriteFile(sock, nil, 0o600); err != nil {

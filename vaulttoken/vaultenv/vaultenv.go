@@ -8,7 +8,7 @@
 //     client use ([Address], [Check]): VAULT_AGENT_ADDR over VAULT_ADDR,
 //     VAULT_PROXY_ADDR over VAULT_HTTP_PROXY, as Vault's client reads them;
 //   - where a credential may go: https, or plain http only to this machine
-//     (auth.MayCarry), directly or through a proxy on this machine, and no
+//     (bearer.MayCarry), directly or through a proxy on this machine, and no
 //     user name or password in an address ([CheckAddress], [CheckProxy]);
 //   - whom a connection reaches ([Dialer]): a plain-http connection must
 //     reach a loopback address whose listener, on Linux, belongs to this
@@ -16,26 +16,23 @@
 //     in a directory others cannot write, and so must its listener;
 //   - how much of a response is read ([BoundBodies]).
 //
-// It imports neither Vault's client nor anything of this module but auth.
+// It imports neither Vault's client nor anything of this module but the
+// leaf bearer (for MayCarry).
 package vaultenv
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
 
-	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // DefaultAddress is Vault's client's address when the environment names
 // none (api.DefaultAddress).
 const DefaultAddress = "https://127.0.0.1:8200"
-
-// DefaultAuthMount is where Vault's JWT auth method is usually enabled.
-const DefaultAuthMount = "jwt"
 
 // The variables Vault's client reads for where it sends requests.
 const (
@@ -58,27 +55,6 @@ func (e *RefusedError) Error() string { return e.Msg }
 
 func refused(format string, args ...any) error {
 	return &RefusedError{Msg: fmt.Sprintf(format, args...)}
-}
-
-// TokenPath is a token path as it is read: "dt/token/prod" for
-// " /dt/token/prod/ ".
-func TokenPath(path string) string { return strings.Trim(strings.TrimSpace(path), "/") }
-
-// CheckReference refuses a token path reference Vault would not serve,
-// before anything is asked: no path, a path given with Vault's /v1/ prefix,
-// or a JWT file without a role (or a role without one). It returns the path
-// as it is read ([TokenPath]).
-func CheckReference(path, jwtFile, role string) (string, error) {
-	path = TokenPath(path)
-	switch {
-	case path == "":
-		return "", errors.New("vault: no token path given (such as dt/token/prod)")
-	case strings.HasPrefix(path, "v1/"):
-		return path, fmt.Errorf("vault: path %q must not start with v1/: give it as for `vault read`, such as dt/token/prod", path)
-	case (jwtFile == "") != (role == ""):
-		return path, errors.New("vault: a JWT login needs both a JWT file and a role")
-	}
-	return path, nil
 }
 
 // addressVar is the variable naming the address Vault's client uses and
@@ -171,7 +147,7 @@ func CheckAddress(u *url.URL) error {
 	switch {
 	case u.User != nil:
 		return refused("must not hold a user name or password")
-	case !auth.MayCarry(u.Scheme, u.Hostname()):
+	case !bearer.MayCarry(u.Scheme, u.Hostname()):
 		return refused("%s is not https: the Vault token would cross the network in clear text (plain http is allowed only to a loopback host)", u.Redacted())
 	}
 	return nil
@@ -187,7 +163,7 @@ func CheckProxy(u, proxy *url.URL) error {
 	if proxy == nil || u.Scheme == "https" {
 		return nil
 	}
-	if host := proxy.Hostname(); !auth.MayCarry("http", host) {
+	if host := proxy.Hostname(); !bearer.MayCarry("http", host) {
 		return refused("%s is a proxy off this machine in front of the plain-http address %s: the Vault token would leave this machine and travel in clear text (a plain-http Vault address may be reached only directly or through a proxy on this machine)",
 			proxy.Redacted(), u.Redacted())
 	}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
@@ -149,16 +150,13 @@ func (c *tokenCache) set(tok *oauth2.Token) {
 	c.tok = tok
 }
 
-// fresh reports whether tok can be served at now. The buffer is the CLI's,
-// auth.DefaultRefreshBuffer, but at most half the token's lifetime: a token
+// fresh reports whether tok can be served at now, by the rule the command
+// and its cache follow (bearer.Fresh) with the default buffer, which is cut
+// to half the token's lifetime (ExpiresIn, as DT granted it): a token
 // granted for less than twice the buffer would otherwise be refreshed on
 // every read, and the engine exists to keep DT's request rate down.
 func fresh(tok *oauth2.Token, now time.Time) bool {
-	buffer := auth.DefaultRefreshBuffer
-	if life := time.Duration(tok.ExpiresIn) * time.Second; life > 0 && life/2 < buffer {
-		buffer = life / 2
-	}
-	return auth.Fresh(tok, buffer, now)
+	return tok.AccessToken != "" && bearer.Fresh(tok.Expiry, time.Duration(tok.ExpiresIn)*time.Second, 0, now)
 }
 
 // token returns a fresh token for the account: from memory, else from the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
@@ -331,7 +332,7 @@ func TestTokenSingleFlightPerLifetime(t *testing.T) {
 
 	// Within the lifetime less the buffer the token is served as is; past
 	// it, one new request.
-	h.clock.add(authtest.DefaultTokenTTL - auth.DefaultRefreshBuffer - time.Second)
+	h.clock.add(authtest.DefaultTokenTTL - bearer.DefaultRefreshBuffer - time.Second)
 	if h.readToken(t, "prod")["access_token"] != toks[0] || h.srv.Requests() != 1 {
 		t.Fatalf("a token with more than the buffer left was refreshed (%d requests)", h.srv.Requests())
 	}

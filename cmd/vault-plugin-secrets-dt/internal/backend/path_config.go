@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 )
 
 // configKey is the storage key of the engine's configuration.
@@ -57,7 +58,7 @@ func (c *engineConfig) allows(endpoint string) error {
 		}
 		return fmt.Errorf("token endpoint %q: host %s is not allowed by dt/config (an operator may add it to allowed_token_endpoint_hosts)", endpoint, u.Host)
 	case "http":
-		if c.AllowLoopbackHTTP && auth.MayCarry("http", u.Hostname()) {
+		if c.AllowLoopbackHTTP && bearer.MayCarry("http", u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("token endpoint %q: plain http is not allowed by dt/config (an operator may set allow_loopback_http for an emulator on the Vault host)", endpoint)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package vaulttoken
+package vaultenv
 
 // openNonBlocking is nothing here: there are no FIFOs in the file system.
 const openNonBlocking = 0

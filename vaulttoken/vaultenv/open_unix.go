@@ -1,6 +1,6 @@
 //go:build unix
 
-package vaulttoken
+package vaultenv
 
 import "syscall"
 
