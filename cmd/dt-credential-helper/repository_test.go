@@ -180,5 +180,5 @@ func TestLogoutOutcomes(t *testing.T) {
 	if r.code != exitUsage {
 		t.Errorf("logout of an unknown profile: exit %d, stderr %q; want 2", r.code, r.stderr)
 	}
-	oneStderrLine(t, r.stderr, "unknown profile")
+	oneStderrLine(t, r.stderr, `no profile "p"`, "profiles file", "secret files", "nothing was changed")
 }
