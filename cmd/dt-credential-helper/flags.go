@@ -36,9 +36,14 @@ func newFlagSet(e env, name, synopsis string) *flagSet {
 // is visible to every user of the machine.
 const secretFlag = "secret"
 
-// errSecretFlag says where the secret comes from instead.
-var errSecretFlag = errors.New("the secret is never taken on the command line, where every user of the machine can read it: set " +
-	auth.EnvSecret + ", use a credentials file (" + auth.EnvCredentialsFile + " or --credentials-file), or store it with 'dt-credential-helper login', which reads it from stdin or a prompt")
+// errSecretFlag says where the secret comes from instead; errLoginSecret
+// says it for login, which is where the secret is stored from.
+var (
+	errSecretFlag = errors.New("the secret is never taken on the command line, where every user of the machine can read it: set " +
+		auth.EnvSecret + ", use a credentials file (" + auth.EnvCredentialsFile + " or --credentials-file), or store it with 'dt-credential-helper login', which reads it from stdin or a prompt")
+	errLoginSecret = errors.New("the secret is never taken on the command line, where every user of the machine can read it: " +
+		"login reads it from a prompt at a terminal, else from stdin, or from " + auth.EnvSecret + " when stdin is empty")
+)
 
 // secretTrap is the --secret flag: a boolean flag, so that every spelling
 // (--secret, --secret x, --secret=x) reaches Set, which keeps nothing.
@@ -109,6 +114,9 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 		}
 		if fs.secret.used {
 			// The flag package's error quotes the value: the secret.
+			if fs.Name() == "login" {
+				return usagef("%s: %v", fs.Name(), errLoginSecret)
+			}
 			return usagef("%s: %v", fs.Name(), errSecretFlag)
 		}
 		return usagef("%s: %v", fs.Name(), err)
