@@ -141,5 +141,6 @@ func (f *tokenFlags) config(e env, log *slog.Logger) (tokens.Config, error) {
 	cfg.VaultUpstream = func(v vaultenv.Reference) (keyring.Upstream, error) {
 		return vaultChild(e, v, f.Verbose)
 	}
+	cfg.Waiting = waiting
 	return cfg, nil
 }

@@ -30,5 +30,5 @@ func runGit(ctx context.Context, e env, args []string) error {
 	// --timeout bounds a refresh inside the cache. A host that gets no
 	// token is explained at Info level: only under --verbose, since git
 	// wants silence.
-	return gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, tokens, log)
+	return tf.explain(gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, tokens, log))
 }

@@ -43,7 +43,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	}
 	if !l.noVerify {
 		if err := l.verify(ctx, secret, log); err != nil {
-			return err
+			return l.tf.explain(err)
 		}
 	}
 	cfg, err := forgetConfig(e, l.tf)
@@ -204,6 +204,9 @@ func (l *loginCommand) verify(ctx context.Context, secret string, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, l.tf.Timeout)
+	defer cancel()
+	defer waiting(ctx, l.credentials("").TokenEndpoint)()
 	if _, err := src.TokenContext(ctx); err != nil {
 		return fmt.Errorf("login: the credentials could not be checked, nothing was stored (use --no-verify to store them anyway): %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 )
@@ -64,5 +65,37 @@ func TestLoginSecretFlagNotCircular(t *testing.T) {
 	oneStderrLine(t, r.stderr, "never", "command line", "stdin", "prompt", "DT_SERVICE_ACCOUNT_SECRET")
 	if strings.Contains(r.stderr, "store it with") || strings.Contains(r.stderr, prog+" login") {
 		t.Errorf("login --secret sends the user to login: %q", r.stderr)
+	}
+}
+
+// TestTimeoutNamed: a token endpoint that accepts and never answers ends in
+// an error that names --timeout and its value, the one thing the user can
+// change about it, from every command that waits for a token. The
+// emulator stands in for DT's identity service, made to hold each request.
+func TestTimeoutNamed(t *testing.T) {
+	srv := authtest.NewServer(testAccount)
+	defer srv.Close()
+	srv.InjectAlways(authtest.Fault{Delay: time.Minute})
+	env := baseEnv(t, srv.TokenURL())
+	gitGet := "protocol=https\nhost=api.d21s.com\n\n"
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{name: "token", args: []string{"token", "--timeout", "1s", "--cache", "none"}},
+		{name: "exec", args: []string{"exec", "--timeout", "1s", "--cache", "none", "--", "true"}},
+		{name: "git", stdin: gitGet, args: []string{"git", "--timeout", "1s", "--cache", "none", "get"}},
+		{name: "login", stdin: testSecret, args: []string{"login", "--timeout", "1s", "--profile", "slow", "--key-id", testAccount.KeyID,
+			"--email", testAccount.Email, "--token-endpoint", srv.TokenURL(), "--store", "file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runInProcess(t, env, tt.stdin, tt.args...)
+			if r.code != exitFailure || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitFailure)
+			}
+			oneStderrLine(t, r.stderr, "--timeout 1s")
+		})
 	}
 }
