@@ -31,7 +31,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		return fail(err)
 	}
 	if fs.NArg() != 1 {
-		return fail(usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg()))
+		return fail(usagef("docker: want one action (get, store, erase, list or version), got %d arguments; run '%s docker --help'", fs.NArg(), prog))
 	}
 	v, _ := buildInfo()
 	log := newLogger(e.stderr, tf.Verbose)

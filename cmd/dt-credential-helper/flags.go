@@ -119,6 +119,10 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 			}
 			return usagef("%s: %v", fs.Name(), errSecretFlag)
 		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			// The flag package's words for it, which say nothing of what to do.
+			return unknownFlag(fs, args, name)
+		}
 		return usagef("%s: %v", fs.Name(), err)
 	}
 	if !allowArgs && fs.NArg() > 0 {

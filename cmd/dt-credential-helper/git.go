@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/gitcred"
 )
@@ -20,7 +21,11 @@ func runGit(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("git: want one action (get, store or erase), got %d arguments", fs.NArg())
+		// Exit 1, as the docker helper does (its protocol wants 1 for
+		// every error); git gives a helper's status no meaning beyond
+		// "failed", so the two helpers agree on one code for a call made
+		// wrong.
+		return fmt.Errorf("git: want one action (get, store or erase), got %d arguments; run '%s git --help'", fs.NArg(), prog)
 	}
 	log := newLogger(e.stderr, tf.Verbose)
 	set, tokens, err := tf.served(e, log)

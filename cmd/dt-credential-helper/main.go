@@ -146,8 +146,7 @@ func run(ctx context.Context, e env) int {
 			// Flags without a command mean the token command.
 			cmd, args = commands()["token"], e.args[1:]
 		} else {
-			fmt.Fprintf(e.stderr, "%s: unknown command %q; run '%s --help' for the list\n", prog, name, prog)
-			return exitUsage
+			return report(e.stderr, unknownCommand(name))
 		}
 	}
 	err := cmd.run(ctx, e, args)

@@ -99,3 +99,101 @@ func TestTimeoutNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownFlagOrCommandLeads: an unknown command or flag gets, instead
+// of Go's bare "flag provided but not defined", the name it most likely
+// meant and where the list is (--help). The docker helper reports on
+// stdout with exit 1, as its protocol wants.
+func TestUnknownFlagOrCommandLeads(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token") // never reached
+	tests := []struct {
+		name   string
+		helper string // argv[0], "" for the program's own name
+		args   []string
+		want   []string
+		not    []string
+	}{
+		{name: "command typo", args: []string{"tokn"}, want: []string{`unknown command "tokn"`, `did you mean "token"`, prog + " --help"}},
+		{name: "command unlike any", args: []string{"frobnicate"}, want: []string{`unknown command "frobnicate"`, prog + " --help"}, not: []string{"did you mean"}},
+		{name: "flag typo", args: []string{"token", "--profle", "p"}, want: []string{"unknown flag --profle", "did you mean --profile", prog + " token --help"}},
+		{name: "flag typo, no command", args: []string{"--force-refreshh"}, want: []string{"unknown flag --force-refreshh", "did you mean --force-refresh", prog + " token --help"}},
+		{name: "flag swapped letters", args: []string{"login", "--profile", "p", "--emial", "e"}, want: []string{"unknown flag --emial", "did you mean --email", prog + " login --help"}},
+		{name: "single dash", args: []string{"status", "-verbos"}, want: []string{"unknown flag -verbos", "did you mean --verbose", prog + " status --help"}},
+		{name: "flag unlike any", args: []string{"git", "--colour", "get"}, want: []string{"unknown flag --colour", prog + " git --help"}, not: []string{"did you mean"}},
+		{name: "secret never suggested", args: []string{"token", "--secrets", "x"}, want: []string{"unknown flag --secrets"}, not: []string{"did you mean"}},
+		{name: "git helper", helper: gitHelperName, args: []string{"--verbos", "get"}, want: []string{"unknown flag --verbos", "did you mean --verbose", prog + " git --help"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runInProcessAs(t, cmpOr(tt.helper, prog), env, "", tt.args...)
+			if r.code != exitUsage || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitUsage)
+			}
+			oneStderrLine(t, r.stderr, tt.want...)
+			for _, n := range append(tt.not, "not defined") {
+				if strings.Contains(r.stderr, n) {
+					t.Errorf("stderr %q says %q", r.stderr, n)
+				}
+			}
+		})
+	}
+	t.Run("docker helper", func(t *testing.T) {
+		t.Parallel()
+		r := runInProcessAs(t, dockerHelperName, env, "", "--verbos", "get")
+		want := "docker: unknown flag --verbos; did you mean --verbose? Run '" + prog + " docker --help' for its flags\n"
+		if r.code != exitFailure || r.stdout != want || r.stderr != "" {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 1, stdout %q", r.code, r.stdout, r.stderr, want)
+		}
+	})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// TestHelperWithoutAction: git and docker with no action (or more than
+// one) exit 1 alike, naming the actions and --help. docker's protocol
+// wants exit 1 with the message on stdout for every error; git's gives a
+// helper's exit status no meaning beyond "failed" (git then discards its
+// answer), so 1 suits both, and a script calling either helper sees one
+// code for a call it made wrong.
+func TestHelperWithoutAction(t *testing.T) {
+	t.Parallel()
+	env := baseEnv(t, "http://127.0.0.1:1/oauth2/token") // never reached
+	tests := []struct {
+		name   string
+		argv0  string
+		args   []string
+		stdout bool // the message is on stdout (docker), else stderr
+		want   []string
+	}{
+		{name: "git", argv0: prog, args: []string{"git"}, want: []string{"get, store or erase", prog + " git --help"}},
+		{name: "git two actions", argv0: prog, args: []string{"git", "get", "store"}, want: []string{"get, store or erase", "got 2"}},
+		{name: gitHelperName, argv0: gitHelperName, want: []string{"get, store or erase", prog + " git --help"}},
+		{name: "docker", argv0: prog, args: []string{"docker"}, stdout: true, want: []string{"get, store, erase, list or version", prog + " docker --help"}},
+		{name: dockerHelperName, argv0: dockerHelperName, stdout: true, want: []string{"get, store, erase, list or version", prog + " docker --help"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runInProcessAs(t, tt.argv0, env, "", tt.args...)
+			msg, other := r.stderr, r.stdout
+			if tt.stdout {
+				msg, other = r.stdout, r.stderr
+			}
+			if r.code != exitFailure || other != "" || strings.Count(msg, "\n") != 1 {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one line", r.code, r.stdout, r.stderr, exitFailure)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q does not say %q", msg, w)
+				}
+			}
+		})
+	}
+}
