@@ -121,7 +121,7 @@ func TestCommandHelpShowsOwnFlags(t *testing.T) {
 		{command: "docker", want: fetch, exact: true},
 		{command: "exec", want: fetch, exact: true},
 		// status reads the cache, it refreshes nothing; it lists every profile.
-		{command: "status", want: append([]string{"key-id", "email", "token-endpoint", "credentials-file", "cache", "verbose"}, vault...), exact: true},
+		{command: "status", want: append([]string{"key-id", "email", "token-endpoint", "credentials-file", "cache", "verbose", "o", "output"}, vault...), exact: true},
 		{command: "version", want: []string{"o", "output"}, exact: true},
 		// configure writes a tool's wiring; it fetches no token.
 		{command: "configure", want: []string{"profile", "hosts", "dry-run", "local", "file", "user", "kubeconfig"}, exact: true},
