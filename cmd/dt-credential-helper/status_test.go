@@ -172,3 +172,25 @@ func TestStatusNoProfiles(t *testing.T) {
 		t.Errorf("status -o yaml: exit %d, stderr %q; want a usage error", r.code, r.stderr)
 	}
 }
+
+// TestStatusJSONReadme: the status -o json README shows is the shape
+// status prints (decodeStatus refuses a field it does not know).
+func TestStatusJSONReadme(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "`status -o json` prints")
+	if !ok {
+		t.Fatal("README does not show status -o json")
+	}
+	_, rest, _ = strings.Cut(rest, "```json\n")
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("README's status -o json example has no end")
+	}
+	doc := decodeStatus(t, example)
+	if len(doc.Accounts) == 0 || doc.TokenCache.Store == "" {
+		t.Errorf("README's example shows no account or no token cache:\n%s", example)
+	}
+}
