@@ -525,7 +525,7 @@ func TestKeyringUnreachable(t *testing.T) {
 				}
 				// One line says which stores were read, with why the
 				// kernel keyring and the Secret Service were not.
-				for _, want := range []string{`msg="cache miss" read="file (kernel keyring`, "operation not permitted",
+				for _, want := range []string{`msg="cache miss" read="file (keyring unavailable: kernel keyring`, "operation not permitted",
 					"keyring unavailable", tt.reason, "write=file"} {
 					if !strings.Contains(r.stderr, want) {
 						t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
