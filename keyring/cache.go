@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +130,7 @@ func (s *Cache) Token() (*oauth2.Token, error) { return s.TokenContext(context.B
 func (s *Cache) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// The hot path: a repeated invocation within the token's lifetime. No
 	// lock file and nothing beyond the store read and decoding.
-	e, ok, err := s.read(ctx)
+	e, ok, err := s.read(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -229,14 +230,21 @@ func (s *Cache) fresh(ctx context.Context, e Entry, now time.Time) bool {
 // keyring lets that through (the auto store falls back to files), and going
 // on would only spend a refresh and wait out the keyring's timeout again on
 // the write, for a token that could not be cached where the user asked.
-func (s *Cache) read(ctx context.Context) (Entry, bool, error) {
+//
+// first says this is the call's first read: a miss is said then, with the
+// stores read and the one the new token goes to; the read again under the
+// lock says nothing new.
+func (s *Cache) read(ctx context.Context, first bool) (Entry, bool, error) {
 	data, err := s.store.Get(s.key)
 	if err != nil {
 		if errors.Is(err, ErrUnreachable) {
 			return Entry{}, false, fmt.Errorf("token cache: %w", err)
 		}
 		if errors.Is(err, ErrNotFound) {
-			s.log.DebugContext(ctx, "cache miss", "store", s.store.Name())
+			if first && s.log.Enabled(ctx, slog.LevelDebug) {
+				write, _, _ := strings.Cut(s.store.Name(), " (")
+				s.log.DebugContext(ctx, "cache miss", "read", readFrom(s.store), "write", write)
+			}
 		} else {
 			s.log.DebugContext(ctx, "cache read failed; treating it as a miss", "store", s.store.Name(), "error", err)
 		}
@@ -266,7 +274,7 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	// token seen before the wait is remembered.
 	var seen string
 	if force {
-		e, ok, err := s.read(ctx)
+		e, ok, err := s.read(ctx, true)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +289,7 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	}
 	defer unlock()
 
-	cached, haveCached, err := s.read(ctx)
+	cached, haveCached, err := s.read(ctx, false)
 	if err != nil {
 		return nil, err
 	}

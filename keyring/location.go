@@ -164,3 +164,34 @@ func Forget(ctx context.Context, cfg LocationConfig, acct Account) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Holder names the store of l that serves acct's cached entry: for the
+// auto mode, the first of its stores in use that holds the key, as a read
+// finds it (a keyring it has fallen back from is not asked again); for a
+// mode of one store, that store; "" when none holds it. The name is the
+// store's own ("kernel", "keyring", "file"), without a fallback's reason.
+// status says it for each account.
+func (l Location) Holder(acct Account) (string, error) {
+	return holder(l.Store, acct.Key())
+}
+
+func holder(s Store, key string) (string, error) {
+	a, ok := s.(*AutoStore)
+	if !ok {
+		_, err := s.Get(key)
+		switch {
+		case err == nil:
+			return s.Name(), nil
+		case errors.Is(err, ErrNotFound):
+			return "", nil
+		}
+		return "", err
+	}
+	if _, fallen := a.fallenBack(); !fallen {
+		name, err := holder(a.primary, key)
+		if name != "" || (err != nil && !errors.Is(err, ErrUnreachable)) {
+			return name, err
+		}
+	}
+	return holder(a.fallback, key)
+}

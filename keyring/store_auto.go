@@ -70,15 +70,34 @@ func (s *AutoStore) FallbackReason() string {
 // fallback, e.g. "file (keyring unavailable: no D-Bus session bus ...)".
 func (s *AutoStore) Name() string {
 	if r, ok := s.fallenBack(); ok {
-		name := s.fallback.Name()
-		if base, why, nested := strings.Cut(name, " ("); nested {
-			// A fallback that fell back itself: one list of reasons,
-			// "file (kernel's reason; keyring's reason)".
-			return fmt.Sprintf("%s (%s; %s", base, r, why)
-		}
-		return fmt.Sprintf("%s (%s)", name, r)
+		return withReason(s.fallback.Name(), r)
 	}
 	return s.primary.Name()
+}
+
+// withReason is a store's name with the reason the store above it fell
+// back to it: "file (reason)", or for a fallback that fell back itself,
+// one list of reasons, "file (kernel's reason; keyring's reason)".
+func withReason(name, reason string) string {
+	if base, why, nested := strings.Cut(name, " ("); nested {
+		return fmt.Sprintf("%s (%s; %s", base, reason, why)
+	}
+	return fmt.Sprintf("%s (%s)", name, reason)
+}
+
+// readFrom names the stores a Get of s reads on a miss, in order, with
+// the reason for each fallback in use: "kernel, then file (keyring
+// unavailable: ...)". [Cache] says it once, on a miss, next to the store
+// the new token will be written to, the base of s's Name.
+func readFrom(s Store) string {
+	a, ok := s.(*AutoStore)
+	if !ok {
+		return s.Name()
+	}
+	if r, ok := a.fallenBack(); ok {
+		return withReason(readFrom(a.fallback), r)
+	}
+	return readFrom(a.primary) + ", then " + readFrom(a.fallback)
 }
 
 // hungMarkerName is the file in the cache directory that remembers a hung
@@ -240,9 +259,9 @@ func (s *AutoStore) fallBackUntil(reason string, until time.Time) {
 	}
 	s.until, s.reason = until, reason
 	s.mu.Unlock()
-	// Debug: on a machine without a keyring this happens on every
-	// invocation and is expected; --verbose shows it.
-	s.log.Debug("token cache: "+s.primary.Name()+" store unavailable, falling back", "reason", reason, "store", s.fallback.Name(), "until", until)
+	// Not logged here: the reason is part of the store's name while it
+	// lasts, which the cache's lines say, once each (a miss says which
+	// stores were read, readFrom, and which is written).
 }
 
 // fallenBack returns the reason the store uses its fallback, and whether it

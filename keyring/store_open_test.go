@@ -213,11 +213,13 @@ func TestAutoStore(t *testing.T) {
 				t.Errorf("keyring called %d times, want %d", kr.calls, tt.wantKeyringOps)
 			}
 			wantName := "keyring"
+			wantRead := "keyring, then file" // what a miss reads
 			if tt.wantReason != "" {
 				wantName = "file (" + tt.wantReason + ")"
-				if !strings.Contains(logs.String(), "level=DEBUG") || strings.Count(logs.String(), "keyring store unavailable, falling back") != 1 {
-					t.Errorf("want the fallback logged once at Debug; log:\n%s", logs.String())
-				}
+				wantRead = wantName
+			}
+			if got := readFrom(s); got != wantRead {
+				t.Errorf("readFrom = %q, want %q", got, wantRead)
 			}
 			if got := s.Name(); got != wantName {
 				t.Errorf("Name() = %q, want %q", got, wantName)
@@ -554,5 +556,56 @@ func TestOpenAutoPromotesIntoKernel(t *testing.T) {
 	}
 	if want := kernelTier() != nil; a.promote != want {
 		t.Errorf("auto store promote = %v, want %v (kernel tier present: %v)", a.promote, want, want)
+	}
+}
+
+// TestLocationHolder: Holder names the store a read serves an entry from:
+// the keyring when it holds it, the files when only they do, not a keyring
+// the store has fallen back from (which is not asked again), and "" when
+// no store holds it.
+func TestLocationHolder(t *testing.T) {
+	acct := Account{Endpoint: "https://id.example/oauth2/token", KeyID: "k", Email: "e@example.com"}
+	key := acct.Key()
+	unavailable := fmt.Errorf("%w: no session", ErrUnreachable)
+	tests := []struct {
+		name              string
+		inKeyring, inFile bool
+		keyringErr        error
+		want              string
+	}{
+		{name: "keyring", inKeyring: true, inFile: true, want: "keyring"},
+		{name: "file only", inFile: true, want: "file"},
+		{name: "nowhere", want: ""},
+		{name: "keyring unavailable", inFile: true, keyringErr: unavailable, want: "file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kr := &fakeKeyring{data: map[string][]byte{}, getErr: tt.keyringErr}
+			dir := t.TempDir()
+			if err := os.Chmod(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			files := NewFileStore(dir)
+			if tt.inKeyring {
+				kr.data[key] = []byte("entry")
+			}
+			if tt.inFile {
+				if err := files.Set(key, []byte("entry")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			loc := Location{Store: NewAutoStore(kr, files, nil)}
+			// A read first, as status makes: a keyring that fails it is
+			// fallen back from.
+			loc.Store.Get(key)
+			kr.calls = 0
+			got, err := loc.Holder(acct)
+			if err != nil || got != tt.want {
+				t.Errorf("Holder = %q, %v; want %q", got, err, tt.want)
+			}
+			if tt.keyringErr != nil && kr.calls != 0 {
+				t.Errorf("the keyring fallen back from was asked %d times", kr.calls)
+			}
+		})
 	}
 }

@@ -523,8 +523,10 @@ func TestKeyringUnreachable(t *testing.T) {
 				if r.code != 0 || !srv.Valid(tok) {
 					t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 				}
-				for _, want := range []string{"kernel store unavailable, falling back", "operation not permitted",
-					"keyring store unavailable, falling back", tt.reason, "store=file"} {
+				// One line says which stores were read, with why the
+				// kernel keyring and the Secret Service were not.
+				for _, want := range []string{`msg="cache miss" read="file (keyring unavailable: kernel keyring`, "operation not permitted",
+					"keyring unavailable", tt.reason, "write=file"} {
 					if !strings.Contains(r.stderr, want) {
 						t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
 					}

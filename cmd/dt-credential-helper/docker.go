@@ -12,6 +12,31 @@ import (
 // credential helper.
 const dockerHelperName = dockercred.Name
 
+// dockerAbout is what docker --help says: what docker sends and what each
+// action answers.
+const dockerAbout = `Answers docker's credential requests with DT tokens, as ` + dockerHelperName + `
+or as "dt-credential-helper docker". docker, crane, oras, skopeo and the
+like run it for the registries their config's credHelpers names it for
+('configure docker' sets that), with the action as its argument and what
+the action needs on stdin.
+
+  get      stdin: a server URL. For a DT host, on stdout:
+           {"ServerURL":"<as given>","Username":"oauth2accesstoken","Secret":"TOKEN"};
+           for any other, "credentials not found in native keychain", exit 1.
+  store    stdin: {"ServerURL","Username","Secret"} from docker login. For a
+           DT host, accepted and ignored (the tokens are kept in this
+           program's own cache); for any other, refused, so that a
+           credsStore "dt" never loses another registry's login without a
+           word: name this helper in credHelpers, for DT hosts only.
+  erase    stdin: a server URL; its cached token is dropped.
+  list     on stdout, a JSON map of the DT hosts' server URLs to
+           oauth2accesstoken.
+  version  on stdout, the version.
+
+As the protocol wants, an error is one line on stdout, with exit 1.
+DT hosts are DT's API hosts, those in DT_CREDENTIAL_HOSTS and a profile's
+--hosts; --verbose says on stderr why a server got nothing.`
+
 // runDocker speaks the docker credential helper protocol, whose errors go to
 // stdout with exit status 1: a bad command line too, since docker reads a
 // helper's stdout, not its stderr. Only --help, which is no error, exits 0.
@@ -23,6 +48,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 	}
 	var tf tokenFlags
 	fs := newFlagSet(e, "docker", "docker [FLAGS] get|store|erase|list|version   (or as "+dockerHelperName+")")
+	fs.about = dockerAbout
 	tf.register(fs)
 	if err := parse(fs, args, true); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -31,7 +57,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		return fail(err)
 	}
 	if fs.NArg() != 1 {
-		return fail(usagef("docker: want one action (get, store, erase, list or version), got %d arguments", fs.NArg()))
+		return fail(usagef("docker: want one action (get, store, erase, list or version), got %d arguments; run '%s docker --help'", fs.NArg(), prog))
 	}
 	v, _ := buildInfo()
 	log := newLogger(e.stderr, tf.Verbose)

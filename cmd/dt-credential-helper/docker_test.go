@@ -143,7 +143,7 @@ func TestDockerUsageErrors(t *testing.T) {
 	defer idp.Close()
 	env := baseEnv(t, idp.TokenURL())
 	wantAction := func(n int) string {
-		return fmt.Sprintf("docker: want one action (get, store, erase, list or version), got %d arguments\n", n)
+		return fmt.Sprintf("docker: want one action (get, store, erase, list or version), got %d arguments; run '%s docker --help'\n", n, prog)
 	}
 	tests := []struct {
 		name       string
@@ -151,12 +151,12 @@ func TestDockerUsageErrors(t *testing.T) {
 		args       []string
 		wantStdout string
 	}{
-		{name: "unknown flag", args: []string{"--bogus", "get"}, wantStdout: "docker: flag provided but not defined: -bogus\n"},
+		{name: "unknown flag", args: []string{"--bogus", "get"}, wantStdout: "docker: unknown flag --bogus; run '" + prog + " docker --help' for its flags\n"},
 		{name: "bad flag value", args: []string{"--timeout", "soon", "get"}, wantStdout: `docker: invalid value "soon" for flag -timeout: parse error` + "\n"},
 		{name: "no action", args: nil, wantStdout: wantAction(0)},
 		{name: "two actions", args: []string{"get", "list"}, wantStdout: wantAction(2)},
 		{name: "bad timeout", args: []string{"--timeout", "0s", "get"}, wantStdout: "--timeout must be positive\n"},
-		{name: "helper unknown flag", asHelper: true, args: []string{"--bogus", "get"}, wantStdout: "docker: flag provided but not defined: -bogus\n"},
+		{name: "helper unknown flag", asHelper: true, args: []string{"--bogus", "get"}, wantStdout: "docker: unknown flag --bogus; run '" + prog + " docker --help' for its flags\n"},
 		{name: "helper no action", asHelper: true, args: nil, wantStdout: wantAction(0)},
 		{name: "helper extra argument", asHelper: true, args: []string{"get", "https://api.d21s.com"}, wantStdout: wantAction(2)},
 	}

@@ -66,7 +66,7 @@ and ` + envVaultToken + `; nor does it get ` + pluginCookieKey + `.
 	sources := tokens.New(cfg, repo)
 	tok, err := sources.Token(ctx, "", tf.forceRefresh) // --timeout bounds a refresh
 	if err != nil {
-		return err
+		return tf.explain(err)
 	}
 	envv := append(childEnv(e.environ()),
 		envAccessToken+"="+tok.AccessToken,

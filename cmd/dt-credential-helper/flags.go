@@ -36,9 +36,14 @@ func newFlagSet(e env, name, synopsis string) *flagSet {
 // is visible to every user of the machine.
 const secretFlag = "secret"
 
-// errSecretFlag says where the secret comes from instead.
-var errSecretFlag = errors.New("the secret is never taken on the command line, where every user of the machine can read it: set " +
-	auth.EnvSecret + ", use a credentials file (" + auth.EnvCredentialsFile + " or --credentials-file), or store it with 'dt-credential-helper login', which reads it from stdin or a prompt")
+// errSecretFlag says where the secret comes from instead; errLoginSecret
+// says it for login, which is where the secret is stored from.
+var (
+	errSecretFlag = errors.New("the secret is never taken on the command line, where every user of the machine can read it: set " +
+		auth.EnvSecret + ", use a credentials file (" + auth.EnvCredentialsFile + " or --credentials-file), or store it with 'dt-credential-helper login', which reads it from stdin or a prompt")
+	errLoginSecret = errors.New("the secret is never taken on the command line, where every user of the machine can read it: " +
+		"login reads it from a prompt at a terminal, else from stdin, or from " + auth.EnvSecret + " when stdin is empty")
+)
 
 // secretTrap is the --secret flag: a boolean flag, so that every spelling
 // (--secret, --secret x, --secret=x) reaches Set, which keeps nothing.
@@ -109,7 +114,14 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 		}
 		if fs.secret.used {
 			// The flag package's error quotes the value: the secret.
+			if fs.Name() == "login" {
+				return usagef("%s: %v", fs.Name(), errLoginSecret)
+			}
 			return usagef("%s: %v", fs.Name(), errSecretFlag)
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			// The flag package's words for it, which say nothing of what to do.
+			return unknownFlag(fs, args, name)
 		}
 		return usagef("%s: %v", fs.Name(), err)
 	}
@@ -133,5 +145,6 @@ func (f *tokenFlags) config(e env, log *slog.Logger) (tokens.Config, error) {
 	cfg.VaultUpstream = func(v vaultenv.Reference) (keyring.Upstream, error) {
 		return vaultChild(e, v, f.Verbose)
 	}
+	cfg.Waiting = waiting
 	return cfg, nil
 }

@@ -54,7 +54,7 @@ func TestCachedTokenNeedsItsSecret(t *testing.T) {
 		}
 		// Nor does status call the cached token this caller's.
 		r = runBinary(t, c.env, "", "status")
-		if r.code != 0 || !regexp.MustCompile(`(?m)^\(environment\) .* none\b`).MatchString(r.stdout) {
+		if r.code != 0 || !regexp.MustCompile(`(?m)^\((environment|credentials file)\) .* none\b`).MatchString(r.stdout) {
 			t.Errorf("%s: status: exit %d, stdout:\n%s\nwant no cached token for the environment's account", c.name, r.code, r.stdout)
 		}
 	}

@@ -43,7 +43,7 @@ func runLogin(ctx context.Context, e env, args []string) error {
 	}
 	if !l.noVerify {
 		if err := l.verify(ctx, secret, log); err != nil {
-			return err
+			return l.tf.explain(err)
 		}
 	}
 	cfg, err := forgetConfig(e, l.tf)
@@ -81,6 +81,18 @@ func parseLogin(e env, args []string) (loginCommand, error) {
 	var l loginCommand
 	var hosts string
 	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret\n   or: "+prog+" login --profile NAME --vault-path PATH [--vault-role ROLE --vault-jwt-file FILE]")
+	fs.about = `Stores a profile: a DT service account's key id and email in the profiles
+file, and its secret in the OS keyring (Secret Service, Keychain or
+Credential Manager) or, with --store file, in a private file; or, with
+--vault-path, a Vault path to read tokens from. Unless --no-verify, one
+token request (or Vault read) checks it first, and nothing is stored when
+that fails.
+
+The secret is read at a terminal from a prompt that does not echo;
+otherwise from stdin (one line; a line end at its end is removed), and when
+stdin holds none (empty, as in CI), from ` + auth.EnvSecret + `. A
+secret on stdin wins over the variable. It is never taken on the command
+line.`
 	fs.StringVar(&l.tf.Profile, "profile", "", "profile name (required)")
 	l.tf.RegisterAccount(fs.FlagSet)
 	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
@@ -192,6 +204,9 @@ func (l *loginCommand) verify(ctx context.Context, secret string, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, l.tf.Timeout)
+	defer cancel()
+	defer waiting(ctx, l.credentials("").TokenEndpoint)()
 	if _, err := src.TokenContext(ctx); err != nil {
 		return fmt.Errorf("login: the credentials could not be checked, nothing was stored (use --no-verify to store them anyway): %w", err)
 	}

@@ -67,9 +67,13 @@ func printWarnings(e env, warnings []error) {
 func runLogout(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "logout", "logout --profile NAME [--key-id ID --email EMAIL [--token-endpoint URL]]")
-	fs.about = "Removes the profile from the profiles file, its secret from the keyring, and its cached\n" +
-		"tokens from the keyring and the file cache. The account flags are needed only for a\n" +
-		"profile that is no longer in the profiles file: they say whose cached tokens to remove."
+	fs.about = `Removes the profile from the profiles file, its secret from the Secret
+Service (Keychain, Credential Manager) and from its secret file, and its
+cached tokens from every token store, whatever --cache says: the
+kernel keyring, the Secret Service and the file cache. When something
+cannot be removed, it says what and keeps the profile, so that logout can
+be run again. The account flags are needed only for a profile that is no
+longer in the profiles file: they say whose cached tokens to remove.`
 	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
 	tf.RegisterAccount(fs.FlagSet)
 	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr")

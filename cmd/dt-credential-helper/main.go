@@ -146,8 +146,7 @@ func run(ctx context.Context, e env) int {
 			// Flags without a command mean the token command.
 			cmd, args = commands()["token"], e.args[1:]
 		} else {
-			fmt.Fprintf(e.stderr, "%s: unknown command %q; run '%s --help' for the list\n", prog, name, prog)
-			return exitUsage
+			return report(e.stderr, unknownCommand(name))
 		}
 	}
 	err := cmd.run(ctx, e, args)
@@ -176,15 +175,15 @@ func report(stderr io.Writer, err error) int {
 	return exitFailure
 }
 
+// programAbout is what the program's --help says it is.
+const programAbout = `Turns a Disruptive Technologies service account into short-lived access
+tokens for the DT REST API, cached between calls in the kernel keyring
+(Linux), the Secret Service, Keychain or Credential Manager, or else in
+private files (--cache says which).
+Without a COMMAND (or with flags only) it runs 'token': it prints a token.`
+
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, `Usage: %s COMMAND [FLAGS]
-
-Turns a Disruptive Technologies service account into short-lived access
-tokens for the DT REST API, cached in the OS keyring between calls.
-Without a COMMAND (or with flags only) it runs 'token': it prints a token.
-
-Commands:
-`, prog)
+	fmt.Fprintf(w, "Usage: %s COMMAND [FLAGS]\n\n%s\n\nCommands:\n", prog, programAbout)
 	cmds := commands()
 	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "configure", "version"} {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)

@@ -27,6 +27,28 @@ const pluginCookieValue = "dt-token-provider"
 var errNotPluginProcess = errors.New("the plugin command serves DT tokens to a host program over hashicorp/go-plugin " +
 	"and is started by that host (it sets " + pluginCookieKey + "); it is not meant to be run by hand")
 
+// pluginAbout is what plugin --help says: who starts it, what it serves
+// and what a host sends.
+const pluginAbout = `Serves DT tokens to a host program over hashicorp/go-plugin (gRPC, AutoMTLS
+supported). The host starts this program, with the command "plugin" or
+none, and ` + pluginCookieKey + `=` + pluginCookieValue + ` in its environment, the
+handshake's cookie (run by hand, it refuses); it hands over to ` + pluginProg + `,
+installed next to it, which prints go-plugin's handshake line on stdout and
+serves the plugin "token_provider", the TokenProvider service of
+proto/dtcredential/v1/token_provider.proto:
+
+  GetToken(profile, force_refresh)         a valid token, from the same cache
+                                           the command line uses
+  InvalidateToken(profile, access_token)   drop that cached token, which a
+                                           server refused
+  WatchToken(profile)                      a stream: the token now, then a
+                                           fresh one before each expires
+
+The empty profile is the account this environment and these flags name.
+Errors are gRPC codes: Unauthenticated (credentials refused), Unavailable
+(may pass), InvalidArgument (unknown profile), FailedPrecondition (missing
+configuration).`
+
 // isPluginProcess reports whether a go-plugin host started this process.
 func isPluginProcess(getenv func(string) string) bool {
 	return getenv(pluginCookieKey) == pluginCookieValue
@@ -38,6 +60,7 @@ func isPluginProcess(getenv func(string) string) bool {
 func runPlugin(_ context.Context, e env, args []string) error {
 	var tf tokenFlags
 	fs := newFlagSet(e, "plugin", "plugin [FLAGS]   (run by a go-plugin host, which sets "+pluginCookieKey+")")
+	fs.about = pluginAbout
 	tf.RegisterServing(fs.FlagSet) // each GetToken says whether to force a refresh
 	if err := parse(fs, args, false); err != nil {
 		return err

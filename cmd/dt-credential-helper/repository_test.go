@@ -107,7 +107,7 @@ func TestStatusReadsNoSecret(t *testing.T) {
 		t.Errorf("status asked the keyring %d times", n)
 	}
 	for name, where := range map[string]string{"in-keyring": "keyring", "in-file": "file"} {
-		if !regexp.MustCompile(`(?m)^` + name + ` .* ` + where + ` +none$`).MatchString(r.stdout) {
+		if !regexp.MustCompile(`(?m)^` + name + ` .* ` + where + ` +- +none$`).MatchString(r.stdout) {
 			t.Errorf("status does not show profile %s's secret as kept in the %s, with no cached token:\n%s", name, where, r.stdout)
 		}
 	}
@@ -180,5 +180,5 @@ func TestLogoutOutcomes(t *testing.T) {
 	if r.code != exitUsage {
 		t.Errorf("logout of an unknown profile: exit %d, stderr %q; want 2", r.code, r.stderr)
 	}
-	oneStderrLine(t, r.stderr, "unknown profile")
+	oneStderrLine(t, r.stderr, `no profile "p"`, "profiles file", "secret files", "nothing was changed")
 }

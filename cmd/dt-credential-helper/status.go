@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,15 +22,40 @@ import (
 // status looks it up only to make the store choose its backend.
 const probeKey = "status-probe"
 
+// statusAbout is what status --help says it shows.
+const statusAbout = `Shows what is configured and cached, never a secret or a token: the
+account the flags, the environment or a credentials file name, if any,
+then every profile. For each: its key id, email and token endpoint (for a
+Vault path: the path, the Vault identity and the path's URL), where its
+secret is kept (keyring, file, environment, credentials file; vault for
+none of ours), the token store its cached token is in, and the cached
+token's expiry (or none). Then the token cache new tokens go to, and why,
+when it fell back from a keyring. Nothing is refreshed and no secret is
+read.
+
+-o json prints the same as one JSON object, for scripts and monitoring:
+{"token_cache":{"store","note"},"accounts":[{"profile","source",
+"credentials_file","key_id","email","token_endpoint","vault":{"path",
+"identity","url"},"secret","token":{"state","store","expires_at",
+"expires_in","error"},"error"}]}; README's "status -o json" says what each
+field holds.`
+
 // runStatus lists the account of the flags and environment (when they name
 // one) and every profile: its account, where its secret is kept (never
-// read), and the token cached for it (read, never refreshed).
+// read), and the token cached for it (read, never refreshed), as a table
+// or as JSON.
 func runStatus(ctx context.Context, e env, args []string) error {
 	var tf tokenFlags
-	fs := newFlagSet(e, "status", "status [FLAGS]")
+	fs := newFlagSet(e, "status", "status [-o text|json] [FLAGS]")
+	fs.about = statusAbout
 	tf.RegisterLookup(fs.FlagSet)
+	output := fs.String("o", "text", "output format: text or json")
+	fs.StringVar(output, "output", "text", "same as -o")
 	if err := parse(fs, args, false); err != nil {
 		return err
+	}
+	if *output != "text" && *output != "json" {
+		return usagef("status: unknown output format %q: want text or json", *output)
 	}
 	cfg, err := tf.config(e, nil)
 	if err != nil {
@@ -44,110 +70,259 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	rep := statusReport{TokenCache: describeStore(loc.Store), Accounts: []statusRow{}}
 	now := time.Now()
-	var rows []statusRow
-	if namesAccount(e, tf) {
-		rows = append(rows, newStatusRow(ctx, cfg, profiles, loc, "", "environment", now))
+	if src, file := accountSource(e, tf); src != "" {
+		r := newStatusRow(ctx, cfg, profiles, loc, "", now)
+		r.Source, r.CredentialsFile = src, file
+		rep.Accounts = append(rep.Accounts, r)
 	}
 	for _, a := range accounts {
-		rows = append(rows, newStatusRow(ctx, cfg, profiles, loc, a.Name, a.SecretIn, now))
+		r := newStatusRow(ctx, cfg, profiles, loc, a.Name, now)
+		if r.Secret == "" {
+			r.Secret = a.SecretIn
+		}
+		rep.Accounts = append(rep.Accounts, r)
 	}
 	var out bytes.Buffer
-	writeStatus(&out, rows, describeStore(loc.Store))
+	if *output == "json" {
+		enc := json.NewEncoder(&out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		writeStatus(&out, rep, len(accounts) == 0)
+	}
 	_, err = e.stdout.Write(out.Bytes())
 	return err
 }
 
-// namesAccount reports whether the flags or the environment name an
-// account of their own (status then lists it first).
-func namesAccount(e env, tf tokenFlags) bool {
-	return auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "" || e.getenv(auth.EnvCredentialsFile) != "" || tf.CredentialsFile != "" ||
-		tf.Vault.Path != "" || e.getenv(vaultenv.EnvPath) != ""
+// The sources of an account that is not a profile's, and where its secret
+// is, as status says them.
+const (
+	sourceProfile         = "profile"
+	sourceEnvironment     = "environment"
+	sourceCredentialsFile = "credentials-file"
+	secretVault           = "vault"
+)
+
+// accountSource says whether the flags or the environment name an account
+// of their own (status then lists it first), and where from: a credentials
+// file (with its path), or the environment and flags; "" for none.
+func accountSource(e env, tf tokenFlags) (source, file string) {
+	if file = tf.CredentialsFile; file == "" {
+		file = e.getenv(auth.EnvCredentialsFile)
+	}
+	switch {
+	case tf.Vault.Path != "" || e.getenv(vaultenv.EnvPath) != "":
+		return sourceEnvironment, ""
+	case file != "":
+		return sourceCredentialsFile, file
+	case auth.FromEnv(e.getenv).KeyID != "" || tf.KeyID != "":
+		return sourceEnvironment, ""
+	}
+	return "", ""
 }
 
-// statusRow is what status says of one account: a profile's, or (Name
-// "") the flags' and environment's.
+// statusReport is what status says: status -o json prints it as it is,
+// a shape README documents and scripts may rely on.
+type statusReport struct {
+	TokenCache storeState  `json:"token_cache"`
+	Accounts   []statusRow `json:"accounts"`
+}
+
+// storeState is the token cache new tokens go to: its store, and why it
+// is not the first choice, or why it does not work.
+type storeState struct {
+	Store string `json:"store"`
+	Note  string `json:"note,omitempty"`
+}
+
+// statusRow is what status says of one account: a profile's, or (Profile
+// "") the flags', environment's or credentials file's.
 type statusRow struct {
-	Name string
-	// KeyID, Email and TokenEndpoint name the account; for a Vault path
-	// they are the path, the Vault identity and the path's URL.
-	KeyID, Email, TokenEndpoint string
+	Profile string `json:"profile,omitempty"`
+	// Source is where the account is configured: sourceProfile,
+	// sourceEnvironment (and flags) or sourceCredentialsFile.
+	Source          string `json:"source"`
+	CredentialsFile string `json:"credentials_file,omitempty"`
+	// KeyID, Email and TokenEndpoint name a DT account.
+	KeyID         string `json:"key_id,omitempty"`
+	Email         string `json:"email,omitempty"`
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// Vault names a Vault path's account.
+	Vault *vaultState `json:"vault,omitempty"`
 	// Secret says where the secret is kept (not whether it is there:
 	// reading every profile's secret, a keyring prompt each perhaps, to
 	// print a word is not worth it; the token command says when it is
-	// missing): keyring, file, environment, or vault for none of ours.
-	Secret string
-	// Cached describes the cached token without showing it.
-	Cached string
-	// Err is why the account could not be resolved.
-	Err error
+	// missing): keyring, file, environment, credentials-file, or vault
+	// for none of ours.
+	Secret string `json:"secret,omitempty"`
+	// Token describes the cached token without showing it.
+	Token *tokenState `json:"token,omitempty"`
+	// Error is why the account could not be resolved.
+	Error string `json:"error,omitempty"`
 }
 
-// newStatusRow resolves profile name ("" for the flags and environment),
-// whose secret is kept where secret says, and looks up its cached token.
-func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repository, loc keyring.Location, name, secret string, now time.Time) statusRow {
-	r := statusRow{Name: name, Secret: secret}
+// vaultState names a Vault path's account: the path, who reads it, and the
+// URL its tokens are cached under.
+type vaultState struct {
+	Path     string `json:"path"`
+	Identity string `json:"identity"`
+	URL      string `json:"url"`
+}
+
+// tokenState is an account's cached token, never the token itself.
+type tokenState struct {
+	// State is none, other-identity (cached for another secret or Vault
+	// identity: not this caller's), unreadable, expired or valid.
+	State string `json:"state"`
+	// Store is the token store it is in ("kernel", "keyring", "file").
+	Store     string     `json:"store,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ExpiresIn is the whole seconds left, for a valid token.
+	ExpiresIn int64  `json:"expires_in,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// newStatusRow resolves profile name ("" for the flags and environment)
+// and looks up its cached token.
+func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repository, loc keyring.Location, name string, now time.Time) statusRow {
+	r := statusRow{Profile: name, Source: sourceProfile}
 	a, err := tokens.Resolve(cfg, profiles, name)
 	if err != nil {
-		r.Err = err
+		r.Error = oneLine(err)
 		return r
 	}
-	if a.Vault != nil {
-		r.Secret = "vault"
-	}
 	c := a.Cache
-	r.KeyID, r.Email, r.TokenEndpoint = c.KeyID, c.Email, c.Endpoint
-	r.Cached = cachedState(ctx, loc, c, now)
+	switch {
+	case a.Vault != nil:
+		r.Vault = &vaultState{Path: c.KeyID, Identity: c.Email, URL: c.Endpoint}
+		r.Secret = secretVault
+	default:
+		r.KeyID, r.Email, r.TokenEndpoint = c.KeyID, c.Email, c.Endpoint
+		if name == "" {
+			r.Secret = envSecretSource(cfg)
+		}
+	}
+	r.Token = cachedState(ctx, loc, c, now)
 	return r
 }
 
-// writeStatus writes rows as a table, and the store tokens are cached in.
-func writeStatus(w io.Writer, rows []statusRow, store string) {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tCACHED TOKEN")
-	for _, r := range rows {
-		label := cmp.Or(r.Name, "(environment)")
-		if r.Err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", label, oneLine(r.Err))
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, r.KeyID, r.Email, r.TokenEndpoint, r.Secret, r.Cached)
+// envSecretSource is where the secret of the flags' and environment's DT
+// account comes from: the environment's variable wins over a credentials
+// file's (auth.Layers).
+func envSecretSource(cfg tokens.Config) string {
+	if auth.FromEnv(cfg.Getenv).Secret != "" {
+		return sourceEnvironment
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "\nToken cache: %s\n", store)
+	return sourceCredentialsFile
+}
+
+// writeStatus writes rep as a table, then the store new tokens go to. With
+// no profiles (noProfiles) it says so, and how to store one.
+func writeStatus(w io.Writer, rep statusReport, noProfiles bool) {
+	if len(rep.Accounts) > 0 {
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tTOKEN STORE\tCACHED TOKEN")
+		for _, r := range rep.Accounts {
+			fmt.Fprintln(tw, r.columns())
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	if noProfiles {
+		fmt.Fprintf(w, "No profiles: store one with '%s login --profile NAME --key-id ID --email EMAIL'.\n", prog)
+	}
+	cache := rep.TokenCache.Store
+	if n := rep.TokenCache.Note; n != "" {
+		cache += " (" + n + ")"
+	}
+	fmt.Fprintf(w, "Token cache: %s\n", cache)
+}
+
+// columns is r as a table row, tab separated.
+func (r statusRow) columns() string {
+	label := r.Profile
+	switch {
+	case r.Source == sourceCredentialsFile:
+		label = "(credentials file)"
+	case label == "":
+		label = "(environment)"
+	}
+	if r.Error != "" {
+		return strings.Join([]string{label, "-", "-", "-", "-", "-", r.Error}, "\t")
+	}
+	keyID, email, endpoint := r.KeyID, r.Email, r.TokenEndpoint
+	if v := r.Vault; v != nil {
+		keyID, email, endpoint = v.Path, v.Identity, v.URL
+	}
+	store := "-"
+	if r.Token.Store != "" {
+		store = r.Token.Store
+	}
+	return strings.Join([]string{label, keyID, email, endpoint, strings.ReplaceAll(r.Secret, "-", " "), store, r.Token.describe()}, "\t")
+}
+
+// describe is t as the table's CACHED TOKEN column says it.
+func (t *tokenState) describe() string {
+	switch t.State {
+	case "other-identity":
+		return "none (cached for another identity)"
+	case "unreadable":
+		return "unreadable: " + t.Error
+	case "expired":
+		return "expired " + t.ExpiresAt.Format(time.RFC3339)
+	case "valid":
+		return fmt.Sprintf("valid until %s (%s left)", t.ExpiresAt.Format(time.RFC3339), time.Duration(t.ExpiresIn)*time.Second)
+	}
+	return t.State
 }
 
 // describeStore names the backend tokens are cached in and, when auto fell
-// back to files or the backend does not work, why. The auto store picks its backend on its first
-// call, so before any read it would say "keyring" for a keyring that cannot
-// be reached; one lookup settles it. The lookup never unlocks or prompts,
-// and is bounded by the keyring timeout.
-func describeStore(store keyring.Store) string {
+// back to files or the backend does not work, why. The auto store picks
+// its backend on its first call, so before any read it would say "keyring"
+// for a keyring that cannot be reached; one lookup settles it. The lookup
+// never unlocks or prompts, and is bounded by the keyring timeout.
+func describeStore(store keyring.Store) storeState {
 	_, err := store.Get(probeKey)
-	name := store.Name()
+	// "file (why it fell back)": the store's own form (keyring.AutoStore).
+	name, note, _ := strings.Cut(store.Name(), " (")
+	s := storeState{Store: name, Note: strings.TrimSuffix(note, ")")}
 	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
 		// An explicit --cache keyring or file that does not work: say so
 		// here too, not only when a token is fetched.
-		return fmt.Sprintf("%s (%s)", name, oneLine(err))
+		s.Note = oneLine(err)
 	}
-	return name
+	return s
 }
 
-// cachedState describes acct's cached token in loc without showing it.
-func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account, now time.Time) string {
+// cachedState describes acct's cached token in loc without showing it:
+// read, never refreshed, and the store it is in.
+func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account, now time.Time) *tokenState {
 	// A cache without an upstream: Cached never refreshes.
 	tok, err := keyring.NewCache(nil, keyring.CacheConfig{Location: loc, Account: acct}).Cached(ctx)
-	switch {
-	case errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil):
-		return "none"
-	case errors.Is(err, keyring.ErrOtherIdentity):
-		// Another secret or Vault identity obtained it: not this caller's.
-		return "none (cached for another identity)"
-	case err != nil:
-		return "unreadable: " + oneLine(err)
-	case !tok.Expiry.After(now):
-		return "expired " + tok.Expiry.UTC().Format(time.RFC3339)
-	default:
-		return fmt.Sprintf("valid until %s (%s left)", tok.Expiry.UTC().Format(time.RFC3339), tok.Expiry.Sub(now).Truncate(time.Second))
+	if errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil) {
+		return &tokenState{State: "none"}
 	}
+	// Asked after the read, which may have copied the entry up into the
+	// kernel keyring: where later calls find it.
+	t := &tokenState{}
+	if store, herr := loc.Holder(acct); herr == nil {
+		t.Store = store
+	}
+	switch {
+	case errors.Is(err, keyring.ErrOtherIdentity):
+		t.State = "other-identity"
+	case err != nil:
+		t.State, t.Error = "unreadable", oneLine(err)
+	default:
+		exp := tok.Expiry.UTC().Truncate(time.Second)
+		t.ExpiresAt = &exp
+		if t.State = "expired"; exp.After(now) {
+			t.State, t.ExpiresIn = "valid", int64(exp.Sub(now)/time.Second)
+		}
+	}
+	return t
 }

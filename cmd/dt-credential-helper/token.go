@@ -55,7 +55,7 @@ when run with no command, or with flags only.`
 	// served without arming a timer.
 	tok, err := sources.Token(ctx, "", tf.forceRefresh)
 	if err != nil {
-		return err
+		return tf.explain(err)
 	}
 	return format.Write(e.stdout, f, tok, apiVersion, time.Now())
 }

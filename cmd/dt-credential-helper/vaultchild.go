@@ -27,6 +27,7 @@ func vaultChild(e env, v vaultenv.Reference, verbose bool) (keyring.Upstream, er
 		Program: func() (string, error) { return sibling.Path(pluginProg, "reading tokens from Vault") },
 		Environ: e.environ(),
 		Stderr:  stderr,
+		Waiting: waiting,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
@@ -72,8 +73,10 @@ func (r *Repository) Remove(ctx context.Context, name string, account auth.Crede
 // false), in a secret file if there is one, else in the keyring. It reads
 // the secret there once, bounded in time: a keyring that does not answer
 // would fail every removal after it, each after its own timeout, so nothing
-// is removed then. No profile, no secret and no account is an unknown
-// profile.
+// is removed then. For a profile not in f the keyring is only a guess: one
+// that cannot be reached (none here, or one that hangs) counts as holding
+// nothing. No profile, no secret and no account is an unknown profile
+// (noSuchProfile says where it was looked for).
 func (r *Repository) findSecret(f *File, a Account, inFile bool) (where place, found bool, err error) {
 	if !inFile {
 		a.SecretIn = SecretInKeyring
@@ -88,22 +91,36 @@ func (r *Repository) findSecret(f *File, a Account, inFile bool) (where place, f
 	if err == nil {
 		_, err = secrets.Get(where.key)
 	}
-	if !inFile && errors.Is(err, keyring.ErrNoSession) {
-		// Only a guess, and there is no keyring at all here: it holds
-		// nothing this process could remove.
-		err = keyring.ErrNotFound
+	var unchecked error // why the keyring could not be looked in
+	if !inFile && errors.Is(err, keyring.ErrUnreachable) {
+		unchecked, err = err, keyring.ErrNotFound
 	}
 	switch {
 	case errors.Is(err, keyring.ErrNotFound):
 		if !inFile && a.Credentials.KeyID == "" {
-			_, err := f.Get(a.Name) // most likely a typo
-			return where, false, misconfig.Wrap(err)
+			return where, false, misconfig.Wrap(r.noSuchProfile(a.Name, unchecked))
 		}
 		return where, false, nil
 	case err != nil:
 		return where, false, fmt.Errorf("profile %q: nothing was removed: the %s could not be read: %w; try again when it answers", a.Name, where.store, err)
 	}
 	return where, true, nil
+}
+
+// noSuchProfile is the error for profile name, found nowhere: not in the
+// profiles file, no secret file, and no keyring entry (or, when keyring is
+// not nil, a keyring that could not be looked in, for that reason).
+func (r *Repository) noSuchProfile(name string, keyring error) error {
+	file, _ := r.Path() // it was read
+	var b strings.Builder
+	fmt.Fprintf(&b, "no profile %q: it is not in the profiles file %s, and ", name, file)
+	if keyring == nil {
+		fmt.Fprintf(&b, "neither the secret files in %s nor the keyring hold a secret under its name", SecretsDir(file))
+	} else {
+		fmt.Fprintf(&b, "the secret files in %s hold no secret under its name (the keyring could not be checked: %v)", SecretsDir(file), keyring)
+	}
+	b.WriteString("; nothing was changed")
+	return notAProfile{errors.New(b.String())}
 }
 
 // forgotten removes the tokens cached for a (see forgetting), saying what

@@ -78,7 +78,7 @@ func TestRemoveNotInFile(t *testing.T) {
 		}
 
 		_, err = f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
-		if !errors.Is(err, ErrUnknown) || !misconfig.Is(err) || !strings.Contains(err.Error(), "unknown profile") {
+		if !errors.Is(err, ErrUnknown) || !misconfig.Is(err) || !strings.Contains(err.Error(), "no profile") {
 			t.Errorf("Remove of a profile that is nowhere = %v; want a configuration error wrapping ErrUnknown", err)
 		}
 	})
@@ -232,5 +232,56 @@ func TestList(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
+	}
+}
+
+// TestRemoveUnknownSaysWhatWasChecked: removing a profile that is nowhere
+// says plainly that there is no such profile and what was looked at (the
+// profiles file, the secret files, the keyring), whether the keyring
+// answered, is missing or hangs: not "create it with login" (logout is no
+// place to create one), nor "try again when it answers" (a keyring that
+// never will). Nothing is removed; it is the caller's configuration (a
+// typo, most likely).
+func TestRemoveUnknownSaysWhatWasChecked(t *testing.T) {
+	cases := []struct {
+		name    string
+		keyring func(t *testing.T) // sets up the keyring, or its absence
+		want    string             // what is said of the keyring
+	}{
+		{name: "no keyring", keyring: noKeyring, want: "the keyring could not be checked"},
+		{name: "hung keyring", keyring: func(t *testing.T) {
+			t.Setenv("DBUS_SESSION_BUS_ADDRESS", keyringtest.StartHungService(t).Addr)
+		}, want: "the keyring could not be checked"},
+		{name: "keyring", keyring: needSecretService, want: "nor the keyring"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.keyring(t)
+			f := newTxFixture(t)
+			f.repo = NewRepository(f.getenv, 200*time.Millisecond, nil)
+			name := uniqueProfile(t, f)
+			f.saved(t, "other", SecretInFile) // a profiles file and a secrets directory exist
+			_, err := f.repo.Remove(t.Context(), name, auth.Credentials{}, f.forget)
+			if !errors.Is(err, ErrUnknown) || !misconfig.Is(err) {
+				t.Fatalf("Remove = %v; want a configuration error wrapping ErrUnknown", err)
+			}
+			msg := err.Error()
+			for _, w := range []string{`no profile "` + name + `"`, f.profilesPath(t), "secret files", tc.want} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("Remove = %q; does not say %q", msg, w)
+				}
+			}
+			for _, w := range []string{"create it", "login", "again", "answers"} {
+				if strings.Contains(msg, w) {
+					t.Errorf("Remove = %q; says %q", msg, w)
+				}
+			}
+			if len(f.forgot) > 0 {
+				t.Error("cached tokens were looked for without an account")
+			}
+			if _, ok := f.stored(t, "other"); !ok {
+				t.Error("another profile was removed")
+			}
+		})
 	}
 }

@@ -225,8 +225,9 @@ func (s secretFiles) Set(key string, data []byte) error {
 	return s.FileStore.Set(key, data)
 }
 
-// notAProfile is a name [ValidateName] refuses, asked for as a profile: no
-// profile has it, so it is [ErrUnknown], with ValidateName's message.
+// notAProfile is [ErrUnknown] with a message of its own: a name
+// [ValidateName] refuses, asked for as a profile, with ValidateName's; a
+// profile Remove found nowhere, saying where it looked.
 type notAProfile struct{ error }
 
 func (e notAProfile) Is(target error) bool { return target == ErrUnknown }

@@ -60,6 +60,13 @@ type Config struct {
 	// failure that may pass.
 	// nil: Vault paths are refused.
 	VaultUpstream func(vaultenv.Reference) (keyring.Upstream, error)
+	// Waiting, when set, is told as a DT token request starts, which
+	// happens on a miss only, what it asks (the token endpoint), under the
+	// request's context; it returns the function to call when the answer
+	// is in. The program says at a terminal what a slow request waits
+	// for. A function of the program rather than a closure, so that
+	// building the sources on a cached call allocates nothing for it.
+	Waiting func(ctx context.Context, what string) (done func())
 }
 
 func (c Config) withDefaults() Config {
@@ -160,7 +167,7 @@ func (s *Sources) upstream(a Account) keyring.Upstream {
 		return a.vault
 	}
 	opts := []auth.Option{auth.WithTimeout(s.cfg.Timeout), auth.WithLogger(s.cfg.Log)}
-	return &profileExchange{profiles: s.profiles, profile: a.profile, creds: a.creds, opts: opts}
+	return &profileExchange{profiles: s.profiles, profile: a.profile, creds: a.creds, opts: opts, waiting: s.cfg.Waiting}
 }
 
 // profileExchange is the DT exchange of one account. For a profile, the
@@ -174,6 +181,7 @@ type profileExchange struct {
 	profile  string // "" = creds is complete
 	creds    auth.Credentials
 	opts     []auth.Option
+	waiting  func(context.Context, string) func() // Config.Waiting
 
 	mu  sync.Mutex
 	src *auth.Source
@@ -204,5 +212,8 @@ func (x *profileExchange) TokenContext(ctx context.Context) (*oauth2.Token, erro
 	}
 	src := x.src
 	x.mu.Unlock()
+	if x.waiting != nil {
+		defer x.waiting(ctx, x.creds.TokenEndpoint)()
+	}
 	return src.TokenContext(ctx)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
@@ -56,5 +57,42 @@ func TestProfileExchangeRetriesAFailedSecretRead(t *testing.T) {
 	}
 	if tok, err := x.TokenContext(context.Background()); err != nil || !srv.Valid(tok.AccessToken) {
 		t.Fatalf("after a success, the secret file removed: %v, %v", tok, err)
+	}
+}
+
+// TestWaitingToldOfRequestsOnly: Config.Waiting hears of each DT token
+// request, with the endpoint and under the refresh's deadline, and its done
+// is called once the answer is in; a cached token is served without a word
+// to it. The emulator stands in for DT's identity service.
+func TestWaitingToldOfRequestsOnly(t *testing.T) {
+	acct := authtest.Account{KeyID: "k1", Email: "sa@example.com", Secret: "s3cret"}
+	srv := authtest.NewServer(acct)
+	defer srv.Close()
+	home := t.TempDir()
+	getenv := mapEnv(map[string]string{
+		"HOME": home, "DT_CACHE_DIR": filepath.Join(home, "cache"), auth.EnvKeyID: acct.KeyID, auth.EnvEmail: acct.Email,
+		auth.EnvSecret: acct.Secret, auth.EnvTokenEndpoint: srv.TokenURL(),
+	})
+	var told []string
+	var deadlines, ended int
+	cfg := Config{Cache: "file", Getenv: getenv, Timeout: 5 * time.Second,
+		Waiting: func(ctx context.Context, what string) func() {
+			told = append(told, what)
+			if _, ok := ctx.Deadline(); ok {
+				deadlines++
+			}
+			return func() { ended++ }
+		}}
+	sources := New(cfg, profile.NewRepository(getenv, 0, nil))
+	for range 2 {
+		if _, err := sources.Token(t.Context(), "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if srv.Requests() != 1 {
+		t.Fatalf("%d token requests, want 1: the second call is not served from the cache, and the test proves nothing", srv.Requests())
+	}
+	if len(told) != 1 || told[0] != srv.TokenURL() || deadlines != 1 || ended != 1 {
+		t.Errorf("Waiting told %q (%d under a deadline), done called %d times; want the endpoint once, under the deadline, ended once", told, deadlines, ended)
 	}
 }

@@ -109,6 +109,10 @@ type Config struct {
 	Environ []string
 	// Stderr receives the child's log; nil drops it.
 	Stderr io.Writer
+	// Waiting, when set, is told as a read starts what it waits for,
+	// under the read's context, and returns the function to call when
+	// the child has answered (tokens.Config.Waiting says why).
+	Waiting func(ctx context.Context, what string) (done func())
 }
 
 // Source reads tokens by running the child. It is a keyring.Upstream.
@@ -144,6 +148,9 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	prog, err := s.cfg.Program()
 	if err != nil {
 		return nil, &Error{Kind: Other, Msg: err.Error(), Err: err}
+	}
+	if s.cfg.Waiting != nil {
+		defer s.cfg.Waiting(ctx, fmt.Sprintf("Vault at %s to read %s", vaultenv.Address(getenv), path))()
 	}
 	cmd := commandContext(ctx, prog)
 	cmd.Env = env

@@ -156,3 +156,29 @@ func TestEnvironmentRefusedBeforeTheChild(t *testing.T) {
 		t.Error("the child ran")
 	}
 }
+
+// TestWaitingToldOfEachRead: Config.Waiting hears of each read, naming the
+// Vault and the path, under the read's context, and its done is called when
+// the child has answered.
+func TestWaitingToldOfEachRead(t *testing.T) {
+	var told []string
+	ended := 0
+	src, err := NewSource(Config{
+		Vault:   vaultenv.Reference{Path: "dt/token/prod"},
+		Program: child(t, `echo '{"access_token":"tok","expires_at":"2030-01-01T00:00:00Z"}'`),
+		Environ: []string{"VAULT_ADDR=https://vault.example:8200"},
+		Waiting: func(ctx context.Context, what string) func() {
+			told = append(told, what)
+			return func() { ended++ }
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.TokenContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != 1 || !strings.Contains(told[0], "https://vault.example:8200") || !strings.Contains(told[0], "dt/token/prod") || ended != 1 {
+		t.Errorf("Waiting told %q, done called %d times; want the Vault and the path once, ended once", told, ended)
+	}
+}
