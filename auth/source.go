@@ -137,19 +137,14 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		req.Header.Set("Accept", "application/json")
 		return req, nil
 	}
-	if s.log.Enabled(ctx, slog.LevelDebug) {
-		// Once per exchange: the proxy is chosen by host, the same for
-		// every attempt.
-		if req, err := newRequest(); err == nil {
-			s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(hc, req))
-		}
-	}
+	s.logRoute(ctx, hc, newRequest)
 
 	// The retries are a plain loop: which failures are transient, how long
 	// to wait, when waiting would pass the deadline, and reading the body
 	// inside the attempt are all decided here, so a retry library would
 	// add nothing but hooks to decide them through.
 	deadline, hasDeadline := ctx.Deadline()
+	var failure error // what the last attempt the deadline did not cut off met
 	for attempt := 1; ; attempt++ {
 		req, err := newRequest()
 		if err != nil {
@@ -158,6 +153,9 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		sentAt := s.now()
 		s.log.Debug("requesting token", "endpoint", s.creds.TokenEndpoint, "key_id", s.creds.KeyID, "attempt", attempt)
 		resp, body, err := send(hc, req)
+		if err != nil && ctx.Err() == nil {
+			failure = err
+		}
 
 		attrs := []any{"attempt", attempt}
 		if resp != nil {
@@ -168,17 +166,28 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 		if !retryable(ctx, resp, err) || attempt > s.retries {
 			s.log.Debug("token response", append(attrs, "decision", "done")...)
-			return s.outcome(ctx, attempt, sentAt, resp, body, err)
+			return s.outcome(ctx, attempt, sentAt, resp, body, err, failure)
 		}
 		wait := s.backoff(attempt, resp)
 		if hasDeadline && time.Now().Add(wait).After(deadline) {
 			s.log.Debug("token response", append(attrs, "decision", "give up: the next attempt would pass the deadline", "delay", wait)...)
-			return s.outcome(ctx, attempt, sentAt, resp, body, err)
+			return s.outcome(ctx, attempt, sentAt, resp, body, err, failure)
 		}
 		s.log.Debug("token response", append(attrs, "decision", "retry", "delay", wait)...)
 		if err := sleep(ctx, wait); err != nil {
-			return nil, s.transportError(ctx, attempt, err)
+			return nil, s.transportError(ctx, attempt, err, failure)
 		}
+	}
+}
+
+// logRoute logs, once per exchange, the proxy the token request goes
+// through: it is chosen by host, the same for every attempt.
+func (s *Source) logRoute(ctx context.Context, hc *http.Client, newRequest func() (*http.Request, error)) {
+	if !s.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	if req, err := newRequest(); err == nil {
+		s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(hc, req))
 	}
 }
 
@@ -253,10 +262,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// outcome turns the last attempt into the token or the error to return.
-func (s *Source) outcome(ctx context.Context, attempts int, sentAt time.Time, resp *http.Response, body []byte, err error) (*oauth2.Token, error) {
+// outcome turns the last attempt into the token or the error to return;
+// failure is what an earlier attempt met, for an attempt the deadline cut
+// off.
+func (s *Source) outcome(ctx context.Context, attempts int, sentAt time.Time, resp *http.Response, body []byte, err, failure error) (*oauth2.Token, error) {
 	if err != nil {
-		return nil, s.transportError(ctx, attempts, err)
+		return nil, s.transportError(ctx, attempts, err, failure)
 	}
 	if len(body) > maxBody {
 		return nil, &Error{Kind: BadResponse, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts,
@@ -304,13 +315,19 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // transportError is the error for an attempt that got no whole response.
-func (s *Source) transportError(ctx context.Context, attempts int, err error) error {
+// When the deadline ended it, the error says so, and what the last attempt
+// before met (failure), if one met anything: a refusing proxy or a host that
+// cannot be reached is the news, not the deadline.
+func (s *Source) transportError(ctx context.Context, attempts int, err, failure error) error {
 	kind := Transient
 	if ctx.Err() == nil && certificateError(err) {
 		kind = BadResponse // retrying will not help
 	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("no token within the deadline: %w", ctx.Err())
+		if failure != nil {
+			err = fmt.Errorf("%w; the attempt before: %v", err, redactURLError(failure))
+		}
 	}
 	return &Error{Kind: kind, Endpoint: s.creds.TokenEndpoint, KeyID: s.creds.KeyID, Attempts: attempts, Err: redactURLError(err)}
 }

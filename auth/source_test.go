@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -674,5 +676,39 @@ func TestSourceCancelledWhileWaiting(t *testing.T) {
 	// would fail before it reached the server.
 	if n := strings.Count(logs.String(), `msg="requesting token"`); n != 1 || srv.Requests() != 1 {
 		t.Errorf("%d attempts, %d requests; want 1: the wait was not cut short\n%s", n, srv.Requests(), logs)
+	}
+}
+
+// TestSourceDeadlineSaysWhatTheAttemptBeforeMet: when the deadline cuts off
+// an attempt, the error says what the attempt before it met (here a
+// connection the server closed; in the field, a proxy's refusal), not only
+// that the deadline passed.
+func TestSourceDeadlineSaysWhatTheAttemptBeforeMet(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		// The body read, the server notices the client hang up.
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	src, err := auth.NewSource(auth.Credentials{KeyID: account.KeyID, Email: account.Email, Secret: account.Secret, TokenEndpoint: srv.URL + "/oauth2/token"},
+		auth.WithRetries(3, time.Millisecond, 5*time.Millisecond), auth.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.TokenContext(context.Background())
+	if msg := fmt.Sprint(err); !auth.IsTransient(err) || !strings.Contains(msg, "no token within the deadline") ||
+		!strings.Contains(msg, "the attempt before: EOF") {
+		t.Errorf("got %v; want the deadline and what the attempt before met (EOF)", err)
+	}
+	if n.Load() < 2 {
+		t.Errorf("%d requests; want the deadline to cut off a later attempt", n.Load())
 	}
 }
