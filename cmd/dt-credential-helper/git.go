@@ -10,12 +10,24 @@ import (
 // helper.
 const gitHelperName = "git-credential-dt"
 
+// gitActions are the git credential helper's actions.
+const gitActions = "get|store|erase"
+
+// gitLine is git's command line.
+type gitLine struct{ tokenFlags }
+
+func (l *gitLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "git", "git [FLAGS] "+gitActions+"   (or as "+gitHelperName+")")
+	l.register(fs)
+	fs.operands = gitActions
+	return fs
+}
+
 // runGit speaks the git credential helper protocol: the host of git's
 // request picks the profile (hostSet), whose token sources answer it.
 func runGit(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	fs := newFlagSet(e, "git", "git [FLAGS] get|store|erase   (or as "+gitHelperName+")")
-	tf.register(fs)
+	var tf gitLine
+	fs := tf.flags(e)
 	if err := parse(fs, args, true); err != nil {
 		return err
 	}

@@ -20,14 +20,21 @@ import (
 // status looks it up only to make the store choose its backend.
 const probeKey = "status-probe"
 
+// statusLine is status's command line.
+type statusLine struct{ tokenFlags }
+
+func (l *statusLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "status", "status [FLAGS]")
+	l.RegisterLookup(fs.FlagSet)
+	return fs
+}
+
 // runStatus lists the account of the flags and environment (when they name
 // one) and every profile: its account, where its secret is kept (never
 // read), and the token cached for it (read, never refreshed).
 func runStatus(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	fs := newFlagSet(e, "status", "status [FLAGS]")
-	tf.RegisterLookup(fs.FlagSet)
-	if err := parse(fs, args, false); err != nil {
+	var tf statusLine
+	if err := parse(tf.flags(e), args, false); err != nil {
 		return err
 	}
 	cfg, err := tf.config(e, nil)
@@ -45,7 +52,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	}
 	now := time.Now()
 	var rows []statusRow
-	if namesAccount(e, tf) {
+	if namesAccount(e, tf.tokenFlags) {
 		rows = append(rows, newStatusRow(ctx, cfg, profiles, cache, "", "environment", now))
 	}
 	for _, a := range accounts {
