@@ -175,6 +175,8 @@ func run(ctx context.Context, e env) int {
 		name = "version"
 	case completion.Hidden:
 		return report(e.stderr, runComplete(e, args))
+	case manCommand:
+		return report(e.stderr, runMan(e, args))
 	}
 	cmd, ok := lookup(name)
 	if !ok {
