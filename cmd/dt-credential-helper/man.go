@@ -44,7 +44,7 @@ func manPage(e env) string {
 	p.Section("Description")
 	p.Text(usageIntro + "\n\n" + usageAccount + "\n\n" +
 		"The git and docker credential helpers answer to their own names too, " + gitHelperName + " and " + dockerHelperName +
-		" (links to " + prog + "), by which git and docker find them. README.md, installed with the program, is the full guide.")
+		" (links to " + prog + "), by which git and docker find them. README.md (which the packages install in /usr/share/doc/" + prog + ") is the full guide.")
 	p.Section("Commands")
 	manCommands(p, e)
 	for _, s := range []struct {
