@@ -8,7 +8,10 @@
 #   - Debian packages, with apt-get, when run as root and they are missing:
 #     dbus, dbus-daemon, dbus-bin, gnome-keyring, libsecret-tools and
 #     keyutils (keyring-session.sh), protobuf-compiler and libprotobuf-dev
-#     (gen-proto.sh).
+#     (gen-proto.sh), and for the tests of the completions, the man page and
+#     the packages: zsh, fish, man-db, groff and rpm. The packages' test
+#     installs the .deb with dpkg into a root of its own, a temporary
+#     directory, never into the machine's.
 #   - Go modules into Go's module cache (go env GOMODCACHE): about 850 MB
 #     for this module, and about 1.8 GB more for OpenBao; Go's build cache
 #     grows too. protoc-gen-go and protoc-gen-go-grpc are built into a
@@ -66,6 +69,23 @@ echo "DT_TEST_BAO=${DT_TEST_BAO:-(none: the Vault end-to-end tests skip)}"
 # Install keyring-session.sh's packages now, while apt-get still has your
 # proxy settings.
 bash scripts/keyring-session.sh true
+
+# The shells the completions are tested in, man and groff for the man page,
+# rpm to read the .rpm (dpkg is Debian's own): installed now too.
+need=()
+for tool in zsh:zsh fish:fish man:man-db lexgrog:man-db groff:groff rpm:rpm; do
+	command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+# groff-base, which man-db needs, has groff but not its PostScript device.
+[ -d /usr/share/groff/current/font/devps ] || need+=(groff)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+		echo "missing ${need[*]}: install them (Debian: apt-get install ${need[*]})" >&2
+		exit 1
+	fi
+	echo "== installing ${need[*]}"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 
 # From here on: a private HOME and XDG directories, and none of your DT_*,
 # VAULT_*, proxy or other settings (the tests isolate themselves too).

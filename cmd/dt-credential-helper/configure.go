@@ -40,7 +40,7 @@ type configureFlags struct {
 }
 
 // configureTools are the tools configure wires.
-func configureTools() []string { return []string{"git", "docker", "kubectl"} }
+const configureTools = "git|docker|kubectl"
 
 // toolFlags are the flags that only some tools take, and those tools.
 func toolFlags() map[string][]string {
@@ -74,9 +74,8 @@ Hosts default to the profile's own hosts (login --hosts), else the DT API
 hosts and DT_CREDENTIAL_HOSTS. --profile is what is written: DT_PROFILE is
 not read here.`
 
-func runConfigure(ctx context.Context, e env, args []string) error {
-	var cf configureFlags
-	fs := newFlagSet(e, "configure", "configure git|docker|kubectl [FLAGS]")
+func (cf *configureFlags) flags(e env) *flagSet {
+	fs := newFlagSet(e, "configure", "configure "+configureTools+" [FLAGS]")
 	fs.about = configureAbout
 	fs.StringVar(&cf.profile, "profile", "", "the profile whose tokens the tool gets (default: the account of the tool's environment)")
 	fs.StringVar(&cf.hosts, "hosts", "", "git, docker: comma-separated host or host:port entries to wire")
@@ -85,7 +84,13 @@ func runConfigure(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&cf.file, "file", "", "git: write this configuration file instead of the global one")
 	fs.StringVar(&cf.user, "user", "", "kubectl: the kubeconfig user to set (default dt, or dt-PROFILE)")
 	fs.StringVar(&cf.kubeconfig, "kubeconfig", "", "kubectl: the kubeconfig file (default kubectl's: KUBECONFIG, else ~/.kube/config)")
-	if err := parseConfigure(fs, args, &cf); err != nil {
+	fs.operands, fs.flagsAfterOperand = configureTools, true
+	return fs
+}
+
+func runConfigure(ctx context.Context, e env, args []string) error {
+	var cf configureFlags
+	if err := parseConfigure(cf.flags(e), args, &cf); err != nil {
 		return err
 	}
 	profiles := profile.NewRepository(e.getenv, 0, nil)
@@ -131,7 +136,7 @@ func parseConfigure(fs *flagSet, args []string, cf *configureFlags) error {
 		return usagef("configure: unexpected argument %q", rest[0])
 	case cf.tool == "":
 		return usagef("configure: name the tool to configure: git, docker or kubectl")
-	case !slices.Contains(configureTools(), cf.tool):
+	case !slices.Contains(strings.Split(configureTools, "|"), cf.tool):
 		return usagef("configure: unknown tool %q: want git, docker or kubectl", cf.tool)
 	case cf.local && cf.file != "":
 		return usagef("configure git: --local and --file name two places; give one")

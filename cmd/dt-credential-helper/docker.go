@@ -37,6 +37,21 @@ As the protocol wants, an error is one line on stdout, with exit 1.
 DT hosts are DT's API hosts, those in DT_CREDENTIAL_HOSTS and a profile's
 --hosts; --verbose says on stderr why a server got nothing.`
 
+
+// dockerActions are the docker credential helper's actions.
+const dockerActions = "get|store|erase|list|version"
+
+// dockerLine is docker's command line.
+type dockerLine struct{ tokenFlags }
+
+func (l *dockerLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "docker", "docker [FLAGS] "+dockerActions+"   (or as "+dockerHelperName+")")
+	fs.about = dockerAbout
+	l.register(fs)
+	fs.operands = dockerActions
+	return fs
+}
+
 // runDocker speaks the docker credential helper protocol, whose errors go to
 // stdout with exit status 1: a bad command line too, since docker reads a
 // helper's stdout, not its stderr. Only --help, which is no error, exits 0.
@@ -46,10 +61,8 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		dockercred.WriteError(e.stdout, err)
 		return &exitStatus{code: exitFailure}
 	}
-	var tf tokenFlags
-	fs := newFlagSet(e, "docker", "docker [FLAGS] get|store|erase|list|version   (or as "+dockerHelperName+")")
-	fs.about = dockerAbout
-	tf.register(fs)
+	var tf dockerLine
+	fs := tf.flags(e)
 	if err := parse(fs, args, true); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -23,11 +23,10 @@ const (
 	envExpiresAt   = "DT_ACCESS_TOKEN_EXPIRES_AT"
 )
 
-// runExec runs a command with DT_ACCESS_TOKEN in its environment. On Unix
-// the helper replaces itself with the command (see execCommand), so the
-// command's pid, signals and exit status are simply its own.
-func runExec(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
+// execLine is exec's command line.
+type execLine struct{ tokenFlags }
+
+func (l *execLine) flags(e env) *flagSet {
 	fs := newFlagSet(e, "exec", "exec [FLAGS] -- COMMAND [ARGS...]")
 	fs.about = `Runs COMMAND with a valid access token in DT_ACCESS_TOKEN and its expiry
 in DT_ACCESS_TOKEN_EXPIRES_AT (RFC 3339, UTC); the token is fetched once, at
@@ -37,7 +36,17 @@ a secret or names where one is (it is handed a token, not what mints them):
 and ` + envVaultToken + `; nor does it get ` + pluginCookieKey + `.
 
 ` + execAbout
-	tf.register(fs)
+	l.register(fs)
+	fs.runsCommand = true
+	return fs
+}
+
+// runExec runs a command with DT_ACCESS_TOKEN in its environment. On Unix
+// the helper replaces itself with the command (see execCommand), so the
+// command's pid, signals and exit status are simply its own.
+func runExec(ctx context.Context, e env, args []string) error {
+	var tf execLine
+	fs := tf.flags(e)
 	dash := slices.Index(args, "--")
 	if dash < 0 {
 		if slices.Contains(args, "-h") || slices.Contains(args, "--help") || slices.Contains(args, "-help") {

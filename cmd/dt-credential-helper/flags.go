@@ -68,7 +68,21 @@ type flagSet struct {
 	about string
 	// secret records a --secret on the command line.
 	secret secretTrap
+	// What the completions offer besides the flags' names (complete.go),
+	// each a list as a usage line writes it ("a|b|c"): the values of the
+	// first operand, and of the flags choices names (sharedValues has those
+	// of the flags every command means the same by); whether flags may
+	// follow the operand, and whether the words after "--" are a command
+	// to run. Constants, so that the hot path builds nothing for them.
+	operands          string
+	choices           choices
+	flagsAfterOperand bool
+	runsCommand       bool
 }
+
+// choices says that the flags named (separated by spaces) take one of
+// values ("a|b|c").
+type choices struct{ flags, values string }
 
 func (fs *flagSet) help() {
 	fmt.Fprintf(fs.stdout, "Usage: %s %s\n\n", prog, fs.synopsis)
@@ -90,6 +104,14 @@ func (fs *flagSet) help() {
 	fmt.Fprintln(fs.stdout, "Flags:")
 	shown.SetOutput(fs.stdout)
 	shown.PrintDefaults()
+}
+
+// flagSpelling is how README writes a flag: --name, or -x for a letter.
+func flagSpelling(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func hasFlags(fs *flag.FlagSet) bool {

@@ -34,13 +34,26 @@ capability[]=authtype.
 DT hosts are DT's API hosts, those in DT_CREDENTIAL_HOSTS and a profile's
 --hosts; --verbose says on stderr why a host got nothing.`
 
+
+// gitActions are the git credential helper's actions.
+const gitActions = "get|store|erase"
+
+// gitLine is git's command line.
+type gitLine struct{ tokenFlags }
+
+func (l *gitLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "git", "git [FLAGS] "+gitActions+"   (or as "+gitHelperName+")")
+	fs.about = gitAbout
+	l.register(fs)
+	fs.operands = gitActions
+	return fs
+}
+
 // runGit speaks the git credential helper protocol: the host of git's
 // request picks the profile (hostSet), whose token sources answer it.
 func runGit(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	fs := newFlagSet(e, "git", "git [FLAGS] get|store|erase   (or as "+gitHelperName+")")
-	fs.about = gitAbout
-	tf.register(fs)
+	var tf gitLine
+	fs := tf.flags(e)
 	if err := parse(fs, args, true); err != nil {
 		return err
 	}

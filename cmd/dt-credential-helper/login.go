@@ -69,17 +69,14 @@ type loginCommand struct {
 	name     string // the profile
 	noVerify bool
 	store    string // --store: profile.SecretInKeyring or SecretInFile
+	hosts    string // --hosts, as given
 	// prof is the profile to store; vault, for a Vault profile, reads its
 	// path to check it.
 	prof  profile.Profile
 	vault keyring.Upstream
 }
 
-// parseLogin parses and checks login's command line, before the secret is
-// read: a bad command line costs no typing.
-func parseLogin(e env, args []string) (loginCommand, error) {
-	var l loginCommand
-	var hosts string
+func (l *loginCommand) flags(e env) *flagSet {
 	fs := newFlagSet(e, "login", "login --profile NAME --key-id ID --email EMAIL [--token-endpoint URL] [--store keyring|file] < secret\n   or: "+prog+" login --profile NAME --vault-path PATH [--vault-role ROLE --vault-jwt-file FILE]")
 	fs.about = `Stores a profile: a DT service account's key id and email in the profiles
 file, and its secret in the OS keyring (Secret Service, Keychain or
@@ -95,13 +92,21 @@ secret on stdin wins over the variable. It is never taken on the command
 line.`
 	fs.StringVar(&l.tf.Profile, "profile", "", "profile name (required)")
 	l.tf.RegisterAccount(fs.FlagSet)
-	fs.StringVar(&hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
+	fs.StringVar(&l.hosts, "hosts", "", "extra hosts (host or host:port, comma separated) the git and docker helpers give this profile's tokens to")
 	l.tf.RegisterVault(fs.FlagSet, false)
 	fs.BoolVar(&l.noVerify, "no-verify", false, "store the profile without fetching a token to check it")
 	fs.StringVar(&l.store, "store", profile.SecretInKeyring, "where the secret is kept: keyring (the OS keyring) or file (a private file under the config directory, for machines without a keyring)")
 	fs.DurationVar(&l.tf.Timeout, "timeout", auth.DefaultTimeout, "give up checking the credentials after this long")
 	fs.BoolVar(&l.tf.Verbose, "verbose", false, "log each step to stderr (never a secret or token)")
-	if err := parse(fs, args, false); err != nil {
+	fs.choices = choices{"store", profile.SecretInKeyring + "|" + profile.SecretInFile}
+	return fs
+}
+
+// parseLogin parses and checks login's command line, before the secret is
+// read: a bad command line costs no typing.
+func parseLogin(e env, args []string) (loginCommand, error) {
+	var l loginCommand
+	if err := parse(l.flags(e), args, false); err != nil {
 		return l, err
 	}
 	name, err := profileName(e, "login", l.tf.Profile)
@@ -117,7 +122,7 @@ line.`
 	}
 	// Checked now, as the git and docker helpers will read them: one bad
 	// entry stored would fail every later git and docker call.
-	routes, err := dthosts.ParseList(hosts, l.name)
+	routes, err := dthosts.ParseList(l.hosts, l.name)
 	if err != nil {
 		return l, usagef("login: --hosts: %v", err)
 	}

@@ -58,14 +58,10 @@ func printWarnings(e env, warnings []error) {
 	}
 }
 
-// runLogout removes a profile with the profiles repository
-// (profile.Repository.Remove): its cached tokens from every token store,
-// its secret from every store, and then the profile, which stays when
-// anything before failed, so that logout can be run again. The account
-// flags say whose cached tokens to remove for a profile that is no longer
-// in the profiles file.
-func runLogout(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
+// logoutLine is logout's command line.
+type logoutLine struct{ tokenFlags }
+
+func (l *logoutLine) flags(e env) *flagSet {
 	fs := newFlagSet(e, "logout", "logout --profile NAME [--key-id ID --email EMAIL [--token-endpoint URL]]")
 	fs.about = `Removes the profile from the profiles file, its secret from the Secret
 Service (Keychain, Credential Manager) and from its secret file, and its
@@ -74,10 +70,21 @@ kernel keyring, the Secret Service and the file cache. When something
 cannot be removed, it says what and keeps the profile, so that logout can
 be run again. The account flags are needed only for a profile that is no
 longer in the profiles file: they say whose cached tokens to remove.`
-	fs.StringVar(&tf.Profile, "profile", "", "profile name (required)")
-	tf.RegisterAccount(fs.FlagSet)
-	fs.BoolVar(&tf.Verbose, "verbose", false, "log each step to stderr")
-	if err := parse(fs, args, false); err != nil {
+	fs.StringVar(&l.Profile, "profile", "", "profile name (required)")
+	l.RegisterAccount(fs.FlagSet)
+	fs.BoolVar(&l.Verbose, "verbose", false, "log each step to stderr")
+	return fs
+}
+
+// runLogout removes a profile with the profiles repository
+// (profile.Repository.Remove): its cached tokens from every token store,
+// its secret from every store, and then the profile, which stays when
+// anything before failed, so that logout can be run again. The account
+// flags say whose cached tokens to remove for a profile that is no longer
+// in the profiles file.
+func runLogout(ctx context.Context, e env, args []string) error {
+	var tf logoutLine
+	if err := parse(tf.flags(e), args, false); err != nil {
 		return err
 	}
 	name, err := profileName(e, "logout", tf.Profile)
@@ -94,7 +101,7 @@ longer in the profiles file: they say whose cached tokens to remove.`
 			return usagef("logout: %v", err)
 		}
 	}
-	cfg, err := forgetConfig(e, tf)
+	cfg, err := forgetConfig(e, tf.tokenFlags)
 	if err != nil {
 		return err
 	}

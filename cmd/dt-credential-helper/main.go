@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/completion"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 )
 
@@ -90,25 +91,58 @@ type exitStatus struct{ code int }
 
 func (e *exitStatus) Error() string { return "" }
 
-// command is a subcommand: its one-line summary and its body.
+// command is a subcommand: its name, its one-line summary, its flags and
+// its body.
 type command struct {
+	name    string
 	summary string
-	run     func(ctx context.Context, e env, args []string) error
+	// flags returns the command's flag set, bound to values of its own.
+	// run builds the flag set it parses with the same method (see
+	// flagsOf), so --help, the completions and the man page show what run
+	// parses.
+	flags func(e env) *flagSet
+	run   func(ctx context.Context, e env, args []string) error
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"token":     {"print a valid access token", runToken},
-		"version":   {"print the version", runVersion},
-		"login":     {"store a profile's secret in the keyring", runLogin},
-		"logout":    {"remove a profile's secret and cached tokens", runLogout},
-		"status":    {"show profiles, the cache in use and cached tokens", runStatus},
-		"configure": {"wire git, docker or kubectl to this helper", runConfigure},
-		"git":       {"act as a git credential helper (also as " + gitHelperName + ")", runGit},
-		"docker":    {"act as a docker credential helper (also as " + dockerHelperName + ")", runDocker},
-		"exec":      {"run a command with DT_ACCESS_TOKEN set", runExec},
-		"plugin":    {"serve the go-plugin gRPC token provider (run by a host)", runPlugin},
+// commandLine is what a command's flags set: flags registers them on a new
+// flag set, bound to the receiver.
+type commandLine[L any] interface {
+	*L
+	flags(e env) *flagSet
+}
+
+// flagsOf returns command line L's flag set, bound to a new L.
+func flagsOf[L any, P commandLine[L]](e env) *flagSet { return P(new(L)).flags(e) }
+
+// commands are the commands, in the order --help, the man page and the
+// completions list them.
+func commands() []command {
+	return []command{
+		{"token", "print a valid access token", flagsOf[tokenLine], runToken},
+		{"exec", "run a command with DT_ACCESS_TOKEN set", flagsOf[execLine], runExec},
+		{"git", "act as a git credential helper (also as " + gitHelperName + ")", flagsOf[gitLine], runGit},
+		{"docker", "act as a docker credential helper (also as " + dockerHelperName + ")", flagsOf[dockerLine], runDocker},
+		{"plugin", "serve the go-plugin gRPC token provider (run by a host)", flagsOf[pluginLine], runPlugin},
+		{"login", "store a profile's secret in the keyring", flagsOf[loginCommand], runLogin},
+		{"logout", "remove a profile's secret and cached tokens", flagsOf[logoutLine], runLogout},
+		{"status", "show profiles, the cache in use and cached tokens", flagsOf[statusLine], runStatus},
+		{"configure", "wire git, docker or kubectl to this helper", flagsOf[configureFlags], runConfigure},
+		{"completion", "print a shell's completion script: bash, zsh or fish", flagsOf[completionLine], runCompletion},
+		{"version", "print the version", flagsOf[versionLine], runVersion},
 	}
+}
+
+// defaultCommand runs when there is no command, or flags only.
+const defaultCommand = "token"
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // run dispatches on the program's name first (git-credential-dt,
@@ -128,7 +162,7 @@ func run(ctx context.Context, e env) int {
 	if len(e.args) == 1 && isPluginProcess(e.getenv) {
 		return report(e.stderr, runPlugin(ctx, e, nil))
 	}
-	name := "token"
+	name := defaultCommand
 	var args []string
 	if len(e.args) > 1 {
 		name, args = e.args[1], e.args[2:]
@@ -139,12 +173,17 @@ func run(ctx context.Context, e env) int {
 		return exitOK
 	case "-v", "--version":
 		name = "version"
+	case completion.Hidden:
+		return report(e.stderr, runComplete(e, args))
+	case manCommand:
+		return report(e.stderr, runMan(e, args))
 	}
-	cmd, ok := commands()[name]
+	cmd, ok := lookup(name)
 	if !ok {
 		if strings.HasPrefix(name, "-") {
 			// Flags without a command mean the token command.
-			cmd, args = commands()["token"], e.args[1:]
+			cmd, _ = lookup(defaultCommand)
+			args = e.args[1:]
 		} else {
 			return report(e.stderr, unknownCommand(name))
 		}
@@ -175,24 +214,23 @@ func report(stderr io.Writer, err error) int {
 	return exitFailure
 }
 
-// programAbout is what the program's --help says it is.
-const programAbout = `Turns a Disruptive Technologies service account into short-lived access
+// usageIntro says what the program does: --help and the man page open with
+// it.
+const usageIntro = `Turns a Disruptive Technologies service account into short-lived access
 tokens for the DT REST API, cached between calls in the kernel keyring
 (Linux), the Secret Service, Keychain or Credential Manager, or else in
 private files (--cache says which).
 Without a COMMAND (or with flags only) it runs 'token': it prints a token.`
 
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s COMMAND [FLAGS]\n\n%s\n\nCommands:\n", prog, programAbout)
-	cmds := commands()
-	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "configure", "version"} {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintf(w, `
-The service account comes from DT_SERVICE_ACCOUNT_KEY_ID, DT_SERVICE_ACCOUNT_EMAIL
+// usageAccount says where the service account comes from.
+const usageAccount = `The service account comes from DT_SERVICE_ACCOUNT_KEY_ID, DT_SERVICE_ACCOUNT_EMAIL
 and DT_SERVICE_ACCOUNT_SECRET, a credentials file (DT_CREDENTIALS_FILE), or a
-profile stored with 'login'. The secret is never accepted on the command line.
+profile stored with 'login'. The secret is never accepted on the command line.`
 
-Run '%s COMMAND --help' for a command's flags.
-`, prog)
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s COMMAND [FLAGS]\n\n%s\n\nCommands:\n", prog, usageIntro)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n%s\n\nRun '%s COMMAND --help' for a command's flags.\n", usageAccount, prog)
 }

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,7 +331,10 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"exec", "--help", "--", "true"}, "exec"},
 	}
 	// Every command's --help, so a command added later is checked too.
-	names := slices.Sorted(maps.Keys(commands()))
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
 	for _, name := range names {
 		cases = append(cases, helpCase{[]string{name, "--help"}, name})
 	}

@@ -54,15 +54,22 @@ func isPluginProcess(getenv func(string) string) bool {
 	return getenv(pluginCookieKey) == pluginCookieValue
 }
 
+// pluginLine is plugin's command line.
+type pluginLine struct{ tokenFlags }
+
+func (l *pluginLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "plugin", "plugin [FLAGS]   (run by a go-plugin host, which sets "+pluginCookieKey+")")
+	fs.about = pluginAbout
+	l.RegisterServing(fs.FlagSet) // each GetToken says whether to force a refresh
+	return fs
+}
+
 // runPlugin checks a host's command line (with the magic cookie set, the
 // arguments after "plugin" are the usual token flags) and hands the process
 // over to the program that serves the plugin.
 func runPlugin(_ context.Context, e env, args []string) error {
-	var tf tokenFlags
-	fs := newFlagSet(e, "plugin", "plugin [FLAGS]   (run by a go-plugin host, which sets "+pluginCookieKey+")")
-	fs.about = pluginAbout
-	tf.RegisterServing(fs.FlagSet) // each GetToken says whether to force a refresh
-	if err := parse(fs, args, false); err != nil {
+	var tf pluginLine
+	if err := parse(tf.flags(e), args, false); err != nil {
 		return err
 	}
 	if !isPluginProcess(e.getenv) {

@@ -40,22 +40,36 @@ read.
 "expires_in","error"},"error"}]}; README's "status -o json" says what each
 field holds.`
 
+// statusOutputs are status's output formats.
+const statusOutputs = "text|json"
+
+// statusLine is status's command line.
+type statusLine struct {
+	tokenFlags
+	output string
+}
+
+func (l *statusLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "status", "status [-o "+statusOutputs+"] [FLAGS]")
+	fs.about = statusAbout
+	l.RegisterLookup(fs.FlagSet)
+	fs.StringVar(&l.output, "o", "text", "output format: "+statusOutputs)
+	fs.StringVar(&l.output, "output", "text", "same as -o")
+	fs.choices = choices{"o output", statusOutputs}
+	return fs
+}
+
 // runStatus lists the account of the flags and environment (when they name
 // one) and every profile: its account, where its secret is kept (never
 // read), and the token cached for it (read, never refreshed), as a table
 // or as JSON.
 func runStatus(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	fs := newFlagSet(e, "status", "status [-o text|json] [FLAGS]")
-	fs.about = statusAbout
-	tf.RegisterLookup(fs.FlagSet)
-	output := fs.String("o", "text", "output format: text or json")
-	fs.StringVar(output, "output", "text", "same as -o")
-	if err := parse(fs, args, false); err != nil {
+	var tf statusLine
+	if err := parse(tf.flags(e), args, false); err != nil {
 		return err
 	}
-	if *output != "text" && *output != "json" {
-		return usagef("status: unknown output format %q: want text or json", *output)
+	if tf.output != "text" && tf.output != "json" {
+		return usagef("status: unknown output format %q: want text or json", tf.output)
 	}
 	cfg, err := tf.config(e, nil)
 	if err != nil {
@@ -72,7 +86,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	}
 	rep := statusReport{TokenCache: describeStore(loc.Store), Accounts: []statusRow{}}
 	now := time.Now()
-	if src, file := accountSource(e, tf); src != "" {
+	if src, file := accountSource(e, tf.tokenFlags); src != "" {
 		r := newStatusRow(ctx, cfg, profiles, loc, "", now)
 		r.Source, r.CredentialsFile = src, file
 		rep.Accounts = append(rep.Accounts, r)
@@ -85,7 +99,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		rep.Accounts = append(rep.Accounts, r)
 	}
 	var out bytes.Buffer
-	if *output == "json" {
+	if tf.output == "json" {
 		enc := json.NewEncoder(&out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {

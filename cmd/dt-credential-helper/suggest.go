@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -85,7 +84,11 @@ func unknownFlag(fs *flagSet, args []string, name string) error {
 // unknownCommand is the error for a command that is none of the
 // program's: the one it most likely meant, and where the list is.
 func unknownCommand(name string) error {
-	if c := closest(name, slices.Collect(maps.Keys(commands()))); c != "" {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	if c := closest(name, names); c != "" {
 		return usagef("unknown command %q; did you mean %q? Run '%s --help' for the list", name, c, prog)
 	}
 	return usagef("unknown command %q; run '%s --help' for the list", name, prog)

@@ -10,23 +10,34 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/tokens"
 )
 
-// runToken prints a token of the account the flags, the environment or
-// --profile name: the token sources (internal/tokens) serve it from the
-// cache, or on a miss fetch it and cache it.
-func runToken(ctx context.Context, e env, args []string) error {
-	var tf tokenFlags
-	var output string
+// tokenLine is token's command line.
+type tokenLine struct {
+	tokenFlags
+	output string
+}
+
+func (l *tokenLine) flags(e env) *flagSet {
 	fs := newFlagSet(e, "token", "token [-o "+format.Choices+"] [FLAGS]")
 	fs.about = `Prints a valid access token, from the cache while it has more than
 --refresh-buffer left. This is also what the program does
 when run with no command, or with flags only.`
-	tf.register(fs)
-	fs.StringVar(&output, "o", "", "output format: "+format.Choices+
+	l.register(fs)
+	fs.StringVar(&l.output, "o", "", "output format: "+format.Choices+
 		" (default "+string(format.ExecCredential)+" under kubectl, else "+string(format.JSON)+")")
-	fs.StringVar(&output, "output", "", "same as -o")
-	if err := parse(fs, args, false); err != nil {
+	fs.StringVar(&l.output, "output", "", "same as -o")
+	fs.choices = choices{"o output", format.Choices}
+	return fs
+}
+
+// runToken prints a token of the account the flags, the environment or
+// --profile name: the token sources (internal/tokens) serve it from the
+// cache, or on a miss fetch it and cache it.
+func runToken(ctx context.Context, e env, args []string) error {
+	var tf tokenLine
+	if err := parse(tf.flags(e), args, false); err != nil {
 		return err
 	}
+	output := tf.output
 	// KUBERNETES_EXEC_INFO picks the default format and the ExecCredential
 	// version; an explicit -o still wins.
 	var apiVersion string

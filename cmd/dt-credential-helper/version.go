@@ -66,25 +66,37 @@ type versionReport struct {
 	Plugin pluginBuild `json:"plugin"`
 }
 
-func runVersion(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "version", "version [-o text|json]")
+// versionOutputs are version's output formats.
+const versionOutputs = "text|json"
+
+// versionLine is version's command line.
+type versionLine struct{ output string }
+
+func (l *versionLine) flags(e env) *flagSet {
+	fs := newFlagSet(e, "version", "version [-o "+versionOutputs+"]")
 	fs.about = `Prints this program's version, commit and Go version, and those of
 ` + pluginProg + ` next to it (which serves go-plugin hosts and reads
 Vault; a build of the two that differ is warned about). With -o json, also
 the versions of the main dependencies each one links.`
-	output := fs.String("o", "text", "output format: text or json")
-	fs.StringVar(output, "output", "text", "same as -o")
-	if err := parse(fs, args, false); err != nil {
+	fs.StringVar(&l.output, "o", "text", "output format: text or json")
+	fs.StringVar(&l.output, "output", "text", "same as -o")
+	fs.choices = choices{"o output", versionOutputs}
+	return fs
+}
+
+func runVersion(ctx context.Context, e env, args []string) error {
+	var l versionLine
+	if err := parse(l.flags(e), args, false); err != nil {
 		return err
 	}
-	if *output != "text" && *output != "json" {
-		return usagef("version: unknown output format %q: want text or json", *output)
+	if l.output != "text" && l.output != "json" {
+		return usagef("version: unknown output format %q: want text or json", l.output)
 	}
 	own := buildinfo.Read(prog, version, commit)
 	ctx, cancel := context.WithTimeout(ctx, pluginVersionWait)
 	defer cancel()
 	plugin := pluginBuildOf(ctx, own)
-	if *output == "json" {
+	if l.output == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(versionReport{Info: own, Plugin: plugin})
