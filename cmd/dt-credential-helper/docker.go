@@ -37,7 +37,6 @@ As the protocol wants, an error is one line on stdout, with exit 1.
 DT hosts are DT's API hosts, those in DT_CREDENTIAL_HOSTS and a profile's
 --hosts; --verbose says on stderr why a server got nothing.`
 
-
 // dockerActions are the docker credential helper's actions.
 const dockerActions = "get|store|erase|list|version"
 

@@ -34,7 +34,6 @@ capability[]=authtype.
 DT hosts are DT's API hosts, those in DT_CREDENTIAL_HOSTS and a profile's
 --hosts; --verbose says on stderr why a host got nothing.`
 
-
 // gitActions are the git credential helper's actions.
 const gitActions = "get|store|erase"
 
