@@ -152,8 +152,8 @@ func (h *Handler) SetTokenTTL(d time.Duration) {
 }
 
 // SetClock sets the clock used for assertion checks, token expiry and the
-// Date header; nil
-// restores time.Now. The clock must not call back into the Handler.
+// Date header; nil restores time.Now. The clock must not call back into the
+// Handler.
 func (h *Handler) SetClock(clock func() time.Time) {
 	if clock == nil {
 		clock = time.Now
