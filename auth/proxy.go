@@ -3,7 +3,22 @@ package auth
 import (
 	"net"
 	"net/http"
+	"net/url"
 )
+
+// ProxyFor names the proxy a [Source] with the default HTTP client sends a
+// request for endpoint through, as the verbose log names it: its
+// scheme://host:port, never its user name or password; "none" for a
+// direct connection; "invalid proxy setting" for a proxy variable that
+// cannot be read, whose value is not quoted (it may hold a password). For
+// the doctor command, which says what route a token request would take.
+func ProxyFor(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "none" // no request is made to an endpoint that does not parse
+	}
+	return proxyFor(http.DefaultClient, &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}})
+}
 
 // proxyFor names the proxy c sends req through, for the verbose log: its
 // scheme://host:port, never its user name or password; "none" for a direct
