@@ -104,6 +104,7 @@ func commands() map[string]command {
 		"logout":    {"remove a profile's secret and cached tokens", runLogout},
 		"status":    {"show profiles, the cache in use and cached tokens", runStatus},
 		"configure": {"wire git, docker or kubectl to this helper", runConfigure},
+		"doctor":    {"check the setup and say how to fix what fails", runDoctor},
 		"git":       {"act as a git credential helper (also as " + gitHelperName + ")", runGit},
 		"docker":    {"act as a docker credential helper (also as " + dockerHelperName + ")", runDocker},
 		"exec":      {"run a command with DT_ACCESS_TOKEN set", runExec},
@@ -186,7 +187,7 @@ Without a COMMAND (or with flags only) it runs 'token': it prints a token.
 Commands:
 `, prog)
 	cmds := commands()
-	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "configure", "version"} {
+	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "configure", "doctor", "version"} {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintf(w, `
