@@ -52,7 +52,7 @@ func (d *doctorRun) vaultOf(ctx context.Context, a doctorAccount) {
 	defer cancel()
 	id, err := src.Identity(ctx)
 	switch {
-	case id.Addr == "" && err != nil:
+	case err != nil && !id.Initialized: // Vault's health is not known
 		d.add("vault", a.label(), doctor.Fail, oneLine(err), vaultFix(err, v, false))
 		return
 	case !id.Initialized:
