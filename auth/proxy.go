@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,13 +47,14 @@ func proxyFor(c *http.Client, req *http.Request) string {
 	case u == nil:
 		return "none"
 	}
-	port := u.Port()
-	if port == "" {
-		// The ports net/http uses for a proxy URL without one.
-		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	// The schemes net/http proxies through, with the port it uses for
+	// each when the URL names none. Any other "scheme" is no proxy it
+	// can use, and may be a user name: Go reads a proxy variable without
+	// its scheme, "user:password@host:port", as a URL of scheme "user".
+	defaultPort, ok := map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	if !ok || u.Host == "" {
+		return "invalid proxy setting"
 	}
-	if port == "" {
-		return u.Scheme + "://" + u.Host
-	}
+	port := cmp.Or(u.Port(), defaultPort)
 	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)
 }
