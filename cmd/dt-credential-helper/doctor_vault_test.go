@@ -5,6 +5,7 @@ package main
 import (
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/doctor"
@@ -24,7 +25,16 @@ func TestDoctorVault(t *testing.T) {
 	}
 	doctorWith := func(t *testing.T, env []string) doctor.Report {
 		t.Helper()
-		return doctorReport(t, runFor(t, runLimit, env, "", "doctor", "-o", "json", "--timeout", "10s"))
+		r := runFor(t, runLimit, env, "", "doctor", "-o", "json", "--timeout", "10s")
+		if vt := envValue(env, "VAULT_TOKEN"); vt != "" && strings.Contains(r.stdout+r.stderr, vt) {
+			t.Errorf("doctor shows the Vault token:\n%s%s", r.stdout, r.stderr)
+		}
+		for _, tok := range f.idp.Tokens() {
+			if strings.Contains(r.stdout+r.stderr, tok.Token) {
+				t.Errorf("doctor shows a DT token:\n%s%s", r.stdout, r.stderr)
+			}
+		}
+		return doctorReport(t, r)
 	}
 
 	t.Run("a token allowed the path", func(t *testing.T) {
