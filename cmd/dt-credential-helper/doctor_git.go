@@ -163,6 +163,7 @@ func gitKeyMatches(key, host, port string) bool {
 	if i := strings.LastIndex(hostport, ":"); i >= 0 && !strings.HasSuffix(hostport, "]") {
 		h, pp = hostport[:i], hostport[i+1:]
 	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 	if pp == "" {
 		pp = "443"
 	}

@@ -65,12 +65,14 @@ func TestDoctorSecretServiceForeignBus(t *testing.T) {
 
 	stale := withEnv(env, "DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(t.TempDir(), "bus"))
 	wantCheck(t, doctorOffline(t, stale, "--cache", "auto"), "secret-service", "", doctor.Skip, "no D-Bus session bus")
-	wantCheck(t, doctorOffline(t, stale, "--cache", "keyring"), "secret-service", "", doctor.Fail, "no D-Bus session bus", "--cache auto")
+	rep := doctorOffline(t, stale, "--cache", "keyring")
+	wantCheck(t, rep, "secret-service", "", doctor.Fail, "no D-Bus session bus", "--cache auto")
+	wantCheck(t, rep, "token-cache", "", doctor.Fail, "keyring unavailable", "--cache auto")
 
 	if os.Getenv("DT_TEST_SECRET_SERVICE") == "1" {
 		needKeyringSession(t)
 		ours := withEnv(env, "DBUS_SESSION_BUS_ADDRESS="+os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
-		rep := doctorOffline(t, ours, "--cache", "keyring")
+		rep = doctorOffline(t, ours, "--cache", "keyring")
 		wantCheck(t, rep, "secret-service", "", doctor.Pass, "session bus of this user's")
 		wantCheck(t, rep, "token-cache", "", doctor.Pass, "cached in keyring")
 	}
@@ -163,4 +165,26 @@ func TestDoctorSibling(t *testing.T) {
 			wantCheck(t, doctorAt(t, dir, env), "plugin-program", "", doctor.Fail, "refusing to run", "only you or root can write")
 		})
 	}
+}
+
+// TestDoctorProfilesFileRefused: a profiles file others can write, which
+// every command refuses, fails the profiles check with what is wrong and
+// the advice to fix or move it; the accounts of the environment are still
+// checked.
+func TestDoctorProfilesFileRefused(t *testing.T) {
+	t.Parallel()
+	srv := authtest.NewServer(testAccount)
+	t.Cleanup(srv.Close)
+	env := baseEnv(t, srv.TokenURL())
+	loginFileProfile(t, env, srv.TokenURL(), "prod")
+	path, err := profile.DefaultPath(func(k string) string { return envValue(env, k) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	rep := doctorOffline(t, env)
+	wantCheck(t, rep, "profiles", "", doctor.Fail, path, "writable by group or others", "others cannot write")
+	wantCheck(t, rep, "secret", "(environment)", doctor.Pass)
 }
