@@ -24,6 +24,7 @@ const fixCacheDir = "set DT_CACHE_DIR to a private directory of your own (for ex
 func (d *doctorRun) checkCache() {
 	mode := d.cfg.Cache
 	if mode == keyring.ModeNone {
+		d.checkSecretService(mode) // profiles' secrets may be there all the same
 		d.add("token-cache", "", doctor.Pass, "--cache none: nothing is cached, every call fetches a token", "")
 		return
 	}
