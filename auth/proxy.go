@@ -1,9 +1,25 @@
 package auth
 
 import (
+	"cmp"
 	"net"
 	"net/http"
+	"net/url"
 )
+
+// ProxyFor names the proxy a [Source] with the default HTTP client sends a
+// request for endpoint through, as the verbose log names it: its
+// scheme://host:port, never its user name or password; "none" for a
+// direct connection; "invalid proxy setting" for a proxy variable that
+// cannot be read, whose value is not quoted (it may hold a password). For
+// the doctor command, which says what route a token request would take.
+func ProxyFor(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "none" // no request is made to an endpoint that does not parse
+	}
+	return proxyFor(http.DefaultClient, &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}})
+}
 
 // proxyFor names the proxy c sends req through, for the verbose log: its
 // scheme://host:port, never its user name or password; "none" for a direct
@@ -31,13 +47,14 @@ func proxyFor(c *http.Client, req *http.Request) string {
 	case u == nil:
 		return "none"
 	}
-	port := u.Port()
-	if port == "" {
-		// The ports net/http uses for a proxy URL without one.
-		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	// The schemes net/http proxies through, with the port it uses for
+	// each when the URL names none. Any other "scheme" is no proxy it
+	// can use, and may be a user name: Go reads a proxy variable without
+	// its scheme, "user:password@host:port", as a URL of scheme "user".
+	defaultPort, ok := map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	if !ok || u.Host == "" {
+		return "invalid proxy setting"
 	}
-	if port == "" {
-		return u.Scheme + "://" + u.Host
-	}
+	port := cmp.Or(u.Port(), defaultPort)
 	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)
 }

@@ -41,6 +41,10 @@ func TestProxyFor(t *testing.T) {
 		{"invalid setting", &http.Transport{Proxy: func(*http.Request) (*url.URL, error) {
 			return nil, errors.New(`invalid proxy address "http://alice:pa55word@%zz"`)
 		}}, "invalid proxy setting"},
+		// Go reads "alice:pa55word@proxy.example:3128", a proxy variable
+		// without its scheme, as a URL of scheme "alice": no proxy it
+		// can use, and its "scheme" is the user name.
+		{"a user name read as the scheme", &http.Transport{Proxy: fixed("alice:pa55word@proxy.example:3128")}, "invalid proxy setting"},
 		{"custom transport", roundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("unused") }), "unknown (custom transport)"},
 	}
 	for _, tt := range tests {

@@ -70,9 +70,11 @@ func locateKeyring() (osKeyring, error) {
 
 // busSockets returns the sockets of a D-Bus address (entries separated by
 // ";") that may be connected to, or an error wrapping ErrNoSession that
-// says why each was refused.
+// says why each was refused; it matches ErrForeignBus too when one was
+// refused for whose it is.
 func busSockets(addr string, euid int) ([]string, error) {
 	var sockets, refused []string
+	foreign := false
 	for _, a := range strings.Split(addr, ";") {
 		if a == "" {
 			continue
@@ -82,6 +84,7 @@ func busSockets(addr string, euid int) ([]string, error) {
 			err = checkSocketPath(sockaddr, euid)
 		}
 		if err != nil {
+			foreign = foreign || errors.Is(err, ErrForeignBus)
 			refused = append(refused, err.Error())
 			continue
 		}
@@ -91,7 +94,11 @@ func busSockets(addr string, euid int) ([]string, error) {
 		if len(refused) == 0 {
 			refused = append(refused, "DBUS_SESSION_BUS_ADDRESS names no bus")
 		}
-		return nil, fmt.Errorf("%w we can use: %s", ErrNoSession, strings.Join(refused, "; "))
+		err := fmt.Errorf("%w we can use: %s", ErrNoSession, strings.Join(refused, "; "))
+		if foreign {
+			return nil, foreignBus{err}
+		}
+		return nil, err
 	}
 	return sockets, nil
 }
@@ -122,7 +129,9 @@ func unixSocket(addr string) (string, error) {
 }
 
 // checkSocketPath checks, without following a symlink, that path is a
-// socket of euid's found through directories only euid or root controls.
+// socket of euid's found through directories only euid or root controls;
+// a socket that is another user's, or that another user could swap, is
+// refused as ErrForeignBus.
 func checkSocketPath(path string, euid int) error {
 	fi, err := os.Lstat(path)
 	switch {
@@ -134,10 +143,10 @@ func checkSocketPath(path string, euid int) error {
 		return fmt.Errorf("%s is not a socket (%v)", path, fi.Mode().Type())
 	}
 	if uid := fileOwner(fi); uid != euid {
-		return fmt.Errorf("the socket %s belongs to uid %d, not to us (uid %d)", path, uid, euid)
+		return foreignBus{fmt.Errorf("the socket %s belongs to uid %d, not to us (uid %d)", path, uid, euid)}
 	}
 	if err := privatefile.CheckLookup(filepath.Dir(path), path); err != nil {
-		return fmt.Errorf("the socket could be swapped: %w", err)
+		return foreignBus{fmt.Errorf("the socket could be swapped: %w", err)}
 	}
 	return nil
 }
@@ -217,7 +226,8 @@ func connectBus(k osKeyring, deadline time.Time) (*dbus.Conn, error) {
 		}
 		return nil, unavailable("connecting to the D-Bus session bus", lastErr)
 	}
-	return nil, fmt.Errorf("%w we can use: %s", ErrNoSession, strings.Join(refused, "; "))
+	// Every socket that answered is served by another uid.
+	return nil, foreignBus{fmt.Errorf("%w we can use: %s", ErrNoSession, strings.Join(refused, "; "))}
 }
 
 // peerError is a socket served by another uid.

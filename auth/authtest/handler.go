@@ -52,7 +52,8 @@ type Options struct {
 	Accounts []Account
 	// TokenTTL is the lifetime of issued tokens; zero means DefaultTokenTTL.
 	TokenTTL time.Duration
-	// Clock returns the current time; nil means time.Now.
+	// Clock returns the current time (assertion checks, token expiry, the
+	// Date header); nil means time.Now.
 	Clock func() time.Time
 	// MaxSkew is how far iat may lie in the future; zero means
 	// DefaultMaxSkew, negative means no allowance at all.
@@ -150,8 +151,9 @@ func (h *Handler) SetTokenTTL(d time.Duration) {
 	h.ttl = d
 }
 
-// SetClock sets the clock used for assertion checks and token expiry; nil
-// restores time.Now. The clock must not call back into the Handler.
+// SetClock sets the clock used for assertion checks, token expiry and the
+// Date header; nil restores time.Now. The clock must not call back into the
+// Handler.
 func (h *Handler) SetClock(clock func() time.Time) {
 	if clock == nil {
 		clock = time.Now
@@ -268,8 +270,12 @@ func (h *Handler) Tokens() []TokenInfo {
 	return out
 }
 
-// ServeHTTP serves the token endpoint and the /v2/ API.
+// ServeHTTP serves the token endpoint and the /v2/ API; every answer's Date
+// header is the Handler's clock.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The Date header is the Handler's clock, as a server's is its own: a
+	// clock skewed with SetClock is what a client comparing clocks sees.
+	w.Header().Set("Date", h.now().UTC().Format(http.TimeFormat))
 	sw := &statusWriter{ResponseWriter: w}
 	if h.logf != nil {
 		start := time.Now()

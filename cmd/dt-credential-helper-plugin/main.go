@@ -8,7 +8,8 @@
 // dt-credential-helper. For the same reason it reads Vault for the helper:
 // `dt-credential-helper-plugin vault-token`, run by the helper as a child
 // on a cache miss of a Vault account (package vaultproc), so that the
-// helper does not link Vault's client either.
+// helper does not link Vault's client either; and `vault-identity`, run by
+// `dt-credential-helper doctor` to ask Vault who a Vault account reads as.
 package main
 
 import (
@@ -52,6 +53,10 @@ func run(args []string, getenv func(string) string) error {
 		// dt-credential-helper reading a Vault path on a cache miss; it
 		// bounds this process's life and kills it at its deadline.
 		return vaultToken(context.Background(), os.Stdout, os.Stderr, getenv)
+	}
+	if len(args) == 1 && args[0] == vaultproc.IdentitySubcommand {
+		// dt-credential-helper doctor asking who a Vault account reads as.
+		return vaultIdentity(context.Background(), os.Stdout, os.Stderr, getenv)
 	}
 	if len(args) > 0 && args[0] == "version" {
 		return runVersion(os.Stdout, args[1:])

@@ -51,8 +51,29 @@ func (v vaultSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // unprinted.
 func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) error {
 	v := vaultenv.FromEnv(getenv)
-	// As the helper's own --verbose log, whose stderr this is then.
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+	tok, err := readVault(ctx, v, childLog(stderr))
+	return vaultproc.WriteReply(stdout, tok, replyKind(err), err)
+}
+
+// vaultIdentity is the `vault-identity` subcommand, which
+// dt-credential-helper doctor runs for a Vault account: who the reference
+// DT_VAULT_PATH and the rest name reads as (vaulttoken.Source.Identity:
+// Vault's health, the Vault token's lookup, its capabilities on the path),
+// one JSON object on stdout, as vault-token's reply is; no DT token is
+// read, and neither the Vault token nor the JWT is written.
+func vaultIdentity(ctx context.Context, stdout, stderr io.Writer, getenv func(string) string) error {
+	src, err := newVaultSource(vaultenv.FromEnv(getenv), childLog(stderr))
+	var id vaulttoken.Identity
+	if err == nil {
+		id, err = src.Identity(ctx)
+	}
+	return vaultproc.WriteIdentityReply(stdout, id, replyKind(err), err)
+}
+
+// childLog is the log of a child the helper runs, to stderr: as the
+// helper's own --verbose log, which it is shown as.
+func childLog(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {
@@ -61,8 +82,6 @@ func vaultToken(ctx context.Context, stdout, stderr io.Writer, getenv func(strin
 			return a
 		},
 	}))
-	tok, err := readVault(ctx, v, log)
-	return vaultproc.WriteReply(stdout, tok, replyKind(err), err)
 }
 
 func readVault(ctx context.Context, v vaultenv.Reference, log *slog.Logger) (*oauth2.Token, error) {

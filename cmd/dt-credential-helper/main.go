@@ -127,6 +127,7 @@ func commands() []command {
 		{"logout", "remove a profile's secret and cached tokens", flagsOf[logoutLine], runLogout},
 		{"status", "show profiles, the cache in use and cached tokens", flagsOf[statusLine], runStatus},
 		{"configure", "wire git, docker or kubectl to this helper", flagsOf[configureFlags], runConfigure},
+		{"doctor", "check the setup and say how to fix what fails", flagsOf[doctorLine], runDoctor},
 		{"completion", "print a shell's completion script: bash, zsh or fish", flagsOf[completionLine], runCompletion},
 		{"version", "print the version", flagsOf[versionLine], runVersion},
 	}

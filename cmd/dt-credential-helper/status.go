@@ -153,6 +153,14 @@ type storeState struct {
 	Note  string `json:"note,omitempty"`
 }
 
+// String is the store as one phrase: its name, and the note in brackets.
+func (s storeState) String() string {
+	if s.Note == "" {
+		return s.Store
+	}
+	return s.Store + " (" + s.Note + ")"
+}
+
 // statusRow is what status says of one account: a profile's, or (Profile
 // "") the flags', environment's or credentials file's.
 type statusRow struct {
@@ -249,11 +257,7 @@ func writeStatus(w io.Writer, rep statusReport, noProfiles bool) {
 	if noProfiles {
 		fmt.Fprintf(w, "No profiles: store one with '%s login --profile NAME --key-id ID --email EMAIL'.\n", prog)
 	}
-	cache := rep.TokenCache.Store
-	if n := rep.TokenCache.Note; n != "" {
-		cache += " (" + n + ")"
-	}
-	fmt.Fprintf(w, "Token cache: %s\n", cache)
+	fmt.Fprintf(w, "Token cache: %s\n", rep.TokenCache)
 }
 
 // columns is r as a table row, tab separated.

@@ -17,7 +17,8 @@ import (
 
 // Path returns the path of program prog (without .exe) next to this
 // program, for doing (such as "serving the plugin", which starts each
-// error). It refuses one that is missing or that Trusted refuses.
+// error). It refuses one that is missing (an error matching
+// fs.ErrNotExist) or that Trusted refuses.
 func Path(prog, doing string) (string, error) {
 	self, err := os.Executable()
 	if err == nil {
@@ -33,8 +34,8 @@ func Path(prog, doing string) (string, error) {
 	path := filepath.Join(filepath.Dir(self), name)
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%s needs %s next to this program, at %s, and it is not there: "+
-			"install both (scripts/install.sh, or go install .../cmd/...@latest)", doing, prog, path)
+		return "", missing{fmt.Sprintf("%s needs %s next to this program, at %s, and it is not there: "+
+			"install both (scripts/install.sh, or go install .../cmd/...@latest)", doing, prog, path)}
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", doing, err)
@@ -44,3 +45,11 @@ func Path(prog, doing string) (string, error) {
 	}
 	return path, nil
 }
+
+// missing is the error for a program that is not there: it matches
+// fs.ErrNotExist, so a caller can tell it from one refused.
+type missing struct{ msg string }
+
+func (e missing) Error() string { return e.msg }
+
+func (e missing) Is(target error) bool { return target == fs.ErrNotExist }

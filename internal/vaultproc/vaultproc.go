@@ -10,11 +10,14 @@
 // (DT_VAULT_PATH, DT_VAULT_ROLE, DT_VAULT_JWT_FILE, DT_VAULT_AUTH_MOUNT,
 // with the VAULT_* environment inherited), never on its command line; its
 // stdin is empty; it writes one JSON [Reply] to stdout: the token, or an
-// error with its [Kind]. Its stderr carries its log.
+// error with its [Kind]. Its stderr carries its log. The same child, run
+// with [IdentitySubcommand], says who the reference reads as instead
+// ([Source.Identity], for the doctor command).
 package vaultproc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,22 +140,43 @@ func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.
 
 // TokenContext runs the child once, bounded by ctx, and returns its token.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	path := s.path
+	var r Reply
+	prog, err := s.call(ctx, Subcommand, "reading "+s.path, &r)
+	if err != nil {
+		return nil, err
+	}
+	if e := r.Error; e != nil {
+		return nil, replyError(e, fmt.Sprintf("vault: reading %s failed", s.path))
+	}
+	if r.AccessToken == "" || r.ExpiresAt.IsZero() {
+		return nil, &Error{Kind: Other, Msg: fmt.Sprintf("vault: reading %s: %s %s answered without a token or its expiry", s.path, prog, Subcommand)}
+	}
+	tok := &oauth2.Token{AccessToken: r.AccessToken, TokenType: "Bearer", Expiry: r.ExpiresAt}
+	if left := time.Until(r.ExpiresAt); left > 0 {
+		tok.ExpiresIn = int64(left / time.Second)
+	}
+	return tok, nil
+}
+
+// call runs the child with argument sub once, bounded by ctx, and decodes
+// its one JSON line into reply; doing ("reading PATH") names the call in
+// its errors. It returns the child's program, for messages.
+func (s *Source) call(ctx context.Context, sub, doing string, reply any) (prog string, err error) {
 	env := s.env()
 	getenv := func(name string) string { return lookup(env, name) }
 	// The child checks again, and what its client really uses; this spares
 	// it the start when the environment's address or proxy is refused.
 	if err := vaultenv.Check(getenv); err != nil {
-		return nil, &Error{Kind: Misconfigured, Msg: err.Error(), Err: err}
+		return "", &Error{Kind: Misconfigured, Msg: err.Error(), Err: err}
 	}
-	prog, err := s.cfg.Program()
+	prog, err = s.cfg.Program()
 	if err != nil {
-		return nil, &Error{Kind: Other, Msg: err.Error(), Err: err}
+		return "", &Error{Kind: Other, Msg: err.Error(), Err: err}
 	}
 	if s.cfg.Waiting != nil {
-		defer s.cfg.Waiting(ctx, fmt.Sprintf("Vault at %s to read %s", vaultenv.Address(getenv), path))()
+		defer s.cfg.Waiting(ctx, fmt.Sprintf("Vault at %s (%s)", vaultenv.Address(getenv), doing))()
 	}
-	cmd := commandContext(ctx, prog)
+	cmd := commandContext(ctx, prog, sub)
 	cmd.Env = env
 	// Stdin stays nil: the child reads /dev/null.
 	out := &capped{limit: maxReply}
@@ -162,46 +186,39 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if ctx.Err() != nil {
 		// The child was killed before it could say; named as Vault's
 		// client names it.
-		return nil, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: reading %s at %s: no answer within the deadline", path, vaultenv.Address(getenv)), Err: ctx.Err()}
+		return prog, &Error{Kind: Transient, Msg: fmt.Sprintf("vault: %s at %s: no answer within the deadline", doing, vaultenv.Address(getenv)), Err: ctx.Err()}
 	}
-	var r Reply
 	dec := json.NewDecoder(bytes.NewReader(out.buf.Bytes()))
-	if out.over || dec.Decode(&r) != nil {
+	if out.over || dec.Decode(reply) != nil {
 		// What it wrote is not quoted: it may be part of a token.
 		why := "no reply"
 		if runErr != nil {
 			why = runErr.Error()
 		}
-		return nil, &Error{Kind: Other, Msg: fmt.Sprintf("vault: reading %s: %s %s gave no usable answer (%s)", path, prog, Subcommand, why), Err: runErr}
+		return prog, &Error{Kind: Other, Msg: fmt.Sprintf("vault: %s: %s %s gave no usable answer (%s)", doing, prog, sub, why), Err: runErr}
 	}
-	if e := r.Error; e != nil {
-		kind := e.Kind
-		if !slices.Contains([]Kind{Misconfigured, Permission, Transient}, kind) {
-			kind = Other
-		}
-		msg := e.Message
-		if msg == "" {
-			msg = fmt.Sprintf("vault: reading %s failed", path)
-		}
-		return nil, &Error{Kind: kind, Msg: msg}
+	return prog, nil
+}
+
+// replyError is the failure the child reported, as an *Error of the kind
+// it said (an unknown kind is Other); fallback is the message when it
+// gave none.
+func replyError(e *ReplyError, fallback string) *Error {
+	kind := e.Kind
+	if !slices.Contains([]Kind{Misconfigured, Permission, Transient}, kind) {
+		kind = Other
 	}
-	if r.AccessToken == "" || r.ExpiresAt.IsZero() {
-		return nil, &Error{Kind: Other, Msg: fmt.Sprintf("vault: reading %s: %s %s answered without a token or its expiry", path, prog, Subcommand)}
-	}
-	tok := &oauth2.Token{AccessToken: r.AccessToken, TokenType: "Bearer", Expiry: r.ExpiresAt}
-	if left := time.Until(r.ExpiresAt); left > 0 {
-		tok.ExpiresIn = int64(left / time.Second)
-	}
-	return tok, nil
+	return &Error{Kind: kind, Msg: cmp.Or(e.Message, fallback)}
 }
 
 // waitDelay bounds the wait for the child's output once ctx has ended it:
 // a grandchild holding its stdout open must not hold the caller.
 const waitDelay = time.Second
 
-// commandContext is the child's command, killed when ctx ends.
-func commandContext(ctx context.Context, prog string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, prog, Subcommand)
+// commandContext is the child's command, with argument sub, killed when
+// ctx ends.
+func commandContext(ctx context.Context, prog, sub string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, prog, sub)
 	cmd.WaitDelay = waitDelay
 	return cmd
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/dockerconfig"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/doctor"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+)
+
+// checkWiring checks whether git, docker and kubectl are wired to this
+// helper for the hosts it serves, reading their configuration as they do
+// (git config, docker's config.json, kubectl config view) and writing
+// nothing: configure writes it. A tool that is not wired is a warning (it
+// may not be used here); wiring that cannot work is a failure.
+func (d *doctorRun) checkWiring(ctx context.Context) {
+	routes := hosts.DefaultRoutes()
+	if set, err := hostSet(d.e, d.profiles); err == nil {
+		routes = set.Routes()
+	}
+	d.checkGit(ctx, routes)
+	d.checkDocker(routes)
+	d.checkKubectl(ctx)
+}
+
+// checkDocker checks docker's config.json (docker's own rule for finding
+// it: dockerconfig.Path) for credHelpers naming "dt" for each host, read
+// as configure reads it but never created or written.
+func (d *doctorRun) checkDocker(routes []hosts.Route) {
+	const fix = "run '" + prog + " configure docker'"
+	path, err := dockerconfig.Path(d.e.getenv)
+	if err != nil {
+		d.add("docker", "", doctor.Skip, oneLine(err), "")
+		return
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if _, err := lookPath("docker", d.e.getenv("PATH")); err != nil {
+			d.add("docker", "", doctor.Skip, "docker is not on PATH, and there is no "+path, "")
+			return
+		}
+		d.add("docker", "", doctor.Warn, "no "+path+": docker-style tools get no token from this helper", fix)
+		return
+	}
+	f, err := dockerconfig.Load(path)
+	if err != nil {
+		d.add("docker", "", doctor.Fail, oneLine(err), "correct the file (it must be JSON, a regular file of yours that others cannot write), or move it away and configure again")
+		return
+	}
+	var wired, unwired, problems []string
+	status := doctor.Pass
+	for _, r := range routes {
+		host := r.String()
+		switch helper, ok := f.Helper(host); {
+		case ok && helper == "dt":
+			wired = append(wired, host)
+		case ok:
+			problems = append(problems, fmt.Sprintf("%s uses the helper %q", host, helper))
+			status = worse(status, doctor.Warn)
+		default:
+			unwired = append(unwired, host)
+		}
+	}
+	if len(wired) > 0 {
+		if _, err := lookPath(dockerHelperName, d.e.getenv("PATH")); err != nil {
+			problems = append(problems, "docker runs "+dockerHelperName+", which is not on PATH")
+			status = doctor.Fail
+		}
+	}
+	if f.CredsStore == "dt" {
+		problems = append(problems, `credsStore is "dt": every registry's logins go to this helper, which refuses to keep them (remove credsStore, or set your own store)`)
+		status = worse(status, doctor.Warn)
+	}
+	d.reportWiring("docker", status, wired, unwired, problems, fix)
+}
+
+// kubeconfigUser is a kubeconfig user as `kubectl config view -o json`
+// shows it, without --raw: kubectl leaves tokens and keys out.
+type kubeconfigUser struct {
+	Name string `json:"name"`
+	User struct {
+		Exec *struct {
+			Command string          `json:"command"`
+			Args    []string        `json:"args"`
+			Env     []kubectlEnvVar `json:"env"`
+		} `json:"exec"`
+	} `json:"user"`
+}
+
+// kubectlEnvVar is an entry of an exec plugin's environment; its value is
+// not read.
+type kubectlEnvVar struct {
+	Name string `json:"name"`
+}
+
+// checkKubectl checks the kubeconfig kubectl reads for users whose exec
+// plugin is this helper, and that each can work: its program on PATH, the
+// profile it names a profile. No such user is a warning; a secret in a
+// user's exec environment is one too (the kubeconfig is not a secret's
+// place: a profile is).
+func (d *doctorRun) checkKubectl(ctx context.Context) {
+	kubectl, err := lookPath("kubectl", d.e.getenv("PATH"))
+	if err != nil {
+		d.add("kubectl", "", doctor.Skip, "kubectl is not on PATH", "")
+		return
+	}
+	out, err := runTool(ctx, d.e, kubectl, []string{"config", "view", "-o", "json"})
+	var cfg struct {
+		Users []kubeconfigUser `json:"users"`
+	}
+	if err == nil {
+		err = json.Unmarshal(out, &cfg)
+	}
+	if err != nil {
+		d.add("kubectl", "", doctor.Fail, "reading kubectl config view: "+oneLine(err), "correct the kubeconfig (KUBECONFIG, else ~/.kube/config)")
+		return
+	}
+	if len(cfg.Users) == 0 {
+		d.add("kubectl", "", doctor.Skip, "the kubeconfig has no users", "")
+		return
+	}
+	found := false
+	for _, u := range cfg.Users {
+		if x := u.User.Exec; x != nil && filepath.Base(x.Command) == prog {
+			found = true
+			d.kubectlUserCheck(u)
+		}
+	}
+	if !found {
+		d.add("kubectl", "", doctor.Warn, "no kubeconfig user runs "+prog, "run '"+prog+" configure kubectl', then use its user in a context")
+	}
+}
+
+// kubectlUserCheck checks one kubeconfig user that runs this helper.
+func (d *doctorRun) kubectlUserCheck(u kubeconfigUser) {
+	x := u.User.Exec
+	runs := strings.TrimSpace(x.Command + " " + strings.Join(x.Args, " "))
+	if _, err := lookPath(x.Command, d.e.getenv("PATH")); err != nil {
+		d.add("kubectl", u.Name, doctor.Fail, "runs "+runs+", but "+oneLine(err), "install it (scripts/install.sh), or name it by its path")
+		return
+	}
+	if name := profileArg(x.Args); name != "" {
+		if _, err := d.profiles.Account(name); err != nil {
+			d.add("kubectl", u.Name, doctor.Fail, "runs "+runs+": "+oneLine(err), "log in to that profile, or run '"+prog+" configure kubectl' with another")
+			return
+		}
+	}
+	if slices.ContainsFunc(x.Env, func(v kubectlEnvVar) bool { return strings.EqualFold(v.Name, auth.EnvSecret) }) {
+		d.add("kubectl", u.Name, doctor.Warn, "runs "+runs+" with "+auth.EnvSecret+" in the kubeconfig, where whoever reads the file finds it",
+			"keep the secret in a profile ('"+prog+" login') and remove it from the kubeconfig")
+		return
+	}
+	d.add("kubectl", u.Name, doctor.Pass, "runs "+runs, "")
+}
