@@ -8,6 +8,8 @@
 //	GET    /projects/{project}/serviceaccounts/{sa}/keys        → {"keys": [...], "nextPageToken"}
 //	DELETE /projects/{project}/serviceaccounts/{sa}/keys/{key}
 //
+// [Prove] exchanges a new key for a token, waiting out the moment a new key
+// may take to be accepted: a rotation switches to a key only once it has.
 // Both the command's `rotate` and the Vault engine's rotation stand on it;
 // how they keep the new secret is theirs.
 package serviceaccount
