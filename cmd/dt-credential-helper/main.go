@@ -103,6 +103,7 @@ func commands() map[string]command {
 		"login":     {"store a profile's secret in the keyring", runLogin},
 		"logout":    {"remove a profile's secret and cached tokens", runLogout},
 		"status":    {"show profiles, the cache in use and cached tokens", runStatus},
+		"rotate":    {"replace a profile's DT key with a new one", runRotate},
 		"configure": {"wire git, docker or kubectl to this helper", runConfigure},
 		"git":       {"act as a git credential helper (also as " + gitHelperName + ")", runGit},
 		"docker":    {"act as a docker credential helper (also as " + dockerHelperName + ")", runDocker},
@@ -186,7 +187,7 @@ Without a COMMAND (or with flags only) it runs 'token': it prints a token.
 Commands:
 `, prog)
 	cmds := commands()
-	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "status", "configure", "version"} {
+	for _, n := range []string{"token", "exec", "git", "docker", "plugin", "login", "logout", "rotate", "status", "configure", "version"} {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintf(w, `

@@ -50,7 +50,9 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		rows = append(rows, newStatusRow(ctx, cfg, profiles, loc, "", "environment", now))
 	}
 	for _, a := range accounts {
-		rows = append(rows, newStatusRow(ctx, cfg, profiles, loc, a.Name, a.SecretIn, now))
+		r := newStatusRow(ctx, cfg, profiles, loc, a.Name, a.SecretIn, now)
+		r.KeyAge = keyAge(a, now)
+		rows = append(rows, r)
 	}
 	var out bytes.Buffer
 	writeStatus(&out, rows, describeStore(loc.Store))
@@ -79,6 +81,8 @@ type statusRow struct {
 	Secret string
 	// Cached describes the cached token without showing it.
 	Cached string
+	// KeyAge is how old a profile's DT key is (keyAge); "" for none.
+	KeyAge string
 	// Err is why the account could not be resolved.
 	Err error
 }
@@ -104,14 +108,14 @@ func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repo
 // writeStatus writes rows as a table, and the store tokens are cached in.
 func writeStatus(w io.Writer, rows []statusRow, store string) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tCACHED TOKEN")
+	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tKEY AGE\tCACHED TOKEN")
 	for _, r := range rows {
 		label := cmp.Or(r.Name, "(environment)")
 		if r.Err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", label, oneLine(r.Err))
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%s\n", label, oneLine(r.Err))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, r.KeyID, r.Email, r.TokenEndpoint, r.Secret, r.Cached)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, r.KeyID, r.Email, r.TokenEndpoint, r.Secret, cmp.Or(r.KeyAge, "-"), r.Cached)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nToken cache: %s\n", store)
@@ -150,4 +154,29 @@ func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account
 	default:
 		return fmt.Sprintf("valid until %s (%s left)", tok.Expiry.UTC().Format(time.RFC3339), tok.Expiry.Sub(now).Truncate(time.Second))
 	}
+}
+
+// keyAge is how old profile a's DT key is, from its creation time, which
+// rotate records (status asks DT nothing): "unknown" for a key logged in
+// by hand; "" for a Vault profile, whose key is Vault's. An unfinished
+// rotation says so.
+func keyAge(a profile.Account, now time.Time) string {
+	if a.Vault != nil {
+		return ""
+	}
+	age := "unknown"
+	if c := a.KeyCreated; !c.IsZero() {
+		switch d := now.Sub(c); {
+		case d >= 48*time.Hour:
+			age = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+		case d >= time.Hour:
+			age = fmt.Sprintf("%dh", int(d/time.Hour))
+		default:
+			age = fmt.Sprintf("%dm", max(int(d/time.Minute), 0))
+		}
+	}
+	if a.Rotation != nil {
+		age += " (rotation unfinished: run rotate)"
+	}
+	return age
 }
