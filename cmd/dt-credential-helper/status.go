@@ -108,14 +108,14 @@ func newStatusRow(ctx context.Context, cfg tokens.Config, profiles *profile.Repo
 // writeStatus writes rows as a table, and the store tokens are cached in.
 func writeStatus(w io.Writer, rows []statusRow, store string) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tKEY AGE\tCACHED TOKEN")
+	fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tCACHED TOKEN\tKEY AGE")
 	for _, r := range rows {
 		label := cmp.Or(r.Name, "(environment)")
 		if r.Err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t%s\n", label, oneLine(r.Err))
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t-\n", label, oneLine(r.Err))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, r.KeyID, r.Email, r.TokenEndpoint, r.Secret, cmp.Or(r.KeyAge, "-"), r.Cached)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, r.KeyID, r.Email, r.TokenEndpoint, r.Secret, r.Cached, cmp.Or(r.KeyAge, "-"))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nToken cache: %s\n", store)
