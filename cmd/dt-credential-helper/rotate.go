@@ -28,8 +28,8 @@ type rotateCommand struct {
 
 // runRotate replaces the DT key of a profile whose secret this program
 // keeps (internal/rotation): a new key is created with a token of the
-// current one, proven, stored and switched to, the old key's cached tokens
-// removed, and the old key deleted unless --keep-old. A rerun finishes
+// current one, stored beside it, proven and switched to, the old key's
+// cached tokens removed, and the old key deleted unless --keep-old. A rerun finishes
 // what an interrupted one left. It prints what it did, never a secret.
 func runRotate(ctx context.Context, e env, args []string) error {
 	c, err := parseRotate(e, args)
@@ -64,8 +64,8 @@ func parseRotate(e env, args []string) (rotateCommand, error) {
 	var c rotateCommand
 	fs := newFlagSet(e, "rotate", "rotate --profile NAME [--keep-old] [--api-url URL] [--project ID --service-account ID]")
 	fs.about = "Replaces the DT key of a profile stored with 'login' (keyring or --store file): creates a new key\n" +
-		"with a token of the current one, proves the new key obtains a token, stores it and switches the\n" +
-		"profile to it, removes the old key's cached tokens, then deletes the old key at DT. Killed at any\n" +
+		"with a token of the current one, stores its secret beside the old one, proves it obtains a token,\n" +
+		"switches the profile to it, removes the old key's cached tokens, then deletes the old key at DT. Killed at any\n" +
 		"point, the profile keeps a secret that works, and running rotate again finishes the job. The\n" +
 		"service account needs the right to manage its keys (the Project Administrator role in its project)."
 	fs.StringVar(&c.tf.Profile, "profile", "", "profile to rotate (env "+profile.EnvProfile+")")
