@@ -182,6 +182,25 @@ func TestAuthImportsOnlyLeaves(t *testing.T) {
 	})
 }
 
+// TestServiceAccountStandsOnAuth: serviceaccount, DT's key API, which the
+// command's rotate and the Vault engine both use, links of this module
+// only auth and auth's leaves: it stays below both programs, and needs
+// nothing of theirs.
+func TestServiceAccountStandsOnAuth(t *testing.T) {
+	allowed := append([]string{module + "/auth"}, authLeaves()...)
+	onEachPlatform(t, func(t *testing.T, goos string) {
+		for _, d := range oursBeyond(t, goos, "./serviceaccount", allowed) {
+			t.Errorf("serviceaccount links %s: only auth and its leaves may be linked", d)
+		}
+		linked := deps(t, goos, "./serviceaccount")
+		for _, want := range []string{module + "/auth", module + "/bearer"} {
+			if !slices.Contains(linked, want) {
+				t.Errorf("serviceaccount does not link %s: is the name right?", want)
+			}
+		}
+	})
+}
+
 func TestKeyringDoesNotMintTokens(t *testing.T) {
 	onEachPlatform(t, func(t *testing.T, goos string) {
 		forbid(t, goos, "./keyring", mintOnly(), ": it caches tokens, it does not mint them")

@@ -34,6 +34,10 @@ type Fault struct {
 	// Truncate announces the full Body in Content-Length but sends only
 	// its first half before closing the connection.
 	Truncate bool
+	// Late, for a key API request (InjectKeys), lets the request take
+	// effect first (a key created or deleted) and applies the fault to its
+	// answer then: DT acted, and the answer was slow, lost or replaced.
+	Late bool
 }
 
 // ErrorFault returns a Fault answering with status and an RFC 6749 error body
@@ -61,12 +65,14 @@ func (h *Handler) InjectAlways(f Fault) {
 	h.always = &f
 }
 
-// ClearFaults removes queued faults and the persistent one.
+// ClearFaults removes queued faults, the key API's too, and the persistent
+// one.
 func (h *Handler) ClearFaults() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.faults = nil
 	h.always = nil
+	clear(h.keys.faults)
 }
 
 func (h *Handler) nextFaultLocked() (Fault, bool) {

@@ -34,11 +34,22 @@ const (
 // maxBodyBytes bounds a token request body; real assertions are well under 1 KiB.
 const maxBodyBytes = 64 << 10
 
-// Account is a DT service account known to the emulator.
+// Account is a key of a DT service account known to the emulator: the
+// keys of one service account share its email.
 type Account struct {
 	KeyID  string
 	Email  string
 	Secret string
+	// Project and ServiceAccount are the ids the key API addresses the
+	// service account by. Empty, they come from the email when it has
+	// DT's form (serviceaccount.FromEmail); an account with an email of
+	// another form and none is exchangeable, but out of the key API's
+	// reach.
+	Project        string
+	ServiceAccount string
+	// CreateTime is when the key was created, as the key API shows it;
+	// zero means when the Handler learnt of it.
+	CreateTime time.Time
 }
 
 // Options configure a Handler. Zero values select the defaults.
@@ -88,6 +99,7 @@ type Handler struct {
 	faults   []Fault
 	always   *Fault
 	requests int
+	keys     keyAPI
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -103,6 +115,7 @@ func NewHandler(opts Options) *Handler {
 		maxSkew:  opts.MaxSkew,
 		logf:     opts.Logf,
 		tokens:   make(map[string]*TokenInfo),
+		keys:     newKeyAPI(),
 		closed:   make(chan struct{}),
 	}
 	if h.ttl == 0 {
@@ -117,8 +130,9 @@ func NewHandler(opts Options) *Handler {
 	case h.maxSkew < 0:
 		h.maxSkew = 0
 	}
+	now := h.clock()
 	for _, a := range opts.Accounts {
-		h.accounts[a.KeyID] = a
+		h.addAccountLocked(a, now)
 	}
 	return h
 }
@@ -137,11 +151,13 @@ func (h *Handler) setTokenURL(u string) {
 	h.tokenURL = u
 }
 
-// AddAccount adds a service account, replacing any with the same key id.
+// AddAccount adds a service account's key, replacing any with the same
+// key id.
 func (h *Handler) AddAccount(a Account) {
+	now := h.now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.accounts[a.KeyID] = a
+	h.addAccountLocked(a, now)
 }
 
 // SetTokenTTL sets the lifetime of tokens issued from now on.
@@ -224,19 +240,28 @@ func (h *Handler) check(token string) error {
 // Authorize checks that r carries "Authorization: Bearer <token>" with a
 // token that is Valid. The error says why not, without echoing the token.
 func (h *Handler) Authorize(r *http.Request) error {
+	token, err := bearerOf(r)
+	if err != nil {
+		return err
+	}
+	return h.check(token)
+}
+
+// bearerOf is the token r's "Authorization: Bearer" header carries.
+func bearerOf(r *http.Request) (string, error) {
 	v := r.Header.Get("Authorization")
 	if v == "" {
-		return fmt.Errorf("missing Authorization header")
+		return "", fmt.Errorf("missing Authorization header")
 	}
 	scheme, token, ok := strings.Cut(v, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return fmt.Errorf("authorization scheme is not Bearer")
+		return "", fmt.Errorf("authorization scheme is not Bearer")
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return fmt.Errorf("empty bearer token")
+		return "", fmt.Errorf("empty bearer token")
 	}
-	return h.check(token)
+	return token, nil
 }
 
 // Revoke makes token invalid from now on; unknown tokens are ignored.
@@ -292,6 +317,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == TokenPath:
 		h.serveToken(sw, r)
+	case isKeyPath(p):
+		h.serveKeys(sw, r)
 	case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 		h.serveAPI(sw, r)
 	default:

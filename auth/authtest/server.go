@@ -2,9 +2,11 @@
 // identity service, for tests, in the style of net/http/httptest.
 //
 // It validates token requests and JWT assertions as DT documents them, issues
-// random opaque access tokens, checks them on a minimal API under /v2/, and
-// can inject faults (error statuses, odd bodies, delays, dropped or truncated
-// connections) into the token endpoint:
+// random opaque access tokens, checks them on a minimal API under /v2/,
+// serves DT's service-account key API there (create, list, get and delete a
+// key; see [OpCreateKey]), and can inject faults (error statuses, odd bodies,
+// delays, dropped or truncated connections) into the token endpoint and the
+// key API:
 //
 //	srv := authtest.NewServer(authtest.Account{KeyID: "k", Email: "e@x", Secret: "s"})
 //	defer srv.Close()

@@ -125,6 +125,7 @@ func commands() []command {
 		{"plugin", "serve the go-plugin gRPC token provider (run by a host)", flagsOf[pluginLine], runPlugin},
 		{"login", "store a profile's secret in the keyring", flagsOf[loginCommand], runLogin},
 		{"logout", "remove a profile's secret and cached tokens", flagsOf[logoutLine], runLogout},
+		{"rotate", "replace a profile's DT key with a new one", flagsOf[rotateCommand], runRotate},
 		{"status", "show profiles, the cache in use and cached tokens", flagsOf[statusLine], runStatus},
 		{"configure", "wire git, docker or kubectl to this helper", flagsOf[configureFlags], runConfigure},
 		{"doctor", "check the setup and say how to fix what fails", flagsOf[doctorLine], runDoctor},

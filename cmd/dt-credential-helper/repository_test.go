@@ -107,8 +107,8 @@ func TestStatusReadsNoSecret(t *testing.T) {
 		t.Errorf("status asked the keyring %d times", n)
 	}
 	for name, where := range map[string]string{"in-keyring": "keyring", "in-file": "file"} {
-		if !regexp.MustCompile(`(?m)^` + name + ` .* ` + where + ` +- +none$`).MatchString(r.stdout) {
-			t.Errorf("status does not show profile %s's secret as kept in the %s, with no cached token:\n%s", name, where, r.stdout)
+		if !regexp.MustCompile(`(?m)^` + name + ` .* ` + where + ` +- +none +unknown$`).MatchString(r.stdout) {
+			t.Errorf("status does not show profile %s's secret as kept in the %s, with no cached token and a key of unknown age:\n%s", name, where, r.stdout)
 		}
 	}
 }

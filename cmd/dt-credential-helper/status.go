@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,6 +97,7 @@ func runStatus(ctx context.Context, e env, args []string) error {
 		if r.Secret == "" {
 			r.Secret = a.SecretIn
 		}
+		r.KeyAge = keyAge(a, now)
 		rep.Accounts = append(rep.Accounts, r)
 	}
 	var out bytes.Buffer
@@ -183,6 +185,8 @@ type statusRow struct {
 	Secret string `json:"secret,omitempty"`
 	// Token describes the cached token without showing it.
 	Token *tokenState `json:"token,omitempty"`
+	// KeyAge is how old a profile's DT key is (keyAge); "" for none.
+	KeyAge string `json:"key_age,omitempty"`
 	// Error is why the account could not be resolved.
 	Error string `json:"error,omitempty"`
 }
@@ -247,7 +251,7 @@ func envSecretSource(cfg tokens.Config) string {
 func writeStatus(w io.Writer, rep statusReport, noProfiles bool) {
 	if len(rep.Accounts) > 0 {
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tTOKEN STORE\tCACHED TOKEN")
+		fmt.Fprintln(tw, "PROFILE\tKEY ID\tEMAIL\tTOKEN ENDPOINT\tSECRET\tTOKEN STORE\tCACHED TOKEN\tKEY AGE")
 		for _, r := range rep.Accounts {
 			fmt.Fprintln(tw, r.columns())
 		}
@@ -270,7 +274,7 @@ func (r statusRow) columns() string {
 		label = "(environment)"
 	}
 	if r.Error != "" {
-		return strings.Join([]string{label, "-", "-", "-", "-", "-", r.Error}, "\t")
+		return strings.Join([]string{label, "-", "-", "-", "-", "-", r.Error, "-"}, "\t")
 	}
 	keyID, email, endpoint := r.KeyID, r.Email, r.TokenEndpoint
 	if v := r.Vault; v != nil {
@@ -280,7 +284,7 @@ func (r statusRow) columns() string {
 	if r.Token.Store != "" {
 		store = r.Token.Store
 	}
-	return strings.Join([]string{label, keyID, email, endpoint, strings.ReplaceAll(r.Secret, "-", " "), store, r.Token.describe()}, "\t")
+	return strings.Join([]string{label, keyID, email, endpoint, strings.ReplaceAll(r.Secret, "-", " "), store, r.Token.describe(), cmp.Or(r.KeyAge, "-")}, "\t")
 }
 
 // describe is t as the table's CACHED TOKEN column says it.
@@ -343,4 +347,29 @@ func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account
 		}
 	}
 	return t
+}
+
+// keyAge is how old profile a's DT key is, from its creation time, which
+// rotate records (status asks DT nothing): "unknown" for a key logged in
+// by hand; "" for a Vault profile, whose key is Vault's. An unfinished
+// rotation says so.
+func keyAge(a profile.Account, now time.Time) string {
+	if a.Vault != nil {
+		return ""
+	}
+	age := "unknown"
+	if c := a.KeyCreated; !c.IsZero() {
+		switch d := now.Sub(c); {
+		case d >= 48*time.Hour:
+			age = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+		case d >= time.Hour:
+			age = fmt.Sprintf("%dh", int(d/time.Hour))
+		default:
+			age = fmt.Sprintf("%dm", max(int(d/time.Minute), 0))
+		}
+	}
+	if a.Rotation != nil {
+		age += " (rotation unfinished: run rotate)"
+	}
+	return age
 }

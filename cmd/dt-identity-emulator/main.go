@@ -1,7 +1,11 @@
 // Command dt-identity-emulator runs a local stand-in for the Disruptive
 // Technologies identity service: the OAuth2 token endpoint that exchanges a
-// service account's signed JWT for an access token, and a minimal /v2/ API
-// that checks those tokens. It is for demos, tests and offline work.
+// service account's signed JWT for an access token, a minimal /v2/ API
+// that checks those tokens, and the service-account key API (create, list
+// and delete a key under /v2/projects/P/serviceaccounts/S/keys, for an
+// account whose email is S@P.serviceaccount.d21s.com), with which
+// `dt-credential-helper rotate` replaces a key. It is for demos, tests and
+// offline work.
 //
 // It prints its token URL as the first and only line on stdout, so scripts
 // can start it on port 0 and read where it listens; request logs go to stderr.
@@ -37,8 +41,12 @@ const usageText = `Usage: dt-identity-emulator --account KEYID:EMAIL:SECRET [--a
 
 Runs a local emulator of the Disruptive Technologies identity service (the
 OAuth2 token endpoint, JWT bearer grant) and a minimal /v2/ API that accepts
-the tokens it issued. Prints the token URL as the first line of stdout, then
-logs requests (method, path, status) to stderr. Stops on SIGINT or SIGTERM.
+the tokens it issued, with DT's service-account key API: POST, GET and
+DELETE under /v2/projects/PROJECT/serviceaccounts/SA/keys for an account
+whose email is SA@PROJECT.serviceaccount.d21s.com (a key created there
+exchanges at once; a key deleted there no longer does). Prints the token URL
+as the first line of stdout, then logs requests (method, path, status) to
+stderr. Stops on SIGINT or SIGTERM.
 
 Account secrets are taken from flags only because this is a local test tool:
 argv is visible to every user of the machine. Never use it with real DT

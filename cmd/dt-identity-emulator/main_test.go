@@ -177,7 +177,8 @@ func TestRunInProcess(t *testing.T) {
 	var stderr testutil.Buffer
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"--account", testKeyID + ":" + testEmail + ":" + testSecret}, pw, &stderr)
+		exit <- run(ctx, []string{"--account", testKeyID + ":" + testEmail + ":" + testSecret,
+			"--account", dtKeyID + ":" + dtEmail + ":" + testSecret}, pw, &stderr)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -185,7 +186,9 @@ func TestRunInProcess(t *testing.T) {
 		t.Fatalf("reading the token URL: %v", err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	exchange(t, strings.TrimSpace(line), 3600)
+	tokenURL := strings.TrimSpace(line)
+	exchange(t, tokenURL, 3600)
+	keyRoundTrip(t, tokenURL)
 	cancel()
 	select {
 	case code := <-exit:
@@ -195,6 +198,76 @@ func TestRunInProcess(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after cancellation")
 	}
+}
+
+// An account whose email has DT's form, which the key API addresses.
+const (
+	dtKeyID = "key-dt"
+	dtEmail = "sa1@proj1.serviceaccount.d21s.com"
+)
+
+// keyRoundTrip creates a key of dtEmail's account with the key API, proves
+// it exchanges, deletes the first key, and sees that one refused.
+func keyRoundTrip(t *testing.T, tokenURL string) {
+	t.Helper()
+	keys := strings.TrimSuffix(tokenURL, authtest.TokenPath) + "/v2/projects/proj1/serviceaccounts/sa1/keys"
+	token := exchangeAs(t, tokenURL, dtKeyID, testSecret, http.StatusOK)
+	call := func(method, url string, out any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: status %d, decode error %v", method, url, resp.StatusCode, err)
+		}
+	}
+	var created struct {
+		Key    struct{ ID string }
+		Secret string
+	}
+	call(http.MethodPost, keys, &created)
+	exchangeAs(t, tokenURL, created.Key.ID, created.Secret, http.StatusOK)
+	var list struct {
+		Keys []struct{ ID string }
+	}
+	call(http.MethodGet, keys, &list)
+	if len(list.Keys) != 2 {
+		t.Errorf("listed %+v, want two keys", list.Keys)
+	}
+	call(http.MethodDelete, keys+"/"+dtKeyID, &struct{}{})
+	exchangeAs(t, tokenURL, dtKeyID, testSecret, http.StatusUnauthorized)
+}
+
+// exchangeAs asks tokenURL for a token of key id kid with secret and
+// wants status; it returns the token.
+func exchangeAs(t *testing.T, tokenURL, kid, secret string, want int) string {
+	t.Helper()
+	now := time.Now().Add(-5 * time.Second)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": dtEmail, "aud": tokenURL, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = kid
+	assertion, err := tok.SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(tokenURL, url.Values{"grant_type": {authtest.GrantType}, "assertion": {assertion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	if resp.StatusCode != want {
+		t.Fatalf("exchange of key %s: status %d, want %d", kid, resp.StatusCode, want)
+	}
+	return r.AccessToken
 }
 
 func TestUsage(t *testing.T) {

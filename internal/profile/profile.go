@@ -47,6 +47,19 @@ type Profile struct {
 	// default, also when empty) or [SecretInFile].
 	SecretStore string `json:"secret_store,omitempty"`
 
+	// SecretEntry is the name of the entry that holds the secret in its
+	// store: empty for [SecretKey] of the profile's name, where login keeps
+	// it; [KeySecretKey] of the name and key id for a key rotate stored,
+	// since a new key's secret is written beside the old one, never over
+	// it.
+	SecretEntry string `json:"secret_entry,omitempty"`
+	// KeyCreated is when the key was created, when known: rotate learns
+	// it from DT; a login does not.
+	KeyCreated time.Time `json:"key_created,omitzero"`
+	// Rotation is a replacement of the key under way (rotate), recorded
+	// so that a rerun finishes what a crash interrupted; nil when none.
+	Rotation *Rotation `json:"rotation,omitempty"`
+
 	// Vault, when set, makes this a fleet profile: its tokens are read
 	// from a Vault path served by vault-plugin-secrets-dt, and it has no
 	// key id, email or secret of its own.
@@ -105,6 +118,13 @@ func isAlnum(c byte) bool {
 
 // SecretKey is the keyring entry name that holds a profile's secret.
 func SecretKey(name string) string { return "secret-" + name }
+
+// KeySecretKey is the name of the entry that holds the secret of key keyID
+// of profile name, as rotate stores it: the key id comes first and has no
+// '.' (serviceaccount.CheckID), so no two profiles' keys share an entry,
+// and the prefix is not SecretKey's, so none is another profile's
+// SecretKey.
+func KeySecretKey(name, keyID string) string { return "keysecret-" + keyID + "." + name }
 
 // DefaultPath is $XDG_CONFIG_HOME/dt-credential-helper/profiles.json, or
 // under ~/.config when XDG_CONFIG_HOME is unset or relative (the XDG spec
@@ -208,6 +228,9 @@ func Parse(data []byte, name string) (*File, error) {
 		}
 		if p.SecretStore != "" && p.SecretStore != SecretInKeyring && p.SecretStore != SecretInFile {
 			return nil, fmt.Errorf("profiles file %s: profile %q: secret_store %.40q is neither %q nor %q", name, n, p.SecretStore, SecretInKeyring, SecretInFile)
+		}
+		if err := p.checkEntries(n); err != nil {
+			return nil, fmt.Errorf("profiles file %s: profile %q: %w", name, n, err)
 		}
 	}
 	return &pf, nil

@@ -142,7 +142,7 @@ func forgotten(ctx context.Context, forget ForgetTokens, a Account) (warning err
 // where (where it was found, if found) and a copy that may be elsewhere.
 func (r *Repository) removeDT(ctx context.Context, a Account, where place, found bool, forget ForgetTokens) (warning error, errs []error) {
 	warning, errs = forgotten(ctx, forget, a)
-	for _, pl := range []place{where, strayPlace(a.Name, where)} {
+	for _, pl := range append([]place{where, strayPlace(a.Name, where)}, a.rotationPlaces()...) {
 		if err := r.deleteSecret(a.Name, pl, found && pl == where); err != nil {
 			errs = append(errs, err)
 		}

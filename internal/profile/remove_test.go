@@ -226,8 +226,8 @@ func TestList(t *testing.T) {
 	}
 	creds := auth.Credentials{KeyID: "key-1", Email: "sa@project.serviceaccount.d21s.com", TokenEndpoint: "https://id.example/oauth2/token"}
 	want := []Account{
-		{Name: "a-keyring", Credentials: creds, SecretIn: SecretInKeyring},
-		{Name: "b-file", Credentials: creds, SecretIn: SecretInFile},
+		{Name: "a-keyring", Credentials: creds, SecretIn: SecretInKeyring, SecretEntry: SecretKey("a-keyring")},
+		{Name: "b-file", Credentials: creds, SecretIn: SecretInFile, SecretEntry: SecretKey("b-file")},
 		{Name: "c-vault", Vault: &vaultenv.Reference{Path: "dt/token/prod"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,8 +66,14 @@ type Account struct {
 	// profile's tokens to.
 	Hosts []string
 	// SecretIn is where a DT account's secret is kept: [SecretInKeyring]
-	// or [SecretInFile].
-	SecretIn string
+	// or [SecretInFile]; SecretEntry the entry there that holds it
+	// ([SecretKey] or [KeySecretKey]).
+	SecretIn    string
+	SecretEntry string
+	// KeyCreated is when the key was created, zero when not known.
+	KeyCreated time.Time
+	// Rotation is a rotation of the key under way, nil when none.
+	Rotation *Rotation
 }
 
 // Path returns the profiles file's path.
@@ -115,7 +122,8 @@ func (p Profile) account(name string) Account {
 	a := Account{Name: name, Vault: p.Vault, Hosts: p.Hosts}
 	if p.Vault == nil {
 		a.Credentials = auth.Credentials{KeyID: p.KeyID, Email: p.Email, TokenEndpoint: p.TokenEndpoint}
-		a.SecretIn = p.SecretIn()
+		a.SecretIn, a.SecretEntry = p.SecretIn(), cmp.Or(p.SecretEntry, SecretKey(name))
+		a.KeyCreated, a.Rotation = p.KeyCreated, p.Rotation
 	}
 	return a
 }

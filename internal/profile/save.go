@@ -48,11 +48,14 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 	if p.Vault != nil {
 		return r.saveVault(ctx, name, p, old, existed)
 	}
-	to := p.account(name).place()
 	var from place // where the old profile kept its secret, if it had one
 	if existed && old.Vault == nil {
 		from = old.account(name).place()
+		if old.KeyID == p.KeyID && p.KeyCreated.IsZero() {
+			p.KeyCreated = old.KeyCreated // the same key: its age is still known
+		}
 	}
+	to := p.account(name).place()
 	if err := r.storeWithSecret(ctx, name, p, secret, from == to); err != nil {
 		return nil, err
 	}
@@ -67,6 +70,9 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 		if err := r.deleteSecret(name, stray, false); err != nil {
 			warnings = append(warnings, err)
 		}
+	}
+	if existed && old.Vault == nil {
+		warnings = append(warnings, r.dropRotation(name, old, to)...)
 	}
 	warning, err := forgetting(ctx, forget, p.account(name))
 	if err != nil {
@@ -119,6 +125,7 @@ func (r *Repository) saveVault(ctx context.Context, name string, p Profile, old 
 	if !existed || old.Vault != nil {
 		return nil, nil
 	}
+	warnings := r.dropRotation(name, old, place{})
 	var errs []error
 	was := old.account(name).place()
 	for _, pl := range []place{was, strayPlace(name, was)} {
@@ -127,8 +134,34 @@ func (r *Repository) saveVault(ctx context.Context, name string, p Profile, old 
 		}
 	}
 	if len(errs) > 0 {
-		return []error{fmt.Errorf("the DT secret profile %q had before is left behind: %w; "+
-			"run `secret-tool clear service %s username %s` or the like", name, errors.Join(errs...), keyring.Service, was.key)}, nil
+		warnings = append(warnings, fmt.Errorf("the DT secret profile %q had before is left behind: %w; "+
+			"run `secret-tool clear service %s username %s` or the like", name, errors.Join(errs...), keyring.Service, was.key))
 	}
-	return nil, nil
+	return warnings, nil
+}
+
+// dropRotation removes the secrets an unfinished rotation of old, the
+// profile name that Save replaced, kept besides its own (but from the
+// place to, which the new profile uses), and says what the rotation left
+// at DT: a key it created, which no profile uses now.
+func (r *Repository) dropRotation(name string, old Profile, to place) []error {
+	a := old.account(name)
+	if a.Rotation == nil {
+		return nil
+	}
+	var warnings []error
+	for _, pl := range a.rotationPlaces() {
+		if pl == to {
+			continue
+		}
+		if err := r.deleteSecret(name, pl, false); err != nil {
+			warnings = append(warnings, err)
+		}
+	}
+	if rot := a.Rotation; rot.Staged() {
+		warnings = append(warnings, fmt.Errorf("an unfinished rotation of profile %q had created key %s, which no profile uses now: delete it in DT Studio", name, rot.NewKeyID))
+	} else if rot.Switched() {
+		warnings = append(warnings, fmt.Errorf("an unfinished rotation of profile %q left its old key %s at DT: delete it in DT Studio once no machine uses it", name, rot.OldKeyID))
+	}
+	return warnings
 }

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,12 +58,12 @@ func joined(err error) []error {
 // name in it. Save writes a secret to its new place before the profile
 // names it, and removes the old place only after, so a secret that moves
 // is crash-safe at every step: the profiles file always names a place that
-// holds its secret. (A key replaced within one store would be crash-safe
-// the same way given a place of its own, an entry named for it.)
+// holds its secret. A key replaced within one store (rotate) is crash-safe
+// the same way: its secret has an entry of its own ([KeySecretKey]).
 type place struct{ store, key string }
 
 // place is where a keeps its secret.
-func (a Account) place() place { return place{a.SecretIn, SecretKey(a.Name)} }
+func (a Account) place() place { return place{a.SecretIn, cmp.Or(a.SecretEntry, SecretKey(a.Name))} }
 
 // strayPlace is where a copy of profile name's secret may be left outside
 // the place p it is kept in: the other store.

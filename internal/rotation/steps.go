@@ -1,0 +1,223 @@
+package rotation
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
+)
+
+// fresh rotates a profile with no rotation recorded: list the account's
+// keys, record the rotation, create a key, stage it, then prove, switch
+// and finish.
+func (r *run) fresh(ctx context.Context) error {
+	keyID := r.acct.Credentials.KeyID
+	keys, err := r.listKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(keys, func(k serviceaccount.Key) bool { return k.ID == keyID }) {
+		return fmt.Errorf("profile %q: its key %s is not a key of %s; nothing was changed: name the service account with --project and --service-account",
+			r.cfg.Name, keyID, r.cfg.ID)
+	}
+	before := make([]string, len(keys))
+	for i, k := range keys {
+		before[i] = k.ID
+	}
+	if err := r.cfg.Profiles.BeginRotation(ctx, r.cfg.Name, keyID, before, r.cfg.Now()); err != nil {
+		return err
+	}
+	r.cfg.Log.Debug("rotation recorded; creating a key", "profile", r.cfg.Name, "service_account", r.cfg.ID.String())
+	sctx, cancel := r.step(ctx)
+	nk, err := r.api.CreateKey(sctx, r.cfg.ID)
+	cancel()
+	if err != nil {
+		return r.createFailed(ctx, err)
+	}
+	r.cfg.Log.Debug("key created; storing its secret", "key_id", nk.ID)
+	if err := r.cfg.Profiles.StageKey(ctx, r.cfg.Name, keyID, nk.ID, nk.CreateTime, nk.Secret); err != nil {
+		return r.giveUp(ctx, nk.ID, fmt.Errorf("the new key's secret could not be stored: %w", err))
+	}
+	return r.proveAndSwitch(ctx, nk.Key, nk.Secret)
+}
+
+// listKeys lists the service account's keys.
+func (r *run) listKeys(ctx context.Context) ([]serviceaccount.Key, error) {
+	sctx, cancel := r.step(ctx)
+	defer cancel()
+	keys, err := r.api.ListKeys(sctx, r.cfg.ID)
+	switch {
+	case isNoRight(err):
+		return nil, fmt.Errorf("profile %q: nothing was changed: %w", r.cfg.Name, r.errNoRight(err))
+	case errors.Is(err, serviceaccount.ErrNotFound):
+		return nil, fmt.Errorf("profile %q: nothing was changed: %w: check --project and --service-account", r.cfg.Name, err)
+	}
+	return keys, err
+}
+
+// createFailed ends a rotation whose create failed: one DT refused
+// created nothing and leaves the profile as it was; any other may have
+// created a key, which the record lets the next run report.
+func (r *run) createFailed(ctx context.Context, err error) error {
+	var e *serviceaccount.Error
+	if !errors.As(err, &e) || !e.Refused() {
+		return fmt.Errorf("profile %q keeps key %s: %w; DT may have created a key all the same: "+
+			"run rotate again, which reports a key created and not stored", r.cfg.Name, r.acct.Credentials.KeyID, err)
+	}
+	if isNoRight(err) {
+		err = r.errNoRight(err)
+	}
+	if eerr := r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, r.acct.Credentials.KeyID); eerr != nil {
+		return fmt.Errorf("profile %q keeps key %s: %w; and its rotation record could not be cleared: %v", r.cfg.Name, r.acct.Credentials.KeyID, err, eerr)
+	}
+	return fmt.Errorf("profile %q: nothing was changed: %w", r.cfg.Name, err)
+}
+
+// giveUp deletes new key keyID at DT and ends the rotation before its
+// switch (the key's secret, if stored, goes too): the profile keeps its
+// key. why is what went wrong.
+func (r *run) giveUp(ctx context.Context, keyID string, why error) error {
+	sctx, cancel := r.step(ctx)
+	err := r.api.DeleteKey(sctx, r.cfg.ID, keyID)
+	cancel()
+	if err != nil && !errors.Is(err, serviceaccount.ErrNotFound) {
+		r.rep.Warnings = append(r.rep.Warnings, fmt.Errorf("the new key %s could not be deleted at DT: %w; delete it in DT Studio", keyID, err))
+	}
+	if err := r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, r.acct.Credentials.KeyID); err != nil {
+		r.rep.Warnings = append(r.rep.Warnings, err)
+	}
+	return fmt.Errorf("profile %q keeps key %s: %w; the new key %s was given up", r.cfg.Name, r.acct.Credentials.KeyID, why, keyID)
+}
+
+// proveAndSwitch proves the staged key key (with secret) obtains a token,
+// switches the profile to it and finishes. A key DT does not accept is
+// given up; one that could not be tried stays staged for a rerun.
+func (r *run) proveAndSwitch(ctx context.Context, key serviceaccount.Key, secret string) error {
+	oldKeyID := r.acct.Credentials.KeyID
+	pctx, cancel := context.WithTimeout(ctx, cmp.Or(r.cfg.ProveFor, serviceaccount.ProveFor))
+	tok, err := serviceaccount.Prove(pctx, r.creds(key.ID, secret), r.opts...)
+	cancel()
+	switch {
+	case auth.IsRejected(err):
+		return r.giveUp(ctx, key.ID, fmt.Errorf("DT does not accept the new key: %w", err))
+	case err != nil:
+		return fmt.Errorf("profile %q keeps key %s: the new key %s, stored beside it, could not be tried: %w; run rotate again to finish",
+			r.cfg.Name, oldKeyID, key.ID, err)
+	}
+	r.cfg.Log.Debug("the new key obtained a token; switching the profile to it", "key_id", key.ID)
+	if err := r.cfg.Profiles.SwitchKey(ctx, r.cfg.Name, oldKeyID); err != nil {
+		return fmt.Errorf("profile %q keeps key %s: the new key %s works and is stored beside it, but the profile could not be switched: %w; run rotate again to finish",
+			r.cfg.Name, oldKeyID, key.ID, err)
+	}
+	if err := r.useToken(tok); err != nil {
+		return err
+	}
+	return r.finish(ctx)
+}
+
+// finish ends a switched rotation: the old key's cached tokens go, the old
+// key is deleted at DT (unless kept), and its secret here.
+func (r *run) finish(ctx context.Context) error {
+	if err := r.reload(); err != nil {
+		return err
+	}
+	rot, name := r.acct.Rotation, r.cfg.Name
+	r.rep.OldKeyID, r.rep.NewKeyID, r.rep.NewKeyCreated = rot.OldKeyID, r.acct.Credentials.KeyID, r.acct.KeyCreated
+	old := r.acct
+	old.Credentials.KeyID, old.Rotation = rot.OldKeyID, nil
+	if err := r.cfg.Forget(ctx, old); err != nil {
+		// Tokens cached for the old key's account: no profile names it
+		// now, so none is served, and each expires within the hour.
+		r.rep.Warnings = append(r.rep.Warnings, fmt.Errorf("tokens cached for the old key were not all removed: %w", err))
+	}
+	if r.cfg.KeepOld {
+		r.rep.Kept = true
+	} else {
+		sctx, cancel := r.step(ctx)
+		err := r.api.DeleteKey(sctx, r.cfg.ID, rot.OldKeyID)
+		cancel()
+		if err != nil && !errors.Is(err, serviceaccount.ErrNotFound) {
+			if isNoRight(err) {
+				err = r.errNoRight(err)
+			}
+			return fmt.Errorf("profile %q now uses key %s; its old key %s could not be deleted: %w; run rotate again to delete it",
+				name, r.rep.NewKeyID, rot.OldKeyID, err)
+		}
+		r.rep.OldDeleted = true
+	}
+	if err := r.cfg.Profiles.EndRotation(ctx, name, r.rep.NewKeyID); err != nil {
+		return fmt.Errorf("profile %q now uses key %s, but its old key's secret could not be removed: %w; run rotate again to remove it",
+			name, r.rep.NewKeyID, err)
+	}
+	return nil
+}
+
+// resume finishes what an interrupted rotation of the profile left: done
+// says this run's work is then done (a rotation finished).
+func (r *run) resume(ctx context.Context) (done bool, err error) {
+	rot := r.acct.Rotation
+	switch {
+	case rot == nil:
+		return false, nil
+	case rot.Switched():
+		r.rep.Resumed = "switched"
+		return true, r.finish(ctx)
+	case rot.Staged():
+		secret, err := r.cfg.Profiles.KeySecret(r.cfg.Name, rot.NewKeyID)
+		if err == nil {
+			r.rep.Resumed = "staged"
+			return true, r.proveAndSwitch(ctx, serviceaccount.Key{ID: rot.NewKeyID, CreateTime: rot.NewKeyCreated}, secret)
+		}
+		if !errors.Is(err, keyring.ErrNotFound) {
+			return false, err
+		}
+		// Its secret is gone (removed by hand): nobody holds it.
+		r.rep.Unstored = append(r.rep.Unstored, serviceaccount.Key{ID: rot.NewKeyID, CreateTime: rot.NewKeyCreated})
+		return false, r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, r.acct.Credentials.KeyID)
+	}
+	return r.begun(ctx, rot)
+}
+
+// begun deals with a rotation interrupted before a key was staged: a key
+// of the account that was not there when it began, nor the profile's, was
+// created by it; stored, it is adopted (the first one), else reported. The
+// record then goes, and a fresh rotation may begin.
+func (r *run) begun(ctx context.Context, rot *profile.Rotation) (done bool, err error) {
+	keys, err := r.listKeys(ctx)
+	if err != nil {
+		return false, err
+	}
+	keyID := r.acct.Credentials.KeyID
+	var adopted *serviceaccount.Key
+	for _, k := range keys {
+		if k.ID == keyID || slices.Contains(rot.KeysBefore, k.ID) {
+			continue
+		}
+		if adopted == nil {
+			found, err := r.cfg.Profiles.AdoptKey(ctx, r.cfg.Name, keyID, k.ID, k.CreateTime)
+			if err != nil {
+				return false, err
+			}
+			if found {
+				adopted = &k
+				continue
+			}
+		}
+		r.rep.Unstored = append(r.rep.Unstored, k)
+	}
+	if adopted == nil {
+		return false, r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, keyID)
+	}
+	secret, err := r.cfg.Profiles.KeySecret(r.cfg.Name, adopted.ID)
+	if err != nil {
+		return false, err
+	}
+	r.rep.Resumed = "staged"
+	return true, r.proveAndSwitch(ctx, *adopted, secret)
+}
