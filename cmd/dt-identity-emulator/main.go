@@ -97,30 +97,49 @@ func parseAccount(v string) (authtest.Account, error) {
 // run is the whole program; it returns the exit code: 0 after a clean
 // shutdown or --help, 1 when it cannot serve, 2 on a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, code, ok := parseArgs(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+// config is what the command line asks for.
+type config struct {
+	listen, tokenURL string
+	ttl, skew        time.Duration
+	accounts         []authtest.Account
+}
+
+// parseArgs parses the command line; when it reports false the program
+// ends with code (0 after --help, 2 for a bad command line, said on
+// stderr).
+func parseArgs(args []string, stdout, stderr io.Writer) (config, int, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // printed by hand: to stdout for --help, not at all on errors
+	var c config
 	var accounts accountsFlag
-	listen := fs.String("listen", "127.0.0.1:0", "`address` to listen on; port 0 picks a free port")
-	tokenURL := fs.String("token-url", "", "public token `URL` that assertions' aud must equal (default: http://ADDRESS/oauth2/token of the bound address)")
-	ttl := fs.Duration("token-ttl", authtest.DefaultTokenTTL, "lifetime of issued access tokens")
-	skew := fs.Duration("max-skew", authtest.DefaultMaxSkew, "how far in the future an assertion's iat may be")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:0", "`address` to listen on; port 0 picks a free port")
+	fs.StringVar(&c.tokenURL, "token-url", "", "public token `URL` that assertions' aud must equal (default: http://ADDRESS/oauth2/token of the bound address)")
+	fs.DurationVar(&c.ttl, "token-ttl", authtest.DefaultTokenTTL, "lifetime of issued access tokens")
+	fs.DurationVar(&c.skew, "max-skew", authtest.DefaultMaxSkew, "how far in the future an assertion's iat may be")
 	fs.Var(&accounts, "account", "service account `KEYID:EMAIL:SECRET` (repeatable; the secret may contain ':'; test values only)")
 
-	usageErr := func(err error) int {
+	usageErr := func(err error) (config, int, bool) {
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", name, err, name)
-		return 2
+		return c, 2, false
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usageText)
 			fs.SetOutput(stdout)
 			fs.PrintDefaults()
-			return 0
+			return c, 0, false
 		}
 		// The flag package has already printed the error.
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", name)
-		return 2
+		return c, 2, false
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -129,48 +148,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageErr(accounts.err)
 	case len(accounts.accounts) == 0:
 		return usageErr(errors.New("at least one --account KEYID:EMAIL:SECRET is required"))
-	case *ttl <= 0:
+	case c.ttl <= 0:
 		return usageErr(errors.New("--token-ttl must be positive"))
 	}
+	c.accounts = accounts.accounts
+	return c, 0, true
+}
 
+// serve listens as c says, prints the token URL as the first stdout line,
+// and serves until ctx ends.
+func serve(ctx context.Context, c config, stdout, stderr io.Writer) int {
 	logger := log.New(stderr, name+": ", log.LstdFlags)
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		logger.Printf("cannot listen: %v", err)
 		return 1
 	}
 	defer ln.Close()
-	if *tokenURL == "" {
-		*tokenURL = "http://" + publicHost(ln.Addr()) + authtest.TokenPath
+	if c.tokenURL == "" {
+		c.tokenURL = "http://" + publicHost(ln.Addr()) + authtest.TokenPath
 	}
-
-	maxSkew := *skew
+	maxSkew := c.skew
 	if maxSkew <= 0 {
 		maxSkew = -1 // Options read 0 as "the default"; the flag's 0 means none
 	}
-	h := authtest.NewHandler(authtest.Options{
-		TokenURL: *tokenURL,
-		Accounts: accounts.accounts,
-		TokenTTL: *ttl,
-		MaxSkew:  maxSkew,
-		Logf:     logger.Printf,
-	})
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          logger,
-	}
+	h := authtest.NewHandler(authtest.Options{TokenURL: c.tokenURL, Accounts: c.accounts, TokenTTL: c.ttl, MaxSkew: maxSkew, Logf: logger.Printf})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: logger}
 	// The first stdout line is the contract with scripts and tests; os.Stdout
 	// is unbuffered, so it is there as soon as this returns.
-	if _, err := fmt.Fprintln(stdout, *tokenURL); err != nil {
+	if _, err := fmt.Fprintln(stdout, c.tokenURL); err != nil {
 		logger.Printf("cannot write the token URL to stdout: %v", err)
 		return 1
 	}
-	keyIDs := make([]string, len(accounts.accounts))
-	for i, a := range accounts.accounts {
+	keyIDs := make([]string, len(c.accounts))
+	for i, a := range c.accounts {
 		keyIDs[i] = a.KeyID
 	}
-	logger.Printf("serving %s for key ids %s; token TTL %s", *tokenURL, strings.Join(keyIDs, ", "), *ttl)
+	logger.Printf("serving %s for key ids %s; token TTL %s", c.tokenURL, strings.Join(keyIDs, ", "), c.ttl)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
