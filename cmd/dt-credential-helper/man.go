@@ -13,6 +13,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/manpage"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
@@ -111,6 +112,7 @@ func environment() []manItem {
 		{auth.EnvTokenEndpoint, "The token endpoint URL; --token-endpoint wins. Default: " + auth.DefaultTokenEndpoint + "."},
 		{auth.EnvCredentialsFile, "A DT SDK credentials file, holding the account and its secret; --credentials-file wins. Used only as a private file of yours (chmod 600)."},
 		{profile.EnvProfile, "The profile (stored with login) to use; --profile wins."},
+		{serviceaccount.EnvAPIURL, "DT's REST API, where rotate creates and deletes keys; --api-url wins. Default: " + serviceaccount.DefaultAPIURL + "."},
 		{"DT_TOKEN_CACHE", "Where tokens are cached: " + keyring.ModeChoices + "; --cache wins. Default: auto."},
 		{"DT_CACHE_DIR", "The file cache's directory, an absolute path. Default: $XDG_CACHE_HOME/dt-credential-helper."},
 		{hosts.EnvHosts, "More hosts (host or host:port, comma separated) the git and docker helpers hand tokens to, besides the DT API's."},

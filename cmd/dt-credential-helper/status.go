@@ -98,6 +98,11 @@ func runStatus(ctx context.Context, e env, args []string) error {
 			r.Secret = a.SecretIn
 		}
 		r.KeyAge = keyAge(a, now)
+		if !a.KeyCreated.IsZero() {
+			created := a.KeyCreated.UTC()
+			r.KeyCreated = &created
+		}
+		r.RotationUnfinished = a.Rotation != nil
 		rep.Accounts = append(rep.Accounts, r)
 	}
 	var out bytes.Buffer
@@ -185,8 +190,12 @@ type statusRow struct {
 	Secret string `json:"secret,omitempty"`
 	// Token describes the cached token without showing it.
 	Token *tokenState `json:"token,omitempty"`
-	// KeyAge is how old a profile's DT key is (keyAge); "" for none.
-	KeyAge string `json:"key_age,omitempty"`
+	// KeyCreated is when a profile's DT key was created, where rotate or
+	// login learnt it; RotationUnfinished says a rotate was cut short.
+	KeyCreated         *time.Time `json:"key_created,omitempty"`
+	RotationUnfinished bool       `json:"rotation_unfinished,omitempty"`
+	// KeyAge is the table's KEY AGE (keyAge); "" for none.
+	KeyAge string `json:"-"`
 	// Error is why the account could not be resolved.
 	Error string `json:"error,omitempty"`
 }

@@ -49,7 +49,9 @@ type statusDoc struct {
 			ExpiresIn int64     `json:"expires_in"`
 			Error     string    `json:"error"`
 		} `json:"token"`
-		Error string `json:"error"`
+		KeyCreated         time.Time `json:"key_created"`
+		RotationUnfinished bool      `json:"rotation_unfinished"`
+		Error              string    `json:"error"`
 	} `json:"accounts"`
 }
 
@@ -132,10 +134,10 @@ func TestStatusJSON(t *testing.T) {
 		t.Fatalf("status: exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, re := range []string{
-		`(?m)^PROFILE +KEY ID +EMAIL +TOKEN ENDPOINT +SECRET +TOKEN STORE +CACHED TOKEN$`,
-		`(?m)^\(credentials file\) +file-key .* credentials file +- +none$`,
-		`(?m)^p +` + regexp.QuoteMeta(testAccount.KeyID) + ` .* file +file +valid until `,
-		`(?m)^fleet +dt/token/prod .* vault +- +none$`,
+		`(?m)^PROFILE +KEY ID +EMAIL +TOKEN ENDPOINT +SECRET +TOKEN STORE +CACHED TOKEN +KEY AGE$`,
+		`(?m)^\(credentials file\) +file-key .* credentials file +- +none +-$`,
+		`(?m)^p +` + regexp.QuoteMeta(testAccount.KeyID) + ` .* file +file +valid until .* unknown$`,
+		`(?m)^fleet +dt/token/prod .* vault +- +none +-$`,
 		`(?m)^Token cache: file$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {

@@ -330,6 +330,9 @@ func TestVaultDenied(t *testing.T) {
 // ending with suffix.
 func regexpLine(out, prefix, suffix string) bool {
 	for l := range strings.Lines(out) {
+		// The KEY AGE column, last, is "-" for an account status cannot
+		// date: suffix is what comes before it.
+		l = strings.TrimSuffix(strings.TrimSpace(l), " -")
 		l = strings.TrimSpace(l)
 		if strings.HasPrefix(l, prefix+" ") && strings.HasSuffix(l, suffix) {
 			return true
