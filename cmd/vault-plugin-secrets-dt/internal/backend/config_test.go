@@ -49,6 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := map[string]any{
 		"allowed_token_endpoint_hosts": []string{"identity.disruptive-technologies.com"},
+		"allowed_api_hosts":            []string{"api.disruptive-technologies.com"},
 		"allow_loopback_http":          false,
 	}
 	if diff := cmp.Diff(want, resp.Data); diff != "" {
