@@ -264,8 +264,13 @@ func (r *rotation) listKeys(ctx context.Context) ([]string, error) {
 	for _, k := range listed {
 		keys = append(keys, k.ID)
 	}
+	gone := func(k string) bool { return !slices.Contains(keys, k) }
+	a, err := r.account(ctx)
+	if err != nil || !slices.ContainsFunc(a.Unstored, gone) {
+		return keys, err
+	}
 	err = r.update(ctx, func(a *account) error {
-		a.Unstored = slices.DeleteFunc(a.Unstored, func(k string) bool { return !slices.Contains(keys, k) })
+		a.Unstored = slices.DeleteFunc(a.Unstored, gone)
 		return nil
 	})
 	return keys, err

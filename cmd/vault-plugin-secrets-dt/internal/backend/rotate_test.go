@@ -16,6 +16,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
 // The DT identity service and its key API cannot be reached from here: the
@@ -310,6 +311,15 @@ func TestRotateUnfinishedIsFinished(t *testing.T) {
 		}
 		if got := h.keysAtDT(); len(got) != 2 || !slices.Contains(got, lost) {
 			t.Fatalf("DT has %v, want the new key and the reported one", got)
+		}
+		// Deleted at DT, as in DT Studio, it is reported no more.
+		src, _ := auth.NewSource(h.stored(t, "prod").credentials(), auth.WithHTTPClient(h.srv.Client()), auth.WithClock(h.clock.now))
+		c, _ := serviceaccount.NewClient(h.srv.URL+"/v2", src, serviceaccount.WithHTTPClient(h.srv.Client()))
+		if err := c.DeleteKey(context.Background(), serviceaccount.ID{Project: "example", ServiceAccount: "fleet"}, lost); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := h.rotate(t, "prod"); err != nil || len(resp.Warnings) != 0 || len(h.stored(t, "prod").Unstored) != 0 {
+			t.Fatalf("rotate after the unstored key was deleted: %v, %v", err, resp)
 		}
 	})
 }
