@@ -31,6 +31,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
 // accountPrefix is the storage and API prefix of the service accounts. It
@@ -43,8 +44,20 @@ type Options struct {
 	// SourceOptions are passed to auth.NewSource for every token request
 	// (an HTTP client, retries, a clock), for tests.
 	SourceOptions []auth.Option
-	// Now is the clock deciding when a cached token is due; nil is time.Now.
+	// KeyAPIOptions are passed to serviceaccount.NewClient for a
+	// rotation's requests to DT's API (an HTTP client), for tests.
+	KeyAPIOptions []serviceaccount.Option
+	// ProveFor bounds how long a rotation waits for a new key to obtain a
+	// token; zero is serviceaccount.ProveFor.
+	ProveFor time.Duration
+	// Now is the clock deciding when a cached token is due and a rotation
+	// too; nil is time.Now.
 	Now func() time.Time
+
+	// interrupt, when it returns true, stops a rotation at the step it
+	// names as a node dying there would: nothing more is done or undone
+	// (tests of crash safety).
+	interrupt func(step string) bool
 }
 
 // Factory is the logical.Factory Vault calls to mount the engine.
@@ -69,11 +82,20 @@ type Backend struct {
 	// cfgGen counts its changes, so that a read racing a change is not kept.
 	cfg    *engineConfig
 	cfgGen uint64
+	// rotating are the accounts a rotation runs for on this instance.
+	rotating map[string]bool
+
+	// accountsMu orders the changes to account entries made on this node
+	// (writes, deletes, a rotation's steps), each a read, a change and a
+	// write: every one is made on the active node.
+	accountsMu sync.Mutex
+	// node names this instance of the engine in rotation leases.
+	node string
 }
 
 // New returns an engine not yet set up; call its Setup, as Factory does.
 func New(opts Options) *Backend {
-	b := &Backend{opts: opts, now: opts.Now, tokens: make(map[string]*tokenCache)}
+	b := &Backend{opts: opts, now: opts.Now, tokens: make(map[string]*tokenCache), rotating: make(map[string]bool), node: instanceName()}
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -87,9 +109,11 @@ func New(opts Options) *Backend {
 			b.pathConfig(),
 			b.pathAccountsList(),
 			b.pathAccounts(),
+			b.pathRotate(),
 			b.pathToken(),
 		},
-		Invalidate: b.invalidate,
+		Invalidate:   b.invalidate,
+		PeriodicFunc: b.periodic,
 	}
 	return b
 }
@@ -306,5 +330,7 @@ accounts/<name>; Vault keeps the secret seal-wrapped and never returns it.
 Machines authorised by policy read token/<name> and get an access token
 valid for about an hour, without ever holding the account's secret. The
 engine caches each account's token and refreshes it shortly before it
-expires, once for all readers.
+expires, once for all readers. accounts/<name>/rotate, or the account's
+rotation_period, replaces the key with one the engine creates through DT's
+API, whose secret nobody ever sees.
 `

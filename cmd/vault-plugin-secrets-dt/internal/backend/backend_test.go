@@ -19,6 +19,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
 const (
@@ -46,6 +47,9 @@ type harness struct {
 	srv     *authtest.Server
 	clock   *clock
 	logs    *syncBuffer
+	// interrupt is the Options.interrupt of the engines the harness
+	// makes from now on.
+	interrupt func(step string) bool
 }
 
 type syncBuffer struct {
@@ -108,7 +112,10 @@ func (h *harness) engine(t *testing.T, storage logical.Storage, state consts.Rep
 			auth.WithClock(h.clock.now),
 			auth.WithRetries(2, time.Millisecond, 5*time.Millisecond),
 		},
-		Now: h.clock.now,
+		KeyAPIOptions: []serviceaccount.Option{serviceaccount.WithHTTPClient(h.srv.Client())},
+		ProveFor:      500 * time.Millisecond,
+		Now:           h.clock.now,
+		interrupt:     h.interrupt,
 	})
 	conf := logical.TestBackendConfig()
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: h.logs, Level: hclog.Trace})
@@ -167,7 +174,7 @@ func (h *harness) writeAccount(t *testing.T, name string, data map[string]any) {
 }
 
 func (h *harness) account() map[string]any {
-	return map[string]any{"key_id": keyID, "email": email, "secret": secret, "token_endpoint": h.srv.URL + authtest.TokenPath}
+	return map[string]any{"key_id": keyID, "email": email, "secret": secret, "token_endpoint": h.srv.URL + authtest.TokenPath, "api_url": h.srv.URL + "/v2"}
 }
 
 func (h *harness) readToken(t *testing.T, name string) map[string]any {
@@ -187,7 +194,13 @@ func TestAccountsCRUDNeverReturnsTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"key_id": keyID, "email": email, "token_endpoint": h.srv.URL + authtest.TokenPath}
+	want := map[string]any{
+		"key_id": keyID, "email": email, "token_endpoint": h.srv.URL + authtest.TokenPath,
+		"api_url": h.srv.URL + "/v2", "project": "example", "service_account": "fleet",
+		"rotation_period": int64(0), "key_created": "", "key_stored": h.clock.now().UTC().Format(time.RFC3339), "key_age": int64(0),
+		"next_rotation": "", "last_rotation": "", "last_rotation_result": "", "last_rotation_error": "",
+		"unfinished_rotation": "", "unstored_keys": []string{},
+	}
 	if diff := cmp.Diff(want, resp.Data); diff != "" {
 		t.Errorf("read accounts/prod (-want +got):\n%s", diff)
 	}

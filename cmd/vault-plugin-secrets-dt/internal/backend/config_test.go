@@ -49,6 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := map[string]any{
 		"allowed_token_endpoint_hosts": []string{"identity.disruptive-technologies.com"},
+		"allowed_api_hosts":            []string{"api.disruptive-technologies.com"},
 		"allow_loopback_http":          false,
 	}
 	if diff := cmp.Diff(want, resp.Data); diff != "" {
@@ -181,4 +182,36 @@ func TestConfigChangedOnAnotherNode(t *testing.T) {
 	h.b.invalidate(context.Background(), "config")
 	h.writeAccount(t, "prod", h.account())
 	h.readToken(t, "prod")
+}
+
+// TestConfigAPIHosts: allowed_api_hosts is parsed as the endpoint hosts
+// are, and a configuration stored before it existed has its default.
+func TestConfigAPIHosts(t *testing.T) {
+	h := newDefaultHarness(t)
+	e, err := logical.StorageEntryJSON("config", map[string]any{"allowed_token_endpoint_hosts": []string{"id.example.com"}, "allow_loopback_http": false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.storage.Put(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.request(t, logical.ReadOperation, "config", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"api.disruptive-technologies.com"}, resp.Data["allowed_api_hosts"]); diff != "" {
+		t.Errorf("allowed_api_hosts of a configuration stored without it (-want +got):\n%s", diff)
+	}
+	if _, err := h.request(t, logical.UpdateOperation, "config", map[string]any{"allowed_api_hosts": "https://api.example.com"}); err == nil ||
+		codeOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "allowed_api_hosts:") {
+		t.Fatalf("an API host with a scheme: %v", err)
+	}
+	h.configure(t, map[string]any{"allowed_api_hosts": "API.example.com:8443"})
+	resp, _ = h.request(t, logical.ReadOperation, "config", nil)
+	if diff := cmp.Diff([]string{"api.example.com:8443"}, resp.Data["allowed_api_hosts"]); diff != "" {
+		t.Errorf("allowed_api_hosts as stored (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"id.example.com"}, resp.Data["allowed_token_endpoint_hosts"]); diff != "" {
+		t.Errorf("the endpoint hosts after an update of the API hosts (-want +got):\n%s", diff)
+	}
 }

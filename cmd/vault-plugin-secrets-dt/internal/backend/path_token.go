@@ -53,30 +53,22 @@ not a token is a 502.
 
 func (b *Backend) readToken(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	a, err := b.getAccount(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	if a == nil {
-		if b.standby() {
-			// Written through the active node, perhaps, and not
-			// replicated here yet: the active node knows.
-			return nil, fmt.Errorf("account %s is not on this standby: %w", name, errForward)
-		}
-		return logical.ErrorResponse("account %q does not exist", name), nil
-	}
-	// Again at each read: dt/config may have changed since the account was
-	// written.
-	cfg, err := b.config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.allows(a.TokenEndpoint); err != nil {
-		return logical.ErrorResponse("account %s: %s", name, err.Error()), nil
+	a, refusal, err := b.tokenAccount(ctx, req.Storage, name)
+	if refusal != nil || err != nil {
+		return refusal, err
 	}
 	tok, err := b.token(ctx, req.Storage, name, a.credentials())
 	if err != nil {
-		return nil, err
+		// A rotation may have switched the account to a new key, and
+		// deleted the old one, since it was read: the key stored now is
+		// the one to use, once.
+		now, refusal, rerr := b.tokenAccount(ctx, req.Storage, name)
+		if rerr != nil || refusal != nil || now.credentials() == a.credentials() {
+			return nil, err
+		}
+		if tok, err = b.token(ctx, req.Storage, name, now.credentials()); err != nil {
+			return nil, err
+		}
 	}
 	ttl := max(tok.Expiry.Sub(b.now()), 0)
 	return &logical.Response{Data: map[string]any{
@@ -85,4 +77,31 @@ func (b *Backend) readToken(ctx context.Context, req *logical.Request, d *framew
 		"expires_at":   tok.Expiry.UTC().Format(time.RFC3339),
 		"ttl":          int64(ttl / time.Second),
 	}}, nil
+}
+
+// tokenAccount reads account name for a token read: nil with a refusal or
+// an error when there is none to use.
+func (b *Backend) tokenAccount(ctx context.Context, s logical.Storage, name string) (*account, *logical.Response, error) {
+	a, err := b.getAccount(ctx, s, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a == nil {
+		if b.standby() {
+			// Written through the active node, perhaps, and not
+			// replicated here yet: the active node knows.
+			return nil, nil, fmt.Errorf("account %s is not on this standby: %w", name, errForward)
+		}
+		return nil, logical.ErrorResponse("account %q does not exist", name), nil
+	}
+	// Again at each read: dt/config may have changed since the account was
+	// written.
+	cfg, err := b.config(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.allows(a.TokenEndpoint); err != nil {
+		return nil, logical.ErrorResponse("account %s: %s", name, err.Error()), nil
+	}
+	return a, nil, nil
 }
