@@ -22,6 +22,12 @@ import (
 // The outage tests: the built binary, as kubectl runs it (a process per
 // call), against the emulator standing in for a failing DT identity
 // service. Attempts are counted at the emulator, not in wall time.
+//
+// The top-level tests are not parallel: they start hundreds of processes,
+// and a fork in one goroutine while another has a copied binary open for
+// writing makes that binary's exec fail with ETXTBSY (golang/go#22315), as
+// TestVersionPluginMissing's was seen to. Run before the parallel tests,
+// their forks overlap only each other's (their subtests are parallel).
 
 // outageFixture is an account of its own at an emulator, and the store
 // its binary caches in ("file", or "kernel" where keyctl works).
@@ -145,7 +151,6 @@ func TestOutageProcessesBackOffTogether(t *testing.T) {
 // ends, one call asks again; once the service is back, a call succeeds and
 // the record is gone.
 func TestOutageAfterExpiryFailsFast(t *testing.T) {
-	t.Parallel()
 	f := newOutageFixture(t, "file")
 	f.srv.InjectAlways(authtest.ErrorFault(http.StatusServiceUnavailable, "temporarily_unavailable", "down"))
 	first := runFor(t, runLimit, f.env, "", "token", "-o", "token")
@@ -203,7 +208,6 @@ func TestOutageAfterExpiryFailsFast(t *testing.T) {
 // waiting longer than the back-off allows) holds nobody off; a believable
 // one does, and --verbose says so once.
 func TestOutageBackoffRecord(t *testing.T) {
-	t.Parallel()
 	f := newOutageFixture(t, "file")
 	cached := f.seed(t, 50*time.Second)
 	path := filepath.Join(envValue(f.env, "DT_CACHE_DIR"), f.key+".backoff")
