@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -124,6 +125,19 @@ func (e *Error) Unwrap() []error {
 
 // Temporary reports whether trying again later may succeed.
 func (e *Error) Temporary() bool { return e.Kind == Transient }
+
+// RetryAfter is how long the service asked not to be asked again: the
+// Retry-After of a 429 or 503 answer (seconds, or an HTTP date from now),
+// capped at 30s as the retries cap it; zero when it asked nothing. A cache
+// that backs off after the failure waits at least this long (see
+// bearer.RetryAfter).
+func (e *Error) RetryAfter() time.Duration {
+	if e.Retrieve == nil {
+		return 0
+	}
+	d, _ := serverWait(e.Retrieve.Response)
+	return d
+}
 
 // IsTransient reports whether err is a token request failure that may succeed
 // if tried again later.

@@ -111,8 +111,11 @@ func NewSource(c Credentials, opts ...Option) (*Source, error) {
 func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
 
 // TokenContext performs one token exchange, retrying transient failures with
-// exponential backoff and jitter until the source's timeout or ctx ends. The
-// token's expiry is counted from when the request was sent, so it errs early.
+// exponential backoff and jitter until the source's timeout or ctx ends. A
+// ctx marked by bearer.WithSingleAttempt (a cache that holds a still-valid
+// token to serve if this fails) gets one attempt, not retried: the cache's
+// back-off spaces the next. The token's expiry is counted from when the
+// request was sent, so it errs early.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
@@ -145,6 +148,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// add nothing but hooks to decide them through.
 	deadline, hasDeadline := ctx.Deadline()
 	var failure error // what the last attempt the deadline did not cut off met
+	retries := s.retriesFor(ctx)
 	for attempt := 1; ; attempt++ {
 		req, err := newRequest()
 		if err != nil {
@@ -164,7 +168,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		if err != nil {
 			attrs = append(attrs, "error", redactURLError(err))
 		}
-		if !retryable(ctx, resp, err) || attempt > s.retries {
+		if !retryable(ctx, resp, err) || attempt > retries {
 			s.log.Debug("token response", append(attrs, "decision", "done")...)
 			return s.outcome(ctx, attempt, sentAt, resp, body, err, failure)
 		}
@@ -189,6 +193,16 @@ func (s *Source) logRoute(ctx context.Context, hc *http.Client, newRequest func(
 	if req, err := newRequest(); err == nil {
 		s.log.Debug("token request route", "endpoint", s.creds.TokenEndpoint, "proxy", proxyFor(hc, req))
 	}
+}
+
+// retriesFor is how many times a failed attempt of the exchange asked
+// with ctx is retried: none when a cache covers it with a still-valid
+// token (bearer.WithSingleAttempt), whose back-off is the retry.
+func (s *Source) retriesFor(ctx context.Context) int {
+	if bearer.SingleAttempt(ctx) {
+		return 0
+	}
+	return s.retries
 }
 
 // attemptClient is the client each attempt is made with: a shallow copy of
@@ -279,10 +293,8 @@ func (s *Source) outcome(ctx context.Context, attempts int, sentAt time.Time, re
 // backoff is how long to wait before attempt n+1: the server's Retry-After
 // (capped) when it gives one, else exponential backoff with jitter.
 func (s *Source) backoff(n int, resp *http.Response) time.Duration {
-	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return min(d, maxRetryAfter)
-		}
+	if d, ok := serverWait(resp); ok {
+		return d
 	}
 	d := s.minWait << min(n-1, 30)
 	if d <= 0 || d > s.maxWait {
@@ -291,6 +303,16 @@ func (s *Source) backoff(n int, resp *http.Response) time.Duration {
 	// Equal jitter: half fixed, half random, so a crowd spreads out but
 	// nobody retries at once.
 	return d/2 + rand.N(d/2+1)
+}
+
+// serverWait is the wait a 429 or 503 answer asks for with Retry-After,
+// capped at maxRetryAfter; false when resp asks for none.
+func serverWait(resp *http.Response) (time.Duration, bool) {
+	if resp == nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return min(d, maxRetryAfter), ok
 }
 
 // retryAfter parses a Retry-After value, seconds or an HTTP date.

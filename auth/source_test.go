@@ -20,6 +20,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/testutil"
 )
 
@@ -710,5 +711,44 @@ func TestSourceDeadlineSaysWhatTheAttemptBeforeMet(t *testing.T) {
 	}
 	if n.Load() < 2 {
 		t.Errorf("%d requests; want the deadline to cut off a later attempt", n.Load())
+	}
+}
+
+// TestSourceSingleAttempt: a refresh a cache covers with a still-valid
+// token (bearer.WithSingleAttempt) makes one attempt, not five, and its
+// error says how long a 429 or 503 asked not to be asked again.
+func TestSourceSingleAttempt(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		fault      authtest.Fault
+		retryAfter time.Duration
+	}{
+		{"500", authtest.Fault{Status: 500, Body: `{"error":"server_error"}`}, 0},
+		{"429 with Retry-After", authtest.Fault{Status: 429, Body: "{}", RetryAfter: "7"}, 7 * time.Second},
+		{"503 with Retry-After past the cap", authtest.Fault{Status: 503, Body: "{}", RetryAfter: "3600"}, 30 * time.Second},
+		{"500 with Retry-After, which only 429 and 503 give", authtest.Fault{Status: 500, Body: "{}", RetryAfter: "7"}, 0},
+		{"connection dropped", authtest.Fault{Drop: true}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := authtest.NewServer(account)
+			defer srv.Close()
+			srv.InjectAlways(tt.fault)
+			src, _ := newSource(t, srv)
+			_, err := src.TokenContext(bearer.WithSingleAttempt(t.Context()))
+			if !auth.IsTransient(err) || srv.Requests() != 1 {
+				t.Fatalf("got %v after %d requests, want a transient error after 1", err, srv.Requests())
+			}
+			if got := bearer.RetryAfter(err); got != tt.retryAfter {
+				t.Errorf("bearer.RetryAfter = %v, want %v", got, tt.retryAfter)
+			}
+			if tt.retryAfter != 0 {
+				return
+			}
+			// Unmarked, the same source retries (3 retries in newSource).
+			_, err = src.TokenContext(t.Context())
+			if !auth.IsTransient(err) || srv.Requests() != 1+4 {
+				t.Errorf("unmarked: got %v after %d requests in all, want a transient error after 1+4", err, srv.Requests())
+			}
+		})
 	}
 }

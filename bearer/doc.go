@@ -12,6 +12,11 @@
 //     [DefaultRefreshBuffer], [NoBuffer]): one rule, so that the command,
 //     the cache, an in-memory reuse, a plugin host and the plugin's watch
 //     all refresh at the same moment;
+//   - when a refresh that failed may be tried again ([Backoff],
+//     [BackoffSpan], [BackoffCap], [RetryAfter]), and how hard a refresh
+//     covered by a still-valid token tries ([CoveredBudget],
+//     [WithSingleAttempt]): one schedule, so that every process sharing a
+//     cache, the plugin's watch and the Vault engine back off alike;
 //   - where a bearer credential may be sent ([MayCarry]): https, or plain
 //     http only to this machine.
 //

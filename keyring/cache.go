@@ -59,8 +59,9 @@ type CacheConfig struct {
 	// Now is the clock that decides expiry; nil means time.Now.
 	Now func() time.Time
 	// Log receives each step at debug level (hit, miss, stale entry, lock
-	// wait, refresh, write failure) and a warning when a cached token is
-	// served after a failed refresh. Nil discards. Tokens are never logged.
+	// wait, refresh, write failure, the back-off) and a warning when a
+	// cached token is served after the first of a run of failed refreshes,
+	// or a forced one. Nil discards. Tokens are never logged.
 	Log *slog.Logger
 }
 
@@ -68,7 +69,9 @@ type CacheConfig struct {
 // while it has more than the refresh buffer left, and otherwise asks its
 // [Upstream] (the DT exchange, or Vault) for a new one and caches it. Refreshes
 // are single-flight: within the process by a mutex, across processes by the
-// key's [Lock]. It is safe for concurrent use.
+// key's [Lock]. A refresh that fails for a transient reason is not tried
+// again by any process before the back-off it records beside the entry
+// (bearer.Backoff) ends. It is safe for concurrent use.
 type Cache struct {
 	upstream Upstream
 	store    Store
@@ -86,6 +89,9 @@ type Cache struct {
 	sem chan struct{}
 	// clampLogged says the clamped buffer has been logged: once is enough.
 	clampLogged atomic.Bool
+	// backoffLogged says serving the cached token through the back-off has
+	// been logged, since the last successful refresh: once is enough.
+	backoffLogged atomic.Bool
 }
 
 var _ oauth2.TokenSource = (*Cache)(nil)
@@ -124,9 +130,14 @@ func (s *Cache) Token() (*oauth2.Token, error) { return s.TokenContext(context.B
 // TokenContext returns the cached token while it has more than the buffer
 // left; otherwise it refreshes it through upstream, once for all concurrent
 // callers, and caches the result. When the refresh fails for a transient
-// reason and the cached token has not yet expired, that token is served with
-// a warning. Cache failures (unreadable, corrupt or unwritable entries) never
-// fail the call; they only cost a refresh.
+// reason and the cached token has not yet expired, that token is served
+// (with a warning, the first time in a run of failures), and the failure
+// starts or extends the back-off, which every process sharing the store
+// keeps: until it ends, the cached token is served at once, or, with none
+// valid, the failure is returned at once as a [*BackoffError]. A refresh
+// with a valid token to fall back on gets bearer.CoveredBudget and a single
+// attempt, not the whole Timeout. Cache failures (unreadable, corrupt or
+// unwritable entries) never fail the call; they only cost a refresh.
 func (s *Cache) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	// The hot path: a repeated invocation within the token's lifetime. No
 	// lock file and nothing beyond the store read and decoding.
@@ -144,16 +155,24 @@ func (s *Cache) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		s.log.DebugContext(ctx, "cached token is due for refresh", "store", s.store.Name(),
 			"expires_at", e.Expiry.Format(time.RFC3339), "buffer", bearer.Buffer(s.buffer, e.LifetimeDuration()))
 	}
-	return s.refresh(ctx, false)
+	if tok, held, err := s.heldOff(ctx, e, ok); held {
+		return tok, err
+	}
+	return s.refresh(ctx, false, e, ok)
 }
 
 // Refresh gets a new token from upstream even if the cached one is fresh
-// (--force-refresh) and caches it. A crowd of concurrent forced refreshes
-// still refreshes about once: whoever waited for the lock accepts a token
-// that another refreshed while it waited. The transient-failure fallback of
-// [Cache.TokenContext] applies.
+// (--force-refresh) and caches it, whatever the back-off says. A crowd of
+// concurrent forced refreshes still refreshes about once: whoever waited
+// for the lock accepts a token that another refreshed while it waited. The
+// transient-failure fallback of [Cache.TokenContext] applies, with the
+// whole Timeout.
 func (s *Cache) Refresh(ctx context.Context) (*oauth2.Token, error) {
-	return s.refresh(ctx, true)
+	e, ok, err := s.read(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.refresh(ctx, true, e, ok)
 }
 
 // Invalidate drops the cached entry if it holds accessToken, or whatever it
@@ -262,29 +281,24 @@ func (s *Cache) read(ctx context.Context, first bool) (Entry, bool, error) {
 }
 
 // refresh is the slow path: under the lock, re-read (another caller may have
-// refreshed meanwhile), else ask upstream and cache the result.
-func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) {
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-	}
-	// A forced refresh accepts a cached token only if it changed while we
-	// waited for the lock, i.e. another forced refresh produced it; so the
-	// token seen before the wait is remembered.
-	var seen string
-	if force {
-		e, ok, err := s.read(ctx, true)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			seen = e.AccessToken
-		}
-	}
+// refreshed, or failed, meanwhile), else ask upstream and cache the result.
+// seen is the entry read before (haveSeen false for none usable).
+func (s *Cache) refresh(ctx context.Context, force bool, seen Entry, haveSeen bool) (*oauth2.Token, error) {
+	// A still-valid token to serve if the refresh fails: the refresh gets
+	// a short budget, since the caller has something to go on with.
+	covered := !force && haveSeen && seen.Expiry.After(s.now())
+	caller := ctx
+	ctx, cancel := s.bound(ctx, covered)
+	defer cancel()
 
 	unlock, err := s.lock(ctx)
 	if err != nil {
+		if covered && caller.Err() == nil {
+			// Another caller has held the lock for the whole budget: it is
+			// refreshing, or failing to, for everyone.
+			s.log.DebugContext(ctx, "another caller is refreshing the token; serving the cached token meanwhile", "error", err)
+			return seen.Token(), nil
+		}
 		return nil, err
 	}
 	defer unlock()
@@ -293,17 +307,41 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	if err != nil {
 		return nil, err
 	}
-	if haveCached && s.fresh(ctx, cached, s.now()) && (!force || cached.AccessToken != seen) {
+	// A forced refresh accepts a cached token only if it changed while we
+	// waited for the lock, i.e. another forced refresh produced it.
+	if haveCached && s.fresh(ctx, cached, s.now()) && (!force || !haveSeen || cached.AccessToken != seen.AccessToken) {
 		s.log.DebugContext(ctx, "token was refreshed by another caller while we waited", "store", s.store.Name(),
 			"expires_at", cached.Expiry.Format(time.RFC3339))
 		return cached.Token(), nil
 	}
+	prev, havePrev := s.readBackoff(ctx)
+	if !force && havePrev {
+		// Another caller failed while we waited for the lock.
+		if tok, held, err := s.serveHeld(ctx, prev, cached, haveCached); held {
+			return tok, err
+		}
+	}
 
-	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.account.Endpoint, "key_id", s.account.KeyID, "forced", force)
+	s.log.DebugContext(ctx, "refreshing the token", "endpoint", s.account.Endpoint, "key_id", s.account.KeyID, "forced", force,
+		"single_attempt", covered)
 	tok, err := s.upstream.TokenContext(ctx)
 	if err != nil {
-		return s.failed(ctx, err, cached, haveCached)
+		if caller.Err() != nil {
+			// The caller gave up: that says nothing about the upstream.
+			return nil, err
+		}
+		return s.failed(ctx, err, force, cached, haveCached, prev, havePrev)
 	}
+	tok, err = s.accept(ctx, tok)
+	if err == nil && havePrev {
+		s.endBackoff(ctx)
+	}
+	return tok, err
+}
+
+// accept checks tok, a token the upstream answered, caches it and returns
+// it as cached.
+func (s *Cache) accept(ctx context.Context, tok *oauth2.Token) (*oauth2.Token, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("the token source returned no access token")
 	}
@@ -331,18 +369,58 @@ func (s *Cache) refresh(ctx context.Context, force bool) (*oauth2.Token, error) 
 	return tok, nil
 }
 
+// bound arms the refresh's deadline: Timeout, or, covered by a still-valid
+// token, at most bearer.CoveredBudget and a single attempt.
+func (s *Cache) bound(ctx context.Context, covered bool) (context.Context, context.CancelFunc) {
+	d := s.timeout
+	if covered {
+		if d <= 0 || d > bearer.CoveredBudget {
+			d = bearer.CoveredBudget
+		}
+		ctx = bearer.WithSingleAttempt(ctx)
+	}
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 // failed is what a refresh that failed with err serves: the cached entry
 // (read for this account and identity), when the failure may pass and its
-// token has not expired, with a warning; otherwise err.
-func (s *Cache) failed(ctx context.Context, err error, cached Entry, haveCached bool) (*oauth2.Token, error) {
-	if haveCached && transient(err) && cached.Expiry.After(s.now()) {
-		// Better a token that still works for a while than no token: the
-		// caller's request may well complete before it expires.
-		s.log.WarnContext(ctx, fmt.Sprintf("refresh failed (%v); serving the cached token, valid until %s",
-			err, cached.Expiry.UTC().Format(time.RFC3339)))
-		return cached.Token(), nil
+// token has not expired; otherwise err. A failure that may pass starts or
+// extends the back-off (after prev, the record read under the lock). The
+// warning is for the first failure of a run, or a forced refresh: kubectl
+// shows stderr, and a run of failures during an outage must not print on
+// every call.
+func (s *Cache) failed(ctx context.Context, err error, force bool, cached Entry, haveCached bool, prev backoffRecord, havePrev bool) (*oauth2.Token, error) {
+	if !transient(err) {
+		return nil, err
 	}
-	return nil, err
+	now := s.now()
+	valid := haveCached && cached.Expiry.After(now)
+	var last bearer.Backoff
+	if havePrev {
+		last = prev.backoff()
+	}
+	var until time.Time
+	if valid {
+		until = cached.Expiry
+	}
+	b := last.Next(now, bearer.RetryAfter(err), until)
+	s.recordBackoff(ctx, b, err)
+	if !valid {
+		return nil, err
+	}
+	// Better a token that still works for a while than no token: the
+	// caller's request may well complete before it expires.
+	msg := fmt.Sprintf("refresh failed (%v); serving the cached token, valid until %s",
+		err, cached.Expiry.UTC().Format(time.RFC3339))
+	if force || b.Failures == 1 {
+		s.log.WarnContext(ctx, msg)
+	} else {
+		s.log.DebugContext(ctx, msg, "failures", b.Failures, "next_attempt", b.NotBefore.UTC().Format(time.RFC3339Nano))
+	}
+	return cached.Token(), nil
 }
 
 // write caches e, the entry of a token just obtained, unless it would do

@@ -729,8 +729,11 @@ func TestCacheWithEmulator(t *testing.T) {
 		{name: "30s left: refresh", advance: 29*time.Minute + 30*time.Second, requests: 2, want: fresh},
 		{name: "hit again", advance: time.Minute, requests: 2, want: same},
 		{name: "30s left, service unavailable: cached", advance: 58 * time.Minute, fault: &unavailable, requests: 3, want: same, warns: 1},
+		// The back-off of the first failure ended with the cached token's
+		// expiry: this is a full attempt.
 		{name: "expired, service unavailable: error", advance: time.Minute, fault: &unavailable, requests: 4, isErr: auth.IsTransient, warns: 1},
-		{name: "service back", requests: 5, want: fresh, warns: 1},
+		{name: "service back, inside the back-off: the failure again, at once", requests: 4, isErr: isBackoff, warns: 1},
+		{name: "service back, after the back-off", advance: bearer.BackoffCap, requests: 5, want: fresh, warns: 1},
 		{name: "forced refresh", force: true, requests: 6, want: fresh, warns: 1},
 		{name: "forced refresh, rejected: error despite a fresh token", force: true, fault: &invalid, requests: 7, isErr: auth.IsRejected, warns: 1},
 	}
@@ -773,6 +776,12 @@ func TestCacheWithEmulator(t *testing.T) {
 		}
 	}
 	checkLogClean(t, log.String(), srv)
+}
+
+// isBackoff says err is a failure repeated at once during the back-off.
+func isBackoff(err error) bool {
+	var be *BackoffError
+	return errors.As(err, &be)
 }
 
 // checkLogClean fails if text holds the secret or any token srv issued.

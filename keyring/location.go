@@ -127,8 +127,8 @@ func (e *DirError) Unwrap() error { return e.Err }
 // way out.
 func (e *DirError) Misconfigured() bool { return true }
 
-// Forget removes acct's cached token from every store any cache mode keeps
-// entries in (the kernel keyring on Linux, the OS keyring, the files in
+// Forget removes acct's cached token (and the back-off of its refreshes)
+// from every store any cache mode keeps entries in (the kernel keyring on Linux, the OS keyring, the files in
 // the cache directory: see tiers), whatever cfg's mode and whatever the
 // memory of a hung keyring says: logout must not leave a token behind
 // because an earlier call found the keyring slow, nor login one that an
@@ -157,6 +157,12 @@ func Forget(ctx context.Context, cfg LocationConfig, acct Account) error {
 	for _, t := range tiers(dir, cfg.KeyringTimeout) {
 		if err := t.store.Delete(key); err != nil && !t.holdsNone(err) {
 			errs = append(errs, fmt.Errorf("from the %s: %w", t.what, err))
+			continue
+		}
+		// The back-off of the account's refreshes goes too: new
+		// credentials deserve an attempt at once. Not worth an error.
+		if err := t.store.Delete(key + backoffSuffix); err != nil && !t.holdsNone(err) {
+			cfg.Log.Debug("forgetting the back-off record failed", "store", t.what, "error", err)
 		}
 	}
 	if dirErr != nil {

@@ -27,7 +27,10 @@ type fakeTokens struct {
 	// "block" is waiting, so a test in another process can act on it.
 	blockDir string
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// stale: a token that is due is served again while it has not expired,
+	// as the cache does after a failed refresh or while it backs off.
+	stale       bool
 	errs        map[string]error
 	cache       map[string]*oauth2.Token
 	minted      int
@@ -59,6 +62,9 @@ func (f *fakeTokens) Token(ctx context.Context, profile string, force bool) (*oa
 		f.forced++
 	}
 	if tok := f.cache[profile]; tok != nil && !force && bearer.Fresh(tok.Expiry, f.ttl, f.buffer, f.now()) {
+		return tok, nil
+	}
+	if tok := f.cache[profile]; tok != nil && !force && f.stale && tok.Expiry.After(f.now()) {
 		return tok, nil
 	}
 	return f.mintLocked(profile), nil
@@ -100,6 +106,12 @@ func (f *fakeTokens) setErr(profile string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.errs[profile] = err
+}
+
+func (f *fakeTokens) setStale(stale bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stale = stale
 }
 
 func (f *fakeTokens) counts() (minted, forced int) {

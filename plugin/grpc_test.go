@@ -21,9 +21,13 @@ import (
 // would across processes, and returns the host's side.
 func connect(t *testing.T, f Tokens) TokenProvider {
 	t.Helper()
-	client, server := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{
-		Name: &GRPCPlugin{Impl: f, Classify: testClassify},
-	})
+	return connectPlugin(t, &GRPCPlugin{Impl: f, Classify: testClassify})
+}
+
+// connectPlugin serves gp and returns a host's client of it.
+func connectPlugin(t *testing.T, gp *GRPCPlugin) TokenProvider {
+	t.Helper()
+	client, server := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{Name: gp})
 	t.Cleanup(func() {
 		// Close asks the server to stop (go-plugin's controller service);
 		// stopping it here as well would race with that.
@@ -176,11 +180,12 @@ func TestInvalidateToken(t *testing.T) {
 
 // TestWatchTokenRenewsBeforeExpiry runs on the real clock with short-lived
 // tokens: the point is that the host holds the successor before the first
-// token expires.
+// token expires. The plugin is told the cache's buffer, as the plugin
+// program tells it.
 func TestWatchTokenRenewsBeforeExpiry(t *testing.T) {
-	const ttl = 1500 * time.Millisecond
-	f := newFake(ttl, 100*time.Millisecond)
-	p := connect(t, f)
+	const ttl, buffer = 1500 * time.Millisecond, 500 * time.Millisecond
+	f := newFake(ttl, buffer)
+	p := connectPlugin(t, &GRPCPlugin{Impl: f, Classify: testClassify, RefreshBuffer: buffer})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 

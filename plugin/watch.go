@@ -22,14 +22,9 @@ type systemClock struct{}
 func (systemClock) Now() time.Time                         { return time.Now() }
 func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-const (
-	// minWait keeps a Tokens that hands out nearly expired tokens from
-	// being asked in a busy loop.
-	minWait = time.Second
-	// retryMin and retryMax bound the backoff after a failed refresh.
-	retryMin = time.Second
-	retryMax = 30 * time.Second
-)
+// minWait keeps a Tokens that hands out nearly expired tokens from being
+// asked in a busy loop.
+const minWait = time.Second
 
 // errNoToken guards against a Tokens implementation returning neither token
 // nor error.
@@ -39,8 +34,12 @@ var errNoToken = errors.New("the provider returned no token")
 // expiry: when the token is due by the rule the cache refreshes by
 // (bearer.DueAt with the cache's buffer), so that the watch and the CLI
 // refresh at the same moment and the cache's transient-failure fallback
-// covers the watch too. It lives in the plugin, next to the cache, so a
-// host never waits on the identity service.
+// covers the watch too. When the refresh fails, or the cache serves the
+// due token again (its refresh failed, or it is backing off after another
+// process's failure), the watch asks again after bearer's back-off, never
+// forcing a refresh: the cache's back-off is shared by every process, and
+// a forced refresh would ignore it. It lives in the plugin, next to the
+// cache, so a host never waits on the identity service.
 type watcher struct {
 	p        Tokens
 	classify Classifier
@@ -72,15 +71,17 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 		return err
 	}
 	life := lifetimeOf(tok, clock.Now())
-	var backoff time.Duration
+	failures, retryAfter := 0, time.Duration(0) // refreshes failed in a row
 	for {
-		wait := backoff
-		if wait == 0 {
-			if tok.Expiry.IsZero() {
-				// A token that never expires needs no successor.
-				<-ctx.Done()
-				return nil
-			}
+		var wait time.Duration
+		switch {
+		case failures > 0:
+			wait = bearer.BackoffDelay(failures, retryAfter)
+		case tok.Expiry.IsZero():
+			// A token that never expires needs no successor.
+			<-ctx.Done()
+			return nil
+		default:
 			wait = max(bearer.DueAt(tok.Expiry, life, w.buffer).Sub(clock.Now()), minWait)
 		}
 		select {
@@ -88,43 +89,46 @@ func (w *watcher) run(ctx context.Context, profile string, send func(*oauth2.Tok
 			return nil
 		case <-clock.After(wait):
 		}
-		next, err := w.next(ctx, profile, tok)
+		next, err := w.p.Token(ctx, profile, false)
+		if err == nil && next == nil {
+			err = errNoToken
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			if permanent(w.classify, err) {
-				return err
-			}
-			backoff = nextBackoff(backoff)
-			log.Warn("token refresh failed, retrying; the host keeps the current token",
-				"profile", profile, "retry_in", backoff.String(), "error", err.Error())
+		switch {
+		case err != nil && permanent(w.classify, err):
+			return err
+		case err != nil, next.AccessToken == tok.AccessToken:
+			// Failed, or the due token served again through a failure
+			// or the cache's back-off: the host keeps its token.
+			failures, retryAfter = failures+1, bearer.RetryAfter(err)
+			logFailure(log, profile, failures, err)
 			continue
 		}
-		backoff = 0
-		if next.AccessToken != tok.AccessToken {
-			if err := send(next); err != nil {
-				return err
-			}
+		failures = 0
+		if err := send(next); err != nil {
+			return err
 		}
 		tok, life = next, lifetimeOf(next, clock.Now())
 	}
 }
 
-// next returns cur's successor, asked for when cur is due: the cache then
-// refreshes it, or serves the token another process (the CLI, another host)
-// already fetched. Should the cache still serve cur (a cache configured
-// with a shorter buffer than the watcher's), a forced refresh fetches a
-// new one.
-func (w *watcher) next(ctx context.Context, profile string, cur *oauth2.Token) (*oauth2.Token, error) {
-	tok, err := w.p.Token(ctx, profile, false)
-	if err == nil && tok != nil && tok.AccessToken == cur.AccessToken {
-		tok, err = w.p.Token(ctx, profile, true)
+// logFailure logs the n-th refresh in a row that failed with err, or that
+// got the due token again (err nil): a warning for the first of a run, so
+// that an outage does not flood the host's log, then at debug level.
+func logFailure(log hclog.Logger, profile string, n int, err error) {
+	msg, args := "token refresh failed; the host keeps the current token", []any{"profile", profile, "failures", n}
+	if err != nil {
+		args = append(args, "error", err.Error())
+	} else {
+		msg = "the token is due, but the cache serves it again (its refresh failed, or it is backing off); the host keeps it"
 	}
-	if err == nil && tok == nil {
-		err = errNoToken
+	if n == 1 {
+		log.Warn(msg, args...)
+	} else {
+		log.Debug(msg, args...)
 	}
-	return tok, err
 }
 
 // permanent reports whether trying again cannot help: the credentials were
@@ -135,10 +139,4 @@ func permanent(classify Classifier, err error) bool {
 		return true
 	}
 	return false
-}
-
-// nextBackoff is the wait after a failed refresh that followed a wait of d
-// (zero for the first failure): doubling from retryMin, at most retryMax.
-func nextBackoff(d time.Duration) time.Duration {
-	return min(max(2*d, retryMin), retryMax)
 }

@@ -80,6 +80,25 @@ func (h *watchHarness) takeWait(want time.Duration) fakeWait {
 	return fakeWait{}
 }
 
+// takeWaitIn takes the watcher's next wait and checks that it lies in
+// bearer's back-off span after the n-th failure in a row.
+func (h *watchHarness) takeWaitIn(n int, retryAfter time.Duration) fakeWait {
+	h.t.Helper()
+	lo, hi := bearer.BackoffSpan(n, retryAfter)
+	select {
+	case w := <-h.clock.waits:
+		if w.d < lo || w.d > hi {
+			h.t.Fatalf("watcher waits %v after failure %d, want %v to %v", w.d, n, lo, hi)
+		}
+		return w
+	case err := <-h.done:
+		h.t.Fatalf("watcher ended early: %v", err)
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("watcher is not waiting")
+	}
+	return fakeWait{}
+}
+
 // advance moves the fake clock on by d.
 func (h *watchHarness) advance(d time.Duration) time.Time {
 	h.clock.mu.Lock()
@@ -133,13 +152,14 @@ func TestWatcherPacing(t *testing.T) {
 		t.Errorf("minted %d, forced %d refreshes; want 3 and 0", minted, forced)
 	}
 
-	// Transient failures back off and keep the watch open.
+	// Transient failures back off by bearer's schedule and keep the watch
+	// open.
 	w = h.takeWait(30 * time.Minute)
 	f.setErr("", fmt.Errorf("connection refused: %w", ErrUnavailable))
 	h.fire(w, 0)
-	h.expectWait(1 * time.Second)
-	h.expectWait(2 * time.Second)
-	w = h.takeWait(4 * time.Second)
+	h.fire(h.takeWaitIn(1, 0), 0)
+	h.fire(h.takeWaitIn(2, 0), 0)
+	w = h.takeWaitIn(3, 0)
 	f.setErr("", nil)
 	h.fire(w, 0)
 	h.expectSent("tok-4")
@@ -159,8 +179,7 @@ func TestWatcherPacing(t *testing.T) {
 
 // TestWatcherPacingFollowsTheRule: the wait is bearer's, whatever the
 // buffer and the token's life: cut to half a short life, none for
-// bearer.NoBuffer; and a cache that still serves the due token (its buffer
-// shorter than the watcher's) is made to refresh.
+// bearer.NoBuffer.
 func TestWatcherPacingFollowsTheRule(t *testing.T) {
 	for _, tc := range []struct {
 		name              string
@@ -172,7 +191,6 @@ func TestWatcherPacingFollowsTheRule(t *testing.T) {
 		{"a five-minute buffer", time.Hour, 5 * time.Minute, 5 * time.Minute, 55 * time.Minute, 0},
 		{"a short life cuts the buffer to half", 30 * time.Second, time.Minute, time.Minute, 15 * time.Second, 0},
 		{"no buffer", time.Hour, bearer.NoBuffer, bearer.NoBuffer, time.Hour, 0},
-		{"a cache with a shorter buffer is forced", time.Hour, time.Minute, 5 * time.Minute, 55 * time.Minute, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(tc.ttl, tc.cache)
@@ -206,12 +224,72 @@ func TestWatcherEndsOnCancel(t *testing.T) {
 	}
 }
 
-func TestWatcherBackoffIsBounded(t *testing.T) {
-	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
-	var d time.Duration
-	for i, w := range want {
-		if d = nextBackoff(d); d != w {
-			t.Fatalf("wait after failure %d = %v, want %v", i+1, d, w)
+// TestWatcherBacksOffWithTheCache: while the cache serves the due token
+// again (its refresh failed, or it backs off after another process's
+// failure), the watcher asks again after bearer's back-off, at most its
+// cap, and never forces a refresh, which would ignore the back-off every
+// process shares; a Retry-After the error gives sets the wait's floor.
+// Once the cache has a new token, it is sent and the pacing is by expiry
+// again.
+func TestWatcherBacksOffWithTheCache(t *testing.T) {
+	f := newFake(time.Hour, 5*time.Minute)
+	h := startWatch(t, f, 5*time.Minute)
+	h.expectSent("tok-1")
+	f.setStale(true)
+	h.expectWait(55 * time.Minute)
+	retryAfter := time.Duration(0)
+	for n := 1; n <= 8; n++ { // the waits reach the cap
+		w := h.takeWaitIn(n, retryAfter)
+		if w.d > bearer.BackoffCap {
+			t.Fatalf("wait %v past the cap %v", w.d, bearer.BackoffCap)
 		}
+		retryAfter = 0
+		switch n {
+		case 3:
+			// The cache fails instead, asking for a wait of its own.
+			f.setErr("", retryAfterError{25 * time.Second})
+			retryAfter = 25 * time.Second
+		case 4:
+			f.setErr("", nil)
+		case 8:
+			f.setStale(false)
+		}
+		h.fire(w, 0)
+	}
+	h.expectSent("tok-2")
+	h.takeWait(55 * time.Minute)
+	if minted, forced := f.counts(); minted != 2 || forced != 0 {
+		t.Errorf("minted %d, forced %d refreshes; want 2 and 0", minted, forced)
 	}
 }
+
+// TestWatcherWaitsForACacheWithAShorterBuffer: a cache whose buffer is
+// shorter than the watcher's keeps serving the token the watcher finds
+// due; the watcher backs off, forcing nothing, until the cache refreshes.
+func TestWatcherWaitsForACacheWithAShorterBuffer(t *testing.T) {
+	f := newFake(time.Hour, time.Minute)
+	h := startWatch(t, f, 5*time.Minute)
+	h.expectSent("tok-1")
+	h.expectWait(55 * time.Minute)
+	for n := 1; ; n++ {
+		w := <-h.clock.waits
+		if w.d == 55*time.Minute {
+			break // tok-2's pacing
+		}
+		if lo, hi := bearer.BackoffSpan(n, 0); w.d < lo || w.d > hi || n > 30 {
+			t.Fatalf("wait %d: %v, want %v to %v", n, w.d, lo, hi)
+		}
+		h.fire(w, 0)
+	}
+	h.expectSent("tok-2")
+	if _, forced := f.counts(); forced != 0 {
+		t.Errorf("forced %d refreshes, want none", forced)
+	}
+}
+
+// retryAfterError is a transient failure asking for a wait.
+type retryAfterError struct{ d time.Duration }
+
+func (e retryAfterError) Error() string             { return "slow down: " + ErrUnavailable.Error() }
+func (e retryAfterError) Unwrap() error             { return ErrUnavailable }
+func (e retryAfterError) RetryAfter() time.Duration { return e.d }

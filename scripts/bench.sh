@@ -3,7 +3,10 @@
 # process per call, next to peer credential helpers answering from their own
 # caches, all against a hello-world Go binary built the same way and measured
 # in the same run; counts the token requests of cached and concurrent cold
-# calls, and checks that every cached row answers with no network. Runs
+# calls, and checks that every cached row answers with no network; times
+# calls during an outage of the token endpoint and counts the requests a
+# crowd of processes makes then; and times the Vault engine's token reads
+# beside kv-v2 reads of the same OpenBao server (when there is one). Runs
 # inside a private D-Bus session with gnome-keyring, so the Secret Service
 # rows are measured too. Writes the results into docs/performance.md.
 #
@@ -32,7 +35,14 @@ trap 'rm -rf "$bin" "$results"' EXIT
 # Ours and the floors, built as scripts/install.sh builds the release
 # binaries, the plugin's program next to the helper as installed.
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin \
-	./scripts/bench/hello ./scripts/bench/hello-stdin ./scripts/bench/gokeyring
+	./cmd/vault-plugin-secrets-dt ./scripts/bench/hello ./scripts/bench/hello-stdin ./scripts/bench/gokeyring
+# The OpenBao server the Vault engine's reads are measured in: DT_TEST_BAO,
+# else the one ../shared/tools/openbao/build.sh builds (once), else none.
+bao=${DT_TEST_BAO:-}
+shared_bao=$(cd .. && pwd)/shared/tools/openbao/build.sh
+if [ -z "$bao" ] && [ -f "$shared_bao" ]; then
+	bao=$(bash "$shared_bao")
+fi
 if [ ! -x /usr/bin/time ]; then
 	if [ "$(id -u)" = 0 ]; then
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null
@@ -55,7 +65,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 
-bash scripts/keyring-session.sh "$bin/bench" -bin "$bin" -peers "$peers" -runs "$runs" | tee "$results"
+bash scripts/keyring-session.sh "$bin/bench" -bin "$bin" -peers "$peers" -runs "$runs" -bao "$bao" | tee "$results"
 
 machine="Run of $started, \`scripts/bench.sh $runs\` at $commit. Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), $(go env GOVERSION). Load average (1, 5, 15 min) before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg). Peers: $(git --version | sed 's/ version / /'), libsecret-tools $(pkgver libsecret-tools), gnome-keyring $(pkgver gnome-keyring), $(awk '($1 == "github.com/int128/kubelogin" || $1 == "github.com/docker/docker-credential-helpers") && $2 ~ /^v/ { printf "%s%s@%s", sep, $1, $2; sep = ", " }' "$peers_src/go.mod")."
 echo

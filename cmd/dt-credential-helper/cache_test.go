@@ -637,6 +637,12 @@ func TestCacheServesCachedTokenOnTransientFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Each case starts without the back-off the previous case's
+			// failure recorded beside the entry (docs/reliability.md), which
+			// would serve the cached token without a refresh.
+			if err := keyring.NewOSStore(10 * time.Second).Delete(f.key + ".backoff"); err != nil {
+				t.Fatal(err)
+			}
 			if tt.due {
 				writeDueEntry(t, keyring.NewOSStore(10*time.Second), f.key, acct, cached, 30*time.Second)
 			}

@@ -784,6 +784,8 @@ func faultDocBlocks() []faultDocBlock {
 		{"retries", faultDocRetries()},
 		{"token", faultDocToken()},
 		{"refresh-buffer", faultDocRefreshBuffer()},
+		{"backoff", outageDocBackoff()},
+		{"outage-matrix", outageDocTable(outageRows())},
 		{"fault-matrix", faultDocTable(faultCases())},
 	}
 }
@@ -891,8 +893,9 @@ func faultDocRefreshBuffer() string {
 		"still gets one request per half lifetime, not one per call.\n"+
 		"After that, or with `--force-refresh`, the program asks for a new one. If that\n"+
 		"fails for a **transient** reason (see Retries) and the cached token has not\n"+
-		"yet expired, the cached token is printed after all, exit 0, with one line on\n"+
-		"stderr:\n", faultDur(bearer.DefaultRefreshBuffer))
+		"yet expired, the cached token is printed after all, exit 0; the first failure\n"+
+		"of a run (or a forced refresh) prints one line on stderr, and the calls after\n"+
+		"it print nothing (see the back-off below):\n", faultDur(bearer.DefaultRefreshBuffer))
 }
 
 // faultDocTime is the wall-time bound of a row, as the doc says it.

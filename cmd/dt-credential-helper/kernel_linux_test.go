@@ -27,6 +27,14 @@ func needKernelKeyring(t *testing.T) {
 	}
 }
 
+// kernelStoreOrSkip is the kernel keyring's store, skipping t where keyctl
+// is refused (and, elsewhere, where there is none).
+func kernelStoreOrSkip(t *testing.T) keyring.Store {
+	t.Helper()
+	needKernelKeyring(t)
+	return keyring.NewKernelStore()
+}
+
 // kernelEntry reads key's entry from the kernel keyring; ok is false when
 // there is none.
 func kernelEntry(t *testing.T, key string) (keyring.Entry, bool) {

@@ -19,3 +19,10 @@ func kernelEntry(t *testing.T, key string) (keyring.Entry, bool) { return keyrin
 
 // forgetKernelToken does nothing: only Linux has a kernel keyring.
 func forgetKernelToken(key string) {}
+
+// kernelStoreOrSkip skips: only Linux has a kernel keyring.
+func kernelStoreOrSkip(t *testing.T) keyring.Store {
+	t.Helper()
+	t.Skip("the kernel keyring is Linux's")
+	return nil
+}

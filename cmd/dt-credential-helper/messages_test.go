@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func TestUnknownFlagOrCommandLeads(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := runInProcessAs(t, cmpOr(tt.helper, prog), env, "", tt.args...)
+			r := runInProcessAs(t, cmp.Or(tt.helper, prog), env, "", tt.args...)
 			if r.code != exitUsage || r.stdout != "" {
 				t.Errorf("exit %d, stdout %q; want %d and nothing", r.code, r.stdout, exitUsage)
 			}
@@ -147,13 +148,6 @@ func TestUnknownFlagOrCommandLeads(t *testing.T) {
 			t.Errorf("exit %d, stdout %q, stderr %q; want 1, stdout %q", r.code, r.stdout, r.stderr, want)
 		}
 	})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // TestHelperWithoutAction: git and docker with no action (or more than

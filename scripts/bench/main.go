@@ -31,8 +31,10 @@ func main() {
 	peersDir := flag.String("peers", "", "directory with the peers scripts/bench/peers/build.sh built")
 	runs := flag.Int("runs", 200, "calls per row")
 	withKeyring := flag.Bool("keyring", os.Getenv("DT_TEST_SECRET_SERVICE") == "1", "include the rows that need a Secret Service")
+	crowd := flag.Duration("crowd", time.Minute, "how long 32 processes call once a second during an outage (0: not at all)")
+	bao := flag.String("bao", os.Getenv("DT_TEST_BAO"), "the OpenBao server binary, for the engine's reads (none: not measured)")
 	flag.Parse()
-	if err := run(*bin, *peersDir, *runs, *withKeyring); err != nil {
+	if err := run(config{bin: *bin, peersDir: *peersDir, runs: *runs, withKeyring: *withKeyring, crowd: *crowd, bao: *bao}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -46,7 +48,17 @@ func randomID() string {
 	return hex.EncodeToString(b)
 }
 
-func run(bin, peersDir string, runs int, withKeyring bool) error {
+// config is what the command line asks for.
+type config struct {
+	bin, peersDir string
+	runs          int
+	withKeyring   bool
+	crowd         time.Duration
+	bao           string
+}
+
+func run(cfg config) error {
+	bin, peersDir, runs, withKeyring := cfg.bin, cfg.peersDir, cfg.runs, cfg.withKeyring
 	id := randomID()
 	acct := authtest.Account{KeyID: "bench-key-" + id, Email: "bench-" + id + "@project.serviceaccount.d21s.com", Secret: "bench-secret"}
 	// The emulator behind a timer, so a cold call's own overhead can be told
@@ -95,6 +107,13 @@ func run(bin, peersDir string, runs int, withKeyring bool) error {
 		}
 		rows = append(rows, r)
 	}
+	out := newOutage(tmp, ourEnv, id)
+	defer out.close()
+	outageRows, err := out.rows(bin)
+	if err != nil {
+		return fmt.Errorf("the outage rows: %w", err)
+	}
+	rows = append(rows, outageRows...)
 	// Our rows first: a first call fills each store; want is then the token
 	// that store holds.
 	for i := range rows {
@@ -103,14 +122,14 @@ func run(bin, peersDir string, runs int, withKeyring bool) error {
 			continue
 		}
 		res := call(*r, true)
-		if res.err != nil {
+		if !r.ok(res) {
 			if r.optional {
 				r.skipped = "skipped: " + firstLine(res.stderr, res.err)
 				continue
 			}
 			return fmt.Errorf("%s: %v: %s", r.name, res.err, res.stderr)
 		}
-		if r.id == "uncached" {
+		if r.id == "uncached" || r.fails {
 			continue
 		}
 		tok := call(row{args: tokenArgs(*r), env: r.env}, true)
@@ -137,31 +156,40 @@ func run(bin, peersDir string, runs int, withKeyring bool) error {
 			continue
 		}
 		res := call(r, true)
-		if res.err != nil {
+		if !r.ok(res) {
 			return fmt.Errorf("%s: %v: %s", r.name, res.err, res.stderr)
 		}
 		if r.want != "" && !strings.Contains(res.stdout, r.want) {
 			return fmt.Errorf("%s: its output does not hold the secret its cache was given", r.name)
 		}
+		if r.fails && !strings.Contains(res.stderr, outageStderr) {
+			return fmt.Errorf("%s: it did not fail at once inside the back-off: %s", r.name, res.stderr)
+		}
 		active = append(active, i)
 	}
 
 	handler.ResetRequests()
+	out.handler.ResetRequests()
 	issuerBefore := is.requests()
 	samples := make([][]time.Duration, len(rows))
+	failed := make([][]result, len(rows)) // the failing rows' calls
 	uncachedCalls := 0
 	for range runs {
 		for _, i := range active {
 			res := call(rows[i], false)
-			if res.err != nil {
+			if !rows[i].ok(res) {
 				return fmt.Errorf("%s: %v: %s", rows[i].name, res.err, res.stderr)
 			}
 			samples[i] = append(samples[i], res.wall)
+			if rows[i].fails {
+				failed[i] = append(failed[i], res)
+			}
 			if rows[i].id == "uncached" {
 				uncachedCalls++
 			}
 		}
 	}
+	outageRequests := out.handler.Requests()
 	var problems []string
 	// The timed calls' token requests: the uncached row's one each, and
 	// none from any cached row.
@@ -232,6 +260,12 @@ func run(bin, peersDir string, runs int, withKeyring bool) error {
 			len(offline), strings.Join(netns, " "))
 	}
 	fmt.Printf("- Token requests during the timed calls: %d (want %d: one per uncached call, none from a cached row).\n", timedRequests, uncachedCalls)
+	for i, r := range rows {
+		if r.fails && len(failed[i]) > 0 {
+			fmt.Printf("- The outage rows' %d timed calls each (%s): the failing endpoint got %d token requests, the attempts the back-off let through; of the failing row's calls, %d failed at once inside the back-off and %d made a full attempt (5 requests, with the retries' waits) when it had ended.\n",
+				runs, "`outage`, `outage-failing`", outageRequests, fastFails(failed[i]), len(failed[i])-fastFails(failed[i]))
+		}
+	}
 	fmt.Printf("- Requests to kubelogin's fake OIDC issuer after its first calls filled the caches: %d (want 0).\n", issuerTotal)
 	if issuerTotal != 0 {
 		problems = append(problems, fmt.Sprintf("kubelogin's cached calls made %d requests to the issuer (%d during the timed calls), want 0", issuerTotal, timedIssuer))
@@ -258,6 +292,18 @@ func run(bin, peersDir string, runs int, withKeyring bool) error {
 
 	if err := benchPlugin(filepath.Join(bin, "dt-credential-helper"), ourEnv, runs*10); err != nil {
 		return fmt.Errorf("plugin: %w", err)
+	}
+	if cfg.crowd > 0 {
+		problems = append(problems, out.crowd(bin, 32, cfg.crowd)...)
+	}
+	if cfg.bao == "" {
+		fmt.Println("\n- The Vault engine's reads: not measured here (no OpenBao server: set DT_TEST_BAO to a bao binary, or build one with ../shared/tools/openbao/build.sh).")
+	} else {
+		more, err := benchEngine(cfg.bao, filepath.Join(bin, "vault-plugin-secrets-dt"), tmp, handler, idpSrv.URL+authtest.TokenPath, acct, runs*5)
+		if err != nil {
+			return fmt.Errorf("the Vault engine: %w", err)
+		}
+		problems = append(problems, more...)
 	}
 
 	// Token requests, in every store this build has: 200 sequential cached
@@ -391,7 +437,8 @@ func printTargets(rows []row, samples [][]time.Duration, rss []int64, med func(s
 		}
 		return verdict(v < fastestPeer)
 	}
-	for _, t := range []struct{ id, what string }{{"auto", "`token`, auto"}, {"git", "`git get`, auto"}, {"docker", "`docker get`, auto"}} {
+	for _, t := range []struct{ id, what string }{{"auto", "`token`, auto"}, {"git", "`git get`, auto"}, {"docker", "`docker get`, auto"},
+		{"outage", "`token`, auto, during an outage (cached, after the first failure)"}} {
 		if v, ok := med(t.id); ok {
 			fmt.Printf("| %s | %.2f× | ≤ 2.0× | %s | %s |\n", t.what, v, verdict(v <= 2.0), faster(v))
 		}

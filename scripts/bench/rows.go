@@ -36,6 +36,18 @@ type row struct {
 	// skipped says why the row is not measured; shown in its place.
 	skipped string
 	ours    bool
+	// fails: the call is meant to fail (exit 1), as a call with no valid
+	// token does during an outage.
+	fails bool
+}
+
+// ok reports whether res is what r's call should end with: success, or,
+// for a row that fails, exit 1.
+func (r row) ok(res result) bool {
+	if r.fails {
+		return exitCode(res.err) == 1
+	}
+	return res.err == nil
 }
 
 const (

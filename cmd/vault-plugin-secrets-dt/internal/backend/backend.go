@@ -160,6 +160,12 @@ type tokenCache struct {
 
 	mu  sync.Mutex
 	tok *oauth2.Token
+	// backoff is the run of refreshes that failed for a transient reason,
+	// and failure what the last one told its reader: while the back-off
+	// holds, readers get the cached token while it is valid, else the
+	// failure, without DT being asked (see backoff.go).
+	backoff bearer.Backoff
+	failure string
 }
 
 func (c *tokenCache) get() *oauth2.Token {
@@ -187,18 +193,24 @@ func fresh(tok *oauth2.Token, now time.Time) bool {
 // token the active node shared, else (on the active node only) from DT, once
 // for all concurrent callers, shared with the other nodes. A standby that
 // has no fresh token asks Vault to forward the read to the active node. On
-// a transient failure a cached token that has not yet expired is served.
+// a transient failure a cached token that has not yet expired is served,
+// and the back-off after the failure (bearer's rule, as the helper's cache
+// follows it) holds DT off: until it ends, readers get the cached token, or
+// the failure, at once. A refresh with a valid token to fall back on makes
+// a single attempt within bearer.CoveredBudget.
 func (b *Backend) token(ctx context.Context, s logical.Storage, name string, creds auth.Credentials) (*oauth2.Token, error) {
 	c := b.cache(name, creds)
 	if tok := c.get(); tok != nil && fresh(tok, b.now()) {
 		return tok, nil
 	}
-	select {
-	case c.sem <- struct{}{}:
-		defer func() { <-c.sem }()
-	case <-ctx.Done():
-		return nil, logical.CodedError(http.StatusServiceUnavailable, "waiting for the token of account "+name+": "+ctx.Err().Error())
+	if tok, held, err := c.heldOff(b.now()); held {
+		return tok, err
 	}
+	release, tok, err := c.enter(ctx, name, b.now())
+	if release == nil {
+		return tok, err // a still-valid token, while another reader refreshes
+	}
+	defer release()
 	cached := c.get()
 	if cached != nil && fresh(cached, b.now()) {
 		return cached, nil // another reader refreshed it while we waited
@@ -212,20 +224,19 @@ func (b *Backend) token(ctx context.Context, s logical.Storage, name string, cre
 	if b.standby() {
 		return nil, fmt.Errorf("account %s: the active node refreshes its token: %w", name, errForward)
 	}
+	if tok, held, err := c.heldOff(b.now()); held {
+		return tok, err // another reader failed while we waited
+	}
 	src, err := auth.NewSource(creds, b.opts.SourceOptions...)
 	if err != nil {
 		return nil, b.classify(name, err)
 	}
-	tok, err := src.TokenContext(ctx)
+	valid := cached != nil && cached.Expiry.After(b.now())
+	tok, err = fetch(ctx, src, valid)
 	if err != nil {
-		if cached != nil && auth.IsTransient(err) && cached.Expiry.After(b.now()) {
-			b.Logger().Warn("token refresh failed; serving the cached token until it expires",
-				"account", name, "key_id", creds.KeyID, "expires_at", cached.Expiry.UTC().Format(time.RFC3339), "error", err.Error())
-			return cached, nil
-		}
-		return nil, b.classify(name, err)
+		return b.failed(ctx, c, name, err, cached, valid)
 	}
-	c.set(tok)
+	c.succeed(tok)
 	b.share(ctx, s, name, creds, tok)
 	return tok, nil
 }

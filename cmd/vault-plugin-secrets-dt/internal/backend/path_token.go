@@ -44,7 +44,10 @@ the active node asks DT and it shares each token, seal-wrapped, through
 Vault's replicated storage: a standby returns that token, and forwards the
 read to the active node when it has no fresh one (or does not see the
 account yet); a node that becomes active starts from it. If DT cannot be
-reached, a cached token that has not yet expired is still returned.
+reached, a cached token that has not yet expired is still returned; after a
+failed request the engine waits (1s doubling to 30s, or DT's Retry-After)
+before asking DT again, returning the cached token, or the same error, at
+once meanwhile.
 
 Errors: a service account DT rejects is a 400 naming its key id; DT
 unreachable or failing (after retries) is a 503; a response from DT that is
