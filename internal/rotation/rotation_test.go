@@ -377,3 +377,28 @@ func TestRotateBrokenKey(t *testing.T) {
 		t.Error("the key API was asked")
 	}
 }
+
+// TestRotateHostileListing: an API that lists key ids that are not ids
+// (two pages of 600 000 characters each: the profiles file would pass
+// 1 MiB and no command of any profile could read it) stops the rotation
+// before it records anything.
+func TestRotateHostileListing(t *testing.T) {
+	f := newFixture(t, profile.SecretInFile)
+	before := f.profileFile(t)
+	long := strings.Repeat("k", 600_000)
+	f.srv.InjectKeys(authtest.OpListKeys,
+		authtest.Fault{Status: 200, Body: `{"keys":[{"id":"key-0"},{"id":"` + long + `1"}],"nextPageToken":"p2"}`},
+		authtest.Fault{Status: 200, Body: `{"keys":[{"id":"` + long + `2"}]}`})
+	f.srv.InjectKeys(authtest.OpCreateKey, authtest.Fault{Status: 500})
+	_, err := f.rotate(t)
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed") || len(err.Error()) > 1000 {
+		t.Fatalf("a listing of ids that are not ids: %.300v", err)
+	}
+	if after := f.profileFile(t); !bytes.Equal(before, after) {
+		t.Fatalf("the profiles file changed: %d bytes, was %d", len(after), len(before))
+	}
+	if f.srv.KeyRequests(authtest.OpCreateKey) != 0 {
+		t.Error("a key was created")
+	}
+	f.works(t)
+}

@@ -47,18 +47,22 @@ func (r *run) fresh(ctx context.Context) error {
 	return r.proveAndSwitch(ctx, nk.Key, nk.Secret)
 }
 
-// listKeys lists the service account's keys.
+// listKeys lists the service account's keys; a listing that fails (DT's
+// answer unusable too: an id that is not an id, too many keys) changes
+// nothing.
 func (r *run) listKeys(ctx context.Context) ([]serviceaccount.Key, error) {
 	sctx, cancel := r.step(ctx)
 	defer cancel()
 	keys, err := r.api.ListKeys(sctx, r.cfg.ID)
 	switch {
+	case err == nil:
+		return keys, nil
 	case isNoRight(err):
-		return nil, fmt.Errorf("profile %q: nothing was changed: %w", r.cfg.Name, r.errNoRight(err))
+		err = r.errNoRight(err)
 	case errors.Is(err, serviceaccount.ErrNotFound):
-		return nil, fmt.Errorf("profile %q: nothing was changed: %w: check --project and --service-account", r.cfg.Name, err)
+		err = fmt.Errorf("%w: check --project and --service-account", err)
 	}
-	return keys, err
+	return nil, fmt.Errorf("profile %q: nothing was changed: %w", r.cfg.Name, err)
 }
 
 // createFailed ends a rotation whose create failed: one DT refused

@@ -394,6 +394,6 @@ func (b *Backend) deleteAccount(ctx context.Context, req *logical.Request, d *fr
 		return nil, nil
 	}
 	resp := &logical.Response{}
-	resp.AddWarning(fmt.Sprintf("an unfinished rotation left key(s) %s at DT: delete them in DT Studio", strings.Join(left, ", ")))
+	resp.AddWarning(fmt.Sprintf("an unfinished rotation left key(s) %s at DT: delete them in DT Studio", strings.Join(oneLine(left), ", ")))
 	return resp, nil
 }

@@ -78,10 +78,10 @@ func (b *Backend) rotateAccount(ctx context.Context, req *logical.Request, d *fr
 		"old_key_deleted": r.out.OldKeyID != a.KeyID && !slices.Contains(a.OldKeys, r.out.OldKeyID),
 	}}
 	if len(a.OldKeys) > 0 {
-		resp.AddWarning("old key(s) " + strings.Join(a.OldKeys, ", ") + " not yet deleted at DT: the periodic function tries again")
+		resp.AddWarning("old key(s) " + strings.Join(oneLine(a.OldKeys), ", ") + " not yet deleted at DT: the periodic function tries again")
 	}
 	if len(a.Unstored) > 0 {
-		resp.AddWarning("key(s) " + strings.Join(a.Unstored, ", ") + " of the service account, which an interrupted rotation may have created, are held by no account and nobody knows their secrets: delete them at DT")
+		resp.AddWarning("key(s) " + strings.Join(oneLine(a.Unstored), ", ") + " of the service account, which an interrupted rotation may have created, are held by no account and nobody knows their secrets: delete them at DT")
 	}
 	return resp, nil
 }

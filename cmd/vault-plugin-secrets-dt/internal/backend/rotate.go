@@ -326,7 +326,7 @@ func (r *rotation) recover(ctx context.Context, prior *rotationLease) error {
 	if len(unstored) > 0 {
 		r.acted = true
 		r.b.Logger().Warn("keys an interrupted rotation may have created are held by no account: nobody knows their secrets; delete them at DT",
-			"account", r.name, "key_ids", unstored)
+			"account", r.name, "key_ids", oneLine(unstored))
 		if err := r.update(ctx, func(a *account) error { a.Unstored = append(a.Unstored, unstored...); return nil }); err != nil {
 			return &stepError{"recording the unstored keys", err}
 		}

@@ -689,3 +689,23 @@ func TestRotateFollowsConfig(t *testing.T) {
 		t.Fatalf("config %v, %v", resp, err)
 	}
 }
+
+// TestAccountReadShowsKeyIDsOnOneLine: the key ids an account read shows
+// came from DT's answers: none reaches a reader with a control character.
+func TestAccountReadShowsKeyIDsOnOneLine(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	hostile := "k\x1b]0;owned\a\x1b[2J\nx"
+	a := h.stored(t, "prod")
+	a.Unstored, a.OldKeys = []string{hostile}, []string{hostile}
+	if err := putAccount(context.Background(), h.storage, "prod", a); err != nil {
+		t.Fatal(err)
+	}
+	read, err := h.request(t, logical.ReadOperation, "accounts/prod", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown := fmt.Sprint(read.Data["unstored_keys"], read.Data["unfinished_rotation"]); strings.ContainsAny(shown, "\x1b\a\n") {
+		t.Errorf("the account read shows %q", shown)
+	}
+}

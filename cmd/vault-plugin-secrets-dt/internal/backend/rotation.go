@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 )
 
 // A rotation replaces an account's key as aws-vault rotates an access key
@@ -217,7 +219,7 @@ func (a *account) describeRotation(data map[string]any, lease *rotationLease, no
 		data["last_rotation_result"] = map[bool]string{true: "ok", false: "failed"}[l.OK]
 		data["last_rotation_error"] = l.Error
 	}
-	data["unstored_keys"] = append([]string{}, a.Unstored...)
+	data["unstored_keys"] = oneLine(a.Unstored)
 	var unfinished []string
 	if lease != nil && now.Before(lease.Expires) {
 		unfinished = append(unfinished, fmt.Sprintf("in progress on %s since %s", lease.Node, rfc3339(lease.Started)))
@@ -225,15 +227,27 @@ func (a *account) describeRotation(data map[string]any, lease *rotationLease, no
 		unfinished = append(unfinished, "interrupted on "+lease.Node+" at "+rfc3339(lease.Started)+"; the next run recovers")
 	}
 	if a.Staged != nil {
-		unfinished = append(unfinished, "new key "+a.Staged.KeyID+" created, not yet switched to")
+		unfinished = append(unfinished, "new key "+auth.OneLine(a.Staged.KeyID)+" created, not yet switched to")
 	}
-	for _, k := range a.OldKeys {
+	for _, k := range oneLine(a.OldKeys) {
 		unfinished = append(unfinished, "old key "+k+" not yet deleted at DT")
 	}
 	if len(unfinished) > 0 && !a.RetryAt.IsZero() {
 		unfinished = append(unfinished, "the periodic function tries again after "+rfc3339(a.RetryAt))
 	}
 	data["unfinished_rotation"] = strings.Join(unfinished, "; ")
+}
+
+// oneLine is ids, which DT's answers gave, each on one line with no
+// control character (auth.OneLine), for a reader or the log; the key API
+// client checks them already (serviceaccount.CheckID), and this costs
+// nothing where they are shown.
+func oneLine(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = auth.OneLine(id)
+	}
+	return out
 }
 
 // later is the later of two times.
