@@ -184,8 +184,8 @@ func printRotation(e env, rep *rotation.Report, done bool) {
 		return
 	}
 	for _, k := range rep.Unstored {
-		fmt.Fprintf(e.stderr, "%s: warning: key %s of the service account%s was created by an interrupted rotation of profile %q "+
-			"and its secret was never stored: nobody can use it; delete it in DT Studio (API Integrations, Service Accounts)\n",
+		fmt.Fprintf(e.stderr, "%s: warning: key %s of the service account%s may have been created by an interrupted rotation of profile %q, "+
+			"and its secret was never stored here: if no machine of yours uses it, delete it in DT Studio (API Integrations, Service Accounts)\n",
 			prog, auth.OneLine(k.ID), createdAt(k.CreateTime), rep.Profile)
 	}
 	printWarnings(e, rep.Warnings)

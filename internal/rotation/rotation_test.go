@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -401,4 +402,37 @@ func TestRotateHostileListing(t *testing.T) {
 		t.Error("a key was created")
 	}
 	f.works(t)
+}
+
+// TestRotateLostCreateNamesOnlyItsWindow: after a create whose answer was
+// lost, a key another machine created on the same service account later
+// is not reported as the interrupted rotation's: only a key created while
+// its create could act is.
+func TestRotateLostCreateNamesOnlyItsWindow(t *testing.T) {
+	f := newFixture(t, profile.SecretInFile)
+	f.srv.InjectKeys(authtest.OpCreateKey, authtest.Fault{Late: true, Drop: true})
+	if _, err := f.rotate(t); err == nil {
+		t.Fatal("a lost create succeeded")
+	}
+	lost := f.keyIDs()[1]
+	// Another machine's key, made a minute later with its own secret.
+	f.srv.AddAccount(authtest.Account{KeyID: "other-machine", Email: ownerEmail, Secret: "other-machine-secret", CreateTime: time.Now().Add(time.Minute)})
+	rep, err := f.rotate(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(rep.Unstored); len(got) != 1 || got[0] != lost {
+		t.Errorf("reported %v as the interrupted rotation's, want only %s", got, lost)
+	}
+	if ids := f.keyIDs(); !slices.Contains(ids, "other-machine") {
+		t.Errorf("DT has keys %v: the other machine's key went", ids)
+	}
+}
+
+func ids(keys []serviceaccount.Key) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.ID)
+	}
+	return out
 }

@@ -147,7 +147,7 @@ func (r *rotation) takeLease(ctx context.Context) (*rotationLease, error) {
 	}
 	r.lease = &rotationLease{Node: r.b.node, Started: now, Expires: now.Add(leaseFor)}
 	if prior != nil && prior.KeysBefore != nil {
-		r.lease.KeysBefore, r.lease.NewKeyID = prior.KeysBefore, prior.NewKeyID
+		r.lease.KeysBefore, r.lease.NewKeyID, r.lease.CreateWindow = prior.KeysBefore, prior.NewKeyID, prior.CreateWindow
 		r.keepLease = true
 	}
 	if err := putLease(ctx, r.s, r.name, r.lease); err != nil {
@@ -205,16 +205,21 @@ func (r *rotation) replace(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, err := r.listKeys(ctx)
+	listed, err := r.listKeys(ctx)
 	if err != nil {
 		return err
 	}
+	keys := keyIDs(listed)
 	if !slices.Contains(keys, a.KeyID) {
 		return &stepError{"checking the account's key", &auth.ConfigError{Msg: fmt.Sprintf(
 			"key %s is not among the keys of %s: check project and service_account", a.KeyID, r.id)}}
 	}
 	base := accountDigest(a.credentials())
+	// The create below runs within this run's time, rotationTimeout at
+	// most from now: the window its key falls in, should its answer be
+	// lost.
 	r.lease.KeysBefore, r.lease.NewKeyID = keys, ""
+	r.lease.CreateWindow = serviceaccount.CreateWindowOf(r.b.now(), rotationTimeout)
 	if err := putLease(ctx, r.s, r.name, r.lease); err != nil {
 		return &stepError{"recording the rotation", err}
 	}
@@ -255,25 +260,31 @@ func (r *rotation) replace(ctx context.Context) error {
 
 // listKeys lists the service account's keys, and forgets the reported
 // unstored keys DT no longer lists.
-func (r *rotation) listKeys(ctx context.Context) ([]string, error) {
+func (r *rotation) listKeys(ctx context.Context) ([]serviceaccount.Key, error) {
 	listed, err := r.api.ListKeys(ctx, r.id)
 	if err != nil {
 		return nil, &stepError{"listing the keys of " + r.id.String(), err}
 	}
-	keys := make([]string, 0, len(listed))
-	for _, k := range listed {
-		keys = append(keys, k.ID)
-	}
+	keys := keyIDs(listed)
 	gone := func(k string) bool { return !slices.Contains(keys, k) }
 	a, err := r.account(ctx)
 	if err != nil || !slices.ContainsFunc(a.Unstored, gone) {
-		return keys, err
+		return listed, err
 	}
 	err = r.update(ctx, func(a *account) error {
 		a.Unstored = slices.DeleteFunc(a.Unstored, gone)
 		return nil
 	})
-	return keys, err
+	return listed, err
+}
+
+// keyIDs are the ids of keys.
+func keyIDs(keys []serviceaccount.Key) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
 }
 
 // stage stores the new key nk in the account (seal-wrapped, with the
@@ -298,7 +309,10 @@ func (r *rotation) stage(ctx context.Context, nk serviceaccount.NewKey, base str
 
 // recover finds the keys a rotation interrupted after it listed the
 // service account's keys may have created and never stored: the one it
-// recorded is deleted (nobody ever had its secret), any other reported.
+// recorded is deleted (nobody ever had its secret), any other created
+// within the window of its create reported, since a machine that made a
+// key of its own may use it; one created outside the window is not the
+// rotation's and is left alone.
 func (r *rotation) recover(ctx context.Context, prior *rotationLease) error {
 	keys, err := r.listKeys(ctx)
 	if err != nil {
@@ -315,18 +329,18 @@ func (r *rotation) recover(ctx context.Context, prior *rotationLease) error {
 	var unstored []string
 	for _, k := range keys {
 		switch {
-		case slices.Contains(known, k):
-		case k == prior.NewKeyID && r.deleteKey(ctx, k) == nil:
+		case slices.Contains(known, k.ID):
+		case k.ID == prior.NewKeyID && r.deleteKey(ctx, k.ID) == nil:
 			r.acted = true
-			r.b.Logger().Warn("deleted a key an interrupted rotation created and never stored", "account", r.name, "key_id", k)
-		default:
-			unstored = append(unstored, k)
+			r.b.Logger().Warn("deleted a key an interrupted rotation created and never stored", "account", r.name, "key_id", k.ID)
+		case prior.CreateWindow.Holds(k):
+			unstored = append(unstored, k.ID)
 		}
 	}
 	if len(unstored) > 0 {
 		r.acted = true
-		r.b.Logger().Warn("keys an interrupted rotation may have created are held by no account: nobody knows their secrets; delete them at DT",
-			"account", r.name, "key_ids", oneLine(unstored))
+		r.b.Logger().Warn("keys an interrupted rotation may have created are held by no account: "+
+			"if no machine of yours uses them, delete them in DT Studio", "account", r.name, "key_ids", oneLine(unstored))
 		if err := r.update(ctx, func(a *account) error { a.Unstored = append(a.Unstored, unstored...); return nil }); err != nil {
 			return &stepError{"recording the unstored keys", err}
 		}

@@ -709,3 +709,34 @@ func TestAccountReadShowsKeyIDsOnOneLine(t *testing.T) {
 		t.Errorf("the account read shows %q", shown)
 	}
 }
+
+// TestRotateLostCreateNamesOnlyItsWindow: after a create whose answer was
+// lost, a key another machine created on the same service account later
+// is not reported as the interrupted rotation's, and the warnings never
+// say nobody can use a key.
+func TestRotateLostCreateNamesOnlyItsWindow(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	h.srv.InjectKeys(authtest.OpCreateKey, authtest.Fault{Late: true, Drop: true})
+	if _, err := h.rotate(t, "prod"); codeOf(err) != http.StatusServiceUnavailable {
+		t.Fatalf("rotate with the create's answer lost: %v", err)
+	}
+	lost := h.keysAtDT()[1]
+	h.clock.add(10 * time.Minute)
+	h.srv.AddAccount(authtest.Account{KeyID: "other-machine", Email: email, Secret: "other-machine-secret"})
+	resp, err := h.rotate(t, "prod") // recovers, then rotates
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, _ := h.request(t, logical.ReadOperation, "accounts/prod", nil)
+	if got := read.Data["unstored_keys"].([]string); !slices.Equal(got, []string{lost}) {
+		t.Errorf("unstored_keys %v, want only %s", got, lost)
+	}
+	said := strings.Join(resp.Warnings, "\n") + h.logs.String()
+	if strings.Contains(said, "other-machine") || strings.Contains(said, "nobody") || !strings.Contains(said, "if no machine of yours uses") {
+		t.Errorf("the warnings and log say:\n%s", said)
+	}
+	if !slices.Contains(h.keysAtDT(), "other-machine") {
+		t.Error("the other machine's key went")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
 // A rotation replaces an account's key as aws-vault rotates an access key
@@ -23,7 +24,8 @@ import (
 //     when, and the account's keys before a new one was created; a live
 //     lease of another engine instance (another node, or this node before
 //     a restart) refuses a second rotation; an expired one is recovered
-//     from, reporting any key created but never stored;
+//     from, reporting any key that may have been created (within the
+//     window of its create) but never stored;
 //   - the account entry holds the new key, staged, from the moment DT
 //     answers until it is proven and switched to, in the same seal-wrapped
 //     entry as the secret; and, once switched, the old keys still to delete
@@ -55,9 +57,10 @@ type keyState struct {
 	// Last is the outcome of the last rotation run.
 	Last *rotationOutcome `json:"last_rotation,omitempty"`
 	// Unstored are keys of the service account that an interrupted
-	// rotation may have created and that no account holds: nobody knows
-	// their secrets, so they are to delete. Reported until DT no longer
-	// lists them.
+	// rotation may have created (created within its create's window, and
+	// not the key it recorded, which it deletes) and that no account
+	// holds: to delete at DT unless a machine uses one. Reported until DT
+	// no longer lists them.
 	Unstored []string `json:"unstored_keys,omitempty"`
 }
 
@@ -116,6 +119,10 @@ type rotationLease struct {
 	// answered): what a recovery compares DT's keys with.
 	KeysBefore []string `json:"keys_before,omitempty"`
 	NewKeyID   string   `json:"new_key_id,omitempty"`
+	// CreateWindow is when the create may have made a key, recorded with
+	// KeysBefore: a key created outside it is another's (a machine that
+	// made its own on the service account), not the interrupted run's.
+	CreateWindow serviceaccount.CreateWindow `json:"create_window,omitzero"`
 }
 
 const (
