@@ -75,10 +75,10 @@ func (b *Backend) rotateAccount(ctx context.Context, req *logical.Request, d *fr
 		"key_id":          a.KeyID,
 		"key_created":     rfc3339(a.KeyCreated),
 		"old_key_id":      r.out.OldKeyID,
-		"old_key_deleted": r.out.OldKeyID != a.KeyID && !slices.Contains(a.OldKeys, r.out.OldKeyID),
+		"old_key_deleted": r.out.OldKeyID != a.KeyID && !slices.Contains(a.oldKeyIDs(), r.out.OldKeyID),
 	}}
 	if len(a.OldKeys) > 0 {
-		resp.AddWarning("old key(s) " + strings.Join(oneLine(a.OldKeys), ", ") + " not yet deleted at DT: the periodic function tries again")
+		resp.AddWarning("old key(s) " + strings.Join(oneLine(a.oldKeyIDs()), ", ") + " not yet deleted at DT: the periodic function tries again")
 	}
 	if len(a.Unstored) > 0 {
 		resp.AddWarning("key(s) " + strings.Join(oneLine(a.Unstored), ", ") + " of the service account may have been created by an interrupted rotation and are held by no account: if no machine of yours uses them, delete them in DT Studio")

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -52,8 +53,9 @@ type keyState struct {
 	Failures int       `json:"rotation_failures,omitempty"`
 	// Staged is a new key created, not yet switched to.
 	Staged *stagedKey `json:"staged,omitempty"`
-	// OldKeys are keys a rotation replaced and has not yet deleted at DT.
-	OldKeys []string `json:"old_keys,omitempty"`
+	// OldKeys are keys a rotation replaced and has not yet deleted at DT,
+	// each with the service account it was replaced in.
+	OldKeys []oldKey `json:"old_keys,omitempty"`
 	// Last is the outcome of the last rotation run.
 	Last *rotationOutcome `json:"last_rotation,omitempty"`
 	// Unstored are keys of the service account that an interrupted
@@ -73,6 +75,57 @@ type stagedKey struct {
 	// Base is accountDigest of the credentials it replaces: if the
 	// account was written since, the key is nobody's and is deleted.
 	Base string `json:"base"`
+	// keyOwner is the service account it was created in, where the key
+	// it replaces was listed.
+	keyOwner
+}
+
+// keyOwner is the service account a key a rotation created, replaced or
+// listed is a key of, recorded with it: the key is deleted there, and
+// looked for there, whatever project and service_account the account
+// names by then, which a writer without the secret may change. Both empty
+// in a record written before they were recorded.
+type keyOwner struct {
+	Project        string `json:"project,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
+}
+
+func ownerOf(id serviceaccount.ID) keyOwner {
+	return keyOwner{Project: id.Project, ServiceAccount: id.ServiceAccount}
+}
+
+// or is the service account recorded, else current (the account's now).
+func (o keyOwner) or(current serviceaccount.ID) serviceaccount.ID {
+	if o == (keyOwner{}) {
+		return current
+	}
+	return serviceaccount.ID{Project: o.Project, ServiceAccount: o.ServiceAccount}
+}
+
+// oldKey is a key a rotation replaced, to delete at DT.
+type oldKey struct {
+	KeyID string `json:"key_id"`
+	keyOwner
+}
+
+// UnmarshalJSON reads an old key, or a bare key id, as old_keys held
+// before they named their service account.
+func (k *oldKey) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*k = oldKey{}
+		return json.Unmarshal(b, &k.KeyID)
+	}
+	type plain oldKey // without this method
+	return json.Unmarshal(b, (*plain)(k))
+}
+
+// oldKeyIDs are the ids of a's old keys.
+func (a *account) oldKeyIDs() []string {
+	ids := make([]string, len(a.OldKeys))
+	for i, k := range a.OldKeys {
+		ids[i] = k.KeyID
+	}
+	return ids
 }
 
 // String shows the key, never its secret.
@@ -123,6 +176,9 @@ type rotationLease struct {
 	// KeysBefore: a key created outside it is another's (a machine that
 	// made its own on the service account), not the interrupted run's.
 	CreateWindow serviceaccount.CreateWindow `json:"create_window,omitzero"`
+	// keyOwner is the service account KeysBefore are of, where NewKeyID
+	// was created.
+	keyOwner
 }
 
 const (
@@ -236,7 +292,7 @@ func (a *account) describeRotation(data map[string]any, lease *rotationLease, no
 	if a.Staged != nil {
 		unfinished = append(unfinished, "new key "+auth.OneLine(a.Staged.KeyID)+" created, not yet switched to")
 	}
-	for _, k := range oneLine(a.OldKeys) {
+	for _, k := range oneLine(a.oldKeyIDs()) {
 		unfinished = append(unfinished, "old key "+k+" not yet deleted at DT")
 	}
 	if len(unfinished) > 0 && !a.RetryAt.IsZero() {
