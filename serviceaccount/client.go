@@ -29,6 +29,12 @@ const (
 	pageSize = 100
 	// maxPages bounds a listing, whatever the server's page tokens say.
 	maxPages = 100
+	// maxKeys bounds the keys a listing returns. DT lets a service
+	// account have a handful of keys; a rotation records every id listed
+	// (in a profile, in a Vault entry), so a listing of more is refused
+	// rather than trusted: 100 is far above any real account, and bounds
+	// a record to a few KiB.
+	maxKeys = 100
 )
 
 // Key is a service account's key as the API shows it; its secret is shown
@@ -158,7 +164,9 @@ func (c *Client) CreateKey(ctx context.Context, id ID) (NewKey, error) {
 	return NewKey{Key: created.Key, Secret: created.Secret}, nil
 }
 
-// ListKeys returns every key of service account id, page by page.
+// ListKeys returns every key of service account id, page by page. A page
+// holding an id that is not an id ([CheckID]), or more than 100 keys in
+// all, fails the listing: the ids are recorded and shown.
 func (c *Client) ListKeys(ctx context.Context, id ID) ([]Key, error) {
 	u, err := c.keysURL(id, "")
 	if err != nil {
@@ -183,7 +191,14 @@ func (c *Client) ListKeys(ctx context.Context, id ID) ([]Key, error) {
 		if err := json.Unmarshal(body, &page); err != nil {
 			return nil, &Error{Op: op, Status: http.StatusOK, Message: "the answer is not a page of keys: " + auth.Sanitize(body)}
 		}
-		keys = append(keys, page.Keys...)
+		for _, k := range page.Keys {
+			if err := CheckID("key", k.ID); err != nil {
+				return nil, &Error{Op: op, Status: http.StatusOK, Message: "the answer lists a key whose " + err.Error()}
+			}
+		}
+		if keys = append(keys, page.Keys...); len(keys) > maxKeys {
+			return nil, &Error{Op: op, Status: http.StatusOK, Message: fmt.Sprintf("the answer lists more than %d keys, more than a service account has", maxKeys)}
+		}
 		if page.Next == "" {
 			return keys, nil
 		}

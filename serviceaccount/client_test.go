@@ -264,3 +264,53 @@ func TestProve(t *testing.T) {
 		t.Fatalf("a key accepted late: %v", err)
 	}
 }
+
+// TestClientChecksListedKeys: a listing is the ids a rotation records and
+// prints, so a page holding one that is not an id, or more keys than a
+// service account has, fails the whole listing.
+func TestClientChecksListedKeys(t *testing.T) {
+	validKeys := func(page, n int) string {
+		var ks []string
+		for i := range n {
+			ks = append(ks, fmt.Sprintf(`{"id":"key-%d-%d"}`, page, i))
+		}
+		return strings.Join(ks, ",")
+	}
+	for _, tc := range []struct {
+		name  string
+		pages []string // the keys member of each page, in order
+		says  string
+	}{
+		{"an escape sequence", []string{`{"id":"key-0"},{"id":"k\u001b[2Jx"}`}, "not an id"},
+		{"a long id", []string{`{"id":"key-0"}`, `{"id":"` + strings.Repeat("k", 600_000) + `"}`}, "not an id"},
+		{"no id", []string{`{"name":"projects/proj1/serviceaccounts/sa1/keys/"}`}, "not an id"},
+		{"too many keys", []string{validKeys(0, 60), validKeys(1, 60)}, "more than 100 keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				i := 0
+				fmt.Sscan(r.URL.Query().Get("pageToken"), &i)
+				next := ""
+				if i+1 < len(tc.pages) {
+					next = fmt.Sprint(i + 1)
+				}
+				fmt.Fprintf(w, `{"keys":[%s],"nextPageToken":%q}`, tc.pages[i], next)
+			}))
+			defer api.Close()
+			srv := authtest.NewServer(owner)
+			defer srv.Close()
+			src, _ := auth.NewSource(auth.Credentials{KeyID: owner.KeyID, Email: owner.Email, Secret: owner.Secret, TokenEndpoint: srv.TokenURL()})
+			c, err := serviceaccount.NewClient(api.URL+"/v2", src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := c.ListKeys(context.Background(), ownerID)
+			if err == nil || !strings.Contains(err.Error(), tc.says) || keys != nil {
+				t.Fatalf("ListKeys: %d keys, %v; want an error saying %q", len(keys), err, tc.says)
+			}
+			if msg := err.Error(); strings.ContainsRune(msg, 0x1b) || len(msg) > 500 {
+				t.Errorf("the error (%d bytes) shows the id raw: %.200q", len(msg), msg)
+			}
+		})
+	}
+}

@@ -176,33 +176,36 @@ func (c rotateCommand) config(e env, profiles *profile.Repository, a profile.Acc
 }
 
 // printRotation says what rotate did: keys reported as never stored and
-// warnings always; the outcome when it succeeded.
+// warnings always; the outcome when it succeeded. Key ids come from DT's
+// answers: each is printed through auth.OneLine, though they are checked
+// (serviceaccount.CheckID) before they are kept.
 func printRotation(e env, rep *rotation.Report, done bool) {
 	if rep == nil {
 		return
 	}
 	for _, k := range rep.Unstored {
-		fmt.Fprintf(e.stderr, "%s: warning: key %s of the service account%s was created by an interrupted rotation of profile %q "+
-			"and its secret was never stored: nobody can use it; delete it in DT Studio (API Integrations, Service Accounts)\n",
-			prog, k.ID, createdAt(k.CreateTime), rep.Profile)
+		fmt.Fprintf(e.stderr, "%s: warning: key %s of the service account%s may have been created by an interrupted rotation of profile %q, "+
+			"and its secret was never stored here: if no machine of yours uses it, delete it in DT Studio (API Integrations, Service Accounts)\n",
+			prog, auth.OneLine(k.ID), createdAt(k.CreateTime), rep.Profile)
 	}
 	printWarnings(e, rep.Warnings)
 	if !done {
 		return
 	}
+	newKey, oldKey := auth.OneLine(rep.NewKeyID), auth.OneLine(rep.OldKeyID)
 	if stage := map[string]string{"staged": "its new key was stored", "switched": "it switched to its new key"}[rep.Resumed]; stage != "" {
 		fmt.Fprintf(e.stderr, "%s: rotate: finished the rotation of profile %q that was interrupted after %s\n", prog, rep.Profile, stage)
 	}
 	store := map[string]string{profile.SecretInKeyring: "the OS keyring", profile.SecretInFile: "a private file"}[rep.Store]
 	fmt.Fprintf(e.stderr, "%s: rotate: profile %q now uses key %s%s, proven to obtain a token and stored in %s (it replaces key %s)\n",
-		prog, rep.Profile, rep.NewKeyID, createdAt(rep.NewKeyCreated), store, rep.OldKeyID)
+		prog, rep.Profile, newKey, createdAt(rep.NewKeyCreated), store, oldKey)
 	if rep.Kept {
 		fmt.Fprintf(e.stderr, "%s: rotate: old key %s kept at DT (--keep-old): machines still using it keep working; "+
-			"delete it in DT Studio once they use the new key\n", prog, rep.OldKeyID)
+			"delete it in DT Studio once they use the new key\n", prog, oldKey)
 		return
 	}
 	fmt.Fprintf(e.stderr, "%s: rotate: old key %s deleted at DT: machines still using it can obtain no more tokens "+
-		"(the tokens they hold stay valid until they expire, within the hour)\n", prog, rep.OldKeyID)
+		"(the tokens they hold stay valid until they expire, within the hour)\n", prog, oldKey)
 }
 
 // createdAt is " (created T)" for a known time, else "".

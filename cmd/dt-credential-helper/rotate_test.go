@@ -14,7 +14,9 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/rotation"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 	"github.com/dt-credential-helper/dt-credential-helper/vaulttoken/vaultenv"
 )
 
@@ -394,7 +396,9 @@ func TestRotateKilledAtEachStep(t *testing.T) {
 					}
 				}
 				for _, k := range others {
-					if !strings.Contains(r.stderr, "key "+k+" of the service account") || !strings.Contains(r.stderr, "never stored") {
+					if !strings.Contains(r.stderr, "key "+k+" of the service account") || !strings.Contains(r.stderr, "never stored") ||
+						!strings.Contains(r.stderr, "may have been created") || !strings.Contains(r.stderr, "if no machine of yours uses it") ||
+						strings.Contains(r.stderr, "nobody can use it") {
 						t.Errorf("DT has key %s besides the profile's, not reported:\n%s", k, r.stderr)
 					}
 				}
@@ -429,5 +433,18 @@ func TestKeyAge(t *testing.T) {
 		if got := keyAge(tc.a, now); got != tc.want {
 			t.Errorf("keyAge(%v, rotation %v) = %q, want %q", tc.a.KeyCreated, tc.a.Rotation != nil, got, tc.want)
 		}
+	}
+}
+
+// TestPrintRotationOneLine: the key ids rotate prints come from DT's
+// answers: each is printed on its line, with no control character.
+func TestPrintRotationOneLine(t *testing.T) {
+	var stderr bytes.Buffer
+	hostile := "k\x1b]0;owned\a\x1b[2J\nfake: rotate: done"
+	rep := &rotation.Report{Profile: "p", Unstored: []serviceaccount.Key{{ID: hostile}}, NewKeyID: hostile, OldKeyID: hostile}
+	printRotation(env{stderr: &stderr}, rep, true)
+	out := stderr.String()
+	if strings.ContainsAny(out, "\x1b\a") || strings.Count(out, "\n") != 3 {
+		t.Errorf("rotate printed %q", out)
 	}
 }

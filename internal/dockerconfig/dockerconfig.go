@@ -21,10 +21,12 @@
 // it) and is abandoned if the file changed since it was read.
 //
 // A config.json that is a symbolic link (a dotfiles manager's) is followed
-// only when the link is this user's own, and then its target is held to
-// the same rules and replaced in its own directory, leaving the link in
-// place, as docker itself writes through the link. A link of someone else's
-// (planted in a shared DOCKER_CONFIG) or one whose target is missing is
+// one link at a time, each only when it is this user's own (or root's) and
+// found through trusted directories, and then its target is held to the same
+// rules and replaced in its own directory, leaving the links in place, as
+// docker itself writes through the link. A link of someone else's
+// anywhere along the chain (planted in a shared DOCKER_CONFIG or /tmp), a
+// chain of more than eight links, or one whose target is missing is
 // refused.
 package dockerconfig
 
@@ -142,27 +144,64 @@ func (f *File) readTarget() ([]byte, error) {
 	return data, err
 }
 
-// followLink returns where the symbolic link at path leads, if the link is
-// this user's own: in a directory others may write to (sticky, as a shared
-// DOCKER_CONFIG could be) a link of theirs could send the write anywhere.
+// maxLinks bounds the links followed from config.json: a dotfiles
+// manager's link, perhaps another behind it; a longer chain, or a loop, is
+// refused.
+const maxLinks = 8
+
+// followLink returns the file the symbolic link at path leads to, followed
+// one link at a time, each held to the same rules: the link must be this
+// user's own (or root's), in a directory looked up as a trusted file's is
+// (privatefile.CheckLookup): in a directory others may write to (sticky,
+// as a shared DOCKER_CONFIG or /tmp could be) a link of theirs could send
+// the write anywhere. A chain longer than maxLinks is refused; the file it
+// ends in is then read without following a link (privatefile.ReadFile),
+// so a link put in its place meanwhile is refused too.
 func followLink(path string) (string, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
+	at := path
+	for range maxLinks {
+		fi, err := os.Lstat(at)
+		if errors.Is(err, fs.ErrNotExist) && at != path {
+			return "", fmt.Errorf("%s is a symbolic link leading to %s, which is missing: create that file, or remove the link", path, at)
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return at, nil
+		}
+		if at, err = readLink(at, fi, path); err != nil {
+			return "", err
+		}
+	}
+	return "", &privatefile.PermissionError{Path: path, Mode: fs.ModeSymlink,
+		Why: fmt.Sprintf("more than %d symbolic links in a row, which are not followed: name the file itself", maxLinks)}
+}
+
+// readLink returns the absolute target of the link at, whose lstat is fi,
+// once the link and the directories it is found through are trusted; path
+// is the configuration file, named in errors.
+func readLink(at string, fi fs.FileInfo, path string) (string, error) {
+	dir := filepath.Dir(at)
+	if err := privatefile.CheckLookup(dir, path); err != nil {
 		return "", err
 	}
-	if uid, ok := linkOwner(fi); ok && uid != os.Geteuid() {
-		return "", &privatefile.PermissionError{Path: path, Mode: fi.Mode(),
+	if uid, ok := linkOwner(fi); ok && uid != os.Geteuid() && uid != 0 {
+		return "", &privatefile.PermissionError{Path: at, Mode: fi.Mode(),
 			Why: fmt.Sprintf("a symbolic link owned by uid %d, not by this user (uid %d), which is not followed", uid, os.Geteuid())}
 	}
-	target, err := filepath.EvalSymlinks(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		dest, _ := os.Readlink(path)
-		return "", fmt.Errorf("%s is a symbolic link to %s, which is missing: create that file, or remove the link", path, dest)
+	dest, err := os.Readlink(at)
+	if err != nil || filepath.IsAbs(dest) {
+		return dest, err
 	}
+	// Relative to the directory the link is in, as the kernel reads it:
+	// its real path (its links were just checked), since ".." in dest
+	// leaves that, not the name it was reached by.
+	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return "", err
 	}
-	return target, nil
+	return filepath.Join(resolved, dest), nil
 }
 
 // makeDir creates docker's configuration directory when it is missing

@@ -4,6 +4,7 @@ package dockerconfig
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,4 +135,99 @@ func TestRefusesUntrusted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLinkChain: a config.json that is a chain of links is followed one
+// link at a time, each held to the rules of the first: a link of another
+// user's partway along (planted in a shared sticky directory) is refused,
+// and nothing is written where it leads; so is a chain too long or a
+// loop. A chain of the user's own links, relative ones too, is followed.
+func TestLinkChain(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make links of another user")
+	}
+	home := t.TempDir()
+	victim := filepath.Join(home, "victimdir", "other.json")
+	if err := os.Mkdir(filepath.Dir(victim), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, victim, `{"unrelated": true}`, 0o600)
+	link := func(t *testing.T, target, at string) {
+		t.Helper()
+		if err := os.Symlink(target, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docker := func(t *testing.T) string {
+		t.Helper()
+		dir, err := os.MkdirTemp(home, "docker")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(dir, "config.json")
+	}
+
+	t.Run("another user's link partway", func(t *testing.T) {
+		shared := t.TempDir()
+		if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		evil := filepath.Join(shared, "evil-link")
+		link(t, victim, evil)
+		if err := os.Lchown(evil, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		path := docker(t)
+		link(t, evil, path)
+		before, _ := os.Stat(victim)
+		_, err := Load(path)
+		if !errors.Is(err, privatefile.ErrInsecure) || !strings.Contains(err.Error(), evil) {
+			t.Errorf("Load through another user's link: %v; want a refusal naming %s", err, evil)
+		}
+		after, _ := os.Stat(victim)
+		if data, _ := os.ReadFile(victim); string(data) != `{"unrelated": true}` || !os.SameFile(before, after) {
+			t.Errorf("the file the foreign link leads to now holds %s", data)
+		}
+	})
+	t.Run("too long a chain", func(t *testing.T) {
+		path := docker(t)
+		prev := victim
+		for i := range 12 {
+			next := filepath.Join(filepath.Dir(path), fmt.Sprint("hop", i))
+			link(t, prev, next)
+			prev = next
+		}
+		link(t, prev, path)
+		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "links") {
+			t.Errorf("Load through 13 links: %v; want it refused", err)
+		}
+	})
+	t.Run("a loop", func(t *testing.T) {
+		path := docker(t)
+		other := filepath.Join(filepath.Dir(path), "other")
+		link(t, other, path)
+		link(t, path, other)
+		if _, err := Load(path); err == nil {
+			t.Error("Load of a loop of links succeeded")
+		}
+	})
+	t.Run("the user's own chain, relative links too", func(t *testing.T) {
+		dotfiles := filepath.Join(home, "dotfiles")
+		if err := os.Mkdir(dotfiles, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		target := filepath.Join(dotfiles, "docker.json")
+		write(t, target, `{"auths": {}}`, 0o600)
+		link(t, "docker.json", filepath.Join(dotfiles, "current.json"))
+		path := docker(t)
+		link(t, filepath.Join(dotfiles, "current.json"), path)
+		setAndSave(t, path, dtHosts, "dt")
+		f, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := f.Helper("api.d21s.com"); !ok || h != "dt" || f.Target != target {
+			t.Errorf("through the chain: helper %q %v, target %s", h, ok, f.Target)
+		}
+	})
 }

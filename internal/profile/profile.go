@@ -29,7 +29,9 @@ const EnvProfile = "DT_PROFILE"
 // fileVersion is the format version of the profiles file.
 const fileVersion = 1
 
-// maxFile bounds how much of the profiles file is read.
+// maxFile bounds the profiles file: Load reads no more, and Save writes
+// no more, since a file it could not read back would stop every command
+// of every profile.
 const maxFile = 1 << 20
 
 // ErrUnknown is wrapped by errors for a profile that is not configured.
@@ -259,7 +261,8 @@ func (f *File) Names() []string {
 // 0600 file in a private directory, as the token cache's directory is: a
 // missing one is created 0700 with its parents; an existing one must be a
 // real directory of ours that group and others cannot get into, and is
-// never re-moded.
+// never re-moded. Content larger than Load reads (1 MiB) is refused and
+// nothing is written.
 func (f *File) Save(path string) error {
 	if err := privatefile.EnsureDir(filepath.Dir(path), true); err != nil {
 		return fmt.Errorf("saving profiles: %w", err)
@@ -268,6 +271,9 @@ func (f *File) Save(path string) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding profiles: %w", err)
+	}
+	if len(data)+1 > maxFile {
+		return fmt.Errorf("saving profiles: %d bytes would make the profiles file larger than 1 MiB, which could not be read back; nothing was written", len(data)+1)
 	}
 	if err := privatefile.Write(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("saving profiles: %w", err)

@@ -61,6 +61,30 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSaveRefusesWhatLoadRefuses: a file Load would refuse as too large
+// is not written: every command of every profile would fail on it.
+func TestSaveRefusesWhatLoadRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config", "profiles.json")
+	f := &File{Profiles: map[string]Profile{"prod": {KeyID: "k", Email: "e@x"}}}
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Profiles["big"] = Profile{KeyID: "k2", Email: "e@x", Rotation: &Rotation{KeysBefore: []string{strings.Repeat("k", maxFile)}}}
+	if err := f.Save(path); err == nil || !strings.Contains(err.Error(), "1 MiB") {
+		t.Fatalf("saving %d bytes of profiles: %v, want it refused", maxFile, err)
+	}
+	if after, err := os.ReadFile(path); err != nil || string(after) != string(before) {
+		t.Fatalf("the profiles file changed (%d bytes, %v)", len(after), err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatalf("the profiles file no longer loads: %v", err)
+	}
+}
+
 func TestDefaultPath(t *testing.T) {
 	tests := []struct {
 		name string

@@ -18,8 +18,10 @@ import (
 // and a rerun knows what is left to do. Its stages:
 //
 //   - begun (no key yet): KeysBefore are the service account's keys; a key
-//     not among them was created by this rotation, and if its secret is not
-//     in [KeySecretKey]'s entry, it was never stored: the rerun reports it;
+//     not among them whose secret is in [KeySecretKey]'s entry is this
+//     rotation's; one whose secret is not, created within CreateWindow,
+//     may have been created by it and never stored: the rerun reports it
+//     (one created outside it is another's, a machine's that made its own);
 //   - staged (NewKeyID): the new key's secret is in its own entry of the
 //     profile's store; the profile still uses its old key;
 //   - switched (OldKeyID): the profile uses the new key; the old key is
@@ -29,6 +31,8 @@ type Rotation struct {
 	Started time.Time `json:"started"`
 	// KeysBefore are the service account's key ids when it began.
 	KeysBefore []string `json:"keys_before"`
+	// CreateWindow is when its create may have made a key.
+	CreateWindow serviceaccount.CreateWindow `json:"create_window,omitzero"`
 	// NewKeyID is the key created and staged, and NewKeyCreated when DT
 	// created it.
 	NewKeyID      string    `json:"new_key_id,omitempty"`
@@ -117,13 +121,15 @@ func (r *Repository) rotating(ctx context.Context, name, keyID string, change fu
 }
 
 // BeginRotation records that a rotation of profile name, whose key is
-// keyID, begins at now, its service account holding keysBefore.
-func (r *Repository) BeginRotation(ctx context.Context, name, keyID string, keysBefore []string, now time.Time) error {
+// keyID, begins at create.From, its service account holding keysBefore,
+// and that the key it is about to create is made within create.
+func (r *Repository) BeginRotation(ctx context.Context, name, keyID string, keysBefore []string, create serviceaccount.CreateWindow) error {
 	return r.rotating(ctx, name, keyID, func(p *Profile) error {
 		if p.Rotation != nil {
 			return fmt.Errorf("profile %q: a rotation is recorded already", name)
 		}
-		p.Rotation = &Rotation{Started: now.UTC(), KeysBefore: keysBefore}
+		create.From, create.Until = create.From.UTC(), create.Until.UTC()
+		p.Rotation = &Rotation{Started: create.From, KeysBefore: keysBefore, CreateWindow: create}
 		return nil
 	})
 }

@@ -8,11 +8,11 @@
 // (profile.Rotation), so that a process killed at any point leaves a
 // profile whose secret works, and the next run finishes the job: a staged
 // key is proven and switched to, a switched profile's old key deleted, and
-// a key created but never stored (its secret lost with the process) is
-// reported by its id. The old key is never deleted before the new one has
-// obtained a token and is the profile's. The profiles repository
-// (internal/profile) owns the writes; this package decides their order
-// and talks to DT (package serviceaccount, package auth).
+// a key that may have been created and never stored (its secret lost with
+// the process) is reported by its id. The old key is never deleted before
+// the new one has obtained a token and is the profile's. The profiles
+// repository (internal/profile) owns the writes; this package decides
+// their order and talks to DT (package serviceaccount, package auth).
 package rotation
 
 import (
@@ -71,8 +71,10 @@ type Report struct {
 	// Resumed names the stage an interrupted rotation had reached, which
 	// this one finished: "staged" or "switched"; "" for none.
 	Resumed string
-	// Unstored are keys an interrupted rotation created and never stored:
-	// nobody holds their secrets.
+	// Unstored are keys an interrupted rotation may have created (created
+	// while its create could act, not there when it began) and whose
+	// secrets were never stored here: to delete at DT unless a machine
+	// uses one.
 	Unstored []serviceaccount.Key
 	// Warnings are what was left undone without failing.
 	Warnings []error

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -376,4 +377,62 @@ func TestRotateBrokenKey(t *testing.T) {
 	if f.srv.KeyRequests("") != 0 {
 		t.Error("the key API was asked")
 	}
+}
+
+// TestRotateHostileListing: an API that lists key ids that are not ids
+// (two pages of 600 000 characters each: the profiles file would pass
+// 1 MiB and no command of any profile could read it) stops the rotation
+// before it records anything.
+func TestRotateHostileListing(t *testing.T) {
+	f := newFixture(t, profile.SecretInFile)
+	before := f.profileFile(t)
+	long := strings.Repeat("k", 600_000)
+	f.srv.InjectKeys(authtest.OpListKeys,
+		authtest.Fault{Status: 200, Body: `{"keys":[{"id":"key-0"},{"id":"` + long + `1"}],"nextPageToken":"p2"}`},
+		authtest.Fault{Status: 200, Body: `{"keys":[{"id":"` + long + `2"}]}`})
+	f.srv.InjectKeys(authtest.OpCreateKey, authtest.Fault{Status: 500})
+	_, err := f.rotate(t)
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed") || len(err.Error()) > 1000 {
+		t.Fatalf("a listing of ids that are not ids: %.300v", err)
+	}
+	if after := f.profileFile(t); !bytes.Equal(before, after) {
+		t.Fatalf("the profiles file changed: %d bytes, was %d", len(after), len(before))
+	}
+	if f.srv.KeyRequests(authtest.OpCreateKey) != 0 {
+		t.Error("a key was created")
+	}
+	f.works(t)
+}
+
+// TestRotateLostCreateNamesOnlyItsWindow: after a create whose answer was
+// lost, a key another machine created on the same service account later
+// is not reported as the interrupted rotation's: only a key created while
+// its create could act is.
+func TestRotateLostCreateNamesOnlyItsWindow(t *testing.T) {
+	f := newFixture(t, profile.SecretInFile)
+	f.srv.InjectKeys(authtest.OpCreateKey, authtest.Fault{Late: true, Drop: true})
+	if _, err := f.rotate(t); err == nil {
+		t.Fatal("a lost create succeeded")
+	}
+	lost := f.keyIDs()[1]
+	// Another machine's key, made a minute later with its own secret.
+	f.srv.AddAccount(authtest.Account{KeyID: "other-machine", Email: ownerEmail, Secret: "other-machine-secret", CreateTime: time.Now().Add(time.Minute)})
+	rep, err := f.rotate(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(rep.Unstored); len(got) != 1 || got[0] != lost {
+		t.Errorf("reported %v as the interrupted rotation's, want only %s", got, lost)
+	}
+	if ids := f.keyIDs(); !slices.Contains(ids, "other-machine") {
+		t.Errorf("DT has keys %v: the other machine's key went", ids)
+	}
+}
+
+func ids(keys []serviceaccount.Key) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.ID)
+	}
+	return out
 }

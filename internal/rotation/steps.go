@@ -30,7 +30,10 @@ func (r *run) fresh(ctx context.Context) error {
 	for i, k := range keys {
 		before[i] = k.ID
 	}
-	if err := r.cfg.Profiles.BeginRotation(ctx, r.cfg.Name, keyID, before, r.cfg.Now()); err != nil {
+	// The create below is sent within moments and given up after
+	// cfg.Timeout: the window its key falls in, should its answer be lost.
+	window := serviceaccount.CreateWindowOf(r.cfg.Now(), r.cfg.Timeout)
+	if err := r.cfg.Profiles.BeginRotation(ctx, r.cfg.Name, keyID, before, window); err != nil {
 		return err
 	}
 	r.cfg.Log.Debug("rotation recorded; creating a key", "profile", r.cfg.Name, "service_account", r.cfg.ID.String())
@@ -47,18 +50,22 @@ func (r *run) fresh(ctx context.Context) error {
 	return r.proveAndSwitch(ctx, nk.Key, nk.Secret)
 }
 
-// listKeys lists the service account's keys.
+// listKeys lists the service account's keys; a listing that fails (DT's
+// answer unusable too: an id that is not an id, too many keys) changes
+// nothing.
 func (r *run) listKeys(ctx context.Context) ([]serviceaccount.Key, error) {
 	sctx, cancel := r.step(ctx)
 	defer cancel()
 	keys, err := r.api.ListKeys(sctx, r.cfg.ID)
 	switch {
+	case err == nil:
+		return keys, nil
 	case isNoRight(err):
-		return nil, fmt.Errorf("profile %q: nothing was changed: %w", r.cfg.Name, r.errNoRight(err))
+		err = r.errNoRight(err)
 	case errors.Is(err, serviceaccount.ErrNotFound):
-		return nil, fmt.Errorf("profile %q: nothing was changed: %w: check --project and --service-account", r.cfg.Name, err)
+		err = fmt.Errorf("%w: check --project and --service-account", err)
 	}
-	return keys, err
+	return nil, fmt.Errorf("profile %q: nothing was changed: %w", r.cfg.Name, err)
 }
 
 // createFailed ends a rotation whose create failed: one DT refused
@@ -177,7 +184,7 @@ func (r *run) resume(ctx context.Context) (done bool, err error) {
 		if !errors.Is(err, keyring.ErrNotFound) {
 			return false, err
 		}
-		// Its secret is gone (removed by hand): nobody holds it.
+		// Its secret is gone (removed by hand, perhaps copied first).
 		r.rep.Unstored = append(r.rep.Unstored, serviceaccount.Key{ID: rot.NewKeyID, CreateTime: rot.NewKeyCreated})
 		return false, r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, r.acct.Credentials.KeyID)
 	}
@@ -185,9 +192,12 @@ func (r *run) resume(ctx context.Context) (done bool, err error) {
 }
 
 // begun deals with a rotation interrupted before a key was staged: a key
-// of the account that was not there when it began, nor the profile's, was
-// created by it; stored, it is adopted (the first one), else reported. The
-// record then goes, and a fresh rotation may begin.
+// of the account that was not there when it began, nor the profile's, and
+// whose secret is in its entry, was created by it and is adopted (the
+// first one); one whose secret is not, created within the window of its
+// create, may have been created by it and is reported; any other is
+// another's (a machine's that made its own key) and left alone. The record
+// then goes, and a fresh rotation may begin.
 func (r *run) begun(ctx context.Context, rot *profile.Rotation) (done bool, err error) {
 	keys, err := r.listKeys(ctx)
 	if err != nil {
@@ -209,7 +219,9 @@ func (r *run) begun(ctx context.Context, rot *profile.Rotation) (done bool, err 
 				continue
 			}
 		}
-		r.rep.Unstored = append(r.rep.Unstored, k)
+		if rot.CreateWindow.Holds(k) {
+			r.rep.Unstored = append(r.rep.Unstored, k)
+		}
 	}
 	if adopted == nil {
 		return false, r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, keyID)

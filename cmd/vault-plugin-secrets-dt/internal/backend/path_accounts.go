@@ -306,14 +306,16 @@ func applyAccountFields(a *account, d *framework.FieldData) (newSecret bool, ref
 // themselves). project and service_account need no secret: they only say
 // which service account the key API is asked about, and a rotation checks
 // that the account's key is among that service account's keys before it
-// creates anything, so a wrong one fails the rotation and changes nothing.
+// creates anything, so a wrong one fails the rotation and changes nothing;
+// a key a rotation created or replaced is deleted under the service
+// account recorded with it (keyOwner), so a change cannot keep it at DT.
 func changeRefusal(old, a *account, newSecret bool) *logical.Response {
 	if old.Secret != "" && !newSecret && (a.KeyID != old.KeyID || a.TokenEndpoint != old.TokenEndpoint || a.apiURL() != old.apiURL()) {
 		return logical.ErrorResponse("changing key_id, token_endpoint or api_url needs the secret again: write secret too")
 	}
 	// A key a rotation replaced is being deleted at DT: written back, it
 	// would be deleted under the account.
-	if a.KeyID != old.KeyID && slices.Contains(old.OldKeys, a.KeyID) {
+	if a.KeyID != old.KeyID && slices.Contains(old.oldKeyIDs(), a.KeyID) {
 		return logical.ErrorResponse("key %s was replaced by a rotation and is being deleted at DT: write another key", a.KeyID)
 	}
 	return nil
@@ -388,12 +390,12 @@ func (b *Backend) deleteAccount(ctx context.Context, req *logical.Request, d *fr
 		left = append(left, a.Staged.KeyID)
 	}
 	if a != nil {
-		left = append(left, a.OldKeys...)
+		left = append(left, a.oldKeyIDs()...)
 	}
 	if len(left) == 0 {
 		return nil, nil
 	}
 	resp := &logical.Response{}
-	resp.AddWarning(fmt.Sprintf("an unfinished rotation left key(s) %s at DT: delete them in DT Studio", strings.Join(left, ", ")))
+	resp.AddWarning(fmt.Sprintf("an unfinished rotation left key(s) %s at DT: delete them in DT Studio", strings.Join(oneLine(left), ", ")))
 	return resp, nil
 }

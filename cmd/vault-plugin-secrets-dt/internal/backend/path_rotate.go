@@ -53,9 +53,9 @@ The service account needs the right to manage its keys (DT's Project
 Administrator role in its project); without it DT answers 403 and nothing
 changes. A node that dies mid-rotation leaves the account with a key that
 works: the next rotation, or the periodic function within minutes, finishes
-the job or reports a key that was created but never stored, by its id.
-Only one rotation of an account runs at a time, across a cluster too: a
-second one is refused with a 409.
+the job or reports, by its id, a key that may have been created but never
+stored. Only one rotation of an account runs at a time, across a cluster
+too: a second one is refused with a 409.
 `
 
 func (b *Backend) rotateAccount(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -75,13 +75,13 @@ func (b *Backend) rotateAccount(ctx context.Context, req *logical.Request, d *fr
 		"key_id":          a.KeyID,
 		"key_created":     rfc3339(a.KeyCreated),
 		"old_key_id":      r.out.OldKeyID,
-		"old_key_deleted": r.out.OldKeyID != a.KeyID && !slices.Contains(a.OldKeys, r.out.OldKeyID),
+		"old_key_deleted": r.out.OldKeyID != a.KeyID && !slices.Contains(a.oldKeyIDs(), r.out.OldKeyID),
 	}}
 	if len(a.OldKeys) > 0 {
-		resp.AddWarning("old key(s) " + strings.Join(a.OldKeys, ", ") + " not yet deleted at DT: the periodic function tries again")
+		resp.AddWarning("old key(s) " + strings.Join(oneLine(a.oldKeyIDs()), ", ") + " not yet deleted at DT: the periodic function tries again")
 	}
 	if len(a.Unstored) > 0 {
-		resp.AddWarning("key(s) " + strings.Join(a.Unstored, ", ") + " of the service account, which an interrupted rotation may have created, are held by no account and nobody knows their secrets: delete them at DT")
+		resp.AddWarning("key(s) " + strings.Join(oneLine(a.Unstored), ", ") + " of the service account may have been created by an interrupted rotation and are held by no account: if no machine of yours uses them, delete them in DT Studio")
 	}
 	return resp, nil
 }

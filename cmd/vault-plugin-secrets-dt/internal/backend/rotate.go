@@ -147,7 +147,7 @@ func (r *rotation) takeLease(ctx context.Context) (*rotationLease, error) {
 	}
 	r.lease = &rotationLease{Node: r.b.node, Started: now, Expires: now.Add(leaseFor)}
 	if prior != nil && prior.KeysBefore != nil {
-		r.lease.KeysBefore, r.lease.NewKeyID = prior.KeysBefore, prior.NewKeyID
+		r.lease.KeysBefore, r.lease.NewKeyID, r.lease.CreateWindow, r.lease.keyOwner = prior.KeysBefore, prior.NewKeyID, prior.CreateWindow, prior.keyOwner
 		r.keepLease = true
 	}
 	if err := putLease(ctx, r.s, r.name, r.lease); err != nil {
@@ -205,16 +205,21 @@ func (r *rotation) replace(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, err := r.listKeys(ctx)
+	listed, err := r.listKeys(ctx, r.id)
 	if err != nil {
 		return err
 	}
+	keys := keyIDs(listed)
 	if !slices.Contains(keys, a.KeyID) {
 		return &stepError{"checking the account's key", &auth.ConfigError{Msg: fmt.Sprintf(
 			"key %s is not among the keys of %s: check project and service_account", a.KeyID, r.id)}}
 	}
 	base := accountDigest(a.credentials())
-	r.lease.KeysBefore, r.lease.NewKeyID = keys, ""
+	// The create below runs within this run's time, rotationTimeout at
+	// most from now: the window its key falls in, should its answer be
+	// lost.
+	r.lease.KeysBefore, r.lease.NewKeyID, r.lease.keyOwner = keys, "", ownerOf(r.id)
+	r.lease.CreateWindow = serviceaccount.CreateWindowOf(r.b.now(), rotationTimeout)
 	if err := putLease(ctx, r.s, r.name, r.lease); err != nil {
 		return &stepError{"recording the rotation", err}
 	}
@@ -253,27 +258,33 @@ func (r *rotation) replace(ctx context.Context) error {
 	return r.deleteOld(ctx)
 }
 
-// listKeys lists the service account's keys, and forgets the reported
-// unstored keys DT no longer lists.
-func (r *rotation) listKeys(ctx context.Context) ([]string, error) {
-	listed, err := r.api.ListKeys(ctx, r.id)
+// listKeys lists the keys of service account id, and forgets the
+// reported unstored keys DT no longer lists.
+func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]serviceaccount.Key, error) {
+	listed, err := r.api.ListKeys(ctx, id)
 	if err != nil {
-		return nil, &stepError{"listing the keys of " + r.id.String(), err}
+		return nil, &stepError{"listing the keys of " + id.String(), err}
 	}
-	keys := make([]string, 0, len(listed))
-	for _, k := range listed {
-		keys = append(keys, k.ID)
-	}
+	keys := keyIDs(listed)
 	gone := func(k string) bool { return !slices.Contains(keys, k) }
 	a, err := r.account(ctx)
 	if err != nil || !slices.ContainsFunc(a.Unstored, gone) {
-		return keys, err
+		return listed, err
 	}
 	err = r.update(ctx, func(a *account) error {
 		a.Unstored = slices.DeleteFunc(a.Unstored, gone)
 		return nil
 	})
-	return keys, err
+	return listed, err
+}
+
+// keyIDs are the ids of keys.
+func keyIDs(keys []serviceaccount.Key) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
 }
 
 // stage stores the new key nk in the account (seal-wrapped, with the
@@ -284,13 +295,13 @@ func (r *rotation) stage(ctx context.Context, nk serviceaccount.NewKey, base str
 		if accountDigest(a.credentials()) != base {
 			return errChanged
 		}
-		a.Staged = &stagedKey{KeyID: nk.ID, Secret: nk.Secret, Created: nk.CreateTime, Base: base}
+		a.Staged = &stagedKey{KeyID: nk.ID, Secret: nk.Secret, Created: nk.CreateTime, Base: base, keyOwner: ownerOf(r.id)}
 		return nil
 	})
 	if err == nil {
 		return nil
 	}
-	if derr := r.deleteKey(ctx, nk.ID); derr == nil {
+	if derr := r.deleteKey(ctx, r.id, nk.ID); derr == nil {
 		r.keepLease = false
 	}
 	return &stepError{"storing the new key " + nk.ID, err}
@@ -298,9 +309,14 @@ func (r *rotation) stage(ctx context.Context, nk serviceaccount.NewKey, base str
 
 // recover finds the keys a rotation interrupted after it listed the
 // service account's keys may have created and never stored: the one it
-// recorded is deleted (nobody ever had its secret), any other reported.
+// recorded is deleted (nobody ever had its secret), any other created
+// within the window of its create reported, since a machine that made a
+// key of its own may use it; one created outside the window is not the
+// rotation's and is left alone. It looks in the service account the
+// interrupted run listed.
 func (r *rotation) recover(ctx context.Context, prior *rotationLease) error {
-	keys, err := r.listKeys(ctx)
+	id := prior.or(r.id)
+	keys, err := r.listKeys(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -308,25 +324,25 @@ func (r *rotation) recover(ctx context.Context, prior *rotationLease) error {
 	if err != nil {
 		return err
 	}
-	known := slices.Concat(prior.KeysBefore, a.OldKeys, a.Unstored, []string{a.KeyID})
+	known := slices.Concat(prior.KeysBefore, a.oldKeyIDs(), a.Unstored, []string{a.KeyID})
 	if a.Staged != nil {
 		known = append(known, a.Staged.KeyID)
 	}
 	var unstored []string
 	for _, k := range keys {
 		switch {
-		case slices.Contains(known, k):
-		case k == prior.NewKeyID && r.deleteKey(ctx, k) == nil:
+		case slices.Contains(known, k.ID):
+		case k.ID == prior.NewKeyID && r.deleteKey(ctx, id, k.ID) == nil:
 			r.acted = true
-			r.b.Logger().Warn("deleted a key an interrupted rotation created and never stored", "account", r.name, "key_id", k)
-		default:
-			unstored = append(unstored, k)
+			r.b.Logger().Warn("deleted a key an interrupted rotation created and never stored", "account", r.name, "key_id", k.ID)
+		case prior.CreateWindow.Holds(k):
+			unstored = append(unstored, k.ID)
 		}
 	}
 	if len(unstored) > 0 {
 		r.acted = true
-		r.b.Logger().Warn("keys an interrupted rotation may have created are held by no account: nobody knows their secrets; delete them at DT",
-			"account", r.name, "key_ids", unstored)
+		r.b.Logger().Warn("keys an interrupted rotation may have created are held by no account: "+
+			"if no machine of yours uses them, delete them in DT Studio", "account", r.name, "key_ids", oneLine(unstored))
 		if err := r.update(ctx, func(a *account) error { a.Unstored = append(a.Unstored, unstored...); return nil }); err != nil {
 			return &stepError{"recording the unstored keys", err}
 		}
@@ -348,14 +364,14 @@ func (r *rotation) finishStaged(ctx context.Context) (bool, error) {
 	r.out.NewKeyID = st.KeyID
 	if accountDigest(a.credentials()) != st.Base {
 		r.b.Logger().Warn("the account was written after the rotation created its new key: deleting the key", "account", r.name, "key_id", st.KeyID)
-		return false, r.discard(ctx, st.KeyID)
+		return false, r.discard(ctx, st)
 	}
 	creds := a.credentials()
 	creds.KeyID, creds.Secret = st.KeyID, st.Secret
 	tok, err := r.prove(ctx, creds)
 	if err != nil {
 		if auth.IsRejected(err) {
-			_ = r.discard(ctx, st.KeyID) // DT does not take it: it is no use
+			_ = r.discard(ctx, st) // DT does not take it: it is no use
 		}
 		return false, &stepError{"proving the new key " + st.KeyID, err}
 	}
@@ -376,22 +392,23 @@ func (r *rotation) prove(ctx context.Context, creds auth.Credentials) (*oauth2.T
 }
 
 // switchTo makes the staged key st the account's, in one write with the
-// old key's place in the keys to delete, and tok, which the new key
-// obtained, the account's token on every node.
+// old key's place in the keys to delete (under the service account st
+// was created in, where the rotation found the old key), and tok, which
+// the new key obtained, the account's token on every node.
 func (r *rotation) switchTo(ctx context.Context, st stagedKey, creds auth.Credentials, tok *oauth2.Token) error {
 	err := r.update(ctx, func(a *account) error {
 		if a.Staged == nil || a.Staged.KeyID != st.KeyID || accountDigest(a.credentials()) != st.Base {
 			return errChanged
 		}
 		r.out.OldKeyID = a.KeyID
-		a.OldKeys = append(a.OldKeys, a.KeyID)
+		a.OldKeys = append(a.OldKeys, oldKey{KeyID: a.KeyID, keyOwner: st.keyOwner})
 		a.KeyID, a.Secret, a.Staged = st.KeyID, st.Secret, nil
 		a.KeyCreated, a.KeyStored = st.Created, r.b.now()
 		a.NextRotation = a.nextRotation(r.b.now())
 		return nil
 	})
 	if errors.Is(err, errChanged) {
-		_ = r.discard(ctx, st.KeyID)
+		_ = r.discard(ctx, st)
 	}
 	if err != nil {
 		return &stepError{"switching to the new key " + st.KeyID, err}
@@ -402,40 +419,43 @@ func (r *rotation) switchTo(ctx context.Context, st stagedKey, creds auth.Creden
 	return nil
 }
 
-// deleteOld deletes at DT the keys the account was switched from, never the
-// account's own key.
+// deleteOld deletes at DT the keys the account was switched from, each
+// under the service account it was replaced in, never the account's own
+// key.
 func (r *rotation) deleteOld(ctx context.Context) error {
 	a, err := r.account(ctx)
 	if err != nil {
 		return err
 	}
 	for _, k := range a.OldKeys {
-		if k != a.KeyID {
-			if err := r.deleteKey(ctx, k); err != nil {
-				return &stepError{"deleting the old key " + k, err}
+		if k.KeyID != a.KeyID {
+			if err := r.deleteKey(ctx, k.or(r.id), k.KeyID); err != nil {
+				return &stepError{"deleting the old key " + k.KeyID, err}
 			}
 			if err := r.hook(stepDeleted); err != nil {
 				return err
 			}
-			r.deleted = append(r.deleted, k)
-			r.out.OldKeyID = cmp.Or(r.out.OldKeyID, k)
+			r.deleted = append(r.deleted, k.KeyID)
+			r.out.OldKeyID = cmp.Or(r.out.OldKeyID, k.KeyID)
 			r.acted = true
 		}
 		err := r.update(ctx, func(a *account) error {
-			a.OldKeys = slices.DeleteFunc(a.OldKeys, func(o string) bool { return o == k })
+			a.OldKeys = slices.DeleteFunc(a.OldKeys, func(o oldKey) bool { return o.KeyID == k.KeyID })
 			return nil
 		})
 		if err != nil {
-			return &stepError{"recording the deletion of the old key " + k, err}
+			return &stepError{"recording the deletion of the old key " + k.KeyID, err}
 		}
 	}
 	return nil
 }
 
-// discard deletes the staged key keyID at DT and from the account; a key
-// DT cannot delete now stays staged, for the next run.
-func (r *rotation) discard(ctx context.Context, keyID string) error {
-	if err := r.deleteKey(ctx, keyID); err != nil {
+// discard deletes the staged key st at DT (under the service account it
+// was created in) and from the account; a key DT cannot delete now stays
+// staged, for the next run.
+func (r *rotation) discard(ctx context.Context, st stagedKey) error {
+	keyID := st.KeyID
+	if err := r.deleteKey(ctx, st.or(r.id), keyID); err != nil {
 		r.b.Logger().Warn("deleting a new key the account will not use failed; the next run tries again", "account", r.name, "key_id", keyID, "error", err.Error())
 		return &stepError{"deleting the new key " + keyID + " the account will not use", err}
 	}
@@ -447,10 +467,21 @@ func (r *rotation) discard(ctx context.Context, keyID string) error {
 	})
 }
 
-// deleteKey deletes keyID at DT; one already gone is deleted.
-func (r *rotation) deleteKey(ctx context.Context, keyID string) error {
-	if err := r.api.DeleteKey(ctx, r.id, keyID); err != nil && !errors.Is(err, serviceaccount.ErrNotFound) {
+// deleteKey deletes keyID, a key of service account id, at DT. DT's "not
+// found" counts as deleted only once a listing of id's keys confirms the
+// key is not there: a key id asked for under another service account is
+// not found either.
+func (r *rotation) deleteKey(ctx context.Context, id serviceaccount.ID, keyID string) error {
+	err := r.api.DeleteKey(ctx, id, keyID)
+	if !errors.Is(err, serviceaccount.ErrNotFound) {
 		return err
+	}
+	keys, lerr := r.api.ListKeys(ctx, id)
+	switch {
+	case lerr != nil:
+		return fmt.Errorf("%w; listing the keys of %s, to confirm it is gone, failed: %w", err, id, lerr)
+	case slices.Contains(keyIDs(keys), keyID):
+		return fmt.Errorf("%w, yet %s lists it", err, id)
 	}
 	return nil
 }

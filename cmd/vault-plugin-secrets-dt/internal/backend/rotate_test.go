@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -268,7 +269,7 @@ func TestRotateUnfinishedIsFinished(t *testing.T) {
 			t.Fatalf("rotate with the delete dropped: %v", err)
 		}
 		a := h.stored(t, "prod")
-		if a.KeyID == keyID || !slices.Equal(a.OldKeys, []string{keyID}) || h.works(t, "prod") != nil {
+		if a.KeyID == keyID || !slices.Equal(a.oldKeyIDs(), []string{keyID}) || h.works(t, "prod") != nil {
 			t.Fatalf("after the failed delete: key %s, old keys %v", a.KeyID, a.OldKeys)
 		}
 		read, _ := h.request(t, logical.ReadOperation, "accounts/prod", nil)
@@ -687,5 +688,146 @@ func TestRotateFollowsConfig(t *testing.T) {
 	resp, err := h.request(t, logical.ReadOperation, "config", nil)
 	if err != nil || len(resp.Data["allowed_api_hosts"].([]string)) != 0 {
 		t.Fatalf("config %v, %v", resp, err)
+	}
+}
+
+// TestAccountReadShowsKeyIDsOnOneLine: the key ids an account read shows
+// came from DT's answers: none reaches a reader with a control character.
+func TestAccountReadShowsKeyIDsOnOneLine(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	hostile := "k\x1b]0;owned\a\x1b[2J\nx"
+	a := h.stored(t, "prod")
+	a.Unstored, a.OldKeys = []string{hostile}, []oldKey{{KeyID: hostile}}
+	if err := putAccount(context.Background(), h.storage, "prod", a); err != nil {
+		t.Fatal(err)
+	}
+	read, err := h.request(t, logical.ReadOperation, "accounts/prod", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown := fmt.Sprint(read.Data["unstored_keys"], read.Data["unfinished_rotation"]); strings.ContainsAny(shown, "\x1b\a\n") {
+		t.Errorf("the account read shows %q", shown)
+	}
+}
+
+// TestRotateLostCreateNamesOnlyItsWindow: after a create whose answer was
+// lost, a key another machine created on the same service account later
+// is not reported as the interrupted rotation's, and the warnings never
+// say nobody can use a key.
+func TestRotateLostCreateNamesOnlyItsWindow(t *testing.T) {
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	h.srv.InjectKeys(authtest.OpCreateKey, authtest.Fault{Late: true, Drop: true})
+	if _, err := h.rotate(t, "prod"); codeOf(err) != http.StatusServiceUnavailable {
+		t.Fatalf("rotate with the create's answer lost: %v", err)
+	}
+	lost := h.keysAtDT()[1]
+	h.clock.add(10 * time.Minute)
+	h.srv.AddAccount(authtest.Account{KeyID: "other-machine", Email: email, Secret: "other-machine-secret"})
+	resp, err := h.rotate(t, "prod") // recovers, then rotates
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, _ := h.request(t, logical.ReadOperation, "accounts/prod", nil)
+	if got := read.Data["unstored_keys"].([]string); !slices.Equal(got, []string{lost}) {
+		t.Errorf("unstored_keys %v, want only %s", got, lost)
+	}
+	said := strings.Join(resp.Warnings, "\n") + h.logs.String()
+	if strings.Contains(said, "other-machine") || strings.Contains(said, "nobody") || !strings.Contains(said, "if no machine of yours uses") {
+		t.Errorf("the warnings and log say:\n%s", said)
+	}
+	if !slices.Contains(h.keysAtDT(), "other-machine") {
+		t.Error("the other machine's key went")
+	}
+}
+
+// TestOldKeyDeletedWhereItWasReplaced: an account writer without the
+// secret may rename the service account (project, service_account), but
+// that cannot stop a key a rotation replaced from being deleted at DT:
+// it is deleted under the service account it was replaced in, and DT's
+// "not found" counts as deleted only once a listing confirms it.
+func TestOldKeyDeletedWhereItWasReplaced(t *testing.T) {
+	// replaced is an account whose rotation could not delete its old key.
+	replaced := func(t *testing.T) *harness {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		h.srv.InjectKeys(authtest.OpDeleteKey, authtest.Fault{Drop: true})
+		if _, err := h.rotate(t, "prod"); err == nil {
+			t.Fatal("rotate with the delete dropped succeeded")
+		}
+		if a := h.stored(t, "prod"); !slices.Equal(a.oldKeyIDs(), []string{keyID}) {
+			t.Fatalf("old keys %v, want [%s]", a.OldKeys, keyID)
+		}
+		return h
+	}
+	t.Run("service account renamed without the secret", func(t *testing.T) {
+		h := replaced(t)
+		h.writeAccount(t, "prod", map[string]any{"project": "example", "service_account": "nosuchsa"})
+		h.periodic(t)
+		if got, old := h.keysAtDT(), h.stored(t, "prod").OldKeys; slices.Contains(got, keyID) || len(old) != 0 {
+			t.Fatalf("DT has keys %v, the account's old keys are %v: want %s deleted at DT", got, old, keyID)
+		}
+	})
+	t.Run("service account renamed while a new key is staged", func(t *testing.T) {
+		h := newHarness(t)
+		h.writeAccount(t, "prod", h.account())
+		h.readToken(t, "prod")
+		h.srv.InjectAlways(authtest.Fault{Status: 503}) // the proof meets DT down
+		if _, err := h.rotate(t, "prod"); err == nil || h.stored(t, "prod").Staged == nil {
+			t.Fatalf("rotate with DT's token endpoint down after the create: %v", err)
+		}
+		h.srv.ClearFaults()
+		h.writeAccount(t, "prod", map[string]any{"project": "example", "service_account": "nosuchsa"})
+		h.periodic(t)
+		a := h.stored(t, "prod")
+		if got := h.keysAtDT(); a.KeyID == keyID || !slices.Equal(got, []string{a.KeyID}) || len(a.OldKeys) != 0 {
+			t.Fatalf("DT has keys %v; the account has key %s, old keys %v: want %s deleted at DT", got, a.KeyID, a.OldKeys, keyID)
+		}
+	})
+	t.Run("not found, still listed", func(t *testing.T) {
+		h := replaced(t)
+		h.srv.InjectKeys(authtest.OpDeleteKey, authtest.Fault{Status: http.StatusNotFound, Body: `{"error":"not found"}`})
+		h.periodic(t)
+		if got, old := h.keysAtDT(), h.stored(t, "prod").oldKeyIDs(); !slices.Contains(got, keyID) || !slices.Equal(old, []string{keyID}) {
+			t.Fatalf("DT has keys %v, the account's old keys are %v: a 404 for a key DT still lists was taken as deleted", got, old)
+		}
+		h.clock.add(retryMax)
+		h.periodic(t)
+		if got, old := h.keysAtDT(), h.stored(t, "prod").OldKeys; slices.Contains(got, keyID) || len(old) != 0 {
+			t.Fatalf("DT has keys %v, old keys %v after the next run", got, old)
+		}
+	})
+	t.Run("not found, no longer listed", func(t *testing.T) {
+		h := replaced(t)
+		h.srv.InjectKeys(authtest.OpDeleteKey, authtest.Fault{Late: true, Status: http.StatusNotFound, Body: `{"error":"not found"}`})
+		h.periodic(t)
+		if got, old := h.keysAtDT(), h.stored(t, "prod").OldKeys; slices.Contains(got, keyID) || len(old) != 0 {
+			t.Fatalf("DT has keys %v, old keys %v: a key gone was not counted as deleted", got, old)
+		}
+	})
+}
+
+// TestOldKeysDecode: old keys are stored with their service account; an
+// entry that holds bare key ids (before they were) still reads, each
+// deleted under the service account the account names.
+func TestOldKeysDecode(t *testing.T) {
+	var ks keyState
+	if err := json.Unmarshal([]byte(`{"old_keys":["k1",{"key_id":"k2","project":"p","service_account":"s"}]}`), &ks); err != nil {
+		t.Fatal(err)
+	}
+	current := serviceaccount.ID{Project: "now", ServiceAccount: "named"}
+	want := []serviceaccount.ID{current, {Project: "p", ServiceAccount: "s"}}
+	if len(ks.OldKeys) != 2 || ks.OldKeys[0].KeyID != "k1" || ks.OldKeys[1].KeyID != "k2" {
+		t.Fatalf("old keys %+v", ks.OldKeys)
+	}
+	for i, k := range ks.OldKeys {
+		if got := k.or(current); got != want[i] {
+			t.Errorf("old key %s is deleted under %s, want %s", k.KeyID, got, want[i])
+		}
+	}
+	b, err := json.Marshal(ks)
+	if err != nil || !strings.Contains(string(b), `{"key_id":"k2","project":"p","service_account":"s"}`) {
+		t.Errorf("stored as %s, %v", b, err)
 	}
 }

@@ -2,12 +2,16 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
 // A rotation replaces an account's key as aws-vault rotates an access key
@@ -21,7 +25,8 @@ import (
 //     when, and the account's keys before a new one was created; a live
 //     lease of another engine instance (another node, or this node before
 //     a restart) refuses a second rotation; an expired one is recovered
-//     from, reporting any key created but never stored;
+//     from, reporting any key that may have been created (within the
+//     window of its create) but never stored;
 //   - the account entry holds the new key, staged, from the moment DT
 //     answers until it is proven and switched to, in the same seal-wrapped
 //     entry as the secret; and, once switched, the old keys still to delete
@@ -48,14 +53,16 @@ type keyState struct {
 	Failures int       `json:"rotation_failures,omitempty"`
 	// Staged is a new key created, not yet switched to.
 	Staged *stagedKey `json:"staged,omitempty"`
-	// OldKeys are keys a rotation replaced and has not yet deleted at DT.
-	OldKeys []string `json:"old_keys,omitempty"`
+	// OldKeys are keys a rotation replaced and has not yet deleted at DT,
+	// each with the service account it was replaced in.
+	OldKeys []oldKey `json:"old_keys,omitempty"`
 	// Last is the outcome of the last rotation run.
 	Last *rotationOutcome `json:"last_rotation,omitempty"`
 	// Unstored are keys of the service account that an interrupted
-	// rotation may have created and that no account holds: nobody knows
-	// their secrets, so they are to delete. Reported until DT no longer
-	// lists them.
+	// rotation may have created (created within its create's window, and
+	// not the key it recorded, which it deletes) and that no account
+	// holds: to delete at DT unless a machine uses one. Reported until DT
+	// no longer lists them.
 	Unstored []string `json:"unstored_keys,omitempty"`
 }
 
@@ -68,6 +75,57 @@ type stagedKey struct {
 	// Base is accountDigest of the credentials it replaces: if the
 	// account was written since, the key is nobody's and is deleted.
 	Base string `json:"base"`
+	// keyOwner is the service account it was created in, where the key
+	// it replaces was listed.
+	keyOwner
+}
+
+// keyOwner is the service account a key a rotation created, replaced or
+// listed is a key of, recorded with it: the key is deleted there, and
+// looked for there, whatever project and service_account the account
+// names by then, which a writer without the secret may change. Both empty
+// in a record written before they were recorded.
+type keyOwner struct {
+	Project        string `json:"project,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
+}
+
+func ownerOf(id serviceaccount.ID) keyOwner {
+	return keyOwner{Project: id.Project, ServiceAccount: id.ServiceAccount}
+}
+
+// or is the service account recorded, else current (the account's now).
+func (o keyOwner) or(current serviceaccount.ID) serviceaccount.ID {
+	if o == (keyOwner{}) {
+		return current
+	}
+	return serviceaccount.ID{Project: o.Project, ServiceAccount: o.ServiceAccount}
+}
+
+// oldKey is a key a rotation replaced, to delete at DT.
+type oldKey struct {
+	KeyID string `json:"key_id"`
+	keyOwner
+}
+
+// UnmarshalJSON reads an old key, or a bare key id, as old_keys held
+// before they named their service account.
+func (k *oldKey) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*k = oldKey{}
+		return json.Unmarshal(b, &k.KeyID)
+	}
+	type plain oldKey // without this method
+	return json.Unmarshal(b, (*plain)(k))
+}
+
+// oldKeyIDs are the ids of a's old keys.
+func (a *account) oldKeyIDs() []string {
+	ids := make([]string, len(a.OldKeys))
+	for i, k := range a.OldKeys {
+		ids[i] = k.KeyID
+	}
+	return ids
 }
 
 // String shows the key, never its secret.
@@ -114,6 +172,13 @@ type rotationLease struct {
 	// answered): what a recovery compares DT's keys with.
 	KeysBefore []string `json:"keys_before,omitempty"`
 	NewKeyID   string   `json:"new_key_id,omitempty"`
+	// CreateWindow is when the create may have made a key, recorded with
+	// KeysBefore: a key created outside it is another's (a machine that
+	// made its own on the service account), not the interrupted run's.
+	CreateWindow serviceaccount.CreateWindow `json:"create_window,omitzero"`
+	// keyOwner is the service account KeysBefore are of, where NewKeyID
+	// was created.
+	keyOwner
 }
 
 const (
@@ -217,7 +282,7 @@ func (a *account) describeRotation(data map[string]any, lease *rotationLease, no
 		data["last_rotation_result"] = map[bool]string{true: "ok", false: "failed"}[l.OK]
 		data["last_rotation_error"] = l.Error
 	}
-	data["unstored_keys"] = append([]string{}, a.Unstored...)
+	data["unstored_keys"] = oneLine(a.Unstored)
 	var unfinished []string
 	if lease != nil && now.Before(lease.Expires) {
 		unfinished = append(unfinished, fmt.Sprintf("in progress on %s since %s", lease.Node, rfc3339(lease.Started)))
@@ -225,15 +290,27 @@ func (a *account) describeRotation(data map[string]any, lease *rotationLease, no
 		unfinished = append(unfinished, "interrupted on "+lease.Node+" at "+rfc3339(lease.Started)+"; the next run recovers")
 	}
 	if a.Staged != nil {
-		unfinished = append(unfinished, "new key "+a.Staged.KeyID+" created, not yet switched to")
+		unfinished = append(unfinished, "new key "+auth.OneLine(a.Staged.KeyID)+" created, not yet switched to")
 	}
-	for _, k := range a.OldKeys {
+	for _, k := range oneLine(a.oldKeyIDs()) {
 		unfinished = append(unfinished, "old key "+k+" not yet deleted at DT")
 	}
 	if len(unfinished) > 0 && !a.RetryAt.IsZero() {
 		unfinished = append(unfinished, "the periodic function tries again after "+rfc3339(a.RetryAt))
 	}
 	data["unfinished_rotation"] = strings.Join(unfinished, "; ")
+}
+
+// oneLine is ids, which DT's answers gave, each on one line with no
+// control character (auth.OneLine), for a reader or the log; the key API
+// client checks them already (serviceaccount.CheckID), and this costs
+// nothing where they are shown.
+func oneLine(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = auth.OneLine(id)
+	}
+	return out
 }
 
 // later is the later of two times.
