@@ -110,6 +110,18 @@ func (c *tokenCache) fail(now time.Time, retryAfter time.Duration, until time.Ti
 	return c.backoff
 }
 
+// lift lets the next refresh ask DT now, whatever the back-off says: an
+// operator's rotate request means "try now", as --force-refresh does for
+// the helper. The count of failures stays, so a failure then waits longer
+// than the one before, as any other.
+func (c *tokenCache) lift(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.backoff.NotBefore.After(now) {
+		c.backoff.NotBefore = now
+	}
+}
+
 // succeed keeps tok, the token a refresh got, and ends the back-off.
 func (c *tokenCache) succeed(tok *oauth2.Token) {
 	c.mu.Lock()

@@ -590,5 +590,10 @@ func (t accountTokens) TokenContext(ctx context.Context) (*oauth2.Token, error) 
 	if err != nil {
 		return nil, err
 	}
+	if t.r.out.Trigger == triggerRequest {
+		// The operator asked now: the readers' back-off does not hold them
+		// off (a periodic run waits for it, as readers do).
+		t.r.b.cache(t.r.name, a.credentials()).lift(t.r.b.now())
+	}
 	return t.r.b.token(ctx, t.r.s, t.r.name, a.credentials())
 }
