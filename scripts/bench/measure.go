@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -225,4 +226,48 @@ func benchPlugin(helper string, env []string, n int) error {
 	fmt.Printf("- The go-plugin token provider: a warm `GetToken` round trip (cached, file store), %d calls over one AutoMTLS connection: median %s, p95 %s; the plugin process peaks at %s of RSS.\n",
 		n, fmtDur(percentile(rts, 0.5)), fmtDur(percentile(rts, 0.95)), rss)
 	return nil
+}
+
+// beyondRows measures, printing each, what is not a row: the go-plugin
+// token provider, a crowd during an outage and the Vault engine's reads.
+// It returns what was wrong.
+func (b *bench) beyondRows() ([]string, error) {
+	if err := benchPlugin(filepath.Join(b.cfg.bin, "dt-credential-helper"), b.ourEnv, b.cfg.runs*10); err != nil {
+		return nil, fmt.Errorf("plugin: %w", err)
+	}
+	var problems []string
+	if b.cfg.crowd > 0 {
+		problems = append(problems, b.out.crowd(b.cfg.bin, 32, b.cfg.crowd)...)
+	}
+	if b.cfg.bao == "" {
+		fmt.Println("\n- The Vault engine's reads: not measured here (no OpenBao server: set DT_TEST_BAO to a bao binary, or build one with ../shared/tools/openbao/build.sh).")
+		return problems, nil
+	}
+	more, err := benchEngine(b.cfg.bao, filepath.Join(b.cfg.bin, "vault-plugin-secrets-dt"), b.tmp, b.handler, b.tokenURL, b.acct, b.cfg.runs*5)
+	if err != nil {
+		return nil, fmt.Errorf("the Vault engine: %w", err)
+	}
+	return append(problems, more...), nil
+}
+
+// countStores counts the token requests in every store this build has:
+// 200 sequential cached calls, then 32 concurrent cold ones. Everything is
+// printed before a wrong count fails the run.
+func (b *bench) countStores(rows []row) []string {
+	fmt.Println()
+	var problems []string
+	for _, store := range []string{"file", "keyring", "kernel"} {
+		i := slices.IndexFunc(rows, func(r row) bool { return r.id == store })
+		if i < 0 || rows[i].skipped != "" {
+			continue
+		}
+		// A cold call needs an entry no store holds yet: the entry's key is
+		// a hash of (endpoint, key id, email), so a new account makes one.
+		// Its lock files go to a fresh cache directory too.
+		cold := authtest.Account{KeyID: "bench-cold-" + store + "-" + b.id, Email: "bench-cold-" + b.id + "@project.serviceaccount.d21s.com", Secret: "bench-cold-secret"}
+		b.handler.AddAccount(cold)
+		coldEnv := accountEnv(b.ourEnv, cold, filepath.Join(b.tmp, "cold-cache-"+store))
+		problems = append(problems, countRequests(b.handler, store+" store", rows[i], coldEnv)...)
+	}
+	return problems
 }
