@@ -375,46 +375,27 @@ func encode(s string) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// Save writes the file atomically: a temporary file next to the target,
-// with the old file's mode (0600 for a new one), synced, then renamed over
-// the target. It writes nothing, and says so, when the target changed
-// since [Load] read it: another program's edit is not lost.
+// Save writes the file atomically (privatefile.Replace): a temporary file
+// next to the target, with the old file's mode (0600 for a new one),
+// synced, then renamed over the target. It writes nothing, and says so,
+// when the target changed since [Load] read it: another program's edit is
+// not lost.
 func (f *File) Save() error {
 	data, err := f.Bytes()
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(f.Target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Target)+".tmp-*") // created 0600
+	var changed error
+	err = privatefile.Replace(f.Target, data, f.mode, func() error {
+		changed = f.unchanged()
+		return changed
+	})
+	if changed != nil {
+		return changed
+	}
 	if err != nil {
 		return fmt.Errorf("writing docker configuration: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing docker configuration: %w", err)
-	}
-	if err := tmp.Chmod(f.mode); err != nil {
-		return fmt.Errorf("writing docker configuration: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing docker configuration: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing docker configuration: %w", err)
-	}
-	if err := f.unchanged(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.Target); err != nil {
-		return fmt.Errorf("writing docker configuration: %w", err)
-	}
-	done = true
 	return nil
 }
 

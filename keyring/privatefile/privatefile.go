@@ -174,18 +174,28 @@ func check(path string, mode fs.FileMode, uid int, deny fs.FileMode) error {
 
 // Write replaces the file at path with data atomically: it makes sure the
 // directory is private ([EnsureDir]; only the directory itself is created
-// when missing, not its parents), writes a 0600 temporary file named
-// ".<name>.tmp-<random>" next to path, syncs it and renames it over path. A
-// concurrent reader in any process sees the old file or the new one, never a
-// torn one. On failure the temporary file is removed; one left by a writer
-// killed before its rename is for the caller to clean up.
+// when missing, not its parents), then [Replace]s the file with a 0600 one.
+// A concurrent reader in any process sees the old file or the new one, never
+// a torn one.
 func Write(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := EnsureDir(dir, false); err != nil {
+	if err := EnsureDir(filepath.Dir(path), false); err != nil {
 		return err
 	}
+	return Replace(path, data, 0o600, nil)
+}
+
+// Replace is [Write]'s atomic replacement without its directory rule, for a
+// file in a directory the caller has checked itself and that must keep a
+// mode of its own (docker's config.json): it writes data to a temporary file
+// named ".<name>.tmp-<random>" next to path, gives it mode, syncs it and
+// renames it over path. check, when not nil, runs just before the rename
+// (the last moment to notice that the file changed since it was read); its
+// error abandons the write and is returned as it is. On failure the
+// temporary file is removed; one left by a writer killed before its rename
+// is for the caller to clean up.
+func Replace(path string, data []byte, mode fs.FileMode, check func() error) error {
 	// The leading dot keeps temporary files out of the way of other names.
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // created 0600
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // created 0600
 	if err != nil {
 		return err
 	}
@@ -199,6 +209,9 @@ func Write(path string, data []byte) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
+	if err := tmp.Chmod(mode); err != nil {
+		return err
+	}
 	// Without the sync a crash soon after the rename can leave an empty file
 	// under the final name on some file systems.
 	if err := tmp.Sync(); err != nil {
@@ -206,6 +219,11 @@ func Write(path string, data []byte) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err

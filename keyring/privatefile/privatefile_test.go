@@ -235,6 +235,52 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+// TestReplace: the file gets the mode asked for, not Write's 0600, in a
+// directory Replace neither creates nor checks; check's error abandons the
+// write, returned as it is, with the old file in place and no temporary
+// file left.
+func TestReplace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := Replace(path, []byte("first"), 0o644, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+	}
+	if err := Replace(filepath.Join(dir, "missing", "f"), nil, 0o600, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Replace in a missing directory: %v; want fs.ErrNotExist (it creates no directory)", err)
+	}
+
+	changed := errors.New("changed meanwhile")
+	checked := false
+	err := Replace(path, []byte("second"), 0o600, func() error {
+		checked = true
+		// The new contents are complete, only not yet in place.
+		if got, _ := os.ReadFile(path); string(got) != "first" {
+			t.Errorf("before the rename the file holds %q", got)
+		}
+		return changed
+	})
+	if err != changed || !checked {
+		t.Errorf("Replace with a failing check: %v (check ran: %v); want the check's error as it is", err, checked)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "first" {
+		t.Errorf("after the abandoned write: %q, %v; want the old file", got, err)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") {
+			t.Errorf("temporary file left behind: %s", de.Name())
+		}
+	}
+}
+
 func TestCheckOwned(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix permission bits or uids")
