@@ -103,9 +103,7 @@ func (l *doctorLine) flags(e env) *flagSet {
 	l.tf.RegisterLookup(fs.FlagSet)
 	fs.BoolVar(&l.offline, "offline", false, "skip the checks that need the network: the clock, Vault and the token fetch")
 	fs.DurationVar(&l.tf.Timeout, "timeout", doctorWait, "give up each network check after this long")
-	fs.StringVar(&l.output, "o", "text", "output format: "+doctorOutputs)
-	fs.StringVar(&l.output, "output", "text", "same as -o")
-	fs.choices = choices{"o output", doctorOutputs}
+	fs.outputFlag(&l.output, doctorOutputs)
 	return fs
 }
 
@@ -113,9 +111,6 @@ func runDoctor(ctx context.Context, e env, args []string) error {
 	var l doctorLine
 	if err := parse(l.flags(e), args, false); err != nil {
 		return err
-	}
-	if l.output != "text" && l.output != "json" {
-		return usagef("doctor: unknown output format %q: want text or json", l.output)
 	}
 	d := &doctorRun{e: e, tf: l.tf, offline: l.offline}
 	if d.tf.Timeout <= 0 {

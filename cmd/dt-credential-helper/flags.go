@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -78,6 +79,10 @@ type flagSet struct {
 	choices           choices
 	flagsAfterOperand bool
 	runsCommand       bool
+	// output, when set, is where -o/--output lands, and outputs its
+	// formats ("a|b"): parse refuses any other (outputFlag).
+	output  *string
+	outputs string
 }
 
 // choices says that the flags named (separated by spaces) take one of
@@ -127,7 +132,19 @@ func (f *tokenFlags) register(fs *flagSet) {
 	fs.BoolVar(&f.forceRefresh, "force-refresh", false, "fetch a new token even if a cached one is valid")
 }
 
-// parse parses args and rejects leftovers when the command takes none.
+// outputFlag registers -o and --output into p: one of formats ("text|json"),
+// the first the default. The completions offer them, and parse refuses any
+// other value with the list.
+func (fs *flagSet) outputFlag(p *string, formats string) {
+	def, _, _ := strings.Cut(formats, "|")
+	fs.StringVar(p, "o", def, "output format: "+formats)
+	fs.StringVar(p, "output", def, "same as -o")
+	fs.choices = choices{"o output", formats}
+	fs.output, fs.outputs = p, formats
+}
+
+// parse parses args and rejects leftovers when the command takes none, and
+// an output format (outputFlag) that is not one of the command's.
 func parse(fs *flagSet, args []string, allowArgs bool) error {
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -149,6 +166,9 @@ func parse(fs *flagSet, args []string, allowArgs bool) error {
 	}
 	if !allowArgs && fs.NArg() > 0 {
 		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	if fs.output != nil && !slices.Contains(strings.Split(fs.outputs, "|"), *fs.output) {
+		return usagef("%s: unknown output format %q: want %s", fs.Name(), *fs.output, strings.ReplaceAll(fs.outputs, "|", " or "))
 	}
 	return nil
 }

@@ -54,9 +54,7 @@ func (l *statusLine) flags(e env) *flagSet {
 	fs := newFlagSet(e, "status", "status [-o "+statusOutputs+"] [FLAGS]")
 	fs.about = statusAbout
 	l.RegisterLookup(fs.FlagSet)
-	fs.StringVar(&l.output, "o", "text", "output format: "+statusOutputs)
-	fs.StringVar(&l.output, "output", "text", "same as -o")
-	fs.choices = choices{"o output", statusOutputs}
+	fs.outputFlag(&l.output, statusOutputs)
 	return fs
 }
 
@@ -68,9 +66,6 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	var tf statusLine
 	if err := parse(tf.flags(e), args, false); err != nil {
 		return err
-	}
-	if tf.output != "text" && tf.output != "json" {
-		return usagef("status: unknown output format %q: want text or json", tf.output)
 	}
 	cfg, err := tf.config(e, nil)
 	if err != nil {

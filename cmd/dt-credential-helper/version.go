@@ -78,9 +78,7 @@ func (l *versionLine) flags(e env) *flagSet {
 ` + pluginProg + ` next to it (which serves go-plugin hosts and reads
 Vault; a build of the two that differ is warned about). With -o json, also
 the versions of the main dependencies each one links.`
-	fs.StringVar(&l.output, "o", "text", "output format: text or json")
-	fs.StringVar(&l.output, "output", "text", "same as -o")
-	fs.choices = choices{"o output", versionOutputs}
+	fs.outputFlag(&l.output, versionOutputs)
 	return fs
 }
 
@@ -88,9 +86,6 @@ func runVersion(ctx context.Context, e env, args []string) error {
 	var l versionLine
 	if err := parse(l.flags(e), args, false); err != nil {
 		return err
-	}
-	if l.output != "text" && l.output != "json" {
-		return usagef("version: unknown output format %q: want text or json", l.output)
 	}
 	own := buildinfo.Read(prog, version, commit)
 	ctx, cancel := context.WithTimeout(ctx, pluginVersionWait)
