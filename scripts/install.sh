@@ -18,6 +18,7 @@
 # for the DT token endpoint, for trying the helper by hand without a DT
 # account (README.md, "Try it by hand, without a DT account").
 set -euo pipefail
+. "$(dirname "$0")/build.sh"
 
 usage() {
 	sed -n 's/^# \{0,1\}//; 12,19p' "$0"
@@ -38,18 +39,11 @@ while [ $# -gt 0 ]; do
 		shift
 		break
 		;;
-	-*)
-		echo "install.sh: unknown option $1" >&2
-		usage >&2
-		exit 2
-		;;
+	-*) usage_error "install.sh: unknown option $1" ;;
 	*) break ;;
 	esac
 done
-if [ $# -gt 1 ]; then
-	usage >&2
-	exit 2
-fi
+[ $# -le 1 ] || usage_error
 
 if [ $# -eq 1 ]; then
 	prefix=$1
@@ -60,16 +54,12 @@ else
 fi
 
 cd "$(dirname "$0")/.."
-if ! command -v go >/dev/null 2>&1; then
-	echo "install.sh: go not found on PATH; install Go 1.26 or newer" >&2
-	exit 1
-fi
+need_go install.sh
 
 bindir=$prefix/bin
 mkdir -p "$bindir"
 bindir=$(cd "$bindir" && pwd)
-version=$(git describe --always --dirty 2>/dev/null || echo devel)
-commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+build_stamp
 
 # Build next to the targets and rename over them: atomic, and it works even
 # when an old binary is running ("text file busy" for a write in place). Both
@@ -85,7 +75,7 @@ if $emulator; then
 	progs+=(dt-identity-emulator)
 	pkgs+=(./cmd/dt-identity-emulator)
 fi
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp/" "${pkgs[@]}"
+build_stamped "$tmp" "${pkgs[@]}"
 for prog in "${progs[@]}"; do
 	chmod 0755 "$tmp/$prog"
 	mv -f "$tmp/$prog" "$bindir/$prog"
@@ -96,7 +86,7 @@ for link in git-credential-dt docker-credential-dt; do
 	ln -sfn dt-credential-helper "$bindir/$link"
 done
 
-echo "installed dt-credential-helper $version:"
+echo "installed dt-credential-helper $stamp:"
 echo "  $bindir/dt-credential-helper"
 echo "  $bindir/dt-credential-helper-plugin"
 echo "  $bindir/git-credential-dt -> dt-credential-helper"

@@ -21,6 +21,7 @@
 # (SOURCE_DATE_EPOCH), not the build's. Changes nothing outside OUTDIR, but
 # for Go's caches.
 set -euo pipefail
+. "$(dirname "$0")/build.sh"
 
 usage() {
 	sed -n 's/^# \{0,1\}//; 9,9p' "$0"
@@ -34,37 +35,26 @@ while [ $# -gt 0 ]; do
 		exit 0
 		;;
 	--arch)
-		[ $# -ge 2 ] || { usage >&2; exit 2; }
+		[ $# -ge 2 ] || usage_error
 		arch=$2
 		shift 2
 		;;
-	-*)
-		echo "package.sh: unknown option $1" >&2
-		usage >&2
-		exit 2
-		;;
+	-*) usage_error "package.sh: unknown option $1" ;;
 	*) break ;;
 	esac
 done
-if [ $# -gt 1 ]; then
-	usage >&2
-	exit 2
-fi
+[ $# -le 1 ] || usage_error
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/dist}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$root"
-if ! command -v go >/dev/null 2>&1; then
-	echo "package.sh: go not found on PATH; install Go 1.26 or newer" >&2
-	exit 1
-fi
+need_go package.sh
 arch=${arch:-$(go env GOARCH)}
 
 # The binaries' stamp, as install.sh makes it, and the packages' version.
-stamp=$(git describe --always --dirty 2>/dev/null || echo devel)
-commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+build_stamp
 tag=$(git describe --tags --abbrev=0 --match 'v[0-9]*.[0-9]*.[0-9]*' 2>/dev/null || true)
 version=${tag#v}
 version=${version:-0.0.0}
@@ -80,9 +70,7 @@ export SOURCE_DATE_EPOCH
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/dt-package.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-ldflags="-s -w -X main.version=$stamp -X main.commit=$commit"
-CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -ldflags "$ldflags" -o "$stage/" \
-	./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin
+GOOS=linux GOARCH=$arch build_stamped "$stage" ./cmd/dt-credential-helper ./cmd/dt-credential-helper-plugin
 
 # The completions and the man page from the program itself, built for this
 # machine when the packages are for another.
