@@ -2,24 +2,17 @@
 
 package keyring
 
-import (
-	"context"
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // exists searches the Secret Service for key's entry, over a checked
 // connection of its own, as get does, and stops there: no session is opened
 // and no secret is asked for.
 func (s *OSStore) exists(k osKeyring, key string) (bool, error) {
-	deadline := time.Now().Add(s.timeout)
-	conn, err := connectBus(k, deadline)
+	ctx, conn, done, err := s.dial(k)
 	if err != nil {
 		return false, err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	defer done()
 	unlocked, locked, err := searchItems(ctx, conn, key)
 	switch {
 	case err != nil:

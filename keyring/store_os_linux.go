@@ -34,6 +34,21 @@ type ssSecret struct {
 	ContentType string
 }
 
+// dial opens the connection each call makes its own (connectBus: checked,
+// authenticated, Hello) to k's bus, and the context its calls run under;
+// both end at s's timeout from now, and done closes them.
+func (s *OSStore) dial(k osKeyring) (ctx context.Context, conn *dbus.Conn, done func(), err error) {
+	deadline := time.Now().Add(s.timeout)
+	if conn, err = connectBus(k, deadline); err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	return ctx, conn, func() {
+		cancel()
+		conn.Close()
+	}, nil
+}
+
 // get reads key's entry from the Secret Service on one short-lived, plain
 // godbus connection of its own (connectBus: checked, authenticated, Hello),
 // then SearchItems, OpenSession and GetSecrets, one call after another. No
@@ -47,14 +62,11 @@ type ssSecret struct {
 // show a prompt): an entry that exists only in a locked collection is
 // ErrUnreachable, so the auto mode moves on at once.
 func (s *OSStore) get(k osKeyring, key string) ([]byte, error) {
-	deadline := time.Now().Add(s.timeout)
-	conn, err := connectBus(k, deadline)
+	ctx, conn, done, err := s.dial(k)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	defer done()
 
 	svc := conn.Object(ssName, ssPath)
 	unlocked, locked, err := searchItems(ctx, conn, key)
@@ -93,14 +105,11 @@ func (s *OSStore) get(k osKeyring, key string) ([]byte, error) {
 // go-keyring, it never unlocks: a locked collection, or a write that needs a
 // prompt, is ErrUnreachable at once rather than a prompt nobody may see.
 func (s *OSStore) set(k osKeyring, key string, data []byte) error {
-	deadline := time.Now().Add(s.timeout)
-	conn, err := connectBus(k, deadline)
+	ctx, conn, done, err := s.dial(k)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	defer done()
 
 	collection, err := writableCollection(ctx, conn)
 	if err != nil {
@@ -144,14 +153,11 @@ func openSession(ctx context.Context, conn *dbus.Conn) (dbus.ObjectPath, error) 
 // which can show a prompt. An entry that only a locked collection holds, or
 // whose removal needs a prompt, is ErrUnreachable, never a prompt.
 func (s *OSStore) del(k osKeyring, key string) error {
-	deadline := time.Now().Add(s.timeout)
-	conn, err := connectBus(k, deadline)
+	ctx, conn, done, err := s.dial(k)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	defer done()
 
 	unlocked, locked, err := searchItems(ctx, conn, key)
 	if err != nil {
