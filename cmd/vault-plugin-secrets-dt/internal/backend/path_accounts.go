@@ -175,25 +175,12 @@ drops its cached token; so does deleting it.
 func storageKey(name string) string { return accountPrefix + name }
 
 func (b *Backend) getAccount(ctx context.Context, s logical.Storage, name string) (*account, error) {
-	e, err := s.Get(ctx, storageKey(name))
-	if err != nil || e == nil {
-		return nil, err
-	}
-	var a account
-	if err := e.DecodeJSON(&a); err != nil {
-		// The decoder's message could quote the entry, secret and all.
-		return nil, fmt.Errorf("account %s: the stored entry is not valid", name)
-	}
-	return &a, nil
+	return getEntry[account](ctx, s, storageKey(name), name, "entry")
 }
 
 // putAccount stores a as account name.
 func putAccount(ctx context.Context, s logical.Storage, name string, a *account) error {
-	e, err := logical.StorageEntryJSON(storageKey(name), a)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, e)
+	return putEntry(ctx, s, storageKey(name), a)
 }
 
 func (b *Backend) accountExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {

@@ -270,11 +270,7 @@ func (b *Backend) writeConfig(ctx context.Context, req *logical.Request, d *fram
 	if v, ok := d.GetOk("allow_loopback_http"); ok {
 		c.AllowLoopbackHTTP = v.(bool)
 	}
-	e, err := logical.StorageEntryJSON(configKey, &c)
-	if err != nil {
-		return nil, err
-	}
-	if err := req.Storage.Put(ctx, e); err != nil {
+	if err := putEntry(ctx, req.Storage, configKey, &c); err != nil {
 		return nil, err
 	}
 	b.forgetConfig()

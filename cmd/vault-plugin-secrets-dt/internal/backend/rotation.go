@@ -195,23 +195,11 @@ const (
 )
 
 func (b *Backend) getLease(ctx context.Context, s logical.Storage, name string) (*rotationLease, error) {
-	e, err := s.Get(ctx, leaseKey(name))
-	if err != nil || e == nil {
-		return nil, err
-	}
-	var l rotationLease
-	if err := e.DecodeJSON(&l); err != nil {
-		return nil, fmt.Errorf("account %s: the stored rotation lease is not valid", name)
-	}
-	return &l, nil
+	return getEntry[rotationLease](ctx, s, leaseKey(name), name, "rotation lease")
 }
 
 func putLease(ctx context.Context, s logical.Storage, name string, l *rotationLease) error {
-	e, err := logical.StorageEntryJSON(leaseKey(name), l)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, e)
+	return putEntry(ctx, s, leaseKey(name), l)
 }
 
 // jittered is d less up to a tenth of it, at random: accounts written or

@@ -97,13 +97,10 @@ func (b *Backend) loadShared(ctx context.Context, s logical.Storage, name string
 // node would then ask DT once), so it is logged, not returned; a node that
 // has just lost the active role cannot write, which is expected.
 func (b *Backend) share(ctx context.Context, s logical.Storage, name string, creds auth.Credentials, tok *oauth2.Token) {
-	e, err := logical.StorageEntryJSON(tokenKey(name), sharedToken{
+	err := putEntry(ctx, s, tokenKey(name), sharedToken{
 		AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: tok.Expiry, ExpiresIn: tok.ExpiresIn,
 		Account: accountDigest(creds),
 	})
-	if err == nil {
-		err = s.Put(ctx, e)
-	}
 	switch {
 	case err != nil && strings.Contains(err.Error(), logical.ErrReadOnly.Error()):
 		// (by its text: a storage error from Vault crosses gRPC as text)
