@@ -201,11 +201,7 @@ func (r *rotation) run(ctx context.Context, prior *rotationLease, fresh bool) er
 // replace creates a new key, stages it, proves and switches to it, and
 // deletes the old one.
 func (r *rotation) replace(ctx context.Context) error {
-	a, err := r.account(ctx)
-	if err != nil {
-		return err
-	}
-	listed, err := r.listKeys(ctx, r.id)
+	listed, a, err := r.listKeys(ctx, r.id)
 	if err != nil {
 		return err
 	}
@@ -258,24 +254,32 @@ func (r *rotation) replace(ctx context.Context) error {
 	return r.deleteOld(ctx)
 }
 
-// listKeys lists the keys of service account id, and forgets the
-// reported unstored keys DT no longer lists.
-func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]serviceaccount.Key, error) {
+// listKeys lists the keys of service account id, forgets the reported
+// unstored keys DT no longer lists, and returns the keys and the account
+// as stored after that.
+func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]serviceaccount.Key, *account, error) {
 	listed, err := r.api.ListKeys(ctx, id)
 	if err != nil {
-		return nil, &stepError{"listing the keys of " + id.String(), err}
+		return nil, nil, &stepError{"listing the keys of " + id.String(), err}
 	}
 	keys := keyIDs(listed)
 	gone := func(k string) bool { return !slices.Contains(keys, k) }
 	a, err := r.account(ctx)
-	if err != nil || !slices.ContainsFunc(a.Unstored, gone) {
-		return listed, err
+	if err != nil {
+		return nil, nil, err
 	}
-	err = r.update(ctx, func(a *account) error {
-		a.Unstored = slices.DeleteFunc(a.Unstored, gone)
+	if !slices.ContainsFunc(a.Unstored, gone) {
+		return listed, a, nil
+	}
+	err = r.update(ctx, func(stored *account) error {
+		stored.Unstored = slices.DeleteFunc(stored.Unstored, gone)
+		a = stored
 		return nil
 	})
-	return listed, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return listed, a, nil
 }
 
 // keyIDs are the ids of keys.
@@ -316,11 +320,7 @@ func (r *rotation) stage(ctx context.Context, nk serviceaccount.NewKey, base str
 // interrupted run listed.
 func (r *rotation) recover(ctx context.Context, prior *rotationLease) error {
 	id := prior.or(r.id)
-	keys, err := r.listKeys(ctx, id)
-	if err != nil {
-		return err
-	}
-	a, err := r.account(ctx)
+	keys, a, err := r.listKeys(ctx, id)
 	if err != nil {
 		return err
 	}
