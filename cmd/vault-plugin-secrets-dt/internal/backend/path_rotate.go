@@ -18,12 +18,7 @@ import (
 func (b *Backend) pathRotate() *framework.Path {
 	return &framework.Path{
 		Pattern: "accounts/" + framework.GenericNameRegex("name") + "/rotate$",
-		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeString,
-				Description: "Required. Name of the service account, as written to accounts/<name>.",
-			},
-		},
+		Fields:  accountNameField(),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.rotateAccount},
 		},

@@ -13,17 +13,23 @@ import (
 func (b *Backend) pathToken() *framework.Path {
 	return &framework.Path{
 		Pattern: "token/" + framework.GenericNameRegex("name"),
-		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeString,
-				Description: "Required. Name of the service account, as written to accounts/<name>.",
-			},
-		},
+		Fields:  accountNameField(),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{Callback: b.readToken},
 		},
 		HelpSynopsis:    "Generate an OAuth2 access token for a DT service account.",
 		HelpDescription: strings.TrimSpace(tokenHelp),
+	}
+}
+
+// accountNameField is the one field of a path under an account (its token,
+// its rotation): the account's name.
+func accountNameField() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"name": {
+			Type:        framework.TypeString,
+			Description: "Required. Name of the service account, as written to accounts/<name>.",
+		},
 	}
 }
 
