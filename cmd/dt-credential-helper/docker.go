@@ -44,11 +44,7 @@ const dockerActions = "get|store|erase|list|version"
 type dockerLine struct{ tokenFlags }
 
 func (l *dockerLine) flags(e env) *flagSet {
-	fs := newFlagSet(e, "docker", "docker [FLAGS] "+dockerActions+"   (or as "+dockerHelperName+")")
-	fs.about = dockerAbout
-	l.register(fs)
-	fs.operands = dockerActions
-	return fs
+	return l.protocolFlags(e, "docker", dockerHelperName, dockerActions, dockerAbout)
 }
 
 // runDocker speaks the docker credential helper protocol, whose errors go to
@@ -68,8 +64,9 @@ func runDocker(ctx context.Context, e env, args []string) error {
 		}
 		return fail(err)
 	}
-	if fs.NArg() != 1 {
-		return fail(usagef("docker: want one action (get, store, erase, list or version), got %d arguments; run '%s docker --help'", fs.NArg(), prog))
+	action, err := fs.action()
+	if err != nil {
+		return fail(err)
 	}
 	v, _ := buildInfo()
 	log := newLogger(e.stderr, tf.Verbose)
@@ -79,7 +76,7 @@ func runDocker(ctx context.Context, e env, args []string) error {
 	}
 	// --timeout bounds a refresh inside the cache. Run has written its
 	// errors to stdout already.
-	if code := dockercred.Run(ctx, fs.Arg(0), e.stdin, e.stdout, set, tokens, v, log); code != 0 {
+	if code := dockercred.Run(ctx, action, e.stdin, e.stdout, set, tokens, v, log); code != 0 {
 		return &exitStatus{code: exitFailure}
 	}
 	return nil

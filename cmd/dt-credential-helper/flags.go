@@ -143,6 +143,33 @@ func (fs *flagSet) outputFlag(p *string, formats string) {
 	fs.output, fs.outputs = p, formats
 }
 
+// protocolFlags is the flag set of a command that speaks a credential
+// helper protocol (git's, docker's): the token flags, and one of actions
+// ("a|b") as its operand; alias is the name the binary also answers to as
+// that helper.
+func (f *tokenFlags) protocolFlags(e env, name, alias, actions, about string) *flagSet {
+	fs := newFlagSet(e, name, name+" [FLAGS] "+actions+"   (or as "+alias+")")
+	fs.about = about
+	f.register(fs)
+	fs.operands = actions
+	return fs
+}
+
+// action returns the one operand of a protocol command (protocolFlags):
+// its action. Any other number of operands is an error, of exit status 1
+// rather than a usage error's 2: the docker protocol wants 1 for every
+// error, and git gives a helper's status no meaning beyond "failed", so the
+// two helpers agree on one code for a call made wrong.
+func (fs *flagSet) action() (string, error) {
+	if fs.NArg() == 1 {
+		return fs.Arg(0), nil
+	}
+	actions := strings.Split(fs.operands, "|")
+	last := len(actions) - 1
+	return "", fmt.Errorf("%s: want one action (%s or %s), got %d arguments; run '%s %s --help'",
+		fs.Name(), strings.Join(actions[:last], ", "), actions[last], fs.NArg(), prog, fs.Name())
+}
+
 // parse parses args and rejects leftovers when the command takes none, and
 // an output format (outputFlag) that is not one of the command's.
 func parse(fs *flagSet, args []string, allowArgs bool) error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/gitcred"
 )
@@ -41,11 +40,7 @@ const gitActions = "get|store|erase"
 type gitLine struct{ tokenFlags }
 
 func (l *gitLine) flags(e env) *flagSet {
-	fs := newFlagSet(e, "git", "git [FLAGS] "+gitActions+"   (or as "+gitHelperName+")")
-	fs.about = gitAbout
-	l.register(fs)
-	fs.operands = gitActions
-	return fs
+	return l.protocolFlags(e, "git", gitHelperName, gitActions, gitAbout)
 }
 
 // runGit speaks the git credential helper protocol: the host of git's
@@ -56,12 +51,9 @@ func runGit(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, args, true); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		// Exit 1, as the docker helper does (its protocol wants 1 for
-		// every error); git gives a helper's status no meaning beyond
-		// "failed", so the two helpers agree on one code for a call made
-		// wrong.
-		return fmt.Errorf("git: want one action (get, store or erase), got %d arguments; run '%s git --help'", fs.NArg(), prog)
+	action, err := fs.action()
+	if err != nil {
+		return err
 	}
 	log := newLogger(e.stderr, tf.Verbose)
 	set, tokens, err := tf.served(e, log)
@@ -71,5 +63,5 @@ func runGit(ctx context.Context, e env, args []string) error {
 	// --timeout bounds a refresh inside the cache. A host that gets no
 	// token is explained at Info level: only under --verbose, since git
 	// wants silence.
-	return tf.explain(gitcred.Handle(ctx, fs.Arg(0), e.stdin, e.stdout, set, tokens, log))
+	return tf.explain(gitcred.Handle(ctx, action, e.stdin, e.stdout, set, tokens, log))
 }
