@@ -14,7 +14,7 @@ func TestVersionPluginMissing(t *testing.T) {
 	t.Parallel()
 	helper := filepath.Join(installTo(t, false), prog)
 	v := versionOf(t, helper)
-	if v.Version == "" || v.Plugin.Version != "" || v.Plugin.SameBuild != nil ||
+	if v.Version == "" || v.Plugin.Info != nil || v.Plugin.SameBuild != nil ||
 		!strings.Contains(v.Plugin.Error, "not there") || !strings.Contains(v.Plugin.Error, filepath.Join(filepath.Dir(helper), pluginProg)) {
 		t.Errorf("report without the plugin's program: %+v", v)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,37 +21,34 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/plugin"
 )
 
-// versionJSON is `version -o json` as a consumer reads it.
-type versionJSON struct {
-	Program      string            `json:"program"`
-	Version      string            `json:"version"`
-	Commit       string            `json:"commit"`
-	Go           string            `json:"go"`
-	Platform     string            `json:"platform"`
-	Dependencies map[string]string `json:"dependencies"`
-	Plugin       struct {
-		Program      string            `json:"program"`
-		Version      string            `json:"version"`
-		Commit       string            `json:"commit"`
-		Go           string            `json:"go"`
-		Platform     string            `json:"platform"`
-		Dependencies map[string]string `json:"dependencies"`
-		Path         string            `json:"path"`
-		SameBuild    *bool             `json:"same_build"`
-		Error        string            `json:"error"`
-	} `json:"plugin"`
-}
-
-func versionOf(t *testing.T, helper string) versionJSON {
+// versionOf runs helper's `version -o json` and decodes it. Its members
+// are checked against the names consumers read, stated here apart from
+// the types that write them: a renamed member fails, though the types
+// would read it back.
+func versionOf(t *testing.T, helper string) versionReport {
 	t.Helper()
 	r := runPathFor(t, helper, runLimit, []string{"PATH=" + os.Getenv("PATH")}, "", "version", "-o", "json")
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("version -o json: exit %d, stderr %q", r.code, r.stderr)
 	}
-	var v versionJSON
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	var members, plugin map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &members); err != nil {
+		t.Fatalf("version -o json: %v\n%s", err, r.stdout)
+	}
+	if err := json.Unmarshal(members["plugin"], &plugin); err != nil {
+		t.Fatalf("version -o json: plugin: %v\n%s", err, r.stdout)
+	}
+	want := []string{"commit", "dependencies", "go", "platform", "plugin", "program", "version"}
+	if got := slices.Sorted(maps.Keys(members)); !slices.Equal(got, want) {
+		t.Errorf("version -o json has members %q, want %q", got, want)
+	}
+	for m := range plugin {
+		if !slices.Contains([]string{"commit", "dependencies", "error", "go", "path", "platform", "program", "same_build", "version"}, m) {
+			t.Errorf("version -o json: plugin has a member %q", m)
+		}
+	}
+	var v versionReport
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatalf("version -o json: %v\n%s", err, r.stdout)
 	}
 	return v
@@ -105,6 +103,9 @@ func TestVersionJSON(t *testing.T) {
 	check(prog, v.Dependencies,
 		[]string{"github.com/golang-jwt/jwt/v5", "golang.org/x/oauth2", "github.com/gofrs/flock"},
 		[]string{"github.com/hashicorp/go-plugin", "google.golang.org/grpc", "github.com/hashicorp/vault/api"})
+	if v.Plugin.Info == nil {
+		t.Fatalf("no report of the plugin's program: %+v", v.Plugin)
+	}
 	check(pluginProg, v.Plugin.Dependencies,
 		[]string{"github.com/hashicorp/go-plugin", "google.golang.org/grpc", "google.golang.org/protobuf", "github.com/hashicorp/vault/api", "golang.org/x/oauth2"},
 		nil)
@@ -174,7 +175,7 @@ func TestVersionStampedBuilds(t *testing.T) {
 
 	t.Run("same build", func(t *testing.T) {
 		v := versionOf(t, helper)
-		if v.Version != "v9.8.7-test" || v.Commit != "0123abc" || v.Plugin.Version != "v9.8.7-test" || v.Plugin.Commit != "0123abc" || v.Plugin.SameBuild == nil || !*v.Plugin.SameBuild {
+		if v.Plugin.Info == nil || v.Version != "v9.8.7-test" || v.Commit != "0123abc" || v.Plugin.Version != "v9.8.7-test" || v.Plugin.Commit != "0123abc" || v.Plugin.SameBuild == nil || !*v.Plugin.SameBuild {
 			t.Errorf("report: %+v", v)
 		}
 		r := runPathFor(t, helper, runLimit, nil, "", "version")
@@ -190,7 +191,7 @@ func TestVersionStampedBuilds(t *testing.T) {
 	t.Run("another build", func(t *testing.T) {
 		buildStamped(t, dir, "v9.8.8-test", "4567def", "../"+pluginProg)
 		v := versionOf(t, helper)
-		if v.Plugin.Version != "v9.8.8-test" || v.Plugin.SameBuild == nil || *v.Plugin.SameBuild {
+		if v.Plugin.Info == nil || v.Plugin.Version != "v9.8.8-test" || v.Plugin.SameBuild == nil || *v.Plugin.SameBuild {
 			t.Errorf("report: %+v", v)
 		}
 		r := runPathFor(t, helper, runLimit, nil, "", "version")
