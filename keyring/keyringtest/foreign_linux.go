@@ -1,7 +1,6 @@
 package keyringtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -135,33 +134,16 @@ func (b *ForeignBus) start(t testing.TB, cmd *exec.Cmd, stdin string) {
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	out := startDaemon(t, cmd)
 	if stdin != "" {
 		go io.Copy(io.Discard, out)
 		return
 	}
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(out).ReadString('\n')
-		line <- s
-	}()
-	select {
-	case s := <-line:
-		if s == "" {
-			t.Fatalf("%s printed nothing: %s", cmd.Path, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
+	switch line, ok := firstLine(out); {
+	case !ok:
 		t.Fatalf("%s printed nothing within 10s", cmd.Path)
+	case line == "":
+		t.Fatalf("%s printed nothing: %s", cmd.Path, stderr.String())
 	}
 }
 

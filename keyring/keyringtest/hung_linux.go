@@ -1,15 +1,12 @@
 package keyringtest
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -65,31 +62,11 @@ func StartHungService(t testing.TB) *HungService {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) }) // after the daemon is gone
 	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
 	// Dies with the test binary, even one killed by -timeout.
 	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := daemon.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		daemon.Process.Kill()
-		daemon.Wait()
-		os.RemoveAll(dir)
-	})
-	addrc := make(chan string, 1)
-	go func() {
-		addr, _ := bufio.NewReader(out).ReadString('\n')
-		addrc <- strings.TrimSpace(addr)
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(10 * time.Second):
-	}
+	addr, _ := firstLine(startDaemon(t, daemon))
 	if addr == "" {
 		t.Fatal("dbus-daemon printed no address")
 	}
