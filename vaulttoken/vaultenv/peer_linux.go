@@ -1,27 +1,14 @@
 package vaultenv
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
-// peerUID is the uid of the process at the other end of a unix socket
-// connection, as the kernel recorded it when that process listened
-// (SO_PEERCRED): it cannot be swapped after the connection is made.
-func peerUID(conn *net.UnixConn) (int, error) {
-	raw, err := conn.SyscallConn()
+// fdPeerUID is the uid of the process at the other end of the unix socket
+// fd, as the kernel recorded it when that process listened (SO_PEERCRED):
+// it cannot be swapped after the connection is made.
+func fdPeerUID(fd int) (int, error) {
+	cred, err := syscall.GetsockoptUcred(fd, syscall.SOL_SOCKET, syscall.SO_PEERCRED)
 	if err != nil {
 		return 0, err
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if cerr != nil {
-		return 0, cerr
 	}
 	return int(cred.Uid), nil
 }
