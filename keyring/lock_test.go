@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/keyringtest"
 )
 
 // Environment of the lock-holding child process of TestLockKilledHolder.
@@ -148,14 +150,7 @@ func TestLockKilledHolder(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$")
 	cmd.Env = append(os.Environ(), envLockChild+"=1", envLockDir+"="+dir)
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	out := keyringtest.StartDaemon(t, cmd)
 
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "locked" {

@@ -211,17 +211,7 @@ func listenAsNobody(t *testing.T, addr string) <-chan string {
 		Credential: &syscall.Credential{Uid: keyringtest.Nobody, Gid: keyringtest.Nobody},
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	out := keyringtest.StartDaemon(t, cmd)
 	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(out)

@@ -134,7 +134,7 @@ func (b *ForeignBus) start(t testing.TB, cmd *exec.Cmd, stdin string) {
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out := startDaemon(t, cmd)
+	out := StartDaemon(t, cmd)
 	if stdin != "" {
 		go io.Copy(io.Discard, out)
 		return

@@ -66,7 +66,7 @@ func StartHungService(t testing.TB) *HungService {
 	daemon := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
 	// Dies with the test binary, even one killed by -timeout.
 	daemon.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	addr, _ := firstLine(startDaemon(t, daemon))
+	addr, _ := firstLine(StartDaemon(t, daemon))
 	if addr == "" {
 		t.Fatal("dbus-daemon printed no address")
 	}

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// startDaemon starts cmd, killed and waited for when the test ends, and
-// returns its standard output.
-func startDaemon(t testing.TB, cmd *exec.Cmd) io.Reader {
+// StartDaemon starts cmd (a daemon, or a test binary run as a helper
+// process), killed and waited for when the test ends, and returns its
+// standard output.
+func StartDaemon(t testing.TB, cmd *exec.Cmd) io.Reader {
 	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
