@@ -215,3 +215,27 @@ func TestConfigAPIHosts(t *testing.T) {
 		t.Errorf("the endpoint hosts after an update of the API hosts (-want +got):\n%s", diff)
 	}
 }
+
+// TestAllowedHostsCompareAsTheHelperDoes: an allowed host is compared as
+// the git and docker helpers' host lists compare hosts (ASCII only, case
+// folded byte by byte): a look-alike host (U+212A KELVIN SIGN, which
+// strings.ToLower folds into "k") is not an allowed one, and a port
+// written as https's own is the host itself.
+func TestAllowedHostsCompareAsTheHelperDoes(t *testing.T) {
+	allowed, err := parseAllowedHost(fieldEndpointHosts, "Kelvin.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &engineConfig{AllowedHosts: []string{allowed}}
+	for endpoint, want := range map[string]bool{
+		"https://kelvin.example/oauth2/token":      true,
+		"https://KELVIN.example:443/oauth2/token":  true,
+		"https://\u212Aelvin.example/oauth2/token": false,
+		"https://kelvin.example:8443/oauth2/token": false,
+		"https://kelvin.example.evil/oauth2/token": false,
+	} {
+		if err := c.allows(endpoint); (err == nil) != want {
+			t.Errorf("allows(%q) = %v, want allowed %v", endpoint, err, want)
+		}
+	}
+}

@@ -1,14 +1,10 @@
 package backend
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/bearer"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
 	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
@@ -60,7 +57,11 @@ func hostsOf(rawURL string) []string {
 	if err != nil {
 		return []string{}
 	}
-	return []string{hostKey(u.Hostname(), cmp.Or(u.Port(), "443"))}
+	key, err := hostKey(u.Host)
+	if err != nil {
+		return []string{}
+	}
+	return []string{key}
 }
 
 // allows reports why endpoint, which auth.ValidateEndpoint accepted, may
@@ -85,7 +86,7 @@ func (c *engineConfig) allowsURL(what, rawURL string, hosts []string, field stri
 	}
 	switch u.Scheme {
 	case "https":
-		if slices.Contains(hosts, hostKey(u.Hostname(), cmp.Or(u.Port(), "443"))) {
+		if key, err := hostKey(u.Host); err == nil && slices.Contains(hosts, key) {
 			return nil
 		}
 		return fmt.Errorf("%s %q: host %s is not allowed by dt/config (an operator may add it to %s)", what, rawURL, u.Host, field)
@@ -98,51 +99,29 @@ func (c *engineConfig) allowsURL(what, rawURL string, hosts []string, field stri
 	return fmt.Errorf("%s %q: unsupported scheme %q, use https", what, rawURL, u.Scheme)
 }
 
-// hostKey is the form in which an allowed host is stored and compared:
-// lower case, without https's own port, IPv6 addresses in brackets.
-func hostKey(host, port string) string {
-	host = strings.ToLower(host)
-	if port == "443" {
-		if strings.Contains(host, ":") {
-			return "[" + host + "]"
-		}
-		return host
+// hostKey is the form in which an allowed host is stored and compared: a
+// host or host:port as the git and docker helpers' host lists parse it
+// (hosts.ParseEntry: ASCII only, lower case, IPv6 in brackets), without
+// https's own port.
+func hostKey(hostport string) (string, error) {
+	host, port, err := hosts.ParseEntry(hostport)
+	if err != nil {
+		return "", err
 	}
-	return net.JoinHostPort(host, port)
+	if port == "443" {
+		port = ""
+	}
+	return hosts.Route{Host: host, Port: port}.String(), nil
 }
 
 // parseAllowedHost checks one entry of the host list named field and
 // returns its hostKey.
 func parseAllowedHost(field, entry string) (string, error) {
-	bad := fmt.Errorf("%s: %q is not a host or host:port (no scheme, path or user)", field, entry)
-	entry = strings.TrimSpace(entry)
-	if entry == "" || strings.ContainsAny(entry, "/@?# \t") {
-		return "", bad
+	key, err := hostKey(entry)
+	if err != nil {
+		return "", fmt.Errorf("%s: %q is not a host or host:port (no scheme, path or user): %w", field, entry, err)
 	}
-	host, port := entry, "443"
-	if h, p, err := net.SplitHostPort(entry); err == nil {
-		host, port = h, p
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "", bad
-		}
-	} else if strings.HasPrefix(entry, "[") && strings.HasSuffix(entry, "]") {
-		host = strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]")
-		if _, err := netip.ParseAddr(host); err != nil {
-			return "", bad
-		}
-	} else if strings.Contains(entry, ":") {
-		// A bare IPv6 address is ambiguous with host:port; brackets say.
-		return "", bad
-	}
-	if host == "" {
-		return "", bad
-	}
-	// The URL parser must read the entry back as the same host and port.
-	u, err := url.Parse("https://" + hostKey(host, port))
-	if err != nil || !strings.EqualFold(u.Hostname(), host) || cmp.Or(u.Port(), "443") != port {
-		return "", bad
-	}
-	return hostKey(host, port), nil
+	return key, nil
 }
 
 func (b *Backend) pathConfig() *framework.Path {
