@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -142,21 +141,13 @@ func checkSocketPath(path string, euid int) error {
 	case fi.Mode().Type() != fs.ModeSocket:
 		return fmt.Errorf("%s is not a socket (%v)", path, fi.Mode().Type())
 	}
-	if uid := fileOwner(fi); uid != euid {
+	if uid := privatefile.Owner(fi); uid != euid {
 		return foreignBus{fmt.Errorf("the socket %s belongs to uid %d, not to us (uid %d)", path, uid, euid)}
 	}
 	if err := privatefile.CheckLookup(filepath.Dir(path), path); err != nil {
 		return foreignBus{fmt.Errorf("the socket could be swapped: %w", err)}
 	}
 	return nil
-}
-
-// fileOwner is fi's owner uid.
-func fileOwner(fi fs.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
 }
 
 // sessionBusAddress finds the session bus as godbus does, minus autolaunch:
@@ -234,11 +225,10 @@ func connectBus(k osKeyring, deadline time.Time) (*dbus.Conn, error) {
 type peerError struct {
 	sockaddr  string
 	uid, euid int
-	pid       int32
 }
 
 func (e *peerError) Error() string {
-	return fmt.Sprintf("the one at %s is served by uid %d (pid %d), not by us (uid %d)", e.sockaddr, e.uid, e.pid, e.euid)
+	return fmt.Sprintf("the one at %s is served by uid %d, not by us (uid %d)", e.sockaddr, e.uid, e.euid)
 }
 
 // dialPeer connects to the Unix socket sockaddr and returns the connection,
@@ -250,9 +240,12 @@ func dialPeer(sockaddr string, euid int, deadline time.Time) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := peerCred(nc.(*net.UnixConn))
-	if err == nil && int(cred.Uid) != euid {
-		err = &peerError{sockaddr: sockaddr, uid: int(cred.Uid), euid: euid, pid: cred.Pid}
+	uid, err := privatefile.PeerUID(nc.(*net.UnixConn))
+	switch {
+	case err != nil:
+		err = fmt.Errorf("asking who serves the session bus: %w", err)
+	case uid != euid:
+		err = &peerError{sockaddr: sockaddr, uid: uid, euid: euid}
 	}
 	if err == nil {
 		err = nc.SetDeadline(deadline)
@@ -262,27 +255,6 @@ func dialPeer(sockaddr string, euid int, deadline time.Time) (net.Conn, error) {
 		return nil, err
 	}
 	return nc, nil
-}
-
-// peerCred asks the kernel who serves the other end of c (SO_PEERCRED: the
-// process that listened on the socket, as it was then).
-func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var cred *syscall.Ucred
-	var cerr error
-	err = raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	})
-	if err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("asking who serves the session bus: %w", err)
-	}
-	return cred, nil
 }
 
 // bufferedConn reads a connection through a buffer. godbus decodes a message

@@ -186,7 +186,7 @@ func readLink(at string, fi fs.FileInfo, path string) (string, error) {
 	if err := privatefile.CheckLookup(dir, path); err != nil {
 		return "", err
 	}
-	if uid, ok := linkOwner(fi); ok && uid != os.Geteuid() && uid != 0 {
+	if uid := privatefile.Owner(fi); uid != os.Geteuid() && uid != 0 {
 		return "", &privatefile.PermissionError{Path: at, Mode: fi.Mode(),
 			Why: fmt.Sprintf("a symbolic link owned by uid %d, not by this user (uid %d), which is not followed", uid, os.Geteuid())}
 	}

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // Trusted refuses a program file that is not a regular file, is
@@ -17,11 +18,11 @@ func Trusted(fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("it is not a regular file (%v)", fi.Mode().Type())
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
+	uid := privatefile.Owner(fi)
+	if uid < 0 {
 		return errors.New("its owner cannot be read")
 	}
-	if uid := int(st.Uid); uid != 0 && uid != os.Geteuid() {
+	if uid != 0 && uid != os.Geteuid() {
 		return fmt.Errorf("it is owned by uid %d, neither root nor this user (uid %d)", uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o022 != 0 {

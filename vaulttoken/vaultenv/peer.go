@@ -3,6 +3,8 @@ package vaultenv
 import (
 	"fmt"
 	"net"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 // checkPeer refuses conn, a connection to the Vault agent socket, unless
@@ -13,7 +15,7 @@ func checkPeer(conn net.Conn, socket string) error {
 	if !ok {
 		return refused("vault: refusing to talk to %s: not a unix socket connection", socket)
 	}
-	uid, err := peerUID(uc)
+	uid, err := privatefile.PeerUID(uc)
 	switch {
 	case err != nil:
 		return refused("vault: refusing to talk to the Vault agent socket %s: cannot tell who listens there: %v", socket, err)

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
@@ -26,19 +25,11 @@ func checkSocket(path string) error {
 	if fi.Mode().Type() != fs.ModeSocket {
 		return refused("vault: refusing the Vault agent address %s: it is not a socket (%v)", path, fi.Mode())
 	}
-	if uid := ownerOf(fi); !trusted(uid) {
+	if uid := privatefile.Owner(fi); !trusted(uid) {
 		return refused("vault: refusing the Vault agent socket %s: it belongs to uid %d, not to this user (uid %d) or root", path, uid, os.Geteuid())
 	}
 	if err := privatefile.CheckLookup(filepath.Dir(path), path); err != nil {
 		return refused("vault: refusing the Vault agent socket %s: whoever can write a directory it is found through (another user's, or one writable by group or others and not sticky) could put another socket in its place: %v", path, err)
 	}
 	return nil
-}
-
-// ownerOf is the uid owning fi.
-func ownerOf(fi fs.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
 }

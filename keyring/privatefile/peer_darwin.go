@@ -1,9 +1,9 @@
-package vaultenv
+package privatefile
 
 import "golang.org/x/sys/unix"
 
 // fdPeerUID is the effective uid of the process at the other end of the
-// unix socket fd, as the kernel recorded it (LOCAL_PEERCRED).
+// unix socket fd (LOCAL_PEERCRED).
 func fdPeerUID(fd int) (int, error) {
 	cred, err := unix.GetsockoptXucred(fd, unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
 	if err != nil {
