@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -28,7 +29,9 @@ import (
 //
 // Nothing is read until asked for: a token call without a profile, on a
 // machine without HOME, never looks for the profiles file. The file is read
-// once per Repository and then kept; the OS keyring is opened once.
+// once per Repository and then kept until [Repository.Stale] sees it
+// changed (a long-lived process, the plugin, asks); the OS keyring is
+// opened once.
 type Repository struct {
 	getenv         func(string) string
 	keyringTimeout time.Duration
@@ -36,6 +39,7 @@ type Repository struct {
 
 	mu      sync.Mutex
 	file    *File
+	read    fs.FileInfo // the profiles file as File found it; nil when missing
 	keyring keyring.Store
 }
 
@@ -92,12 +96,50 @@ func (r *Repository) File() (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Looked at before the read: a change in between is seen by the next
+	// Stale, and read again.
+	read, _ := os.Stat(path)
 	f, err := Load(path)
 	if err != nil {
 		return nil, misconfig.Wrap(err)
 	}
-	r.file = f
+	r.file, r.read = f, read
 	return f, nil
+}
+
+// Stale reports whether the profiles file changed since File read it (it
+// was replaced, as every write does, or written, created or removed), and
+// then forgets what File read, so that the next File reads it again. A
+// process that lives through a login, logout or rotate (the plugin) asks
+// before it uses what it read: a profile's key, secret and hosts are
+// always in the profiles file's latest write, since every change of a
+// secret writes the profile too. Before the first File it is false, and
+// costs nothing.
+func (r *Repository) Stale() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.file == nil {
+		return false
+	}
+	path, err := r.Path()
+	if err != nil {
+		return false
+	}
+	now, _ := os.Stat(path)
+	if sameFile(r.read, now) {
+		return false
+	}
+	r.file, r.read = nil, nil
+	return true
+}
+
+// sameFile says whether a and b, each nil for a missing file, are the same
+// file with the same size and modification time.
+func sameFile(a, b fs.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // Account returns profile name's account. A name that is not valid, or not

@@ -125,11 +125,19 @@ func (s *Sources) Invalidate(ctx context.Context, name, token string) error {
 
 // Source returns the cached token source of profile name ("" as in Token).
 // A profile's secret is read only when a refresh needs it, so serving a
-// cached token costs no keyring lookup for it.
+// cached token costs no keyring lookup for it. The sources are kept while
+// the profiles file stays as it was read: a process that outlives a login,
+// logout or rotate (the plugin) resolves each profile again afterwards, so
+// it refreshes with the new key and serves a removed profile no more.
 func (s *Sources) Source(name string) (*keyring.Cache, error) {
 	name = cmp.Or(name, s.cfg.Profile)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.profiles.Stale() {
+		// A login, logout or rotate since: each profile is resolved
+		// again, and its secret read again at its next refresh.
+		clear(s.sources)
+	}
 	if src, ok := s.sources[name]; ok {
 		return src, nil
 	}

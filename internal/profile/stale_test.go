@@ -1,0 +1,62 @@
+package profile
+
+import (
+	"os"
+	"testing"
+)
+
+// TestStale: a repository that read the profiles file sees another
+// process's write (a login, logout or rotate), and then reads the file
+// again; nothing changed, it keeps what it read.
+func TestStale(t *testing.T) {
+	f := newTxFixture(t)
+	other := NewRepository(f.getenv, 0, nil) // another process
+	if f.repo.Stale() {
+		t.Error("Stale before anything was read")
+	}
+	if _, err := f.repo.Account("p"); err == nil {
+		t.Fatal("profile p before it was saved")
+	}
+	if f.repo.Stale() {
+		t.Error("Stale with the file still missing")
+	}
+	if _, err := other.Save(t.Context(), "p", dtProfile(SecretInFile), "secret-one", f.forget); err != nil {
+		t.Fatal(err)
+	}
+	if !f.repo.Stale() {
+		t.Fatal("not Stale after the file was created")
+	}
+	a, err := f.repo.Account("p")
+	if err != nil || a.Credentials.KeyID != dtProfile(SecretInFile).KeyID {
+		t.Fatalf("Account after Stale: %+v, %v", a, err)
+	}
+	if f.repo.Stale() {
+		t.Error("Stale with nothing changed")
+	}
+
+	p := dtProfile(SecretInFile)
+	p.KeyID = "key-two"
+	if _, err := other.Save(t.Context(), "p", p, "secret-two", f.forget); err != nil {
+		t.Fatal(err)
+	}
+	if !f.repo.Stale() {
+		t.Fatal("not Stale after the profile was saved again")
+	}
+	if a, err := f.repo.Account("p"); err != nil || a.Credentials.KeyID != "key-two" {
+		t.Errorf("Account after the change: %+v, %v; want key-two", a, err)
+	}
+	if s, err := f.repo.Secret("p"); err != nil || s != "secret-two" {
+		t.Errorf("Secret after the change: %v (the new one: %v)", err, s == "secret-two")
+	}
+
+	path, err := f.repo.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if !f.repo.Stale() {
+		t.Error("not Stale after the file was removed")
+	}
+}
