@@ -222,3 +222,59 @@ func TestVaultTokenTTLCapsCachedExpiry(t *testing.T) {
 		t.Errorf("a Vault token that may not look itself up: expires in %ds; want the DT token's hour", tok.ExpiresIn)
 	}
 }
+
+// TestRunningPluginFollowsItsVaultIdentity: a plugin process that lives
+// through a change of ~/.vault-token (a `vault login` as another identity,
+// a revoked token removed) serves the cached token only while the file
+// still holds the Vault token that read it, as a new process would; it
+// worked out its identity once, at its first call, and kept serving the
+// cached token to whatever token came after.
+func TestRunningPluginFollowsItsVaultIdentity(t *testing.T) {
+	f := newVaultFleet(t)
+	good := f.vaultToken(t, "dt-prod")
+	denied := f.vaultToken(t, "dt-other")
+	vaultTokenFile := filepath.Join(f.home, ".vault-token")
+	writeVaultToken := func(tok string) {
+		t.Helper()
+		if err := os.WriteFile(vaultTokenFile, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := withoutEnv(f.env, "VAULT_TOKEN")
+	writeVaultToken(good)
+	if r := runBinary(t, env, "", "login", "--profile", "fleet", "--vault-path", "dt/token/prod"); r.code != 0 {
+		t.Fatalf("login: exit %d: %s", r.code, r.stderr)
+	}
+	p, _ := mustLaunchPlugin(t, plugin.LaunchConfig{Env: env})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, err := p.GetToken(ctx, "fleet", false)
+	if err != nil || !f.idp.Valid(first.AccessToken) {
+		t.Fatalf("GetToken with the Vault token that may read the path: %v", err)
+	}
+	reads := f.tokenReads(t, "dt/token/prod")
+
+	writeVaultToken(denied)
+	if tok, err := p.GetToken(ctx, "fleet", false); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("GetToken after ~/.vault-token changed to a token without the policy: %v (the cached token: %v); want permission denied",
+			err, err == nil && tok.AccessToken == first.AccessToken)
+	}
+	reads++ // Vault's refusal
+	if err := os.Remove(vaultTokenFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.GetToken(ctx, "fleet", false); err == nil || !strings.Contains(err.Error(), "no Vault token") {
+		t.Errorf("GetToken after ~/.vault-token was removed: %v; want no Vault token", err)
+	}
+
+	writeVaultToken(good)
+	if tok, err := p.GetToken(ctx, "fleet", false); err != nil || tok.AccessToken != first.AccessToken {
+		t.Errorf("GetToken with the Vault token that read it, again: %v; want the cached token", err)
+	}
+	if n := f.tokenReads(t, "dt/token/prod"); n != reads {
+		t.Errorf("%d reads of the path in the audit log, want %d", n, reads)
+	}
+	if n := f.idp.Requests(); n != 1 {
+		t.Errorf("%d DT token requests, want 1", n)
+	}
+}

@@ -89,12 +89,32 @@ type Sources struct {
 
 	mu       sync.Mutex
 	location *keyring.Location // opened by the first source
-	sources  map[string]*keyring.Cache
+	sources  map[string]source
+}
+
+// source is a profile's cached token source, with what it was built for.
+type source struct {
+	cache   *keyring.Cache
+	account Account
+}
+
+// current reports whether src still serves the caller as it is now: a
+// Vault account's identity comes from files that may change while the
+// process lives (~/.vault-token after a `vault login`, the JWT file), so it
+// is worked out again, and a source built for another one is not used; a
+// DT account's (the environment's secret, or a profile's, whose changes
+// the profiles file shows) cannot change.
+func (s *Sources) current(src source) bool {
+	a := src.account
+	if a.Vault == nil {
+		return true
+	}
+	return vaultIdentity(*a.Vault, s.cfg.Getenv, a.Cache.Key(), time.Now()) == a.Cache.Identity
 }
 
 // New returns the token sources of cfg, whose profiles are in profiles.
 func New(cfg Config, profiles *profile.Repository) *Sources {
-	return &Sources{cfg: cfg.withDefaults(), profiles: profiles, sources: map[string]*keyring.Cache{}}
+	return &Sources{cfg: cfg.withDefaults(), profiles: profiles, sources: map[string]source{}}
 }
 
 // Token returns a valid token for profile name ("" = the configured default
@@ -128,7 +148,8 @@ func (s *Sources) Invalidate(ctx context.Context, name, token string) error {
 // cached token costs no keyring lookup for it. The sources are kept while
 // the profiles file stays as it was read: a process that outlives a login,
 // logout or rotate (the plugin) resolves each profile again afterwards, so
-// it refreshes with the new key and serves a removed profile no more.
+// it refreshes with the new key and serves a removed profile no more; and
+// while a Vault account's identity stays the same (see current).
 func (s *Sources) Source(name string) (*keyring.Cache, error) {
 	name = cmp.Or(name, s.cfg.Profile)
 	s.mu.Lock()
@@ -139,7 +160,10 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 		clear(s.sources)
 	}
 	if src, ok := s.sources[name]; ok {
-		return src, nil
+		if s.current(src) {
+			return src.cache, nil
+		}
+		delete(s.sources, name)
 	}
 	a, err := Resolve(s.cfg, s.profiles, name)
 	if err != nil {
@@ -162,7 +186,7 @@ func (s *Sources) Source(name string) (*keyring.Cache, error) {
 	if !a.Cache.Identity.None() {
 		// Not kept when it proves no identity (a JWT file not there yet):
 		// the next call works it out again, and once there is one, caches.
-		s.sources[name] = src
+		s.sources[name] = source{cache: src, account: a}
 	}
 	return src, nil
 }
