@@ -26,6 +26,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The one system file tests once edited: its checksum now, checked at the end.
+hosts_before=$(sha256sum /etc/hosts 2>/dev/null || true)
+
 export PATH="/usr/local/go/bin:$PATH"
 
 echo "== gofmt"
@@ -105,3 +108,9 @@ echo "== fuzz targets, briefly"
 # A count budget, not a duration: a duration races Go's fuzz coordinator at
 # its deadline (go.dev/issue/75804) and fails with no crasher.
 bash scripts/fuzz.sh "$fuzz_budget"
+
+echo "== /etc/hosts is as it was"
+if [ "$(sha256sum /etc/hosts 2>/dev/null || true)" != "$hosts_before" ]; then
+	echo "/etc/hosts changed during the run" >&2
+	exit 1
+fi
