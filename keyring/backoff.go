@@ -174,6 +174,20 @@ func (s *Cache) serveHeld(ctx context.Context, r backoffRecord, cached Entry, ha
 	return nil, true, &BackoffError{Message: r.Message, Failed: r.Failed, NotBefore: r.NotBefore, wait: r.NotBefore.Sub(now)}
 }
 
+// Backoff returns the shared back-off after a failed refresh while it
+// holds, as the error a caller without a valid token is given meanwhile:
+// the failure, when it happened and when the next attempt may be made; nil
+// when none holds. It reads the record only, never refreshes: for a
+// status report.
+func (s *Cache) Backoff(ctx context.Context) *BackoffError {
+	r, ok := s.readBackoff(ctx)
+	now := s.now()
+	if !ok || !r.backoff().Holds(now) {
+		return nil
+	}
+	return &BackoffError{Message: r.Message, Failed: r.Failed, NotBefore: r.NotBefore, wait: r.NotBefore.Sub(now)}
+}
+
 // readBackoff returns the back-off recorded for the account, reporting
 // false for none usable (missing, unreadable, foreign, or not believable
 // on this clock: ignored, which costs at most one attempt).

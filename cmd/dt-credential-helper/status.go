@@ -30,15 +30,17 @@ then every profile. For each: its key id, email and token endpoint (for a
 Vault path: the path, the Vault identity and the path's URL), where its
 secret is kept (keyring, file, environment, credentials file; vault for
 none of ours), the token store its cached token is in, and the cached
-token's expiry (or none). Then the token cache new tokens go to, and why,
-when it fell back from a keyring. Nothing is refreshed and no secret is
-read.
+token's expiry (or none), and while refreshing backs off after a failure
+(an outage), since when it fails and when it is tried next. Then the
+token cache new tokens go to, and why, when it fell back from a keyring.
+Nothing is refreshed and no secret is read.
 
 -o json prints the same as one JSON object, for scripts and monitoring:
 {"token_cache":{"store","note"},"accounts":[{"profile","source",
 "credentials_file","key_id","email","token_endpoint","vault":{"path",
 "identity","url"},"secret","token":{"state","store","expires_at",
-"expires_in","error"},"error"}]}; README's "status -o json" says what each
+"expires_in","error","refresh_backoff":{"failed_at","next_attempt",
+"error"}},"error"}]}; README's "status -o json" says what each
 field holds.`
 
 // statusOutputs are status's output formats.
@@ -214,6 +216,20 @@ type tokenState struct {
 	// ExpiresIn is the whole seconds left, for a valid token.
 	ExpiresIn int64  `json:"expires_in,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// RefreshBackoff is the shared back-off after a failed refresh, while
+	// it holds: until then every call serves the cached token, or, with
+	// none valid, the failure at once.
+	RefreshBackoff *backoffState `json:"refresh_backoff,omitempty"`
+}
+
+// backoffState is a refresh back-off as status shows it.
+type backoffState struct {
+	// FailedAt is when the last attempt failed, NextAttempt when the next
+	// may be made.
+	FailedAt    time.Time `json:"failed_at"`
+	NextAttempt time.Time `json:"next_attempt"`
+	// Error is the failure, one printable line.
+	Error string `json:"error"`
 }
 
 // newStatusRow resolves profile name ("" for the flags and environment)
@@ -291,8 +307,17 @@ func (r statusRow) columns() string {
 	return strings.Join([]string{label, keyID, email, endpoint, strings.ReplaceAll(r.Secret, "-", " "), store, r.Token.describe(), cmp.Or(r.KeyAge, "-")}, "\t")
 }
 
-// describe is t as the table's CACHED TOKEN column says it.
+// describe is t as the table's CACHED TOKEN column says it, with the
+// refresh back-off when one holds (its failure is in -o json).
 func (t *tokenState) describe() string {
+	if b := t.RefreshBackoff; b != nil {
+		return fmt.Sprintf("%s; refresh failing since %s, next attempt %s", t.state(), b.FailedAt.Format(time.RFC3339), b.NextAttempt.Format(time.RFC3339))
+	}
+	return t.state()
+}
+
+// state is t's state as the table says it.
+func (t *tokenState) state() string {
 	switch t.State {
 	case "other-identity":
 		return "none (cached for another identity)"
@@ -328,13 +353,18 @@ func describeStore(store keyring.Store) storeState {
 // read, never refreshed, and the store it is in.
 func cachedState(ctx context.Context, loc keyring.Location, acct keyring.Account, now time.Time) *tokenState {
 	// A cache without an upstream: Cached never refreshes.
-	tok, err := keyring.NewCache(nil, keyring.CacheConfig{Location: loc, Account: acct}).Cached(ctx)
+	cache := keyring.NewCache(nil, keyring.CacheConfig{Location: loc, Account: acct})
+	tok, err := cache.Cached(ctx)
+	var held *backoffState
+	if b := cache.Backoff(ctx); b != nil {
+		held = &backoffState{FailedAt: b.Failed.UTC().Truncate(time.Second), NextAttempt: b.NotBefore.UTC().Truncate(time.Second), Error: auth.OneLine(b.Message)}
+	}
 	if errors.Is(err, keyring.ErrNotFound) || (err == nil && tok == nil) {
-		return &tokenState{State: "none"}
+		return &tokenState{State: "none", RefreshBackoff: held}
 	}
 	// Asked after the read, which may have copied the entry up into the
 	// kernel keyring: where later calls find it.
-	t := &tokenState{}
+	t := &tokenState{RefreshBackoff: held}
 	if store, herr := loc.Holder(acct); herr == nil {
 		t.Store = store
 	}

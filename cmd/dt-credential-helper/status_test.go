@@ -48,6 +48,12 @@ type statusDoc struct {
 			ExpiresAt time.Time `json:"expires_at"`
 			ExpiresIn int64     `json:"expires_in"`
 			Error     string    `json:"error"`
+			// RefreshBackoff is there while refreshing backs off.
+			RefreshBackoff *struct {
+				FailedAt    time.Time `json:"failed_at"`
+				NextAttempt time.Time `json:"next_attempt"`
+				Error       string    `json:"error"`
+			} `json:"refresh_backoff"`
 		} `json:"token"`
 		KeyCreated         time.Time `json:"key_created"`
 		RotationUnfinished bool      `json:"rotation_unfinished"`
