@@ -66,6 +66,10 @@ type doctorRun struct {
 	// accounts are the accounts to check: the environment's, then each
 	// profile's (resolveAccounts).
 	accounts []doctorAccount
+	// defaultProfile is the profile --profile or DT_PROFILE names, which
+	// every call without --profile uses (git, docker and kubectl's too);
+	// "" for none.
+	defaultProfile string
 }
 
 // doctorAccount is an account doctor checks: a profile, or (name "") the
@@ -121,8 +125,9 @@ func runDoctor(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	// Every profile is checked by name: the default profile (DT_PROFILE)
-	// must not stand in for the environment's account.
-	cfg.Profile = ""
+	// must not stand in for the environment's account; that it names a
+	// profile is a check of its own (checkDefaultProfile).
+	d.defaultProfile, cfg.Profile = cfg.Profile, ""
 	d.cfg = cfg
 	d.profiles = profile.NewRepository(e.getenv, cfg.KeyringTimeout, cfg.Log)
 	d.report = doctor.New(d.offline)

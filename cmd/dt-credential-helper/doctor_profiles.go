@@ -49,6 +49,9 @@ func (d *doctorRun) checkProfiles() {
 	default:
 		d.add("profiles", "", doctor.Pass, fmt.Sprintf("%s: %d %s (%s)", path, len(f.Profiles), plural(len(f.Profiles), "profile"), strings.Join(f.Names(), ", ")), "")
 	}
+	if err == nil {
+		d.checkDefaultProfile(f)
+	}
 	for i := range d.accounts {
 		d.checkAccount(&d.accounts[i])
 	}
@@ -57,6 +60,26 @@ func (d *doctorRun) checkProfiles() {
 			"store one with 'dt-credential-helper login --profile NAME --key-id ID --email EMAIL', or set "+
 				auth.EnvKeyID+", "+auth.EnvEmail+" and "+auth.EnvSecret)
 	}
+}
+
+// checkDefaultProfile fails when --profile or DT_PROFILE names a profile f
+// does not hold: every call that names none, git's, docker's and
+// kubectl's included, would fail.
+func (d *doctorRun) checkDefaultProfile(f *profile.File) {
+	name := d.defaultProfile
+	if name == "" {
+		return
+	}
+	if _, ok := f.Profiles[name]; ok {
+		return
+	}
+	from := profile.EnvProfile
+	if d.tf.Profile != "" {
+		from = "--profile"
+	}
+	d.add("account", name, doctor.Fail,
+		fmt.Sprintf("%s names the profile %q, which is not stored: every call that names no profile (git's, docker's and kubectl's too) fails", from, name),
+		"log in to it ('"+prog+" login --profile "+name+" ...'), or correct or unset "+from+" ('"+prog+" status' lists the profiles)")
 }
 
 // checkAccount checks one account and, for a DT account, its secret.
