@@ -66,7 +66,7 @@ type doctorRun struct {
 	// accounts are the accounts to check: the environment's, then each
 	// profile's (resolveAccounts).
 	accounts []doctorAccount
-	// defaultProfile is the profile --profile or DT_PROFILE names, which
+	// defaultProfile is the profile DT_PROFILE names, which
 	// every call without --profile uses (git, docker and kubectl's too);
 	// "" for none.
 	defaultProfile string

@@ -62,7 +62,7 @@ func (d *doctorRun) checkProfiles() {
 	}
 }
 
-// checkDefaultProfile fails when --profile or DT_PROFILE names a profile f
+// checkDefaultProfile fails when DT_PROFILE names a profile f
 // does not hold: every call that names none, git's, docker's and
 // kubectl's included, would fail.
 func (d *doctorRun) checkDefaultProfile(f *profile.File) {
@@ -74,9 +74,6 @@ func (d *doctorRun) checkDefaultProfile(f *profile.File) {
 		return
 	}
 	from := profile.EnvProfile
-	if d.tf.Profile != "" {
-		from = "--profile"
-	}
 	d.add("account", name, doctor.Fail,
 		fmt.Sprintf("%s names the profile %q, which is not stored: every call that names no profile (git's, docker's and kubectl's too) fails", from, name),
 		"log in to it ('"+prog+" login --profile "+name+" ...'), or correct or unset "+from+" ('"+prog+" status' lists the profiles)")

@@ -174,6 +174,28 @@ func TestDoctorProfileSecret(t *testing.T) {
 	wantCheck(t, rep, "account", "", doctor.Warn, "no account", "login")
 }
 
+// TestDoctorDefaultProfile: DT_PROFILE naming a profile
+// that is not stored fails doctor, as it fails every call that names no
+// profile; naming a stored one passes.
+func TestDoctorDefaultProfile(t *testing.T) {
+	t.Parallel()
+	srv := authtest.NewServer(testAccount)
+	t.Cleanup(srv.Close)
+	env := baseEnv(t, srv.TokenURL())
+	loginFileProfile(t, env, srv.TokenURL(), "prod")
+	env = withoutAccount(env)
+
+	rep := doctorReport(t, runInProcess(t, withEnv(env, "DT_PROFILE=typo"), "", "doctor", "--offline", "-o", "json"))
+	wantCheck(t, rep, "account", "typo", doctor.Fail, "DT_PROFILE names the profile \"typo\", which is not stored", "status")
+	if r := runInProcess(t, withEnv(env, "DT_PROFILE=typo"), "", "token"); r.code != exitUsage {
+		t.Errorf("token with DT_PROFILE=typo: exit %d, want %d: the check must agree with the call", r.code, exitUsage)
+	}
+	rep = doctorReport(t, runInProcess(t, withEnv(env, "DT_PROFILE=prod"), "", "doctor", "--offline", "-o", "json"))
+	if !rep.OK {
+		t.Errorf("DT_PROFILE naming a stored profile: %+v", rep.Checks)
+	}
+}
+
 // TestDoctorCommandLine: doctor's own flags and exit codes, and its text
 // form: one line per check, a fix under each failure, a summary.
 func TestDoctorCommandLine(t *testing.T) {
