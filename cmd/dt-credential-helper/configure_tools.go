@@ -225,16 +225,44 @@ func kubectlUserIs(ctx context.Context, e env, kubectl string, global []string, 
 					"or remove it first (kubectl config delete-user %s)", user, auth.OneLine(field), user)
 			}
 		}
-		var have kubectlExec
+		var have struct {
+			kubectlExec
+			Env []kubectlEnvVar `json:"env"`
+		}
 		if raw, ok := u.User["exec"]; ok {
 			if err := json.Unmarshal(raw, &have); err != nil {
 				return false, fmt.Errorf("reading user %q: %w", user, err)
 			}
 		}
+		if len(have.Env) > 0 {
+			// set-credentials merges: they would stay, and decide what
+			// the helper does (another profile, endpoint or secret).
+			return false, usagef("configure kubectl: kubeconfig user %q's exec plugin sets %s in its environment, which set-credentials keeps "+
+				"and which would change what the helper does: remove them first (kubectl config set-credentials %s%s), or choose another --user",
+				user, envNames(have.Env), user, envRemovals(have.Env))
+		}
 		return have.APIVersion == want.APIVersion && have.Command == want.Command &&
 			slices.Equal(have.Args, want.Args) && have.InteractiveMode == want.InteractiveMode, nil
 	}
 	return false, nil
+}
+
+// envNames lists env's names, each one printable line, comma separated.
+func envNames(env []kubectlEnvVar) string {
+	names := make([]string, len(env))
+	for i, v := range env {
+		names[i] = auth.OneLine(v.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// envRemovals is the set-credentials arguments that remove env's entries.
+func envRemovals(env []kubectlEnvVar) string {
+	var b strings.Builder
+	for _, v := range env {
+		b.WriteString(" " + shellQuote([]string{"--exec-env=" + auth.OneLine(v.Name) + "-"}))
+	}
+	return b.String()
 }
 
 // runToolCommands prints each of cmds (arguments to tool) as a shell

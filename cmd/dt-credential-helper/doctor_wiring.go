@@ -139,6 +139,18 @@ func (d *doctorRun) checkKubectl(ctx context.Context) {
 	}
 }
 
+// settingsIn returns the entries of env that are the helper's or Vault's
+// settings (DT_*, VAULT_*).
+func settingsIn(env []kubectlEnvVar) []kubectlEnvVar {
+	var out []kubectlEnvVar
+	for _, v := range env {
+		if n := strings.ToUpper(v.Name); strings.HasPrefix(n, "DT_") || strings.HasPrefix(n, "VAULT_") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // kubectlUserCheck checks one kubeconfig user that runs this helper.
 func (d *doctorRun) kubectlUserCheck(u kubeconfigUser) {
 	x := u.User.Exec
@@ -156,6 +168,12 @@ func (d *doctorRun) kubectlUserCheck(u kubeconfigUser) {
 	if slices.ContainsFunc(x.Env, func(v kubectlEnvVar) bool { return strings.EqualFold(v.Name, auth.EnvSecret) }) {
 		d.add("kubectl", u.Name, doctor.Warn, "runs "+runs+" with "+auth.EnvSecret+" in the kubeconfig, where whoever reads the file finds it",
 			"keep the secret in a profile ('"+prog+" login') and remove it from the kubeconfig")
+		return
+	}
+	if set := settingsIn(x.Env); len(set) > 0 {
+		d.add("kubectl", u.Name, doctor.Warn, "runs "+runs+" with "+envNames(set)+" set in the kubeconfig's exec environment, "+
+			"which decides what it does over what its arguments say (another profile, endpoint or Vault)",
+			"remove them (kubectl config set-credentials "+auth.OneLine(u.Name)+envRemovals(set)+"), and name a profile with --profile instead")
 		return
 	}
 	d.add("kubectl", u.Name, doctor.Pass, "runs "+runs, "")
