@@ -367,10 +367,7 @@ func newKubeAPI(t *testing.T, idp *authtest.Server) (kubeAPI, *atomic.Int32) {
 // API server that takes only the emulator's tokens; a dry run and a second
 // run change nothing; a user holding other credentials is refused.
 func TestConfigureKubectl(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed: install it to run this test")
-	}
+	kubectl := lookKubectl(t)
 	idp := authtest.NewServer(testAccount)
 	defer idp.Close()
 	env, kubeconfig := kubectlEnv(t, idp.TokenURL())
@@ -438,6 +435,31 @@ func TestConfigureKubectl(t *testing.T) {
 	}
 	if strings.Contains(r.stdout+r.stderr, "not-a-dt-token") {
 		t.Error("configure showed the user's token")
+	}
+
+	// A user that runs the helper, with settings of its own in the exec
+	// environment (another profile): set-credentials would keep them.
+	kubectlRun(t, kubectl, env, "config", "set-credentials", "envy", "--exec-api-version=client.authentication.k8s.io/v1",
+		"--exec-command="+prog, "--exec-arg=token", "--exec-interactive-mode=Never", "--exec-env=DT_PROFILE=other")
+	before = mustRead(t, kubeconfig)
+	r = runBinary(t, env, "", "configure", "kubectl", "--user", "envy")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "sets DT_PROFILE in its environment") ||
+		!strings.Contains(r.stderr, "kubectl config set-credentials envy --exec-env=DT_PROFILE-") || mustRead(t, kubeconfig) != before {
+		t.Fatalf("a user whose exec sets DT_PROFILE: exit %d, stderr %q; want exit 2 naming it and its removal, kubeconfig untouched", r.code, r.stderr)
+	}
+	kubectlRun(t, kubectl, env, "config", "set-credentials", "envy", "--exec-env=DT_PROFILE-")
+	if r := runBinary(t, env, "", "configure", "kubectl", "--user", "envy"); r.code != 0 || !strings.Contains(r.stdout, "nothing to change") {
+		t.Errorf("after the removal configure gave: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// kubectlRun runs kubectl with args and env, failing t when it fails.
+func kubectlRun(t *testing.T, kubectl string, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(kubectl, args...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}
 }
 

@@ -123,4 +123,12 @@ func TestDoctorKubectl(t *testing.T) {
 	kube("config", "set-credentials", "leaky", "--exec-api-version=client.authentication.k8s.io/v1", "--exec-command="+prog,
 		"--exec-arg=token", "--exec-env=DT_SERVICE_ACCOUNT_SECRET="+testSecret)
 	wantCheck(t, wiringReport(t, env), "kubectl", "leaky", doctor.Warn, "DT_SERVICE_ACCOUNT_SECRET in the kubeconfig", "profile")
+
+	kube("config", "set-credentials", "elsewhere", "--exec-api-version=client.authentication.k8s.io/v1", "--exec-command="+prog,
+		"--exec-arg=token", "--exec-env=DT_TOKEN_ENDPOINT=http://evil.example/oauth2/token", "--exec-env=HTTPS_PROXY=http://proxy.example:3128")
+	c := wantCheck(t, wiringReport(t, env), "kubectl", "elsewhere", doctor.Warn, "DT_TOKEN_ENDPOINT set in the kubeconfig's exec environment",
+		"kubectl config set-credentials elsewhere --exec-env=DT_TOKEN_ENDPOINT-")
+	if strings.Contains(c.Detail+c.Fix, "evil.example") || strings.Contains(c.Detail+c.Fix, "HTTPS_PROXY") {
+		t.Errorf("the check quotes a value, or names a variable that is not the helper's: %+v", c)
+	}
 }
