@@ -178,10 +178,7 @@ func wiredHosts(e env, profiles *profile.Repository, cf configureFlags) ([]strin
 	}
 	var list []string
 	for _, r := range routes {
-		if r.Port == "443" {
-			r.Port = ""
-		}
-		name := r.String()
+		name := r.HTTPSServer()
 		if slices.Contains(list, name) {
 			continue
 		}

@@ -58,7 +58,7 @@ func (d *doctorRun) checkDocker(routes []hosts.Route) {
 	var wired, unwired, problems []string
 	status := doctor.Pass
 	for _, r := range routes {
-		host := r.String()
+		host := r.HTTPSServer() // as configure writes it, and docker asks
 		switch helper, ok := f.Helper(host); {
 		case ok && helper == "dt":
 			wired = append(wired, host)

@@ -69,6 +69,14 @@ func TestDoctorDocker(t *testing.T) {
 	wantCheck(t, wiringReport(t, env), "docker", "", doctor.Pass, "wired for api.disruptive-technologies.com, api.d21s.com, emulator.disruptive-technologies.com")
 	wantCheck(t, wiringReport(t, withEnv(env, "PATH="+os.Getenv("PATH"))), "docker", "", doctor.Fail, dockerHelperName+", which is not on PATH")
 
+	// A host listed with https's own port: configure writes it as docker
+	// names it (no :443), and doctor looks for it so.
+	ported := withEnv(env, "DT_CREDENTIAL_HOSTS=reg.example.com:443,other.example.com:8443")
+	if r := runInProcess(t, ported, "", "configure", "docker"); r.code != 0 {
+		t.Fatalf("configure docker with ported hosts: exit %d: %s", r.code, r.stderr)
+	}
+	wantCheck(t, wiringReport(t, ported), "docker", "", doctor.Pass, "reg.example.com, other.example.com:8443")
+
 	for name, tc := range map[string]struct {
 		content string
 		status  doctor.Status

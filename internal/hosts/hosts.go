@@ -69,6 +69,16 @@ func (r Route) String() string {
 	return joinHostPort(r.Host, r.Port)
 }
 
+// HTTPSServer is the route's server as an https client names it: "host",
+// or "host:port" for a port other than 443, https's own, which the client
+// leaves out (docker's credHelpers keys, a URL's authority).
+func (r Route) HTTPSServer() string {
+	if r.Port == "443" {
+		r.Port = ""
+	}
+	return r.String()
+}
+
 // DefaultHosts returns the DT API hosts that always get tokens.
 func DefaultHosts() []string {
 	return []string{

@@ -187,6 +187,23 @@ func TestParseServerURL(t *testing.T) {
 	}
 }
 
+func TestHTTPSServer(t *testing.T) {
+	for _, c := range []struct {
+		r    Route
+		want string
+	}{
+		{Route{Host: "reg.example.com", Port: "443"}, "reg.example.com"},
+		{Route{Host: "reg.example.com"}, "reg.example.com"},
+		{Route{Host: "reg.example.com", Port: "8443"}, "reg.example.com:8443"},
+		{Route{Host: "::1", Port: "443"}, "[::1]"},
+		{Route{Host: "::1", Port: "80"}, "[::1]:80"},
+	} {
+		if got := c.r.HTTPSServer(); got != c.want {
+			t.Errorf("%+v.HTTPSServer() = %q, want %q", c.r, got, c.want)
+		}
+	}
+}
+
 func TestDefaultPort(t *testing.T) {
 	for scheme, want := range map[string]string{"https": "443", "http": "80", "HTTPS": "", "ssh": "", "": ""} {
 		if got := DefaultPort(scheme); got != want {
