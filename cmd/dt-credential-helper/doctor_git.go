@@ -12,6 +12,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/internal/doctor"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 )
 
 // gitEntry is one credential helper setting of git's configuration, in
@@ -62,16 +63,32 @@ func (d *doctorRun) checkGit(ctx context.Context, routes []hosts.Route) {
 // a program not on PATH, a profile that does not exist; "" when it can.
 func (d *doctorRun) helperBroken(h string) string {
 	_, profileName := gitHelperIsOurs(h)
-	fields := strings.Fields(h)
-	if !strings.HasPrefix(h, "!") && fields[0] == "dt" {
-		if _, err := lookPath(gitHelperName, d.e.getenv("PATH")); err != nil {
-			return "git runs " + gitHelperName + ", which is not on PATH"
-		}
+	fields := strings.Fields(strings.TrimPrefix(h, "!"))
+	program := fields[0]
+	if !strings.HasPrefix(h, "!") && program == "dt" {
+		program = gitHelperName
+	}
+	if msg := d.programProblem("git", program); msg != "" {
+		return msg
 	}
 	if profileName != "" {
 		if _, err := d.profiles.Account(profileName); err != nil {
 			return oneLine(err)
 		}
+	}
+	return ""
+}
+
+// programProblem says why the program tool runs (a name looked up on PATH,
+// or a path) cannot be trusted with a token: not there, or one that others
+// could replace (sibling.Program); "" when it can.
+func (d *doctorRun) programProblem(tool, program string) string {
+	path, err := lookPath(program, d.e.getenv("PATH"))
+	if err != nil {
+		return tool + " runs " + program + ", which is not on PATH"
+	}
+	if err := sibling.Program(path); err != nil {
+		return tool + " runs " + path + ", which others could replace: " + oneLine(err)
 	}
 	return ""
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/internal/dockerconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/doctor"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/hosts"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/sibling"
 )
 
 // checkWiring checks whether git, docker and kubectl are wired to this
@@ -70,8 +71,8 @@ func (d *doctorRun) checkDocker(routes []hosts.Route) {
 		}
 	}
 	if len(wired) > 0 {
-		if _, err := lookPath(dockerHelperName, d.e.getenv("PATH")); err != nil {
-			problems = append(problems, "docker runs "+dockerHelperName+", which is not on PATH")
+		if msg := d.programProblem("docker", dockerHelperName); msg != "" {
+			problems = append(problems, msg)
 			status = doctor.Fail
 		}
 	}
@@ -155,8 +156,12 @@ func settingsIn(env []kubectlEnvVar) []kubectlEnvVar {
 func (d *doctorRun) kubectlUserCheck(u kubeconfigUser) {
 	x := u.User.Exec
 	runs := strings.TrimSpace(x.Command + " " + strings.Join(x.Args, " "))
-	if _, err := lookPath(x.Command, d.e.getenv("PATH")); err != nil {
+	if path, err := lookPath(x.Command, d.e.getenv("PATH")); err != nil {
 		d.add("kubectl", u.Name, doctor.Fail, "runs "+runs+", but "+oneLine(err), "install it (scripts/install.sh), or name it by its path")
+		return
+	} else if err := sibling.Program(path); err != nil {
+		d.add("kubectl", u.Name, doctor.Fail, "runs "+runs+", which others could replace: "+oneLine(err),
+			"install it where only you or root can write (scripts/install.sh), and name that one")
 		return
 	}
 	if name := profileArg(x.Args); name != "" {
