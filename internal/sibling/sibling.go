@@ -59,42 +59,14 @@ func (e missing) Is(target error) bool { return target == fs.ErrNotExist }
 // Program refuses the program at path, as found on PATH or named by a
 // tool's configuration (git's helper, docker's credential helper,
 // kubectl's exec plugin), unless only root or this user could have put or
-// changed it there: the file it leads to passes Trusted, a symbolic link
-// on the way is root's or this user's, and every directory the path and
-// the link's target are found through passes privatefile.CheckLookup. A
-// tool that runs a program others can replace hands them the token, or
-// the secret in its environment.
+// changed it there: privatefile.CheckPath, the file at the end passing
+// Trusted. A tool that runs a program others can replace hands them the
+// token, or the secret in its environment.
 func Program(path string) error {
-	for hops := 0; ; hops++ {
-		if err := privatefile.CheckLookup(filepath.Dir(path), path); err != nil {
-			return err
+	return privatefile.CheckPath(path, func(path string, mode fs.FileMode, uid int) error {
+		if err := trusted(mode, uid); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		li, err := os.Lstat(path)
-		if err != nil {
-			return err
-		}
-		if li.Mode().Type() != fs.ModeSymlink {
-			if err := Trusted(li); err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			return nil
-		}
-		if uid := privatefile.Owner(li); uid != 0 && uid != os.Geteuid() {
-			return fmt.Errorf("%s is a symbolic link owned by uid %d, neither root nor this user", path, uid)
-		}
-		if hops == maxLinks {
-			return fmt.Errorf("%s: more than %d symbolic links", path, maxLinks)
-		}
-		dest, err := os.Readlink(path)
-		if err != nil {
-			return err
-		}
-		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(path), dest)
-		}
-		path = dest
-	}
+		return nil
+	})
 }
-
-// maxLinks is how many symbolic links Program follows, one at a time.
-const maxLinks = 8

@@ -11,10 +11,6 @@ import (
 	"syscall"
 )
 
-// maxLinks bounds the symbolic links one lookup follows, as the kernel's
-// own limit (40 on Linux) does: a loop is an error, not a hang.
-const maxLinks = 40
-
 // CheckLookup checks what a lookup of dir relies on, as OpenSSH's
 // StrictModes checks the directories above ~/.ssh: every directory the
 // lookup passes through, dir included, must be owned by this user or root
