@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -172,6 +174,9 @@ func configureKubectl(ctx context.Context, e env, cf configureFlags) error {
 	}
 	set = append(set, "--exec-interactive-mode="+want.InteractiveMode)
 
+	if err := checkKubeconfigs(e, cf.kubeconfig); err != nil {
+		return usagef("configure kubectl: %v", err)
+	}
 	kubectl, lookErr := lookPath("kubectl", e.getenv("PATH"))
 	if lookErr == nil {
 		same, err := kubectlUserIs(ctx, e, kubectl, global, user, want)
@@ -194,6 +199,35 @@ func configureKubectl(ctx context.Context, e env, cf configureFlags) error {
 	_, err := fmt.Fprintf(e.stdout, "kubectl: user %q runs %s %s; use it in a context: kubectl config set-context CONTEXT --user %s\n",
 		user, want.Command, strings.Join(want.Args, " "), user)
 	return err
+}
+
+// checkKubeconfigs refuses a kubeconfig kubectl would read (flag, given
+// with --kubeconfig; else each file KUBECONFIG lists; else ~/.kube/config)
+// that someone else could have written: whoever can says which program
+// kubectl runs for a token, and where it sends it. A file of ours that
+// group and others cannot write, through links and directories only we or
+// root control (privatefile.CheckPath with CheckOwned, the profiles file's
+// rule); a missing one is kubectl's to create.
+func checkKubeconfigs(e env, flag string) error {
+	paths := []string{flag}
+	if flag == "" {
+		paths = filepath.SplitList(e.getenv("KUBECONFIG"))
+	}
+	paths = slices.DeleteFunc(paths, func(p string) bool { return p == "" })
+	if len(paths) == 0 {
+		home := e.getenv("HOME")
+		if home == "" {
+			return nil
+		}
+		paths = []string{filepath.Join(home, ".kube", "config")}
+	}
+	for _, p := range paths {
+		err := privatefile.CheckPath(p, privatefile.CheckOwned)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("the kubeconfig %s is not one only you could have written, which decides what kubectl runs for a token: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // kubectlUserIs reports whether the kubeconfig's user is set to run want.

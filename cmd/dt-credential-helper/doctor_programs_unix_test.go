@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/doctor"
 )
 
@@ -64,4 +66,32 @@ func copyProgram(t *testing.T, from, to string) {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestKubeconfigOthersCouldWrite: a kubeconfig that group or others can
+// write (whoever can, chooses what kubectl runs for a token) fails doctor's
+// kubectl check and is refused by configure kubectl, which changes nothing;
+// made private, both go on.
+func TestKubeconfigOthersCouldWrite(t *testing.T) {
+	lookKubectl(t)
+	t.Parallel()
+	idp := authtest.NewServer(testAccount)
+	t.Cleanup(idp.Close)
+	env, kubeconfig := kubectlEnv(t, idp.TokenURL())
+	if r := runInProcess(t, env, "", "configure", "kubectl"); r.code != 0 {
+		t.Fatalf("configure kubectl: exit %d: %s", r.code, r.stderr)
+	}
+	if err := os.Chmod(kubeconfig, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	wantCheck(t, wiringReport(t, env), "kubectl", "", doctor.Fail, "the kubeconfig "+kubeconfig+" is not one only you could have written", "KUBECONFIG")
+	before := mustRead(t, kubeconfig)
+	r := runInProcess(t, env, "", "configure", "kubectl", "--user", "another")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "writable by group or others") || mustRead(t, kubeconfig) != before {
+		t.Errorf("configure kubectl with a kubeconfig others can write: exit %d, stderr %q; want exit 2, the file unchanged", r.code, r.stderr)
+	}
+	if err := os.Chmod(kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantCheck(t, wiringReport(t, env), "kubectl", "dt", doctor.Pass, "runs "+prog+" token")
 }

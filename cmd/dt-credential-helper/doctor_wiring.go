@@ -113,6 +113,11 @@ func (d *doctorRun) checkKubectl(ctx context.Context) {
 		d.add("kubectl", "", doctor.Skip, "kubectl is not on PATH", "")
 		return
 	}
+	if err := checkKubeconfigs(d.e, ""); err != nil {
+		d.add("kubectl", "", doctor.Fail, oneLine(err),
+			"keep your kubeconfig in a file of yours that group and others cannot write, in directories only you or root can change (KUBECONFIG names it)")
+		return
+	}
 	out, err := runTool(ctx, d.e, kubectl, []string{"config", "view", "-o", "json"})
 	var cfg struct {
 		Users []kubeconfigUser `json:"users"`
