@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // dockerEnv is an environment for configure docker with docker's
@@ -94,5 +95,50 @@ func TestConfigureDockerDryRunCreatesNothing(t *testing.T) {
 	}
 	if got := credHelpersIn(t, filepath.Join(dir, "config.json")); got["h.example.com"] != "dt" {
 		t.Errorf("credHelpers %v", got)
+	}
+}
+
+// TestConfigureDockerRemovesStaleTemp: a temporary file a run killed
+// before its rename left beside config.json (the whole configuration,
+// logins and all) is removed by the next run that writes; one written a
+// moment ago, as a run writing now would have it, is left alone, and so is
+// another user's.
+func TestConfigureDockerRemovesStaleTemp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(path, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plant := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(`{"auths": {"registry.example.com": {"auth": "dXNlcjpwYXNz"}}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, time.Now().Add(-age), time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	stale := plant(".config.json.tmp-1234567", time.Hour)
+	fresh := plant(".config.json.tmp-7654321", 0)
+	other := plant(".config.json.tmp-42-not-ours", time.Hour) // not a name Replace gives
+	var theirs string
+	if os.Geteuid() == 0 {
+		theirs = plant(".config.json.tmp-99", time.Hour)
+		if err := os.Chown(theirs, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := dockerEnv(t, dir, "h.example.com")
+	if r := runBinary(t, env, "", "configure", "docker", "--hosts", "h.example.com"); r.code != 0 {
+		t.Fatalf("configure docker: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Lstat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the stale temporary file %s is still there (%v)", stale, err)
+	}
+	for _, p := range []string{fresh, other, theirs} {
+		if _, err := os.Lstat(p); p != "" && err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
 	}
 }

@@ -26,6 +26,8 @@
 // just before the rename, it narrows the window in which their write is
 // lost to the instant between the check and the rename, but cannot close
 // it.
+// Temporary files a run killed before its rename left behind are removed
+// by the next edit.
 //
 // A config.json that is a symbolic link (a dotfiles manager's) is followed
 // one link at a time, each only when it is this user's own (or root's) and
@@ -215,6 +217,12 @@ func readLink(at string, fi fs.FileInfo, path string) (string, error) {
 // lockWait bounds how long [Edit] waits for another run's edit: a read,
 // a change and a small write take milliseconds.
 const lockWait = 10 * time.Second
+
+// staleAge is how old a temporary file of ours must be for [Edit] to take
+// it for a killed run's: a run writing now, which the lock keeps out
+// unless it reached the same file by another name, writes for
+// milliseconds.
+const staleAge = time.Minute
 
 // lockPath returns the lock file of this program's edits of the
 // configuration at path: hidden, beside it, in docker's configuration
@@ -439,7 +447,8 @@ func encode(s string) []byte {
 // next to the target, with the old file's mode (0600 for a new one),
 // synced, then renamed over the target. It writes nothing, and says so,
 // when the target changed since [Load] read it: an edit by docker or
-// another program that lands before that check is not lost.
+// another program that lands before that check is not lost. Once written,
+// temporary files killed runs left beside the target are removed.
 func (f *File) save() error {
 	data, err := f.Bytes()
 	if err != nil {
@@ -456,6 +465,9 @@ func (f *File) save() error {
 	if err != nil {
 		return fmt.Errorf("writing docker configuration: %w", err)
 	}
+	// A leftover holds a copy of the file, logins and all; one that
+	// cannot be removed leaves the edit done all the same.
+	_ = privatefile.RemoveStale(f.Target, staleAge)
 	return nil
 }
 
