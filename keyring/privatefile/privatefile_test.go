@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -320,10 +321,12 @@ func leftover(t *testing.T, path string, age time.Duration) string {
 	var tmp string
 	keep := filepath.Join(t.TempDir(), "kept")
 	stop := errors.New("killed")
+	before, _ := os.ReadDir(filepath.Dir(path))
 	err := Replace(path, []byte(`{"auths": {}}`), 0o600, func() error {
+		// The one entry Replace added is its temporary file.
 		entries, _ := os.ReadDir(filepath.Dir(path))
 		for _, e := range entries {
-			if strings.Contains(e.Name(), ".tmp-") && e.Name() != filepath.Base(path) {
+			if !slices.ContainsFunc(before, func(b fs.DirEntry) bool { return b.Name() == e.Name() }) {
 				tmp = filepath.Join(filepath.Dir(path), e.Name())
 			}
 		}
