@@ -113,7 +113,7 @@ func runConfigure(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return configureDocker(e, cf, list)
+		return configureDocker(ctx, e, cf, list)
 	}
 	return configureKubectl(ctx, e, cf)
 }

@@ -85,21 +85,51 @@ func gitValues(ctx context.Context, e env, git string, scope []string, key strin
 }
 
 // configureDocker sets credHelpers in docker's config.json to "dt" for each
-// host, keeping the rest of the file, and shows what changed as a diff.
-func configureDocker(e env, cf configureFlags, list []string) error {
+// host, keeping the rest of the file, and shows what changed as a diff. The
+// edit holds this program's lock from the read to the write
+// (dockerconfig.Edit); a dry run only reads, creating nothing.
+func configureDocker(ctx context.Context, e env, cf configureFlags, list []string) error {
 	path, err := dockerconfig.Path(e.getenv)
 	if err != nil {
 		return usagef("configure docker: %v", err)
 	}
-	f, err := dockerconfig.Load(path)
+	const helper = "dt"
+	var f *dockerconfig.File
+	var changes []dockerconfig.Change
+	set := func(loaded *dockerconfig.File) (bool, error) {
+		f, changes = loaded, loaded.Set(list, helper)
+		// Shown before the write, so that a failed one follows its diff.
+		showDocker(e, cf, f, helper, changes, list)
+		return len(changes) > 0 && !cf.dryRun, nil
+	}
+	if cf.dryRun {
+		var loaded *dockerconfig.File
+		if loaded, err = dockerconfig.Load(path); err == nil {
+			_, err = set(loaded)
+		}
+	} else {
+		err = dockerconfig.Edit(ctx, path, set)
+	}
 	if errors.Is(err, dockerconfig.ErrInvalid) || errors.Is(err, privatefile.ErrInsecure) {
 		return usagef("configure docker: %v; nothing was written", err)
 	}
 	if err != nil {
 		return fmt.Errorf("configure docker: %w", err)
 	}
-	const helper = "dt"
-	changes := f.Set(list, helper)
+	switch {
+	case len(changes) == 0:
+		_, err = fmt.Fprintf(e.stdout, "docker: %s already use the helper %q in %s: nothing to change\n", strings.Join(list, ", "), helper, f.Target)
+	case cf.dryRun:
+		_, err = fmt.Fprintln(e.stdout, "dry run: nothing changed")
+	default:
+		_, err = fmt.Fprintf(e.stdout, "docker: wrote %s\n", f.Target)
+	}
+	return err
+}
+
+// showDocker prints the warnings about f and the diff of changes, the
+// credHelpers entries naming helper that configure docker sets for list.
+func showDocker(e env, cf configureFlags, f *dockerconfig.File, helper string, changes []dockerconfig.Change, list []string) {
 	warnNotOnPath(e, dockerHelperName, "docker")
 	if f.CredsStore == helper {
 		fmt.Fprintf(e.stderr, "%s: warning: %s sets credsStore to %q, which sends every registry's logins to this helper, "+
@@ -111,8 +141,7 @@ func configureDocker(e env, cf configureFlags, list []string) error {
 			strings.Join(list, ", "), cf.profile)
 	}
 	if len(changes) == 0 {
-		_, err := fmt.Fprintf(e.stdout, "docker: %s already use the helper %q in %s: nothing to change\n", strings.Join(list, ", "), helper, f.Target)
-		return err
+		return
 	}
 	fmt.Fprintf(e.stdout, "--- %s\n+++ %s\n credHelpers:\n", f.Target, f.Target)
 	for _, c := range changes {
@@ -121,15 +150,6 @@ func configureDocker(e env, cf configureFlags, list []string) error {
 		}
 		fmt.Fprintf(e.stdout, "+  %s\n", auth.OneLine(jsonEntry(c.Host, c.New)))
 	}
-	if cf.dryRun {
-		_, err := fmt.Fprintln(e.stdout, "dry run: nothing changed")
-		return err
-	}
-	if err := f.Save(); err != nil {
-		return fmt.Errorf("configure docker: %w", err)
-	}
-	_, err = fmt.Fprintf(e.stdout, "docker: wrote %s\n", f.Target)
-	return err
 }
 
 // jsonEntry is `"key": "value"`, as JSON spells them.

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
@@ -109,13 +111,23 @@ func (d *doctorRun) checkCA() {
 	d.add("ca", "", doctor.Pass, "trusted instead of the system's: "+strings.Join(found, ", "), "")
 }
 
-// pemCertificates counts the certificates in the PEM file at path.
+// pemCertificates counts the certificates in the PEM file at path. It
+// follows a symbolic link, as Go's own read of SSL_CERT_FILE does (a CA
+// bundle is often one), but opens without blocking and reads only a
+// regular file: a FIFO or a device there would hang doctor, and Go's read
+// gets no certificate from one either.
 func pemCertificates(path string) (int, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO no one writes to returns at once.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return 0, err
+	} else if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s, not a regular file", fileKind(fi.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxCAFile))
 	if err != nil {
 		return 0, err
@@ -131,6 +143,21 @@ func pemCertificates(path string) (int, error) {
 			n++
 		}
 	}
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // checkClock compares this machine's clock with each token endpoint's, by

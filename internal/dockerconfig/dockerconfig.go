@@ -16,9 +16,18 @@
 // program trusts (keyring/privatefile): looked up through directories only
 // this user or root can write (or sticky ones), a regular file of this
 // user's that group and others cannot write, read without following a
-// symbolic link or blocking on a FIFO. A write is atomic (a temporary file
-// in the same directory, synced, given the old file's mode, renamed over
-// it) and is abandoned if the file changed since it was read.
+// symbolic link or blocking on a FIFO. Reading ([Load], for a dry run or
+// doctor) creates and locks nothing. An edit ([Edit]) holds this
+// program's lock from the read to the write, so concurrent runs of ours
+// take turns and none loses another's entries. The write is atomic (a
+// temporary file in the same directory, synced, given the old file's mode,
+// renamed over it), and is abandoned if the file changed since it was
+// read. That check is for docker and other tools, which take no lock: made
+// just before the rename, it narrows the window in which their write is
+// lost to the instant between the check and the rename, but cannot close
+// it.
+// Temporary files a run killed before its rename left behind are removed
+// by the next edit.
 //
 // A config.json that is a symbolic link (a dotfiles manager's) is followed
 // one link at a time, each only when it is this user's own (or root's) and
@@ -32,6 +41,7 @@ package dockerconfig
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +50,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
@@ -98,10 +109,9 @@ type File struct {
 	helpers []member    // credHelpers' entries, in order
 }
 
-// Load reads the file at path (see [Path]). A missing file is an empty
-// configuration, created by [File.Save] with mode 0600; a missing
-// directory is created 0700, as docker creates it, under a parent that
-// must exist.
+// Load reads the file at path (see [Path]), creating and locking
+// nothing. A missing file, or a missing directory, is an empty
+// configuration, which [Edit] creates.
 func Load(path string) (*File, error) {
 	f := &File{Path: path, Target: path, mode: 0o600, at: -1}
 	data, err := f.readTarget()
@@ -116,7 +126,7 @@ func Load(path string) (*File, error) {
 		}
 	}
 	if errors.Is(err, fs.ErrNotExist) && f.Target == path {
-		data, err = nil, makeDir(filepath.Dir(path))
+		data, err = nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("docker configuration: %w", err)
@@ -204,13 +214,71 @@ func readLink(at string, fi fs.FileInfo, path string) (string, error) {
 	return filepath.Join(resolved, dest), nil
 }
 
-// makeDir creates docker's configuration directory when it is missing
-// (only it, 0700, as docker does); its parent must exist.
-func makeDir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("creating %s: %w", dir, err)
+// lockWait bounds how long [Edit] waits for another run's edit: a read,
+// a change and a small write take milliseconds.
+const lockWait = 10 * time.Second
+
+// staleAge is how old a temporary file of ours must be for [Edit] to take
+// it for a killed run's: a run writing now, which the lock keeps out
+// unless it reached the same file by another name, writes for
+// milliseconds.
+const staleAge = time.Minute
+
+// lockPath returns the lock file of this program's edits of the
+// configuration at path: hidden, beside it, in docker's configuration
+// directory. It is there, not beside a symbolic link's target, so that
+// none is left in a dotfiles repository; runs that reach one target
+// through two configuration directories do not share it, and rely on the
+// check that the file did not change.
+func lockPath(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lock")
+}
+
+// Edit changes the configuration at path: it creates docker's
+// configuration directory when it is missing (only it, 0700, as docker
+// does; its parent must exist), takes this program's lock (lockPath, a
+// file held to the rules of every trusted file), reads the file ([Load]),
+// calls edit, and writes the file when edit says so, all under the lock.
+// The lock is waited for at most ten seconds, or until ctx ends.
+func Edit(ctx context.Context, path string, edit func(*File) (save bool, err error)) error {
+	lock := lockPath(path)
+	if err := makeDir(filepath.Dir(path), lock); err != nil {
+		return fmt.Errorf("docker configuration: %w", err)
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	unlock, err := privatefile.Lock(ctx, lock, 5*time.Millisecond)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("docker configuration %s: still locked by another run after %v (%s)", path, lockWait, lock)
+	}
+	if err != nil {
+		return fmt.Errorf("locking docker configuration: %w", err)
+	}
+	defer unlock()
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	save, err := edit(f)
+	if err != nil || !save {
+		return err
+	}
+	return f.save()
+}
+
+// makeDir makes sure dir, the directory of lock, can be trusted with it,
+// creating it when it is missing (only it, 0700, as docker does) under a
+// parent that passed the same checks.
+func makeDir(dir, lock string) error {
+	err := privatefile.CheckLookup(dir, lock)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Everything above what is missing passed: what is made is ours.
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
+		err = privatefile.CheckLookup(dir, lock)
+	}
+	return err
 }
 
 // parse reads data as a JSON object, keeping its members in order, and its
@@ -375,12 +443,13 @@ func encode(s string) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
-// Save writes the file atomically (privatefile.Replace): a temporary file
+// save writes the file atomically (privatefile.Replace): a temporary file
 // next to the target, with the old file's mode (0600 for a new one),
 // synced, then renamed over the target. It writes nothing, and says so,
-// when the target changed since [Load] read it: another program's edit is
-// not lost.
-func (f *File) Save() error {
+// when the target changed since [Load] read it: an edit by docker or
+// another program that lands before that check is not lost. Once written,
+// temporary files killed runs left beside the target are removed.
+func (f *File) save() error {
 	data, err := f.Bytes()
 	if err != nil {
 		return err
@@ -396,6 +465,9 @@ func (f *File) Save() error {
 	if err != nil {
 		return fmt.Errorf("writing docker configuration: %w", err)
 	}
+	// A leftover holds a copy of the file, logins and all; one that
+	// cannot be removed leaves the edit done all the same.
+	_ = privatefile.RemoveStale(f.Target, staleAge)
 	return nil
 }
 

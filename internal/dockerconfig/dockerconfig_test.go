@@ -2,14 +2,19 @@ package dockerconfig
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
 var dtHosts = []string{"api.disruptive-technologies.com", "api.d21s.com"}
@@ -59,15 +64,13 @@ func write(t *testing.T, path, content string, mode os.FileMode) {
 
 func setAndSave(t *testing.T, path string, hosts []string, helper string) []Change {
 	t.Helper()
-	f, err := Load(path)
+	var changes []Change
+	err := Edit(context.Background(), path, func(f *File) (bool, error) {
+		changes = f.Set(hosts, helper)
+		return len(changes) > 0, nil
+	})
 	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	changes := f.Set(hosts, helper)
-	if len(changes) > 0 {
-		if err := f.Save(); err != nil {
-			t.Fatalf("Save: %v", err)
-		}
+		t.Fatalf("Edit: %v", err)
 	}
 	return changes
 }
@@ -99,8 +102,8 @@ func TestNewFile(t *testing.T) {
 	if changes := setAndSave(t, path, dtHosts, "dt"); len(changes) != 0 {
 		t.Errorf("second run changes %+v, want none", changes)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("the directory holds %d entries, want config.json alone (no temporary file left)", len(entries))
+	if got := names(t, dir); !slices.Equal(got, []string{".config.json.lock", "config.json"}) {
+		t.Errorf("the directory holds %q, want config.json and the lock alone (no temporary file left)", got)
 	}
 }
 
@@ -232,8 +235,8 @@ func TestNotWrittenWhenChanged(t *testing.T) {
 	f.Set(dtHosts, "dt")
 	other := `{"auths": {"registry.example.com": {"auth": "dXNlcjpwYXNz"}}}`
 	write(t, path, other, 0o600)
-	if err := f.Save(); err == nil || !strings.Contains(err.Error(), "changed") {
-		t.Errorf("Save: %v; want an error saying the file changed", err)
+	if err := f.save(); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("save: %v; want an error saying the file changed", err)
 	}
 	if data, _ := os.ReadFile(path); string(data) != other {
 		t.Errorf("the other program's edit was lost: %s", data)
@@ -261,4 +264,83 @@ func TestPath(t *testing.T) {
 	if _, err := Path(func(string) string { return "" }); err == nil {
 		t.Error("Path without HOME or DOCKER_CONFIG: no error")
 	}
+}
+
+// names lists dir's entries.
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestLoadCreatesNothing: reading a configuration whose directory is
+// missing (a dry run's, doctor's) gives an empty one and creates nothing;
+// an edit then creates the directory, and under a missing parent it
+// creates nothing and says so.
+func TestLoadCreatesNothing(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, ".docker", "config.json")
+	f, err := Load(path)
+	if err != nil || len(f.Set(dtHosts, "dt")) != 2 {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := names(t, home); len(got) != 0 {
+		t.Fatalf("Load created %q", got)
+	}
+	deep := filepath.Join(home, "missing", "docker", "config.json")
+	err = Edit(context.Background(), deep, func(*File) (bool, error) { return true, nil })
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), filepath.Dir(deep)) {
+		t.Errorf("Edit under a missing parent: %v; want it naming %s", err, filepath.Dir(deep))
+	}
+	if got := names(t, home); len(got) != 0 {
+		t.Errorf("Edit under a missing parent created %q", got)
+	}
+}
+
+// TestEditWaitsForTheLock: an edit waits while another run holds the
+// lock, and reads the file only once it has it, so it keeps what that run
+// wrote.
+func TestEditWaitsForTheLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	write(t, path, `{}`, 0o600)
+	unlock, err := privatefile.Lock(context.Background(), lockPath(path), time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { setAndSaveErr(path, dtHosts[:1], done) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Edit finished (%v) while the lock was held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// The holder's write, which the waiting edit must keep.
+	write(t, path, `{"credHelpers": {"held.example.com": "other"}}`, 0o600)
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{"held.example.com": "other", dtHosts[0]: "dt"} {
+		if got, _ := f.Helper(host); got != want {
+			t.Errorf("%s: helper %q, want %q", host, got, want)
+		}
+	}
+}
+
+// setAndSaveErr is setAndSave for another goroutine: it sends Edit's error.
+func setAndSaveErr(path string, hosts []string, done chan<- error) {
+	done <- Edit(context.Background(), path, func(f *File) (bool, error) {
+		return len(f.Set(hosts, "dt")) > 0, nil
+	})
 }

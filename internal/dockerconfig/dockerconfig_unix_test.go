@@ -34,6 +34,10 @@ func TestSymlinkedConfig(t *testing.T) {
 	if dest, err := os.Readlink(path); err != nil || dest != target {
 		t.Errorf("the link now %q, %v; want it left pointing at %s", dest, err, target)
 	}
+	// The lock is docker's directory's, not the dotfiles'.
+	if got := names(t, dotfiles); len(got) != 1 {
+		t.Errorf("the link's target's directory holds %q, want the target alone", got)
+	}
 	f, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -230,4 +234,51 @@ func TestLinkChain(t *testing.T) {
 			t.Errorf("through the chain: helper %q %v, target %s", h, ok, f.Target)
 		}
 	})
+}
+
+// TestRefusesUntrustedLock: a lock file planted where this program's lock
+// goes (a link, a FIFO, another user's file) is refused without blocking,
+// and nothing is written.
+func TestRefusesUntrustedLock(t *testing.T) {
+	cases := map[string]func(t *testing.T, lock string){
+		"a link": func(t *testing.T, lock string) {
+			if err := os.Symlink(filepath.Join(t.TempDir(), "elsewhere"), lock); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"a FIFO": func(t *testing.T, lock string) {
+			if err := syscall.Mkfifo(lock, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"another user's": func(t *testing.T, lock string) {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to make files of another user")
+			}
+			write(t, lock, "", 0o644)
+			if err := os.Chown(lock, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, plant := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.json")
+			write(t, path, `{}`, 0o600)
+			plant(t, lockPath(path))
+			done := make(chan error, 1)
+			go func() { setAndSaveErr(path, dtHosts, done) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, privatefile.ErrInsecure) || !strings.Contains(err.Error(), lockPath(path)) {
+					t.Errorf("Edit: %v; want a refusal naming the lock", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Edit blocked")
+			}
+			if data, _ := os.ReadFile(path); string(data) != `{}` {
+				t.Errorf("written: %s", data)
+			}
+		})
+	}
 }

@@ -21,6 +21,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // ErrInsecure is wrapped by errors for a file or directory that others could
@@ -192,10 +194,10 @@ func Write(path string, data []byte) error {
 // (the last moment to notice that the file changed since it was read); its
 // error abandons the write and is returned as it is. On failure the
 // temporary file is removed; one left by a writer killed before its rename
-// is for the caller to clean up.
+// is for the caller to clean up ([RemoveStale]).
 func Replace(path string, data []byte, mode fs.FileMode, check func() error) error {
 	// The leading dot keeps temporary files out of the way of other names.
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*") // created 0600
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path)+"*") // created 0600
 	if err != nil {
 		return err
 	}
@@ -230,4 +232,44 @@ func Replace(path string, data []byte, mode fs.FileMode, check func() error) err
 	}
 	done = true
 	return nil
+}
+
+// tempPrefix begins the name of [Replace]'s temporary file for path;
+// os.CreateTemp ends it with decimal digits.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// RemoveStale removes the temporary files [Replace] left beside path when
+// their writer was killed before its rename: each holds a whole copy of a
+// file (docker's config.json holds every registry login), which nothing
+// else would ever remove. Only what Replace makes is removed: a regular
+// file of this user's named as Replace names them for path, last modified
+// more than age ago, so that one a concurrent writer is writing now is
+// left alone. Removing unlinks the name and follows no link. It returns
+// the first error it met other than a file vanishing meanwhile; the rest
+// are still tried.
+func RemoveStale(path string, age time.Duration) error {
+	dir, prefix := filepath.Dir(path), tempPrefix(path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, e := range entries {
+		digits, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(p)
+		if err == nil && (!fi.Mode().IsRegular() || owner(fi) != os.Geteuid() || time.Since(fi.ModTime()) < age) {
+			continue
+		}
+		if err == nil {
+			err = os.Remove(p)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+			first = err
+		}
+	}
+	return first
 }

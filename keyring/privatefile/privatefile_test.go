@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -308,5 +310,89 @@ func TestCheckOwned(t *testing.T) {
 				t.Fatalf("CheckOwned(%v, uid %d) = %v, want ok %v or a *PermissionError", tt.mode, tt.uid, err, tt.ok)
 			}
 		})
+	}
+}
+
+// leftover makes the temporary file Replace would leave beside path if its
+// writer were killed before the rename: Replace's own, kept by a hard link
+// from its check and put back under its name once Replace removed it.
+func leftover(t *testing.T, path string, age time.Duration) string {
+	t.Helper()
+	var tmp string
+	keep := filepath.Join(t.TempDir(), "kept")
+	stop := errors.New("killed")
+	before, _ := os.ReadDir(filepath.Dir(path))
+	err := Replace(path, []byte(`{"auths": {}}`), 0o600, func() error {
+		// The one entry Replace added is its temporary file.
+		entries, _ := os.ReadDir(filepath.Dir(path))
+		for _, e := range entries {
+			if !slices.ContainsFunc(before, func(b fs.DirEntry) bool { return b.Name() == e.Name() }) {
+				tmp = filepath.Join(filepath.Dir(path), e.Name())
+			}
+		}
+		if err := os.Link(tmp, keep); err != nil {
+			t.Fatal(err)
+		}
+		return stop
+	})
+	if err != stop {
+		t.Fatalf("Replace: %v", err)
+	}
+	if err := os.Rename(keep, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, time.Now().Add(-age), time.Now().Add(-age)); err != nil {
+		t.Fatal(err)
+	}
+	return tmp
+}
+
+// TestRemoveStale: a temporary file Replace left long enough ago is
+// removed; one being written now, another file's, one not named as
+// Replace names them, a link or directory under such a name and another
+// user's are left.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	stale := leftover(t, path, time.Hour)
+	kept := []string{
+		leftover(t, path, 0),
+		leftover(t, filepath.Join(dir, "other.json"), time.Hour),
+		filepath.Join(dir, ".config.json.tmp-1x"),
+		filepath.Join(dir, ".config.json.tmp-2"),
+	}
+	if err := os.WriteFile(kept[2], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(kept[3], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" {
+		link := filepath.Join(dir, ".config.json.tmp-3")
+		if err := os.Symlink(stale, link); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, link)
+	}
+	if os.Geteuid() == 0 {
+		theirs := leftover(t, path, time.Hour)
+		if err := os.Chown(theirs, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, theirs)
+	}
+	if err := RemoveStale(path, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the stale %s is still there: %v", stale, err)
+	}
+	for _, p := range kept {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+	if err := RemoveStale(filepath.Join(dir, "missing", "config.json"), time.Minute); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("in a missing directory: %v, want fs.ErrNotExist", err)
 	}
 }
