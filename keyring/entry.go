@@ -89,9 +89,10 @@ func (a Account) Key() string { return Key(a.Endpoint, a.KeyID, a.Email) }
 // network round trip: see [NewIdentity].
 //
 // The zero Identity is any identity: the account alone decides. It is for a
-// caller whose proof lives in a store the hot path must not read (a
-// profile's secret in the Secret Service): whatever changes that proof
-// removes the account's entries instead.
+// caller entitled to every token of the account, whoever obtained it; one
+// whose proof lives in a store the hot path must not read (the command's
+// profiles keep their secrets in the Secret Service) proves something
+// cheaper that changes with it instead (a profile's random cache nonce).
 type Identity struct {
 	digest string // hex HMAC-SHA256 (see NewIdentity); "" when any or none
 	none   bool   // the caller proves no identity
@@ -164,7 +165,7 @@ type Entry struct {
 	KeyID    string `json:"key_id,omitempty"`
 	Email    string `json:"email,omitempty"`
 	// Identity is the digest of the identity that obtained the token (see
-	// [Identity]), in hex; empty when none was presented (a profile's).
+	// [Identity]), in hex; empty when the zero Identity obtained it.
 	Identity string `json:"identity,omitempty"`
 }
 

@@ -20,7 +20,7 @@ func identitySource(up *countingSource, store Store, clock *stepClock, id Identi
 // presenting the identity that obtained it; another identity gets a miss
 // and its own token, even when its refresh fails for a transient reason
 // while the entry is still valid, and an identity that proves nothing is
-// served nothing and caches nothing. The zero identity (a profile's) is
+// served nothing and caches nothing. The zero identity (a library caller's that sets none) is
 // served any entry of the account, and the entries it writes are served to
 // no caller presenting an identity.
 func TestCacheServesOnlyItsIdentity(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -133,4 +134,91 @@ func TestLoginForgetsCachedTokens(t *testing.T) {
 			f.wantRequests(t, 5, "a new login and two token calls")
 		})
 	}
+}
+
+// TestProfileTokenNeedsItsProfile: a profile is served only the tokens it
+// cached itself, not those another profile of the same service account, or
+// the environment's secret, obtained: a profile stored with a wrong secret
+// (login --no-verify) is refused by the identity service (one request) and
+// exits 1 after the right secret filled the cache, and status does not call
+// the cached token its own. A profile saved before profiles had a cache
+// nonce (no cache_nonce in the profiles file) is told apart by its name.
+// The DT identity service is the emulator (auth/authtest).
+func TestProfileTokenNeedsItsProfile(t *testing.T) {
+	t.Parallel()
+	srv := authtest.NewServer(testAccount)
+	t.Cleanup(srv.Close)
+	env := baseEnv(t, srv.TokenURL())
+	login := func(name, secret string, extra ...string) {
+		t.Helper()
+		args := append([]string{"login", "--profile", name, "--key-id", testAccount.KeyID, "--email", testAccount.Email,
+			"--token-endpoint", srv.TokenURL(), "--store", "file"}, extra...)
+		if r := runBinary(t, env, secret+"\n", args...); r.code != 0 {
+			t.Fatalf("login --profile %s: exit %d: %s", name, r.code, r.stderr)
+		}
+	}
+	requests := 0
+	token := func(when string, wantOK bool, args ...string) string {
+		t.Helper()
+		r := runBinary(t, env, "", append([]string{"token", "-o", "token"}, args...)...)
+		requests++
+		switch tok := strings.TrimSpace(r.stdout); {
+		case wantOK && (r.code != 0 || !srv.Valid(tok)):
+			t.Errorf("%s: exit %d, stderr %q; want a token", when, r.code, r.stderr)
+		case !wantOK && (r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "invalid_grant")):
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1, no token, the identity service's invalid_grant", when, r.code, r.stdout, r.stderr)
+		}
+		if n := srv.Requests(); n != requests {
+			t.Errorf("%s: %d token requests, want %d (one for this call)", when, n, requests)
+			requests = n
+		}
+		return r.stdout
+	}
+	statusSays := func(when, name, want string) {
+		t.Helper()
+		r := runBinary(t, env, "", "status")
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` .* ` + regexp.QuoteMeta(want) + ` `)
+		if r.code != 0 || !line.MatchString(r.stdout) {
+			t.Errorf("%s: status: exit %d, stdout:\n%s\nwant %s's token %q", when, r.code, r.stdout, name, want)
+		}
+	}
+
+	login("good", testSecret)
+	requests++ // the login's check
+	login("bad", "wrong-secret", "--no-verify")
+	token("bad, cold cache", false, "--profile", "bad")
+	token("good", true, "--profile", "good")
+	token("bad, after good cached its token", false, "--profile", "bad")
+	statusSays("after good cached its token", "bad", "none (cached for another identity)")
+
+	// The environment's account, with the right secret, fills the cache
+	// after a login of bad forgot good's token.
+	login("bad", "wrong-secret", "--no-verify")
+	token("the environment's secret", true)
+	token("bad, after the environment cached its token", false, "--profile", "bad")
+	statusSays("after the environment cached its token", "bad", "none (cached for another identity)")
+
+	// Profiles saved before they had a cache nonce: the profiles file as an
+	// earlier version wrote it.
+	path := profilesPath(t, env)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range file["profiles"].(map[string]any) {
+		delete(p.(map[string]any), "cache_nonce")
+	}
+	if data, err = json.Marshal(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token("good, saved without a cache nonce", true, "--profile", "good")
+	token("bad, saved without a cache nonce", false, "--profile", "bad")
+	statusSays("saved without a cache nonce", "bad", "none (cached for another identity)")
 }

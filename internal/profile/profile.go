@@ -61,6 +61,14 @@ type Profile struct {
 	// Rotation is a replacement of the key under way (rotate), recorded
 	// so that a rerun finishes what a crash interrupted; nil when none.
 	Rotation *Rotation `json:"rotation,omitempty"`
+	// CacheNonce is 128 random bits in hex, made anew whenever the
+	// profile's secret changes ([Repository.Save], the switch of key of a
+	// rotation): what the profile proves itself with to the token cache
+	// ([Account.CacheIdentity]), so that its cached tokens go to no other
+	// profile, to no earlier secret of its own, and to no caller giving the
+	// secret in the environment, without reading its secret. Empty in a
+	// profile saved before there were nonces, and in a Vault profile.
+	CacheNonce string `json:"cache_nonce,omitempty"`
 
 	// Vault, when set, makes this a fleet profile: its tokens are read
 	// from a Vault path served by vault-plugin-secrets-dt, and it has no
@@ -231,11 +239,24 @@ func Parse(data []byte, name string) (*File, error) {
 		if p.SecretStore != "" && p.SecretStore != SecretInKeyring && p.SecretStore != SecretInFile {
 			return nil, fmt.Errorf("profiles file %s: profile %q: secret_store %.40q is neither %q nor %q", name, n, p.SecretStore, SecretInKeyring, SecretInFile)
 		}
+		if p.CacheNonce != "" && !isNonce(p.CacheNonce) {
+			return nil, fmt.Errorf("profiles file %s: profile %q: cache_nonce %.40q is not 32 hex digits; log in again", name, n, p.CacheNonce)
+		}
 		if err := p.checkEntries(n); err != nil {
 			return nil, fmt.Errorf("profiles file %s: profile %q: %w", name, n, err)
 		}
 	}
 	return &pf, nil
+}
+
+// isNonce reports whether s is a cache nonce as newCacheNonce makes it:
+// one shorter or guessable would be proved by whoever guessed it.
+func isNonce(s string) bool {
+	ok := len(s) == 32
+	for i := 0; ok && i < len(s); i++ {
+		ok = '0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f'
+	}
+	return ok
 }
 
 // Get returns the named profile or an error wrapping ErrUnknown.

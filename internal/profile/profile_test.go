@@ -174,6 +174,8 @@ func TestParseRejects(t *testing.T) {
 		"bad name":      `{"version":1,"profiles":{"../x":{"key_id":"k"}}}`,
 		"wrong types":   `{"version":1,"profiles":{"p":{"key_id":5}}}`,
 		"unknown store": `{"version":1,"profiles":{"p":{"key_id":"k","secret_store":"cloud"}}}`,
+		"short nonce":   `{"version":1,"profiles":{"p":{"key_id":"k","cache_nonce":"x"}}}`,
+		"upper nonce":   `{"version":1,"profiles":{"p":{"key_id":"k","cache_nonce":"0123456789ABCDEF0123456789abcdef"}}}`,
 	} {
 		if _, err := Parse([]byte(data), "profiles.json"); err == nil {
 			t.Errorf("%s: no error", name)

@@ -3,6 +3,8 @@ package profile
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -78,6 +80,9 @@ type Account struct {
 	KeyCreated time.Time
 	// Rotation is a rotation of the key under way, nil when none.
 	Rotation *Rotation
+	// CacheNonce is the DT profile's [Profile.CacheNonce]: use
+	// [Account.CacheIdentity].
+	CacheNonce string
 }
 
 // Path returns the profiles file's path.
@@ -165,9 +170,31 @@ func (p Profile) account(name string) Account {
 	if p.Vault == nil {
 		a.Credentials = auth.Credentials{KeyID: p.KeyID, Email: p.Email, TokenEndpoint: p.TokenEndpoint}
 		a.SecretIn, a.SecretEntry = p.SecretIn(), cmp.Or(p.SecretEntry, SecretKey(name))
-		a.KeyCreated, a.Rotation = p.KeyCreated, p.Rotation
+		a.KeyCreated, a.Rotation, a.CacheNonce = p.KeyCreated, p.Rotation, p.CacheNonce
 	}
 	return a
+}
+
+// CacheIdentity is who DT profile a is to the token cache when it asks for
+// the tokens cached under key (keyring.Account.Key): the digest of its
+// cache nonce, which no other profile, no other secret of its own, and no
+// caller giving a secret shares, so that it is served only the tokens it
+// obtained, and serving them reads no secret. A profile saved before
+// there were nonces proves its name and key id instead: its tokens go to
+// no other profile and no environment's secret either, and a new secret
+// comes with a nonce.
+func (a Account) CacheIdentity(key string) keyring.Identity {
+	if a.CacheNonce != "" {
+		return keyring.NewIdentity(key, "profile nonce", a.CacheNonce)
+	}
+	return keyring.NewIdentity(key, "profile name", a.Name, a.Credentials.KeyID)
+}
+
+// newCacheNonce returns a new [Profile.CacheNonce]: 128 random bits in hex.
+func newCacheNonce() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: it crashes the program instead
+	return hex.EncodeToString(b[:])
 }
 
 // List returns every profile's account, in name order, for status: where

@@ -212,8 +212,8 @@ func (r *Repository) keyEntry(name, keyID string) (Account, keyring.Store, strin
 }
 
 // SwitchKey makes the staged key of profile name (key keyID) its key: key
-// id, secret entry and creation time change in one write of the profiles
-// file, and the rotation keeps the old key id and entry until
+// id, secret entry, creation time and cache nonce change in one write of
+// the profiles file, and the rotation keeps the old key id and entry until
 // [Repository.EndRotation].
 func (r *Repository) SwitchKey(ctx context.Context, name, keyID string) error {
 	return r.rotating(ctx, name, keyID, func(p *Profile) error {
@@ -223,6 +223,7 @@ func (r *Repository) SwitchKey(ctx context.Context, name, keyID string) error {
 		}
 		rot.OldKeyID, rot.OldEntry = p.KeyID, cmp.Or(p.SecretEntry, SecretKey(name))
 		p.KeyID, p.SecretEntry, p.KeyCreated = rot.NewKeyID, KeySecretKey(name, rot.NewKeyID), rot.NewKeyCreated
+		p.CacheNonce = newCacheNonce() // a new secret
 		rot.NewKeyID, rot.NewKeyCreated = "", time.Time{}
 		return nil
 	})

@@ -20,10 +20,12 @@ import (
 // before); a secret that moves between stores leaves its old copy until the
 // profile is saved, and it is removed then. A change of where the secret is
 // kept is thus crash-safe: at every step the profiles file names a secret
-// that is there. Last, the tokens cached for the profile's account are
-// removed (forget): a profile's cached token is served without reading its
-// secret, so a token an earlier secret obtained must go with it, as the new
-// secret may be wrong.
+// that is there. The profile gets a new [Profile.CacheNonce], whatever p
+// says: a profile's cached token is served without reading its secret, so
+// the new secret, which may be wrong, must not be served a token an
+// earlier one obtained. Last, the tokens cached for the profile's account
+// are removed (forget) too, so that none outlives the secret that obtained
+// it.
 //
 // A Vault profile holds no secret (secret must be empty): it is saved, and
 // the DT secret an earlier profile of that name had is removed, since a
@@ -46,8 +48,12 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 	}
 	old, existed := f.Profiles[name]
 	if p.Vault != nil {
+		p.CacheNonce = ""
 		return r.saveVault(ctx, name, p, old, existed)
 	}
+	// A new secret, maybe wrong (login --no-verify): no token cached
+	// before is served to it, even where forget below cannot remove it.
+	p.CacheNonce = newCacheNonce()
 	var from place // where the old profile kept its secret, if it had one
 	if existed && old.Vault == nil {
 		from = old.account(name).place()

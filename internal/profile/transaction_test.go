@@ -214,13 +214,14 @@ func eachStore(t *testing.T, test func(t *testing.T, f *txFixture, where, name s
 }
 
 // saved saves profile name, a DT profile with its secret in where, and
-// returns it; forget's record starts afresh.
+// returns it as stored (with its cache nonce); forget's record starts
+// afresh.
 func (f *txFixture) saved(t *testing.T, name, where string) Profile {
 	t.Helper()
-	p := dtProfile(where)
-	if _, err := f.repo.Save(t.Context(), name, p, "the-secret", f.forget); err != nil {
+	if _, err := f.repo.Save(t.Context(), name, dtProfile(where), "the-secret", f.forget); err != nil {
 		t.Fatal(err)
 	}
 	f.forgot = nil
+	p, _ := f.stored(t, name)
 	return p
 }

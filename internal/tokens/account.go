@@ -18,10 +18,10 @@ type Account struct {
 	// them: a DT service account (its endpoint, key id and email), or for
 	// a Vault path the identity its tokens are cached under (see
 	// [VaultAccount]). Its Identity is the digest of the environment's DT
-	// secret, or of the Vault identity (vaultIdentity); any for a
-	// profile's DT account, whose secret, in a store, is not read to serve
-	// a cached token: login and logout remove the profile's cached tokens
-	// instead.
+	// secret, of the Vault identity (vaultIdentity), or for a profile's DT
+	// account of its cache nonce (profile.Account.CacheIdentity), new with
+	// each secret: the secret, in a store, is not read to serve a cached
+	// token.
 	Cache keyring.Account
 	// Vault is the Vault path tokens are read from; nil for a DT account.
 	Vault *vaultenv.Reference
@@ -39,15 +39,14 @@ type Account struct {
 // store.
 func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, error) {
 	cfg = cfg.withDefaults()
-	var layer auth.Credentials
-	var vault *vaultenv.Reference
+	var pa profile.Account
 	if name != "" {
-		pa, err := profiles.Account(name)
-		if err != nil {
+		var err error
+		if pa, err = profiles.Account(name); err != nil {
 			return Account{}, err
 		}
-		layer, vault = pa.Credentials, pa.Vault
 	}
+	layer, vault := pa.Credentials, pa.Vault
 	if v, ok, err := vaultSettings(cfg, name, vault); err != nil {
 		return Account{}, err
 	} else if ok {
@@ -80,6 +79,8 @@ func Resolve(cfg Config, profiles *profile.Repository, name string) (Account, er
 	a := Account{Cache: CacheAccount(creds), profile: name, creds: creds}
 	if name == "" {
 		a.Cache.Identity = keyring.NewIdentity(a.Cache.Key(), creds.Secret)
+	} else {
+		a.Cache.Identity = pa.CacheIdentity(a.Cache.Key())
 	}
 	return a, nil
 }

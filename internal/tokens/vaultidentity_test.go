@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,14 +160,18 @@ func TestVaultIdentityOfAJWT(t *testing.T) {
 }
 
 // TestResolveIdentity: an account of the environment presents its secret,
-// a profile's DT account presents none (login and logout clear its entries
-// instead), a Vault account its Vault identity.
+// a profile's DT account its cache nonce (profile.Account.CacheIdentity;
+// its secret is not read), a Vault account its Vault identity; profiles of
+// one service account, and the environment's secret, are each another
+// identity, a profile saved before nonces too.
 func TestResolveIdentity(t *testing.T) {
 	home := t.TempDir()
 	env := map[string]string{"HOME": home, "DT_SERVICE_ACCOUNT_KEY_ID": "kid", "DT_SERVICE_ACCOUNT_EMAIL": "sa@p.serviceaccount.d21s.com", "DT_SERVICE_ACCOUNT_SECRET": "secret-a"}
 	profiles := profile.NewRepository(mapEnv(env), 0, nil)
 	err := profiles.Update(t.Context(), func(f *profile.File) (bool, error) {
-		f.Profiles["p"] = profile.Profile{KeyID: "kid", Email: "sa@p.serviceaccount.d21s.com", SecretStore: profile.SecretInFile}
+		for name, nonce := range map[string]string{"p": strings.Repeat("1", 32), "q": strings.Repeat("2", 32), "old": "", "old2": ""} {
+			f.Profiles[name] = profile.Profile{KeyID: "kid", Email: "sa@p.serviceaccount.d21s.com", SecretStore: profile.SecretInFile, CacheNonce: nonce}
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -185,12 +190,24 @@ func TestResolveIdentity(t *testing.T) {
 		t.Helper()
 		return resolveProfile(env, vault, "")
 	}
-	if p := resolveProfile(env, vaultenv.Reference{}, "p"); p.Cache.Identity != (keyring.Identity{}) {
-		t.Error("a profile's DT account presents an identity; its secret would have to be read on every call")
-	}
 	a := resolve(env, vaultenv.Reference{})
 	if a.Cache.Identity != keyring.NewIdentity(a.Cache.Key(), "secret-a") {
 		t.Error("the environment's account does not present its secret")
+	}
+	seen := map[keyring.Identity]string{a.Cache.Identity: "the environment's secret"}
+	for _, name := range []string{"p", "q", "old", "old2"} {
+		p := resolveProfile(env, vaultenv.Reference{}, name)
+		pa, err := profiles.Account(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Cache.Key() != a.Cache.Key() || p.Cache.Identity != pa.CacheIdentity(p.Cache.Key()) {
+			t.Errorf("profile %s: another account, or not the identity of its cache nonce", name)
+		}
+		if other, ok := seen[p.Cache.Identity]; ok || p.Cache.Identity == (keyring.Identity{}) {
+			t.Errorf("profile %s presents the identity of %q (or any identity)", name, other)
+		}
+		seen[p.Cache.Identity] = "profile " + name
 	}
 	env["DT_SERVICE_ACCOUNT_SECRET"] = "secret-b"
 	if b := resolve(env, vaultenv.Reference{}); b.Cache.Key() != a.Cache.Key() || b.Cache.Identity == a.Cache.Identity {
