@@ -3,11 +3,13 @@ package serviceaccount
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,6 +221,25 @@ func (c *Client) DeleteKey(ctx context.Context, id ID, keyID string) error {
 	}
 	_, err = c.do(ctx, "deleting key "+keyID+" of "+id.String(), http.MethodDelete, u)
 	return err
+}
+
+// DeleteKeyGone deletes key keyID of service account id, as DeleteKey
+// does, and returns nil once the key is not at DT. DT's "not found"
+// counts as gone only when a listing of id's keys confirms it: a key
+// asked for under another service account is not found either.
+func (c *Client) DeleteKeyGone(ctx context.Context, id ID, keyID string) error {
+	err := c.DeleteKey(ctx, id, keyID)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	keys, lerr := c.ListKeys(ctx, id)
+	switch {
+	case lerr != nil:
+		return fmt.Errorf("%w; listing the keys of %s, to confirm it is gone, failed: %w", err, id, lerr)
+	case slices.ContainsFunc(keys, func(k Key) bool { return k.ID == keyID }):
+		return fmt.Errorf("%w, yet %s lists it", err, id)
+	}
+	return nil
 }
 
 // do sends one request with a token and returns the body of a 2xx answer.

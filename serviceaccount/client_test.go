@@ -314,3 +314,37 @@ func TestClientChecksListedKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteKeyGone: a key deleted, or not found where a listing confirms
+// it is not, is gone; a "not found" while the account still lists the key
+// (it was asked for under another account, or DT erred) is an error.
+func TestDeleteKeyGone(t *testing.T) {
+	ctx := context.Background()
+	srv, c := newClient(t)
+	nk, err := c.CreateKey(ctx, ownerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.InjectKeys(authtest.OpDeleteKey, authtest.Fault{Status: 404, Body: `{"error":"not found","code":404}`})
+	if err := c.DeleteKeyGone(ctx, ownerID, nk.ID); err == nil || !strings.Contains(err.Error(), "lists it") {
+		t.Errorf("a 404 for a key the account lists: %v, want an error", err)
+	}
+	if err := c.DeleteKeyGone(ctx, ownerID, nk.ID); err != nil {
+		t.Errorf("deleting the key: %v", err)
+	}
+	if err := c.DeleteKeyGone(ctx, ownerID, nk.ID); err != nil {
+		t.Errorf("deleting it again, gone: %v", err)
+	}
+	if got := ids(mustList(t, c)); len(got) != 1 || got[0] != owner.KeyID {
+		t.Errorf("DT has keys %v", got)
+	}
+}
+
+func mustList(t *testing.T, c *serviceaccount.Client) []serviceaccount.Key {
+	t.Helper()
+	keys, err := c.ListKeys(context.Background(), ownerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}

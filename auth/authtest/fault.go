@@ -11,8 +11,8 @@ import (
 // to every request (see InjectAlways). A faulted request is still counted by
 // Requests.
 //
-// The steps, in order: wait Delay (given up when the request's context is
-// cancelled or the server closes); if Drop, close the connection without a
+// The steps, in order: wait Delay, then until Hold is closed (each given up
+// when the request's context is cancelled or the server closes); if Drop, close the connection without a
 // response; if Status is 0 and Body is "" and Truncate is false, handle the
 // request normally (so Fault{Delay: d} is just a slow endpoint); otherwise
 // answer with Status (200 when 0), ContentType and Body.
@@ -29,6 +29,9 @@ type Fault struct {
 	RetryAfter string
 	// Delay is waited, in real time, before anything else.
 	Delay time.Duration
+	// Hold, if not nil, holds the request after Delay until it is closed:
+	// a test acts while a request is in flight, then lets it go on.
+	Hold <-chan struct{}
 	// Drop closes the connection without writing a response.
 	Drop bool
 	// Truncate announces the full Body in Content-Length but sends only
@@ -94,6 +97,16 @@ func (h *Handler) applyFault(w http.ResponseWriter, r *http.Request, f Fault) bo
 		defer t.Stop()
 		select {
 		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		case <-h.closed:
+			drop(w)
+			return true
+		}
+	}
+	if f.Hold != nil {
+		select {
+		case <-f.Hold:
 		case <-r.Context().Done():
 			return true
 		case <-h.closed:

@@ -283,3 +283,39 @@ func TestConcurrentClients(t *testing.T) {
 		seen[tok] = true
 	}
 }
+
+// TestHoldUntilReleased: a held request is answered, normally, only once
+// its Hold is closed.
+func TestHoldUntilReleased(t *testing.T) {
+	s := newTestServer(t)
+	release := make(chan struct{})
+	s.Inject(Fault{Hold: release})
+	a := validAssertion(t, testAccount, s.TokenURL(), testNow)
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, body, err := postToken(t, s.Client(), s.TokenURL(), a)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		done <- answer{status: resp.StatusCode, body: body}
+	}()
+	for s.Requests() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case got := <-done:
+		t.Fatalf("a held request was answered: %+v", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	got := <-done
+	if got.err != nil || got.status != http.StatusOK || !strings.Contains(got.body, "access_token") {
+		t.Errorf("released: %+v, want a token", got)
+	}
+}

@@ -30,11 +30,20 @@ var ErrNoAccount = errors.New("its account is not known")
 // Neither in the file nor with a secret, and no account given, is a
 // configuration error wrapping [ErrUnknown].
 //
-// The warnings are cached tokens left in a store this process cannot reach.
+// A profile a rotation (rotate) holds is not removed: the error wraps
+// [ErrRotating].
+//
+// The warnings are cached tokens left in a store this process cannot
+// reach, and what an unfinished rotation of the profile left at DT.
 func (r *Repository) Remove(ctx context.Context, name string, account auth.Credentials, forget ForgetTokens) (warnings []error, err error) {
 	if err := ValidateName(name); err != nil {
 		return nil, misconfig.Wrap(err)
 	}
+	unlock, err := r.lockOut(ctx, name, "logout", false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	f, err := r.File()
 	if err != nil {
 		return nil, err
@@ -64,6 +73,9 @@ func (r *Repository) Remove(ctx context.Context, name string, account auth.Crede
 	}
 	if len(errs) > 0 {
 		return warnings, fmt.Errorf("profile %q not fully removed: %w", name, errors.Join(errs...))
+	}
+	if inFile && p.Vault == nil && p.Rotation != nil {
+		warnings = append(warnings, rotationLeft(name, p, "")...)
 	}
 	return warnings, nil
 }

@@ -41,7 +41,26 @@ type Rotation struct {
 	// OldEntry the entry of the profile's store that holds its secret.
 	OldKeyID string `json:"old_key_id,omitempty"`
 	OldEntry string `json:"old_entry,omitempty"`
+	// Project and ServiceAccount are the service account it began in,
+	// whose keys KeysBefore are: a rerun lists and deletes keys there, and
+	// refuses to go on in another. Empty in a record written before they
+	// were recorded.
+	Project        string `json:"project,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
 }
+
+// Owner is the service account r began in, when recorded.
+func (r *Rotation) Owner() (serviceaccount.ID, bool) {
+	if r == nil {
+		return serviceaccount.ID{}, false
+	}
+	id := serviceaccount.ID{Project: r.Project, ServiceAccount: r.ServiceAccount}
+	return id, id != (serviceaccount.ID{})
+}
+
+// Begun reports whether r is recorded and has no key staged or switched
+// to: its create may have made a key nobody holds.
+func (r *Rotation) Begun() bool { return r != nil && !r.Staged() && !r.Switched() }
 
 // Staged reports whether a new key is staged and not yet switched to.
 func (r *Rotation) Staged() bool { return r != nil && r.NewKeyID != "" }
@@ -68,6 +87,11 @@ func (p Profile) checkEntries(name string) error {
 	}
 	for _, id := range []string{rot.NewKeyID, rot.OldKeyID} {
 		if err := serviceaccount.CheckID("key", id); id != "" && err != nil {
+			return fmt.Errorf("rotation: %w", err)
+		}
+	}
+	if id, ok := rot.Owner(); ok {
+		if err := id.Check(); err != nil {
 			return fmt.Errorf("rotation: %w", err)
 		}
 	}
@@ -98,7 +122,7 @@ func (r *Repository) LockRotation(ctx context.Context, name string) (unlock func
 	defer cancel()
 	unlock, err = privatefile.Lock(ctx, path+".rotate-"+name+".lock", 10*time.Millisecond)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("profile %q is being rotated by another process", name)
+		return nil, fmt.Errorf("profile %q is %w", name, ErrRotating)
 	}
 	return unlock, err
 }
@@ -121,15 +145,17 @@ func (r *Repository) rotating(ctx context.Context, name, keyID string, change fu
 }
 
 // BeginRotation records that a rotation of profile name, whose key is
-// keyID, begins at create.From, its service account holding keysBefore,
-// and that the key it is about to create is made within create.
-func (r *Repository) BeginRotation(ctx context.Context, name, keyID string, keysBefore []string, create serviceaccount.CreateWindow) error {
+// keyID, begins at create.From in service account owner, which holds
+// keysBefore, and that the key it is about to create is made within
+// create.
+func (r *Repository) BeginRotation(ctx context.Context, name, keyID string, owner serviceaccount.ID, keysBefore []string, create serviceaccount.CreateWindow) error {
 	return r.rotating(ctx, name, keyID, func(p *Profile) error {
 		if p.Rotation != nil {
 			return fmt.Errorf("profile %q: a rotation is recorded already", name)
 		}
 		create.From, create.Until = create.From.UTC(), create.Until.UTC()
-		p.Rotation = &Rotation{Started: create.From, KeysBefore: keysBefore, CreateWindow: create}
+		p.Rotation = &Rotation{Started: create.From, KeysBefore: keysBefore, CreateWindow: create,
+			Project: owner.Project, ServiceAccount: owner.ServiceAccount}
 		return nil
 	})
 }
@@ -229,33 +255,38 @@ func (r *Repository) SwitchKey(ctx context.Context, name, keyID string) error {
 	})
 }
 
-// EndRotation ends profile name's rotation (its key keyID): the secret it
-// no longer needs goes from the profile's store (the old key's once
-// switched; before, the staged key's, which is then given up), and then
-// the record. An entry that cannot be removed keeps the record, so that a
-// rerun removes it.
+// EndRotation ends profile name's rotation (its key keyID): first the
+// record goes, under the profiles file's lock, once the profile there is
+// still of key keyID with a rotation recorded (else an error wrapping
+// [ErrChanged], and nothing is removed); then the secret the rotation
+// kept beside the profile's own (the old key's once switched; before, the
+// staged key's, which is then given up), as that record named it, never
+// the entry the profile uses. The entry is removed after the record, so
+// that a process whose read of the profile is stale cannot remove a
+// secret a login has put there since: one that cannot be removed is left
+// behind, and the error says where.
 func (r *Repository) EndRotation(ctx context.Context, name, keyID string) error {
-	a, err := r.Account(name)
-	if err != nil {
-		return err
-	}
-	rot := a.Rotation
-	pl := place{store: a.SecretIn}
-	switch {
-	case rot.Switched():
-		pl.key = rot.OldEntry
-	case rot.Staged():
-		pl.key = KeySecretKey(name, rot.NewKeyID)
-	}
-	if pl.key != "" {
-		if err := r.deleteSecret(name, pl, true); err != nil {
-			return err
+	var ended Account
+	err := r.rotating(ctx, name, keyID, func(p *Profile) error {
+		if p.Rotation == nil {
+			return fmt.Errorf("profile %q %w: its rotation record is gone", name, ErrChanged)
 		}
-	}
-	return r.rotating(ctx, name, keyID, func(p *Profile) error {
+		ended = p.account(name)
 		p.Rotation = nil
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, pl := range ended.rotationPlaces() {
+		if pl == ended.place() {
+			continue
+		}
+		if err := r.deleteSecret(name, pl, true); err != nil {
+			return fmt.Errorf("its rotation is ended, but %w: remove entry %s by hand", err, pl.key)
+		}
+	}
+	return nil
 }
 
 // rotationPlaces are the entries a's unfinished rotation keeps secrets

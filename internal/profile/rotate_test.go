@@ -16,6 +16,8 @@ var rotateNow = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 
 var rotateWindow = serviceaccount.CreateWindowOf(rotateNow, time.Minute)
 
+var rotateOwner = serviceaccount.ID{Project: "project", ServiceAccount: "sa"}
+
 // keySecret reads key keyID's own entry of profile name in where.
 func (f *txFixture) keySecret(t *testing.T, where, name, keyID string) (string, bool) {
 	t.Helper()
@@ -40,7 +42,7 @@ func (f *txFixture) staged(t *testing.T, name, where string) {
 	t.Helper()
 	f.saved(t, name, where)
 	ctx := t.Context()
-	if err := f.repo.BeginRotation(ctx, name, "key-1", []string{"key-1"}, rotateWindow); err != nil {
+	if err := f.repo.BeginRotation(ctx, name, "key-1", rotateOwner, []string{"key-1"}, rotateWindow); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.repo.StageKey(ctx, name, "key-1", "key-2", rotateNow.Add(time.Second), "new-secret"); err != nil {
@@ -130,13 +132,13 @@ func TestRotationChanged(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
 		f.saved(t, name, where)
 		ctx := t.Context()
-		if err := f.repo.BeginRotation(ctx, name, "key-0", nil, rotateWindow); !errors.Is(err, ErrChanged) {
+		if err := f.repo.BeginRotation(ctx, name, "key-0", rotateOwner, nil, rotateWindow); !errors.Is(err, ErrChanged) {
 			t.Errorf("begin for another key: %v, want ErrChanged", err)
 		}
-		if err := f.repo.BeginRotation(ctx, name, "key-1", nil, rotateWindow); err != nil {
+		if err := f.repo.BeginRotation(ctx, name, "key-1", rotateOwner, nil, rotateWindow); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.repo.BeginRotation(ctx, name, "key-1", nil, rotateWindow); err == nil {
+		if err := f.repo.BeginRotation(ctx, name, "key-1", rotateOwner, nil, rotateWindow); err == nil {
 			t.Error("a second rotation was begun over the first")
 		}
 		p := dtProfile(where)
@@ -159,7 +161,7 @@ func TestAdoptKey(t *testing.T) {
 	eachStore(t, func(t *testing.T, f *txFixture, where, name string) {
 		f.saved(t, name, where)
 		ctx := t.Context()
-		if err := f.repo.BeginRotation(ctx, name, "key-1", []string{"key-1"}, rotateWindow); err != nil {
+		if err := f.repo.BeginRotation(ctx, name, "key-1", rotateOwner, []string{"key-1"}, rotateWindow); err != nil {
 			t.Fatal(err)
 		}
 		if found, err := f.repo.AdoptKey(ctx, name, "key-1", "key-2", rotateNow); found || err != nil {

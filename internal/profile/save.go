@@ -31,9 +31,14 @@ import (
 // the DT secret an earlier profile of that name had is removed, since a
 // fleet machine should hold none.
 //
+// A profile a rotation (rotate) holds is not saved: the error wraps
+// [ErrRotating]. An unfinished rotation of the profile replaced is dropped
+// (dropRotation), but for one interrupted before its new key was stored,
+// which a login with the same key keeps (keptRotation).
+//
 // The warnings are what was left undone once the profile was saved: cached
 // tokens in a store this process cannot reach, an old copy of a secret that
-// could not be removed. A secret its store would not take is a
+// could not be removed, what an unfinished rotation left at DT. A secret its store would not take is a
 // [*StoreError], and nothing is stored.
 func (r *Repository) Save(ctx context.Context, name string, p Profile, secret string, forget ForgetTokens) (warnings []error, err error) {
 	if err := ValidateName(name); err != nil {
@@ -42,6 +47,11 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 	if (p.Vault == nil) == (secret == "") {
 		return nil, errors.New("a DT profile is saved with its secret, a Vault profile without one")
 	}
+	unlock, err := r.lockOut(ctx, name, "login", true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	f, err := r.File()
 	if err != nil {
 		return nil, err
@@ -55,6 +65,7 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 	// before is served to it, even where forget below cannot remove it.
 	p.CacheNonce = newCacheNonce()
 	var from place // where the old profile kept its secret, if it had one
+	p.Rotation = keptRotation(old, p)
 	if existed && old.Vault == nil {
 		from = old.account(name).place()
 		if old.KeyID == p.KeyID && p.KeyCreated.IsZero() {
@@ -78,7 +89,7 @@ func (r *Repository) Save(ctx context.Context, name string, p Profile, secret st
 		}
 	}
 	if existed && old.Vault == nil {
-		warnings = append(warnings, r.dropRotation(name, old, to)...)
+		warnings = append(warnings, r.dropRotation(name, old, p, to)...)
 	}
 	warning, err := forgetting(ctx, forget, p.account(name))
 	if err != nil {
@@ -131,7 +142,7 @@ func (r *Repository) saveVault(ctx context.Context, name string, p Profile, old 
 	if !existed || old.Vault != nil {
 		return nil, nil
 	}
-	warnings := r.dropRotation(name, old, place{})
+	warnings := r.dropRotation(name, old, p, place{})
 	var errs []error
 	was := old.account(name).place()
 	for _, pl := range []place{was, strayPlace(name, was)} {
@@ -147,13 +158,18 @@ func (r *Repository) saveVault(ctx context.Context, name string, p Profile, old 
 }
 
 // dropRotation removes the secrets an unfinished rotation of old, the
-// profile name that Save replaced, kept besides its own (but from the
-// place to, which the new profile uses), and says what the rotation left
-// at DT: a key it created, which no profile uses now.
-func (r *Repository) dropRotation(name string, old Profile, to place) []error {
+// profile name that Save replaced with p, kept besides its own (but from
+// the place to, which p uses), and says what the rotation left at DT
+// (rotationLeft). A record p keeps (keptRotation) is not dropped: the
+// warning says to finish it.
+func (r *Repository) dropRotation(name string, old, p Profile, to place) []error {
 	a := old.account(name)
 	if a.Rotation == nil {
 		return nil
+	}
+	if p.Rotation != nil {
+		return []error{fmt.Errorf("profile %q keeps its unfinished rotation, whose create's answer was lost: "+
+			"run rotate, which finishes it and reports a key that create may have made at DT", name)}
 	}
 	var warnings []error
 	for _, pl := range a.rotationPlaces() {
@@ -164,10 +180,5 @@ func (r *Repository) dropRotation(name string, old Profile, to place) []error {
 			warnings = append(warnings, err)
 		}
 	}
-	if rot := a.Rotation; rot.Staged() {
-		warnings = append(warnings, fmt.Errorf("an unfinished rotation of profile %q had created key %s, which no profile uses now: delete it in DT Studio", name, rot.NewKeyID))
-	} else if rot.Switched() {
-		warnings = append(warnings, fmt.Errorf("an unfinished rotation of profile %q left its old key %s at DT: delete it in DT Studio once no machine uses it", name, rot.OldKeyID))
-	}
-	return warnings
+	return append(warnings, rotationLeft(name, old, p.KeyID)...)
 }

@@ -108,6 +108,9 @@ func Rotate(ctx context.Context, cfg Config) (*Report, error) {
 		return r.rep, err
 	}
 	defer unlock()
+	// What was read before the lock may be older than the profile a
+	// rotation finished or a login wrote meanwhile.
+	cfg.Profiles.Stale()
 	if err := r.connect(ctx); err != nil {
 		return r.rep, err
 	}

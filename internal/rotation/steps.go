@@ -33,7 +33,7 @@ func (r *run) fresh(ctx context.Context) error {
 	// The create below is sent within moments and given up after
 	// cfg.Timeout: the window its key falls in, should its answer be lost.
 	window := serviceaccount.CreateWindowOf(r.cfg.Now(), r.cfg.Timeout)
-	if err := r.cfg.Profiles.BeginRotation(ctx, r.cfg.Name, keyID, before, window); err != nil {
+	if err := r.cfg.Profiles.BeginRotation(ctx, r.cfg.Name, keyID, r.cfg.ID, before, window); err != nil {
 		return err
 	}
 	r.cfg.Log.Debug("rotation recorded; creating a key", "profile", r.cfg.Name, "service_account", r.cfg.ID.String())
@@ -91,9 +91,9 @@ func (r *run) createFailed(ctx context.Context, err error) error {
 // key. why is what went wrong.
 func (r *run) giveUp(ctx context.Context, keyID string, why error) error {
 	sctx, cancel := r.step(ctx)
-	err := r.api.DeleteKey(sctx, r.cfg.ID, keyID)
+	err := r.api.DeleteKeyGone(sctx, r.cfg.ID, keyID)
 	cancel()
-	if err != nil && !errors.Is(err, serviceaccount.ErrNotFound) {
+	if err != nil {
 		r.rep.Warnings = append(r.rep.Warnings, fmt.Errorf("the new key %s could not be deleted at DT: %w; delete it in DT Studio", keyID, err))
 	}
 	if err := r.cfg.Profiles.EndRotation(ctx, r.cfg.Name, r.acct.Credentials.KeyID); err != nil {
@@ -119,25 +119,56 @@ func (r *run) proveAndSwitch(ctx context.Context, key serviceaccount.Key, secret
 	}
 	r.cfg.Log.Debug("the new key obtained a token; switching the profile to it", "key_id", key.ID)
 	if err := r.cfg.Profiles.SwitchKey(ctx, r.cfg.Name, oldKeyID); err != nil {
-		return fmt.Errorf("profile %q keeps key %s: the new key %s works and is stored beside it, but the profile could not be switched: %w; run rotate again to finish",
-			r.cfg.Name, oldKeyID, key.ID, err)
+		return r.switchFailed(ctx, key.ID, oldKeyID, err)
 	}
 	if err := r.useToken(tok); err != nil {
 		return err
 	}
-	return r.finish(ctx)
+	return r.finish(ctx, key.ID, oldKeyID)
 }
 
-// finish ends a switched rotation: the old key's cached tokens go, the old
-// key is deleted at DT (unless kept), and its secret here.
-func (r *run) finish(ctx context.Context) error {
-	if err := r.reload(); err != nil {
-		return err
+// switchFailed says what is true once the switch from key oldKeyID to the
+// staged key keyID failed (err). While the profile, read afresh, still
+// records keyID staged, the key stays for a rerun. A profile that no
+// longer does was logged in again or removed meanwhile (by a program that
+// does not take the rotation lock): keyID, whose secret only that record
+// named, is no profile's, and is deleted at DT.
+func (r *run) switchFailed(ctx context.Context, keyID, oldKeyID string, err error) error {
+	name := r.cfg.Name
+	a, cerr := r.cfg.Profiles.Current(ctx, name)
+	if cerr != nil && !errors.Is(cerr, profile.ErrChanged) || cerr == nil && (a.Credentials.KeyID == keyID || a.Rotation.Staged() && a.Rotation.NewKeyID == keyID) {
+		return fmt.Errorf("profile %q keeps key %s: the new key %s works and is stored beside it, but the profile could not be switched: %w; run rotate again to finish",
+			name, oldKeyID, keyID, err)
 	}
-	rot, name := r.acct.Rotation, r.cfg.Name
-	r.rep.OldKeyID, r.rep.NewKeyID, r.rep.NewKeyCreated = rot.OldKeyID, r.acct.Credentials.KeyID, r.acct.KeyCreated
-	old := r.acct
-	old.Credentials.KeyID, old.Rotation = rot.OldKeyID, nil
+	sctx, cancel := r.step(ctx)
+	derr := r.api.DeleteKeyGone(sctx, r.cfg.ID, keyID)
+	cancel()
+	fate := "so it was deleted at DT"
+	if derr != nil {
+		fate = fmt.Sprintf("but it could not be deleted at DT (%v): delete it in DT Studio", derr)
+	}
+	return fmt.Errorf("profile %q %w (logged in again or removed), so it was not switched to the new key %s, which no profile holds now, %s",
+		name, profile.ErrChanged, keyID, fate)
+}
+
+// finish ends a switched rotation, from key oldKeyID to newKeyID: the old
+// key's cached tokens go, the old key is deleted at DT (unless kept), and
+// its secret here; all only while the profile, read afresh, still uses
+// newKeyID with that rotation recorded: a login or logout since (by a
+// program that does not take the rotation lock) may use the old key now.
+func (r *run) finish(ctx context.Context, newKeyID, oldKeyID string) error {
+	name := r.cfg.Name
+	a, err := r.cfg.Profiles.Current(ctx, name)
+	if err == nil && (a.Credentials.KeyID != newKeyID || !a.Rotation.Switched() || a.Rotation.OldKeyID != oldKeyID) {
+		err = fmt.Errorf("profile %q %w: it uses key %s now", name, profile.ErrChanged, a.Credentials.KeyID)
+	}
+	if err != nil {
+		return fmt.Errorf("%w; the rotation from key %s to key %s deleted nothing", err, oldKeyID, newKeyID)
+	}
+	r.acct, r.rep.Store = a, a.SecretIn
+	r.rep.OldKeyID, r.rep.NewKeyID, r.rep.NewKeyCreated = oldKeyID, newKeyID, a.KeyCreated
+	old := a
+	old.Credentials.KeyID, old.Rotation = oldKeyID, nil
 	if err := r.cfg.Forget(ctx, old); err != nil {
 		// Tokens cached for the old key's account: no profile names it
 		// now, so none is served, and each expires within the hour.
@@ -147,20 +178,19 @@ func (r *run) finish(ctx context.Context) error {
 		r.rep.Kept = true
 	} else {
 		sctx, cancel := r.step(ctx)
-		err := r.api.DeleteKey(sctx, r.cfg.ID, rot.OldKeyID)
+		err := r.api.DeleteKeyGone(sctx, r.cfg.ID, oldKeyID)
 		cancel()
-		if err != nil && !errors.Is(err, serviceaccount.ErrNotFound) {
+		if err != nil {
 			if isNoRight(err) {
 				err = r.errNoRight(err)
 			}
 			return fmt.Errorf("profile %q now uses key %s; its old key %s could not be deleted: %w; run rotate again to delete it",
-				name, r.rep.NewKeyID, rot.OldKeyID, err)
+				name, newKeyID, oldKeyID, err)
 		}
 		r.rep.OldDeleted = true
 	}
-	if err := r.cfg.Profiles.EndRotation(ctx, name, r.rep.NewKeyID); err != nil {
-		return fmt.Errorf("profile %q now uses key %s, but its old key's secret could not be removed: %w; run rotate again to remove it",
-			name, r.rep.NewKeyID, err)
+	if err := r.cfg.Profiles.EndRotation(ctx, name, newKeyID); err != nil {
+		return fmt.Errorf("profile %q now uses key %s: %w", name, newKeyID, err)
 	}
 	return nil
 }
@@ -169,12 +199,17 @@ func (r *run) finish(ctx context.Context) error {
 // says this run's work is then done (a rotation finished).
 func (r *run) resume(ctx context.Context) (done bool, err error) {
 	rot := r.acct.Rotation
+	if owner, ok := rot.Owner(); ok && owner != r.cfg.ID {
+		return true, fmt.Errorf("profile %q: its unfinished rotation began in service account %s, not %s; nothing was changed: "+
+			"run rotate again with --project %s --service-account %s (or neither, when the profile's email names that account)",
+			r.cfg.Name, owner, r.cfg.ID, owner.Project, owner.ServiceAccount)
+	}
 	switch {
 	case rot == nil:
 		return false, nil
 	case rot.Switched():
 		r.rep.Resumed = "switched"
-		return true, r.finish(ctx)
+		return true, r.finish(ctx, r.acct.Credentials.KeyID, rot.OldKeyID)
 	case rot.Staged():
 		secret, err := r.cfg.Profiles.KeySecret(r.cfg.Name, rot.NewKeyID)
 		if err == nil {

@@ -469,21 +469,10 @@ func (r *rotation) discard(ctx context.Context, st stagedKey) error {
 
 // deleteKey deletes keyID, a key of service account id, at DT. DT's "not
 // found" counts as deleted only once a listing of id's keys confirms the
-// key is not there: a key id asked for under another service account is
-// not found either.
+// key is not there (serviceaccount's DeleteKeyGone, which rotate uses too):
+// a key id asked for under another service account is not found either.
 func (r *rotation) deleteKey(ctx context.Context, id serviceaccount.ID, keyID string) error {
-	err := r.api.DeleteKey(ctx, id, keyID)
-	if !errors.Is(err, serviceaccount.ErrNotFound) {
-		return err
-	}
-	keys, lerr := r.api.ListKeys(ctx, id)
-	switch {
-	case lerr != nil:
-		return fmt.Errorf("%w; listing the keys of %s, to confirm it is gone, failed: %w", err, id, lerr)
-	case slices.Contains(keyIDs(keys), keyID):
-		return fmt.Errorf("%w, yet %s lists it", err, id)
-	}
-	return nil
+	return r.api.DeleteKeyGone(ctx, id, keyID)
 }
 
 // account reads the account as stored now.
