@@ -60,7 +60,7 @@ func TestCacheNonce(t *testing.T) {
 			t.Errorf("saving another profile changed this one's nonce: %q, was %q", got, saved)
 		}
 
-		if err := f.repo.BeginRotation(ctx, name, "key-1", []string{"key-1"}, rotateWindow); err != nil {
+		if err := f.repo.BeginRotation(ctx, name, "key-1", rotateOwner, []string{"key-1"}, rotateWindow); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.repo.StageKey(ctx, name, "key-1", "key-2", rotateNow.Add(time.Second), "new-secret"); err != nil {
