@@ -47,8 +47,11 @@ type CacheConfig struct {
 	// until it expires; it is cut to half of each token's lifetime
 	// (bearer.Buffer), logged once at debug level.
 	Buffer time.Duration
-	// LockWait bounds the wait for the lock; zero means [DefaultLockWait].
-	// When it runs out, the refresh goes ahead without the lock.
+	// LockWait is how long to wait for the lock before the refresh goes
+	// ahead without it; zero means [DefaultLockWait]. A holder that shows
+	// it is alive and refreshing (another Cache's heartbeat, see [Lock])
+	// is waited for past it, until Timeout or the caller's deadline: it
+	// will succeed or fail for everyone.
 	LockWait time.Duration
 	// Timeout bounds a refresh, from the lock wait to the write; zero means
 	// no bound beyond the caller's context. It is applied here, not by the

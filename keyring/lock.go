@@ -10,9 +10,11 @@ import (
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
-// DefaultLockWait is how long [Lock] waits for a key's lock when the caller
-// gives no bound: longer than a normal token exchange, short enough that a
-// stuck holder costs one slow invocation rather than a hung one.
+// DefaultLockWait is how long [Lock] waits for a key's lock, when the
+// caller gives no wait, before it judges the holder: longer than a normal
+// token exchange, short enough that a stopped holder costs one slow
+// invocation rather than a hung one. A holder that shows it is refreshing
+// is waited for past it.
 const DefaultLockWait = 10 * time.Second
 
 // lockPoll is how often a busy lock is tried again. flock has no blocking
@@ -21,15 +23,23 @@ const DefaultLockWait = 10 * time.Second
 const lockPoll = 5 * time.Millisecond
 
 // ErrLockTimeout is wrapped by [Lock] when the lock could not be had within
-// the wait. Callers proceed without the lock: a refresh too many is better
-// than a command that never returns.
+// the wait, from a holder that shows no sign of refreshing. Callers proceed
+// without the lock: a refresh too many is better than a command that never
+// returns.
 var ErrLockTimeout = errors.New("timed out waiting for the cache lock")
 
 // Lock takes the exclusive lock of key, the file <dir>/<key>.lock (dir is
-// created 0700 when missing, but not its parents; the file 0600), waiting at most wait (zero or
-// negative means [DefaultLockWait]). It returns an error wrapping
-// [ErrLockTimeout] when the wait runs out, and ctx's error when ctx ends
-// first. unlock releases the lock; calling it more than once is harmless.
+// created 0700 when missing, but not its parents; the file 0600), waiting
+// for it at least wait (zero or negative means [DefaultLockWait]) and, past
+// that, for as long as its holder is a [Cache] refreshing that shows it is
+// alive: such a holder touches the lock file every second (its heartbeat)
+// and fails or succeeds for everyone, while one that is stopped (SIGSTOP,
+// Ctrl-Z on the git that runs it) or holds the lock for anything else
+// shows nothing. It returns an error wrapping [ErrLockTimeout] when the
+// wait runs out with no such sign, and ctx's error when ctx ends first.
+// unlock releases the lock; calling it more than once is harmless. A lock
+// taken here marks the file as not refreshing (its modification time set
+// to the Unix epoch): only a Cache's own lock has a heartbeat.
 //
 // The directory must be a private directory of ours, and the lock file a
 // regular file of ours that others cannot write; a symlink planted under the
@@ -41,12 +51,24 @@ var ErrLockTimeout = errors.New("timed out waiting for the cache lock")
 // releases when its holder exits, however it exits: a killed process never
 // leaves a stale lock behind.
 func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func(), err error) {
-	if dir == "" {
-		return nil, errors.New("no lock directory given")
-	}
-	path, err := lockPath(dir, key)
+	path, unlock, err := lockKey(ctx, dir, key, wait)
 	if err != nil {
 		return nil, err
+	}
+	markIdle(path)
+	return unlock, nil
+}
+
+// lockKey is [Lock] but for marking the lock file: the caller marks it
+// idle, or starts a heartbeat at once (a [Cache]), so that no waiter sees
+// an idle mark between the two. path is the lock file's.
+func lockKey(ctx context.Context, dir, key string, wait time.Duration) (path string, unlock func(), err error) {
+	if dir == "" {
+		return "", nil, errors.New("no lock directory given")
+	}
+	path, err = lockPath(dir, key)
+	if err != nil {
+		return "", nil, err
 	}
 	if wait <= 0 {
 		wait = DefaultLockWait
@@ -54,11 +76,9 @@ func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func
 	// A lock directory others could write to would let them hold our locks
 	// or plant files under their names.
 	if err := privatefile.EnsureDir(dir, false); err != nil {
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+		return "", nil, fmt.Errorf("locking %s: %w", path, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	unlock, err = privatefile.Lock(wctx, path, lockPoll)
+	unlock, err = waitLock(ctx, path, wait)
 	switch {
 	case err == nil:
 		// The lock file is deliberately left in place on unlock. Removing it
@@ -66,13 +86,38 @@ func Lock(ctx context.Context, dir, key string, wait time.Duration) (unlock func
 		// about to lock it while another creates a new file at the same path,
 		// and then both "hold the lock" on different inodes. A lock file is
 		// empty and one per account, so keeping it costs nothing.
-		return unlock, nil
+		return path, unlock, nil
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("waiting for the cache lock %s: %w", path, ctx.Err())
+		return "", nil, fmt.Errorf("waiting for the cache lock %s: %w", path, ctx.Err())
 	case errors.Is(err, context.DeadlineExceeded):
-		return nil, fmt.Errorf("%w: %s still held by another process after %v", ErrLockTimeout, path, wait)
+		return "", nil, fmt.Errorf("%w: %s still held by another process after %v, which shows no sign of refreshing", ErrLockTimeout, path, wait)
 	default:
-		return nil, fmt.Errorf("locking %s: %w", path, err)
+		return "", nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+}
+
+// waitLock takes the lock of the file at path, trying for at least wait,
+// then on while its holder's heartbeat is fresh ([holderWatch]), until ctx
+// ends. It looks at the file every lockWatch; its error is ctx's, or
+// context.DeadlineExceeded when it gave up on the holder.
+func waitLock(ctx context.Context, path string, wait time.Duration) (unlock func(), err error) {
+	start := time.Now()
+	w := holderWatch{path: path}
+	for {
+		slice := lockWatch
+		if left := wait - time.Since(start); left > 0 {
+			slice = min(slice, left)
+		}
+		sctx, cancel := context.WithTimeout(ctx, slice)
+		unlock, err := privatefile.Lock(sctx, path, lockPoll)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return unlock, err
+		}
+		w.observe()
+		if time.Since(start) >= wait && !w.alive() {
+			return nil, context.DeadlineExceeded
+		}
 	}
 }
 
@@ -86,9 +131,11 @@ func lockPath(dir, key string) (string, error) {
 }
 
 // lock takes the in-process lock, then the key's file lock if there is a
-// lock directory. A file lock that cannot be had (timeout, unwritable
-// directory) is logged and skipped: the worst outcome is a second refresh.
-// Only the end of ctx is an error.
+// lock directory, and keeps the lock file's heartbeat until unlock, so that
+// other processes wait for this one while it is alive (see [Lock]). A file
+// lock that cannot be had (a holder with no heartbeat past the lock wait,
+// an unwritable directory) is logged and skipped: the worst outcome is a
+// second refresh. Only the end of ctx is an error.
 func (s *Cache) lock(ctx context.Context) (unlock func(), err error) {
 	select {
 	case s.sem <- struct{}{}:
@@ -101,12 +148,16 @@ func (s *Cache) lock(ctx context.Context) (unlock func(), err error) {
 	}
 
 	start := time.Now()
-	s.log.DebugContext(ctx, "taking the cache lock", "dir", s.lockDir, "max_wait", s.lockWait)
-	unlockFile, err := Lock(ctx, s.lockDir, s.key, s.lockWait)
+	s.log.DebugContext(ctx, "taking the cache lock", "dir", s.lockDir, "lock_wait", s.lockWait)
+	path, unlockFile, err := lockKey(ctx, s.lockDir, s.key, s.lockWait)
 	switch {
 	case err == nil:
+		stop := heartbeat(path)
 		s.log.DebugContext(ctx, "cache lock taken", "waited", time.Since(start).Round(time.Millisecond))
-		return func() { unlockFile(); release() }, nil
+		return func() { stop(); unlockFile(); release() }, nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		release()
+		return nil, fmt.Errorf("no token within the deadline: another caller was still refreshing it: %w", err)
 	case ctx.Err() != nil:
 		release()
 		return nil, err

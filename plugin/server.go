@@ -88,7 +88,7 @@ func SlogHandler(w io.Writer, level slog.Leveler) slog.Handler {
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			// JSON has no durations: slog writes nanoseconds, which the
-			// host shows as floats (max_wait=1e+10).
+			// host shows as floats (lock_wait=1e+10).
 			if a.Value.Kind() == slog.KindDuration {
 				return slog.String(a.Key, a.Value.Duration().String())
 			}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
 	"github.com/dt-credential-helper/dt-credential-helper/bearer"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
@@ -398,9 +399,29 @@ func outageDocBackoff() string {
 		"finds another process refreshing waits at most that long for it, then\n"+
 		"prints the cached token. Only a caller with no valid token waits the full\n"+
 		"`--timeout`. `--force-refresh` ignores the back-off and makes a full attempt.\n"+
-		"A success removes the record, and so do `login` and `logout`.\n",
+		"A success removes the record, and so do `login` and `logout`.\n\n"+
+		outageDocHung(),
 		faultDur(lo1), faultDur(hi1), faultDur(loCap), faultDur(hiCap), faultDur(bearer.BackoffCap),
 		faultDur(bearer.MaxClockStep), faultDur(bearer.BackoffCap), faultDur(bearer.CoveredBudget))
+}
+
+// outageDocHung is the prose of docs/reliability.md on a crowd waiting for
+// the process that refreshes: what a hung endpoint costs
+// (TestOutageHungEndpointCrowd) and a stopped one (TestOutageStoppedLockHolder).
+func outageDocHung() string {
+	return fmt.Sprintf("Without a valid token, a call that finds another process refreshing (holding\n"+
+		"the key's lock file) waits for it up to its own `--timeout`: that process\n"+
+		"touches the lock file every second while it refreshes, and it fails or\n"+
+		"succeeds for everyone. Its token is printed, or its failure at once, exit 1.\n"+
+		"So an endpoint that accepts connections and never answers costs the service\n"+
+		"the attempts of one call (one every %s within its `--timeout`), however many\n"+
+		"processes ask meanwhile, not one more per process; a call whose own deadline\n"+
+		"comes first says `no token within the deadline: another caller was still\n"+
+		"refreshing it`. A process that holds the lock but is stopped (Ctrl-Z on the\n"+
+		"git that runs it) stops touching it: the others go on without the lock after\n"+
+		"%s, or a few seconds after its last touch if that is later. One that dies\n"+
+		"releases the lock at once.\n",
+		faultDur(auth.DefaultAttemptTimeout), faultDur(keyring.DefaultLockWait))
 }
 
 // outageDocTable renders the outage rows as the doc's table.
@@ -414,6 +435,11 @@ func outageDocTable(rows []outageRow) string {
 	b.WriteString("\nEach row runs the built binary against the emulator, its token requests counted there (`TestOutageMatrix`, " +
 		"`cmd/dt-credential-helper/outage_test.go`). `TestOutageProcessesBackOffTogether` runs 32 processes calling once a second " +
 		"while the endpoint fails and the cached token is inside its refresh window: every call prints the cached token, the " +
-		"endpoint sees at most one request per step of the back-off, and stderr holds the first failure's warning and nothing else.\n")
+		"endpoint sees at most one request per step of the back-off, and stderr holds the first failure's warning and nothing else. " +
+		fmt.Sprintf("`TestOutageHungEndpointCrowd` runs 16 processes at once with no valid token while the endpoint hangs: "+
+			"the endpoint sees the attempts of one call (%d within a %s `--timeout`; with the default %s, %d), and every call exits 1. "+
+			"`TestOutageStoppedLockHolder` stops the refreshing process (SIGSTOP) before, while and after the others wait: they are "+
+			"served a token well before their `--timeout`.\n",
+			hungAttempts(hangTimeout), faultDur(hangTimeout), faultDur(auth.DefaultTimeout), hungAttempts(auth.DefaultTimeout)))
 	return b.String()
 }

@@ -521,7 +521,7 @@ func TestPluginLogsReachHost(t *testing.T) {
 		t.Errorf("the plugin's lines were not re-logged at their level by the host")
 	}
 	// JSON numbers reach the host as floats: a duration must be a string
-	// there (max_wait=10s, not max_wait=1e+10).
+	// there (lock_wait=10s, not lock_wait=1e+10).
 	if m := regexp.MustCompile(`\w+="?[0-9.]+e\+[0-9]+`).FindString(out); m != "" {
 		t.Errorf("host log shows a duration as a float: %s", m)
 	}
