@@ -147,11 +147,7 @@ func TestDoctorFetch(t *testing.T) {
 // twice; an environment without an account is warned about.
 func TestDoctorProfileSecret(t *testing.T) {
 	t.Parallel()
-	srv := authtest.NewServer(testAccount)
-	t.Cleanup(srv.Close)
-	env := baseEnv(t, srv.TokenURL())
-	loginFileProfile(t, env, srv.TokenURL(), "prod")
-	env = withoutAccount(env)
+	srv, env := doctorProfileEnv(t, "prod")
 
 	rep := doctorReport(t, runInProcess(t, env, "", "doctor", "-o", "json"))
 	wantCheck(t, rep, "profiles", "", doctor.Pass, "1 profile (prod)")
@@ -174,16 +170,23 @@ func TestDoctorProfileSecret(t *testing.T) {
 	wantCheck(t, rep, "account", "", doctor.Warn, "no account", "login")
 }
 
+// doctorProfileEnv is an emulator and an environment that names no
+// account but has profile name stored, its secret in a private file.
+func doctorProfileEnv(t *testing.T, name string) (*authtest.Server, []string) {
+	t.Helper()
+	srv := authtest.NewServer(testAccount)
+	t.Cleanup(srv.Close)
+	env := baseEnv(t, srv.TokenURL())
+	loginFileProfile(t, env, srv.TokenURL(), name)
+	return srv, withoutAccount(env)
+}
+
 // TestDoctorDefaultProfile: DT_PROFILE naming a profile
 // that is not stored fails doctor, as it fails every call that names no
 // profile; naming a stored one passes.
 func TestDoctorDefaultProfile(t *testing.T) {
 	t.Parallel()
-	srv := authtest.NewServer(testAccount)
-	t.Cleanup(srv.Close)
-	env := baseEnv(t, srv.TokenURL())
-	loginFileProfile(t, env, srv.TokenURL(), "prod")
-	env = withoutAccount(env)
+	_, env := doctorProfileEnv(t, "prod")
 
 	rep := doctorReport(t, runInProcess(t, withEnv(env, "DT_PROFILE=typo"), "", "doctor", "--offline", "-o", "json"))
 	wantCheck(t, rep, "account", "typo", doctor.Fail, "DT_PROFILE names the profile \"typo\", which is not stored", "status")

@@ -245,14 +245,9 @@ func Edit(ctx context.Context, path string, edit func(*File) (save bool, err err
 	if err := makeDir(filepath.Dir(path), lock); err != nil {
 		return fmt.Errorf("docker configuration: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, lockWait)
-	defer cancel()
-	unlock, err := privatefile.Lock(ctx, lock, 5*time.Millisecond)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("docker configuration %s: still locked by another run after %v (%s)", path, lockWait, lock)
-	}
+	unlock, err := privatefile.LockWithin(ctx, lock, lockWait)
 	if err != nil {
-		return fmt.Errorf("locking docker configuration: %w", err)
+		return fmt.Errorf("locking docker configuration %s: %w", path, err)
 	}
 	defer unlock()
 	f, err := Load(path)

@@ -199,14 +199,9 @@ func Update(ctx context.Context, path string, change func(*File) (changed bool, 
 	if err := privatefile.EnsureDir(filepath.Dir(path), true); err != nil {
 		return fmt.Errorf("profiles directory: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, lockWait)
-	defer cancel()
-	unlock, err := privatefile.Lock(ctx, path+".lock", 5*time.Millisecond)
+	unlock, err := privatefile.LockWithin(ctx, path+".lock", lockWait)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("profiles file %s: still locked by another process after %v", path, lockWait)
-		}
-		return fmt.Errorf("locking the profiles file: %w", err)
+		return fmt.Errorf("locking the profiles file %s: %w", path, err)
 	}
 	defer unlock()
 	f, err := Load(path)

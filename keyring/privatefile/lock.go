@@ -48,3 +48,19 @@ func Lock(ctx context.Context, path string, poll time.Duration) (unlock func(), 
 	}
 	return func() { _ = fl.Unlock() }, nil
 }
+
+// LockWithin is [Lock] for an edit of a file of the user's (the profiles
+// file, docker's configuration) that other runs may be making: it waits
+// at most wait, or until ctx ends, polling every 5 ms, and a lock another
+// process still holds then is an error that says so, naming how long it
+// waited. A read, a change and a small write take milliseconds, so a wait
+// of seconds means a holder that is stuck.
+func LockWithin(ctx context.Context, path string, wait time.Duration) (unlock func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	unlock, err = Lock(ctx, path, 5*time.Millisecond)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("still locked by another process after %v (%s)", wait, path)
+	}
+	return unlock, err
+}

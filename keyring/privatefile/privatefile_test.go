@@ -396,3 +396,22 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("in a missing directory: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestLockWithin: a lock another holder keeps is given up on after the
+// wait, with an error that says so; once released, it is taken.
+func TestLockWithin(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edit.lock")
+	unlock, err := LockWithin(t.Context(), path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockWithin(t.Context(), path, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "still locked by another process after 50ms") {
+		t.Errorf("a held lock: %v, want it to say it is still locked after the wait", err)
+	}
+	unlock()
+	again, err := LockWithin(t.Context(), path, time.Second)
+	if err != nil {
+		t.Fatalf("a released lock: %v", err)
+	}
+	again()
+}
