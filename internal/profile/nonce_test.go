@@ -2,6 +2,7 @@ package profile
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +93,14 @@ func TestCacheNonce(t *testing.T) {
 			t.Errorf("a Vault profile has cache nonce %q, want none", got.CacheNonce)
 		}
 	})
+}
+
+// TestBadNonceSaysWhatToDo: a profiles file with a cache nonce this
+// program did not make is refused with a way out that works (login and
+// logout read the same file, and refuse it too).
+func TestBadNonceSaysWhatToDo(t *testing.T) {
+	_, err := Parse([]byte(`{"version":1,"profiles":{"p":{"key_id":"k","cache_nonce":"zz"}}}`), "profiles.json")
+	if err == nil || !strings.Contains(err.Error(), "remove the cache_nonce member from the file") || strings.Contains(err.Error(), "log in again") {
+		t.Errorf("Parse: %v; want it to say to remove the member, not to log in (which reads the same file)", err)
+	}
 }

@@ -235,7 +235,8 @@ func Parse(data []byte, name string) (*File, error) {
 			return nil, fmt.Errorf("profiles file %s: profile %q: secret_store %.40q is neither %q nor %q", name, n, p.SecretStore, SecretInKeyring, SecretInFile)
 		}
 		if p.CacheNonce != "" && !isNonce(p.CacheNonce) {
-			return nil, fmt.Errorf("profiles file %s: profile %q: cache_nonce %.40q is not 32 hex digits; log in again", name, n, p.CacheNonce)
+			return nil, fmt.Errorf("profiles file %s: profile %q: cache_nonce %.40q is not 32 lowercase hex digits: "+
+				"remove the cache_nonce member from the file (the next login makes a new one)", name, n, p.CacheNonce)
 		}
 		if err := p.checkEntries(n); err != nil {
 			return nil, fmt.Errorf("profiles file %s: profile %q: %w", name, n, err)
