@@ -100,10 +100,13 @@ func run(args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	// The wiring: the profiles repository, the token sources over it, and
-	// the plugin serving them, their errors classified by classify and
+	// The wiring: the profiles repository (followed: the plugin lives
+	// through logins, logouts and rotations), the token sources over it,
+	// and the plugin serving them, their errors classified by classify and
 	// their messages made printable (printable.go).
 	cfg.VaultUpstream = vaultUpstream(cfg.Log)
-	sources := tokens.New(cfg, profile.NewRepository(getenv, cfg.KeyringTimeout, cfg.Log))
+	profiles := profile.NewRepository(getenv, cfg.KeyringTimeout, cfg.Log)
+	profiles.FollowChanges()
+	sources := tokens.New(cfg, profiles)
 	return plugin.Serve(printableTokens{sources}, classify, logger, plugin.WithRefreshBuffer(cfg.RefreshBuffer))
 }

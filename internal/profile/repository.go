@@ -41,7 +41,8 @@ type Repository struct {
 
 	mu      sync.Mutex
 	file    *File
-	read    fs.FileInfo // the profiles file as File found it; nil when missing
+	read    fs.FileInfo // the profiles file as File found it; nil when missing or not followed
+	follow  bool        // FollowChanges: Stale compares read with the file
 	keyring keyring.Store
 }
 
@@ -101,9 +102,13 @@ func (r *Repository) File() (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Looked at before the read: a change in between is seen by the next
-	// Stale, and read again.
-	read, _ := os.Stat(path)
+	// Looked at before the read, by a process that follows changes: a
+	// change in between is seen by the next Stale, and read again. A
+	// one-shot call, the cached hot path, pays no system call for it.
+	var read fs.FileInfo
+	if r.follow {
+		read, _ = os.Stat(path)
+	}
 	f, err := Load(path)
 	if err != nil {
 		return nil, misconfig.Wrap(err)
@@ -118,12 +123,12 @@ func (r *Repository) File() (*File, error) {
 // process that lives through a login, logout or rotate (the plugin) asks
 // before it uses what it read: a profile's key, secret and hosts are
 // always in the profiles file's latest write, since every change of a
-// secret writes the profile too. Before the first File it is false, and
-// costs nothing.
+// secret writes the profile too. It is false, and costs nothing, before
+// the first File and in a repository that does not [Repository.FollowChanges].
 func (r *Repository) Stale() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.file == nil {
+	if r.file == nil || !r.follow {
 		return false
 	}
 	path, err := r.Path()
@@ -136,6 +141,15 @@ func (r *Repository) Stale() bool {
 	}
 	r.file, r.read = nil, nil
 	return true
+}
+
+// FollowChanges makes r notice the profiles file's changes ([Repository.Stale]):
+// for a process that lives through a login, logout or rotate (the plugin),
+// not for a one-shot call, which reads the file once.
+func (r *Repository) FollowChanges() {
+	r.mu.Lock()
+	r.follow = true
+	r.mu.Unlock()
 }
 
 // sameFile says whether a and b, each nil for a missing file, are the same

@@ -10,6 +10,7 @@ import (
 // again; nothing changed, it keeps what it read.
 func TestStale(t *testing.T) {
 	f := newTxFixture(t)
+	f.repo.FollowChanges()
 	other := NewRepository(f.getenv, 0, nil) // another process
 	if f.repo.Stale() {
 		t.Error("Stale before anything was read")
@@ -58,5 +59,20 @@ func TestStale(t *testing.T) {
 	}
 	if !f.repo.Stale() {
 		t.Error("not Stale after the file was removed")
+	}
+
+	// A one-shot process does not follow: no system call for it.
+	once := NewRepository(f.getenv, 0, nil)
+	if _, err := other.Save(t.Context(), "q", dtProfile(SecretInFile), "secret-q", f.forget); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := once.Account("q"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if once.Stale() {
+		t.Error("a repository that does not follow changes says Stale")
 	}
 }
