@@ -43,7 +43,14 @@ func CheckPath(path string, check func(path string, mode fs.FileMode, uid int) e
 			return err
 		}
 		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(path), dest)
+			// Relative to the directory the link is in as the kernel
+			// finds it: through its own links (checked above), so that a
+			// ".." in dest leads where the kernel's would.
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			dest = filepath.Join(dir, dest)
 		}
 		path = dest
 	}

@@ -23,6 +23,7 @@ func TestCheckPath(t *testing.T) {
 	must(t, os.Symlink("real/config", filepath.Join(dir, "rel")))
 	must(t, os.Symlink(filepath.Join(dir, "rel"), filepath.Join(dir, "abs")))
 	var seen string
+	var perr *PermissionError
 	record := func(path string, mode fs.FileMode, uid int) error {
 		seen = path
 		return CheckOwned(path, mode, uid)
@@ -31,6 +32,22 @@ func TestCheckPath(t *testing.T) {
 		if seen = ""; CheckPath(p, record) != nil || seen != target {
 			t.Errorf("CheckPath(%s): check saw %q, want the target %s", p, seen, target)
 		}
+	}
+
+	// A link in a linked directory: its ".." is the real directory's
+	// parent, as the kernel reads it, not the one its name suggests.
+	decoy := filepath.Join(dir, "home", "conf")
+	must(t, os.MkdirAll(filepath.Join(dir, "home"), 0o700))
+	must(t, os.WriteFile(decoy, []byte("x"), 0o600))
+	must(t, os.MkdirAll(filepath.Join(dir, "real2", "y"), 0o700))
+	writable := filepath.Join(dir, "real2", "conf")
+	must(t, os.WriteFile(writable, []byte("x"), 0o600))
+	must(t, os.Chmod(writable, 0o666))
+	must(t, os.Symlink("../conf", filepath.Join(dir, "real2", "y", "link")))
+	must(t, os.Symlink(filepath.Join(dir, "real2", "y"), filepath.Join(dir, "home", "a")))
+	seen = ""
+	if err := CheckPath(filepath.Join(dir, "home", "a", "link"), record); !errors.As(err, &perr) || seen != writable {
+		t.Errorf("a relative link in a linked directory: %v, check saw %q; want %s refused (the kernel opens it, not %s)", err, seen, writable, decoy)
 	}
 
 	must(t, os.Symlink("loop", filepath.Join(dir, "loop")))
@@ -43,7 +60,6 @@ func TestCheckPath(t *testing.T) {
 	must(t, os.Symlink(target, filepath.Join(open, "link")))
 	must(t, os.Chmod(open, 0o777))
 	seen = ""
-	var perr *PermissionError
 	if err := CheckPath(filepath.Join(open, "link"), record); !errors.As(err, &perr) || seen != "" {
 		t.Errorf("a link in a directory anyone can write: %v (check saw %q)", err, seen)
 	}
