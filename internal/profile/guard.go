@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
 
@@ -24,35 +25,43 @@ import (
 // profile that another process is rotating.
 var ErrRotating = errors.New("being rotated by another process")
 
-// lockOut takes profile name's rotation lock for command (login or
-// logout), refusing at once while a rotation holds it, and forgets what
-// File read, which may be older than the lock: the caller reads the
-// profile afresh, as it stands while no rotation can change it. A missing
-// profiles directory holds no profile to rotate: create makes it (Save
-// writes there next), else nothing is locked.
-func (r *Repository) lockOut(ctx context.Context, name, command string, create bool) (unlock func(), err error) {
+// lockOut checks name, takes profile name's rotation lock for command
+// (login or logout), refusing at once while a rotation holds it, and
+// returns the profiles file read afresh (what File read before may be
+// older than the lock), as it stands while no rotation can change it,
+// with the unlock to call when done. A missing profiles directory holds
+// no profile to rotate: create makes it (Save writes there next), else
+// nothing is locked.
+func (r *Repository) lockOut(ctx context.Context, name, command string, create bool) (f *File, unlock func(), err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, nil, misconfig.Wrap(err)
+	}
 	path, err := r.Path()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if create {
 		if err := privatefile.EnsureDir(filepath.Dir(path), true); err != nil {
-			return nil, fmt.Errorf("profiles directory: %w", err)
+			return nil, nil, fmt.Errorf("profiles directory: %w", err)
 		}
 	}
 	unlock, err = r.LockRotation(ctx, name)
 	switch {
 	case errors.Is(err, ErrRotating):
-		return nil, fmt.Errorf("%w: run %s again when it has finished", err, command)
+		return nil, nil, fmt.Errorf("%w: run %s again when it has finished", err, command)
 	case !create && errors.Is(err, fs.ErrNotExist):
 		unlock = func() {}
 	case err != nil:
-		return nil, fmt.Errorf("profile %q: taking its rotation lock: %w", name, err)
+		return nil, nil, fmt.Errorf("profile %q: taking its rotation lock: %w", name, err)
 	}
 	r.mu.Lock()
 	r.file = nil
 	r.mu.Unlock()
-	return unlock, nil
+	if f, err = r.File(); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return f, unlock, nil
 }
 
 // Current reads profile name afresh, under the profiles file's lock, for

@@ -36,18 +36,11 @@ var ErrNoAccount = errors.New("its account is not known")
 // The warnings are cached tokens left in a store this process cannot
 // reach, and what an unfinished rotation of the profile left at DT.
 func (r *Repository) Remove(ctx context.Context, name string, account auth.Credentials, forget ForgetTokens) (warnings []error, err error) {
-	if err := ValidateName(name); err != nil {
-		return nil, misconfig.Wrap(err)
-	}
-	unlock, err := r.lockOut(ctx, name, "logout", false)
+	f, unlock, err := r.lockOut(ctx, name, "logout", false)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	f, err := r.File()
-	if err != nil {
-		return nil, err
-	}
 	p, inFile := f.Profiles[name]
 	var warning error
 	var errs []error

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
 )
 
@@ -41,21 +40,14 @@ import (
 // could not be removed, what an unfinished rotation left at DT. A secret its store would not take is a
 // [*StoreError], and nothing is stored.
 func (r *Repository) Save(ctx context.Context, name string, p Profile, secret string, forget ForgetTokens) (warnings []error, err error) {
-	if err := ValidateName(name); err != nil {
-		return nil, misconfig.Wrap(err)
-	}
 	if (p.Vault == nil) == (secret == "") {
 		return nil, errors.New("a DT profile is saved with its secret, a Vault profile without one")
 	}
-	unlock, err := r.lockOut(ctx, name, "login", true)
+	f, unlock, err := r.lockOut(ctx, name, "login", true)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	f, err := r.File()
-	if err != nil {
-		return nil, err
-	}
 	old, existed := f.Profiles[name]
 	if p.Vault != nil {
 		p.CacheNonce = ""
