@@ -27,8 +27,8 @@ var ErrRotating = errors.New("being rotated by another process")
 
 // lockOut checks name, takes profile name's rotation lock for command
 // (login or logout), refusing at once while a rotation holds it, and
-// returns the profiles file read afresh (what File read before may be
-// older than the lock), as it stands while no rotation can change it,
+// returns the profiles file read afresh (LockRotation forgets what File
+// read before, which may be older than the lock), as it stands while no rotation can change it,
 // with the unlock to call when done. A missing profiles directory holds
 // no profile to rotate: create makes it (Save writes there next), else
 // nothing is locked.
@@ -54,9 +54,6 @@ func (r *Repository) lockOut(ctx context.Context, name, command string, create b
 	case err != nil:
 		return nil, nil, fmt.Errorf("profile %q: taking its rotation lock: %w", name, err)
 	}
-	r.mu.Lock()
-	r.file = nil
-	r.mu.Unlock()
 	if f, err = r.File(); err != nil {
 		unlock()
 		return nil, nil, err

@@ -282,10 +282,15 @@ func (r *Repository) Update(ctx context.Context, change func(*File) (changed boo
 		return err
 	}
 	err = Update(ctx, path, change)
-	r.mu.Lock()
-	r.file = nil
-	r.mu.Unlock()
+	r.forget()
 	return err
+}
+
+// forget drops what File read, so that the next File reads the file again.
+func (r *Repository) forget() {
+	r.mu.Lock()
+	r.file, r.read = nil, nil
+	r.mu.Unlock()
 }
 
 // secretFiles is the file store of profile secrets. Its directory sits in

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/keyring"
@@ -107,9 +108,13 @@ func (p Profile) checkEntries(name string) error {
 const rotationLockWait = 200 * time.Millisecond
 
 // LockRotation takes profile name's rotation lock, a private lock file
-// next to the profiles file, so that two rotations of one profile never
-// run at once; the kernel releases it when its process dies. Another
-// rotation holding it is an error at once.
+// next to the profiles file, in a directory checked as the profiles file's
+// is (privatefile.CheckDir: a missing one is an error wrapping
+// fs.ErrNotExist), so that two rotations of one profile never run at once,
+// nor a login or logout beside one; the kernel releases it when its
+// process dies. Another holding it is an error at once. Once it is held,
+// what File read before is forgotten: it may be older than what the
+// holder before wrote, and the caller reads the profile afresh.
 func (r *Repository) LockRotation(ctx context.Context, name string) (unlock func(), err error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -118,11 +123,17 @@ func (r *Repository) LockRotation(ctx context.Context, name string) (unlock func
 	if err != nil {
 		return nil, err
 	}
+	if err := privatefile.CheckDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, rotationLockWait)
 	defer cancel()
 	unlock, err = privatefile.Lock(ctx, path+".rotate-"+name+".lock", 10*time.Millisecond)
 	if errors.Is(err, context.DeadlineExceeded) {
 		return nil, fmt.Errorf("profile %q is %w", name, ErrRotating)
+	}
+	if err == nil {
+		r.forget()
 	}
 	return unlock, err
 }

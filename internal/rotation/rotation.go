@@ -108,9 +108,8 @@ func Rotate(ctx context.Context, cfg Config) (*Report, error) {
 		return r.rep, err
 	}
 	defer unlock()
-	// What was read before the lock may be older than the profile a
-	// rotation finished or a login wrote meanwhile.
-	cfg.Profiles.Stale()
+	// LockRotation forgot what was read before it: connect reads the
+	// profile as a rotation or login before this one left it.
 	if err := r.connect(ctx); err != nil {
 		return r.rep, err
 	}
