@@ -29,8 +29,9 @@ const (
 
 	defaultMinWait = 250 * time.Millisecond
 	defaultMaxWait = 4 * time.Second
-	// maxRetryAfter caps how long a Retry-After header can make us wait.
-	maxRetryAfter = 30 * time.Second
+	// maxRetryAfter caps how long a Retry-After header can make us wait:
+	// the shared back-off's own cap, which honours the same header.
+	maxRetryAfter = bearer.BackoffCap
 	// maxBody bounds how much of a response is read.
 	maxBody = 1 << 20
 

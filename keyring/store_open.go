@@ -86,17 +86,15 @@ func OpenStore(mode Mode, cfg StoreConfig) (Store, error) {
 			return nil, fmt.Errorf("cache mode %s needs a cache directory", cmp.Or(mode, ModeAuto))
 		}
 	}
-	ts := tiers(cfg.Dir, cfg.Timeout)
 	switch mode {
 	case ModeKernel, ModeKeyring, ModeFile:
-		for _, t := range ts {
-			if t.mode == mode {
-				return t.store, nil
-			}
+		// Only the store the mode uses: the hot path builds nothing more.
+		if t, ok := newTier(mode, cfg.Dir, cfg.Timeout); ok {
+			return t.store, nil
 		}
 		return nil, errors.New("cache mode kernel: the kernel keyring is Linux only")
 	case ModeAuto, "":
-		return stackAuto(ts, cfg), nil
+		return stackAuto(tiers(cfg.Dir, cfg.Timeout), cfg), nil
 	}
 	return nil, unknownMode(string(mode))
 }
@@ -119,15 +117,34 @@ type tier struct {
 // leave a token behind in a store added here; a store a mode used without
 // being here would be, and TestForgetLeavesNothingInAnyMode says so.
 func tiers(dir string, timeout time.Duration) []tier {
-	var ts []tier
-	if k := kernelTier(); k != nil {
-		ts = append(ts, tier{ModeKernel, k, "kernel keyring", func(err error) bool { return errors.Is(err, ErrUnreachable) }})
-	}
-	ts = append(ts, tier{ModeKeyring, NewOSStore(timeout), "keyring", func(err error) bool { return errors.Is(err, ErrNoSession) }})
-	if dir != "" {
-		ts = append(ts, tier{ModeFile, NewFileStore(dir), "file cache", func(error) bool { return false }})
+	ts := make([]tier, 0, len(tierModes))
+	for _, m := range tierModes {
+		if t, ok := newTier(m, dir, timeout); ok {
+			ts = append(ts, t)
+		}
 	}
 	return ts
+}
+
+// tierModes are the modes of a store of their own, in the auto mode's order.
+var tierModes = [...]Mode{ModeKernel, ModeKeyring, ModeFile}
+
+// newTier returns the tier of mode, one of tierModes; ok is false where
+// there is none: the kernel keyring off Linux, the files without dir.
+func newTier(mode Mode, dir string, timeout time.Duration) (t tier, ok bool) {
+	switch mode {
+	case ModeKernel:
+		if k := kernelTier(); k != nil {
+			return tier{ModeKernel, k, "kernel keyring", func(err error) bool { return errors.Is(err, ErrUnreachable) }}, true
+		}
+	case ModeKeyring:
+		return tier{ModeKeyring, NewOSStore(timeout), "keyring", func(err error) bool { return errors.Is(err, ErrNoSession) }}, true
+	case ModeFile:
+		if dir != "" {
+			return tier{ModeFile, NewFileStore(dir), "file cache", func(error) bool { return false }}, true
+		}
+	}
+	return tier{}, false
 }
 
 // stackAuto is the auto mode over ts (kernel keyring, OS keyring, files):
