@@ -138,10 +138,15 @@ func (l *launched) check(err error) error {
 }
 
 // Source is an oauth2.TokenSource over a TokenProvider for one profile. It
-// reuses a token until it is due by the rule the plugin's cache refreshes
-// by (bearer.Fresh, with the default buffer), so that it asks the plugin
-// again exactly when the cache has a new token for it, and Invalidate drops
-// a token the API refused both here and in the plugin's cache.
+// reuses a token until it is due by bearer.Fresh with the default buffer,
+// and Invalidate drops a token the API refused both here and in the
+// plugin's cache. The plugin's cache refreshes by the user's buffer
+// (--refresh-buffer), which the protocol does not carry: with the default,
+// the Source asks again exactly when the cache has a new token; with a
+// shorter one the cache serves the same token again, and the Source then
+// reuses it for reaskEvery before asking again; with a longer one it keeps
+// the old token, still valid, after the cache has refreshed, until the
+// default buffer.
 type Source struct {
 	ctx     context.Context
 	p       TokenProvider
@@ -152,7 +157,18 @@ type Source struct {
 	tok *oauth2.Token
 	// life is tok's lifetime as far as the host can tell (see lifetimeOf).
 	life time.Duration
+	// reuseUntil, once tok is due, is until when to reuse it because the
+	// plugin served it again.
+	reuseUntil time.Time
 }
+
+// reaskEvery is how long a Source reuses a token the plugin served again
+// although it is due by the default buffer. Reusing it until its expiry
+// would overrun the user's buffer, which the cache refreshes by at some
+// unknown point before; asking again on every call would cost an RPC per
+// request. A second bounds both: the host runs at most a second behind the
+// cache's refresh, at most one RPC a second while the cache keeps the token.
+const reaskEvery = time.Second
 
 // TokenSource returns profile's token source; ctx bounds every call to the
 // plugin. Put it in an oauth2.Transport and call Invalidate on a 401.
@@ -166,23 +182,36 @@ func TokenSource(ctx context.Context, p TokenProvider, profile string) *Source {
 func (s *Source) Token() (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.tok != nil && (s.tok.Expiry.IsZero() || bearer.Fresh(s.tok.Expiry, s.life, 0, s.now())) {
+	if now := s.now(); s.tok != nil && (s.tok.Expiry.IsZero() || bearer.Fresh(s.tok.Expiry, s.life, 0, now) || now.Before(s.reuseUntil)) {
 		return s.tok, nil
 	}
 	tok, err := s.p.GetToken(s.ctx, s.profile, false)
 	if err != nil {
 		return nil, err
 	}
-	s.tok, s.life = tok, lifetimeOf(tok, s.now())
+	now := s.now()
+	if s.tok != nil && tok.AccessToken == s.tok.AccessToken && tok.Expiry.Equal(s.tok.Expiry) {
+		// Served again: its lifetime is still the one first seen, which
+		// what it has left now would understate.
+		s.reuseUntil = now.Add(reaskEvery)
+		if tok.Expiry.Before(s.reuseUntil) {
+			s.reuseUntil = tok.Expiry
+		}
+		return s.tok, nil
+	}
+	s.tok, s.life, s.reuseUntil = tok, lifetimeOf(tok, now), time.Time{}
 	return tok, nil
 }
 
 // lifetimeOf is how long tok was granted for, which cuts the refresh
-// buffer of a short-lived token (bearer.Buffer): its ExpiresIn, as the
-// cache and the exchange fill it in, or else what it had left when it was
-// received at received. That is never longer than the real lifetime, so a
-// token is never thought due before the cache would refresh it, and asking
-// then always brings a new one.
+// buffer of a short-lived token (bearer.Buffer): its ExpiresIn if the
+// provider filled it in (over gRPC it is always zero: the protocol carries
+// only the expiry), or else what it had left when it was received at
+// received. That is never longer than the real lifetime, so a token is
+// never thought due before a cache with the default buffer would refresh
+// it; but a token first received with less than twice the default buffer
+// left may be kept a little after that cache has refreshed (it is still
+// valid).
 func lifetimeOf(tok *oauth2.Token, received time.Time) time.Duration {
 	if tok.ExpiresIn > 0 {
 		return time.Duration(tok.ExpiresIn) * time.Second

@@ -33,6 +33,7 @@ type fakeTokens struct {
 	stale       bool
 	errs        map[string]error
 	cache       map[string]*oauth2.Token
+	asked       int
 	minted      int
 	forced      int
 	invalidated []string
@@ -55,6 +56,7 @@ func (f *fakeTokens) Token(ctx context.Context, profile string, force bool) (*oa
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.asked++
 	if err := f.errs[profile]; err != nil {
 		return nil, err
 	}
@@ -118,4 +120,12 @@ func (f *fakeTokens) counts() (minted, forced int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.minted, f.forced
+}
+
+// asks is how many Token calls reached the fake (for profiles other than
+// "block" and "pid"): over gRPC, how many GetToken RPCs the host made.
+func (f *fakeTokens) asks() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.asked
 }

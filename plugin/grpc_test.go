@@ -302,3 +302,49 @@ func TestSourceAsksWhenDue(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceFollowsShorterBuffer: the plugin's cache refreshes by the
+// user's buffer, here 30 s, which the host does not know. From 60 s left
+// (the default buffer) down to 30 s the cache serves the same token again;
+// the Source keeps it instead of asking the plugin on every call, and
+// serves the new one once the cache has refreshed.
+func TestSourceFollowsShorterBuffer(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	f := newFake(time.Hour, 30*time.Second)
+	f.now = func() time.Time { return now }
+	src := TokenSource(context.Background(), connect(t, f), "")
+	src.now = f.now
+	expiry := t0.Add(time.Hour)
+	for _, step := range []struct {
+		name  string
+		left  time.Duration // before the token's expiry
+		calls int
+		asks  int // GetToken RPCs so far
+		want  string
+	}{
+		{"first", time.Hour, 1, 1, "tok-1"},
+		{"due by the default buffer, the cache serves it again", 45 * time.Second, 1, 2, "tok-1"},
+		{"served again: reused", 45 * time.Second, 10, 2, "tok-1"},
+		{"within the re-ask interval", 45*time.Second - reaskEvery/2, 10, 2, "tok-1"},
+		{"the re-ask interval passed: asks again", 45*time.Second - reaskEvery, 10, 3, "tok-1"},
+		{"the cache has refreshed", 30 * time.Second, 1, 4, "tok-2"},
+		{"the new token is reused", 30 * time.Second, 10, 4, "tok-2"},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			now = expiry.Add(-step.left)
+			for range step.calls {
+				tok, err := src.Token()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tok.AccessToken != step.want {
+					t.Fatalf("Token = %s, want %s", tok.AccessToken, step.want)
+				}
+			}
+			if got := f.asks(); got != step.asks {
+				t.Errorf("%d GetToken RPCs so far, want %d", got, step.asks)
+			}
+		})
+	}
+}
