@@ -28,6 +28,14 @@ esac
 work=$(mktemp -d)
 emu_pid=
 cleanup() {
+	# The kernel keyring is your user keyring, shared by all your
+	# processes: the demo's token is removed from it, not left to expire.
+	if [ "$cache" = kernel ] && [ -x "$work/bin/dt-credential-helper" ] && [ -n "${DT_TOKEN_ENDPOINT:-}" ]; then
+		# git's erase drops the cached token it names (on stdin, not argv).
+		tok=$("$work/bin/dt-credential-helper" token -o token 2>/dev/null) &&
+			printf 'protocol=https\nhost=api.disruptive-technologies.com\npassword=%s\n\n' "$tok" |
+			"$work/bin/dt-credential-helper" git erase || true
+	fi
 	[ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null || true
 	rm -rf "$work"
 }
