@@ -59,13 +59,14 @@ func (c LocationConfig) withDefaults() LocationConfig {
 func OpenLocation(cfg LocationConfig) (Location, error) {
 	cfg = cfg.withDefaults()
 	var dir string
+	var checked bool
 	if cfg.Mode != ModeNone {
 		var err error
-		if dir, err = CacheDir(cfg); err != nil {
+		if dir, checked, err = cacheDir(cfg); err != nil {
 			return Location{}, err
 		}
 	}
-	s, err := OpenStore(cfg.Mode, StoreConfig{Dir: dir, Timeout: cfg.KeyringTimeout, Log: cfg.Log})
+	s, err := OpenStore(cfg.Mode, StoreConfig{Dir: dir, Timeout: cfg.KeyringTimeout, Log: cfg.Log, DirChecked: checked})
 	if err != nil {
 		return Location{}, err
 	}
@@ -85,14 +86,21 @@ func OpenLocation(cfg LocationConfig) (Location, error) {
 // can be found (no HOME): "" then, and their refreshes take no lock. Its
 // errors are a [*DirError].
 func CacheDir(cfg LocationConfig) (string, error) {
+	dir, _, err := cacheDir(cfg)
+	return dir, err
+}
+
+// cacheDir is [CacheDir], saying too whether dir passed its checks (it
+// may not: a directory that cannot be made is returned all the same).
+func cacheDir(cfg LocationConfig) (dir string, checked bool, err error) {
 	cfg = cfg.withDefaults()
 	explicit := cfg.Getenv("DT_CACHE_DIR") != ""
-	dir, err := DefaultDir(cfg.Getenv)
+	dir, err = DefaultDir(cfg.Getenv)
 	if err != nil {
 		if (cfg.Mode == ModeKeyring || cfg.Mode == ModeKernel) && !explicit {
-			return "", nil
+			return "", false, nil
 		}
-		return "", &DirError{Err: err}
+		return "", false, &DirError{Err: err}
 	}
 	err = privatefile.EnsureDir(dir, !explicit)
 	var perr *privatefile.PermissionError
@@ -105,12 +113,13 @@ func CacheDir(cfg LocationConfig) (string, error) {
 		if explicit {
 			advice = "for example DT_CACHE_DIR=~/.cache/dt-credential-helper"
 		}
-		return "", &DirError{Err: fmt.Errorf("cache directory not trusted: %w; %s", err, advice)}
+		return "", false, &DirError{Err: fmt.Errorf("cache directory not trusted: %w; %s", err, advice)}
 	}
 	if err != nil {
 		cfg.Log.Debug("token cache: the cache directory cannot be used", "dir", dir, "err", err)
+		return dir, false, nil
 	}
-	return dir, nil
+	return dir, true, nil
 }
 
 // DirError is a cache directory that cannot be found or may not be used
@@ -154,7 +163,7 @@ func Forget(ctx context.Context, cfg LocationConfig, acct Account) error {
 		}
 	}
 	var errs []error
-	for _, t := range tiers(dir, cfg.KeyringTimeout) {
+	for _, t := range tiers(StoreConfig{Dir: dir, Timeout: cfg.KeyringTimeout}) {
 		if err := t.store.Delete(key); err != nil && !t.holdsNone(err) {
 			errs = append(errs, fmt.Errorf("from the %s: %w", t.what, err))
 			continue

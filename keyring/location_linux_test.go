@@ -18,7 +18,7 @@ func forgetAccount(t *testing.T, dir string) Account {
 	rand.Read(b)
 	acct := Account{Endpoint: "https://forget.example.test/token", KeyID: "kid-" + hex.EncodeToString(b), Email: "forget@example.test"}
 	t.Cleanup(func() {
-		for _, tr := range tiers(dir, 0) {
+		for _, tr := range tiers(StoreConfig{Dir: dir}) {
 			tr.store.Delete(acct.Key())
 		}
 	})

@@ -67,6 +67,9 @@ func DefaultDir(getenv func(string) string) (string, error) {
 // [*PermissionError].
 type FileStore struct {
 	dir string
+	// dirChecked says the opener checked dir and every directory above it
+	// (CacheDir): reads do not walk them again.
+	dirChecked bool
 }
 
 var _ Store = (*FileStore)(nil)
@@ -88,7 +91,11 @@ func (s *FileStore) Get(key string) ([]byte, error) {
 	// On unix a symlink planted in the cache directory is not followed
 	// (O_NOFOLLOW); elsewhere it is, and the directory's ACL under the user
 	// profile is what keeps others from planting one.
-	data, err := privatefile.ReadFile(path, MaxEntrySize, privatefile.Check)
+	read := privatefile.ReadFile
+	if s.dirChecked {
+		read = privatefile.ReadFileInCheckedDir
+	}
+	data, err := read(path, MaxEntrySize, privatefile.Check)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
 	}

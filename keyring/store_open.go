@@ -71,6 +71,10 @@ type StoreConfig struct {
 	Timeout time.Duration
 	// Log receives the keyring fallback at Debug level; nil discards it.
 	Log *slog.Logger
+	// DirChecked says Dir and every directory above it were checked in this
+	// process (as [CacheDir] checks them): the file store's reads do not
+	// walk them again.
+	DirChecked bool
 }
 
 // OpenStore returns the store for mode: one of the tiers, or for the auto
@@ -89,12 +93,12 @@ func OpenStore(mode Mode, cfg StoreConfig) (Store, error) {
 	switch mode {
 	case ModeKernel, ModeKeyring, ModeFile:
 		// Only the store the mode uses: the hot path builds nothing more.
-		if t, ok := newTier(mode, cfg.Dir, cfg.Timeout); ok {
+		if t, ok := newTier(mode, cfg); ok {
 			return t.store, nil
 		}
 		return nil, errors.New("cache mode kernel: the kernel keyring is Linux only")
 	case ModeAuto, "":
-		return stackAuto(tiers(cfg.Dir, cfg.Timeout), cfg), nil
+		return stackAuto(tiers(cfg), cfg), nil
 	}
 	return nil, unknownMode(string(mode))
 }
@@ -116,10 +120,10 @@ type tier struct {
 // them (auto), so that [Forget], which deletes a key from each, cannot
 // leave a token behind in a store added here; a store a mode used without
 // being here would be, and TestForgetLeavesNothingInAnyMode says so.
-func tiers(dir string, timeout time.Duration) []tier {
+func tiers(cfg StoreConfig) []tier {
 	ts := make([]tier, 0, len(tierModes))
 	for _, m := range tierModes {
-		if t, ok := newTier(m, dir, timeout); ok {
+		if t, ok := newTier(m, cfg); ok {
 			ts = append(ts, t)
 		}
 	}
@@ -130,18 +134,18 @@ func tiers(dir string, timeout time.Duration) []tier {
 var tierModes = [...]Mode{ModeKernel, ModeKeyring, ModeFile}
 
 // newTier returns the tier of mode, one of tierModes; ok is false where
-// there is none: the kernel keyring off Linux, the files without dir.
-func newTier(mode Mode, dir string, timeout time.Duration) (t tier, ok bool) {
+// there is none: the kernel keyring off Linux, the files without cfg.Dir.
+func newTier(mode Mode, cfg StoreConfig) (t tier, ok bool) {
 	switch mode {
 	case ModeKernel:
 		if k := kernelTier(); k != nil {
 			return tier{ModeKernel, k, "kernel keyring", func(err error) bool { return errors.Is(err, ErrUnreachable) }}, true
 		}
 	case ModeKeyring:
-		return tier{ModeKeyring, NewOSStore(timeout), "keyring", func(err error) bool { return errors.Is(err, ErrNoSession) }}, true
+		return tier{ModeKeyring, NewOSStore(cfg.Timeout), "keyring", func(err error) bool { return errors.Is(err, ErrNoSession) }}, true
 	case ModeFile:
-		if dir != "" {
-			return tier{ModeFile, NewFileStore(dir), "file cache", func(error) bool { return false }}, true
+		if cfg.Dir != "" {
+			return tier{ModeFile, &FileStore{dir: cfg.Dir, dirChecked: cfg.DirChecked}, "file cache", func(error) bool { return false }}, true
 		}
 	}
 	return tier{}, false

@@ -28,6 +28,14 @@ func ReadFile(path string, limit int, check func(path string, mode fs.FileMode, 
 	if err := CheckLookup(filepath.Dir(path), path); err != nil {
 		return nil, err
 	}
+	return ReadFileInCheckedDir(path, limit, check)
+}
+
+// ReadFileInCheckedDir is [ReadFile] for a file in a directory this
+// process has just checked, every directory above it included (with
+// [EnsureDir] or [CheckDir]): the lookup is not checked again, which
+// spares a cached read one lstat per component of the path.
+func ReadFileInCheckedDir(path string, limit int, check func(path string, mode fs.FileMode, uid int) error) ([]byte, error) {
 	var fd int
 	var err error
 	for {
