@@ -17,13 +17,6 @@ var (
 	commit  = ""
 )
 
-// buildInfo returns the version and commit, from the linker flags or, for a
-// `go install`ed binary, from the module's build information.
-func buildInfo() (v, c string) {
-	info := buildinfo.Read(prog, version, commit)
-	return info.Version, info.Commit
-}
-
 // pluginVersionWait bounds how long `version` waits for the plugin's
 // program to say its own.
 const pluginVersionWait = 3 * time.Second
