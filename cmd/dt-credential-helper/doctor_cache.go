@@ -114,8 +114,12 @@ func (d *doctorRun) keyringFix(mode keyring.Mode, secrets int) string {
 		fix += "; or use --cache auto, which falls back to the kernel keyring or files"
 	}
 	if secrets > 0 {
-		fix += fmt.Sprintf("; %d %s keep%s the secret there: on a machine without a keyring, log in again with --store file",
-			secrets, plural(secrets, "profile"), map[bool]string{true: "s", false: ""}[secrets == 1])
+		verb := "keep"
+		if secrets == 1 {
+			verb = "keeps"
+		}
+		fix += fmt.Sprintf("; %d %s %s the secret there: on a machine without a keyring, log in again with --store file",
+			secrets, doctor.Plural(secrets, "profile"), verb)
 	}
 	return fix
 }

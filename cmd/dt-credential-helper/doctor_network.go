@@ -99,7 +99,7 @@ func (d *doctorRun) checkCA() {
 			d.add("ca", "", doctor.Fail, "SSL_CERT_FILE="+file+": "+why+": https requests trust nothing from it", fix)
 			return
 		}
-		found = append(found, fmt.Sprintf("SSL_CERT_FILE=%s (%d %s)", file, n, plural(n, "certificate")))
+		found = append(found, fmt.Sprintf("SSL_CERT_FILE=%s (%d %s)", file, n, doctor.Plural(n, "certificate")))
 	}
 	for _, dir := range filepath.SplitList(dirs) {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {

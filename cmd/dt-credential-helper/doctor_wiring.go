@@ -65,7 +65,7 @@ func (d *doctorRun) checkDocker(routes []hosts.Route) {
 			wired = append(wired, host)
 		case ok:
 			problems = append(problems, fmt.Sprintf("%s uses the helper %q", host, helper))
-			status = worse(status, doctor.Warn)
+			status = doctor.Worse(status, doctor.Warn)
 		default:
 			unwired = append(unwired, host)
 		}
@@ -78,7 +78,7 @@ func (d *doctorRun) checkDocker(routes []hosts.Route) {
 	}
 	if f.CredsStore == "dt" {
 		problems = append(problems, `credsStore is "dt": every registry's logins go to this helper, which refuses to keep them (remove credsStore, or set your own store)`)
-		status = worse(status, doctor.Warn)
+		status = doctor.Worse(status, doctor.Warn)
 	}
 	d.reportWiring("docker", status, wired, unwired, problems, fix)
 }
