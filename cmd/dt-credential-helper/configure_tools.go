@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/boundedbuf"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/dockerconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
@@ -343,8 +343,12 @@ func runToolCommands(ctx context.Context, e env, tool, path string, lookErr erro
 	return nil
 }
 
-// maxToolOutput bounds what is kept of a tool's output.
-const maxToolOutput = 4 << 20
+// maxToolOutput bounds what is kept of a tool's output; maxToolErrors of
+// its stderr, of which an error quotes the first 500 bytes.
+const (
+	maxToolOutput = 4 << 20
+	maxToolErrors = 64 << 10
+)
 
 // runTool runs the program at path with args, in the environment
 // without the variables exec withholds (the tool needs no secret), and
@@ -355,10 +359,11 @@ func runTool(ctx context.Context, e env, path string, args []string) ([]byte, er
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = childEnv(e.environ())
 	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
+	stdout := boundedbuf.Buffer{Limit: maxToolOutput}
+	stderr := boundedbuf.Buffer{Limit: maxToolErrors}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if stdout.Len() > maxToolOutput {
+	if stdout.Over() {
 		return nil, fmt.Errorf("%s: more output than %d MiB", shellQuote(append([]string{path}, args...)), maxToolOutput>>20)
 	}
 	if err != nil {
