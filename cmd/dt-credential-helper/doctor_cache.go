@@ -39,12 +39,12 @@ func (d *doctorRun) checkCache() {
 		d.add("token-cache", "", doctor.Fail, oneLine(err), fixCacheDir)
 		return
 	}
-	store := describeStore(loc.Store).String()
-	if _, err := loc.Store.Get(probeKey); err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		d.add("token-cache", "", doctor.Fail, "--cache "+string(mode)+": "+store, "use --cache auto, which falls back to what works here")
+	state, err := describeStore(loc.Store)
+	if err != nil {
+		d.add("token-cache", "", doctor.Fail, "--cache "+string(mode)+": "+state.String(), "use --cache auto, which falls back to what works here")
 		return
 	}
-	d.add("token-cache", "", doctor.Pass, "--cache "+string(mode)+": tokens are cached in "+store, "")
+	d.add("token-cache", "", doctor.Pass, "--cache "+string(mode)+": tokens are cached in "+state.String(), "")
 }
 
 // checkCacheDir checks the cache directory, and what it is looked up
