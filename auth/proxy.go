@@ -7,10 +7,14 @@ import (
 	"net/url"
 )
 
+// InvalidProxy is what [ProxyFor] says of a proxy variable that cannot be
+// read; the doctor command tells it from a proxy's address by it.
+const InvalidProxy = "invalid proxy setting"
+
 // ProxyFor names the proxy a [Source] with the default HTTP client sends a
 // request for endpoint through, as the verbose log names it: its
 // scheme://host:port, never its user name or password; "none" for a
-// direct connection; "invalid proxy setting" for a proxy variable that
+// direct connection; [InvalidProxy] for a proxy variable that
 // cannot be read, whose value is not quoted (it may hold a password). For
 // the doctor command, which says what route a token request would take.
 func ProxyFor(endpoint string) string {
@@ -43,7 +47,7 @@ func proxyFor(c *http.Client, req *http.Request) string {
 	switch {
 	case err != nil:
 		// The error quotes the proxy setting, password and all.
-		return "invalid proxy setting"
+		return InvalidProxy
 	case u == nil:
 		return "none"
 	}
@@ -53,7 +57,7 @@ func proxyFor(c *http.Client, req *http.Request) string {
 	// its scheme, "user:password@host:port", as a URL of scheme "user".
 	defaultPort, ok := map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
 	if !ok || u.Host == "" {
-		return "invalid proxy setting"
+		return InvalidProxy
 	}
 	port := cmp.Or(u.Port(), defaultPort)
 	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port)

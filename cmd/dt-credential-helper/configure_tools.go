@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/boundedbuf"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/dockerconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/keyring/privatefile"
 )
@@ -250,15 +250,36 @@ func checkKubeconfigs(e env, flag string) error {
 	return nil
 }
 
-// kubectlUserIs reports whether the kubeconfig's user is set to run want.
-// A user that holds other credentials (a token, a certificate, an auth
-// provider) is refused: set-credentials would merge the exec section into
-// it, leaving two ways to log in.
-func kubectlUserIs(ctx context.Context, e env, kubectl string, global []string, user string, want kubectlExec) (bool, error) {
+// kubeconfigUser is a kubeconfig user as `kubectl config view -o json`
+// shows it, without --raw: kubectl leaves tokens and keys out.
+type kubeconfigUser struct {
+	Name string
+	// Exec is its exec plugin, nil when it has none.
+	Exec *kubeconfigExec
+	// Others names its other credential fields (token,
+	// client-certificate, auth-provider, ...), sorted.
+	Others []string
+}
+
+// kubeconfigExec is a kubeconfig user's exec plugin.
+type kubeconfigExec struct {
+	kubectlExec
+	Env []kubectlEnvVar `json:"env"`
+}
+
+// kubectlEnvVar is an entry of an exec plugin's environment; its value is
+// not read.
+type kubectlEnvVar struct {
+	Name string `json:"name"`
+}
+
+// kubeconfigUsers runs `kubectl [global] config view -o json` and returns
+// the kubeconfig's users: what configure kubectl and doctor read of it.
+func kubeconfigUsers(ctx context.Context, e env, kubectl string, global []string) ([]kubeconfigUser, error) {
 	// Without --raw, kubectl redacts tokens and keys: none is read here.
 	out, err := runTool(ctx, e, kubectl, slices.Concat(global, []string{"config", "view", "-o", "json"}))
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	var cfg struct {
 		Users []struct {
@@ -267,26 +288,48 @@ func kubectlUserIs(ctx context.Context, e env, kubectl string, global []string, 
 		} `json:"users"`
 	}
 	if err := json.Unmarshal(out, &cfg); err != nil {
-		return false, fmt.Errorf("reading kubectl config view: %w", err)
+		return nil, fmt.Errorf("reading kubectl config view: %w", err)
 	}
-	for _, u := range cfg.Users {
+	users := make([]kubeconfigUser, len(cfg.Users))
+	for i, u := range cfg.Users {
+		users[i].Name = u.Name
+		for field, raw := range u.User {
+			switch {
+			case field != "exec":
+				users[i].Others = append(users[i].Others, field)
+			case string(raw) != "null":
+				x := new(kubeconfigExec)
+				if err := json.Unmarshal(raw, x); err != nil {
+					return nil, fmt.Errorf("reading kubectl config view: user %q: %w", u.Name, err)
+				}
+				users[i].Exec = x
+			}
+		}
+		slices.Sort(users[i].Others)
+	}
+	return users, nil
+}
+
+// kubectlUserIs reports whether the kubeconfig's user is set to run want.
+// A user that holds other credentials (a token, a certificate, an auth
+// provider) is refused: set-credentials would merge the exec section into
+// it, leaving two ways to log in.
+func kubectlUserIs(ctx context.Context, e env, kubectl string, global []string, user string, want kubectlExec) (bool, error) {
+	users, err := kubeconfigUsers(ctx, e, kubectl, global)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
 		if u.Name != user {
 			continue
 		}
-		for field := range u.User {
-			if field != "exec" {
-				return false, usagef("configure kubectl: kubeconfig user %q already has %s set: choose another --user, "+
-					"or remove it first (kubectl config delete-user %s)", user, auth.OneLine(field), user)
-			}
+		if len(u.Others) > 0 {
+			return false, usagef("configure kubectl: kubeconfig user %q already has %s set: choose another --user, "+
+				"or remove it first (kubectl config delete-user %s)", user, auth.OneLine(u.Others[0]), user)
 		}
-		var have struct {
-			kubectlExec
-			Env []kubectlEnvVar `json:"env"`
-		}
-		if raw, ok := u.User["exec"]; ok {
-			if err := json.Unmarshal(raw, &have); err != nil {
-				return false, fmt.Errorf("reading user %q: %w", user, err)
-			}
+		have := u.Exec
+		if have == nil {
+			have = new(kubeconfigExec)
 		}
 		if len(have.Env) > 0 {
 			// set-credentials merges: they would stay, and decide what
@@ -343,8 +386,12 @@ func runToolCommands(ctx context.Context, e env, tool, path string, lookErr erro
 	return nil
 }
 
-// maxToolOutput bounds what is kept of a tool's output.
-const maxToolOutput = 4 << 20
+// maxToolOutput bounds what is kept of a tool's output; maxToolErrors of
+// its stderr, of which an error quotes the first 500 bytes.
+const (
+	maxToolOutput = 4 << 20
+	maxToolErrors = 64 << 10
+)
 
 // runTool runs the program at path with args, in the environment
 // without the variables exec withholds (the tool needs no secret), and
@@ -355,10 +402,11 @@ func runTool(ctx context.Context, e env, path string, args []string) ([]byte, er
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = childEnv(e.environ())
 	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
+	stdout := boundedbuf.Buffer{Limit: maxToolOutput}
+	stderr := boundedbuf.Buffer{Limit: maxToolErrors}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if stdout.Len() > maxToolOutput {
+	if stdout.Over() {
 		return nil, fmt.Errorf("%s: more output than %d MiB", shellQuote(append([]string{path}, args...)), maxToolOutput>>20)
 	}
 	if err != nil {

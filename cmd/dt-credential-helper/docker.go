@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 
+	"github.com/dt-credential-helper/dt-credential-helper/internal/buildinfo"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/dockercred"
 )
 
@@ -68,7 +69,12 @@ func runDocker(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fail(err)
 	}
-	v, _ := buildInfo()
+	// Only the version action prints it: get, the hot path, does not read
+	// the build information.
+	var v string
+	if action == "version" {
+		v = buildinfo.Read(prog, version, commit).Version
+	}
 	log := newLogger(e.stderr, tf.Verbose)
 	set, tokens, err := tf.served(e, log)
 	if err != nil {

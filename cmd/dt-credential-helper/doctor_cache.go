@@ -39,12 +39,12 @@ func (d *doctorRun) checkCache() {
 		d.add("token-cache", "", doctor.Fail, oneLine(err), fixCacheDir)
 		return
 	}
-	store := describeStore(loc.Store).String()
-	if _, err := loc.Store.Get(probeKey); err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		d.add("token-cache", "", doctor.Fail, "--cache "+string(mode)+": "+store, "use --cache auto, which falls back to what works here")
+	state, err := describeStore(loc.Store)
+	if err != nil {
+		d.add("token-cache", "", doctor.Fail, "--cache "+string(mode)+": "+state.String(), "use --cache auto, which falls back to what works here")
 		return
 	}
-	d.add("token-cache", "", doctor.Pass, "--cache "+string(mode)+": tokens are cached in "+store, "")
+	d.add("token-cache", "", doctor.Pass, "--cache "+string(mode)+": tokens are cached in "+state.String(), "")
 }
 
 // checkCacheDir checks the cache directory, and what it is looked up
@@ -114,8 +114,12 @@ func (d *doctorRun) keyringFix(mode keyring.Mode, secrets int) string {
 		fix += "; or use --cache auto, which falls back to the kernel keyring or files"
 	}
 	if secrets > 0 {
-		fix += fmt.Sprintf("; %d %s keep%s the secret there: on a machine without a keyring, log in again with --store file",
-			secrets, plural(secrets, "profile"), map[bool]string{true: "s", false: ""}[secrets == 1])
+		verb := "keep"
+		if secrets == 1 {
+			verb = "keeps"
+		}
+		fix += fmt.Sprintf("; %d %s %s the secret there: on a machine without a keyring, log in again with --store file",
+			secrets, doctor.Plural(secrets, "profile"), verb)
 	}
 	return fix
 }

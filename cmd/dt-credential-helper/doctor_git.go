@@ -49,7 +49,7 @@ func (d *doctorRun) checkGit(ctx context.Context, routes []hosts.Route) {
 		wired = append(wired, fmt.Sprintf("%s (%q)", host, list[i]))
 		if others := slices.DeleteFunc(slices.Clone(list), func(h string) bool { ok, _ := gitHelperIsOurs(h); return ok }); len(others) > 0 {
 			problems = append(problems, fmt.Sprintf("%s also runs %q, which git hands the token to keep", host, others))
-			status = worse(status, doctor.Warn)
+			status = doctor.Worse(status, doctor.Warn)
 		}
 		if msg := d.helperBroken(list[i]); msg != "" {
 			problems = append(problems, host+": "+msg)
@@ -102,22 +102,13 @@ func (d *doctorRun) reportWiring(tool string, status doctor.Status, wired, unwir
 	}
 	if len(unwired) > 0 {
 		parts = append(parts, "not wired for "+strings.Join(unwired, ", "))
-		status = worse(status, doctor.Warn)
+		status = doctor.Worse(status, doctor.Warn)
 	}
 	parts = append(parts, problems...)
 	if status == doctor.Pass {
 		fix = ""
 	}
 	d.add(tool, "", status, strings.Join(parts, "; "), fix)
-}
-
-// worse is the worse of two outcomes.
-func worse(a, b doctor.Status) doctor.Status {
-	rank := map[doctor.Status]int{doctor.Skip: 0, doctor.Pass: 1, doctor.Warn: 2, doctor.Fail: 3}
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
 }
 
 // gitHelperEntries reads every credential helper setting of git's

@@ -18,12 +18,12 @@ const fixReinstall = "install both programs from one build: scripts/install.sh, 
 // checkSibling checks the plugin program next to this one, as a host's
 // hand-over and a Vault read find it (sibling.Path): there, trusted
 // (a regular file only root or this user could have written), answering,
-// and of this program's build (pluginBuildOf, as version asks it). Only
+// and of this program's build (pluginBuildAt, as version asks it). Only
 // go-plugin hosts and Vault accounts need it: missing is a failure only
 // when an account reads Vault.
 func (d *doctorRun) checkSibling(ctx context.Context) {
 	const id = "plugin-program"
-	_, err := sibling.Path(pluginProg, "serving go-plugin hosts and reading Vault")
+	path, err := sibling.Path(pluginProg, "serving go-plugin hosts and reading Vault")
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && d.anyVault():
 		d.add(id, "", doctor.Fail, oneLine(err), fixReinstall+" (Vault accounts are read through it)")
@@ -39,7 +39,7 @@ func (d *doctorRun) checkSibling(ctx context.Context) {
 	own := buildinfo.Read(prog, version, commit)
 	ctx, cancel := context.WithTimeout(ctx, pluginVersionWait)
 	defer cancel()
-	pb := pluginBuildOf(ctx, own)
+	pb := pluginBuildAt(ctx, path, own)
 	switch {
 	case pb.Info == nil:
 		d.add(id, "", doctor.Fail, pb.Path+": "+pb.Error, fixReinstall)

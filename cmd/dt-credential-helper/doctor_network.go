@@ -34,10 +34,6 @@ const (
 // maxCAFile bounds the read of SSL_CERT_FILE.
 const maxCAFile = 16 << 20
 
-// invalidProxy is what auth.ProxyFor says of a proxy variable it cannot
-// read.
-const invalidProxy = "invalid proxy setting"
-
 // fixNetwork is the fix for an endpoint that did not answer.
 const fixNetwork = "check the network, the proxy and CA certificates (above) and the endpoint's URL; " +
 	"'dt-credential-helper token --verbose' shows each step of a token request"
@@ -58,7 +54,7 @@ func (d *doctorRun) checkNetwork() {
 	}
 	for _, ep := range d.endpoints() {
 		switch p := auth.ProxyFor(ep); {
-		case p == invalidProxy:
+		case p == auth.InvalidProxy:
 			d.add("proxy", ep, doctor.Fail, "the proxy variable for this URL cannot be read as a URL (its value is not shown: it may hold a password)",
 				"correct or unset HTTPS_PROXY (or https_proxy; HTTP_PROXY for an http:// endpoint)")
 		case p == "none" && set:
@@ -99,7 +95,7 @@ func (d *doctorRun) checkCA() {
 			d.add("ca", "", doctor.Fail, "SSL_CERT_FILE="+file+": "+why+": https requests trust nothing from it", fix)
 			return
 		}
-		found = append(found, fmt.Sprintf("SSL_CERT_FILE=%s (%d %s)", file, n, plural(n, "certificate")))
+		found = append(found, fmt.Sprintf("SSL_CERT_FILE=%s (%d %s)", file, n, doctor.Plural(n, "certificate")))
 	}
 	for _, dir := range filepath.SplitList(dirs) {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -172,7 +168,7 @@ func (d *doctorRun) checkClock(ctx context.Context) {
 
 // clockOf compares this machine's clock with endpoint's.
 func (d *doctorRun) clockOf(ctx context.Context, endpoint string) {
-	if auth.ProxyFor(endpoint) == invalidProxy {
+	if auth.ProxyFor(endpoint) == auth.InvalidProxy {
 		// net/http's error would quote the setting, password and all.
 		d.add("clock", endpoint, doctor.Skip, "not asked: the proxy setting cannot be read (above)", "")
 		return

@@ -47,7 +47,7 @@ func (d *doctorRun) checkProfiles() {
 	case len(f.Profiles) == 0:
 		d.add("profiles", "", doctor.Pass, path+": no profile stored", "")
 	default:
-		d.add("profiles", "", doctor.Pass, fmt.Sprintf("%s: %d %s (%s)", path, len(f.Profiles), plural(len(f.Profiles), "profile"), strings.Join(f.Names(), ", ")), "")
+		d.add("profiles", "", doctor.Pass, fmt.Sprintf("%s: %d %s (%s)", path, len(f.Profiles), doctor.Plural(len(f.Profiles), "profile"), strings.Join(f.Names(), ", ")), "")
 	}
 	if err == nil {
 		d.checkDefaultProfile(f)
@@ -127,11 +127,4 @@ func (d *doctorRun) checkProfileSecret(a *doctorAccount) {
 		d.add("secret", a.name, doctor.Fail, oneLine(err), "store it again: "+login)
 	}
 	a.noSecret = true
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }

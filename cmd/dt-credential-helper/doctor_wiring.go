@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -65,7 +64,7 @@ func (d *doctorRun) checkDocker(routes []hosts.Route) {
 			wired = append(wired, host)
 		case ok:
 			problems = append(problems, fmt.Sprintf("%s uses the helper %q", host, helper))
-			status = worse(status, doctor.Warn)
+			status = doctor.Worse(status, doctor.Warn)
 		default:
 			unwired = append(unwired, host)
 		}
@@ -78,28 +77,9 @@ func (d *doctorRun) checkDocker(routes []hosts.Route) {
 	}
 	if f.CredsStore == "dt" {
 		problems = append(problems, `credsStore is "dt": every registry's logins go to this helper, which refuses to keep them (remove credsStore, or set your own store)`)
-		status = worse(status, doctor.Warn)
+		status = doctor.Worse(status, doctor.Warn)
 	}
 	d.reportWiring("docker", status, wired, unwired, problems, fix)
-}
-
-// kubeconfigUser is a kubeconfig user as `kubectl config view -o json`
-// shows it, without --raw: kubectl leaves tokens and keys out.
-type kubeconfigUser struct {
-	Name string `json:"name"`
-	User struct {
-		Exec *struct {
-			Command string          `json:"command"`
-			Args    []string        `json:"args"`
-			Env     []kubectlEnvVar `json:"env"`
-		} `json:"exec"`
-	} `json:"user"`
-}
-
-// kubectlEnvVar is an entry of an exec plugin's environment; its value is
-// not read.
-type kubectlEnvVar struct {
-	Name string `json:"name"`
 }
 
 // checkKubectl checks the kubeconfig kubectl reads for users whose exec
@@ -118,24 +98,18 @@ func (d *doctorRun) checkKubectl(ctx context.Context) {
 			"keep your kubeconfig in a file of yours that group and others cannot write, in directories only you or root can change (KUBECONFIG names it)")
 		return
 	}
-	out, err := runTool(ctx, d.e, kubectl, []string{"config", "view", "-o", "json"})
-	var cfg struct {
-		Users []kubeconfigUser `json:"users"`
-	}
-	if err == nil {
-		err = json.Unmarshal(out, &cfg)
-	}
+	users, err := kubeconfigUsers(ctx, d.e, kubectl, nil)
 	if err != nil {
-		d.add("kubectl", "", doctor.Fail, "reading kubectl config view: "+oneLine(err), "correct the kubeconfig (KUBECONFIG, else ~/.kube/config)")
+		d.add("kubectl", "", doctor.Fail, oneLine(err), "correct the kubeconfig (KUBECONFIG, else ~/.kube/config)")
 		return
 	}
-	if len(cfg.Users) == 0 {
+	if len(users) == 0 {
 		d.add("kubectl", "", doctor.Skip, "the kubeconfig has no users", "")
 		return
 	}
 	found := false
-	for _, u := range cfg.Users {
-		if x := u.User.Exec; x != nil && filepath.Base(x.Command) == prog {
+	for _, u := range users {
+		if x := u.Exec; x != nil && filepath.Base(x.Command) == prog {
 			found = true
 			d.kubectlUserCheck(u)
 		}
@@ -159,7 +133,7 @@ func settingsIn(env []kubectlEnvVar) []kubectlEnvVar {
 
 // kubectlUserCheck checks one kubeconfig user that runs this helper.
 func (d *doctorRun) kubectlUserCheck(u kubeconfigUser) {
-	x := u.User.Exec
+	x := u.Exec
 	runs := strings.TrimSpace(x.Command + " " + strings.Join(x.Args, " "))
 	if path, err := lookPath(x.Command, d.e.getenv("PATH")); err != nil {
 		d.add("kubectl", u.Name, doctor.Fail, "runs "+runs+", but "+oneLine(err), "install it (scripts/install.sh), or name it by its path")

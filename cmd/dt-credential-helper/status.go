@@ -82,7 +82,9 @@ func runStatus(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep := statusReport{TokenCache: describeStore(loc.Store), Accounts: []statusRow{}}
+	// A store that does not work is in its note; status goes on.
+	store, _ := describeStore(loc.Store)
+	rep := statusReport{TokenCache: store, Accounts: []statusRow{}}
 	now := time.Now()
 	if src, file := accountSource(e, tf.tokenFlags); src != "" {
 		r := newStatusRow(ctx, cfg, profiles, loc, "", now)
@@ -335,18 +337,21 @@ func (t *tokenState) state() string {
 // back to files or the backend does not work, why. The auto store picks
 // its backend on its first call, so before any read it would say "keyring"
 // for a keyring that cannot be reached; one lookup settles it. The lookup
-// never unlocks or prompts, and is bounded by the keyring timeout.
-func describeStore(store keyring.Store) storeState {
+// never unlocks or prompts, and is bounded by the keyring timeout. Its
+// error is the lookup's when the store does not work (doctor fails on it),
+// nil when it does, a missing entry included.
+func describeStore(store keyring.Store) (storeState, error) {
 	_, err := store.Get(probeKey)
 	// "file (why it fell back)": the store's own form (keyring.AutoStore).
 	name, note, _ := strings.Cut(store.Name(), " (")
 	s := storeState{Store: name, Note: strings.TrimSuffix(note, ")")}
-	if err != nil && !errors.Is(err, keyring.ErrNotFound) {
-		// An explicit --cache keyring or file that does not work: say so
-		// here too, not only when a token is fetched.
-		s.Note = oneLine(err)
+	if err == nil || errors.Is(err, keyring.ErrNotFound) {
+		return s, nil
 	}
-	return s
+	// An explicit --cache keyring or file that does not work: say so here
+	// too, not only when a token is fetched.
+	s.Note = oneLine(err)
+	return s, err
 }
 
 // cachedState describes acct's cached token in loc without showing it:

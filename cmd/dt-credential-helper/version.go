@@ -17,13 +17,6 @@ var (
 	commit  = ""
 )
 
-// buildInfo returns the version and commit, from the linker flags or, for a
-// `go install`ed binary, from the module's build information.
-func buildInfo() (v, c string) {
-	info := buildinfo.Read(prog, version, commit)
-	return info.Version, info.Commit
-}
-
 // pluginVersionWait bounds how long `version` waits for the plugin's
 // program to say its own.
 const pluginVersionWait = 3 * time.Second
@@ -44,13 +37,19 @@ type pluginBuild struct {
 
 // pluginBuildOf finds the plugin's program next to this one, as a host's
 // hand-over would (sibling.Path: refused unless only root or this user
-// could have put it there), runs its `version -o json` within ctx, and
-// compares its build with own. doctor calls it too.
+// could have put it there), and asks it for its build (pluginBuildAt).
 func pluginBuildOf(ctx context.Context, own buildinfo.Info) pluginBuild {
 	path, err := sibling.Path(pluginProg, "reporting its version")
 	if err != nil {
 		return pluginBuild{Error: auth.OneLine(err.Error())}
 	}
+	return pluginBuildAt(ctx, path, own)
+}
+
+// pluginBuildAt runs the plugin's program at path, which sibling.Path
+// found and trusts, as `version -o json` within ctx, and compares its build
+// with own. doctor calls it with the path its own check found.
+func pluginBuildAt(ctx context.Context, path string, own buildinfo.Info) pluginBuild {
 	info, err := buildinfo.Run(ctx, path)
 	if err != nil {
 		return pluginBuild{Path: path, Error: auth.OneLine(err.Error())}

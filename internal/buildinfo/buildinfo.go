@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/boundedbuf"
 )
 
 // Info is one program's build, as `version -o json` prints it.
@@ -146,7 +147,7 @@ const maxReport = 64 << 10
 func Run(ctx context.Context, path string) (Info, error) {
 	cmd := exec.CommandContext(ctx, path, "version", "-o", "json")
 	cmd.Env = []string{}
-	var stdout limitedBuffer
+	stdout := boundedbuf.Buffer{Limit: maxReport}
 	cmd.Stdout = &stdout
 	// A program that left a child holding its stdout must not hold Run up
 	// past its deadline.
@@ -157,11 +158,11 @@ func Run(ctx context.Context, path string) (Info, error) {
 		}
 		return Info{}, fmt.Errorf("%s version: %w", path, err)
 	}
-	if stdout.over {
+	if stdout.Over() {
 		return Info{}, fmt.Errorf("%s version: a report over %d bytes", path, maxReport)
 	}
 	var info Info
-	dec := json.NewDecoder(bytes.NewReader(stdout.buf.Bytes()))
+	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
 	if err := dec.Decode(&info); err != nil {
 		return Info{}, fmt.Errorf("%s version: not a JSON report: %w", path, err)
 	}
@@ -169,22 +170,4 @@ func Run(ctx context.Context, path string) (Info, error) {
 		return Info{}, errors.New(path + " version: the report names no program or version")
 	}
 	return info, nil
-}
-
-// limitedBuffer keeps the first maxReport bytes written to it. It holds
-// its buffer in a field, not embedded: an embedded bytes.Buffer's ReadFrom
-// would let io.Copy write past the bound.
-type limitedBuffer struct {
-	buf  bytes.Buffer
-	over bool
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	n := len(p) // all of it taken, so the copy goes on to the end
-	if room := maxReport - b.buf.Len(); len(p) > room {
-		b.over = true
-		p = p[:max(room, 0)]
-	}
-	b.buf.Write(p)
-	return n, nil
 }

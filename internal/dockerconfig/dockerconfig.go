@@ -370,8 +370,8 @@ type Change struct {
 	HadOld         bool
 }
 
-// Set makes credHelpers name helper for each of hosts, in memory (see
-// [File.Save]), and returns what changed: nothing for a host that already
+// Set makes credHelpers name helper for each of hosts, in memory ([Edit]
+// writes the file when its edit says so), and returns what changed: nothing for a host that already
 // has it. A host new to credHelpers is added at its end.
 func (f *File) Set(hosts []string, helper string) []Change {
 	var changes []Change
@@ -395,8 +395,8 @@ func (f *File) Set(hosts []string, helper string) []Change {
 	return changes
 }
 
-// Bytes returns the file's content as [File.Save] writes it.
-func (f *File) Bytes() ([]byte, error) {
+// encoded returns the file's content as save writes it.
+func (f *File) encoded() ([]byte, error) {
 	members := append([]member(nil), f.members...)
 	if helpers := object(f.helpers); f.at >= 0 {
 		members[f.at].value = helpers
@@ -445,7 +445,7 @@ func encode(s string) []byte {
 // another program that lands before that check is not lost. Once written,
 // temporary files killed runs left beside the target are removed.
 func (f *File) save() error {
-	data, err := f.Bytes()
+	data, err := f.encoded()
 	if err != nil {
 		return err
 	}

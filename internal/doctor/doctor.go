@@ -84,9 +84,42 @@ func (r *Report) Add(c Check) {
 	r.Checks = append(r.Checks, c)
 }
 
-// marks are the text form's outcome marks, as git-credential-manager's
-// diagnose prints them.
-var marks = map[Status]string{Pass: "[ OK ]", Warn: "[WARN]", Fail: "[FAIL]", Skip: "[SKIP]"}
+// mark is the text form's mark of an outcome, as git-credential-manager's
+// diagnose prints them; a switch, not a map built at every program start.
+func (s Status) mark() string {
+	switch s {
+	case Pass:
+		return "[ OK ]"
+	case Warn:
+		return "[WARN]"
+	case Fail:
+		return "[FAIL]"
+	case Skip:
+		return "[SKIP]"
+	}
+	return ""
+}
+
+// rank orders the outcomes from the best to the worst.
+func (s Status) rank() int {
+	switch s {
+	case Pass:
+		return 1
+	case Warn:
+		return 2
+	case Fail:
+		return 3
+	}
+	return 0 // Skip
+}
+
+// Worse is the worse of two outcomes: Fail, then Warn, then Pass, then Skip.
+func Worse(a, b Status) Status {
+	if b.rank() > a.rank() {
+		return b
+	}
+	return a
+}
 
 // WriteText writes the checklist for a person: one line per check, its
 // fix indented below it, and a summary line.
@@ -97,13 +130,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		if c.Subject != "" {
 			name += " " + c.Subject
 		}
-		fmt.Fprintf(&b, "%s %s: %s\n", marks[c.Status], name, c.Detail)
+		fmt.Fprintf(&b, "%s %s: %s\n", c.Status.mark(), name, c.Detail)
 		if c.Fix != "" {
 			fmt.Fprintf(&b, "       fix: %s\n", c.Fix)
 		}
 	}
 	s := r.Summary
-	fmt.Fprintf(&b, "\n%d checks: %d passed, %d %s, %d failed, %d skipped", len(r.Checks), s.Passed, s.Warnings, plural(s.Warnings, "warning"), s.Failed, s.Skipped)
+	fmt.Fprintf(&b, "\n%d checks: %d passed, %d %s, %d failed, %d skipped", len(r.Checks), s.Passed, s.Warnings, Plural(s.Warnings, "warning"), s.Failed, s.Skipped)
 	if r.Offline {
 		b.WriteString(" (--offline: the network was not used)")
 	}
@@ -112,7 +145,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-func plural(n int, word string) string {
+// Plural is word for n things: word itself for one, word+"s" otherwise.
+func Plural(n int, word string) string {
 	if n == 1 {
 		return word
 	}

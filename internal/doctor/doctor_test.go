@@ -57,3 +57,31 @@ func TestReport(t *testing.T) {
 		t.Errorf("JSON round trip (-report +decoded):\n%s", diff)
 	}
 }
+
+// TestWorse: Fail is worse than Warn, Warn than Pass, Pass than Skip, in
+// either order of the arguments.
+func TestWorse(t *testing.T) {
+	order := []Status{Skip, Pass, Warn, Fail}
+	for i, a := range order {
+		for j, b := range order {
+			want := a
+			if j > i {
+				want = b
+			}
+			t.Run(string(a)+"-"+string(b), func(t *testing.T) {
+				if got := Worse(a, b); got != want {
+					t.Errorf("Worse(%s, %s) = %s, want %s", a, b, got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestPlural: one thing is the word, none or several take an s.
+func TestPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "profiles", 1: "profile", 2: "profiles"} {
+		if got := Plural(n, "profile"); got != want {
+			t.Errorf("Plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -380,15 +380,22 @@ func (s *Set) ResolveURL(serverURL string) (profile string, err error) {
 // follow "no token for ": the request in canonical form and the rule it
 // breaks, or how to add a host.
 func (s *Set) route(scheme, host, port string) (string, error) {
-	request := scheme + "://" + joinHostPort(host, port)
+	// The request's words are built only for an error: every git and
+	// docker get comes here.
 	if !bearer.MayCarry(scheme, host) {
-		return "", errors.New(request + ": tokens go only over https, or over plain http to a loopback address")
+		return "", errors.New(canonicalRequest(scheme, host, port) + ": tokens go only over https, or over plain http to a loopback address")
 	}
 	profile, ok := s.lookup(scheme, host, port)
 	if !ok {
-		return "", fmt.Errorf("%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", request, EnvHosts)
+		return "", fmt.Errorf("%s: not an allowed host; %s or 'dt-credential-helper login --hosts' adds one", canonicalRequest(scheme, host, port), EnvHosts)
 	}
 	return profile, nil
+}
+
+// canonicalRequest is a request over scheme to the canonical host and port, in
+// canonical form, as route's errors name it.
+func canonicalRequest(scheme, host, port string) string {
+	return scheme + "://" + joinHostPort(host, port)
 }
 
 // lookup returns the profile of the route a request over scheme to the
