@@ -47,22 +47,17 @@ func (a *account) credentials() auth.Credentials {
 func (a *account) apiURL() string { return cmp.Or(a.APIURL, serviceaccount.DefaultAPIURL) }
 
 // keyAPIID is the service account whose keys a rotation replaces: the
-// project and service_account written, else the email's, by the
-// command's rule.
+// project and service_account written, else the email's
+// (serviceaccount.Resolve, the command's rule too).
 func (a *account) keyAPIID() (serviceaccount.ID, error) {
-	if a.Project != "" || a.ServiceAccount != "" {
-		id := serviceaccount.ID{Project: a.Project, ServiceAccount: a.ServiceAccount}
-		if a.Project == "" || a.ServiceAccount == "" {
-			return id, &auth.ConfigError{Msg: "project and service_account go together: write both, or neither to take them from the email"}
-		}
-		if err := id.Check(); err != nil {
-			return id, &auth.ConfigError{Msg: err.Error(), Err: err}
-		}
-		return id, nil
-	}
-	id, err := serviceaccount.FromEmail(a.Email)
-	if err != nil {
+	id, err := serviceaccount.Resolve(a.Project, a.ServiceAccount, a.Email)
+	switch {
+	case errors.Is(err, serviceaccount.ErrHalfNamed):
+		return id, &auth.ConfigError{Msg: "project and service_account go together: write both, or neither to take them from the email"}
+	case err != nil && a.Project == "":
 		return id, &auth.ConfigError{Msg: err.Error() + ": write project and service_account to name the service account", Err: err}
+	case err != nil:
+		return id, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
 	return id, nil
 }
