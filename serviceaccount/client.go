@@ -141,7 +141,7 @@ func (c *Client) keysURL(id ID, keyID string) (string, error) {
 }
 
 // CreateKey creates a key of service account id and returns it with its
-// secret. Unless the server refused it ([Error.Refused]), a failure
+// secret. Unless the server refused it ([MayHaveCreated]), a failure
 // leaves open whether the key was created.
 func (c *Client) CreateKey(ctx context.Context, id ID) (NewKey, error) {
 	u, err := c.keysURL(id, "")

@@ -72,8 +72,7 @@ func (r *run) listKeys(ctx context.Context) ([]serviceaccount.Key, error) {
 // created nothing and leaves the profile as it was; any other may have
 // created a key, which the record lets the next run report.
 func (r *run) createFailed(ctx context.Context, err error) error {
-	var e *serviceaccount.Error
-	if !errors.As(err, &e) || !e.Refused() {
+	if serviceaccount.MayHaveCreated(err) {
 		return fmt.Errorf("profile %q keeps key %s: %w; DT may have created a key all the same: "+
 			"run rotate again, which reports a key created and not stored", r.cfg.Name, r.acct.Credentials.KeyID, err)
 	}

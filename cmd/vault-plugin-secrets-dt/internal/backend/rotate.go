@@ -225,10 +225,9 @@ func (r *rotation) replace(ctx context.Context) error {
 	}
 	nk, err := r.api.CreateKey(ctx, r.id)
 	if err != nil {
-		// Unless DT answered, it may have created the key: the lease
+		// Unless DT refused it, it may have created the key: the lease
 		// stays for the next run to find it.
-		var se *serviceaccount.Error
-		r.keepLease = errors.As(err, &se) && !se.Refused()
+		r.keepLease = serviceaccount.MayHaveCreated(err)
 		return &stepError{"creating a key", err}
 	}
 	if err := r.hook(stepCreated); err != nil {
