@@ -268,7 +268,7 @@ func (c *Client) do(ctx context.Context, op, method, u string) ([]byte, error) {
 	case len(body) > maxBody:
 		return nil, &Error{Op: op, Status: resp.StatusCode, Message: "the answer is larger than 1 MiB"}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return nil, &Error{Op: op, Status: resp.StatusCode, Message: message(body), RetryAfter: resp.Header.Get("Retry-After")}
+		return nil, &Error{Op: op, Status: resp.StatusCode, Message: message(body)}
 	}
 	return body, nil
 }

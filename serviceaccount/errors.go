@@ -26,8 +26,6 @@ type Error struct {
 	Status int
 	// Message is what the answer said, sanitised.
 	Message string
-	// RetryAfter is the answer's Retry-After, as given.
-	RetryAfter string
 	// Err is why there was no answer, or it could not be read.
 	Err error
 }
