@@ -120,7 +120,7 @@ func (b *Backend) pathAccountsList() *framework.Path {
 			logical.ListOperation: &framework.PathOperation{Callback: b.listAccounts},
 		},
 		HelpSynopsis:    "List the names of the configured DT service accounts.",
-		HelpDescription: "List the names of the DT service accounts written to accounts/<name>. Read an account for its key id, email and token endpoint; its secret is never returned.",
+		HelpDescription: "List the names of the DT service accounts written to accounts/<name>. Read an account for its key, service account, endpoints, key age and rotation state; its secret is never returned.",
 	}
 }
 
@@ -149,9 +149,9 @@ account and a key: key id, secret) and write it here:
 
 The secret is write-only: Vault stores it encrypted (and seal-wrapped where
 the seal supports it), a read never returns it, and audit logs show it
-HMAC'd. The token endpoint defaults to DT's; it must be https (or http on a
-loopback host, for an emulator), as the dt-credential-helper command line
-requires.
+HMAC'd. The token endpoint and api_url default to DT's; dt/config decides
+which others an account may use (https to the hosts it allows, plain http on
+the Vault host's loopback only when it sets allow_loopback_http).
 
 accounts/<name>/rotate replaces the key with a new one the engine creates
 through DT's API (api_url, default DT's; the service account named by
