@@ -17,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
@@ -829,5 +830,26 @@ func TestOldKeysDecode(t *testing.T) {
 	b, err := json.Marshal(ks)
 	if err != nil || !strings.Contains(string(b), `{"key_id":"k2","project":"p","service_account":"s"}`) {
 		t.Errorf("stored as %s, %v", b, err)
+	}
+}
+
+// TestRotationCodedMisconfig: a rotation failing on the configuration
+// (package misconfig's rule: auth's ConfigError, or any error with the
+// behaviour) is a 400, as a token read's is (TestClassify).
+func TestRotationCodedMisconfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"auth's configuration error", &stepError{"checking the account", &auth.ConfigError{Msg: "bad endpoint"}}, http.StatusBadRequest},
+		{"any misconfigured error, wrapped", &stepError{"getting a token", fmt.Errorf("refresh: %w", misconfig.Errorf("missing email"))}, http.StatusBadRequest},
+		{"other", &stepError{"creating a key", errors.New("something else")}, http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := rotationCoded("prod", tc.err); codeOf(err) != tc.code {
+				t.Errorf("rotationCoded = %v (code %d), want code %d", err, codeOf(err), tc.code)
+			}
+		})
 	}
 }
