@@ -1,11 +1,12 @@
 package rotation
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+
+	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
@@ -101,14 +102,23 @@ func (r *run) giveUp(ctx context.Context, keyID string, why error) error {
 	return fmt.Errorf("profile %q keeps key %s: %w; the new key %s was given up", r.cfg.Name, r.acct.Credentials.KeyID, why, keyID)
 }
 
+// prove exchanges key keyID (with secret) for a token, for at most
+// cfg.ProveFor when set; Prove bounds itself by serviceaccount.ProveFor.
+func (r *run) prove(ctx context.Context, keyID, secret string) (*oauth2.Token, error) {
+	if d := r.cfg.ProveFor; d != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return serviceaccount.Prove(ctx, r.creds(keyID, secret), r.opts...)
+}
+
 // proveAndSwitch proves the staged key key (with secret) obtains a token,
 // switches the profile to it and finishes. A key DT does not accept is
 // given up; one that could not be tried stays staged for a rerun.
 func (r *run) proveAndSwitch(ctx context.Context, key serviceaccount.Key, secret string) error {
 	oldKeyID := r.acct.Credentials.KeyID
-	pctx, cancel := context.WithTimeout(ctx, cmp.Or(r.cfg.ProveFor, serviceaccount.ProveFor))
-	tok, err := serviceaccount.Prove(pctx, r.creds(key.ID, secret), r.opts...)
-	cancel()
+	tok, err := r.prove(ctx, key.ID, secret)
 	switch {
 	case auth.IsRejected(err):
 		return r.giveUp(ctx, key.ID, fmt.Errorf("DT does not accept the new key: %w", err))

@@ -383,10 +383,14 @@ func (r *rotation) finishStaged(ctx context.Context) (bool, error) {
 	return true, r.hook(stepSwitched)
 }
 
-// prove exchanges the new key for a token, for at most Options.ProveFor.
+// prove exchanges the new key for a token, for at most Options.ProveFor
+// when set; Prove bounds itself by serviceaccount.ProveFor.
 func (r *rotation) prove(ctx context.Context, creds auth.Credentials) (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(r.b.opts.ProveFor, serviceaccount.ProveFor))
-	defer cancel()
+	if d := r.b.opts.ProveFor; d != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	return serviceaccount.Prove(ctx, creds, r.b.opts.SourceOptions...)
 }
 
