@@ -51,6 +51,15 @@ type Key struct {
 	CreateTime time.Time `json:"createTime"`
 }
 
+// KeyIDs are the ids of keys, in their order; empty, not nil, for none.
+func KeyIDs(keys []Key) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
 // NewKey is a key just created, with its secret, which DT shows this once.
 // Printed with fmt, it shows the key and never the secret.
 type NewKey struct {

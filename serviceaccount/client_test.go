@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -190,6 +191,24 @@ func TestMayHaveCreated(t *testing.T) {
 			}
 			if got := serviceaccount.MayHaveCreated(fmt.Errorf("wrapped: %w", err)); got != tc.want {
 				t.Errorf("MayHaveCreated of it wrapped = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []serviceaccount.Key
+		want []string
+	}{
+		{"none", nil, []string{}},
+		{"in order", []serviceaccount.Key{{ID: "k2", Name: "n2"}, {ID: "k1"}, {ID: "k3"}}, []string{"k2", "k1", "k3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := serviceaccount.KeyIDs(tc.keys)
+			if got == nil || !slices.Equal(got, tc.want) {
+				t.Errorf("KeyIDs = %#v, want %#v", got, tc.want)
 			}
 		})
 	}

@@ -23,13 +23,10 @@ func (r *run) fresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(keys, func(k serviceaccount.Key) bool { return k.ID == keyID }) {
+	before := serviceaccount.KeyIDs(keys)
+	if !slices.Contains(before, keyID) {
 		return fmt.Errorf("profile %q: its key %s is not a key of %s; nothing was changed: name the service account with --project and --service-account",
 			r.cfg.Name, keyID, r.cfg.ID)
-	}
-	before := make([]string, len(keys))
-	for i, k := range keys {
-		before[i] = k.ID
 	}
 	// The create below is sent within moments and given up after
 	// cfg.Timeout: the window its key falls in, should its answer be lost.

@@ -205,7 +205,7 @@ func (r *rotation) replace(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys := keyIDs(listed)
+	keys := serviceaccount.KeyIDs(listed)
 	if !slices.Contains(keys, a.KeyID) {
 		return &stepError{"checking the account's key", &auth.ConfigError{Msg: fmt.Sprintf(
 			"key %s is not among the keys of %s: check project and service_account", a.KeyID, r.id)}}
@@ -261,7 +261,7 @@ func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]servic
 	if err != nil {
 		return nil, nil, &stepError{"listing the keys of " + id.String(), err}
 	}
-	keys := keyIDs(listed)
+	keys := serviceaccount.KeyIDs(listed)
 	gone := func(k string) bool { return !slices.Contains(keys, k) }
 	a, err := r.account(ctx)
 	if err != nil {
@@ -279,15 +279,6 @@ func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]servic
 		return nil, nil, err
 	}
 	return listed, a, nil
-}
-
-// keyIDs are the ids of keys.
-func keyIDs(keys []serviceaccount.Key) []string {
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		ids[i] = k.ID
-	}
-	return ids
 }
 
 // stage stores the new key nk in the account (seal-wrapped, with the
