@@ -51,6 +51,15 @@ type Key struct {
 	CreateTime time.Time `json:"createTime"`
 }
 
+// KeyIDs are the ids of keys, in their order; empty, not nil, for none.
+func KeyIDs(keys []Key) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
 // NewKey is a key just created, with its secret, which DT shows this once.
 // Printed with fmt, it shows the key and never the secret.
 type NewKey struct {
@@ -141,7 +150,7 @@ func (c *Client) keysURL(id ID, keyID string) (string, error) {
 }
 
 // CreateKey creates a key of service account id and returns it with its
-// secret. Unless the server refused it ([Error.Refused]), a failure
+// secret. Unless the server refused it ([MayHaveCreated]), a failure
 // leaves open whether the key was created.
 func (c *Client) CreateKey(ctx context.Context, id ID) (NewKey, error) {
 	u, err := c.keysURL(id, "")
@@ -268,7 +277,7 @@ func (c *Client) do(ctx context.Context, op, method, u string) ([]byte, error) {
 	case len(body) > maxBody:
 		return nil, &Error{Op: op, Status: resp.StatusCode, Message: "the answer is larger than 1 MiB"}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return nil, &Error{Op: op, Status: resp.StatusCode, Message: message(body), RetryAfter: resp.Header.Get("Retry-After")}
+		return nil, &Error{Op: op, Status: resp.StatusCode, Message: message(body)}
 	}
 	return body, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,6 +152,66 @@ func TestClientErrors(t *testing.T) {
 			t.Error("a key id '../../x' was sent")
 		}
 	})
+}
+
+// TestMayHaveCreated: each way a create fails, as the client reports it,
+// either surely created nothing (DT refused it) or may have created a key.
+func TestMayHaveCreated(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name  string
+		fault *authtest.Fault // nil: no fault
+		right bool
+		ctx   context.Context
+		want  bool
+	}{
+		{"refused: no right (403)", nil, false, context.Background(), false},
+		{"refused: too many requests (429)", &authtest.Fault{Status: 429, RetryAfter: "1", Body: `{"error":"slow down"}`}, true, context.Background(), false},
+		{"refused: bad request (400)", &authtest.Fault{Status: 400, Body: `{"error":"no"}`}, true, context.Background(), false},
+		{"a 503 after acting", &authtest.Fault{Late: true, Status: 503, Body: `{"error":"overloaded"}`}, true, context.Background(), true},
+		{"a 500", &authtest.Fault{Status: 500, Body: `{"error":"oops"}`}, true, context.Background(), true},
+		{"no answer", &authtest.Fault{Late: true, Drop: true}, true, context.Background(), true},
+		{"a cut-off success", &authtest.Fault{Status: 200, Body: `{"key":{"id":"k"`}, true, context.Background(), true},
+		{"another kind of error (a context's)", nil, true, canceled, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := newClient(t)
+			srv.SetKeyRight(owner.Email, tc.right)
+			if tc.fault != nil {
+				srv.InjectKeys(authtest.OpCreateKey, *tc.fault)
+			}
+			_, err := c.CreateKey(tc.ctx, ownerID)
+			if err == nil {
+				t.Fatal("the create succeeded")
+			}
+			if got := serviceaccount.MayHaveCreated(err); got != tc.want {
+				t.Errorf("MayHaveCreated(%v) = %v, want %v", err, got, tc.want)
+			}
+			if got := serviceaccount.MayHaveCreated(fmt.Errorf("wrapped: %w", err)); got != tc.want {
+				t.Errorf("MayHaveCreated of it wrapped = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []serviceaccount.Key
+		want []string
+	}{
+		{"none", nil, []string{}},
+		{"in order", []serviceaccount.Key{{ID: "k2", Name: "n2"}, {ID: "k1"}, {ID: "k3"}}, []string{"k2", "k1", "k3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := serviceaccount.KeyIDs(tc.keys)
+			if got == nil || !slices.Equal(got, tc.want) {
+				t.Errorf("KeyIDs = %#v, want %#v", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestClientURL(t *testing.T) {

@@ -26,8 +26,6 @@ type Error struct {
 	Status int
 	// Message is what the answer said, sanitised.
 	Message string
-	// RetryAfter is the answer's Retry-After, as given.
-	RetryAfter string
 	// Err is why there was no answer, or it could not be read.
 	Err error
 }
@@ -66,3 +64,15 @@ func (e *Error) Temporary() bool {
 // and so surely did not act on it. Any other failure of a create (no
 // answer, a 5xx, a success that cannot be read) may have created a key.
 func (e *Error) Refused() bool { return e.Status >= 400 && e.Status < 500 }
+
+// MayHaveCreated reports whether a create that failed with err (not nil)
+// may have created a key all the same. Only DT's refusal, a 4xx answer
+// ([Error.Refused]), surely created nothing. Anything else may have come
+// after the request was sent: no answer (a transport failure, a
+// deadline), a 5xx, a success that could not be read, or an error of
+// another kind; so it is the safe answer, true, and the caller keeps what
+// it needs to find the key later.
+func MayHaveCreated(err error) bool {
+	var e *Error
+	return !errors.As(err, &e) || !e.Refused()
+}

@@ -17,6 +17,10 @@ const maxID = 64
 // of DT's form, whose project and service account must then be named.
 var ErrOtherEmail = errors.New("not of the form <service-account>@<project>." + EmailDomain)
 
+// ErrHalfNamed is Resolve's error for a project without a service account
+// or a service account without a project.
+var ErrHalfNamed = errors.New("project and service account go together")
+
 // ID names a service account in the key API: its project and its own id.
 type ID struct {
 	Project        string
@@ -40,6 +44,24 @@ func FromEmail(email string) (ID, error) {
 	id := ID{Project: project, ServiceAccount: sa}
 	if err := id.Check(); err != nil {
 		return ID{}, fmt.Errorf("service account email %.100q: %w", email, err)
+	}
+	return id, nil
+}
+
+// Resolve is the service account a key belongs to: the project and
+// service account named, both or neither; neither means the one email
+// names ([FromEmail]). Naming one alone is [ErrHalfNamed]; named ids are
+// checked ([ID.Check]).
+func Resolve(project, serviceAccount, email string) (ID, error) {
+	if project == "" && serviceAccount == "" {
+		return FromEmail(email)
+	}
+	id := ID{Project: project, ServiceAccount: serviceAccount}
+	if project == "" || serviceAccount == "" {
+		return ID{}, ErrHalfNamed
+	}
+	if err := id.Check(); err != nil {
+		return ID{}, err
 	}
 	return id, nil
 }

@@ -79,10 +79,7 @@ func (h *Handler) addAccountLocked(a Account, now time.Time) {
 
 // accountID is the service account a is a key of, in the key API.
 func accountID(a Account) (serviceaccount.ID, bool) {
-	if a.Project != "" && a.ServiceAccount != "" {
-		return serviceaccount.ID{Project: a.Project, ServiceAccount: a.ServiceAccount}, true
-	}
-	id, err := serviceaccount.FromEmail(a.Email)
+	id, err := serviceaccount.Resolve(a.Project, a.ServiceAccount, a.Email)
 	return id, err == nil
 }
 

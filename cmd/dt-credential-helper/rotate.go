@@ -84,21 +84,23 @@ func parseRotate(e env, args []string) (rotateCommand, error) {
 		return c, err
 	}
 	c.name = cmp.Or(c.tf.Profile, e.getenv(profile.EnvProfile))
+	var idErr error
+	if c.id != (serviceaccount.ID{}) {
+		_, idErr = serviceaccount.Resolve(c.id.Project, c.id.ServiceAccount, "")
+	}
 	switch {
 	case c.name == "":
 		return c, noProfileToRotate(e)
 	case c.tf.Timeout <= 0:
 		return c, usagef("rotate: --timeout must be positive")
-	case (c.id.Project == "") != (c.id.ServiceAccount == ""):
+	case errors.Is(idErr, serviceaccount.ErrHalfNamed):
 		return c, usagef("rotate: --project and --service-account go together")
 	}
 	if err := profile.ValidateName(c.name); err != nil {
 		return c, usagef("rotate: %v", err)
 	}
-	if c.id.Project != "" {
-		if err := c.id.Check(); err != nil {
-			return c, usagef("rotate: %v", err)
-		}
+	if idErr != nil {
+		return c, usagef("rotate: %v", idErr)
 	}
 	c.apiURL = cmp.Or(c.apiURL, e.getenv(serviceaccount.EnvAPIURL), serviceaccount.DefaultAPIURL)
 	if err := serviceaccount.CheckAPIURL(c.apiURL); err != nil {
@@ -141,15 +143,11 @@ func vaultRotate(ref vaultenv.Reference) string {
 // command line's, else its email's), its token endpoint as the token
 // command resolves it, and the removal of cached tokens login uses.
 func (c rotateCommand) config(e env, profiles *profile.Repository, a profile.Account) (rotation.Config, error) {
-	id := c.id
-	if id.Project == "" {
-		var err error
-		if id, err = serviceaccount.FromEmail(a.Credentials.Email); err != nil {
-			if errors.Is(err, serviceaccount.ErrOtherEmail) {
-				return rotation.Config{}, usagef("rotate: profile %q: %v: name the service account with --project and --service-account", c.name, err)
-			}
-			return rotation.Config{}, usagef("rotate: profile %q: %v", c.name, err)
-		}
+	id, err := serviceaccount.Resolve(c.id.Project, c.id.ServiceAccount, a.Credentials.Email)
+	if errors.Is(err, serviceaccount.ErrOtherEmail) {
+		return rotation.Config{}, usagef("rotate: profile %q: %v: name the service account with --project and --service-account", c.name, err)
+	} else if err != nil {
+		return rotation.Config{}, usagef("rotate: profile %q: %v", c.name, err)
 	}
 	tcfg, err := c.tf.config(e, nil)
 	if err != nil {

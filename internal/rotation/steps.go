@@ -1,11 +1,12 @@
 package rotation
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+
+	"golang.org/x/oauth2"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/internal/profile"
@@ -22,13 +23,10 @@ func (r *run) fresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(keys, func(k serviceaccount.Key) bool { return k.ID == keyID }) {
+	before := serviceaccount.KeyIDs(keys)
+	if !slices.Contains(before, keyID) {
 		return fmt.Errorf("profile %q: its key %s is not a key of %s; nothing was changed: name the service account with --project and --service-account",
 			r.cfg.Name, keyID, r.cfg.ID)
-	}
-	before := make([]string, len(keys))
-	for i, k := range keys {
-		before[i] = k.ID
 	}
 	// The create below is sent within moments and given up after
 	// cfg.Timeout: the window its key falls in, should its answer be lost.
@@ -72,8 +70,7 @@ func (r *run) listKeys(ctx context.Context) ([]serviceaccount.Key, error) {
 // created nothing and leaves the profile as it was; any other may have
 // created a key, which the record lets the next run report.
 func (r *run) createFailed(ctx context.Context, err error) error {
-	var e *serviceaccount.Error
-	if !errors.As(err, &e) || !e.Refused() {
+	if serviceaccount.MayHaveCreated(err) {
 		return fmt.Errorf("profile %q keeps key %s: %w; DT may have created a key all the same: "+
 			"run rotate again, which reports a key created and not stored", r.cfg.Name, r.acct.Credentials.KeyID, err)
 	}
@@ -102,14 +99,23 @@ func (r *run) giveUp(ctx context.Context, keyID string, why error) error {
 	return fmt.Errorf("profile %q keeps key %s: %w; the new key %s was given up", r.cfg.Name, r.acct.Credentials.KeyID, why, keyID)
 }
 
+// prove exchanges key keyID (with secret) for a token, for at most
+// cfg.ProveFor when set; Prove bounds itself by serviceaccount.ProveFor.
+func (r *run) prove(ctx context.Context, keyID, secret string) (*oauth2.Token, error) {
+	if d := r.cfg.ProveFor; d != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return serviceaccount.Prove(ctx, r.creds(keyID, secret), r.opts...)
+}
+
 // proveAndSwitch proves the staged key key (with secret) obtains a token,
 // switches the profile to it and finishes. A key DT does not accept is
 // given up; one that could not be tried stays staged for a rerun.
 func (r *run) proveAndSwitch(ctx context.Context, key serviceaccount.Key, secret string) error {
 	oldKeyID := r.acct.Credentials.KeyID
-	pctx, cancel := context.WithTimeout(ctx, cmp.Or(r.cfg.ProveFor, serviceaccount.ProveFor))
-	tok, err := serviceaccount.Prove(pctx, r.creds(key.ID, secret), r.opts...)
-	cancel()
+	tok, err := r.prove(ctx, key.ID, secret)
 	switch {
 	case auth.IsRejected(err):
 		return r.giveUp(ctx, key.ID, fmt.Errorf("DT does not accept the new key: %w", err))

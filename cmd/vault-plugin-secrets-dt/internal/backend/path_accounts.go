@@ -47,22 +47,17 @@ func (a *account) credentials() auth.Credentials {
 func (a *account) apiURL() string { return cmp.Or(a.APIURL, serviceaccount.DefaultAPIURL) }
 
 // keyAPIID is the service account whose keys a rotation replaces: the
-// project and service_account written, else the email's, by the
-// command's rule.
+// project and service_account written, else the email's
+// (serviceaccount.Resolve, the command's rule too).
 func (a *account) keyAPIID() (serviceaccount.ID, error) {
-	if a.Project != "" || a.ServiceAccount != "" {
-		id := serviceaccount.ID{Project: a.Project, ServiceAccount: a.ServiceAccount}
-		if a.Project == "" || a.ServiceAccount == "" {
-			return id, &auth.ConfigError{Msg: "project and service_account go together: write both, or neither to take them from the email"}
-		}
-		if err := id.Check(); err != nil {
-			return id, &auth.ConfigError{Msg: err.Error(), Err: err}
-		}
-		return id, nil
-	}
-	id, err := serviceaccount.FromEmail(a.Email)
-	if err != nil {
+	id, err := serviceaccount.Resolve(a.Project, a.ServiceAccount, a.Email)
+	switch {
+	case errors.Is(err, serviceaccount.ErrHalfNamed):
+		return id, &auth.ConfigError{Msg: "project and service_account go together: write both, or neither to take them from the email"}
+	case err != nil && a.Project == "":
 		return id, &auth.ConfigError{Msg: err.Error() + ": write project and service_account to name the service account", Err: err}
+	case err != nil:
+		return id, &auth.ConfigError{Msg: err.Error(), Err: err}
 	}
 	return id, nil
 }
@@ -125,7 +120,7 @@ func (b *Backend) pathAccountsList() *framework.Path {
 			logical.ListOperation: &framework.PathOperation{Callback: b.listAccounts},
 		},
 		HelpSynopsis:    "List the names of the configured DT service accounts.",
-		HelpDescription: "List the names of the DT service accounts written to accounts/<name>. Read an account for its key id, email and token endpoint; its secret is never returned.",
+		HelpDescription: "List the names of the DT service accounts written to accounts/<name>. Read an account for its key, service account, endpoints, key age and rotation state; its secret is never returned.",
 	}
 }
 
@@ -154,9 +149,9 @@ account and a key: key id, secret) and write it here:
 
 The secret is write-only: Vault stores it encrypted (and seal-wrapped where
 the seal supports it), a read never returns it, and audit logs show it
-HMAC'd. The token endpoint defaults to DT's; it must be https (or http on a
-loopback host, for an emulator), as the dt-credential-helper command line
-requires.
+HMAC'd. The token endpoint and api_url default to DT's; dt/config decides
+which others an account may use (https to the hosts it allows, plain http on
+the Vault host's loopback only when it sets allow_loopback_http).
 
 accounts/<name>/rotate replaces the key with a new one the engine creates
 through DT's API (api_url, default DT's; the service account named by

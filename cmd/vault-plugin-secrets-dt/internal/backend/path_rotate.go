@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
@@ -102,7 +103,7 @@ func rotationCoded(name string, err error) error {
 		return logical.CodedError(http.StatusServiceUnavailable, msg)
 	case errors.As(err, &se) && se.Temporary():
 		return logical.CodedError(http.StatusServiceUnavailable, msg)
-	case errors.As(err, &se) && se.Refused(), isConfig(err):
+	case errors.As(err, &se) && se.Refused(), misconfig.Is(err):
 		return logical.CodedError(http.StatusBadRequest, msg)
 	case errors.As(err, &se), isAuthError(err):
 		return logical.CodedError(http.StatusBadGateway, msg)
@@ -113,11 +114,6 @@ func rotationCoded(name string, err error) error {
 func isAuthError(err error) bool {
 	var e *auth.Error
 	return errors.As(err, &e)
-}
-
-func isConfig(err error) bool {
-	var ce *auth.ConfigError
-	return errors.As(err, &ce)
 }
 
 // rotationMessage describes a failed rotation to a Vault user (a rotate

@@ -205,7 +205,7 @@ func (r *rotation) replace(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keys := keyIDs(listed)
+	keys := serviceaccount.KeyIDs(listed)
 	if !slices.Contains(keys, a.KeyID) {
 		return &stepError{"checking the account's key", &auth.ConfigError{Msg: fmt.Sprintf(
 			"key %s is not among the keys of %s: check project and service_account", a.KeyID, r.id)}}
@@ -225,10 +225,9 @@ func (r *rotation) replace(ctx context.Context) error {
 	}
 	nk, err := r.api.CreateKey(ctx, r.id)
 	if err != nil {
-		// Unless DT answered, it may have created the key: the lease
+		// Unless DT refused it, it may have created the key: the lease
 		// stays for the next run to find it.
-		var se *serviceaccount.Error
-		r.keepLease = errors.As(err, &se) && !se.Refused()
+		r.keepLease = serviceaccount.MayHaveCreated(err)
 		return &stepError{"creating a key", err}
 	}
 	if err := r.hook(stepCreated); err != nil {
@@ -262,7 +261,7 @@ func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]servic
 	if err != nil {
 		return nil, nil, &stepError{"listing the keys of " + id.String(), err}
 	}
-	keys := keyIDs(listed)
+	keys := serviceaccount.KeyIDs(listed)
 	gone := func(k string) bool { return !slices.Contains(keys, k) }
 	a, err := r.account(ctx)
 	if err != nil {
@@ -280,15 +279,6 @@ func (r *rotation) listKeys(ctx context.Context, id serviceaccount.ID) ([]servic
 		return nil, nil, err
 	}
 	return listed, a, nil
-}
-
-// keyIDs are the ids of keys.
-func keyIDs(keys []serviceaccount.Key) []string {
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		ids[i] = k.ID
-	}
-	return ids
 }
 
 // stage stores the new key nk in the account (seal-wrapped, with the
@@ -384,10 +374,14 @@ func (r *rotation) finishStaged(ctx context.Context) (bool, error) {
 	return true, r.hook(stepSwitched)
 }
 
-// prove exchanges the new key for a token, for at most Options.ProveFor.
+// prove exchanges the new key for a token, for at most Options.ProveFor
+// when set; Prove bounds itself by serviceaccount.ProveFor.
 func (r *rotation) prove(ctx context.Context, creds auth.Credentials) (*oauth2.Token, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(r.b.opts.ProveFor, serviceaccount.ProveFor))
-	defer cancel()
+	if d := r.b.opts.ProveFor; d != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	return serviceaccount.Prove(ctx, creds, r.b.opts.SourceOptions...)
 }
 

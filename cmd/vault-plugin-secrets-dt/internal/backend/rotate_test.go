@@ -17,6 +17,7 @@ import (
 
 	"github.com/dt-credential-helper/dt-credential-helper/auth"
 	"github.com/dt-credential-helper/dt-credential-helper/auth/authtest"
+	"github.com/dt-credential-helper/dt-credential-helper/internal/misconfig"
 	"github.com/dt-credential-helper/dt-credential-helper/serviceaccount"
 )
 
@@ -829,5 +830,67 @@ func TestOldKeysDecode(t *testing.T) {
 	b, err := json.Marshal(ks)
 	if err != nil || !strings.Contains(string(b), `{"key_id":"k2","project":"p","service_account":"s"}`) {
 		t.Errorf("stored as %s, %v", b, err)
+	}
+}
+
+// TestRotationCodedMisconfig: a rotation failing on the configuration
+// (package misconfig's rule: auth's ConfigError, or any error with the
+// behaviour) is a 400, as a token read's is (TestClassify).
+func TestRotationCodedMisconfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"auth's configuration error", &stepError{"checking the account", &auth.ConfigError{Msg: "bad endpoint"}}, http.StatusBadRequest},
+		{"any misconfigured error, wrapped", &stepError{"getting a token", fmt.Errorf("refresh: %w", misconfig.Errorf("missing email"))}, http.StatusBadRequest},
+		{"other", &stepError{"creating a key", errors.New("something else")}, http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := rotationCoded("prod", tc.err); codeOf(err) != tc.code {
+				t.Errorf("rotationCoded = %v (code %d), want code %d", err, codeOf(err), tc.code)
+			}
+		})
+	}
+}
+
+// TestRotateCreateFailingUnansweredKeepsLease: a create that fails with an
+// error not DT's (here it gets no token: the account's cached one has
+// expired and the token endpoint refuses the key) may have created a key,
+// as far as the engine can tell (serviceaccount.MayHaveCreated): the lease
+// stays, expired, for the next run to look for the key, which finds none
+// and rotates.
+func TestRotateCreateFailingUnansweredKeepsLease(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.writeAccount(t, "prod", h.account())
+	h.readToken(t, "prod")
+	failed := false
+	h.interrupt = func(step string) bool {
+		if step == stepListed && !failed {
+			failed = true
+			h.clock.add(authtest.DefaultTokenTTL + time.Minute)
+			h.srv.InjectAlways(authtest.ErrorFault(400, "invalid_grant", "no"))
+		}
+		return false
+	}
+	b := h.engine(t, h.storage, consts.ReplicationPerformancePrimary)
+	_, err := b.rotate(ctx, h.storage, "prod", triggerRequest, true)
+	var se *serviceaccount.Error
+	if err == nil || errors.As(err, &se) || !failed {
+		t.Fatalf("the rotation: %v, want a create failing before DT answered", err)
+	}
+	if l, err := b.getLease(ctx, h.storage, "prod"); err != nil || l == nil || l.KeysBefore == nil {
+		t.Fatalf("the lease after the failed create: %+v, %v; want it kept for the next run", l, err)
+	}
+	h.srv.ClearFaults()
+	if _, err := b.rotate(ctx, h.storage, "prod", triggerRequest, true); err != nil {
+		t.Fatalf("the next rotation: %v", err)
+	}
+	if e, _ := h.storage.Get(ctx, leaseKey("prod")); e != nil {
+		t.Error("a lease is left")
+	}
+	if keys, a := h.keysAtDT(), h.stored(t, "prod"); len(keys) != 1 || keys[0] != a.KeyID || len(a.Unstored) != 0 {
+		t.Errorf("DT has keys %v; the account holds %s and reports %v", keys, a.KeyID, a.Unstored)
 	}
 }

@@ -74,20 +74,12 @@ func (b *Backend) standby() bool {
 // for creds; nil when there is none (or none usable: a storage error is
 // logged, and the caller goes on as without a stored token).
 func (b *Backend) loadShared(ctx context.Context, s logical.Storage, name string, creds auth.Credentials) *oauth2.Token {
-	e, err := s.Get(ctx, tokenKey(name))
+	st, err := getEntry[sharedToken](ctx, s, tokenKey(name), name, "shared token")
 	if err != nil {
 		b.Logger().Warn("reading the shared token failed", "account", name, "error", err.Error())
 		return nil
 	}
-	if e == nil {
-		return nil
-	}
-	var st sharedToken
-	if err := e.DecodeJSON(&st); err != nil {
-		b.Logger().Warn("the shared token entry is not valid", "account", name)
-		return nil
-	}
-	if st.Account != accountDigest(creds) || st.AccessToken == "" {
+	if st == nil || st.Account != accountDigest(creds) || st.AccessToken == "" {
 		return nil
 	}
 	return &oauth2.Token{AccessToken: st.AccessToken, TokenType: st.TokenType, Expiry: st.Expiry, ExpiresIn: st.ExpiresIn}
