@@ -101,10 +101,8 @@ func rotationLeft(name string, old Profile, keyID string) []error {
 			warnings = append(warnings, fmt.Errorf("an unfinished rotation of profile %q left its old key %s at DT: delete it in DT Studio once no machine uses it", name, rot.OldKeyID))
 		}
 	case rot.Begun():
-		when := "around " + rot.Started.Format(time.RFC3339) // a record written before windows were
-		if w := rot.CreateWindow; !w.Until.IsZero() {
-			when = "between " + w.From.Format(time.RFC3339) + " and " + w.Until.Format(time.RFC3339)
-		}
+		w := rot.CreateWindow // when BeginRotation began, and the create could have ended
+		when := "between " + w.From.Format(time.RFC3339) + " and " + w.Until.Format(time.RFC3339)
 		warnings = append(warnings, fmt.Errorf("an unfinished rotation of profile %q may have created a key of its service account at DT %s, "+
 			"whose secret was never stored: if DT Studio (API Integrations, Service Accounts) lists a key created then that no machine of yours uses, delete it",
 			name, when))

@@ -28,8 +28,6 @@ import (
 //   - switched (OldKeyID): the profile uses the new key; the old key is
 //     still to be deleted at DT, and its secret, in OldEntry, here.
 type Rotation struct {
-	// Started is when the rotation began.
-	Started time.Time `json:"started"`
 	// KeysBefore are the service account's key ids when it began.
 	KeysBefore []string `json:"keys_before"`
 	// CreateWindow is when its create may have made a key.
@@ -165,7 +163,7 @@ func (r *Repository) BeginRotation(ctx context.Context, name, keyID string, owne
 			return fmt.Errorf("profile %q: a rotation is recorded already", name)
 		}
 		create.From, create.Until = create.From.UTC(), create.Until.UTC()
-		p.Rotation = &Rotation{Started: create.From, KeysBefore: keysBefore, CreateWindow: create,
+		p.Rotation = &Rotation{KeysBefore: keysBefore, CreateWindow: create,
 			Project: owner.Project, ServiceAccount: owner.ServiceAccount}
 		return nil
 	})
